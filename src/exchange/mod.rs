@@ -1,0 +1,70 @@
+//! The Binance REST client: the only module that knows Binance URLs, endpoint weights, JSON
+//! field names and (later) signing.
+//!
+//! TODO(helper): implement. API surface fixed below.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Which Binance environment to use (BINANCE.md §1). Testnet is the default: mainnet must be
+/// chosen explicitly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    #[default]
+    Testnet,
+    Mainnet,
+}
+
+impl Network {
+    /// The spot REST base URL: `https://testnet.binance.vision` or `https://api.binance.com`.
+    pub fn rest_url(self) -> &'static str {
+        match self {
+            Network::Testnet => "https://testnet.binance.vision",
+            Network::Mainnet => "https://api.binance.com",
+        }
+    }
+
+    /// The spot market-stream base URL.
+    pub fn ws_url(self) -> &'static str {
+        match self {
+            Network::Testnet => "wss://stream.testnet.binance.vision",
+            Network::Mainnet => "wss://stream.binance.com:9443",
+        }
+    }
+
+    /// The spot WebSocket API endpoint.
+    pub fn ws_api_url(self) -> &'static str {
+        match self {
+            Network::Testnet => "wss://ws-api.testnet.binance.vision/ws-api/v3",
+            Network::Mainnet => "wss://ws-api.binance.com:443/ws-api/v3",
+        }
+    }
+
+    /// `"testnet"` or `"mainnet"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Testnet => "testnet",
+            Network::Mainnet => "mainnet",
+        }
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Network {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "testnet" => Ok(Network::Testnet),
+            "mainnet" => Ok(Network::Mainnet),
+            other => Err(format!("unknown network {other:?}: expected testnet or mainnet")),
+        }
+    }
+}
