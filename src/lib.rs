@@ -1,4 +1,10 @@
+pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod exchange;
+pub mod heartbeat;
+pub mod logging;
+pub mod market_data;
+pub mod store;
 pub mod types;

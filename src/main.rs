@@ -1,1 +1,68 @@
-fn main() {}
+//! The `tradebeat` binary: parses the command line, loads the config, starts logging and
+//! hands over to the library. Everything else lives in the library (see `lib.rs`).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tradebeat::cli::{Cli, Command};
+use tradebeat::{config, daemon, logging};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => run(config.as_deref()),
+        Command::CheckConfig { config } => check_config(config.as_deref()),
+    }
+}
+
+fn load(path: Option<&Path>) -> Result<config::Config, ExitCode> {
+    config::load(path).map_err(|e| {
+        eprintln!("tradebeat: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn check_config(path: Option<&Path>) -> ExitCode {
+    match load(path) {
+        Ok(config) => {
+            print!("{}", config.render_effective());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn run(path: Option<&Path>) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let _log_guard = match logging::init(&config.logging) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("tradebeat: cannot start logging: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // reqwest's rustls may see more than one crypto provider in the graph; pick one.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tradebeat: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(daemon::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(target: "tradebeat::daemon", error = %format!("{e:#}"), "tradebeat failed to start");
+            eprintln!("tradebeat: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -51,7 +51,9 @@ impl FromStr for Symbol {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let upper = s.trim().to_ascii_uppercase();
         let valid = (1..=20).contains(&upper.len())
-            && upper.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            && upper
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
         if valid {
             Ok(Symbol(upper))
         } else {
@@ -111,6 +113,19 @@ impl FromStr for Market {
             "coinm" => Ok(Market::CoinM),
             other => Err(ParseError::Market(other.to_string())),
         }
+    }
+}
+
+impl Serialize for Market {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Market {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -444,6 +459,9 @@ mod tests {
         assert_eq!(Interval::D1.open_time_containing(t), 1_634_860_800_000);
         // Weekly candles open on Mondays: 2021-10-18 was a Monday.
         assert_eq!(Interval::W1.open_time_containing(t), 1_634_515_200_000);
-        assert_eq!(Interval::M15.last_closed_open_time(t + 1), t - 3 * MINUTE_MS - 15 * MINUTE_MS);
+        assert_eq!(
+            Interval::M15.last_closed_open_time(t + 1),
+            t - 3 * MINUTE_MS - 15 * MINUTE_MS
+        );
     }
 }

@@ -1,0 +1,94 @@
+-- tradebeat's database schema: the source of truth for every table.
+--
+-- The file is a list of migrations. Each starts with a line `-- version: N` and upgrades a
+-- database at version N-1 to version N; the database's `PRAGMA user_version` records how
+-- far it is. At start the daemon applies every section above the database's version, each
+-- in its own transaction, so an existing database is upgraded in place and keeps its data.
+-- Released sections are never edited: a change to the schema is a new section at the end.
+--
+-- Conventions: times are INTEGER milliseconds since the Unix epoch, UTC. Market-data prices
+-- and volumes are REAL. Money of record (orders, executions, balances) is TEXT holding the
+-- exact decimal string.
+
+-- version: 1
+
+-- One registered symbol on one market. Rows are never deleted: removing a symbol clears
+-- `active` and keeps its data.
+CREATE TABLE symbols (
+    id            INTEGER PRIMARY KEY,
+    market        TEXT    NOT NULL CHECK (market IN ('spot', 'usdm', 'coinm')),
+    symbol        TEXT    NOT NULL,
+    base_asset    TEXT    NOT NULL,
+    quote_asset   TEXT    NOT NULL,
+    -- The exchange's status when last checked: TRADING, BREAK, HALT, END_OF_DAY, ...
+    -- Beats follow only active symbols whose status is TRADING.
+    status        TEXT    NOT NULL,
+    active        INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    -- Comma-separated kline intervals for this symbol; NULL follows market_data.intervals.
+    intervals     TEXT,
+    -- Days of history to backfill; NULL follows market_data.backfill_days.
+    backfill_days INTEGER,
+    added_at      INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    UNIQUE (market, symbol)
+);
+
+-- One closed candle. Only candles whose close time has passed are stored; a candle is
+-- written again (upserted) if the exchange reports it again.
+CREATE TABLE klines (
+    symbol_id              INTEGER NOT NULL REFERENCES symbols (id),
+    interval               TEXT    NOT NULL,
+    open_time              INTEGER NOT NULL,
+    close_time             INTEGER NOT NULL,
+    open                   REAL    NOT NULL,
+    high                   REAL    NOT NULL,
+    low                    REAL    NOT NULL,
+    close                  REAL    NOT NULL,
+    volume                 REAL    NOT NULL, -- base asset
+    quote_volume           REAL    NOT NULL, -- quote asset
+    trades                 INTEGER NOT NULL,
+    taker_buy_base_volume  REAL    NOT NULL,
+    taker_buy_quote_volume REAL    NOT NULL,
+    PRIMARY KEY (symbol_id, interval, open_time)
+) WITHOUT ROWID;
+
+-- One 24-hour rolling ticker snapshot per symbol per beat; `time` is the beat's scheduled
+-- time (heartbeats.beat_time).
+CREATE TABLE tickers (
+    symbol_id            INTEGER NOT NULL REFERENCES symbols (id),
+    time                 INTEGER NOT NULL,
+    last_price           REAL    NOT NULL,
+    bid_price            REAL    NOT NULL,
+    bid_qty              REAL    NOT NULL,
+    ask_price            REAL    NOT NULL,
+    ask_qty              REAL    NOT NULL,
+    open_price           REAL    NOT NULL, -- 24 hours ago
+    high_price           REAL    NOT NULL,
+    low_price            REAL    NOT NULL,
+    price_change_percent REAL    NOT NULL,
+    volume               REAL    NOT NULL, -- 24h, base asset
+    quote_volume         REAL    NOT NULL, -- 24h, quote asset
+    trades               INTEGER NOT NULL, -- 24h
+    window_open_time     INTEGER NOT NULL, -- the exchange's 24h window
+    window_close_time    INTEGER NOT NULL,
+    PRIMARY KEY (symbol_id, time)
+) WITHOUT ROWID;
+
+-- One beat: when it was due, when it ran, and how it went. Written in the same transaction
+-- as the beat's tickers and klines.
+CREATE TABLE heartbeats (
+    beat_time      INTEGER PRIMARY KEY, -- scheduled time (k * period + offset)
+    started_at     INTEGER NOT NULL,
+    finished_at    INTEGER NOT NULL,
+    symbols_ok     INTEGER NOT NULL,
+    symbols_failed INTEGER NOT NULL,
+    klines_written INTEGER NOT NULL,
+    -- Scheduled beats skipped just before this one because the previous beat overran.
+    skipped_before INTEGER NOT NULL DEFAULT 0,
+    -- 'schedule' for the minute heartbeat, 'startup' for the catch-up beat run at start,
+    -- 'manual' for a beat asked for on the control socket.
+    trigger        TEXT    NOT NULL DEFAULT 'schedule'
+                           CHECK (trigger IN ('schedule', 'startup', 'manual')),
+    -- NULL when every symbol succeeded; otherwise what went wrong, per symbol.
+    error          TEXT
+);

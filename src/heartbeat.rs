@@ -1,0 +1,270 @@
+//! The heartbeat: fires a beat at every `k * period + offset` (by default each minute, 5 s
+//! after it) and hands it to [`MarketData`].
+//!
+//! Each target is computed from the clock afresh (`BeatSchedule::next_at_or_after(now)`),
+//! so a slow beat, a suspended VM or a clock step never makes the schedule drift. Beats
+//! never overlap: when a beat overruns, the beats it covered are skipped, logged and
+//! counted in the next row's `skipped_before`, not replayed in a burst.
+//!
+//! At start, before the first scheduled beat, one `startup` beat runs at once so that a
+//! restarted daemon catches up with the candles that closed while it was down without
+//! waiting for the next minute.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{BeatSchedule, Clock};
+use crate::market_data::MarketData;
+use crate::store::{BeatTrigger, HeartbeatRow};
+
+/// How long a beat in flight at shutdown may take to finish before it is abandoned.
+/// Its writes are one transaction, so abandoning it leaves nothing half-written.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// What the heartbeat tells the rest of the daemon (status, systemd notifications).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HeartbeatStatus {
+    /// The last beat's row, once one has run.
+    pub last: Option<HeartbeatRow>,
+    /// When the next scheduled beat is due, ms.
+    pub next_beat_time: Option<i64>,
+}
+
+/// What runs a beat: [`MarketData`] in the daemon, a stand-in in the schedule's tests.
+pub trait BeatRunner: Send + Sync + 'static {
+    /// Runs the beat due at `beat_time` (ms) and returns its `heartbeats` row. Never fails:
+    /// failures are recorded in the row.
+    fn beat(
+        &self,
+        beat_time: i64,
+        trigger: BeatTrigger,
+        skipped_before: u32,
+    ) -> impl Future<Output = HeartbeatRow> + Send;
+}
+
+impl BeatRunner for MarketData {
+    fn beat(
+        &self,
+        beat_time: i64,
+        trigger: BeatTrigger,
+        skipped_before: u32,
+    ) -> impl Future<Output = HeartbeatRow> + Send {
+        MarketData::beat(self, beat_time, trigger, skipped_before)
+    }
+}
+
+/// The beat scheduler component.
+pub struct Heartbeat<R: BeatRunner = MarketData> {
+    schedule: BeatSchedule,
+    clock: Clock,
+    runner: Arc<R>,
+    status: watch::Sender<HeartbeatStatus>,
+}
+
+impl<R: BeatRunner> Heartbeat<R> {
+    /// A heartbeat firing on `schedule`, read from `clock`, whose beats `runner` runs.
+    pub fn new(schedule: BeatSchedule, clock: Clock, runner: Arc<R>) -> Heartbeat<R> {
+        Heartbeat {
+            schedule,
+            clock,
+            runner,
+            status: watch::Sender::new(HeartbeatStatus::default()),
+        }
+    }
+
+    /// A receiver of the heartbeat's status, updated after every beat.
+    pub fn status(&self) -> watch::Receiver<HeartbeatStatus> {
+        self.status.subscribe()
+    }
+
+    /// Runs beats until `shutdown` is cancelled. A beat in flight at shutdown gets
+    /// [`SHUTDOWN_GRACE`] to finish; no new beat starts after it.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let startup = self.clock.now_ms();
+        if self
+            .run_beat(startup, BeatTrigger::Startup, 0, &shutdown)
+            .await
+            .is_none()
+        {
+            return;
+        }
+        let mut next = self.schedule.next_at_or_after(self.clock.now_ms());
+        let mut skipped = 0;
+        loop {
+            self.status.send_modify(|s| s.next_beat_time = Some(next));
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.clock.sleep_until_ms(next) => {}
+            }
+            if self
+                .run_beat(next, BeatTrigger::Schedule, skipped, &shutdown)
+                .await
+                .is_none()
+            {
+                return;
+            }
+            // The next beat is the first one not yet due; those that came due while this
+            // one ran are skipped.
+            let now = self.clock.now_ms();
+            let following = self.schedule.next_at_or_after(now);
+            let covered = (following - next) / self.schedule.period_ms() - 1;
+            skipped = u32::try_from(covered.max(0)).unwrap_or(u32::MAX);
+            if skipped > 0 {
+                tracing::warn!(
+                    beat_time = next,
+                    skipped,
+                    resume_at = following,
+                    "beat overran its period; the beats it covered are skipped"
+                );
+            }
+            next = following;
+        }
+    }
+
+    /// Runs one beat; `None` when shutdown came first and the beat was abandoned.
+    async fn run_beat(
+        &self,
+        beat_time: i64,
+        trigger: BeatTrigger,
+        skipped: u32,
+        shutdown: &CancellationToken,
+    ) -> Option<HeartbeatRow> {
+        let beat = self.runner.beat(beat_time, trigger, skipped);
+        tokio::pin!(beat);
+        let row = tokio::select! {
+            row = &mut beat => row,
+            _ = shutdown.cancelled() => {
+                match tokio::time::timeout(SHUTDOWN_GRACE, &mut beat).await {
+                    Ok(row) => row,
+                    Err(_) => {
+                        tracing::warn!(beat_time, "beat abandoned at shutdown; nothing of it was written");
+                        return None;
+                    }
+                }
+            }
+        };
+        let lag_ms = row.started_at - row.beat_time;
+        tracing::info!(
+            beat_time = row.beat_time,
+            trigger = ?row.trigger,
+            lag_ms,
+            duration_ms = row.finished_at - row.started_at,
+            symbols_ok = row.symbols_ok,
+            symbols_failed = row.symbols_failed,
+            klines_written = row.klines_written,
+            error = row.error.as_deref().unwrap_or(""),
+            "beat finished"
+        );
+        self.status.send_modify(|s| s.last = Some(row.clone()));
+        (!shutdown.is_cancelled()).then_some(row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    // 2026-11-21 12:00:00 UTC.
+    const NOON: i64 = 1_795_262_400_000;
+
+    /// Records each beat and takes `durations[i]` ms of (paused) tokio time for beat `i`.
+    struct FakeRunner {
+        clock: Clock,
+        durations: Vec<u64>,
+        beats: Mutex<Vec<HeartbeatRow>>,
+    }
+
+    impl BeatRunner for FakeRunner {
+        async fn beat(
+            &self,
+            beat_time: i64,
+            trigger: BeatTrigger,
+            skipped_before: u32,
+        ) -> HeartbeatRow {
+            let started_at = self.clock.now_ms();
+            let i = self.beats.lock().unwrap().len();
+            let ms = self.durations.get(i).copied().unwrap_or(10);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            let row = HeartbeatRow {
+                beat_time,
+                started_at,
+                finished_at: self.clock.now_ms(),
+                symbols_ok: 1,
+                symbols_failed: 0,
+                klines_written: 0,
+                skipped_before,
+                trigger,
+                error: None,
+            };
+            self.beats.lock().unwrap().push(row.clone());
+            row
+        }
+    }
+
+    async fn run_for(start: i64, durations: Vec<u64>, run_ms: u64) -> Vec<HeartbeatRow> {
+        let clock = Clock::virtual_from(start);
+        let runner = Arc::new(FakeRunner {
+            clock: clock.clone(),
+            durations,
+            beats: Mutex::new(vec![]),
+        });
+        let heartbeat = Heartbeat::new(BeatSchedule::new(60, 5).unwrap(), clock, runner.clone());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(heartbeat.run(shutdown.clone()));
+        tokio::time::sleep(Duration::from_millis(run_ms)).await;
+        shutdown.cancel();
+        task.await.unwrap();
+        runner.beats.lock().unwrap().clone()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn beats_fire_on_the_minute_plus_offset_without_drift() {
+        // Start at 12:00:30; run ten minutes of virtual time.
+        let beats = run_for(NOON + 30_000, vec![], 10 * 60_000).await;
+        assert_eq!(beats[0].trigger, BeatTrigger::Startup);
+        assert_eq!(beats[0].beat_time, NOON + 30_000);
+        let scheduled: Vec<i64> = beats[1..].iter().map(|b| b.beat_time).collect();
+        let expected: Vec<i64> = (1..=10).map(|k| NOON + k * 60_000 + 5_000).collect();
+        assert_eq!(scheduled, expected);
+        for b in &beats[1..] {
+            assert_eq!(b.started_at, b.beat_time, "no start lag under paused time");
+            assert_eq!(b.trigger, BeatTrigger::Schedule);
+            assert_eq!(b.skipped_before, 0);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_overrun_skips_the_covered_beats_instead_of_bursting() {
+        // Startup beat 10 ms; first scheduled beat (12:01:05) runs 150 s, covering the
+        // beats at 12:02:05 and 12:03:05; the next one runs at 12:04:05.
+        let beats = run_for(NOON + 30_000, vec![10, 150_000], 5 * 60_000).await;
+        let times: Vec<(i64, u32)> = beats[1..]
+            .iter()
+            .map(|b| (b.beat_time, b.skipped_before))
+            .collect();
+        assert_eq!(
+            times,
+            vec![(NOON + 65_000, 0), (NOON + 245_000, 2), (NOON + 305_000, 0)]
+        );
+        for b in &beats[1..] {
+            assert_eq!(b.started_at, b.beat_time);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_starts_no_new_beat_and_lets_the_running_one_finish() {
+        // The first scheduled beat (12:01:05) takes 2 s; shutdown arrives 1 s into it.
+        let beats = run_for(NOON + 30_000, vec![10, 2_000], 36_000).await;
+        assert_eq!(
+            beats.len(),
+            2,
+            "the beat in flight finished, no other started"
+        );
+        assert_eq!(beats[1].finished_at, NOON + 67_000);
+    }
+}

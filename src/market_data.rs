@@ -1,0 +1,617 @@
+//! Market data: what one beat fetches and stores.
+//!
+//! A beat takes one 24-hour ticker snapshot of every followed symbol (one request for all of
+//! them), fetches every candle that has closed since the newest stored one for each symbol
+//! × interval, and commits all of it, with the beat's `heartbeats` row, in one transaction.
+//!
+//! Followed symbols are the active rows of `symbols` whose exchange status is `TRADING`;
+//! they are read from the database at every beat, so symbols added or removed while the
+//! daemon runs are picked up at the next beat. The configured symbols are registered the
+//! first time `exchangeInfo` is reachable: unknown or non-trading ones are reported and
+//! skipped, the rest run.
+//!
+//! Architecture invariant: a candle is stored only once its close time has passed on the
+//! exchange's clock; the still-open candle never reaches the database.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+
+use futures::StreamExt;
+use tokio::sync::Mutex;
+
+use crate::clock::Clock;
+use crate::exchange::{ExchangeClient, ExchangeError};
+use crate::store::{BeatTrigger, BeatWrite, HeartbeatRow, Store, StoreError, SymbolRow};
+use crate::types::{ExchangeInfo, Interval, Kline, Market, Symbol, SymbolStatus, Ticker};
+
+/// Kline requests of one beat in flight at once.
+const KLINE_CONCURRENCY: usize = 8;
+/// Binance's maximum `limit` for `GET /api/v3/klines`.
+const MAX_KLINES_PER_REQUEST: i64 = 1000;
+/// How often the clock offset to the exchange is measured again, ms.
+const TIME_SYNC_EVERY_MS: i64 = 10 * 60_000;
+/// How often symbol statuses are refreshed from `exchangeInfo`, ms.
+const EXCHANGE_INFO_EVERY_MS: i64 = 60 * 60_000;
+/// The longest `heartbeats.error` text kept, in bytes.
+const MAX_ERROR_LEN: usize = 2000;
+
+/// Fetches and stores market data, one beat at a time.
+///
+/// Beats are serialized by an internal lock: a manual beat asked for while a scheduled one
+/// runs waits for it, so two beats never overlap.
+pub struct MarketData {
+    exchange: ExchangeClient,
+    store: Store,
+    clock: Clock,
+    /// Symbols from the config, registered once `exchangeInfo` has been read.
+    configured: Vec<Symbol>,
+    /// Intervals of symbols that name none of their own.
+    default_intervals: Vec<Interval>,
+    state: Mutex<State>,
+}
+
+/// What the beats remember between them. Guarded by the beat lock.
+#[derive(Default)]
+struct State {
+    /// When the clock offset was last measured, local ms.
+    time_synced_at: Option<i64>,
+    /// When `exchangeInfo` was last read, local ms.
+    info_read_at: Option<i64>,
+    /// Set when the exchange said a followed symbol is invalid: re-read `exchangeInfo`.
+    info_stale: bool,
+}
+
+/// One symbol × interval whose closed candles a beat fetches.
+struct KlineTask {
+    symbol_id: i64,
+    symbol: Symbol,
+    interval: Interval,
+    /// First open time wanted, ms.
+    start: i64,
+    /// Open time of the newest closed candle, ms.
+    last_closed: i64,
+}
+
+impl MarketData {
+    /// A market-data component for the spot market.
+    pub fn new(
+        exchange: ExchangeClient,
+        store: Store,
+        clock: Clock,
+        configured: Vec<Symbol>,
+        default_intervals: Vec<Interval>,
+    ) -> MarketData {
+        MarketData {
+            exchange,
+            store,
+            clock,
+            configured,
+            default_intervals,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The exchange client, shared with the other components.
+    pub fn exchange(&self) -> &ExchangeClient {
+        &self.exchange
+    }
+
+    /// Runs one beat due at `beat_time` (ms) and returns its `heartbeats` row as stored.
+    ///
+    /// Never fails: what went wrong (exchange unreachable, a symbol's request rejected, the
+    /// database write) is logged and recorded in the row's `error`, and the next beat tries
+    /// again. `skipped_before` is the number of scheduled beats skipped just before this
+    /// one because the previous beat overran.
+    pub async fn beat(
+        &self,
+        beat_time: i64,
+        trigger: BeatTrigger,
+        skipped_before: u32,
+    ) -> HeartbeatRow {
+        let mut state = self.state.lock().await;
+        let started_at = self.clock.now_ms();
+        let mut row = HeartbeatRow {
+            beat_time,
+            started_at,
+            finished_at: started_at,
+            symbols_ok: 0,
+            symbols_failed: 0,
+            klines_written: 0,
+            skipped_before,
+            trigger,
+            error: None,
+        };
+
+        if let Err(e) = self.refresh_exchange_state(&mut state).await {
+            tracing::warn!(error = %e, "exchange not ready; the beat stores nothing");
+            row.error = Some(format!("exchange not ready: {e}"));
+            row.symbols_failed = u32::try_from(self.configured.len()).unwrap_or(u32::MAX);
+            return self.record_failed_beat(row).await;
+        }
+
+        let default_intervals = self.default_intervals.clone();
+        let followed = match self
+            .store
+            .run(move |s| followed_series(s, &default_intervals))
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the followed symbols");
+                row.error = Some(format!("database: {e}"));
+                return self.record_failed_beat(row).await;
+            }
+        };
+        let (symbols, newest) = followed;
+
+        let server_now = self.exchange.server_now_ms();
+        let tasks = plan_klines(&symbols, &newest, &self.default_intervals, server_now);
+        let names: Vec<Symbol> = symbols.iter().map(|s| s.symbol.clone()).collect();
+
+        let tickers = self.exchange.tickers_24hr(&names);
+        let klines = futures::stream::iter(tasks)
+            .map(|task| async move {
+                let result = self.fetch_closed(&task).await;
+                (task, result)
+            })
+            .buffer_unordered(KLINE_CONCURRENCY)
+            .collect::<Vec<_>>();
+        let (tickers, klines) = tokio::join!(tickers, klines);
+
+        // Sort what came back into a write and a list of failures per symbol.
+        let mut failures: HashMap<Symbol, String> = HashMap::new();
+        let mut write = BeatWrite {
+            tickers: Vec::with_capacity(symbols.len()),
+            klines: Vec::with_capacity(klines.len()),
+            heartbeat: row.clone(),
+        };
+        let mut ticker_error = None;
+        match tickers {
+            Ok(list) => {
+                let by_symbol: HashMap<&Symbol, &Ticker> =
+                    list.iter().map(|t| (&t.symbol, t)).collect();
+                for s in &symbols {
+                    match by_symbol.get(&s.symbol) {
+                        Some(t) => write.tickers.push((s.id, (*t).clone())),
+                        None => {
+                            failures.insert(s.symbol.clone(), "no ticker in the answer".into());
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                if e.code() == Some(-1121) {
+                    // A followed symbol no longer exists: re-read the symbol list.
+                    state.info_stale = true;
+                }
+                tracing::warn!(error = %e, symbols = symbols.len(), "ticker request failed");
+                for s in &symbols {
+                    failures.insert(s.symbol.clone(), "ticker request failed".into());
+                }
+                ticker_error = Some(e.to_string());
+            }
+        }
+        for (task, result) in klines {
+            match result {
+                Ok(closed) if closed.is_empty() => {}
+                Ok(closed) => {
+                    row.klines_written += u32::try_from(closed.len()).unwrap_or(u32::MAX);
+                    write.klines.push((task.symbol_id, task.interval, closed));
+                }
+                Err(e) => {
+                    tracing::warn!(symbol = %task.symbol, interval = %task.interval, error = %e,
+                        "kline request failed");
+                    let entry = failures.entry(task.symbol.clone()).or_default();
+                    if !entry.is_empty() {
+                        entry.push_str(", ");
+                    }
+                    let _ = write!(entry, "klines {}: {e}", task.interval);
+                }
+            }
+        }
+
+        row.symbols_failed = u32::try_from(failures.len()).unwrap_or(u32::MAX);
+        row.symbols_ok = u32::try_from(symbols.len() - failures.len()).unwrap_or(u32::MAX);
+        row.error = describe_failures(ticker_error.as_deref(), &failures);
+        write.heartbeat = row.clone();
+
+        let clock = self.clock.clone();
+        match self.store.run(move |s| s.commit_beat(&write, &clock)).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::error!(error = %e, beat_time, "beat could not be written");
+                row.symbols_ok = 0;
+                row.symbols_failed = u32::try_from(symbols.len()).unwrap_or(u32::MAX);
+                row.klines_written = 0;
+                row.error = Some(format!("database write failed: {e}"));
+                self.record_failed_beat(row).await
+            }
+        }
+    }
+
+    /// Stores the row of a beat that wrote no data, and returns it.
+    async fn record_failed_beat(&self, mut row: HeartbeatRow) -> HeartbeatRow {
+        row.finished_at = self.clock.now_ms();
+        let stored = row.clone();
+        if let Err(e) = self.store.run(move |s| s.insert_heartbeat(&stored)).await {
+            tracing::error!(error = %e, beat_time = row.beat_time, "heartbeat row could not be written");
+        }
+        row
+    }
+
+    /// Measures the clock offset and reads `exchangeInfo` when they are due (first beat,
+    /// then every few minutes / hours, or when a symbol turned out invalid), registering
+    /// the configured symbols and refreshing the status of registered ones.
+    async fn refresh_exchange_state(&self, state: &mut State) -> Result<(), ExchangeError> {
+        let now = self.clock.now_ms();
+        let due = |at: Option<i64>, every: i64| at.is_none_or(|t| now - t >= every);
+        if due(state.time_synced_at, TIME_SYNC_EVERY_MS) {
+            match self.exchange.sync_time().await {
+                Ok(offset_ms) => {
+                    tracing::info!(offset_ms, "clock offset to the exchange measured");
+                    state.time_synced_at = Some(now);
+                }
+                // Without a first measurement the beat cannot tell closed candles from open
+                // ones; later, the previous offset is still good.
+                Err(e) if state.time_synced_at.is_none() => return Err(e),
+                Err(e) => tracing::warn!(error = %e, "clock offset not re-measured"),
+            }
+        }
+        if state.info_stale || due(state.info_read_at, EXCHANGE_INFO_EVERY_MS) {
+            match self.exchange.exchange_info().await {
+                Ok(info) => {
+                    let store = self.store.clone();
+                    let configured = self.configured.clone();
+                    let first = state.info_read_at.is_none();
+                    let result = self
+                        .store
+                        .run(move |_| apply_exchange_info(&store, &info, &configured, first, now))
+                        .await;
+                    if let Err(e) = result {
+                        tracing::error!(error = %e, "symbols could not be registered");
+                    } else {
+                        state.info_read_at = Some(now);
+                        state.info_stale = false;
+                    }
+                }
+                Err(e) if state.info_read_at.is_none() => return Err(e),
+                Err(e) => tracing::warn!(error = %e, "exchangeInfo not refreshed"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetches the candles of one task and keeps the closed, well-formed ones.
+    async fn fetch_closed(&self, task: &KlineTask) -> Result<Vec<Kline>, ExchangeError> {
+        let step = task.interval.duration_ms();
+        let missing = (task.last_closed - task.start) / step + 1;
+        let limit = u16::try_from(missing.clamp(1, MAX_KLINES_PER_REQUEST)).unwrap_or(1000);
+        let end = task.interval.close_time(task.last_closed);
+        let fetched = self
+            .exchange
+            .klines(
+                &task.symbol,
+                task.interval,
+                Some(task.start),
+                Some(end),
+                limit,
+            )
+            .await?;
+        // Re-read the exchange's clock: the answer may have taken a while.
+        closed_candles(task, fetched, self.exchange.server_now_ms())
+    }
+}
+
+/// Active, trading symbols and the newest stored candle of each of their series.
+type Followed = (Vec<SymbolRow>, HashMap<(i64, Interval), i64>);
+
+fn followed_series(store: &Store, default_intervals: &[Interval]) -> Result<Followed, StoreError> {
+    let symbols: Vec<SymbolRow> = store
+        .symbols(Market::Spot, true)?
+        .into_iter()
+        .filter(|s| s.status == SymbolStatus::Trading.as_str())
+        .collect();
+    let series: Vec<(i64, Interval)> = symbols
+        .iter()
+        .flat_map(|s| {
+            let intervals = s.intervals.as_deref().unwrap_or(default_intervals);
+            intervals.iter().map(move |i| (s.id, *i))
+        })
+        .collect();
+    let newest = store.newest_open_times(&series)?;
+    Ok((symbols, newest))
+}
+
+/// The kline requests a beat makes at exchange time `server_now`: one per symbol × interval
+/// whose newest closed candle is not stored yet, starting after the newest stored candle
+/// (or at the newest closed candle for a series with none: history is the backfill's job).
+fn plan_klines(
+    symbols: &[SymbolRow],
+    newest: &HashMap<(i64, Interval), i64>,
+    default_intervals: &[Interval],
+    server_now: i64,
+) -> Vec<KlineTask> {
+    let mut tasks = Vec::new();
+    for s in symbols {
+        for &interval in s.intervals.as_deref().unwrap_or(default_intervals) {
+            let last_closed = interval.last_closed_open_time(server_now);
+            let start = match newest.get(&(s.id, interval)) {
+                Some(&t) if t >= last_closed => continue,
+                Some(&t) => t + interval.duration_ms(),
+                None => last_closed,
+            };
+            tasks.push(KlineTask {
+                symbol_id: s.id,
+                symbol: s.symbol.clone(),
+                interval,
+                start,
+                last_closed,
+            });
+        }
+    }
+    tasks
+}
+
+/// Keeps the candles of `fetched` that belong to the task and have closed by `server_now`.
+///
+/// A candle off the interval's grid, with a close time that does not match its open time,
+/// or outside the range asked for means the answer cannot be trusted: the whole answer is
+/// refused (nothing of it is stored) and the next beat asks again.
+fn closed_candles(
+    task: &KlineTask,
+    fetched: Vec<Kline>,
+    server_now: i64,
+) -> Result<Vec<Kline>, ExchangeError> {
+    let bad = |detail: String| ExchangeError::Decode {
+        endpoint: "klines",
+        detail,
+    };
+    let mut out = Vec::with_capacity(fetched.len());
+    let mut seen = HashSet::with_capacity(fetched.len());
+    for k in fetched {
+        let i = task.interval;
+        if i.open_time_containing(k.open_time) != k.open_time
+            || i.close_time(k.open_time) != k.close_time
+        {
+            return Err(bad(format!(
+                "candle {}..{} is not a {} candle",
+                k.open_time, k.close_time, i
+            )));
+        }
+        if k.open_time < task.start || !seen.insert(k.open_time) {
+            return Err(bad(format!(
+                "candle {} outside the range asked for or repeated",
+                k.open_time
+            )));
+        }
+        if k.close_time < server_now {
+            out.push(k);
+        }
+    }
+    Ok(out)
+}
+
+/// Registers configured symbols and refreshes the status of registered ones from a fresh
+/// `exchangeInfo`. Configured symbols that are unknown or not trading are reported and
+/// skipped (on the first read only, to keep the log quiet).
+fn apply_exchange_info(
+    store: &Store,
+    info: &ExchangeInfo,
+    configured: &[Symbol],
+    report: bool,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let registered = store.symbols(Market::Spot, false)?;
+    for row in &registered {
+        let status = info
+            .symbol(&row.symbol)
+            .map(|i| i.status.as_str().to_string())
+            .unwrap_or_else(|| "UNKNOWN".to_string());
+        if status != row.status {
+            tracing::warn!(symbol = %row.symbol, from = %row.status, to = %status,
+                "symbol status changed on the exchange");
+            store.set_symbol_status(row.id, &status, now_ms)?;
+        }
+    }
+    for symbol in configured {
+        let known = registered.iter().find(|r| &r.symbol == symbol);
+        match info.symbol(symbol) {
+            None => {
+                if report {
+                    tracing::warn!(%symbol, "configured symbol is unknown to the exchange; skipped");
+                }
+            }
+            Some(i) if i.status != SymbolStatus::Trading => {
+                if report {
+                    tracing::warn!(%symbol, status = %i.status,
+                        "configured symbol is not trading; skipped");
+                }
+            }
+            // Registered and active: nothing to do. Inactive (removed by the operator):
+            // stays removed.
+            Some(_) if known.is_some() => {}
+            Some(i) => {
+                let row = store.upsert_symbol(Market::Spot, i, None, None, now_ms)?;
+                tracing::info!(symbol = %row.symbol, id = row.id, "symbol registered");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `heartbeats.error` text for a beat's failures; `None` when there were none.
+fn describe_failures(
+    ticker_error: Option<&str>,
+    failures: &HashMap<Symbol, String>,
+) -> Option<String> {
+    if failures.is_empty() && ticker_error.is_none() {
+        return None;
+    }
+    let mut text = String::new();
+    if let Some(e) = ticker_error {
+        let _ = write!(text, "tickers: {e}");
+    }
+    let mut names: Vec<&Symbol> = failures.keys().collect();
+    names.sort();
+    for name in names {
+        if !text.is_empty() {
+            text.push_str("; ");
+        }
+        let _ = write!(text, "{name}: {}", failures[name]);
+        if text.len() > MAX_ERROR_LEN {
+            let mut cut = MAX_ERROR_LEN;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push('…');
+            break;
+        }
+    }
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::MINUTE_MS;
+
+    // 2026-11-21 12:00:00 UTC.
+    const NOON: i64 = 1_795_262_400_000;
+
+    fn row(id: i64, symbol: &str, intervals: Option<Vec<Interval>>) -> SymbolRow {
+        SymbolRow {
+            id,
+            market: Market::Spot,
+            symbol: symbol.parse().unwrap(),
+            base_asset: "X".into(),
+            quote_asset: "Y".into(),
+            status: "TRADING".into(),
+            active: true,
+            intervals,
+            backfill_days: None,
+            added_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn kline(open_time: i64, interval: Interval) -> Kline {
+        Kline {
+            open_time,
+            close_time: interval.close_time(open_time),
+            open: 1.0,
+            high: 1.0,
+            low: 1.0,
+            close: 1.0,
+            volume: 1.0,
+            quote_volume: 1.0,
+            trades: 1,
+            taker_buy_base_volume: 0.5,
+            taker_buy_quote_volume: 0.5,
+        }
+    }
+
+    #[test]
+    fn plans_only_series_with_a_newly_closed_candle() {
+        let symbols = [
+            row(1, "BTCUSDT", None),
+            row(2, "ETHUSDT", Some(vec![Interval::H1])),
+        ];
+        let now = NOON + 5_000; // 12:00:05
+        let newest = HashMap::from([
+            ((1, Interval::M1), NOON - 2 * MINUTE_MS), // 11:58 stored: 11:59 is missing
+            ((1, Interval::M15), NOON - 15 * MINUTE_MS), // 11:45 stored: up to date
+            ((2, Interval::H1), NOON - 60 * MINUTE_MS), // 11:00 stored: up to date
+        ]);
+        let tasks = plan_klines(&symbols, &newest, &[Interval::M1, Interval::M15], now);
+        let planned: Vec<_> = tasks
+            .iter()
+            .map(|t| (t.symbol_id, t.interval, t.start, t.last_closed))
+            .collect();
+        assert_eq!(
+            planned,
+            vec![(1, Interval::M1, NOON - MINUTE_MS, NOON - MINUTE_MS)]
+        );
+
+        // At 12:15:05 both 15m and 1m are due; a series never stored starts at its newest
+        // closed candle.
+        let later = NOON + 15 * MINUTE_MS + 5_000;
+        let tasks = plan_klines(
+            &symbols[..1],
+            &HashMap::new(),
+            &[Interval::M1, Interval::M15],
+            later,
+        );
+        let planned: Vec<_> = tasks.iter().map(|t| (t.interval, t.start)).collect();
+        assert_eq!(
+            planned,
+            vec![(Interval::M1, NOON + 14 * MINUTE_MS), (Interval::M15, NOON)]
+        );
+    }
+
+    #[test]
+    fn the_open_candle_is_never_kept() {
+        let task = KlineTask {
+            symbol_id: 1,
+            symbol: "BTCUSDT".parse().unwrap(),
+            interval: Interval::M1,
+            start: NOON - 2 * MINUTE_MS,
+            last_closed: NOON - MINUTE_MS,
+        };
+        let fetched = vec![
+            kline(NOON - 2 * MINUTE_MS, Interval::M1),
+            kline(NOON - MINUTE_MS, Interval::M1),
+            kline(NOON, Interval::M1), // still open at 12:00:05
+        ];
+        let kept = closed_candles(&task, fetched, NOON + 5_000).unwrap();
+        assert_eq!(
+            kept.iter().map(|k| k.open_time).collect::<Vec<_>>(),
+            vec![NOON - 2 * MINUTE_MS, NOON - MINUTE_MS]
+        );
+    }
+
+    #[test]
+    fn malformed_candles_refuse_the_whole_answer() {
+        let task = KlineTask {
+            symbol_id: 1,
+            symbol: "BTCUSDT".parse().unwrap(),
+            interval: Interval::M1,
+            start: NOON - 2 * MINUTE_MS,
+            last_closed: NOON - MINUTE_MS,
+        };
+        let mut off_grid = kline(NOON - MINUTE_MS, Interval::M1);
+        off_grid.open_time += 1;
+        assert!(closed_candles(&task, vec![off_grid], NOON).is_err());
+        let mut bad_close = kline(NOON - MINUTE_MS, Interval::M1);
+        bad_close.close_time += 60_000;
+        assert!(closed_candles(&task, vec![bad_close], NOON).is_err());
+        let early = kline(NOON - 10 * MINUTE_MS, Interval::M1);
+        assert!(closed_candles(&task, vec![early], NOON).is_err());
+        let twice = vec![
+            kline(NOON - MINUTE_MS, Interval::M1),
+            kline(NOON - MINUTE_MS, Interval::M1),
+        ];
+        assert!(closed_candles(&task, twice, NOON).is_err());
+    }
+
+    #[test]
+    fn failure_text_is_bounded_and_sorted() {
+        let failures = HashMap::from([
+            ("ETHUSDT".parse().unwrap(), "klines 1m: boom".to_string()),
+            (
+                "BTCUSDT".parse().unwrap(),
+                "ticker request failed".to_string(),
+            ),
+        ]);
+        let text = describe_failures(None, &failures).unwrap();
+        assert_eq!(
+            text,
+            "BTCUSDT: ticker request failed; ETHUSDT: klines 1m: boom"
+        );
+        assert_eq!(describe_failures(None, &HashMap::new()), None);
+        let many: HashMap<Symbol, String> = (0..500)
+            .map(|i| (format!("S{i}USDT").parse().unwrap(), "x".repeat(50)))
+            .collect();
+        assert!(describe_failures(None, &many).unwrap().len() <= MAX_ERROR_LEN + 4);
+    }
+}

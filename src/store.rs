@@ -1,0 +1,880 @@
+//! The SQLite store: the one place that knows SQL.
+//!
+//! [`Store`] wraps an r2d2 pool of rusqlite connections to one database file in WAL mode.
+//! Its methods are plain blocking functions; async code calls them through
+//! [`Store::run`], which moves the work onto tokio's blocking thread pool so no async
+//! worker ever waits on the disk.
+//!
+//! Writers are serialized by a mutex inside the store (and `BEGIN IMMEDIATE`), so two
+//! writes never fight over SQLite's lock, and every write that belongs together (a beat's
+//! tickers, klines and heartbeat row) is one transaction: a crash leaves either all of it
+//! or none of it.
+//!
+//! The schema is `schema.sql` at the repository root, compiled into the binary. It is a
+//! list of `-- version: N` migrations applied in order on open (see [`Store::open`]).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use crate::clock::Clock;
+use crate::types::{Interval, Kline, Market, Symbol, SymbolInfo, Ticker};
+
+/// The schema migrations, as shipped.
+pub const SCHEMA_SQL: &str = include_str!("../schema.sql");
+
+/// How long a connection waits for a lock held by another connection before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections in the pool: one writer at a time plus concurrent readers.
+const POOL_SIZE: u32 = 4;
+
+/// What went wrong in the store. Messages name the database file where it helps.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file or its directory could not be opened or created.
+    #[error("cannot open database {path}: {detail}")]
+    Open { path: PathBuf, detail: String },
+    /// The database was written by a newer tradebeat whose schema this one does not know.
+    #[error(
+        "database {path} has schema version {found}, newer than this tradebeat supports ({supported}); upgrade tradebeat"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    /// No connection could be had from the pool in time.
+    #[error("database connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    /// A statement failed.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value could not be read back as its domain type.
+    #[error("database holds an invalid value: {0}")]
+    Corrupt(String),
+    /// The blocking task running the work panicked or was cancelled.
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// A handle to the database. Cheap to clone; all clones share the pool.
+#[derive(Clone)]
+pub struct Store {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+    write_lock: Arc<Mutex<()>>,
+    path: Arc<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// A registered symbol, as stored in `symbols`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SymbolRow {
+    pub id: i64,
+    pub market: Market,
+    pub symbol: Symbol,
+    pub base_asset: String,
+    pub quote_asset: String,
+    /// The exchange's status when last checked (`TRADING`, `BREAK` …).
+    pub status: String,
+    pub active: bool,
+    /// This symbol's own intervals; `None` follows `market_data.intervals`.
+    pub intervals: Option<Vec<Interval>>,
+    /// This symbol's own backfill depth in days; `None` follows `market_data.backfill_days`.
+    pub backfill_days: Option<u32>,
+    /// When the symbol was first registered, ms.
+    pub added_at: i64,
+    /// When the row last changed, ms.
+    pub updated_at: i64,
+}
+
+/// What started a beat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BeatTrigger {
+    /// The minute heartbeat.
+    Schedule,
+    /// A beat asked for on the control socket (`sync.now`).
+    Manual,
+    /// The beat run once at start, before the first scheduled one, to catch up.
+    Startup,
+}
+
+impl BeatTrigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            BeatTrigger::Schedule => "schedule",
+            BeatTrigger::Manual => "manual",
+            BeatTrigger::Startup => "startup",
+        }
+    }
+}
+
+/// One row of `heartbeats`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HeartbeatRow {
+    /// The scheduled time, ms.
+    pub beat_time: i64,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub symbols_ok: u32,
+    pub symbols_failed: u32,
+    pub klines_written: u32,
+    /// Scheduled beats skipped right before this one because the previous one overran.
+    pub skipped_before: u32,
+    pub trigger: BeatTrigger,
+    /// `None` when every symbol succeeded.
+    pub error: Option<String>,
+}
+
+/// Everything one beat writes, committed in one transaction.
+#[derive(Debug, Clone)]
+pub struct BeatWrite {
+    /// One ticker per symbol, keyed by `symbols.id`; stored with `time = heartbeat.beat_time`.
+    pub tickers: Vec<(i64, Ticker)>,
+    /// Closed candles per symbol id and interval.
+    pub klines: Vec<(i64, Interval, Vec<Kline>)>,
+    /// The beat's row; `finished_at` is set to the clock's time just before commit.
+    pub heartbeat: HeartbeatRow,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    ///
+    /// Creates the parent directory when missing. Sets WAL journaling,
+    /// `synchronous=NORMAL`, a busy timeout and foreign keys on every connection. Applies
+    /// each `-- version: N` section of `schema.sql` above the file's `user_version`, one
+    /// transaction per section. Errors: [`StoreError::Open`] when the file or directory
+    /// cannot be created or is not a database, [`StoreError::TooNew`] for a database from a
+    /// newer tradebeat.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |detail: String| StoreError::Open {
+            path: path.to_path_buf(),
+            detail,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        }
+        // Journal mode is a property of the file: set it once, before the pool exists.
+        {
+            let conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
+            conn.busy_timeout(BUSY_TIMEOUT)
+                .map_err(|e| open_err(e.to_string()))?;
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                .map_err(|e| open_err(e.to_string()))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(open_err(format!("cannot switch to WAL mode (got {mode})")));
+            }
+        }
+        let manager = SqliteConnectionManager::file(path).with_init(|c| {
+            c.busy_timeout(BUSY_TIMEOUT)?;
+            c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        });
+        let pool = r2d2::Pool::builder()
+            .max_size(POOL_SIZE)
+            .connection_timeout(Duration::from_secs(10))
+            .build(manager)
+            .map_err(|e| open_err(e.to_string()))?;
+        let store = Store {
+            pool,
+            write_lock: Arc::new(Mutex::new(())),
+            path: Arc::new(path.to_path_buf()),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs blocking store work on tokio's blocking pool and awaits it.
+    ///
+    /// The closure gets a clone of the store. Work that has started always runs to the
+    /// end, even if the awaiting future is dropped (e.g. at shutdown): a transaction is
+    /// never abandoned half-way.
+    pub async fn run<F, R>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, holding the store's write lock, and
+    /// commits if it returns `Ok`. Anything else rolls back.
+    fn write<R>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let _writer = self
+            .write_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// The newest schema version this binary knows.
+    pub fn latest_schema_version() -> u32 {
+        migrations().last().map(|(v, _)| *v).unwrap_or(0)
+    }
+
+    /// The database's schema version (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        Ok(self
+            .conn()?
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        self.migrate_to(Self::latest_schema_version())
+    }
+
+    /// Applies the migrations above the database's version, up to `target`. Public for the
+    /// upgrade test, which builds an old database first.
+    #[doc(hidden)]
+    pub fn migrate_to(&self, target: u32) -> Result<(), StoreError> {
+        let current = self.schema_version()?;
+        let latest = Self::latest_schema_version();
+        if current > latest {
+            return Err(StoreError::TooNew {
+                path: self.path.to_path_buf(),
+                found: current,
+                supported: latest,
+            });
+        }
+        for (version, sql) in migrations() {
+            if version <= current || version > target {
+                continue;
+            }
+            self.write(|tx| {
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", version)?;
+                Ok(())
+            })?;
+            tracing::info!(version, path = %self.path.display(), "database schema upgraded");
+        }
+        Ok(())
+    }
+
+    /// Registers a symbol, or refreshes a registered one: inserts it as active, or updates
+    /// its assets and status and makes it active again. Overrides (`intervals`,
+    /// `backfill_days`) are set only when given. Returns the row as stored.
+    pub fn upsert_symbol(
+        &self,
+        market: Market,
+        info: &SymbolInfo,
+        intervals: Option<&[Interval]>,
+        backfill_days: Option<u32>,
+        now_ms: i64,
+    ) -> Result<SymbolRow, StoreError> {
+        let intervals = intervals.map(join_intervals);
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO symbols (market, symbol, base_asset, quote_asset, status, active,
+                                      intervals, backfill_days, added_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?8)
+                 ON CONFLICT (market, symbol) DO UPDATE SET
+                     base_asset = excluded.base_asset,
+                     quote_asset = excluded.quote_asset,
+                     status = excluded.status,
+                     active = 1,
+                     intervals = COALESCE(excluded.intervals, symbols.intervals),
+                     backfill_days = COALESCE(excluded.backfill_days, symbols.backfill_days),
+                     updated_at = excluded.updated_at",
+                params![
+                    market.as_str(),
+                    info.symbol.as_str(),
+                    info.base_asset,
+                    info.quote_asset,
+                    info.status.as_str(),
+                    intervals,
+                    backfill_days,
+                    now_ms
+                ],
+            )?;
+            symbol_by_name(tx, market, &info.symbol)?
+                .ok_or_else(|| StoreError::Corrupt(format!("symbol {} vanished", info.symbol)))
+        })
+    }
+
+    /// Records the exchange's current status of a registered symbol.
+    pub fn set_symbol_status(&self, id: i64, status: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE symbols SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status <> ?2",
+                params![id, status, now_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Registered symbols of a market, by name; only active ones if `active_only`.
+    pub fn symbols(&self, market: Market, active_only: bool) -> Result<Vec<SymbolRow>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, market, symbol, base_asset, quote_asset, status, active, intervals,
+                    backfill_days, added_at, updated_at
+             FROM symbols WHERE market = ?1 AND (active = 1 OR ?2 = 0) ORDER BY symbol",
+        )?;
+        let rows = stmt
+            .query_map(params![market.as_str(), active_only], symbol_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().collect()
+    }
+
+    /// The open time of the newest stored candle of each `(symbol id, interval)` asked for;
+    /// pairs with no candle are absent from the map.
+    pub fn newest_open_times(
+        &self,
+        series: &[(i64, Interval)],
+    ) -> Result<HashMap<(i64, Interval), i64>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT MAX(open_time) FROM klines WHERE symbol_id = ?1 AND interval = ?2",
+        )?;
+        let mut out = HashMap::with_capacity(series.len());
+        for &(id, interval) in series {
+            let newest: Option<i64> =
+                stmt.query_row(params![id, interval.as_str()], |r| r.get(0))?;
+            if let Some(t) = newest {
+                out.insert((id, interval), t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes one beat in a single transaction: its tickers, its klines (upserted) and its
+    /// heartbeat row, whose `finished_at` is read from `clock` just before the commit.
+    /// Returns the heartbeat row as stored.
+    pub fn commit_beat(&self, beat: &BeatWrite, clock: &Clock) -> Result<HeartbeatRow, StoreError> {
+        self.write(|tx| {
+            let time = beat.heartbeat.beat_time;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO tickers (symbol_id, time, last_price, bid_price,
+                         bid_qty, ask_price, ask_qty, open_price, high_price, low_price,
+                         price_change_percent, volume, quote_volume, trades,
+                         window_open_time, window_close_time)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                )?;
+                for (id, t) in &beat.tickers {
+                    stmt.execute(params![
+                        id,
+                        time,
+                        t.last_price,
+                        t.bid_price,
+                        t.bid_qty,
+                        t.ask_price,
+                        t.ask_qty,
+                        t.open_price,
+                        t.high_price,
+                        t.low_price,
+                        t.price_change_percent,
+                        t.volume,
+                        t.quote_volume,
+                        to_sql_count(t.trades),
+                        t.open_time,
+                        t.close_time
+                    ])?;
+                }
+            }
+            for (id, interval, klines) in &beat.klines {
+                upsert_klines_tx(tx, *id, *interval, klines)?;
+            }
+            let mut row = beat.heartbeat.clone();
+            row.finished_at = clock.now_ms();
+            insert_heartbeat_tx(tx, &row)?;
+            Ok(row)
+        })
+    }
+
+    /// Records a heartbeat row on its own, for a beat whose data could not be written.
+    /// A row already stored for the same beat time is kept.
+    pub fn insert_heartbeat(&self, row: &HeartbeatRow) -> Result<(), StoreError> {
+        self.write(|tx| insert_heartbeat_tx(tx, row))
+    }
+
+    /// Upserts candles of one symbol and interval in one transaction; returns how many.
+    pub fn upsert_klines(
+        &self,
+        symbol_id: i64,
+        interval: Interval,
+        klines: &[Kline],
+    ) -> Result<usize, StoreError> {
+        self.write(|tx| upsert_klines_tx(tx, symbol_id, interval, klines))
+    }
+
+    /// Stored candles of one symbol and interval with `start <= open_time <= end`, oldest
+    /// first, at most `limit`.
+    pub fn klines(
+        &self,
+        symbol_id: i64,
+        interval: Interval,
+        start: i64,
+        end: i64,
+        limit: u32,
+    ) -> Result<Vec<Kline>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT open_time, close_time, open, high, low, close, volume, quote_volume, trades,
+                    taker_buy_base_volume, taker_buy_quote_volume
+             FROM klines WHERE symbol_id = ?1 AND interval = ?2 AND open_time BETWEEN ?3 AND ?4
+             ORDER BY open_time LIMIT ?5",
+        )?;
+        let rows = stmt.query_map(
+            params![symbol_id, interval.as_str(), start, end, limit],
+            |r| {
+                Ok(Kline {
+                    open_time: r.get(0)?,
+                    close_time: r.get(1)?,
+                    open: r.get(2)?,
+                    high: r.get(3)?,
+                    low: r.get(4)?,
+                    close: r.get(5)?,
+                    volume: r.get(6)?,
+                    quote_volume: r.get(7)?,
+                    trades: u64::try_from(r.get::<_, i64>(8)?).unwrap_or(0),
+                    taker_buy_base_volume: r.get(9)?,
+                    taker_buy_quote_volume: r.get(10)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest heartbeat rows, newest first.
+    pub fn heartbeats(&self, limit: u32) -> Result<Vec<HeartbeatRow>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT beat_time, started_at, finished_at, symbols_ok, symbols_failed,
+                    klines_written, skipped_before, trigger, error
+             FROM heartbeats ORDER BY beat_time DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(HeartbeatRow {
+                beat_time: r.get(0)?,
+                started_at: r.get(1)?,
+                finished_at: r.get(2)?,
+                symbols_ok: r.get(3)?,
+                symbols_failed: r.get(4)?,
+                klines_written: r.get(5)?,
+                skipped_before: r.get(6)?,
+                trigger: match r.get::<_, String>(7)?.as_str() {
+                    "manual" => BeatTrigger::Manual,
+                    "startup" => BeatTrigger::Startup,
+                    _ => BeatTrigger::Schedule,
+                },
+                error: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// The `-- version: N` sections of `schema.sql`, in file order.
+fn migrations() -> Vec<(u32, &'static str)> {
+    let mut out: Vec<(u32, &'static str)> = Vec::new();
+    let mut current: Option<(u32, usize)> = None;
+    let mut offset = 0;
+    for line in SCHEMA_SQL.split_inclusive('\n') {
+        if let Some(v) = line.trim().strip_prefix("-- version:") {
+            if let Some((ver, start)) = current.take() {
+                out.push((ver, &SCHEMA_SQL[start..offset]));
+            }
+            if let Ok(ver) = v.trim().parse() {
+                current = Some((ver, offset + line.len()));
+            }
+        }
+        offset += line.len();
+    }
+    if let Some((ver, start)) = current {
+        out.push((ver, &SCHEMA_SQL[start..]));
+    }
+    out
+}
+
+fn join_intervals(intervals: &[Interval]) -> String {
+    intervals
+        .iter()
+        .map(|i| i.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn to_sql_count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn symbol_by_name(
+    conn: &Connection,
+    market: Market,
+    symbol: &Symbol,
+) -> Result<Option<SymbolRow>, StoreError> {
+    conn.query_row(
+        "SELECT id, market, symbol, base_asset, quote_asset, status, active, intervals,
+                backfill_days, added_at, updated_at
+         FROM symbols WHERE market = ?1 AND symbol = ?2",
+        params![market.as_str(), symbol.as_str()],
+        symbol_row,
+    )
+    .optional()?
+    .transpose()
+}
+
+/// Reads a `symbols` row; the inner result reports values that do not parse.
+fn symbol_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<SymbolRow, StoreError>> {
+    let market: String = r.get(1)?;
+    let symbol: String = r.get(2)?;
+    let intervals: Option<String> = r.get(7)?;
+    let parsed = (|| {
+        let market = market
+            .parse()
+            .map_err(|e: crate::types::ParseError| StoreError::Corrupt(e.to_string()))?;
+        let symbol = symbol
+            .parse()
+            .map_err(|e: crate::types::ParseError| StoreError::Corrupt(e.to_string()))?;
+        let intervals = intervals
+            .map(|s| {
+                s.split(',')
+                    .map(|i| i.parse::<Interval>())
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok((market, symbol, intervals))
+    })();
+    Ok(match parsed {
+        Ok((market, symbol, intervals)) => Ok(SymbolRow {
+            id: r.get(0)?,
+            market,
+            symbol,
+            base_asset: r.get(3)?,
+            quote_asset: r.get(4)?,
+            status: r.get(5)?,
+            active: r.get(6)?,
+            intervals,
+            backfill_days: r.get(8)?,
+            added_at: r.get(9)?,
+            updated_at: r.get(10)?,
+        }),
+        Err(e) => Err(e),
+    })
+}
+
+fn upsert_klines_tx(
+    tx: &Transaction<'_>,
+    symbol_id: i64,
+    interval: Interval,
+    klines: &[Kline],
+) -> Result<usize, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO klines (symbol_id, interval, open_time, close_time, open, high, low, close,
+                             volume, quote_volume, trades, taker_buy_base_volume,
+                             taker_buy_quote_volume)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+         ON CONFLICT (symbol_id, interval, open_time) DO UPDATE SET
+             close_time = excluded.close_time, open = excluded.open, high = excluded.high,
+             low = excluded.low, close = excluded.close, volume = excluded.volume,
+             quote_volume = excluded.quote_volume, trades = excluded.trades,
+             taker_buy_base_volume = excluded.taker_buy_base_volume,
+             taker_buy_quote_volume = excluded.taker_buy_quote_volume",
+    )?;
+    for k in klines {
+        stmt.execute(params![
+            symbol_id,
+            interval.as_str(),
+            k.open_time,
+            k.close_time,
+            k.open,
+            k.high,
+            k.low,
+            k.close,
+            k.volume,
+            k.quote_volume,
+            to_sql_count(k.trades),
+            k.taker_buy_base_volume,
+            k.taker_buy_quote_volume
+        ])?;
+    }
+    Ok(klines.len())
+}
+
+fn insert_heartbeat_tx(tx: &Transaction<'_>, row: &HeartbeatRow) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO heartbeats (beat_time, started_at, finished_at, symbols_ok,
+             symbols_failed, klines_written, skipped_before, trigger, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            row.beat_time,
+            row.started_at,
+            row.finished_at,
+            row.symbols_ok,
+            row.symbols_failed,
+            row.klines_written,
+            row.skipped_before,
+            row.trigger.as_str(),
+            row.error
+        ],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::SymbolStatus;
+
+    fn info(s: &str) -> SymbolInfo {
+        SymbolInfo {
+            symbol: s.parse().unwrap(),
+            status: SymbolStatus::Trading,
+            base_asset: s[..3].to_string(),
+            quote_asset: s[3..].to_string(),
+        }
+    }
+
+    fn kline(open_time: i64, close: f64) -> Kline {
+        Kline {
+            open_time,
+            close_time: open_time + 59_999,
+            open: 1.0,
+            high: 2.0,
+            low: 0.5,
+            close,
+            volume: 10.0,
+            quote_volume: 15.0,
+            trades: 3,
+            taker_buy_base_volume: 4.0,
+            taker_buy_quote_volume: 6.0,
+        }
+    }
+
+    #[test]
+    fn schema_has_sections_in_order() {
+        let m = migrations();
+        assert!(!m.is_empty());
+        for (i, (v, sql)) in m.iter().enumerate() {
+            assert_eq!(*v as usize, i + 1, "versions must count up from 1");
+            assert!(
+                sql.contains("CREATE") || sql.contains("ALTER"),
+                "section {v} is empty"
+            );
+        }
+    }
+
+    #[test]
+    fn open_creates_directories_and_sets_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/dir/t.db");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.schema_version().unwrap(),
+            Store::latest_schema_version()
+        );
+        let conn = store.conn().unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 1, "NORMAL");
+        let fk: i64 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        // Opening again is a no-op upgrade.
+        drop(conn);
+        let again = Store::open(&path).unwrap();
+        assert_eq!(
+            again.schema_version().unwrap(),
+            Store::latest_schema_version()
+        );
+    }
+
+    #[test]
+    fn refuses_a_database_from_a_newer_tradebeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 999).unwrap();
+        drop(conn);
+        let err = Store::open(&path).unwrap_err();
+        assert!(
+            matches!(err, StoreError::TooNew { found: 999, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        std::fs::write(
+            &path,
+            b"this is not sqlite, just text that is long enough....",
+        )
+        .unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(err.to_string().contains("t.db"), "{err}");
+    }
+
+    #[test]
+    fn symbols_upsert_reactivates_and_keeps_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let row = store
+            .upsert_symbol(
+                Market::Spot,
+                &info("BTCUSDT"),
+                Some(&[Interval::M1, Interval::H1]),
+                Some(7),
+                1,
+            )
+            .unwrap();
+        assert_eq!(row.intervals, Some(vec![Interval::M1, Interval::H1]));
+        assert_eq!(row.backfill_days, Some(7));
+        assert!(row.active);
+        let again = store
+            .upsert_symbol(Market::Spot, &info("BTCUSDT"), None, None, 2)
+            .unwrap();
+        assert_eq!(again.id, row.id);
+        assert_eq!(again.intervals, row.intervals);
+        assert_eq!(again.added_at, 1);
+        assert_eq!(again.updated_at, 2);
+        store.set_symbol_status(row.id, "BREAK", 3).unwrap();
+        assert_eq!(
+            store.symbols(Market::Spot, true).unwrap()[0].status,
+            "BREAK"
+        );
+    }
+
+    #[test]
+    fn beat_commit_is_atomic_and_klines_upsert() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let id = store
+            .upsert_symbol(Market::Spot, &info("BTCUSDT"), None, None, 1)
+            .unwrap()
+            .id;
+        let hb = HeartbeatRow {
+            beat_time: 65_000,
+            started_at: 65_001,
+            finished_at: 0,
+            symbols_ok: 1,
+            symbols_failed: 0,
+            klines_written: 2,
+            skipped_before: 0,
+            trigger: BeatTrigger::Schedule,
+            error: None,
+        };
+        let beat = BeatWrite {
+            tickers: vec![],
+            klines: vec![(id, Interval::M1, vec![kline(0, 1.5), kline(60_000, 1.6)])],
+            heartbeat: hb.clone(),
+        };
+        let clock = Clock::system();
+        let row = store.commit_beat(&beat, &clock).unwrap();
+        assert!(row.finished_at >= row.started_at);
+        // The same candle again, corrected: upserted, not duplicated.
+        store
+            .upsert_klines(id, Interval::M1, &[kline(60_000, 1.7)])
+            .unwrap();
+        let ks = store.klines(id, Interval::M1, 0, i64::MAX, 10).unwrap();
+        assert_eq!(ks.len(), 2);
+        assert_eq!(ks[1].close, 1.7);
+        assert_eq!(
+            store
+                .newest_open_times(&[(id, Interval::M1), (id, Interval::H1)])
+                .unwrap(),
+            HashMap::from([((id, Interval::M1), 60_000)])
+        );
+
+        // A beat that fails half-way (a ticker for an unknown symbol id breaks the foreign
+        // key) leaves nothing behind: no klines, no heartbeat row.
+        let mut bad = beat.clone();
+        bad.heartbeat.beat_time = 125_000;
+        bad.klines = vec![(id, Interval::M1, vec![kline(120_000, 9.9)])];
+        bad.tickers = vec![(id + 100, sample_ticker())];
+        assert!(store.commit_beat(&bad, &clock).is_err());
+        assert_eq!(
+            store
+                .klines(id, Interval::M1, 0, i64::MAX, 10)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(store.heartbeats(10).unwrap().len(), 1);
+    }
+
+    fn sample_ticker() -> Ticker {
+        Ticker {
+            symbol: "BTCUSDT".parse().unwrap(),
+            last_price: 1.0,
+            bid_price: 1.0,
+            bid_qty: 1.0,
+            ask_price: 1.0,
+            ask_qty: 1.0,
+            open_price: 1.0,
+            high_price: 1.0,
+            low_price: 1.0,
+            price_change_percent: 0.0,
+            volume: 1.0,
+            quote_volume: 1.0,
+            trades: 1,
+            open_time: 0,
+            close_time: 1,
+        }
+    }
+
+    #[test]
+    fn upgrade_from_an_older_version_keeps_data() {
+        // Build a database at version 1 only, write data, then open with the full schema.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            let (v, sql) = migrations()[0];
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", v).unwrap();
+            conn.execute(
+                "INSERT INTO symbols (market, symbol, base_asset, quote_asset, status, added_at, updated_at)
+                 VALUES ('spot', 'BTCUSDT', 'BTC', 'USDT', 'TRADING', 1, 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.schema_version().unwrap(),
+            Store::latest_schema_version()
+        );
+        let symbols = store.symbols(Market::Spot, true).unwrap();
+        assert_eq!(symbols.len(), 1);
+        assert_eq!(symbols[0].symbol.as_str(), "BTCUSDT");
+    }
+}

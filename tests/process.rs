@@ -1,0 +1,222 @@
+//! The `tradebeat` binary as a process: exit statuses, signals, log files and what
+//! `check-config` prints.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tradebeat");
+const SECRET: &str = "S3CR3T-never-print-me-9f8e7d";
+
+fn tradebeat(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Keep the developer's own TRADEBEAT_* variables out of the test.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TRADEBEAT_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn write_config(dir: &std::path::Path, sim_url: &str) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[exchange]
+rest_url = "{sim_url}"
+request_timeout_ms = 2000
+
+[heartbeat]
+period_secs = 2
+offset_secs = 1
+
+[market_data]
+symbols = ["BTCUSDT", "ETHUSDT"]
+intervals = ["1m", "5m"]
+
+[storage]
+database = "data/tradebeat.db"
+
+[logging]
+dir = "logs"
+level = "info"
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_zero_within_five_seconds_with_everything_committed() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let config = write_config(dir.path(), &sim.base_url());
+    let db = dir.path().join("data/tradebeat.db");
+    let mut child = tradebeat(dir.path())
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("TRADEBEAT_EXCHANGE__API_SECRET", SECRET)
+        .env("TRADEBEAT_EXCHANGE__API_KEY", "key-for-the-leak-test")
+        .spawn()
+        .unwrap();
+    wait_until("two beats", Duration::from_secs(20), || {
+        heartbeat_count(&db) >= 2
+    })
+    .await;
+
+    signal(&child, "-TERM");
+    let started = Instant::now();
+    let status = tokio::task::spawn_blocking(move || {
+        let status = wait_exit(&mut child, Duration::from_secs(10));
+        let out = child.wait_with_output().unwrap();
+        (status, out)
+    })
+    .await
+    .unwrap();
+    let (status, out) = status;
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped in {:?}",
+        started.elapsed()
+    );
+
+    // Everything a beat wrote is whole: each heartbeat row that reports success has its
+    // tickers, and the database is consistent.
+    let conn = read_db(&db);
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let orphans: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM heartbeats h WHERE h.symbols_ok > 0 AND
+             (SELECT COUNT(*) FROM tickers t WHERE t.time = h.beat_time) <> h.symbols_ok",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0);
+
+    // Logs: one file per component plus tradebeat.log, lines start with an RFC 3339 time.
+    let logs = dir.path().join("logs");
+    for component in ["tradebeat", "heartbeat", "daemon"] {
+        let text = std::fs::read_to_string(logs.join(format!("{component}.log")))
+            .unwrap_or_else(|e| panic!("{component}.log: {e}"));
+        assert!(!text.is_empty(), "{component}.log is empty");
+        for line in text.lines() {
+            let stamp = line.split(' ').next().unwrap();
+            assert!(
+                time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
+                    .is_ok(),
+                "{component}.log line does not start with an RFC 3339 time: {line}"
+            );
+        }
+    }
+    let heartbeat_log = std::fs::read_to_string(logs.join("heartbeat.log")).unwrap();
+    assert!(heartbeat_log.contains("beat finished"));
+    let all = std::fs::read_to_string(logs.join("tradebeat.log")).unwrap();
+    assert!(all.contains("tradebeat started") && all.contains("tradebeat stopped"));
+
+    // The secret reached no log file and no output.
+    for entry in std::fs::read_dir(&logs).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains(SECRET));
+    }
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(SECRET));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(SECRET));
+}
+
+#[test]
+fn a_config_error_exits_2_naming_the_key_and_starts_nothing() {
+    let dir = tempdir();
+    let cases = [
+        ("[heartbeat]\nperiod_secs = 0\n", "period_secs"),
+        (
+            "[heartbeat]\nperiod_secs = 60\noffset_secs = 60\n",
+            "offset_secs",
+        ),
+        ("[market_data]\nintervals = [\"1m\", \"2m\"]\n", "intervals"),
+        ("[heartbeat]\nperid_secs = 60\n", "perid_secs"),
+        ("[heartbeat\nperiod_secs = 60\n", "line"),
+    ];
+    for (text, expected) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        for sub in ["run", "check-config"] {
+            let out = tradebeat(dir.path())
+                .args([sub, "--config"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{sub} with {text:?}: {stderr}");
+            assert!(stderr.contains(expected), "{sub} with {text:?}: {stderr}");
+        }
+    }
+    // Nothing started: no database, no log directory.
+    assert!(!dir.path().join("data").exists());
+    assert!(!dir.path().join("logs").exists());
+}
+
+#[test]
+fn check_config_prints_the_effective_config_without_secrets() {
+    let dir = tempdir();
+    let out = tradebeat(dir.path())
+        .arg("check-config")
+        .env(
+            "TRADEBEAT_EXCHANGE__API_KEY",
+            "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A",
+        )
+        .env("TRADEBEAT_EXCHANGE__API_SECRET", SECRET)
+        .env("TRADEBEAT_HEARTBEAT__PERIOD_SECS", "30")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("period_secs = 30"),
+        "env overrides apply: {stdout}"
+    );
+    assert!(stdout.contains("[market_data]") && stdout.contains("BTCUSDT"));
+    assert!(!stdout.contains(SECRET));
+    assert!(!stdout.contains("vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"));
+}
