@@ -1,7 +1,24 @@
 //! The Binance REST client: the only module that knows Binance URLs, endpoint weights, JSON
 //! field names and (later) signing.
 //!
-//! TODO(helper): implement. API surface fixed below.
+//! - `client`: [`ClientOptions`] and [`ExchangeClient`], the one client every REST request
+//!   goes through (connection pool, clock offset, retries);
+//! - `weight`: the request-weight gate ([`Priority`], [`WeightStatus`]);
+//! - `wire`: Binance's JSON shapes, private, parsed into the domain types of
+//!   [`crate::types`];
+//! - `error`: [`ExchangeError`], split by what the caller does next.
+//!
+//! Facts about Binance come from `BINANCE.md` (§1 URLs, §3 market data, §5 rate limits,
+//! §8 error codes), cited by section in the docs of each item.
+
+mod client;
+mod error;
+mod weight;
+mod wire;
+
+pub use client::{ClientOptions, DEFAULT_MAX_RETRIES, ExchangeClient, KLINES_MAX_LIMIT};
+pub use error::ExchangeError;
+pub use weight::{DEFAULT_WEIGHT_LIMIT, Priority, WeightStatus};
 
 use std::fmt;
 use std::str::FromStr;
@@ -68,98 +85,5 @@ impl FromStr for Network {
                 "unknown network {other:?}: expected testnet or mainnet"
             )),
         }
-    }
-}
-
-// ---- TEMPORARY STUB (replaced by the real client on merge) ----
-use crate::clock::Clock;
-use crate::types::{ExchangeInfo, Interval, Kline, Symbol, Ticker};
-use std::time::Duration;
-
-#[derive(Debug, Clone)]
-pub struct ClientOptions {
-    pub rest_url: url::Url,
-    pub request_timeout: Duration,
-    pub max_retries: u32,
-}
-impl ClientOptions {
-    pub fn for_network(_n: Network, _o: Option<&str>, _t: Duration) -> Result<Self, ExchangeError> {
-        todo!()
-    }
-}
-#[derive(Debug, thiserror::Error)]
-pub enum ExchangeError {
-    #[error("x")]
-    Connectivity {
-        endpoint: &'static str,
-        detail: String,
-    },
-    #[error("x")]
-    RateLimited { retry_after_ms: u64 },
-    #[error("x")]
-    Banned { until_ms: i64 },
-    #[error("x")]
-    Api {
-        endpoint: &'static str,
-        http_status: u16,
-        code: i64,
-        msg: String,
-    },
-    #[error("x")]
-    Decode {
-        endpoint: &'static str,
-        detail: String,
-    },
-    #[error("x")]
-    InvalidRequest(String),
-}
-impl ExchangeError {
-    pub fn code(&self) -> Option<i64> {
-        todo!()
-    }
-}
-#[derive(Debug, Clone, Copy)]
-pub struct WeightStatus {
-    pub used: u32,
-    pub limit: u32,
-    pub window_start_ms: i64,
-}
-#[derive(Clone, Debug)]
-pub struct ExchangeClient;
-#[allow(unused_variables)]
-impl ExchangeClient {
-    pub fn new(options: ClientOptions, clock: Clock) -> Result<Self, ExchangeError> {
-        todo!()
-    }
-    pub fn rest_url(&self) -> &url::Url {
-        todo!()
-    }
-    pub async fn sync_time(&self) -> Result<i64, ExchangeError> {
-        todo!()
-    }
-    pub fn clock_offset_ms(&self) -> i64 {
-        todo!()
-    }
-    pub fn server_now_ms(&self) -> i64 {
-        todo!()
-    }
-    pub async fn exchange_info(&self) -> Result<ExchangeInfo, ExchangeError> {
-        todo!()
-    }
-    pub async fn klines(
-        &self,
-        symbol: &Symbol,
-        interval: Interval,
-        start_time: Option<i64>,
-        end_time: Option<i64>,
-        limit: u16,
-    ) -> Result<Vec<Kline>, ExchangeError> {
-        todo!()
-    }
-    pub async fn tickers_24hr(&self, symbols: &[Symbol]) -> Result<Vec<Ticker>, ExchangeError> {
-        todo!()
-    }
-    pub fn weight(&self) -> WeightStatus {
-        todo!()
     }
 }

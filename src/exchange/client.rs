@@ -1,0 +1,1051 @@
+//! [`ExchangeClient`]: the one REST client for Binance spot public market data.
+//!
+//! It owns the HTTP connection pool, the server clock offset and the request-weight gate
+//! ([`super::weight`]). Every request goes through [`ExchangeClient::get`], which reserves
+//! the endpoint's weight (BINANCE.md §3.1), sends, adopts the weight the exchange reports,
+//! turns 429/418 into a back-off or a ban that stops further requests locally (§5), and
+//! retries network errors and 5xx with capped, fully jittered exponential backoff.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use url::Url;
+
+use super::error::ExchangeError;
+use super::weight::{Admission, Priority, Ticket, WeightGate, WeightStatus};
+use super::{Network, wire};
+use crate::clock::Clock;
+use crate::types::{ExchangeInfo, Interval, Kline, Symbol, Ticker};
+
+/// Default number of extra attempts for a GET after a network error or a 5xx.
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+
+/// The connect timeout never exceeds this (nor the request timeout).
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Idle connections kept per host: enough for ~16 concurrent requests.
+const POOL_MAX_IDLE_PER_HOST: usize = 16;
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const USER_AGENT: &str = concat!("tradebeat/", env!("CARGO_PKG_VERSION"));
+
+/// Retry backoff: attempt `n` (from 0) waits a uniformly random time in
+/// `0..=min(BASE * 2^n, CAP)` ms ("full jitter").
+const BACKOFF_BASE_MS: u64 = 250;
+const BACKOFF_CAP_MS: u64 = 4_000;
+
+/// How much of a non-JSON error body is kept in an error, in characters.
+const ERROR_BODY_MAX_CHARS: usize = 200;
+
+/// Largest `limit` of `GET /api/v3/klines` (BINANCE.md §3.2).
+pub const KLINES_MAX_LIMIT: u16 = 1000;
+
+/// A REST endpoint and its request weight (BINANCE.md §3.1).
+#[derive(Debug, Clone, Copy)]
+struct Endpoint {
+    path: &'static str,
+    weight: u32,
+}
+
+const PING: Endpoint = Endpoint {
+    path: "/api/v3/ping",
+    weight: 1,
+};
+const TIME: Endpoint = Endpoint {
+    path: "/api/v3/time",
+    weight: 1,
+};
+const EXCHANGE_INFO: Endpoint = Endpoint {
+    path: "/api/v3/exchangeInfo",
+    weight: 20,
+};
+const KLINES: Endpoint = Endpoint {
+    path: "/api/v3/klines",
+    weight: 2,
+};
+
+/// `GET /api/v3/ticker/24hr` with `symbols`: 2 for 1–20 symbols, 40 for 21–100, 80 above.
+fn ticker_24hr(symbols: usize) -> Endpoint {
+    let weight = match symbols {
+        0..=20 => 2,
+        21..=100 => 40,
+        _ => 80,
+    };
+    Endpoint {
+        path: "/api/v3/ticker/24hr",
+        weight,
+    }
+}
+
+/// How to reach the exchange. Built by [`ClientOptions::for_network`] from the config.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Scheme, host and optional port, e.g. `https://api.binance.com` or
+    /// `http://127.0.0.1:8080`; `/api/v3/...` is appended.
+    pub rest_url: Url,
+    /// Timeout of one HTTP request, connect included.
+    pub request_timeout: Duration,
+    /// Extra attempts for a GET after a network error, a timeout or a 5xx.
+    pub max_retries: u32,
+}
+
+impl ClientOptions {
+    /// The options for `network` (BINANCE.md §1), with its REST URL replaced by
+    /// `rest_url_override` when given, and [`DEFAULT_MAX_RETRIES`].
+    ///
+    /// Errors with [`ExchangeError::InvalidRequest`] when the URL is not `http` or `https`,
+    /// has no host, carries credentials, a path other than `/`, a query or a fragment.
+    pub fn for_network(
+        network: Network,
+        rest_url_override: Option<&str>,
+        request_timeout: Duration,
+    ) -> Result<ClientOptions, ExchangeError> {
+        let text = rest_url_override.unwrap_or(network.rest_url());
+        let rest_url = Url::parse(text).map_err(|e| {
+            ExchangeError::InvalidRequest(format!("rest_url {text:?} is not a url: {e}"))
+        })?;
+        check_rest_url(&rest_url)?;
+        Ok(ClientOptions {
+            rest_url,
+            request_timeout,
+            max_retries: DEFAULT_MAX_RETRIES,
+        })
+    }
+}
+
+fn check_rest_url(url: &Url) -> Result<(), ExchangeError> {
+    let problem = if !matches!(url.scheme(), "http" | "https") {
+        Some("must start with http:// or https://")
+    } else if url.host().is_none() {
+        Some("has no host")
+    } else if !url.username().is_empty() || url.password().is_some() {
+        Some("must not contain credentials")
+    } else if url.path() != "/" && !url.path().is_empty() {
+        Some("must not have a path: /api/v3/... is appended to scheme and host")
+    } else if url.query().is_some() {
+        Some("must not have a query")
+    } else if url.fragment().is_some() {
+        Some("must not have a fragment")
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(ExchangeError::InvalidRequest(format!(
+            "rest_url {}://{} {p}",
+            url.scheme(),
+            url.host_str().unwrap_or("")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The Binance spot REST client (public market data).
+///
+/// Cheap to clone: clones share the connection pool, the clock offset and the weight
+/// budget. All methods are safe to call concurrently.
+///
+/// Every request method fails with an [`ExchangeError`]: `Connectivity` once network
+/// errors, timeouts or 5xx outlast [`ClientOptions::max_retries`]; `RateLimited` or
+/// `Banned` on a 429 or 418, and without sending anything while that back-off or ban
+/// runs; `Api` when the exchange rejects the request (never retried); `Decode` for a
+/// payload that does not parse; `InvalidRequest` for a broken precondition. A request may
+/// also wait (asynchronously) for the next one-minute weight window when the budget of
+/// its [`Priority`] is spent.
+#[derive(Clone)]
+pub struct ExchangeClient {
+    inner: Arc<Inner>,
+    priority: Priority,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    options: ClientOptions,
+    clock: Clock,
+    /// Server time minus local time, ms.
+    offset_ms: AtomicI64,
+    /// Never held across an `.await`.
+    gate: Mutex<WeightGate>,
+}
+
+impl Inner {
+    fn gate(&self) -> MutexGuard<'_, WeightGate> {
+        // The gate's methods do not panic; should one ever, its numbers are still usable.
+        self.gate.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn server_now_ms(&self) -> i64 {
+        self.clock.now_ms() + self.offset_ms.load(Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for ExchangeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExchangeClient")
+            .field("rest_url", &self.inner.options.rest_url.as_str())
+            .field("priority", &self.priority)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful (2xx) answer and when, by the local clock, its request left and the
+/// answer arrived.
+struct Reply {
+    body: Vec<u8>,
+    sent_local_ms: i64,
+    received_local_ms: i64,
+}
+
+/// An answer of any status, read whole.
+struct RawResponse {
+    status: StatusCode,
+    used_weight: Option<u32>,
+    retry_after_ms: Option<u64>,
+    body: Vec<u8>,
+}
+
+/// A weight reservation that is given back when dropped, so a cancelled request does not
+/// leak in-flight weight. Without a response its weight counts as used (it may have
+/// reached the exchange).
+struct Reservation<'a> {
+    inner: &'a Inner,
+    ticket: Option<Ticket>,
+}
+
+impl Reservation<'_> {
+    fn finish(mut self, reported: Option<u32>) {
+        if let Some(ticket) = self.ticket.take() {
+            let now = self.inner.server_now_ms();
+            self.inner.gate().finish(ticket, now, reported);
+        }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            let now = self.inner.server_now_ms();
+            self.inner.gate().finish(ticket, now, None);
+        }
+    }
+}
+
+impl ExchangeClient {
+    /// A client for `options`, reading time from `clock`, at [`Priority::Interactive`].
+    ///
+    /// Errors with [`ExchangeError::InvalidRequest`] for a bad `rest_url` (see
+    /// [`ClientOptions::for_network`]), a zero timeout, or when the HTTP client cannot be
+    /// built. Installs nothing process-wide (reqwest uses rustls with aws-lc-rs).
+    pub fn new(options: ClientOptions, clock: Clock) -> Result<ExchangeClient, ExchangeError> {
+        check_rest_url(&options.rest_url)?;
+        if options.request_timeout.is_zero() {
+            return Err(ExchangeError::InvalidRequest(
+                "request timeout must be positive".to_string(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(options.request_timeout)
+            .connect_timeout(options.request_timeout.min(MAX_CONNECT_TIMEOUT))
+            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            // Binance does not redirect; following one would resend signed queries.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| {
+                ExchangeError::InvalidRequest(format!(
+                    "cannot build the http client: {}",
+                    describe(e)
+                ))
+            })?;
+        Ok(ExchangeClient {
+            inner: Arc::new(Inner {
+                http,
+                options,
+                clock,
+                offset_ms: AtomicI64::new(0),
+                gate: Mutex::new(WeightGate::new()),
+            }),
+            priority: Priority::Interactive,
+        })
+    }
+
+    /// The REST base URL requests go to.
+    pub fn rest_url(&self) -> &Url {
+        &self.inner.options.rest_url
+    }
+
+    /// A handle sharing this client's connection pool, clock offset and weight budget,
+    /// whose requests run at [`Priority::Background`] (history backfill).
+    pub fn background(&self) -> ExchangeClient {
+        ExchangeClient {
+            inner: Arc::clone(&self.inner),
+            priority: Priority::Background,
+        }
+    }
+
+    /// `GET /api/v3/ping` (weight 1): checks that the exchange answers.
+    pub async fn ping(&self) -> Result<(), ExchangeError> {
+        let reply = self.get(PING, &[]).await?;
+        wire::parse_any(&reply.body).map_err(decode(PING))
+    }
+
+    /// `GET /api/v3/time` (weight 1, BINANCE.md §2.3): measures the clock offset as
+    /// `serverTime - midpoint(local send, local receive)`, stores it for
+    /// [`ExchangeClient::server_now_ms`] and returns it, in ms (positive: the server is
+    /// ahead).
+    pub async fn sync_time(&self) -> Result<i64, ExchangeError> {
+        let reply = self.get(TIME, &[]).await?;
+        let server_time = wire::parse_server_time(&reply.body).map_err(decode(TIME))?;
+        let round_trip_ms = reply.received_local_ms - reply.sent_local_ms;
+        let offset = server_time - (reply.sent_local_ms + round_trip_ms / 2);
+        self.inner.offset_ms.store(offset, Ordering::Relaxed);
+        tracing::debug!(offset_ms = offset, round_trip_ms, "clock offset measured");
+        Ok(offset)
+    }
+
+    /// The last measured clock offset (server minus local), ms; 0 before
+    /// [`ExchangeClient::sync_time`].
+    pub fn clock_offset_ms(&self) -> i64 {
+        self.inner.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// The exchange's time now, as estimated: local clock plus offset, ms since the epoch.
+    pub fn server_now_ms(&self) -> i64 {
+        self.inner.server_now_ms()
+    }
+
+    /// `GET /api/v3/exchangeInfo` for all symbols (weight 20, BINANCE.md §3.4). Also adopts
+    /// its one-minute `REQUEST_WEIGHT` limit as the weight budget. Symbols whose names are
+    /// not valid [`Symbol`]s are left out.
+    pub async fn exchange_info(&self) -> Result<ExchangeInfo, ExchangeError> {
+        let reply = self.get(EXCHANGE_INFO, &[]).await?;
+        let info = wire::parse_exchange_info(&reply.body).map_err(decode(EXCHANGE_INFO))?;
+        if let Some(limit) = info.request_weight_per_minute() {
+            self.inner.gate().set_limit(limit);
+        }
+        Ok(info)
+    }
+
+    /// `GET /api/v3/klines` (weight 2, BINANCE.md §3.2): up to `limit` (1..=1000) candles of
+    /// `symbol` at `interval`, oldest first, from `start_time` and/or up to `end_time`
+    /// (open times, ms since the epoch, UTC; neither: the most recent). Candles are
+    /// returned as sent: the last one may still be open.
+    ///
+    /// Errors with [`ExchangeError::InvalidRequest`] for a `limit` out of range or
+    /// `start_time > end_time`, before anything is sent.
+    pub async fn klines(
+        &self,
+        symbol: &Symbol,
+        interval: Interval,
+        start_time: Option<i64>,
+        end_time: Option<i64>,
+        limit: u16,
+    ) -> Result<Vec<Kline>, ExchangeError> {
+        if !(1..=KLINES_MAX_LIMIT).contains(&limit) {
+            return Err(ExchangeError::InvalidRequest(format!(
+                "klines limit {limit} is out of range 1..={KLINES_MAX_LIMIT}"
+            )));
+        }
+        if let (Some(start), Some(end)) = (start_time, end_time)
+            && start > end
+        {
+            return Err(ExchangeError::InvalidRequest(format!(
+                "klines start time {start} is after end time {end}"
+            )));
+        }
+        let mut query = vec![
+            ("symbol", symbol.to_string()),
+            ("interval", interval.to_string()),
+        ];
+        if let Some(start) = start_time {
+            query.push(("startTime", start.to_string()));
+        }
+        if let Some(end) = end_time {
+            query.push(("endTime", end.to_string()));
+        }
+        query.push(("limit", limit.to_string()));
+        let reply = self.get(KLINES, &query).await?;
+        wire::parse_klines(&reply.body).map_err(decode(KLINES))
+    }
+
+    /// `GET /api/v3/ticker/24hr?symbols=[..]&type=FULL` (BINANCE.md §3.3): the rolling
+    /// 24-hour tickers of `symbols`, in one request whatever their number (weight 2 for
+    /// 1–20 symbols, 40 for 21–100, 80 above). An empty slice returns an empty vector
+    /// without a request. An unknown symbol fails the whole request (`-1121`).
+    pub async fn tickers_24hr(&self, symbols: &[Symbol]) -> Result<Vec<Ticker>, ExchangeError> {
+        if symbols.is_empty() {
+            return Ok(Vec::new());
+        }
+        // A compact JSON array; symbol names are [A-Z0-9] only, so need no escaping.
+        let names: Vec<String> = symbols.iter().map(|s| format!("\"{s}\"")).collect();
+        let query = [
+            ("symbols", format!("[{}]", names.join(","))),
+            ("type", "FULL".to_string()),
+        ];
+        let endpoint = ticker_24hr(symbols.len());
+        let reply = self.get(endpoint, &query).await?;
+        wire::parse_tickers(&reply.body).map_err(decode(endpoint))
+    }
+
+    /// The request-weight budget as last reported, in the current server-time window.
+    pub fn weight(&self) -> WeightStatus {
+        let now = self.server_now_ms();
+        self.inner.gate().status(now)
+    }
+
+    /// Sends `GET endpoint?query`, with weight accounting and retries (module docs).
+    async fn get(
+        &self,
+        endpoint: Endpoint,
+        query: &[(&str, String)],
+    ) -> Result<Reply, ExchangeError> {
+        let mut url = self.inner.options.rest_url.clone();
+        url.set_path(endpoint.path);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let max_retries = self.inner.options.max_retries;
+        let mut attempt = 0;
+        loop {
+            let reservation = self.reserve(endpoint).await?;
+            let sent_local_ms = self.inner.clock.now_ms();
+            let started = tokio::time::Instant::now();
+            let result = self.send(&url).await;
+            let received_local_ms = self.inner.clock.now_ms();
+            let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let failure = match result {
+                Ok(response) => {
+                    reservation.finish(response.used_weight);
+                    tracing::debug!(
+                        endpoint = endpoint.path,
+                        weight = endpoint.weight,
+                        status = response.status.as_u16(),
+                        latency_ms,
+                        used_weight = response.used_weight,
+                        attempt,
+                        "request done"
+                    );
+                    if response.status.is_success() {
+                        return Ok(Reply {
+                            body: response.body,
+                            sent_local_ms,
+                            received_local_ms,
+                        });
+                    }
+                    if !response.status.is_server_error() {
+                        return Err(self.rejected(endpoint, response));
+                    }
+                    format!(
+                        "http {}: {}",
+                        response.status.as_u16(),
+                        body_excerpt(&response.body)
+                    )
+                }
+                Err(e) => {
+                    drop(reservation);
+                    let detail = describe(e);
+                    tracing::debug!(
+                        endpoint = endpoint.path,
+                        weight = endpoint.weight,
+                        latency_ms,
+                        attempt,
+                        error = %detail,
+                        "request failed"
+                    );
+                    detail
+                }
+            };
+            if attempt >= max_retries {
+                return Err(ExchangeError::Connectivity {
+                    endpoint: endpoint.path,
+                    detail: failure,
+                });
+            }
+            let delay = backoff_delay(attempt, &mut fastrand::Rng::new());
+            attempt += 1;
+            tracing::warn!(
+                endpoint = endpoint.path,
+                attempt,
+                max_retries,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                error = %failure,
+                "request failed, retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Waits until the gate admits `endpoint`'s weight at this handle's priority.
+    async fn reserve(&self, endpoint: Endpoint) -> Result<Reservation<'_>, ExchangeError> {
+        loop {
+            let now = self.server_now_ms();
+            let admission = self.inner.gate().admit(now, endpoint.weight, self.priority);
+            match admission {
+                Admission::Send(ticket) => {
+                    return Ok(Reservation {
+                        inner: &self.inner,
+                        ticket: Some(ticket),
+                    });
+                }
+                Admission::Refuse(err) => {
+                    tracing::debug!(endpoint = endpoint.path, error = %err, "request not sent");
+                    return Err(err);
+                }
+                Admission::HoldUntil(until) => {
+                    let status = self.weight();
+                    // Background work waiting for the next window is normal flow control.
+                    if self.priority == Priority::Interactive {
+                        tracing::warn!(
+                            endpoint = endpoint.path,
+                            weight = endpoint.weight,
+                            used = status.used,
+                            limit = status.limit,
+                            wait_ms = until - now,
+                            "request weight nearly spent, holding request until the next window"
+                        );
+                    } else {
+                        tracing::info!(
+                            endpoint = endpoint.path,
+                            weight = endpoint.weight,
+                            used = status.used,
+                            limit = status.limit,
+                            wait_ms = until - now,
+                            "background share of request weight spent, holding request until the next window"
+                        );
+                    }
+                    let local_until = until - self.clock_offset_ms();
+                    self.inner.clock.sleep_until_ms(local_until).await;
+                }
+            }
+        }
+    }
+
+    /// One HTTP GET, body read whole.
+    async fn send(&self, url: &Url) -> Result<RawResponse, reqwest::Error> {
+        let response = self.inner.http.get(url.clone()).send().await?;
+        let status = response.status();
+        let headers = response.headers();
+        let used_weight = header_u64(headers, "x-mbx-used-weight-1m")
+            .or_else(|| header_u64(headers, "x-mbx-used-weight"))
+            .map(|w| u32::try_from(w).unwrap_or(u32::MAX));
+        let retry_after_ms =
+            header_u64(headers, "retry-after").map(|secs| secs.saturating_mul(1000));
+        let body = Vec::from(response.bytes().await?);
+        Ok(RawResponse {
+            status,
+            used_weight,
+            retry_after_ms,
+            body,
+        })
+    }
+
+    /// The error for a non-2xx, non-5xx answer; records 429 back-offs and 418 bans.
+    fn rejected(&self, endpoint: Endpoint, response: RawResponse) -> ExchangeError {
+        let api = wire::parse_api_error(&response.body);
+        let msg = api.as_ref().map(|(_, m)| m.as_str()).unwrap_or("");
+        let now = self.server_now_ms();
+        match response.status {
+            StatusCode::TOO_MANY_REQUESTS => {
+                let retry_after_ms = self.inner.gate().rate_limited(now, response.retry_after_ms);
+                tracing::warn!(
+                    endpoint = endpoint.path,
+                    retry_after_ms,
+                    msg,
+                    "rate limited (429)"
+                );
+                ExchangeError::RateLimited { retry_after_ms }
+            }
+            StatusCode::IM_A_TEAPOT => {
+                let until_ms = self.inner.gate().banned(
+                    now,
+                    response.retry_after_ms,
+                    wire::banned_until_from_msg(msg),
+                );
+                tracing::warn!(endpoint = endpoint.path, until_ms, msg, "ip banned (418)");
+                ExchangeError::Banned { until_ms }
+            }
+            status => match api {
+                Some((code, msg)) => ExchangeError::Api {
+                    endpoint: endpoint.path,
+                    http_status: status.as_u16(),
+                    code,
+                    msg,
+                },
+                None => ExchangeError::Api {
+                    endpoint: endpoint.path,
+                    http_status: status.as_u16(),
+                    code: 0,
+                    msg: body_excerpt(&response.body),
+                },
+            },
+        }
+    }
+}
+
+/// Maps a payload problem to [`ExchangeError::Decode`] for `endpoint`.
+fn decode(endpoint: Endpoint) -> impl FnOnce(String) -> ExchangeError {
+    move |detail| ExchangeError::Decode {
+        endpoint: endpoint.path,
+        detail,
+    }
+}
+
+fn header_u64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The start of a body as text, for error messages: at most [`ERROR_BODY_MAX_CHARS`].
+fn body_excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    match text.char_indices().nth(ERROR_BODY_MAX_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+/// A reqwest error as one line, without its URL (which may carry a signed query).
+fn describe(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The largest backoff before retry `attempt` (0-based), ms: `min(250 * 2^attempt, 4000)`.
+fn backoff_ceiling_ms(attempt: u32) -> u64 {
+    BACKOFF_BASE_MS
+        .saturating_mul(2u64.saturating_pow(attempt))
+        .min(BACKOFF_CAP_MS)
+}
+
+/// A random backoff in `0..=backoff_ceiling_ms(attempt)` ("full jitter").
+fn backoff_delay(attempt: u32, rng: &mut fastrand::Rng) -> Duration {
+    Duration::from_millis(rng.u64(0..=backoff_ceiling_ms(attempt)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::sync::Mutex as StdMutex;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use crate::types::MINUTE_MS;
+
+    // 2026-11-21 12:00:00 UTC, a weight-window boundary.
+    const NOON: i64 = 1_795_262_400_000;
+    const KLINES_BODY: &str = include_str!("../../tests/data/http_spot_market_klines.json");
+    const TICKER_BODY: &str = include_str!("../../tests/data/doc_ticker_24hr_response.json");
+    const INFO_BODY: &str = include_str!("../../tests/data/http_spot_market_exchange_info.json");
+
+    #[test]
+    fn rest_url_validation() {
+        let cases = [
+            (Some("http://127.0.0.1:8080"), Ok("http://127.0.0.1:8080/")),
+            (Some("http://127.0.0.1:8080/"), Ok("http://127.0.0.1:8080/")),
+            (
+                Some("https://api1.binance.com"),
+                Ok("https://api1.binance.com/"),
+            ),
+            (None, Ok("https://testnet.binance.vision/")),
+            (Some("ftp://example.com"), Err("http:// or https://")),
+            (Some("https://testnet.binance.vision/api"), Err("path")),
+            (Some("https://example.com/?a=1"), Err("query")),
+            (Some("https://example.com/#x"), Err("fragment")),
+            (Some("https://key:secret@example.com"), Err("credentials")),
+            (Some("example.com"), Err("not a url")),
+            (Some("unix:/run/x.sock"), Err("http:// or https://")),
+        ];
+        for (input, want) in cases {
+            let got = ClientOptions::for_network(Network::Testnet, input, Duration::from_secs(1));
+            match (got, want) {
+                (Ok(o), Ok(url)) => {
+                    assert_eq!(o.rest_url.as_str(), url);
+                    assert_eq!(o.max_retries, DEFAULT_MAX_RETRIES);
+                }
+                (Err(ExchangeError::InvalidRequest(msg)), Err(part)) => {
+                    assert!(msg.contains(part), "{input:?}: {msg}");
+                    assert!(!msg.contains("secret"), "{msg}");
+                }
+                (got, want) => panic!("{input:?}: got {got:?}, want {want:?}"),
+            }
+        }
+        let mainnet = ClientOptions::for_network(Network::Mainnet, None, Duration::from_secs(1));
+        assert_eq!(
+            mainnet.unwrap().rest_url.as_str(),
+            "https://api.binance.com/"
+        );
+    }
+
+    #[test]
+    fn ticker_weights_follow_the_symbol_count() {
+        for (n, weight) in [(1, 2), (20, 2), (21, 40), (100, 40), (101, 80), (3000, 80)] {
+            assert_eq!(ticker_24hr(n).weight, weight, "{n} symbols");
+        }
+    }
+
+    #[test]
+    fn backoff_is_capped_full_jitter() {
+        let ceilings: Vec<u64> = [0, 1, 2, 3, 4, 5, 63, u32::MAX]
+            .into_iter()
+            .map(backoff_ceiling_ms)
+            .collect();
+        assert_eq!(ceilings, [250, 500, 1000, 2000, 4000, 4000, 4000, 4000]);
+        let mut rng = fastrand::Rng::with_seed(7);
+        for attempt in 0..6 {
+            let samples: Vec<Duration> =
+                (0..200).map(|_| backoff_delay(attempt, &mut rng)).collect();
+            let max = Duration::from_millis(backoff_ceiling_ms(attempt));
+            assert!(samples.iter().all(|d| *d <= max), "attempt {attempt}");
+            assert!(
+                samples.iter().any(|d| *d < max / 2),
+                "attempt {attempt}: jittered"
+            );
+        }
+    }
+
+    /// One canned HTTP answer.
+    struct Canned {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+    }
+
+    fn answer(status: u16, body: &str) -> Canned {
+        Canned {
+            status,
+            headers: Vec::new(),
+            body: body.to_string(),
+        }
+    }
+
+    impl Canned {
+        fn header(mut self, name: &'static str, value: impl ToString) -> Canned {
+            self.headers.push((name, value.to_string()));
+            self
+        }
+    }
+
+    /// A loopback server answering one connection per canned response, in order, then
+    /// closing its socket; returns its URL and the request lines it received.
+    async fn serve(responses: Vec<Canned>) -> (Url, Arc<StdMutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let requests = Arc::new(StdMutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        tokio::spawn(async move {
+            for canned in responses {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = socket.read(&mut buf).await.unwrap();
+                    assert!(n > 0, "client closed early");
+                    head.extend_from_slice(&buf[..n]);
+                }
+                let text = String::from_utf8_lossy(&head);
+                seen.lock()
+                    .unwrap()
+                    .push(text.lines().next().unwrap_or("").to_string());
+                let mut out = format!(
+                    "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+                    canned.status,
+                    canned.body.len()
+                );
+                for (name, value) in &canned.headers {
+                    out.push_str(&format!("{name}: {value}\r\n"));
+                }
+                out.push_str("\r\n");
+                out.push_str(&canned.body);
+                socket.write_all(out.as_bytes()).await.unwrap();
+                socket.shutdown().await.unwrap();
+            }
+        });
+        (url, requests)
+    }
+
+    fn client(url: Url) -> ExchangeClient {
+        let options = ClientOptions {
+            rest_url: url,
+            request_timeout: Duration::from_secs(30),
+            max_retries: DEFAULT_MAX_RETRIES,
+        };
+        ExchangeClient::new(options, Clock::virtual_from(NOON + 10_000)).unwrap()
+    }
+
+    fn btc() -> Symbol {
+        "BTCUSDT".parse().unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_5xx_is_retried_and_the_query_is_as_documented() {
+        let (url, requests) = serve(vec![
+            answer(503, "busy"),
+            answer(200, KLINES_BODY).header("x-mbx-used-weight-1m", 4),
+        ])
+        .await;
+        let c = client(url);
+        let klines = c
+            .klines(&btc(), Interval::M1, Some(1_634_943_780_000), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(klines.len(), 10);
+        let requests = requests.lock().unwrap().clone();
+        let line = "GET /api/v3/klines?symbol=BTCUSDT&interval=1m&startTime=1634943780000&limit=10 HTTP/1.1";
+        assert_eq!(requests, [line, line]);
+        assert_eq!(c.weight().used, 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn connectivity_after_retries_names_no_url() {
+        let (url, requests) = serve((0..4).map(|_| answer(500, "oops")).collect()).await;
+        let err = client(url).ping().await.unwrap_err();
+        assert_eq!(
+            err,
+            ExchangeError::Connectivity {
+                endpoint: "/api/v3/ping",
+                detail: "http 500: oops".into()
+            }
+        );
+        assert_eq!(requests.lock().unwrap().len(), 4);
+
+        // Nobody listening: a network error, retried, then Connectivity without the query.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        drop(listener);
+        let err = client(url)
+            .klines(&btc(), Interval::H1, None, None, 5)
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable());
+        let text = err.to_string();
+        assert!(
+            text.starts_with("cannot reach the exchange on /api/v3/klines: "),
+            "{text}"
+        );
+        assert!(
+            !text.contains("symbol=") && !text.contains("127.0.0.1"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_server_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        // Accepts connections and never answers.
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let options = ClientOptions {
+            rest_url: url,
+            request_timeout: Duration::from_secs(2),
+            max_retries: 1,
+        };
+        let c = ExchangeClient::new(options, Clock::virtual_from(NOON)).unwrap();
+        let err = c.ping().await.unwrap_err();
+        assert!(err.is_retryable());
+        assert!(err.to_string().contains("timed out"), "{err}");
+        // Two attempts of 2 s each, and at most one backoff of 250 ms.
+        let elapsed = c.server_now_ms() - NOON;
+        assert!((4_000..=4_250).contains(&elapsed), "{elapsed}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rejections_are_api_errors_and_not_retried() {
+        let (url, requests) = serve(vec![
+            answer(400, r#"{"code":-1121,"msg":"Invalid symbol."}"#),
+            answer(403, "<html>Forbidden</html>"),
+        ])
+        .await;
+        let c = client(url);
+        let err = c.tickers_24hr(&[btc()]).await.unwrap_err();
+        assert_eq!(err.code(), Some(-1121));
+        assert!(!err.is_retryable());
+        let err = c.ping().await.unwrap_err();
+        assert_eq!(
+            err,
+            ExchangeError::Api {
+                endpoint: "/api/v3/ping",
+                http_status: 403,
+                code: 0,
+                msg: "<html>Forbidden</html>".into()
+            }
+        );
+        assert_eq!(requests.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_truncated_body_is_a_decode_error() {
+        let (url, requests) = serve(vec![answer(200, &KLINES_BODY[..500])]).await;
+        let err = client(url)
+            .klines(&btc(), Interval::M1, None, None, 10)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ExchangeError::Decode {
+                    endpoint: "/api/v3/klines",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(requests.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_stops_requests_until_retry_after() {
+        let (url, requests) = serve(vec![
+            answer(
+                429,
+                r#"{"code":-1003,"msg":"Too much request weight used."}"#,
+            )
+            .header("retry-after", 7)
+            .header("x-mbx-used-weight-1m", 6001),
+            answer(200, "{}"),
+        ])
+        .await;
+        let c = client(url);
+        let err = c.ping().await.unwrap_err();
+        assert_eq!(
+            err,
+            ExchangeError::RateLimited {
+                retry_after_ms: 7000
+            }
+        );
+        assert_eq!(c.weight().used, 6001);
+        let err = c.background().ping().await.unwrap_err();
+        assert_eq!(
+            err,
+            ExchangeError::RateLimited {
+                retry_after_ms: 7000
+            }
+        );
+        assert_eq!(
+            requests.lock().unwrap().len(),
+            1,
+            "nothing sent while blocked"
+        );
+        // After the back-off the next window has begun too (NOON + 10 s + 7 s is in the
+        // same window, but 6001 > 95 %: the ping waits for the next window and goes).
+        tokio::time::advance(Duration::from_secs(7)).await;
+        c.ping().await.unwrap();
+        assert_eq!(requests.lock().unwrap().len(), 2);
+        assert!(c.server_now_ms() >= NOON + MINUTE_MS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_418_bans_until_the_end_the_message_names() {
+        let until = NOON + 3_600_000;
+        let (url, requests) = serve(vec![answer(
+            418,
+            &format!(
+                r#"{{"code":-1003,"msg":"Way too much request weight used; IP banned until {until}. Please use WebSocket Streams for live updates to avoid bans."}}"#
+            ),
+        )])
+        .await;
+        let c = client(url);
+        assert_eq!(
+            c.ping().await.unwrap_err(),
+            ExchangeError::Banned { until_ms: until }
+        );
+        assert_eq!(
+            c.sync_time().await.unwrap_err(),
+            ExchangeError::Banned { until_ms: until }
+        );
+        assert_eq!(requests.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn background_requests_yield_the_budget_to_interactive_ones() {
+        let (url, requests) = serve(vec![
+            answer(200, "{}").header("x-mbx-used-weight-1m", 3700),
+            answer(200, "{}").header("x-mbx-used-weight-1m", 3701),
+            answer(200, "{}"),
+        ])
+        .await;
+        let c = client(url);
+        c.ping().await.unwrap();
+        // 3700 of 6000 is above the background share: interactive still goes now …
+        c.ping().await.unwrap();
+        assert_eq!(c.server_now_ms(), NOON + 10_000);
+        // … background waits for the next window (plus its guard).
+        c.background().ping().await.unwrap();
+        assert!(
+            c.server_now_ms() >= NOON + MINUTE_MS,
+            "{}",
+            c.server_now_ms()
+        );
+        assert_eq!(requests.lock().unwrap().len(), 3);
+        assert_eq!(c.weight().window_start_ms, NOON + MINUTE_MS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_exchange_info_and_tickers() {
+        let tickers = format!("[{TICKER_BODY},{TICKER_BODY}]");
+        let (url, requests) = serve(vec![
+            answer(200, &format!(r#"{{"serverTime":{}}}"#, NOON + 15_250)),
+            answer(200, INFO_BODY),
+            answer(200, &tickers),
+        ])
+        .await;
+        let c = client(url);
+        assert_eq!(c.sync_time().await.unwrap(), 5_250);
+        assert_eq!(c.clock_offset_ms(), 5_250);
+        assert_eq!(c.server_now_ms(), NOON + 15_250);
+
+        let info = c.exchange_info().await.unwrap();
+        assert_eq!(info.symbols.len(), 2);
+        assert_eq!(c.weight().limit, 1200);
+
+        assert_eq!(c.tickers_24hr(&[]).await.unwrap(), vec![]);
+        let eth: Symbol = "ETHUSDT".parse().unwrap();
+        let got = c.tickers_24hr(&[btc(), eth]).await.unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            requests.lock().unwrap().clone(),
+            [
+                "GET /api/v3/time HTTP/1.1",
+                "GET /api/v3/exchangeInfo HTTP/1.1",
+                "GET /api/v3/ticker/24hr?symbols=%5B%22BTCUSDT%22%2C%22ETHUSDT%22%5D&type=FULL HTTP/1.1",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn preconditions_fail_without_a_request() {
+        // Nothing listens on this URL; an InvalidRequest proves nothing was tried.
+        let c = client(Url::parse("http://127.0.0.1:9").unwrap());
+        for limit in [0, KLINES_MAX_LIMIT + 1] {
+            let err = c
+                .klines(&btc(), Interval::M1, None, None, limit)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, ExchangeError::InvalidRequest(_)), "{err}");
+        }
+        let err = c
+            .klines(&btc(), Interval::M1, Some(2), Some(1), 10)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ExchangeError::InvalidRequest(_)), "{err}");
+        let bad = ClientOptions {
+            rest_url: Url::parse("http://127.0.0.1:9/api").unwrap(),
+            request_timeout: Duration::from_secs(1),
+            max_retries: 0,
+        };
+        assert!(ExchangeClient::new(bad, Clock::system()).is_err());
+    }
+}

@@ -1,0 +1,126 @@
+//! [`ExchangeError`]: every way a REST call can fail, split by what the caller does next.
+//!
+//! Messages are lowercase without a trailing period and never contain a secret, a query
+//! string or a full URL: the variants carry the endpoint path only (`/api/v3/klines`).
+
+/// Why a request to the exchange failed. Each variant names the caller's next move.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExchangeError {
+    /// The exchange could not be reached or answered HTTP 5xx, after the client's own
+    /// retries: a network error, a timeout or a server-side failure. Try again later.
+    /// For an order, a 5xx means the execution status is unknown (BINANCE.md §5.3–5.4).
+    #[error("cannot reach the exchange on {endpoint}: {detail}")]
+    Connectivity {
+        endpoint: &'static str,
+        detail: String,
+    },
+    /// HTTP 429 was received, or an earlier 429's `Retry-After` period is still running
+    /// (then nothing was sent). Back off for `retry_after_ms` milliseconds (BINANCE.md §5.2).
+    #[error("rate limited by the exchange: retry after {retry_after_ms} ms")]
+    RateLimited { retry_after_ms: u64 },
+    /// HTTP 418: the IP is banned until `until_ms` (server time, ms since the epoch, UTC).
+    /// No request is sent before then (BINANCE.md §5.3).
+    #[error("ip banned by the exchange until {until_ms} (ms since the epoch)")]
+    Banned { until_ms: i64 },
+    /// The exchange rejected the request with `{"code": .., "msg": ..}` (BINANCE.md §8).
+    /// Give up and show the code and message; `code` is 0 when the body was not JSON (the
+    /// start of the body text is in `msg` then).
+    #[error(
+        "exchange rejected {endpoint} (http {http_status}): code {code}: {}",
+        msg.trim_end_matches('.')
+    )]
+    Api {
+        endpoint: &'static str,
+        http_status: u16,
+        code: i64,
+        msg: String,
+    },
+    /// The exchange answered with a payload that is malformed, truncated or not the
+    /// expected shape.
+    #[error("unexpected response from {endpoint}: {detail}")]
+    Decode {
+        endpoint: &'static str,
+        detail: String,
+    },
+    /// The request broke one of our own preconditions (a limit out of range, a bad base
+    /// URL) and was not sent.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+}
+
+/// Binance error codes that ask the client to retry later (BINANCE.md §8): `-1001
+/// DISCONNECTED` and `-1008 SERVER_BUSY`.
+const RETRYABLE_API_CODES: [i64; 2] = [-1001, -1008];
+
+impl ExchangeError {
+    /// Whether sending the same request again later may succeed: connectivity failures,
+    /// rate limiting (after `retry_after_ms`) and the API codes Binance marks as transient.
+    /// A ban, a rejection, a bad payload or a bad request are not retryable.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ExchangeError::Connectivity { .. } | ExchangeError::RateLimited { .. } => true,
+            ExchangeError::Api { code, .. } => RETRYABLE_API_CODES.contains(code),
+            ExchangeError::Banned { .. }
+            | ExchangeError::Decode { .. }
+            | ExchangeError::InvalidRequest(_) => false,
+        }
+    }
+
+    /// The exchange's error code (e.g. `-1121`) for [`ExchangeError::Api`], else `None`.
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            ExchangeError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_lowercase_without_trailing_period() {
+        let cases = [
+            (
+                ExchangeError::Api {
+                    endpoint: "/api/v3/klines",
+                    http_status: 400,
+                    code: -1121,
+                    msg: "Invalid symbol.".into(),
+                },
+                "exchange rejected /api/v3/klines (http 400): code -1121: Invalid symbol",
+            ),
+            (
+                ExchangeError::RateLimited {
+                    retry_after_ms: 60_000,
+                },
+                "rate limited by the exchange: retry after 60000 ms",
+            ),
+            (
+                ExchangeError::Banned { until_ms: 42 },
+                "ip banned by the exchange until 42 (ms since the epoch)",
+            ),
+        ];
+        for (err, want) in cases {
+            assert_eq!(err.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn retryability_and_codes() {
+        let api = |code| ExchangeError::Api {
+            endpoint: "/api/v3/time",
+            http_status: 400,
+            code,
+            msg: String::new(),
+        };
+        assert!(api(-1001).is_retryable());
+        assert!(!api(-1121).is_retryable());
+        assert_eq!(api(-1121).code(), Some(-1121));
+        assert!(ExchangeError::RateLimited { retry_after_ms: 1 }.is_retryable());
+        assert!(!ExchangeError::Banned { until_ms: 1 }.is_retryable());
+        assert!(!ExchangeError::InvalidRequest("x".into()).is_retryable());
+        assert_eq!(ExchangeError::Banned { until_ms: 1 }.code(), None);
+    }
+}
