@@ -11,6 +11,10 @@ use tradebeat::types::{Interval, Kline, Market, SymbolInfo, SymbolStatus};
 
 const MINUTE: i64 = 60_000;
 
+/// A `heartbeats` row as the test reads it: beat_time, started_at, finished_at,
+/// symbols_ok, symbols_failed, trigger, error.
+type BeatRow = (i64, i64, i64, i64, i64, String, Option<String>);
+
 /// Stores the simulator's candle at `open_time` for `symbol`, registering the symbol.
 fn seed(
     db: &std::path::Path,
@@ -71,7 +75,7 @@ async fn stores_closed_klines_identical_to_the_recorded_data() {
     let mut stmt = conn
         .prepare("SELECT beat_time, started_at, finished_at, symbols_ok, symbols_failed, trigger, error FROM heartbeats ORDER BY beat_time")
         .unwrap();
-    let beats: Vec<(i64, i64, i64, i64, i64, String, Option<String>)> = stmt
+    let beats: Vec<BeatRow> = stmt
         .query_map([], |r| {
             Ok((
                 r.get(0)?,

@@ -1,0 +1,236 @@
+//! Benchmarks of the heartbeat spine, against the exchange simulator on loopback:
+//!
+//! 1. beat start lag (`started_at - beat_time`) over many scheduled beats;
+//! 2. one beat for 200 symbols × 1m (one ticker request, 200 kline requests, one commit);
+//! 3. resident memory of the daemon process with 100 symbols × 5 intervals after 10 beats.
+//!
+//! Run with `cargo bench --bench spine` (release build). `SPINE_LAG_BEATS` sets how many
+//! 1 s beats the lag measurement waits for (default 120). Results go to stdout; copy them
+//! into BENCHMARKS.md with the machine they ran on.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use exchange_sim::SimConfig;
+use tokio_util::sync::CancellationToken;
+use tradebeat::clock::Clock;
+use tradebeat::config::Config;
+use tradebeat::exchange::{ClientOptions, ExchangeClient, Network};
+use tradebeat::market_data::MarketData;
+use tradebeat::store::{BeatTrigger, Store};
+use tradebeat::types::{Interval, Symbol};
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn config(
+    url: &str,
+    dir: &Path,
+    symbols: Vec<Symbol>,
+    intervals: Vec<Interval>,
+    period: u64,
+    offset: u64,
+) -> Config {
+    let mut c = Config::default();
+    c.exchange.rest_url = Some(url.to_string());
+    c.heartbeat.period_secs = period;
+    c.heartbeat.offset_secs = offset;
+    c.market_data.symbols = symbols;
+    c.market_data.intervals = intervals;
+    c.storage.database = dir.join("bench.db");
+    c.logging.dir = dir.join("logs");
+    c
+}
+
+fn sim_symbols(n: usize) -> Vec<Symbol> {
+    (1..=n)
+        .map(|i| format!("SIM{i:03}USDT").parse().unwrap())
+        .collect()
+}
+
+async fn beat_lag(beats: usize) {
+    let sim = exchange_sim::spawn(SimConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let c = config(
+        &sim.base_url(),
+        dir.path(),
+        symbols,
+        vec![Interval::M1, Interval::M15],
+        1,
+        0,
+    );
+    let db = c.storage.database.clone();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(tradebeat::daemon::run_until(
+        c,
+        Clock::system(),
+        shutdown.clone(),
+    ));
+    let store = loop {
+        if let Ok(s) = Store::open(&db) {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    loop {
+        let n = store.heartbeats(u32::MAX).unwrap().len();
+        if n > beats {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    let rows = store.heartbeats(u32::MAX).unwrap();
+    let mut lags: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.trigger == BeatTrigger::Schedule)
+        .map(|r| r.started_at - r.beat_time)
+        .collect();
+    lags.sort_unstable();
+    let skipped: u32 = rows.iter().map(|r| r.skipped_before).sum();
+    println!(
+        "beat start lag over {} scheduled 1 s beats: p50 {} ms, p99 {} ms, max {} ms; beats skipped {}",
+        lags.len(),
+        percentile(&lags, 0.5),
+        percentile(&lags, 0.99),
+        lags.last().copied().unwrap_or(0),
+        skipped
+    );
+}
+
+async fn beat_200_symbols() {
+    let sim = exchange_sim::spawn(SimConfig {
+        extra_symbols: 200,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bench.db")).unwrap();
+    let clock = Clock::system();
+    let options = ClientOptions::for_network(
+        Network::Testnet,
+        Some(&sim.base_url()),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let exchange = ExchangeClient::new(options, clock.clone()).unwrap();
+    let md = Arc::new(MarketData::new(
+        exchange,
+        store.clone(),
+        clock.clone(),
+        sim_symbols(200),
+        vec![Interval::M1],
+    ));
+    // Warm-up beat: clock offset, exchangeInfo, registration, first candles.
+    let first = md.beat(clock.now_ms(), BeatTrigger::Manual, 0).await;
+    assert_eq!(first.symbols_ok, 200, "{:?}", first.error);
+    let raw = rusqlite::Connection::open(dir.path().join("bench.db")).unwrap();
+    let mut took = Vec::new();
+    for _ in 0..20 {
+        // Forget the newest candle of every series so the beat fetches 200 klines again.
+        raw.execute("DELETE FROM klines", []).unwrap();
+        raw.execute("DELETE FROM tickers", []).unwrap();
+        let t0 = Instant::now();
+        let row = md.beat(clock.now_ms(), BeatTrigger::Manual, 0).await;
+        took.push(t0.elapsed().as_millis() as i64);
+        assert_eq!(
+            (row.symbols_ok, row.klines_written),
+            (200, 200),
+            "{:?}",
+            row.error
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await; // distinct beat times
+    }
+    took.sort_unstable();
+    println!(
+        "one beat, 200 symbols x 1m (1 ticker request + 200 kline requests + commit), 20 runs: p50 {} ms, max {} ms",
+        percentile(&took, 0.5),
+        took.last().unwrap()
+    );
+}
+
+async fn resident_memory() {
+    let sim = exchange_sim::spawn(SimConfig {
+        extra_symbols: 100,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let symbols: Vec<String> = sim_symbols(100)
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect();
+    let db = dir.path().join("bench.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tradebeat"))
+        .arg("run")
+        .current_dir(dir.path())
+        .env("TRADEBEAT_EXCHANGE__REST_URL", sim.base_url())
+        .env("TRADEBEAT_HEARTBEAT__PERIOD_SECS", "2")
+        .env("TRADEBEAT_HEARTBEAT__OFFSET_SECS", "0")
+        .env(
+            "TRADEBEAT_MARKET_DATA__SYMBOLS",
+            format!("[{}]", symbols.join(",")),
+        )
+        .env(
+            "TRADEBEAT_MARKET_DATA__INTERVALS",
+            r#"["1m","15m","1h","4h","1d"]"#,
+        )
+        .env("TRADEBEAT_STORAGE__DATABASE", &db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    loop {
+        let n = Store::open(&db)
+            .ok()
+            .map(|s| s.heartbeats(100).unwrap().len())
+            .unwrap_or(0);
+        if n >= 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
+            .unwrap_or_default()
+    };
+    println!(
+        "daemon with 100 symbols x 5 intervals after 10 beats: VmRSS {} kB, VmHWM (peak) {} kB",
+        field("VmRSS:"),
+        field("VmHWM:")
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let beats = std::env::var("SPINE_LAG_BEATS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120);
+    beat_200_symbols().await;
+    resident_memory().await;
+    beat_lag(beats).await;
+}
