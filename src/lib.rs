@@ -1,4 +1,5 @@
 pub mod cli;
+pub mod backfill;
 pub mod clock;
 pub mod config;
 pub mod daemon;

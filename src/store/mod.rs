@@ -25,7 +25,7 @@ use crate::clock::Clock;
 use crate::types::{Interval, Kline, Market, Symbol, SymbolInfo, Ticker};
 
 /// The schema migrations, as shipped.
-pub const SCHEMA_SQL: &str = include_str!("../schema.sql");
+pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 
 /// How long a connection waits for a lock held by another connection before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
