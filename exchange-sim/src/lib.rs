@@ -1,1 +1,421 @@
+//! A Binance-compatible spot exchange simulator on loopback, replaying real recorded
+//! market data, for tradebeat's tests and benchmarks.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let sim = exchange_sim::spawn(exchange_sim::SimConfig::default()).await?;
+//! let url = format!("{}/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=5", sim.base_url());
+//! // … point the client at `url`, then compare what it stored with `sim.kline(..)` …
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # What is served
+//!
+//! `GET` on `/api/v3/ping`, `/api/v3/time`, `/api/v3/exchangeInfo`, `/api/v3/klines`,
+//! `/api/v3/ticker/price`, `/api/v3/ticker/bookTicker` and `/api/v3/ticker/24hr`, with
+//! Binance's parameters, JSON shapes, error codes (`{"code":-1121,"msg":"Invalid symbol."}`),
+//! request weights, `X-MBX-USED-WEIGHT-1M` header and 429 → 418 escalation (a ban after
+//! more than [`REQUESTS_AFTER_429_BEFORE_BAN`] further rejected requests in a window).
+//!
+//! Symbols: the seven of the recorded exchange information (BTCUSDT, ETHUSDT, BNBUSDT,
+//! SOLUSDT, XRPUSDT with data; ETHBTC, BNBBTC listed without data: `[]` klines, all-zero
+//! tickers) plus [`SimConfig::extra_symbols`] clones `SIM001USDT`, … of BTCUSDT.
+//!
+//! # Data
+//!
+//! Server time is the system clock plus [`SimConfig::clock_skew_ms`]. The recorded 30 days
+//! of real 1m klines are replayed cyclically onto wall-clock minutes by a fixed mapping
+//! ([`SHIFT_MINUTES`]; 2026-11-21 00:00 UTC shows the recorded 2026-04-04 00:00 UTC), so
+//! every minute has data and restarts serve identical candles. Closed 1m candles carry the
+//! recorded strings verbatim; fields the recording lacks are synthetic:
+//!
+//! | field | formula (per minute, then summed for higher intervals) |
+//! |---|---|
+//! | quote asset volume | volume × (high + low + close) / 3 |
+//! | number of trades | ⌈quote volume / 1000⌉ |
+//! | taker buy base volume | volume / 2 |
+//! | taker buy quote volume | quote volume / 2 |
+//!
+//! The candle containing "now" is partial (values as of now), exactly like on Binance.
+//! See the `market` module for all details.
+//!
+//! # Faults
+//!
+//! [`SimHandle`] switches latency, random 503s, outages, malformed payloads, symbol status
+//! and halts (gaps) at runtime, and records every request ([`SimHandle::request_log`]).
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod data;
+mod decimal;
+mod error;
+mod faults;
+mod market;
+mod params;
+mod rest;
+mod state;
+mod weights;
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+pub use market::{LISTING_MS, MAP_ANCHOR_MS, RECORDED_ANCHOR_MS, SHIFT_MINUTES};
+pub use rest::USED_WEIGHT_HEADER;
+pub use state::REQUEST_LOG_CAPACITY;
+pub use weights::{FIRST_BAN_MS, MAX_BAN_MS, REQUESTS_AFTER_429_BEFORE_BAN};
+
+use crate::{
+    market::{Candle, Interval},
+    state::Shared,
+};
+
+/// How long [`SimHandle::shutdown`] waits for in-flight requests before aborting them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Start-up settings of a simulator. All of them can be changed later through
+/// [`SimHandle`] (except `extra_symbols`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    /// REQUEST_WEIGHT limit per minute (Binance: 6000). Also reported in exchange info.
+    pub weight_limit_per_min: u32,
+    /// Delay added before every answer.
+    pub latency: Duration,
+    /// Fraction (`0.0..=1.0`, clamped) of admitted requests answered with HTTP 503
+    /// `{"code":-1001,...}`.
+    pub error_rate_5xx: f64,
+    /// Number of benchmark clones of BTCUSDT (`SIM001USDT`, `SIM002USDT`, …) to list.
+    pub extra_symbols: usize,
+    /// Offset of server time from the system clock, in ms (clock-offset tests).
+    pub clock_skew_ms: i64,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            weight_limit_per_min: 6000,
+            latency: Duration::ZERO,
+            error_rate_5xx: 0.0,
+            extra_symbols: 0,
+            clock_skew_ms: 0,
+        }
+    }
+}
+
+/// A kline as the simulator serves it, with every decimal equal to the `f64` a client gets
+/// by parsing the served string (compare with `==`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SimKline {
+    /// Open time, ms since the epoch.
+    pub open_time: i64,
+    /// Close time: `open_time + interval - 1` ms.
+    pub close_time: i64,
+    /// Open price.
+    pub open: f64,
+    /// High price.
+    pub high: f64,
+    /// Low price.
+    pub low: f64,
+    /// Close price.
+    pub close: f64,
+    /// Base asset volume.
+    pub volume: f64,
+    /// Quote asset volume (synthetic).
+    pub quote_volume: f64,
+    /// Number of trades (synthetic).
+    pub trades: u64,
+    /// Taker buy base asset volume (synthetic).
+    pub taker_buy_base_volume: f64,
+    /// Taker buy quote asset volume (synthetic).
+    pub taker_buy_quote_volume: f64,
+}
+
+impl From<&Candle> for SimKline {
+    fn from(c: &Candle) -> SimKline {
+        SimKline {
+            open_time: c.open_time,
+            close_time: c.close_time,
+            open: c.open.to_f64(),
+            high: c.high.to_f64(),
+            low: c.low.to_f64(),
+            close: c.close.to_f64(),
+            volume: c.volume.to_f64(),
+            quote_volume: c.quote_volume.to_f64(),
+            trades: c.trades,
+            taker_buy_base_volume: c.taker_buy_base.to_f64(),
+            taker_buy_quote_volume: c.taker_buy_quote.to_f64(),
+        }
+    }
+}
+
+/// One request as seen by the simulator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// HTTP method, e.g. `GET`.
+    pub method: String,
+    /// Path, e.g. `/api/v3/klines`.
+    pub path: String,
+    /// Raw query string without `?` (empty if none).
+    pub query: String,
+    /// HTTP status answered.
+    pub status: u16,
+    /// Weight charged (0 for requests rejected with 429/418 or during an outage).
+    pub weight: u32,
+    /// Server time when the request was processed, ms since the epoch.
+    pub at_ms: i64,
+}
+
+/// Starts a simulator on `127.0.0.1` with an OS-assigned port, serving in a tokio task.
+pub async fn spawn(config: SimConfig) -> anyhow::Result<SimHandle> {
+    spawn_on(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+}
+
+/// Starts a simulator on `addr` (use port 0 for an OS-assigned port).
+pub async fn spawn_on(config: SimConfig, addr: SocketAddr) -> anyhow::Result<SimHandle> {
+    let shared = Arc::new(Shared::new(&config));
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the exchange simulator to {addr}"))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    let incoming = shared.faults.listener(listener);
+    let app = rest::router(Arc::clone(&shared));
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        // Stops when asked to, or when the last handle is dropped (sender gone).
+        let signal = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        if let Err(error) = axum::serve(incoming, app)
+            .with_graceful_shutdown(signal)
+            .await
+        {
+            tracing::error!(%error, "exchange simulator stopped with an error");
+        }
+    });
+    tracing::info!(%local, "exchange simulator listening");
+    Ok(SimHandle {
+        shared,
+        addr: local,
+        server: Arc::new(ServerControl {
+            stop,
+            task: Mutex::new(Some(task)),
+        }),
+    })
+}
+
+/// Stops the server when the last [`SimHandle`] clone goes away.
+#[derive(Debug)]
+struct ServerControl {
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for ServerControl {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+/// Control of a running simulator: its address, the served data and the fault knobs.
+///
+/// Cheap to clone; all clones control the same server. The server stops on
+/// [`SimHandle::shutdown`] or when the last clone is dropped.
+#[derive(Clone, Debug)]
+pub struct SimHandle {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    server: Arc<ServerControl>,
+}
+
+impl SimHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The simulator's server time, ms since the epoch.
+    pub fn now_ms(&self) -> i64 {
+        self.shared.clock.now_ms()
+    }
+
+    /// Changes the server-time offset from the system clock.
+    pub fn set_clock_skew_ms(&self, skew_ms: i64) {
+        self.shared.clock.set_skew_ms(skew_ms);
+    }
+
+    /// The server-time offset from the system clock.
+    pub fn clock_skew_ms(&self) -> i64 {
+        self.shared.clock.skew_ms()
+    }
+
+    /// Symbols that have kline data, in exchange-information order.
+    pub fn symbols(&self) -> Vec<String> {
+        self.shared
+            .market
+            .instruments()
+            .iter()
+            .filter(|i| i.has_data())
+            .map(|i| i.name.clone())
+            .collect()
+    }
+
+    /// The final (closed) candle the simulator serves for `open_time` once it has closed
+    /// (also for candles still open or in the future: the replay is deterministic).
+    ///
+    /// `None` for an unknown symbol or interval, an `open_time` not on the interval grid, a
+    /// symbol without data, or a candle entirely halted ([`SimHandle::add_gap`]) or before
+    /// [`LISTING_MS`].
+    pub fn kline(&self, symbol: &str, interval: &str, open_time: i64) -> Option<SimKline> {
+        let interval = Interval::parse(interval)?;
+        if interval.align_down(open_time) != open_time {
+            return None;
+        }
+        let instrument = self.shared.market.get(symbol)?;
+        let blocked = instrument.blocked(self.shared.gaps_of(symbol).as_ref());
+        instrument
+            .candle(interval, open_time, None, &blocked)
+            .map(|c| SimKline::from(&c))
+    }
+
+    /// All closed candles (close time before now) with `start <= open_time <= end`, as served,
+    /// chronologically. Empty for unknown symbols/intervals.
+    pub fn klines(&self, symbol: &str, interval: &str, start: i64, end: i64) -> Vec<SimKline> {
+        let (Some(interval), Some(instrument)) =
+            (Interval::parse(interval), self.shared.market.get(symbol))
+        else {
+            return Vec::new();
+        };
+        let now = self.now_ms();
+        let end = end.min(now.saturating_sub(interval.ms()));
+        if end < start {
+            return Vec::new();
+        }
+        let blocked = instrument.blocked(self.shared.gaps_of(symbol).as_ref());
+        instrument
+            .klines(interval, Some(start), Some(end), usize::MAX, now, &blocked)
+            .iter()
+            .map(SimKline::from)
+            .collect()
+    }
+
+    /// Changes the REQUEST_WEIGHT limit per minute (also reported by exchange info).
+    pub fn set_weight_limit(&self, per_min: u32) {
+        self.shared.limiter.set_limit(per_min);
+    }
+
+    /// Forgets the used weight, 429 history and IP bans.
+    pub fn reset_rate_limits(&self) {
+        self.shared.limiter.reset();
+    }
+
+    /// Changes the delay added before every answer.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.faults.set_latency(latency);
+    }
+
+    /// Changes the fraction (`0.0..=1.0`, clamped) of admitted requests answered with
+    /// HTTP 503 `{"code":-1001,"msg":"Internal error; unable to process your request. Please
+    /// try again."}`. Such requests are charged their weight.
+    pub fn set_error_rate_5xx(&self, p: f64) {
+        self.shared.faults.set_error_rate(p);
+    }
+
+    /// Simulates an outage: while `true`, new connections are closed right after accept and
+    /// requests on open keep-alive connections get HTTP 503 with an empty body and
+    /// `Connection: close`.
+    pub fn set_unavailable(&self, down: bool) {
+        self.shared.faults.set_unavailable(down);
+    }
+
+    /// Overrides the `status` exchange info reports for `symbol` (e.g. `"BREAK"`, `"HALT"`).
+    /// Klines and tickers keep being served.
+    pub fn set_symbol_status(&self, symbol: &str, status: &str) {
+        if self.shared.market.get(symbol).is_none() {
+            tracing::warn!(symbol, "status override for an unlisted symbol");
+        }
+        write(&self.shared.statuses).insert(symbol.to_owned(), status.to_owned());
+    }
+
+    /// While `on`, successful (200) answers on `endpoint_path` (e.g. `"/api/v3/klines"`)
+    /// are truncated to half their length: invalid JSON with a 200 status.
+    pub fn set_malformed(&self, endpoint_path: &str, on: bool) {
+        self.shared.faults.set_malformed(endpoint_path, on);
+    }
+
+    /// Halts `symbol`: klines of the minutes whose open time lies in `[start_ms, end_ms]` are
+    /// not served (higher intervals aggregate the remaining minutes; a candle without any
+    /// is not served). Tickers ignore halts.
+    pub fn add_gap(&self, symbol: &str, start_ms: i64, end_ms: i64) {
+        self.shared.add_gap(symbol, start_ms, end_ms);
+    }
+
+    /// Removes all halts of `symbol`.
+    pub fn clear_gaps(&self, symbol: &str) {
+        write(&self.shared.gaps).remove(symbol);
+    }
+
+    /// The most recent requests (up to [`REQUEST_LOG_CAPACITY`]), oldest first.
+    pub fn request_log(&self) -> Vec<RequestRecord> {
+        self.shared.log.records()
+    }
+
+    /// Number of requests answered with `status` since start (or the last
+    /// [`SimHandle::clear_request_log`]).
+    pub fn count_status(&self, status: u16) -> usize {
+        self.shared.log.count_status(status)
+    }
+
+    /// Empties the request log and the status counters.
+    pub fn clear_request_log(&self) {
+        self.shared.log.clear();
+    }
+
+    /// Weight used in the current 1-minute window.
+    pub fn used_weight(&self) -> u32 {
+        self.shared.limiter.used(self.now_ms())
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (up to 5 s, then aborts
+    /// them) and waits for the server task.
+    pub async fn shutdown(self) {
+        self.server.stop.send_replace(true);
+        let task = lock(&self.server.task).take();
+        if let Some(mut task) = task
+            && tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// Locks a mutex, ignoring poisoning (the protected state stays consistent per operation).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Read-locks an `RwLock`, ignoring poisoning.
+pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Write-locks an `RwLock`, ignoring poisoning.
+pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests;
