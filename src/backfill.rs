@@ -1,10 +1,77 @@
-//! History backfill and gap repair (issue 3). API SKELETON: the types and signatures below
-//! are the contract the control socket codes against; the implementation replaces the
-//! bodies.
+//! History backfill and gap repair: every followed symbol × interval gets its history back
+//! to `backfill_days`, complete and without holes, and keeps it that way.
+//!
+//! # Jobs
+//!
+//! One job per symbol × interval (`backfill_jobs`) covers the open times `from..=to`:
+//! `from` is the first candle inside the symbol's `backfill_days` (its own, or
+//! `market_data.backfill_days`), never older than `market_data.retention_days` would keep;
+//! `to` is the candle before the newest closed one when the job was created (the beats own
+//! everything after it). Jobs are created at start for every followed series (active
+//! `TRADING` symbols × their intervals), after every beat for series that appeared, and by
+//! [`BackfillHandle::start`] (the control socket's `symbol.add` and `backfill.start`).
+//!
+//! A job fetches oldest first, in pages of up to 1000 candles (`GET /api/v3/klines` with
+//! `startTime`, `endTime`, `limit`), and skips what is already stored. Each page is checked
+//! with the beats' own closed-candle validation and committed in ONE transaction together
+//! with the job's new `next_start_time` and the ranges of the page the exchange did not
+//! return (`gaps`). A restart, or a `kill -9` at any instant, resumes at `next_start_time`:
+//! nothing is lost, nothing is fetched twice.
+//!
+//! # Sharing the exchange with the beats
+//!
+//! All requests go through the daemon's one client at [`Priority::Background`](crate::exchange::Priority):
+//! the weight gate holds them back above 60 % of the exchange's request-weight limit, while
+//! the beats may use up to 95 %; a backfill never starves a beat and never earns a 429.
+//! Up to [`BackfillOptions::max_requests_in_flight`] requests run at once (pages of several
+//! jobs, and the next pages of one job while the previous one is written); writes are
+//! serialized by the store's write lock.
+//!
+//! # Failures
+//!
+//! A page that fails (connectivity, 5xx, timeout, malformed payload) is asked for again
+//! with capped exponential backoff, and the job carries on; its `last_error` shows why it
+//! waits. An unknown or delisted symbol (`-1121`), or any other rejection, fails the job
+//! with the exchange's message. Nothing stops the daemon or the other jobs.
+//!
+//! # Gaps
+//!
+//! At start and after every beat, the stored series are checked for missing candles
+//! between the job's `from` and the newest stored candle — only what was added since the
+//! previous check. Missing runs are fetched again. What the exchange cannot provide (a
+//! halted market, a symbol not listed yet) is recorded in `gaps` with its reason, asked for
+//! again after [`BackfillOptions::gap_retry_delays`], then marked `permanent` and re-checked
+//! every [`BackfillOptions::permanent_gap_recheck`]. Candles are never invented.
+//!
+//! # Retention
+//!
+//! `market_data.retention_days` (per interval) is applied at start and then every
+//! [`BackfillOptions::retention_every`], in batches of [`BackfillOptions::retention_batch`]
+//! rows, one transaction each, so a beat never waits for more than one small batch.
 
+pub mod plan;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use futures::StreamExt as _;
 use serde::Serialize;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use crate::types::{Interval, Symbol};
+use crate::clock::Clock;
+use crate::config::MarketDataConfig;
+use crate::exchange::{ExchangeClient, ExchangeError, KLINES_MAX_LIMIT};
+use crate::heartbeat::HeartbeatStatus;
+use crate::market_data::closed_candles_in;
+use crate::store::{PageCommit, RepairCommit, Store, StoreError, SymbolRow};
+use crate::types::{Interval, Kline, Market, Symbol, SymbolStatus};
+
+pub use crate::store::{GapRow, JobRow};
+use plan::Span;
 
 /// What went wrong starting or querying backfill jobs.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +93,7 @@ pub enum BackfillError {
     Store(#[from] crate::store::StoreError),
 }
 
-/// The state of one backfill job.
+/// The state of one backfill job (`backfill_jobs.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
@@ -40,6 +107,33 @@ pub enum JobStatus {
     Failed,
     /// Stopped because the symbol was removed.
     Stopped,
+}
+
+impl JobStatus {
+    /// The name stored in `backfill_jobs.state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Failed => "failed",
+            JobStatus::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::str::FromStr for JobStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "pending" => JobStatus::Pending,
+            "running" => JobStatus::Running,
+            "done" => JobStatus::Done,
+            "failed" => JobStatus::Failed,
+            "stopped" => JobStatus::Stopped,
+            other => return Err(format!("unknown backfill job state {other:?}")),
+        })
+    }
 }
 
 /// Progress of one symbol × interval backfill, as stored in `backfill_jobs`.
@@ -65,34 +159,1477 @@ pub struct JobState {
     pub updated_at: i64,
 }
 
+/// The state of a recorded gap (`gaps.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapStatus {
+    /// Asked for again at `next_check`.
+    Open,
+    /// Retries used up: re-checked rarely (daily by default).
+    Permanent,
+    /// The exchange returned every candle of it on a later attempt.
+    Filled,
+}
+
+impl GapStatus {
+    /// The name stored in `gaps.state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapStatus::Open => "open",
+            GapStatus::Permanent => "permanent",
+            GapStatus::Filled => "filled",
+        }
+    }
+}
+
+impl std::str::FromStr for GapStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "open" => GapStatus::Open,
+            "permanent" => GapStatus::Permanent,
+            "filled" => GapStatus::Filled,
+            other => return Err(format!("unknown gap state {other:?}")),
+        })
+    }
+}
+
+/// Why a range is missing (`gaps.reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapReason {
+    /// The exchange has candles before the range but none in it (a halted market).
+    NoCandles,
+    /// The exchange has no candle at or before the range (the symbol was not listed yet).
+    BeforeFirstCandle,
+}
+
+impl GapReason {
+    /// The name stored in `gaps.reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapReason::NoCandles => "no_candles",
+            GapReason::BeforeFirstCandle => "before_first_candle",
+        }
+    }
+}
+
+impl std::str::FromStr for GapReason {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "no_candles" => GapReason::NoCandles,
+            "before_first_candle" => GapReason::BeforeFirstCandle,
+            other => return Err(format!("unknown gap reason {other:?}")),
+        })
+    }
+}
+
+/// A recorded gap, for `symbol.list` / `status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GapState {
+    pub symbol_id: i64,
+    pub symbol: Symbol,
+    pub interval: Interval,
+    /// Open time of the first missing candle, ms.
+    pub start_ms: i64,
+    /// Open time of the last missing candle, ms.
+    pub end_ms: i64,
+    /// Missing candles.
+    pub candles: i64,
+    pub reason: GapReason,
+    pub status: GapStatus,
+    /// Times the range was asked for.
+    pub attempts: u32,
+    /// When the gap was first seen, ms.
+    pub first_seen_ms: i64,
+    /// When it is asked for again, ms.
+    pub next_check_ms: i64,
+}
+
+impl GapState {
+    fn new(symbol: Symbol, g: &GapRow) -> GapState {
+        GapState {
+            symbol_id: g.symbol_id,
+            symbol,
+            interval: g.interval,
+            start_ms: g.start_time,
+            end_ms: g.end_time,
+            candles: g.span().candles(g.interval.duration_ms()),
+            reason: g.reason,
+            status: g.status,
+            attempts: g.attempts,
+            first_seen_ms: g.first_seen,
+            next_check_ms: g.next_check,
+        }
+    }
+}
+
+/// Knobs of the backfill that are not user configuration. [`Default`] is what the daemon
+/// uses; tests shorten the gap schedule.
+#[derive(Debug, Clone)]
+pub struct BackfillOptions {
+    /// Requests in flight at once, all jobs and repairs together. Default 4.
+    pub max_requests_in_flight: usize,
+    /// Jobs fetching at once; the others wait as `pending`. Default 4.
+    pub max_active_jobs: usize,
+    /// Pages of one job in flight at once (fetched ahead, written in order). Default 2.
+    pub pipeline_depth: usize,
+    /// Waits before a gap is asked for again after its 1st, 2nd … attempt; once used up the
+    /// gap is `permanent`. Default 1 min, 10 min (three attempts).
+    pub gap_retry_delays: Vec<Duration>,
+    /// How often a permanent gap is asked for again. Default 1 day.
+    pub permanent_gap_recheck: Duration,
+    /// How often retention runs (also once at start). Default 1 day.
+    pub retention_every: Duration,
+    /// Rows deleted per retention transaction. Default 5000.
+    pub retention_batch: u32,
+    /// Least time between two progress lines of one job in `backfill.log`. Default 10 s.
+    pub progress_log_every: Duration,
+    /// First wait after a failed page; doubles per failure. Default 1 s.
+    pub retry_base: Duration,
+    /// Longest wait after a failed page. Default 60 s.
+    pub retry_cap: Duration,
+}
+
+impl Default for BackfillOptions {
+    fn default() -> BackfillOptions {
+        BackfillOptions {
+            max_requests_in_flight: 4,
+            max_active_jobs: 4,
+            pipeline_depth: 2,
+            gap_retry_delays: vec![Duration::from_secs(60), Duration::from_secs(600)],
+            permanent_gap_recheck: Duration::from_secs(86_400),
+            retention_every: Duration::from_secs(86_400),
+            retention_batch: 5000,
+            progress_log_every: Duration::from_secs(10),
+            retry_base: Duration::from_secs(1),
+            retry_cap: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Gap windows repaired per series and check, and due gaps re-checked per check: bounds
+/// the work one check does; the rest waits for the next one.
+const MAX_REPAIRS_PER_CHECK: usize = 64;
+/// Store operations of the backfill at once: leaves the pool's other connections to the
+/// beats and the control socket.
+const DB_SLOTS: usize = 2;
+/// Pause between two retention batches, so that other writers get the lock.
+const RETENTION_PAUSE: Duration = Duration::from_millis(5);
+
+type SeriesKey = (i64, Interval);
+
+/// The history backfill component. Build it with [`Backfill::new`], run it with
+/// [`Backfill::run`]; the [`BackfillHandle`] talks to it.
+pub struct Backfill {
+    ctx: Arc<Ctx>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    beats: watch::Receiver<HeartbeatStatus>,
+}
+
+/// What the handle asks of the running component.
+#[derive(Debug)]
+enum Command {
+    /// These jobs were (re)written: abort their tasks, start them from the database.
+    Restart(Vec<SeriesKey>),
+    /// The symbol was removed: abort its tasks.
+    Stop(i64),
+}
+
+/// What the component's tasks share.
+struct Ctx {
+    store: Store,
+    exchange: ExchangeClient,
+    clock: Clock,
+    default_intervals: Vec<Interval>,
+    backfill_days: u32,
+    retention_days: BTreeMap<Interval, u32>,
+    options: BackfillOptions,
+    requests: Semaphore,
+    db_slots: Semaphore,
+    /// In-memory progress of running jobs (rate, ETA, log cadence).
+    progress: Mutex<HashMap<SeriesKey, Progress>>,
+    /// Per series, the newest open time up to which the stored series was checked.
+    checked: Mutex<HashMap<SeriesKey, i64>>,
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backfill")
+            .field("store", &self.store)
+            .field("backfill_days", &self.backfill_days)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running job's progress in this run of the daemon.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    since: Instant,
+    /// `next_start_time` when this run began.
+    start_next: i64,
+    next: i64,
+    to: i64,
+    last_log: Instant,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Backfill {
+    /// A backfill for the symbols in `store`, with `config`'s intervals, `backfill_days` and
+    /// `retention_days`, fetching through `exchange` at background priority (a handle
+    /// sharing its weight budget is made here). `beats` is the heartbeat's status: every
+    /// finished beat triggers a gap check.
+    pub fn new(
+        config: &MarketDataConfig,
+        store: Store,
+        exchange: &ExchangeClient,
+        clock: Clock,
+        beats: watch::Receiver<HeartbeatStatus>,
+        options: BackfillOptions,
+    ) -> (Backfill, BackfillHandle) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let ctx = Arc::new(Ctx {
+            store,
+            exchange: exchange.background(),
+            clock,
+            default_intervals: config.intervals.clone(),
+            backfill_days: config.backfill_days,
+            retention_days: config.retention_days.clone(),
+            requests: Semaphore::new(options.max_requests_in_flight.max(1)),
+            db_slots: Semaphore::new(DB_SLOTS),
+            options,
+            progress: Mutex::new(HashMap::new()),
+            checked: Mutex::new(HashMap::new()),
+        });
+        let handle = BackfillHandle {
+            ctx: Arc::clone(&ctx),
+            commands: tx,
+        };
+        (
+            Backfill {
+                ctx,
+                commands: rx,
+                beats,
+            },
+            handle,
+        )
+    }
+
+    /// Runs jobs, gap checks and retention until `shutdown` is cancelled, then stops at
+    /// once: a page being written commits or rolls back whole, and is resumed at the next
+    /// start.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        if !self.ctx.prepare(&shutdown).await {
+            return;
+        }
+        let mut jobs: JoinSet<SeriesKey> = JoinSet::new();
+        let mut running: HashMap<SeriesKey, AbortHandle> = HashMap::new();
+        let mut chores: JoinSet<Chore> = JoinSet::new();
+        let (mut checking, mut pruning) = (false, false);
+        let (mut sync_due, mut check_due) = (true, true);
+        let pruning_enabled = !self.ctx.retention_days.is_empty();
+        let mut prune_at = Instant::now();
+        let mut last_beat = self.beats.borrow().last.as_ref().map(|r| r.beat_time);
+        let mut beats_open = true;
+        loop {
+            if sync_due {
+                sync_due = false;
+                self.ctx.sync_jobs(&mut jobs, &mut running).await;
+            }
+            if check_due && !checking {
+                check_due = false;
+                checking = true;
+                let ctx = Arc::clone(&self.ctx);
+                chores.spawn(async move {
+                    ctx.check_gaps().await;
+                    Chore::Check
+                });
+            }
+            if pruning_enabled && !pruning && Instant::now() >= prune_at {
+                pruning = true;
+                prune_at = Instant::now() + self.ctx.options.retention_every;
+                let ctx = Arc::clone(&self.ctx);
+                chores.spawn(async move {
+                    ctx.apply_retention().await;
+                    Chore::Retention
+                });
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(command) = self.commands.recv() => {
+                    let abort = |running: &mut HashMap<SeriesKey, AbortHandle>, key: &SeriesKey| {
+                        if let Some(h) = running.remove(key) {
+                            h.abort();
+                        }
+                    };
+                    match command {
+                        Command::Restart(keys) => {
+                            for key in &keys {
+                                abort(&mut running, key);
+                            }
+                        }
+                        Command::Stop(symbol_id) => {
+                            let keys: Vec<SeriesKey> =
+                                running.keys().filter(|k| k.0 == symbol_id).copied().collect();
+                            for key in &keys {
+                                abort(&mut running, key);
+                                lock(&self.ctx.progress).remove(key);
+                            }
+                        }
+                    }
+                    sync_due = true;
+                }
+                changed = self.beats.changed(), if beats_open => {
+                    if changed.is_err() {
+                        beats_open = false;
+                        continue;
+                    }
+                    let beat = self.beats.borrow_and_update().last.as_ref().map(|r| r.beat_time);
+                    if beat != last_beat {
+                        last_beat = beat;
+                        sync_due = true;
+                        check_due = true;
+                    }
+                }
+                Some(joined) = jobs.join_next_with_id() => {
+                    let id = match &joined {
+                        Ok((id, _)) => *id,
+                        Err(e) => {
+                            if e.is_panic() {
+                                tracing::error!(error = %e, "backfill job task panicked");
+                            }
+                            e.id()
+                        }
+                    };
+                    running.retain(|_, h| h.id() != id);
+                    // A job ended (done, failed, or moved): start the next, check its range.
+                    sync_due = true;
+                    check_due = true;
+                }
+                Some(chore) = chores.join_next() => {
+                    match chore {
+                        Ok(Chore::Check) => checking = false,
+                        Ok(Chore::Retention) => pruning = false,
+                        Err(e) => {
+                            tracing::error!(error = %e, "backfill chore failed");
+                            (checking, pruning) = (false, false);
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(prune_at), if pruning_enabled && !pruning => {}
+            }
+        }
+        jobs.shutdown().await;
+        chores.shutdown().await;
+        tracing::info!("backfill stopped");
+    }
+}
+
+/// A background task of the component besides the jobs.
+enum Chore {
+    Check,
+    Retention,
+}
+
+/// Why a round of a job failed.
+enum JobError {
+    Exchange(ExchangeError),
+    Store(StoreError),
+}
+
+/// What happens after a failed round of a job.
+enum Failure {
+    /// Wait, then carry on.
+    Retry { error: String, wait: Duration },
+    /// The job cannot go on: record why.
+    Fatal(String),
+}
+
+/// How a round of a job ended.
+enum Round {
+    Continue,
+    /// The job's row changed under it (restarted or stopped): this task ends.
+    Moved,
+}
+
+impl Ctx {
+    /// Runs blocking store work with one of the backfill's database slots.
+    async fn db<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let _slot = self.db_slots.acquire().await.ok();
+        self.store.run(f).await
+    }
+
+    /// Measures the clock offset and reads the exchange's weight limit before the first
+    /// request of a job (so background work never runs on the default limit). Retries
+    /// with backoff; `false` if shutdown came first.
+    async fn prepare(&self, shutdown: &CancellationToken) -> bool {
+        let mut attempt = 0;
+        loop {
+            let ready = async {
+                self.exchange.sync_time().await?;
+                self.exchange.exchange_info().await
+            };
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                r = ready => r,
+            };
+            match result {
+                Ok(_) => return true,
+                Err(e) => {
+                    let wait = self.retry_wait(attempt);
+                    attempt += 1;
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64,
+                        "exchange not reachable; backfill waits");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return false,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Capped exponential backoff with full jitter for the `attempt`-th retry (from 0).
+    fn retry_wait(&self, attempt: u32) -> Duration {
+        let base = self.options.retry_base.as_millis() as u64;
+        let cap = self.options.retry_cap.as_millis() as u64;
+        let max = base.saturating_mul(1u64 << attempt.min(20)).min(cap).max(1);
+        Duration::from_millis(max / 2 + fastrand::u64(0..=max / 2))
+    }
+
+    /// Creates the jobs of followed series that have none, stops the jobs of removed
+    /// symbols, and starts tasks for runnable jobs, up to `max_active_jobs`.
+    async fn sync_jobs(
+        self: &Arc<Self>,
+        jobs: &mut JoinSet<SeriesKey>,
+        running: &mut HashMap<SeriesKey, AbortHandle>,
+    ) {
+        let server_now = self.exchange.server_now_ms();
+        let now = self.clock.now_ms();
+        let settings = self.settings();
+        let runnable = match self
+            .db(move |s| ensure_jobs(s, &settings, server_now, now))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read or create backfill jobs");
+                return;
+            }
+        };
+        for job in runnable {
+            if running.len() >= self.options.max_active_jobs.max(1) {
+                break;
+            }
+            let key = (job.symbol_id, job.interval);
+            if running.contains_key(&key) {
+                continue;
+            }
+            let ctx = Arc::clone(self);
+            let handle = jobs.spawn(async move {
+                ctx.drive_job(job).await;
+                key
+            });
+            running.insert(key, handle);
+        }
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            default_intervals: self.default_intervals.clone(),
+            backfill_days: self.backfill_days,
+            retention_days: self.retention_days.clone(),
+        }
+    }
+
+    /// Runs one job to its end: done, failed, or moved by the handle.
+    async fn drive_job(self: &Arc<Self>, mut job: JobRow) {
+        let key = (job.symbol_id, job.interval);
+        if job.status != JobStatus::Running {
+            let now = self.clock.now_ms();
+            let (id, interval) = key;
+            match self
+                .db(move |s| s.set_backfill_job_state(id, interval, JobStatus::Running, None, now))
+                .await
+            {
+                Ok(true) => job.status = JobStatus::Running,
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::error!(symbol = %job.symbol, interval = %job.interval, error = %e,
+                        "cannot start backfill job");
+                    return;
+                }
+            }
+        }
+        let step = job.interval.duration_ms();
+        tracing::info!(
+            symbol = %job.symbol,
+            interval = %job.interval,
+            from = %utc(job.from_time),
+            to = %utc(job.to_time),
+            next = %utc(job.next_start_time),
+            candles = Span::new(job.next_start_time, job.to_time.max(job.next_start_time - step)).candles(step).max(0),
+            "backfill job started"
+        );
+        let since = Instant::now();
+        lock(&self.progress).insert(
+            key,
+            Progress {
+                since,
+                start_next: job.next_start_time,
+                next: job.next_start_time,
+                to: job.to_time,
+                last_log: since,
+            },
+        );
+        let mut failures = 0u32;
+        loop {
+            let failure = match self.job_round(&mut job).await {
+                Ok(Round::Continue) if job.status == JobStatus::Done => {
+                    tracing::info!(
+                        symbol = %job.symbol,
+                        interval = %job.interval,
+                        rows = job.rows_written,
+                        secs = since.elapsed().as_secs_f64().round() as u64,
+                        "backfill job done"
+                    );
+                    break;
+                }
+                Ok(Round::Continue) => {
+                    failures = 0;
+                    continue;
+                }
+                Ok(Round::Moved) => break,
+                Err(e) => {
+                    failures += 1;
+                    self.classify(e, failures)
+                }
+            };
+            let (id, interval, now) = (job.symbol_id, job.interval, self.clock.now_ms());
+            match failure {
+                Failure::Retry { error, wait } => {
+                    tracing::warn!(symbol = %job.symbol, interval = %job.interval,
+                        next = %utc(job.next_start_time), failures, error = %error,
+                        retry_in_ms = wait.as_millis() as u64, "backfill page failed; retrying");
+                    let _ = self
+                        .db(move |s| {
+                            s.set_backfill_job_state(
+                                id,
+                                interval,
+                                JobStatus::Running,
+                                Some(&error),
+                                now,
+                            )
+                        })
+                        .await;
+                    tokio::time::sleep(wait).await;
+                }
+                Failure::Fatal(reason) => {
+                    tracing::error!(symbol = %job.symbol, interval = %job.interval,
+                        reason = %reason, "backfill job failed");
+                    let _ = self
+                        .db(move |s| {
+                            s.set_backfill_job_state(
+                                id,
+                                interval,
+                                JobStatus::Failed,
+                                Some(&reason),
+                                now,
+                            )
+                        })
+                        .await;
+                    break;
+                }
+            }
+        }
+        lock(&self.progress).remove(&key);
+    }
+
+    /// Plans the next window of a job (up to eight pages), fetches its pages (pipelined,
+    /// bounded by the request slots) and commits them in order.
+    async fn job_round(&self, job: &mut JobRow) -> Result<Round, JobError> {
+        let interval = job.interval;
+        let step = interval.duration_ms();
+        let (id, next, to) = (job.symbol_id, job.next_start_time, job.to_time);
+        if next > to {
+            // Nothing left (an empty range, or the last commit was cut short): finish.
+            return self.commit(job, &[], &[], next, true).await;
+        }
+        let window_end = plan::plan_window_end(interval, next, to);
+        let (stored, known, first_stored) = self
+            .db(move |s| {
+                let stored = s.stored_open_times(id, interval, next, window_end)?;
+                let known: Vec<Span> = s
+                    .gaps(Some(id), Some(interval), false)?
+                    .iter()
+                    .map(|(_, g)| g.span())
+                    .collect();
+                let first = s.klines(id, interval, i64::MIN, i64::MAX, 1)?;
+                Ok((stored, known, first.first().map(|k| k.open_time)))
+            })
+            .await
+            .map_err(JobError::Store)?;
+        let pages = plan::plan_pages(interval, next, window_end, &stored, &known);
+        let after_window = window_end + step;
+        if pages.is_empty() {
+            return self
+                .commit(job, &[], &[], after_window, after_window > to)
+                .await;
+        }
+        let mut first_seen = first_stored;
+        let depth = self.options.pipeline_depth.max(1);
+        let symbol = job.symbol.clone();
+        let mut fetched = futures::stream::iter(pages.iter().copied())
+            .map(|page| self.fetch(&symbol, interval, page))
+            .buffered(depth);
+        let mut index = 0;
+        while let Some(result) = fetched.next().await {
+            let page = pages[index];
+            let candles = result.map_err(JobError::Exchange)?;
+            let next_start = pages.get(index + 1).map_or(after_window, |p| p.start);
+            index += 1;
+            let returned: Vec<i64> = candles.iter().map(|k| k.open_time).collect();
+            if let Some(&t) = returned.first() {
+                first_seen = Some(first_seen.map_or(t, |f| f.min(t)));
+            }
+            let now = self.clock.now_ms();
+            let missing = plan::subtract(
+                interval,
+                &plan::uncovered(interval, page, &returned),
+                &known,
+            );
+            let gaps: Vec<GapRow> = missing
+                .iter()
+                .map(|span| self.new_gap(id, interval, *span, first_seen, now))
+                .collect();
+            for g in &gaps {
+                tracing::warn!(symbol = %job.symbol, interval = %interval,
+                    start = %utc(g.start_time), end = %utc(g.end_time),
+                    candles = g.span().candles(step), reason = g.reason.as_str(),
+                    "gap: the exchange returned no candles for this range");
+            }
+            let done = next_start > to;
+            match self.commit(job, &candles, &gaps, next_start, done).await? {
+                Round::Continue => {}
+                Round::Moved => return Ok(Round::Moved),
+            }
+        }
+        Ok(Round::Continue)
+    }
+
+    /// Commits a page (possibly empty) of `job` and advances it to `next_start`.
+    async fn commit(
+        &self,
+        job: &mut JobRow,
+        candles: &[Kline],
+        gaps: &[GapRow],
+        next_start: i64,
+        done: bool,
+    ) -> Result<Round, JobError> {
+        let (id, interval, expected) = (job.symbol_id, job.interval, job.next_start_time);
+        let now = self.clock.now_ms();
+        let rows = candles.len() as u64;
+        let (candles, gaps) = (candles.to_vec(), gaps.to_vec());
+        let committed = self
+            .db(move |s| {
+                s.commit_backfill_page(&PageCommit {
+                    symbol_id: id,
+                    interval,
+                    expected_next_start: expected,
+                    next_start,
+                    done,
+                    klines: &candles,
+                    gaps: &gaps,
+                    now,
+                })
+            })
+            .await
+            .map_err(JobError::Store)?;
+        if !committed {
+            return Ok(Round::Moved);
+        }
+        job.next_start_time = next_start;
+        job.rows_written += rows;
+        job.updated_at = now;
+        if done {
+            job.status = JobStatus::Done;
+        }
+        self.log_progress(job);
+        Ok(Round::Continue)
+    }
+
+    /// Updates a job's in-memory progress and logs it at most every `progress_log_every`.
+    fn log_progress(&self, job: &JobRow) {
+        let key = (job.symbol_id, job.interval);
+        let mut progress = lock(&self.progress);
+        let Some(p) = progress.get_mut(&key) else {
+            return;
+        };
+        p.next = job.next_start_time;
+        if job.status == JobStatus::Done || p.last_log.elapsed() < self.options.progress_log_every
+        {
+            return;
+        }
+        p.last_log = Instant::now();
+        let eta = plan::eta_secs(job.interval, p.start_next, p.next, p.to, p.since.elapsed());
+        tracing::info!(
+            symbol = %job.symbol,
+            interval = %job.interval,
+            percent = %format_args!(
+                "{:.1}",
+                plan::percent(job.interval, job.from_time, job.to_time, job.next_start_time)
+            ),
+            rows = job.rows_written,
+            at = %utc(job.next_start_time),
+            eta_secs = eta.unwrap_or(0),
+            "backfill progress"
+        );
+    }
+
+    /// A gap row for `span` first seen now; `first_seen` is the oldest candle known for the
+    /// series (stored or just returned), which tells a halt from a pre-listing range.
+    fn new_gap(
+        &self,
+        id: i64,
+        interval: Interval,
+        span: Span,
+        first_candle: Option<i64>,
+        now: i64,
+    ) -> GapRow {
+        let reason = match first_candle {
+            Some(t) if t < span.start => GapReason::NoCandles,
+            _ => GapReason::BeforeFirstCandle,
+        };
+        let (status, next_check) = plan::gap_schedule(
+            1,
+            now,
+            &self.options.gap_retry_delays,
+            self.options.permanent_gap_recheck,
+        );
+        GapRow {
+            symbol_id: id,
+            interval,
+            start_time: span.start,
+            end_time: span.end,
+            reason,
+            attempts: 1,
+            status,
+            first_seen: now,
+            last_checked: now,
+            next_check,
+        }
+    }
+
+    /// Fetches the closed candles of `page` (one request, in a request slot).
+    async fn fetch(
+        &self,
+        symbol: &Symbol,
+        interval: Interval,
+        page: Span,
+    ) -> Result<Vec<Kline>, ExchangeError> {
+        let _slot = self.requests.acquire().await.ok();
+        let step = interval.duration_ms();
+        let limit = u16::try_from(page.candles(step).clamp(1, i64::from(KLINES_MAX_LIMIT)))
+            .unwrap_or(KLINES_MAX_LIMIT);
+        let fetched = self
+            .exchange
+            .klines(
+                symbol,
+                interval,
+                Some(page.start),
+                Some(interval.close_time(page.end)),
+                limit,
+            )
+            .await?;
+        closed_candles_in(
+            interval,
+            page.start,
+            page.end,
+            fetched,
+            self.exchange.server_now_ms(),
+        )
+    }
+
+    /// What to do after the `failures`-th failed round in a row: wait and retry (a
+    /// connectivity problem, a 5xx, a malformed answer, rate limiting, the database), or
+    /// give up on the job (the exchange rejected the request: unknown symbol …).
+    fn classify(&self, error: JobError, failures: u32) -> Failure {
+        let backoff = self.retry_wait(failures.saturating_sub(1));
+        let e = match error {
+            JobError::Store(e) => {
+                return Failure::Retry {
+                    error: format!("database: {e}"),
+                    wait: backoff,
+                };
+            }
+            JobError::Exchange(e) => e,
+        };
+        match &e {
+            ExchangeError::RateLimited { retry_after_ms } => Failure::Retry {
+                wait: backoff.max(Duration::from_millis(*retry_after_ms)),
+                error: e.to_string(),
+            },
+            ExchangeError::Banned { until_ms } => Failure::Retry {
+                wait: Duration::from_millis(
+                    u64::try_from(until_ms - self.exchange.server_now_ms()).unwrap_or(0),
+                )
+                .max(backoff),
+                error: e.to_string(),
+            },
+            ExchangeError::Api { code: -1121, .. } => {
+                Failure::Fatal(format!("symbol unknown to the exchange or delisted: {e}"))
+            }
+            _ if e.is_retryable() || matches!(e, ExchangeError::Decode { .. }) => Failure::Retry {
+                wait: backoff,
+                error: e.to_string(),
+            },
+            _ => Failure::Fatal(e.to_string()),
+        }
+    }
+
+    /// One gap check: for each followed series, the stored candles added since the last
+    /// check are scanned for holes (outside the range its job still has to fetch and the
+    /// gaps already recorded), holes are fetched, and what the exchange does not return is
+    /// recorded; then recorded gaps that are due are asked for again.
+    async fn check_gaps(self: Arc<Self>) {
+        let default_intervals = self.default_intervals.clone();
+        let series = match self
+            .db(move |s| {
+                let followed = followed_series(s, &default_intervals)?;
+                let keys: Vec<SeriesKey> = followed.iter().map(|(r, i)| (r.id, *i)).collect();
+                let newest = s.newest_open_times(&keys)?;
+                Ok(followed
+                    .into_iter()
+                    .filter_map(|(r, i)| newest.get(&(r.id, i)).map(|&t| (r, i, t)))
+                    .collect::<Vec<_>>())
+            })
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "gap check cannot read the followed series");
+                return;
+            }
+        };
+        for (row, interval, newest) in series {
+            self.check_series(&row, interval, newest).await;
+        }
+        self.recheck_due_gaps().await;
+    }
+
+    /// The oldest open time retention keeps for `interval` now, on its grid.
+    fn kept_from(&self, interval: Interval) -> i64 {
+        plan::kept_from(
+            interval,
+            self.exchange.server_now_ms(),
+            self.retention_days.get(&interval).copied(),
+        )
+    }
+
+    async fn check_series(&self, row: &SymbolRow, interval: Interval, newest: i64) {
+        let key = (row.id, interval);
+        let step = interval.duration_ms();
+        let checked = lock(&self.checked).get(&key).copied();
+        let id = row.id;
+        let kept = self.kept_from(interval);
+        let lo_guess = checked.unwrap_or(i64::MIN).max(kept);
+        let snapshot = self
+            .db(move |s| {
+                let job = s.backfill_job(id, interval)?;
+                let Some(job) = job else {
+                    return Ok(None);
+                };
+                let lo = lo_guess.max(job.from_time);
+                let (job, missing, known) = s.gap_check_snapshot(id, interval, lo, newest)?;
+                Ok(job.map(|j| (j, lo, missing, known)))
+            })
+            .await;
+        let (job, lo, missing, known) = match snapshot {
+            Ok(Some(s)) => s,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(symbol = %row.symbol, interval = %interval, error = %e,
+                    "gap check failed");
+                return;
+            }
+        };
+        if matches!(job.status, JobStatus::Failed | JobStatus::Stopped) {
+            return;
+        }
+        let mut exclude: Vec<Span> = known.iter().map(GapRow::span).collect();
+        if job.status != JobStatus::Done && job.next_start_time <= job.to_time {
+            exclude.push(Span::new(job.next_start_time, job.to_time));
+        }
+        let holes = plan::subtract(interval, &missing, &exclude);
+        let mut resolved_through = newest;
+        let windows = plan::fetch_windows(interval, &holes);
+        if !holes.is_empty() {
+            tracing::info!(symbol = %row.symbol, interval = %interval,
+                holes = holes.len(), candles = holes.iter().map(|h| h.candles(step)).sum::<i64>(),
+                first = %utc(holes[0].start), "gap check found missing candles; fetching them");
+        }
+        for (n, window) in windows.iter().enumerate() {
+            if n >= MAX_REPAIRS_PER_CHECK {
+                resolved_through = window.start - step;
+                break;
+            }
+            let inside: Vec<Span> = holes
+                .iter()
+                .filter(|h| h.end >= window.start && h.start <= window.end)
+                .map(|h| Span::new(h.start.max(window.start), h.end.min(window.end)))
+                .collect();
+            if let Err(e) = self.repair(row, interval, *window, &inside, None).await {
+                tracing::warn!(symbol = %row.symbol, interval = %interval, error = %e,
+                    "gap repair failed; the next check tries again");
+                resolved_through = window.start - step;
+                break;
+            }
+        }
+        let through = if job.status == JobStatus::Done {
+            resolved_through
+        } else {
+            resolved_through.min(job.next_start_time - step)
+        };
+        lock(&self.checked).insert(key, through.max(lo));
+    }
+
+    /// Fetches `window` and commits what came: candles stored, the parts of `missing` the
+    /// exchange did not return recorded as gaps (replacing `rechecked`, if this was a
+    /// recorded gap asked for again).
+    async fn repair(
+        &self,
+        row: &SymbolRow,
+        interval: Interval,
+        window: Span,
+        missing: &[Span],
+        rechecked: Option<&GapRow>,
+    ) -> Result<(), String> {
+        let candles = self
+            .fetch(&row.symbol, interval, window)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.commit_repair(row, interval, candles, missing, rechecked)
+            .await
+    }
+
+    async fn commit_repair(
+        &self,
+        row: &SymbolRow,
+        interval: Interval,
+        candles: Vec<Kline>,
+        missing: &[Span],
+        rechecked: Option<&GapRow>,
+    ) -> Result<(), String> {
+        let step = interval.duration_ms();
+        let now = self.clock.now_ms();
+        let returned: Vec<i64> = candles.iter().map(|k| k.open_time).collect();
+        let still: Vec<Span> = missing
+            .iter()
+            .flat_map(|m| plan::uncovered(interval, *m, &returned))
+            .collect();
+        let wanted: i64 = missing.iter().map(|m| m.candles(step)).sum();
+        let lacking: i64 = still.iter().map(|m| m.candles(step)).sum();
+        let first = returned.first().copied();
+        let id = row.id;
+        let first_stored = self
+            .db(move |s| Ok(s.klines(id, interval, i64::MIN, i64::MAX, 1)?.first().map(|k| k.open_time)))
+            .await
+            .map_err(|e| e.to_string())?;
+        let first_known = match (first, first_stored) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let gaps: Vec<GapRow> = still
+            .iter()
+            .map(|span| match rechecked {
+                None => self.new_gap(row.id, interval, *span, first_known, now),
+                Some(old) => {
+                    let attempts = old.attempts.saturating_add(1);
+                    let (status, next_check) = plan::gap_schedule(
+                        attempts,
+                        now,
+                        &self.options.gap_retry_delays,
+                        self.options.permanent_gap_recheck,
+                    );
+                    GapRow {
+                        start_time: span.start,
+                        end_time: span.end,
+                        attempts,
+                        status,
+                        last_checked: now,
+                        next_check,
+                        ..old.clone()
+                    }
+                }
+            })
+            .collect();
+        let rechecked_row = rechecked.cloned();
+        let (to_store, to_record) = (candles, gaps.clone());
+        let stored = to_store.len();
+        self.db(move |s| {
+            s.commit_gap_repair(&RepairCommit {
+                symbol_id: id,
+                interval,
+                klines: &to_store,
+                rechecked: rechecked_row.as_ref(),
+                missing: &to_record,
+                now,
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        if lacking < wanted {
+            tracing::info!(symbol = %row.symbol, interval = %interval,
+                candles = wanted - lacking, rows = stored, "gap filled");
+        }
+        for g in &gaps {
+            let fields = (utc(g.start_time), utc(g.end_time), g.span().candles(step));
+            if g.status == GapStatus::Permanent {
+                tracing::warn!(symbol = %row.symbol, interval = %interval, start = %fields.0,
+                    end = %fields.1, candles = fields.2, reason = g.reason.as_str(),
+                    attempts = g.attempts, next_check = %utc(g.next_check),
+                    "gap is permanent: the exchange has no candles for it");
+            } else {
+                tracing::info!(symbol = %row.symbol, interval = %interval, start = %fields.0,
+                    end = %fields.1, candles = fields.2, reason = g.reason.as_str(),
+                    attempts = g.attempts, next_check = %utc(g.next_check),
+                    "gap recorded: the exchange returned no candles for it");
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the exchange again for recorded gaps whose `next_check` has come.
+    async fn recheck_due_gaps(&self) {
+        let now = self.clock.now_ms();
+        let default_intervals = self.default_intervals.clone();
+        let due = match self
+            .db(move |s| {
+                let followed: Vec<(SymbolRow, Interval)> = followed_series(s, &default_intervals)?;
+                let due = s.due_gaps(now, MAX_REPAIRS_PER_CHECK as u32)?;
+                Ok(due
+                    .into_iter()
+                    .filter_map(|(_, g)| {
+                        followed
+                            .iter()
+                            .find(|(r, i)| r.id == g.symbol_id && *i == g.interval)
+                            .map(|(r, _)| (r.clone(), g))
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read due gaps");
+                return;
+            }
+        };
+        for (row, gap) in due {
+            let interval = gap.interval;
+            let kept = self.kept_from(interval);
+            let span = Span::new(gap.start_time.max(kept), gap.end_time);
+            if span.end < span.start {
+                continue; // Retention deletes it.
+            }
+            let mut candles = Vec::new();
+            let mut failed = None;
+            for window in plan::fetch_windows(interval, &[span]) {
+                match self.fetch(&row.symbol, interval, window).await {
+                    Ok(mut got) => candles.append(&mut got),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                tracing::warn!(symbol = %row.symbol, interval = %interval, error = %e,
+                    "gap re-check failed; the next check tries again");
+                continue;
+            }
+            if let Err(e) = self
+                .commit_repair(&row, interval, candles, &[span], Some(&gap))
+                .await
+            {
+                tracing::warn!(symbol = %row.symbol, interval = %interval, error = %e,
+                    "gap re-check could not be recorded");
+            }
+        }
+    }
+
+    /// Deletes candles older than each interval's retention, in small batches.
+    async fn apply_retention(self: Arc<Self>) {
+        let now = self.exchange.server_now_ms();
+        for (&interval, &days) in &self.retention_days {
+            let cutoff = plan::retention_cutoff(now, days);
+            let ids = match self
+                .db(move |s| s.symbols_with_klines_before(interval, cutoff))
+                .await
+            {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::error!(interval = %interval, error = %e, "retention cannot run");
+                    continue;
+                }
+            };
+            let batch = self.options.retention_batch.max(1);
+            let mut deleted = 0usize;
+            for id in ids {
+                loop {
+                    match self
+                        .db(move |s| s.prune_klines_batch(id, interval, cutoff, batch))
+                        .await
+                    {
+                        Ok(n) => {
+                            deleted += n;
+                            if n < batch as usize {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(interval = %interval, error = %e, "retention batch failed");
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(RETENTION_PAUSE).await;
+                }
+            }
+            let gaps = self
+                .db(move |s| s.prune_gaps(interval, cutoff))
+                .await
+                .unwrap_or(0);
+            tracing::info!(interval = %interval, days, cutoff = %utc(cutoff), rows = deleted,
+                gaps, "retention applied");
+        }
+    }
+
+    fn job_state(&self, job: &JobRow) -> JobState {
+        let key = (job.symbol_id, job.interval);
+        let eta_secs = (job.status == JobStatus::Running)
+            .then(|| {
+                lock(&self.progress).get(&key).and_then(|p| {
+                    plan::eta_secs(job.interval, p.start_next, p.next, p.to, p.since.elapsed())
+                })
+            })
+            .flatten();
+        JobState {
+            symbol_id: job.symbol_id,
+            symbol: job.symbol.clone(),
+            interval: job.interval,
+            from_ms: job.from_time,
+            to_ms: job.to_time,
+            next_start_ms: job.next_start_time,
+            status: job.status,
+            rows_written: job.rows_written,
+            percent: if job.status == JobStatus::Done {
+                100.0
+            } else {
+                plan::percent(job.interval, job.from_time, job.to_time, job.next_start_time)
+            },
+            eta_secs,
+            last_error: job.last_error.clone(),
+            updated_at: job.updated_at,
+        }
+    }
+}
+
+/// What job creation needs from the config.
+#[derive(Debug, Clone)]
+struct Settings {
+    default_intervals: Vec<Interval>,
+    backfill_days: u32,
+    retention_days: BTreeMap<Interval, u32>,
+}
+
+/// Active `TRADING` spot symbols × their intervals.
+fn followed_series(
+    store: &Store,
+    default_intervals: &[Interval],
+) -> Result<Vec<(SymbolRow, Interval)>, StoreError> {
+    Ok(store
+        .symbols(Market::Spot, true)?
+        .into_iter()
+        .filter(|s| s.status == SymbolStatus::Trading.as_str())
+        .flat_map(|s| {
+            let intervals = s.intervals.clone().unwrap_or_else(|| default_intervals.to_vec());
+            intervals.into_iter().map(move |i| (s.clone(), i))
+        })
+        .collect())
+}
+
+/// A new run of a job over `from..` up to the candle before the newest closed one.
+fn new_job(row: &SymbolRow, interval: Interval, from: i64, server_now: i64, now: i64) -> JobRow {
+    let to = interval.last_closed_open_time(server_now) - interval.duration_ms();
+    JobRow {
+        symbol_id: row.id,
+        symbol: row.symbol.clone(),
+        interval,
+        from_time: from,
+        to_time: to,
+        next_start_time: from,
+        status: if from > to {
+            JobStatus::Done
+        } else {
+            JobStatus::Pending
+        },
+        rows_written: 0,
+        last_error: None,
+        started_at: now,
+        updated_at: now,
+    }
+}
+
+/// Brings `backfill_jobs` in line with the followed series and returns the runnable jobs
+/// (pending or running, of followed series), longest intervals first (their history is
+/// a page or two), then by symbol.
+fn ensure_jobs(
+    store: &Store,
+    settings: &Settings,
+    server_now: i64,
+    now: i64,
+) -> Result<Vec<JobRow>, StoreError> {
+    let followed = followed_series(store, &settings.default_intervals)?;
+    let existing = store.backfill_jobs(None)?;
+    let mut runnable = Vec::new();
+    for (row, interval) in &followed {
+        let days = row.backfill_days.unwrap_or(settings.backfill_days);
+        let from = plan::job_from(
+            *interval,
+            server_now,
+            days,
+            settings.retention_days.get(interval).copied(),
+        );
+        let job = existing
+            .iter()
+            .find(|j| j.symbol_id == row.id && j.interval == *interval);
+        let job = match job {
+            // A new series, a re-added symbol, or more history asked for in the config.
+            None => Some(new_job(row, *interval, from, server_now, now)),
+            Some(j) if j.status == JobStatus::Stopped => {
+                Some(new_job(row, *interval, from, server_now, now))
+            }
+            Some(j) if j.status != JobStatus::Failed && from < j.from_time => {
+                Some(new_job(row, *interval, from, server_now, now))
+            }
+            Some(_) => None,
+        };
+        if let Some(job) = job {
+            store.put_backfill_job(&job)?;
+            if job.status == JobStatus::Done {
+                continue;
+            }
+            runnable.push(job);
+        }
+    }
+    for j in &existing {
+        let followed_now = followed
+            .iter()
+            .any(|(r, i)| r.id == j.symbol_id && *i == j.interval);
+        if matches!(j.status, JobStatus::Pending | JobStatus::Running) {
+            if followed_now {
+                if !runnable
+                    .iter()
+                    .any(|r: &JobRow| r.symbol_id == j.symbol_id && r.interval == j.interval)
+                {
+                    runnable.push(j.clone());
+                }
+            } else if !store
+                .symbol_by_id(j.symbol_id)?
+                .is_some_and(|s| s.active)
+            {
+                // The symbol was removed: its jobs stop (they restart if it comes back).
+                store.stop_backfill_jobs(j.symbol_id, now)?;
+            }
+        }
+    }
+    runnable.sort_by_key(|j| (std::cmp::Reverse(j.interval.duration_ms()), j.symbol_id));
+    Ok(runnable)
+}
+
 /// A handle to the backfill component, for the control socket. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct BackfillHandle {}
+#[derive(Clone)]
+pub struct BackfillHandle {
+    ctx: Arc<Ctx>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for BackfillHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackfillHandle")
+            .field("running", &!self.commands.is_closed())
+            .finish()
+    }
+}
 
 impl BackfillHandle {
     /// Starts (or restarts) the backfill jobs of a registered symbol: all its intervals, or
     /// only `interval`; back to `from_ms`, or to its `backfill_days`. Returns the jobs'
     /// states right after they were persisted. Jobs already complete for the range are
     /// returned as `Done` without refetching.
+    ///
+    /// `from_ms` (ms since the epoch) is moved up to the interval's grid and to what
+    /// `retention_days` keeps. Errors: [`BackfillError::UnknownSymbol`] for an id that is
+    /// not an active registered symbol, [`BackfillError::UnknownInterval`] for an interval
+    /// the symbol does not follow, [`BackfillError::InvalidFrom`] for a negative or future
+    /// `from_ms`, [`BackfillError::NotRunning`] once the component has stopped.
     pub async fn start(
         &self,
         symbol_id: i64,
         interval: Option<Interval>,
         from_ms: Option<i64>,
     ) -> Result<Vec<JobState>, BackfillError> {
-        let _ = (symbol_id, interval, from_ms);
-        Err(BackfillError::NotRunning)
+        if self.commands.is_closed() {
+            return Err(BackfillError::NotRunning);
+        }
+        let server_now = self.ctx.exchange.server_now_ms();
+        let now = self.ctx.clock.now_ms();
+        if let Some(from) = from_ms
+            && (from < 0 || from > server_now)
+        {
+            return Err(BackfillError::InvalidFrom(from));
+        }
+        let settings = self.ctx.settings();
+        let (jobs, restarted) = self
+            .ctx
+            .db(move |s| {
+                Ok(start_jobs(
+                    s, &settings, symbol_id, interval, from_ms, server_now, now,
+                ))
+            })
+            .await??;
+        if !restarted.is_empty() {
+            for job in jobs.iter().filter(|j| restarted.contains(&(j.symbol_id, j.interval))) {
+                tracing::info!(symbol = %job.symbol, interval = %job.interval,
+                    from = %utc(job.from_time), "backfill requested");
+            }
+            self.commands
+                .send(Command::Restart(restarted))
+                .map_err(|_| BackfillError::NotRunning)?;
+        }
+        Ok(jobs.iter().map(|j| self.ctx.job_state(j)).collect())
     }
 
     /// Stops the symbol's jobs (the symbol was removed); their rows stay, as `Stopped`.
+    /// Errors with [`BackfillError::NotRunning`] once the component has stopped.
     pub async fn stop(&self, symbol_id: i64) -> Result<(), BackfillError> {
-        let _ = symbol_id;
-        Err(BackfillError::NotRunning)
+        if self.commands.is_closed() {
+            return Err(BackfillError::NotRunning);
+        }
+        let now = self.ctx.clock.now_ms();
+        let stopped = self
+            .ctx
+            .db(move |s| s.stop_backfill_jobs(symbol_id, now))
+            .await?;
+        if stopped > 0 {
+            tracing::info!(symbol_id, jobs = stopped, "backfill stopped for a removed symbol");
+        }
+        self.commands
+            .send(Command::Stop(symbol_id))
+            .map_err(|_| BackfillError::NotRunning)
     }
 
-    /// The jobs of one symbol, or of all symbols, from the database.
+    /// The jobs of one symbol, or of all symbols, from the database, with percent done and,
+    /// for running jobs, the estimated time left.
     pub async fn jobs(&self, symbol_id: Option<i64>) -> Result<Vec<JobState>, BackfillError> {
-        let _ = symbol_id;
-        Ok(Vec::new())
+        let jobs = self
+            .ctx
+            .store
+            .run(move |s| s.backfill_jobs(symbol_id))
+            .await?;
+        Ok(jobs.iter().map(|j| self.ctx.job_state(j)).collect())
     }
+
+    /// The gaps that are not filled (`open` and `permanent`) of one symbol, or of all.
+    pub async fn open_gaps(&self, symbol_id: Option<i64>) -> Result<Vec<GapState>, BackfillError> {
+        let gaps = self
+            .ctx
+            .store
+            .run(move |s| s.gaps(symbol_id, None, false))
+            .await?;
+        Ok(gaps
+            .into_iter()
+            .map(|(symbol, g)| GapState::new(symbol, &g))
+            .collect())
+    }
+}
+
+/// The body of [`BackfillHandle::start`], on the store: the jobs as they stand after the
+/// call, and the ones written anew.
+fn start_jobs(
+    store: &Store,
+    settings: &Settings,
+    symbol_id: i64,
+    interval: Option<Interval>,
+    from_ms: Option<i64>,
+    server_now: i64,
+    now: i64,
+) -> Result<(Vec<JobRow>, Vec<SeriesKey>), BackfillError> {
+    let row = store
+        .symbol_by_id(symbol_id)?
+        .filter(|r| r.active)
+        .ok_or_else(|| BackfillError::UnknownSymbol(symbol_id.to_string()))?;
+    let followed = row
+        .intervals
+        .clone()
+        .unwrap_or_else(|| settings.default_intervals.clone());
+    let intervals = match interval {
+        Some(i) if followed.contains(&i) => vec![i],
+        Some(i) => {
+            return Err(BackfillError::UnknownInterval {
+                symbol: row.symbol,
+                interval: i,
+            });
+        }
+        None => followed,
+    };
+    let days = row.backfill_days.unwrap_or(settings.backfill_days);
+    let mut jobs = Vec::new();
+    let mut restarted = Vec::new();
+    for interval in intervals {
+        let retention = settings.retention_days.get(&interval).copied();
+        let from = match from_ms {
+            Some(f) => plan::align_up(interval, f).max(plan::kept_from(
+                interval, server_now, retention,
+            )),
+            None => plan::job_from(interval, server_now, days, retention),
+        };
+        let existing = store.backfill_job(row.id, interval)?;
+        match existing {
+            Some(j)
+                if matches!(
+                    j.status,
+                    JobStatus::Done | JobStatus::Pending | JobStatus::Running
+                ) && j.from_time <= from =>
+            {
+                jobs.push(j)
+            }
+            _ => {
+                let job = new_job(&row, interval, from, server_now, now);
+                store.put_backfill_job(&job)?;
+                restarted.push((job.symbol_id, job.interval));
+                jobs.push(job);
+            }
+        }
+    }
+    Ok((jobs, restarted))
+}
+
+/// `ms` as an RFC 3339 UTC time for log lines.
+fn utc(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
 }

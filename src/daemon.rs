@@ -14,6 +14,7 @@ use futures::StreamExt as _;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use tokio_util::sync::CancellationToken;
 
+use crate::backfill::{Backfill, BackfillHandle, BackfillOptions};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::exchange::{ClientOptions, ExchangeClient};
@@ -51,11 +52,38 @@ async fn watch_signals(mut signals: signal_hook_tokio::Signals, shutdown: Cancel
     }
 }
 
+/// Handles to the running components: what the control socket (and tests) talk to.
+#[derive(Debug, Clone)]
+pub struct Handles {
+    /// Backfill jobs and gaps (`symbol.add`, `symbol.remove`, `backfill.start`,
+    /// `symbol.list`, `status`).
+    pub backfill: BackfillHandle,
+}
+
+/// What the daemon takes besides its config: knobs for tests and benchmarks.
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    /// The backfill's internal knobs (defaults in production).
+    pub backfill: BackfillOptions,
+    /// Receives the components' handles once they are built.
+    pub handles: Option<tokio::sync::oneshot::Sender<Handles>>,
+}
+
 /// Runs the daemon with `clock` until `shutdown` is cancelled (the tests' entry point).
 pub async fn run_until(
     config: Config,
     clock: Clock,
     shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    run_with(config, clock, shutdown, RunOptions::default()).await
+}
+
+/// [`run_until`] with [`RunOptions`].
+pub async fn run_with(
+    config: Config,
+    clock: Clock,
+    shutdown: CancellationToken,
+    run_options: RunOptions,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let db_path = config.storage.database.clone();
@@ -80,7 +108,22 @@ pub async fn run_until(
         .heartbeat
         .schedule()
         .context("heartbeat.period_secs and offset_secs do not make a schedule")?;
-    let heartbeat = Heartbeat::new(schedule, clock, market_data);
+    let heartbeat = Heartbeat::new(schedule, clock.clone(), market_data);
+    // Backfill shares the client's weight budget at background priority and checks for
+    // gaps after every beat (the heartbeat's status watch).
+    let (backfill, backfill_handle) = Backfill::new(
+        &config.market_data,
+        store.clone(),
+        &exchange,
+        clock,
+        heartbeat.status(),
+        run_options.backfill,
+    );
+    if let Some(tx) = run_options.handles {
+        let _ = tx.send(Handles {
+            backfill: backfill_handle,
+        });
+    }
 
     let symbols: Vec<&str> = config
         .market_data
@@ -101,18 +144,31 @@ pub async fn run_until(
     );
 
     let mut heartbeat_task = tokio::spawn(heartbeat.run(shutdown.clone()));
+    let mut backfill_task = tokio::spawn(backfill.run(shutdown.clone()));
     let outcome = tokio::select! {
         joined = &mut heartbeat_task => match joined {
             Ok(()) => "heartbeat stopped",
             Err(e) => { tracing::error!(error = %e, "heartbeat task failed"); "heartbeat failed" }
         },
         _ = shutdown.cancelled() => {
-            match tokio::time::timeout(DRAIN_DEADLINE, &mut heartbeat_task).await {
-                Ok(_) => "clean",
-                Err(_) => { heartbeat_task.abort(); "drain deadline passed" }
+            let all = async {
+                let _ = (&mut heartbeat_task).await;
+                let _ = (&mut backfill_task).await;
+            };
+            match tokio::time::timeout(DRAIN_DEADLINE, all).await {
+                Ok(()) => "clean",
+                Err(_) => { heartbeat_task.abort(); backfill_task.abort(); "drain deadline passed" }
             }
         }
     };
+    // The backfill stops with the heartbeat, whichever way that went.
+    shutdown.cancel();
+    if tokio::time::timeout(DRAIN_DEADLINE, &mut backfill_task)
+        .await
+        .is_err()
+    {
+        backfill_task.abort();
+    }
     tracing::info!(
         target: "tradebeat::daemon",
         uptime_secs = started.elapsed().as_secs(),
