@@ -536,12 +536,14 @@ enum Chore {
 }
 
 /// Why a round of a job failed.
+#[derive(Debug)]
 enum JobError {
     Exchange(ExchangeError),
     Store(StoreError),
 }
 
 /// What happens after a failed round of a job.
+#[derive(Debug, PartialEq)]
 enum Failure {
     /// Wait, then carry on.
     Retry { error: String, wait: Duration },
@@ -710,7 +712,8 @@ impl Ctx {
                 Ok(Round::Moved) => break,
                 Err(e) => {
                     failures += 1;
-                    self.classify(e, failures)
+                    let backoff = self.retry_wait(failures - 1);
+                    after_failure(e, backoff, self.exchange.server_now_ms())
                 }
             };
             let (id, interval, now) = (job.symbol_id, job.interval, self.clock.now_ms());
@@ -874,8 +877,7 @@ impl Ctx {
             return;
         };
         p.next = job.next_start_time;
-        if job.status == JobStatus::Done || p.last_log.elapsed() < self.options.progress_log_every
-        {
+        if job.status == JobStatus::Done || p.last_log.elapsed() < self.options.progress_log_every {
             return;
         }
         p.last_log = Instant::now();
@@ -956,43 +958,6 @@ impl Ctx {
             fetched,
             self.exchange.server_now_ms(),
         )
-    }
-
-    /// What to do after the `failures`-th failed round in a row: wait and retry (a
-    /// connectivity problem, a 5xx, a malformed answer, rate limiting, the database), or
-    /// give up on the job (the exchange rejected the request: unknown symbol …).
-    fn classify(&self, error: JobError, failures: u32) -> Failure {
-        let backoff = self.retry_wait(failures.saturating_sub(1));
-        let e = match error {
-            JobError::Store(e) => {
-                return Failure::Retry {
-                    error: format!("database: {e}"),
-                    wait: backoff,
-                };
-            }
-            JobError::Exchange(e) => e,
-        };
-        match &e {
-            ExchangeError::RateLimited { retry_after_ms } => Failure::Retry {
-                wait: backoff.max(Duration::from_millis(*retry_after_ms)),
-                error: e.to_string(),
-            },
-            ExchangeError::Banned { until_ms } => Failure::Retry {
-                wait: Duration::from_millis(
-                    u64::try_from(until_ms - self.exchange.server_now_ms()).unwrap_or(0),
-                )
-                .max(backoff),
-                error: e.to_string(),
-            },
-            ExchangeError::Api { code: -1121, .. } => {
-                Failure::Fatal(format!("symbol unknown to the exchange or delisted: {e}"))
-            }
-            _ if e.is_retryable() || matches!(e, ExchangeError::Decode { .. }) => Failure::Retry {
-                wait: backoff,
-                error: e.to_string(),
-            },
-            _ => Failure::Fatal(e.to_string()),
-        }
     }
 
     /// One gap check: for each followed series, the stored candles added since the last
@@ -1140,7 +1105,11 @@ impl Ctx {
         let first = returned.first().copied();
         let id = row.id;
         let first_stored = self
-            .db(move |s| Ok(s.klines(id, interval, i64::MIN, i64::MAX, 1)?.first().map(|k| k.open_time)))
+            .db(move |s| {
+                Ok(s.klines(id, interval, i64::MIN, i64::MAX, 1)?
+                    .first()
+                    .map(|k| k.open_time))
+            })
             .await
             .map_err(|e| e.to_string())?;
         let first_known = match (first, first_stored) {
@@ -1333,12 +1302,51 @@ impl Ctx {
             percent: if job.status == JobStatus::Done {
                 100.0
             } else {
-                plan::percent(job.interval, job.from_time, job.to_time, job.next_start_time)
+                plan::percent(
+                    job.interval,
+                    job.from_time,
+                    job.to_time,
+                    job.next_start_time,
+                )
             },
             eta_secs,
             last_error: job.last_error.clone(),
             updated_at: job.updated_at,
         }
+    }
+}
+
+/// What to do after a failed round of a job, given the backoff for this failure and the
+/// exchange's time: wait and retry (connectivity, 5xx, a malformed answer, rate limiting,
+/// a ban, the database), or give up on the job (the exchange rejected the request: an
+/// unknown or delisted symbol `-1121`, a bad parameter; BINANCE.md §8).
+fn after_failure(error: JobError, backoff: Duration, server_now: i64) -> Failure {
+    let e = match error {
+        JobError::Store(e) => {
+            return Failure::Retry {
+                error: format!("database: {e}"),
+                wait: backoff,
+            };
+        }
+        JobError::Exchange(e) => e,
+    };
+    let wait = match &e {
+        ExchangeError::RateLimited { retry_after_ms } => {
+            backoff.max(Duration::from_millis(*retry_after_ms))
+        }
+        ExchangeError::Banned { until_ms } => backoff.max(Duration::from_millis(
+            u64::try_from(until_ms - server_now).unwrap_or(0),
+        )),
+        ExchangeError::Api { code: -1121, .. } => {
+            return Failure::Fatal(format!("symbol unknown to the exchange or delisted: {e}"));
+        }
+        ExchangeError::Decode { .. } => backoff,
+        _ if e.is_retryable() => backoff,
+        _ => return Failure::Fatal(e.to_string()),
+    };
+    Failure::Retry {
+        error: e.to_string(),
+        wait,
     }
 }
 
@@ -1360,7 +1368,10 @@ fn followed_series(
         .into_iter()
         .filter(|s| s.status == SymbolStatus::Trading.as_str())
         .flat_map(|s| {
-            let intervals = s.intervals.clone().unwrap_or_else(|| default_intervals.to_vec());
+            let intervals = s
+                .intervals
+                .clone()
+                .unwrap_or_else(|| default_intervals.to_vec());
             intervals.into_iter().map(move |i| (s.clone(), i))
         })
         .collect())
@@ -1442,10 +1453,7 @@ fn ensure_jobs(
                 {
                     runnable.push(j.clone());
                 }
-            } else if !store
-                .symbol_by_id(j.symbol_id)?
-                .is_some_and(|s| s.active)
-            {
+            } else if !store.symbol_by_id(j.symbol_id)?.is_some_and(|s| s.active) {
                 // The symbol was removed: its jobs stop (they restart if it comes back).
                 store.stop_backfill_jobs(j.symbol_id, now)?;
             }
@@ -1507,7 +1515,10 @@ impl BackfillHandle {
             })
             .await??;
         if !restarted.is_empty() {
-            for job in jobs.iter().filter(|j| restarted.contains(&(j.symbol_id, j.interval))) {
+            for job in jobs
+                .iter()
+                .filter(|j| restarted.contains(&(j.symbol_id, j.interval)))
+            {
                 tracing::info!(symbol = %job.symbol, interval = %job.interval,
                     from = %utc(job.from_time), "backfill requested");
             }
@@ -1530,7 +1541,11 @@ impl BackfillHandle {
             .db(move |s| s.stop_backfill_jobs(symbol_id, now))
             .await?;
         if stopped > 0 {
-            tracing::info!(symbol_id, jobs = stopped, "backfill stopped for a removed symbol");
+            tracing::info!(
+                symbol_id,
+                jobs = stopped,
+                "backfill stopped for a removed symbol"
+            );
         }
         self.commands
             .send(Command::Stop(symbol_id))
@@ -1597,9 +1612,9 @@ fn start_jobs(
     for interval in intervals {
         let retention = settings.retention_days.get(&interval).copied();
         let from = match from_ms {
-            Some(f) => plan::align_up(interval, f).max(plan::kept_from(
-                interval, server_now, retention,
-            )),
+            Some(f) => {
+                plan::align_up(interval, f).max(plan::kept_from(interval, server_now, retention))
+            }
             None => plan::job_from(interval, server_now, days, retention),
         };
         let existing = store.backfill_job(row.id, interval)?;
@@ -1632,4 +1647,99 @@ fn utc(ms: i64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| ms.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_pages_wait_and_rejections_fail_the_job() {
+        let backoff = Duration::from_secs(2);
+        let now = 1_795_262_400_000;
+        let retry = |e: ExchangeError| after_failure(JobError::Exchange(e), backoff, now);
+        let waits = |f: Failure| match f {
+            Failure::Retry { wait, .. } => wait,
+            Failure::Fatal(r) => panic!("fatal: {r}"),
+        };
+        let connectivity = ExchangeError::Connectivity {
+            endpoint: "/api/v3/klines",
+            detail: "http 503".into(),
+        };
+        assert_eq!(waits(retry(connectivity)), backoff);
+        let malformed = ExchangeError::Decode {
+            endpoint: "/api/v3/klines",
+            detail: "eof".into(),
+        };
+        assert_eq!(waits(retry(malformed)), backoff);
+        let limited = ExchangeError::RateLimited {
+            retry_after_ms: 30_000,
+        };
+        assert_eq!(waits(retry(limited)), Duration::from_secs(30));
+        let banned = ExchangeError::Banned {
+            until_ms: now + 120_000,
+        };
+        assert_eq!(waits(retry(banned)), Duration::from_secs(120));
+        let busy = ExchangeError::Api {
+            endpoint: "/api/v3/klines",
+            http_status: 503,
+            code: -1008,
+            msg: "Server is currently overloaded".into(),
+        };
+        assert_eq!(waits(retry(busy)), backoff);
+        let db = after_failure(
+            JobError::Store(StoreError::Task("gone".into())),
+            backoff,
+            now,
+        );
+        assert_eq!(waits(db), backoff);
+
+        let unknown = ExchangeError::Api {
+            endpoint: "/api/v3/klines",
+            http_status: 400,
+            code: -1121,
+            msg: "Invalid symbol.".into(),
+        };
+        match retry(unknown) {
+            Failure::Fatal(reason) => {
+                assert!(
+                    reason.contains("-1121") && reason.contains("delisted"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let bad_param = ExchangeError::Api {
+            endpoint: "/api/v3/klines",
+            http_status: 400,
+            code: -1120,
+            msg: "Invalid interval.".into(),
+        };
+        assert!(matches!(retry(bad_param), Failure::Fatal(_)));
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for s in [
+            JobStatus::Pending,
+            JobStatus::Running,
+            JobStatus::Done,
+            JobStatus::Failed,
+            JobStatus::Stopped,
+        ] {
+            assert_eq!(s.as_str().parse::<JobStatus>(), Ok(s));
+        }
+        for s in [GapStatus::Open, GapStatus::Permanent, GapStatus::Filled] {
+            assert_eq!(s.as_str().parse::<GapStatus>(), Ok(s));
+        }
+        for r in [GapReason::NoCandles, GapReason::BeforeFirstCandle] {
+            assert_eq!(r.as_str().parse::<GapReason>(), Ok(r));
+        }
+        assert!("nope".parse::<JobStatus>().is_err());
+    }
+
+    #[test]
+    fn log_times_are_rfc3339() {
+        assert_eq!(utc(1_795_262_400_000), "2026-11-21T12:00:00Z");
+    }
 }

@@ -146,9 +146,16 @@ pub async fn run_with(
     let mut heartbeat_task = tokio::spawn(heartbeat.run(shutdown.clone()));
     let mut backfill_task = tokio::spawn(backfill.run(shutdown.clone()));
     let outcome = tokio::select! {
-        joined = &mut heartbeat_task => match joined {
-            Ok(()) => "heartbeat stopped",
-            Err(e) => { tracing::error!(error = %e, "heartbeat task failed"); "heartbeat failed" }
+        joined = &mut heartbeat_task => {
+            // The backfill stops with the heartbeat.
+            shutdown.cancel();
+            if tokio::time::timeout(DRAIN_DEADLINE, &mut backfill_task).await.is_err() {
+                backfill_task.abort();
+            }
+            match joined {
+                Ok(()) => "heartbeat stopped",
+                Err(e) => { tracing::error!(error = %e, "heartbeat task failed"); "heartbeat failed" }
+            }
         },
         _ = shutdown.cancelled() => {
             let all = async {
@@ -161,14 +168,6 @@ pub async fn run_with(
             }
         }
     };
-    // The backfill stops with the heartbeat, whichever way that went.
-    shutdown.cancel();
-    if tokio::time::timeout(DRAIN_DEADLINE, &mut backfill_task)
-        .await
-        .is_err()
-    {
-        backfill_task.abort();
-    }
     tracing::info!(
         target: "tradebeat::daemon",
         uptime_secs = started.elapsed().as_secs(),

@@ -398,8 +398,7 @@ pub(crate) fn closed_candles_in(
                 k.open_time, k.close_time, i
             )));
         }
-        if k.open_time < start || k.open_time > end || previous.is_some_and(|p| k.open_time <= p)
-        {
+        if k.open_time < start || k.open_time > end || previous.is_some_and(|p| k.open_time <= p) {
             return Err(bad(format!(
                 "candle {} outside the range asked for, repeated or out of order",
                 k.open_time
@@ -637,7 +636,16 @@ mod tests {
         assert!(closed_candles(&task, backwards, NOON).is_err());
         // Beyond the end asked for (the backfill's pages say where they end).
         let beyond = vec![kline(NOON, Interval::M1)];
-        assert!(closed_candles_in(Interval::M1, NOON - MINUTE_MS, NOON - MINUTE_MS, beyond, NOON + MINUTE_MS).is_err());
+        assert!(
+            closed_candles_in(
+                Interval::M1,
+                NOON - MINUTE_MS,
+                NOON - MINUTE_MS,
+                beyond,
+                NOON + MINUTE_MS
+            )
+            .is_err()
+        );
     }
 
     #[test]

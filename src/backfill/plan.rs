@@ -51,7 +51,9 @@ pub fn retention_cutoff(now_ms: i64, days: u32) -> i64 {
 /// The oldest open time on `interval`'s grid that a retention of `retention_days` (if
 /// any) keeps at `now_ms`; `i64::MIN` when everything is kept.
 pub fn kept_from(interval: Interval, now_ms: i64, retention_days: Option<u32>) -> i64 {
-    retention_days.map_or(i64::MIN, |d| align_up(interval, retention_cutoff(now_ms, d)))
+    retention_days.map_or(i64::MIN, |d| {
+        align_up(interval, retention_cutoff(now_ms, d))
+    })
 }
 
 /// The oldest open time a backfill started at server time `now_ms` wants: the first candle
@@ -120,7 +122,10 @@ pub fn uncovered(interval: Interval, range: Span, returned: &[i64]) -> Vec<Span>
     let step = interval.duration_ms();
     let mut out = Vec::new();
     let mut cursor = range.start;
-    for &t in returned.iter().filter(|&&t| t >= range.start && t <= range.end) {
+    for &t in returned
+        .iter()
+        .filter(|&&t| t >= range.start && t <= range.end)
+    {
         if t > cursor {
             out.push(Span::new(cursor, t - step));
         }
@@ -143,7 +148,10 @@ pub fn subtract(interval: Interval, spans: &[Span], known: &[Span]) -> Vec<Span>
     spans.sort_by_key(|s| s.start);
     for s in spans {
         let mut cursor = s.start;
-        for k in known.iter().filter(|k| k.end >= s.start && k.start <= s.end) {
+        for k in known
+            .iter()
+            .filter(|k| k.end >= s.start && k.start <= s.end)
+        {
             if k.start > cursor {
                 out.push(Span::new(cursor, k.start - step));
             }
@@ -247,7 +255,10 @@ mod tests {
     fn job_range_starts_inside_the_window_and_respects_retention() {
         // 12:00:30 with 1 day: the first 1m candle opening after 12:00:30 yesterday.
         let now = NOON + 30_000;
-        assert_eq!(job_from(Interval::M1, now, 1, None), NOON - DAY_MS + MINUTE_MS);
+        assert_eq!(
+            job_from(Interval::M1, now, 1, None),
+            NOON - DAY_MS + MINUTE_MS
+        );
         // On the grid: exactly one day back.
         assert_eq!(job_from(Interval::H1, NOON, 2, None), NOON - 2 * DAY_MS);
         // Retention of 1 day wins over 30 days of backfill.

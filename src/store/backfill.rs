@@ -536,7 +536,10 @@ fn missing_spans(
          WHERE open_time - prev > ?5",
     )?;
     let runs = stmt.query_map(params![symbol_id, interval.as_str(), lo, hi, step], |r| {
-        Ok(Span::new(r.get::<_, i64>(0)? + step, r.get::<_, i64>(1)? - step))
+        Ok(Span::new(
+            r.get::<_, i64>(0)? + step,
+            r.get::<_, i64>(1)? - step,
+        ))
     })?;
     for run in runs {
         out.push(run?);
@@ -548,7 +551,9 @@ fn missing_spans(
 }
 
 /// Reads a `gaps` row followed by its symbol's name (column 10).
-fn gap_with_symbol(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<(Symbol, GapRow), StoreError>> {
+fn gap_with_symbol(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<(Symbol, GapRow), StoreError>> {
     let symbol: String = r.get(10)?;
     Ok(gap_row(r)?.and_then(|g| Ok((symbol.parse::<Symbol>().map_err(corrupt)?, g))))
 }
@@ -563,7 +568,8 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<JobRow, StoreError>
     let interval: String = r.get(2)?;
     let state: String = r.get(6)?;
     let rows_written: i64 = r.get(7)?;
-    let (symbol_id, from_time, to_time, next_start_time) = (r.get(0)?, r.get(3)?, r.get(4)?, r.get(5)?);
+    let (symbol_id, from_time, to_time, next_start_time) =
+        (r.get(0)?, r.get(3)?, r.get(4)?, r.get(5)?);
     let (last_error, started_at, updated_at) = (r.get(8)?, r.get(9)?, r.get(10)?);
     Ok((|| {
         Ok(JobRow {
@@ -698,12 +704,27 @@ mod tests {
                 now: 7,
             }
         }
-        assert!(store.commit_backfill_page(&page(id, m(0), m(5), false, &klines)).unwrap());
+        assert!(
+            store
+                .commit_backfill_page(&page(id, m(0), m(5), false, &klines))
+                .unwrap()
+        );
         // The same page again (a stale, duplicated answer) writes nothing.
-        assert!(!store.commit_backfill_page(&page(id, m(0), m(5), false, &klines)).unwrap());
+        assert!(
+            !store
+                .commit_backfill_page(&page(id, m(0), m(5), false, &klines))
+                .unwrap()
+        );
         let j = store.backfill_job(id, Interval::M1).unwrap().unwrap();
-        assert_eq!((j.next_start_time, j.rows_written, j.status), (m(5), 5, JobStatus::Running));
-        assert!(store.commit_backfill_page(&page(id, m(5), m(10), true, &[])).unwrap());
+        assert_eq!(
+            (j.next_start_time, j.rows_written, j.status),
+            (m(5), 5, JobStatus::Running)
+        );
+        assert!(
+            store
+                .commit_backfill_page(&page(id, m(5), m(10), true, &[]))
+                .unwrap()
+        );
         let j = store.backfill_job(id, Interval::M1).unwrap().unwrap();
         assert_eq!(j.status, JobStatus::Done);
         // A stopped job takes no page.
@@ -711,7 +732,11 @@ mod tests {
             .put_backfill_job(&job(id, m(0), m(9), JobStatus::Running))
             .unwrap();
         assert_eq!(store.stop_backfill_jobs(id, 8).unwrap(), 1);
-        assert!(!store.commit_backfill_page(&page(id, m(0), m(5), false, &klines)).unwrap());
+        assert!(
+            !store
+                .commit_backfill_page(&page(id, m(0), m(5), false, &klines))
+                .unwrap()
+        );
         assert_eq!(
             store.backfill_jobs(Some(id)).unwrap()[0].status,
             JobStatus::Stopped
@@ -721,7 +746,10 @@ mod tests {
     #[test]
     fn missing_spans_finds_head_holes_and_tail() {
         let (_dir, store, id) = setup();
-        let stored: Vec<Kline> = [2, 3, 4, 7, 8, 12].into_iter().map(|i| kline(m(i))).collect();
+        let stored: Vec<Kline> = [2, 3, 4, 7, 8, 12]
+            .into_iter()
+            .map(|i| kline(m(i)))
+            .collect();
         store.upsert_klines(id, Interval::M1, &stored).unwrap();
         assert_eq!(
             store.missing_spans(id, Interval::M1, m(0), m(14)).unwrap(),
@@ -743,7 +771,9 @@ mod tests {
             vec![Span::new(m(20), m(30))]
         );
         assert_eq!(
-            store.stored_open_times(id, Interval::M1, m(3), m(8)).unwrap(),
+            store
+                .stored_open_times(id, Interval::M1, m(3), m(8))
+                .unwrap(),
             vec![m(3), m(4), m(7), m(8)]
         );
     }
@@ -793,7 +823,13 @@ mod tests {
             .map(|(_, g)| g)
             .collect();
         assert_eq!(gaps, pieces.to_vec());
-        assert_eq!(store.klines(id, Interval::M1, 0, i64::MAX, 100).unwrap().len(), 5);
+        assert_eq!(
+            store
+                .klines(id, Interval::M1, 0, i64::MAX, 100)
+                .unwrap()
+                .len(),
+            5
+        );
 
         // Everything came: the gap is filled, kept as history.
         store
@@ -818,12 +854,29 @@ mod tests {
         let ks: Vec<Kline> = (0..100).map(|i| kline(m(i))).collect();
         store.upsert_klines(id, Interval::M1, &ks).unwrap();
         assert_eq!(
-            store.symbols_with_klines_before(Interval::M1, m(50)).unwrap(),
+            store
+                .symbols_with_klines_before(Interval::M1, m(50))
+                .unwrap(),
             vec![id]
         );
-        assert_eq!(store.prune_klines_batch(id, Interval::M1, m(50), 30).unwrap(), 30);
-        assert_eq!(store.prune_klines_batch(id, Interval::M1, m(50), 30).unwrap(), 20);
-        assert_eq!(store.prune_klines_batch(id, Interval::M1, m(50), 30).unwrap(), 0);
+        assert_eq!(
+            store
+                .prune_klines_batch(id, Interval::M1, m(50), 30)
+                .unwrap(),
+            30
+        );
+        assert_eq!(
+            store
+                .prune_klines_batch(id, Interval::M1, m(50), 30)
+                .unwrap(),
+            20
+        );
+        assert_eq!(
+            store
+                .prune_klines_batch(id, Interval::M1, m(50), 30)
+                .unwrap(),
+            0
+        );
         let left = store.klines(id, Interval::M1, 0, i64::MAX, 1000).unwrap();
         assert_eq!(left.len(), 50);
         assert_eq!(left[0].open_time, m(50));

@@ -913,7 +913,10 @@ mod tests {
         assert_eq!(row.intervals, Some(vec![Interval::M1, Interval::H1]));
         assert_eq!(row.backfill_days, Some(7));
         assert_eq!(
-            store.klines(1, Interval::M1, 0, i64::MAX, 10).unwrap().len(),
+            store
+                .klines(1, Interval::M1, 0, i64::MAX, 10)
+                .unwrap()
+                .len(),
             3
         );
         // The new tables are there and empty.
