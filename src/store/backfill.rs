@@ -60,6 +60,17 @@ impl GapRow {
     }
 }
 
+/// What a gap check reads of one series, in one snapshot ([`Store::gap_check_snapshot`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GapCheckSnapshot {
+    /// The series' backfill job, if it has one.
+    pub job: Option<JobRow>,
+    /// Runs of candles missing from the stored series in the range asked for.
+    pub missing: Vec<Span>,
+    /// The series' `open` and `permanent` gap rows.
+    pub known: Vec<GapRow>,
+}
+
 /// One backfill page, committed by [`Store::commit_backfill_page`].
 #[derive(Debug)]
 pub struct PageCommit<'a> {
@@ -290,7 +301,7 @@ impl Store {
         interval: Interval,
         lo: i64,
         hi: i64,
-    ) -> Result<(Option<JobRow>, Vec<Span>, Vec<GapRow>), StoreError> {
+    ) -> Result<GapCheckSnapshot, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         let job = tx
@@ -313,7 +324,11 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?
         };
         tx.commit()?;
-        Ok((job, missing, known))
+        Ok(GapCheckSnapshot {
+            job,
+            missing,
+            known,
+        })
     }
 
     /// Up to `limit` `open` or `permanent` gaps due for another attempt at `now_ms`, with

@@ -25,7 +25,7 @@ use crate::clock::Clock;
 use crate::types::{Interval, Kline, Market, Symbol, SymbolInfo, Ticker};
 
 mod backfill;
-pub use backfill::{GapRow, JobRow, PageCommit, RepairCommit};
+pub use backfill::{GapCheckSnapshot, GapRow, JobRow, PageCommit, RepairCommit};
 
 /// The schema migrations, as shipped.
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
