@@ -789,3 +789,58 @@ async fn the_handle_starts_extends_and_stops_jobs() {
         Err(BackfillError::NotRunning)
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_prunes_old_candles_and_backfill_never_fetches_them() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let mut config = config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1m", "1h"]);
+    config.market_data.backfill_days = 3;
+    config.market_data.retention_days = BTreeMap::from([(Interval::M1, 1)]);
+    let db = config.storage.database.clone();
+
+    // 1m candles from two days ago, which a 1-day retention deletes.
+    let now = sim.now_ms();
+    let old_from = Interval::M1.open_time_containing(now - 2 * DAY_MS);
+    let old_to = old_from + 99 * MINUTE_MS;
+    seed_history(&db, &sim, "BTCUSDT", old_from, old_to, (0, -1));
+    // The seeded job is for that old range: start over as a new symbol would.
+    {
+        let conn = Connection::open(&db).unwrap();
+        conn.execute("DELETE FROM backfill_jobs", []).unwrap();
+    }
+
+    let daemon = InProcess::start_with(config, fast()).await.0;
+    wait_until("both jobs done", Duration::from_secs(30), || jobs_done(&db) == 2).await;
+    let pruned = |db: &std::path::Path| -> i64 {
+        read_db(db)
+            .query_row(
+                "SELECT COUNT(*) FROM klines WHERE interval = '1m' AND open_time <= ?1",
+                [old_to],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    wait_until("the old candles pruned", Duration::from_secs(10), || {
+        pruned(&db) == 0
+    })
+    .await;
+    daemon.stop().await;
+
+    let by_interval: BTreeMap<Interval, Job> =
+        jobs(&db).into_iter().map(|j| (j.interval, j)).collect();
+    let m1 = &by_interval[&Interval::M1];
+    let h1 = &by_interval[&Interval::H1];
+    // 1m keeps one day, so its backfill starts one day back; 1h keeps everything: three.
+    let day_before = |j: &Job, days: i64| j.started_at - days * DAY_MS;
+    assert!((m1.from - day_before(m1, 1)).abs() < 2 * MINUTE_MS, "{m1:?}");
+    assert!((h1.from - day_before(h1, 3)).abs() < 60 * MINUTE_MS + 1_000, "{h1:?}");
+    for (_, interval, start, _) in sim.request_log().iter().filter_map(klines_request) {
+        if interval == "1m" {
+            assert!(start >= m1.from, "1m asked for {start}, before what is kept");
+        }
+    }
+    let conn = read_db(&db);
+    assert_complete(&conn, &sim, "BTCUSDT", Interval::M1, m1.from, m1.to);
+    assert_complete(&conn, &sim, "BTCUSDT", Interval::H1, h1.from, h1.to);
+}
