@@ -148,17 +148,29 @@ impl<R: BeatRunner> Heartbeat<R> {
             }
         };
         let lag_ms = row.started_at - row.beat_time;
-        tracing::info!(
-            beat_time = row.beat_time,
-            trigger = ?row.trigger,
-            lag_ms,
-            duration_ms = row.finished_at - row.started_at,
-            symbols_ok = row.symbols_ok,
-            symbols_failed = row.symbols_failed,
-            klines_written = row.klines_written,
-            error = row.error.as_deref().unwrap_or(""),
-            "beat finished"
-        );
+        let duration_ms = row.finished_at - row.started_at;
+        match &row.error {
+            None => tracing::info!(
+                beat_time = row.beat_time,
+                trigger = row.trigger.as_str(),
+                lag_ms,
+                duration_ms,
+                symbols_ok = row.symbols_ok,
+                klines_written = row.klines_written,
+                "beat finished"
+            ),
+            Some(error) => tracing::warn!(
+                beat_time = row.beat_time,
+                trigger = row.trigger.as_str(),
+                lag_ms,
+                duration_ms,
+                symbols_ok = row.symbols_ok,
+                symbols_failed = row.symbols_failed,
+                klines_written = row.klines_written,
+                error = error.as_str(),
+                "beat finished with failures"
+            ),
+        }
         self.status.send_modify(|s| s.last = Some(row.clone()));
         (!shutdown.is_cancelled()).then_some(row)
     }
