@@ -103,7 +103,8 @@ pub async fn run_until(
     let mut heartbeat_task = tokio::spawn(heartbeat.run(shutdown.clone()));
     let outcome = tokio::select! {
         joined = &mut heartbeat_task => match joined {
-            Ok(()) => "heartbeat stopped",
+            Ok(()) if shutdown.is_cancelled() => "clean",
+            Ok(()) => "heartbeat stopped unexpectedly",
             Err(e) => { tracing::error!(error = %e, "heartbeat task failed"); "heartbeat failed" }
         },
         _ = shutdown.cancelled() => {
