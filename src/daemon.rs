@@ -114,7 +114,9 @@ pub async fn run_until(
         rest_url = %exchange.rest_url(),
         database = %store.path().display(),
         symbols = %symbols.join(","),
-        socket = %config.control.socket.display(),
+        socket = %std::path::absolute(&config.control.socket)
+            .unwrap_or_else(|_| config.control.socket.clone())
+            .display(),
         period_secs = config.heartbeat.period_secs,
         offset_secs = config.heartbeat.offset_secs,
         watchdog_secs = watchdog.map_or(0, |w| w.as_secs()),

@@ -39,8 +39,14 @@ pub enum LockError {
     },
     /// The lock file (or its directory) cannot be created, opened or written: usually a
     /// database directory that is not writable.
-    #[error("cannot take the instance lock {}: {error}", path.display())]
+    #[error(
+        "cannot create the lock file {} beside database {}: {error}",
+        path.display(),
+        database.display()
+    )]
     Io {
+        /// The database, made absolute.
+        database: PathBuf,
         /// The lock file.
         path: PathBuf,
         error: io::Error,
@@ -78,6 +84,7 @@ impl InstanceLock {
         let database = std::path::absolute(database).unwrap_or_else(|_| database.to_path_buf());
         let path = lock_path(&database);
         let io_error = |error: io::Error| LockError::Io {
+            database: database.clone(),
             path: path.clone(),
             error,
         };
@@ -188,11 +195,12 @@ mod tests {
         std::fs::write(&file, "").unwrap();
         let err = InstanceLock::acquire(&file.join("tradebeat.db")).unwrap_err();
         assert!(matches!(err, LockError::Io { .. }), "{err:?}");
-        assert!(
-            err.to_string()
-                .contains(&file.join("tradebeat.db.lock").display().to_string()),
-            "{err}"
+        let expected = format!(
+            "cannot create the lock file {} beside database {}: ",
+            file.join("tradebeat.db.lock").display(),
+            file.join("tradebeat.db").display()
         );
+        assert!(err.to_string().starts_with(&expected), "{err}");
     }
 
     #[test]

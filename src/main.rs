@@ -35,10 +35,14 @@ fn check_config(path: Option<&Path>) -> ExitCode {
 }
 
 fn run(path: Option<&Path>) -> ExitCode {
-    let config = match load(path) {
+    let mut config = match load(path) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // One absolute database path for the lock, the store and every message about them.
+    if let Ok(database) = std::path::absolute(&config.storage.database) {
+        config.storage.database = database;
+    }
     // The single-instance lock comes before anything that writes: a second `run` on this
     // database must leave the first one's database and log files alone, so it is refused
     // before logging opens them (its refusal goes to stderr, which is the journal under
