@@ -137,14 +137,16 @@ pub async fn run_until(
             );
         }
     }
-    notify::status("starting: waiting for the first exchange contact");
 
+    // READINESS: start-up steps that can fail the start and that READY=1 must wait for
+    // (the database above; binding the control socket, ...) go here, before the heartbeat
+    // starts, each returning its error (exit 1, "failed to start" for systemd).
+
+    notify::status("starting: waiting for the first exchange contact");
     let mut heartbeat_task = tokio::spawn(heartbeat.run(shutdown.clone()));
 
-    // Readiness (READY=1): the database is open and migrated (above), and the first exchange
-    // contact finished or FIRST_CONTACT_WAIT passed.
-    // READINESS: every start-up step that must be done before READY=1 (binding the control
-    // socket, ...) goes above this line, failing the start with an error if it fails.
+    // READY=1 once the steps above are done and the first exchange contact (the start-up
+    // beat) finished, or FIRST_CONTACT_WAIT passed; not at all when a stop came first.
     if let Some(contacted) = first_contact(&mut beats, FIRST_CONTACT_WAIT, &shutdown).await {
         let status = match (&beats.borrow().last, contacted) {
             (Some(row), true) => notify::beat_status(row),
