@@ -15,6 +15,9 @@
 //! right before and right after each beat, never while a beat runs. A hung beat (not just a
 //! live process) thus stops the pings, and systemd kills and restarts the service once the
 //! beat has run for `WatchdogSec`. Halfway there the beat is logged and shown in STATUS.
+//! The first ping follows the start-up beat: systemd arms its watchdog at the first ping
+//! or at READY=1, whichever comes first, so a start-up beat that hangs is given the daemon's
+//! bounded wait for it (then READY=1) plus `WatchdogSec`, not `WatchdogSec` from the exec.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -103,7 +106,6 @@ impl<R: BeatRunner> Heartbeat<R> {
     /// [`SHUTDOWN_GRACE`] to finish; no new beat starts after it.
     pub async fn run(self, shutdown: CancellationToken) {
         let startup = self.clock.now_ms();
-        self.ping();
         if self
             .run_beat(startup, BeatTrigger::Startup, 0, &shutdown)
             .await

@@ -12,8 +12,9 @@
 //!   for it passed.
 //! - `STATUS=`: the heartbeat after every beat ([`beat_status`]), and the daemon at start
 //!   and stop.
-//! - `WATCHDOG=1`: only the heartbeat loop ([`crate::heartbeat`]), every half interval while
-//!   it waits for the next beat and right before and after each beat, never during one. A
+//! - `WATCHDOG=1`: only the heartbeat loop ([`crate::heartbeat`]), from the end of the
+//!   start-up beat on: every half interval while it waits for the next beat and right
+//!   before and after each beat, never during one. A
 //!   beat that runs longer than `WatchdogSec` (a hung heartbeat, not merely a live process)
 //!   therefore gets the service killed and restarted by systemd.
 //! - `STOPPING=1`: the daemon, as soon as a shutdown signal arrived.
