@@ -252,6 +252,17 @@ async fn systemd_hears_ready_status_watchdog_and_stopping_and_the_pings_stop_whi
         "{status}"
     );
     let before_ready = systemd.all();
+    // No ping before the start-up beat is done: a ping arms systemd's watchdog, and the
+    // start-up beat is bounded by the wait for READY instead.
+    let first_beat = before_ready
+        .iter()
+        .find(|n| n.status().is_some_and(|s| s.starts_with("last beat ")))
+        .expect("the start-up beat's STATUS")
+        .at;
+    assert!(
+        systemd.pings(spawned, first_beat).is_empty(),
+        "{before_ready:?}"
+    );
     assert!(
         before_ready.iter().any(|n| n.at <= ready.at
             && n.status() == Some("starting: waiting for the first exchange contact")),
