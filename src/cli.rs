@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 /// tradebeat: Binance market data and your own orders in one SQLite file.
 #[derive(Debug, Parser)]
-#[command(name = "tradebeat", version, about, propagate_version = true)]
+#[command(name = "tradebeat", version = crate::LONG_VERSION, about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -14,6 +14,8 @@
 //! - [`exchange`]: the Binance REST client, the only module that knows Binance's wire format.
 //! - [`store`]: SQLite (r2d2 pool, WAL), the only module that knows SQL.
 //! - [`clock`]: wall time, virtual time for tests, and the beat schedule.
+//! - [`instance`]: the single-instance lock beside the database.
+//! - [`notify`]: systemd notifications (READY, STATUS, WATCHDOG, STOPPING).
 //! - [`types`]: the domain vocabulary: `Symbol`, `Interval`, `Kline`, `Ticker` …
 
 pub mod backfill;
@@ -23,7 +25,25 @@ pub mod config;
 pub mod daemon;
 pub mod exchange;
 pub mod heartbeat;
+pub mod instance;
 pub mod logging;
 pub mod market_data;
+pub mod notify;
 pub mod store;
 pub mod types;
+
+/// tradebeat's version, from `Cargo.toml` (`0.1.0`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The git commit the binary was built from: 12 hex digits (`856cfca1b2c3`), or `unknown`
+/// when built outside a git checkout (a source tarball). Set by `build.rs`; a packager may
+/// give it as the build environment's `TRADEBEAT_BUILD_COMMIT`.
+pub const BUILD_COMMIT: &str = env!("TRADEBEAT_BUILD_COMMIT");
+
+/// `VERSION (BUILD_COMMIT)`, as `tradebeat --version` prints it after the name.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("TRADEBEAT_BUILD_COMMIT"),
+    ")"
+);

@@ -227,11 +227,19 @@ impl Drop for ServerControl {
 ///
 /// Cheap to clone; all clones control the same server. The server stops on
 /// [`SimHandle::shutdown`] or when the last clone is dropped.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SimHandle {
     shared: Arc<Shared>,
     addr: SocketAddr,
     server: Arc<ServerControl>,
+}
+
+impl std::fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimHandle {

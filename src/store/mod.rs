@@ -112,7 +112,8 @@ pub enum BeatTrigger {
 }
 
 impl BeatTrigger {
-    fn as_str(self) -> &'static str {
+    /// The name stored in `heartbeats.trigger`: `schedule`, `manual` or `startup`.
+    pub fn as_str(self) -> &'static str {
         match self {
             BeatTrigger::Schedule => "schedule",
             BeatTrigger::Manual => "manual",
