@@ -811,7 +811,10 @@ async fn retention_prunes_old_candles_and_backfill_never_fetches_them() {
     }
 
     let daemon = InProcess::start_with(config, fast()).await.0;
-    wait_until("both jobs done", Duration::from_secs(30), || jobs_done(&db) == 2).await;
+    wait_until("both jobs done", Duration::from_secs(30), || {
+        jobs_done(&db) == 2
+    })
+    .await;
     let pruned = |db: &std::path::Path| -> i64 {
         read_db(db)
             .query_row(
@@ -833,11 +836,20 @@ async fn retention_prunes_old_candles_and_backfill_never_fetches_them() {
     let h1 = &by_interval[&Interval::H1];
     // 1m keeps one day, so its backfill starts one day back; 1h keeps everything: three.
     let day_before = |j: &Job, days: i64| j.started_at - days * DAY_MS;
-    assert!((m1.from - day_before(m1, 1)).abs() < 2 * MINUTE_MS, "{m1:?}");
-    assert!((h1.from - day_before(h1, 3)).abs() < 60 * MINUTE_MS + 1_000, "{h1:?}");
+    assert!(
+        (m1.from - day_before(m1, 1)).abs() < 2 * MINUTE_MS,
+        "{m1:?}"
+    );
+    assert!(
+        (h1.from - day_before(h1, 3)).abs() < 60 * MINUTE_MS + 1_000,
+        "{h1:?}"
+    );
     for (_, interval, start, _) in sim.request_log().iter().filter_map(klines_request) {
         if interval == "1m" {
-            assert!(start >= m1.from, "1m asked for {start}, before what is kept");
+            assert!(
+                start >= m1.from,
+                "1m asked for {start}, before what is kept"
+            );
         }
     }
     let conn = read_db(&db);
