@@ -435,10 +435,15 @@ impl Backfill {
         let mut prune_at = Instant::now();
         let mut last_beat = self.beats.borrow().last.as_ref().map(|r| r.beat_time);
         let mut beats_open = true;
+        // Whether work happened since the last "idle" line (logged once the jobs are done
+        // and the gap check and retention after them have finished).
+        let mut busy = true;
         loop {
             if sync_due {
                 sync_due = false;
+                let before = running.len();
                 self.ctx.sync_jobs(&mut jobs, &mut running).await;
+                busy |= running.len() > before;
             }
             if check_due && !checking {
                 check_due = false;
@@ -457,6 +462,10 @@ impl Backfill {
                     ctx.apply_retention().await;
                     Chore::Retention
                 });
+            }
+            if busy && running.is_empty() && !checking && !pruning && !check_due && !sync_due {
+                busy = false;
+                tracing::info!("backfill idle: every job done and the stored history checked");
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,

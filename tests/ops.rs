@@ -58,6 +58,7 @@ offset_secs = {offset_secs}
 [market_data]
 symbols = ["BTCUSDT"]
 intervals = ["1m"]
+backfill_days = 1
 
 [storage]
 database = "data/tradebeat.db"
@@ -431,6 +432,14 @@ async fn a_second_instance_on_the_same_database_exits_1_at_once_and_touches_noth
     let all_log = dir.path().join("logs/tradebeat.log");
     wait_until("the ready line in the log", Duration::from_secs(5), || {
         std::fs::read_to_string(&all_log).is_ok_and(|t| t.contains("tradebeat ready"))
+    })
+    .await;
+    // And the history backfill done, so that the first instance is quiet.
+    let backfill_log = dir.path().join("logs/backfill.log");
+    wait_until("the backfill idle", Duration::from_secs(30), || {
+        [&all_log, &backfill_log]
+            .iter()
+            .all(|log| std::fs::read_to_string(log).is_ok_and(|t| t.contains("backfill idle")))
     })
     .await;
     let lock = dir.path().join("data/tradebeat.db.lock");
