@@ -100,9 +100,11 @@ impl Ctx {
         let key = (job.symbol_id, job.interval);
         if job.status != JobStatus::Running {
             let now = self.clock.now_ms();
-            let (id, interval) = key;
+            let (id, interval, next) = (job.symbol_id, job.interval, job.next_start_time);
             match self
-                .db(move |s| s.set_backfill_job_state(id, interval, JobStatus::Running, None, now))
+                .db(move |s| {
+                    s.set_backfill_job_state(id, interval, next, JobStatus::Running, None, now)
+                })
                 .await
             {
                 Ok(true) => job.status = JobStatus::Running,
@@ -159,23 +161,32 @@ impl Ctx {
                     after_failure(e, backoff, self.exchange.server_now_ms())
                 }
             };
-            let (id, interval, now) = (job.symbol_id, job.interval, self.clock.now_ms());
+            let (id, interval, next, now) = (
+                job.symbol_id,
+                job.interval,
+                job.next_start_time,
+                self.clock.now_ms(),
+            );
             match failure {
                 Failure::Retry { error, wait } => {
                     tracing::warn!(symbol = %job.symbol, interval = %job.interval,
                         next = %utc(job.next_start_time), failures, error = %error,
                         retry_in_ms = wait.as_millis() as u64, "backfill page failed; retrying");
-                    let _ = self
+                    let current = self
                         .db(move |s| {
                             s.set_backfill_job_state(
                                 id,
                                 interval,
+                                next,
                                 JobStatus::Running,
                                 Some(&error),
                                 now,
                             )
                         })
                         .await;
+                    if matches!(current, Ok(false)) {
+                        break; // Stopped or restarted meanwhile.
+                    }
                     tokio::time::sleep(wait).await;
                 }
                 Failure::Fatal(reason) => {
@@ -186,6 +197,7 @@ impl Ctx {
                             s.set_backfill_job_state(
                                 id,
                                 interval,
+                                next,
                                 JobStatus::Failed,
                                 Some(&reason),
                                 now,

@@ -186,22 +186,27 @@ impl Store {
         })
     }
 
-    /// Sets a job's state and last error (`None` clears it). Returns whether the job exists.
+    /// Sets the state and last error (`None` clears it) of a job that is still `pending`
+    /// or `running` at `expected_next_start`, i.e. still the run the caller drives.
+    /// Returns `false`, changing nothing, when the job was stopped, restarted or moved on.
     pub fn set_backfill_job_state(
         &self,
         symbol_id: i64,
         interval: Interval,
+        expected_next_start: i64,
         status: JobStatus,
         last_error: Option<&str>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         self.write(|tx| {
             let n = tx.execute(
-                "UPDATE backfill_jobs SET state = ?3, last_error = ?4, updated_at = ?5
-                 WHERE symbol_id = ?1 AND interval = ?2",
+                "UPDATE backfill_jobs SET state = ?4, last_error = ?5, updated_at = ?6
+                 WHERE symbol_id = ?1 AND interval = ?2 AND next_start_time = ?3
+                   AND state IN ('pending', 'running')",
                 params![
                     symbol_id,
                     interval.as_str(),
+                    expected_next_start,
                     status.as_str(),
                     last_error,
                     now_ms
@@ -746,7 +751,20 @@ mod tests {
         store
             .put_backfill_job(&job(id, m(0), m(9), JobStatus::Running))
             .unwrap();
+        assert!(
+            store
+                .set_backfill_job_state(id, Interval::M1, m(0), JobStatus::Running, Some("x"), 8)
+                .unwrap()
+        );
         assert_eq!(store.stop_backfill_jobs(id, 8).unwrap(), 1);
+        // A task that did not see the stop cannot revive or fail the job.
+        for status in [JobStatus::Running, JobStatus::Failed] {
+            assert!(
+                !store
+                    .set_backfill_job_state(id, Interval::M1, m(0), status, Some("late"), 9)
+                    .unwrap()
+            );
+        }
         assert!(
             !store
                 .commit_backfill_page(&page(id, m(0), m(5), false, &klines))
