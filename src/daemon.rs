@@ -20,8 +20,10 @@ use futures::StreamExt as _;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use tokio_util::sync::CancellationToken;
 
+use crate::backfill::BackfillHandle;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::control::{ControlContext, ControlServer};
 use crate::exchange::{ClientOptions, ExchangeClient};
 use crate::heartbeat::{Heartbeat, HeartbeatStatus, SHUTDOWN_GRACE};
 use crate::market_data::MarketData;
@@ -96,7 +98,8 @@ pub async fn run_until(
         .schedule()
         .context("heartbeat.period_secs and offset_secs do not make a schedule")?;
     let watchdog = notify::watchdog_interval();
-    let heartbeat = Heartbeat::new(schedule, clock, market_data).with_watchdog(watchdog);
+    let heartbeat = Heartbeat::new(schedule, clock.clone(), Arc::clone(&market_data))
+        .with_watchdog(watchdog);
     let mut beats = heartbeat.status();
 
     let symbols: Vec<&str> = config
@@ -141,9 +144,25 @@ pub async fn run_until(
     // READINESS: start-up steps that can fail the start and that READY=1 must wait for
     // (the database above; binding the control socket, ...) go here, before the heartbeat
     // starts, each returning its error (exit 1, "failed to start" for systemd).
+    //
+    // The control socket: a daemon that cannot serve it (another one holds it, its
+    // directory cannot be created) does not start.
+    let control_context = ControlContext::new(
+        store.clone(),
+        market_data,
+        heartbeat.status(),
+        // The backfill skeleton until issue 3's component provides the real handle.
+        BackfillHandle {},
+        config.clone(),
+        clock,
+    );
+    let control = ControlServer::bind(&config.control, control_context)
+        .await
+        .context("cannot start the control socket")?;
 
     notify::status("starting: waiting for the first exchange contact");
     let mut heartbeat_task = tokio::spawn(heartbeat.run(shutdown.clone()));
+    let mut control_task = tokio::spawn(control.run(shutdown.clone()));
 
     // READY=1 once the steps above are done and the first exchange contact (the start-up
     // beat) finished, or FIRST_CONTACT_WAIT passed; not at all when a stop came first.
@@ -179,6 +198,14 @@ pub async fn run_until(
             }
         }
     };
+    // The control server stops on the same signal (and when the heartbeat stopped alone).
+    shutdown.cancel();
+    if tokio::time::timeout(DRAIN_DEADLINE, &mut control_task)
+        .await
+        .is_err()
+    {
+        control_task.abort();
+    }
     let uptime_secs = started.elapsed().as_secs();
     match outcome {
         Ok(stop) => {

@@ -24,6 +24,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use crate::clock::Clock;
 use crate::types::{Interval, Kline, Market, Symbol, SymbolInfo, Ticker};
 
+mod control;
+pub use control::{Registration, SymbolCounts, SymbolSeries};
+
 /// The schema migrations, as shipped.
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 
