@@ -25,10 +25,10 @@ use time::macros::format_description;
 
 use crate::cli::{CtlArgs, CtlCommand, SymbolsCommand};
 use crate::control::protocol::{
-    BackfillStart, BackfillStartParams, BackfillSummary, BeatView, JobView,
-    KlineList, KlineListParams, KlineView, Method, NoParams, Status, StatusInfo, SymbolAdd,
-    SymbolAddParams, SymbolAdded, SymbolEntry, SymbolList, SymbolListParams, SymbolParams,
-    SymbolRemove, SymbolView, SyncNow, SyncNowParams, code,
+    BackfillStart, BackfillStartParams, BackfillSummary, BeatView, JobView, KlineList,
+    KlineListParams, KlineView, Method, NoParams, Status, StatusInfo, SymbolAdd, SymbolAddParams,
+    SymbolAdded, SymbolEntry, SymbolList, SymbolListParams, SymbolParams, SymbolRemove, SymbolView,
+    SyncNow, SyncNowParams, code,
 };
 use crate::control::{Client, ClientError};
 use crate::types::Symbol;
@@ -76,7 +76,9 @@ pub fn main(args: CtlArgs) -> ExitCode {
             return Exit::Failed.into();
         }
     };
-    runtime.block_on(run(&socket, args.json, args.command)).into()
+    runtime
+        .block_on(run(&socket, args.json, args.command))
+        .into()
 }
 
 /// `--socket`, else `control.socket` of the config (`--config` and the environment).
@@ -655,8 +657,15 @@ pub fn render_jobs(jobs: &[JobView]) -> String {
         .collect();
     table(
         &[
-            "SYMBOL", "INTERVAL", "STATUS", "PROGRESS", "FROM (UTC)", "TO (UTC)", "KLINES",
-            "ETA", "ERROR",
+            "SYMBOL",
+            "INTERVAL",
+            "STATUS",
+            "PROGRESS",
+            "FROM (UTC)",
+            "TO (UTC)",
+            "KLINES",
+            "ETA",
+            "ERROR",
         ],
         &rows,
         &[false, false, false, true, false, false, true, true, false],
@@ -828,7 +837,10 @@ mod tests {
         let text = render_symbols(&[entry], false);
         let mut lines = text.lines();
         let header = lines.next().unwrap();
-        assert!(header.starts_with("SYMBOL   ACTIVE  STATUS   INTERVALS"), "{text}");
+        assert!(
+            header.starts_with("SYMBOL   ACTIVE  STATUS   INTERVALS"),
+            "{text}"
+        );
         let row = lines.next().unwrap();
         assert!(row.contains("BTCUSDT  yes     TRADING  1m,1h"), "{text}");
         assert!(row.contains("2026-11-21 12:00:00"), "{text}");

@@ -16,7 +16,12 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => check_config(config.as_deref()),
         Command::Ctl(args) => tradebeat::ctl::main(args),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "tradebeat", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "tradebeat",
+                &mut std::io::stdout(),
+            );
             ExitCode::SUCCESS
         }
     }

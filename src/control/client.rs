@@ -105,7 +105,10 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::call`].
-    pub async fn call_value<M: Method>(&mut self, params: &M::Params) -> Result<Value, ClientError> {
+    pub async fn call_value<M: Method>(
+        &mut self,
+        params: &M::Params,
+    ) -> Result<Value, ClientError> {
         let id = Id::from(self.next_id);
         self.next_id += 1;
         let request =

@@ -23,9 +23,9 @@ use super::ControlContext;
 use super::protocol::{
     self, BackfillStart, BackfillStartParams, BackfillSummary, BeatView, ErrorObject, JobView,
     KlineList, KlineListParams, KlineView, Method, NoParams, Response, SeriesView, Status,
-    StatusInfo, SymbolAdd, SymbolAddParams, SymbolAdded, SymbolCountsView, SymbolEntry,
-    SymbolList, SymbolListParams, SymbolParams, SymbolRemove, SymbolView, SyncNow, SyncNowParams,
-    WeightView, code,
+    StatusInfo, SymbolAdd, SymbolAddParams, SymbolAdded, SymbolCountsView, SymbolEntry, SymbolList,
+    SymbolListParams, SymbolParams, SymbolRemove, SymbolView, SyncNow, SyncNowParams, WeightView,
+    code,
 };
 use crate::backfill::{BackfillError, JobState, JobStatus};
 use crate::exchange::ExchangeError;
@@ -87,21 +87,22 @@ impl Dispatch {
         F: Fn(Arc<ControlContext>, M::Params) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<M::Result, ErrorObject>> + Send + 'static,
     {
-        let boxed: Handler = Box::new(move |ctx, params| {
-            match protocol::decode_params::<M::Params>(params) {
-                Err(e) => futures::future::ready(Err(e)).boxed(),
-                Ok(params) => {
-                    let call = handler(ctx, params);
-                    async move {
-                        let result = call.await?;
-                        serde_json::to_value(result).map_err(|e| {
-                            ErrorObject::internal(format!("result could not be encoded: {e}"))
-                        })
+        let boxed: Handler =
+            Box::new(
+                move |ctx, params| match protocol::decode_params::<M::Params>(params) {
+                    Err(e) => futures::future::ready(Err(e)).boxed(),
+                    Ok(params) => {
+                        let call = handler(ctx, params);
+                        async move {
+                            let result = call.await?;
+                            serde_json::to_value(result).map_err(|e| {
+                                ErrorObject::internal(format!("result could not be encoded: {e}"))
+                            })
+                        }
+                        .boxed()
                     }
-                    .boxed()
-                }
-            }
-        });
+                },
+            );
         self.routes.insert(M::NAME, Route::Serve(boxed));
     }
 
@@ -407,8 +408,12 @@ async fn sync_now(ctx: Arc<ControlContext>, p: SyncNowParams) -> Result<BeatView
         }
     }
     let row = ctx.manual_beats.run(&ctx).await;
-    tracing::info!(beat_time = row.beat_time, symbols_ok = row.symbols_ok,
-        symbols_failed = row.symbols_failed, "manual beat on the control socket");
+    tracing::info!(
+        beat_time = row.beat_time,
+        symbols_ok = row.symbols_ok,
+        symbols_failed = row.symbols_failed,
+        "manual beat on the control socket"
+    );
     Ok(beat_view(&row))
 }
 
@@ -516,10 +521,10 @@ async fn active_symbol(ctx: &ControlContext, symbol: &Symbol) -> Result<SymbolRo
 fn spot_only(market: Option<Market>) -> Result<Market, ErrorObject> {
     match market.unwrap_or(Market::Spot) {
         Market::Spot => Ok(Market::Spot),
-        other => Err(ErrorObject::not_available(format_args!(
-            "the {other} market"
-        ))
-        .with_data(json!({ "param": "market" }))),
+        other => Err(
+            ErrorObject::not_available(format_args!("the {other} market"))
+                .with_data(json!({ "param": "market" })),
+        ),
     }
 }
 

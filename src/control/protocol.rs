@@ -224,7 +224,13 @@ pub struct ErrorObject {
 
 impl fmt::Display for ErrorObject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({} {})", self.message, code::name(self.code), self.code)
+        write!(
+            f,
+            "{} ({} {})",
+            self.message,
+            code::name(self.code),
+            self.code
+        )
     }
 }
 
@@ -277,13 +283,13 @@ impl ErrorObject {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodeError {
     pub id: Id,
-    pub error: ErrorObject,
+    pub error: Box<ErrorObject>,
 }
 
 impl DecodeError {
     /// The response to send.
     pub fn into_response(self) -> Response {
-        Response::error(self.id, self.error)
+        Response::error(self.id, *self.error)
     }
 }
 
@@ -297,11 +303,14 @@ impl DecodeError {
 pub fn decode_request(line: &[u8]) -> Result<Request, DecodeError> {
     let fail = |id: Id, code: i64, message: &str| DecodeError {
         id,
-        error: ErrorObject::new(code, message),
+        error: Box::new(ErrorObject::new(code, message)),
     };
     let value: Value = serde_json::from_slice(line).map_err(|e| DecodeError {
         id: Id::Null,
-        error: ErrorObject::new(code::PARSE_ERROR, format!("parse error: {e}")),
+        error: Box::new(ErrorObject::new(
+            code::PARSE_ERROR,
+            format!("parse error: {e}"),
+        )),
     })?;
     let mut object = match value {
         Value::Object(map) => map,
@@ -379,11 +388,13 @@ pub fn decode_request(line: &[u8]) -> Result<Request, DecodeError> {
         Some(_) => {
             return Err(DecodeError {
                 id,
-                error: ErrorObject::new(
-                    code::INVALID_PARAMS,
-                    "invalid params: `params` must be an object of named parameters",
-                )
-                .with_data(serde_json::json!({ "param": "params" })),
+                error: Box::new(
+                    ErrorObject::new(
+                        code::INVALID_PARAMS,
+                        "invalid params: `params` must be an object of named parameters",
+                    )
+                    .with_data(serde_json::json!({ "param": "params" })),
+                ),
             });
         }
     };
@@ -836,19 +847,55 @@ mod tests {
     fn envelope_errors_have_the_right_codes() {
         let cases: Vec<(Vec<u8>, i64, &str)> = vec![
             (b"{".to_vec(), code::PARSE_ERROR, "parse error"),
-            (b"\xff\xfe\x00garbage".to_vec(), code::PARSE_ERROR, "parse error"),
+            (
+                b"\xff\xfe\x00garbage".to_vec(),
+                code::PARSE_ERROR,
+                "parse error",
+            ),
             (b"".to_vec(), code::PARSE_ERROR, "parse error"),
             (b"[]".to_vec(), code::INVALID_REQUEST, "batch"),
-            (line(json!([{"jsonrpc": "2.0", "id": 1, "method": "status"}])), code::INVALID_REQUEST, "batch"),
+            (
+                line(json!([{"jsonrpc": "2.0", "id": 1, "method": "status"}])),
+                code::INVALID_REQUEST,
+                "batch",
+            ),
             (b"42".to_vec(), code::INVALID_REQUEST, "JSON object"),
             (b"\"status\"".to_vec(), code::INVALID_REQUEST, "JSON object"),
-            (line(json!({"id": 1, "method": "status"})), code::INVALID_REQUEST, "`jsonrpc` is missing"),
-            (line(json!({"jsonrpc": "1.0", "id": 1, "method": "status"})), code::INVALID_REQUEST, "`jsonrpc` must be"),
-            (line(json!({"jsonrpc": "2.0", "method": "status"})), code::INVALID_REQUEST, "`id` is missing"),
-            (line(json!({"jsonrpc": "2.0", "id": [1], "method": "status"})), code::INVALID_REQUEST, "`id` must be"),
-            (line(json!({"jsonrpc": "2.0", "id": 1})), code::INVALID_REQUEST, "`method` is missing"),
-            (line(json!({"jsonrpc": "2.0", "id": 1, "method": 5})), code::INVALID_REQUEST, "`method` must be"),
-            (line(json!({"jsonrpc": "2.0", "id": 1, "method": "status", "params": [1]})), code::INVALID_PARAMS, "`params` must be an object"),
+            (
+                line(json!({"id": 1, "method": "status"})),
+                code::INVALID_REQUEST,
+                "`jsonrpc` is missing",
+            ),
+            (
+                line(json!({"jsonrpc": "1.0", "id": 1, "method": "status"})),
+                code::INVALID_REQUEST,
+                "`jsonrpc` must be",
+            ),
+            (
+                line(json!({"jsonrpc": "2.0", "method": "status"})),
+                code::INVALID_REQUEST,
+                "`id` is missing",
+            ),
+            (
+                line(json!({"jsonrpc": "2.0", "id": [1], "method": "status"})),
+                code::INVALID_REQUEST,
+                "`id` must be",
+            ),
+            (
+                line(json!({"jsonrpc": "2.0", "id": 1})),
+                code::INVALID_REQUEST,
+                "`method` is missing",
+            ),
+            (
+                line(json!({"jsonrpc": "2.0", "id": 1, "method": 5})),
+                code::INVALID_REQUEST,
+                "`method` must be",
+            ),
+            (
+                line(json!({"jsonrpc": "2.0", "id": 1, "method": "status", "params": [1]})),
+                code::INVALID_PARAMS,
+                "`params` must be an object",
+            ),
         ];
         for (bytes, want, words) in cases {
             let err = decode_request(&bytes).unwrap_err();
@@ -862,26 +909,66 @@ mod tests {
         // The id is echoed when it could be read.
         let err = decode_request(&line(json!({"jsonrpc": "2.0", "id": "x"}))).unwrap_err();
         assert_eq!(err.id, Id::String("x".into()));
-        assert_eq!(code_of(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\",\"params\":null}x"), code::PARSE_ERROR);
+        assert_eq!(
+            code_of(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\",\"params\":null}x"),
+            code::PARSE_ERROR
+        );
     }
 
     #[test]
     fn param_errors_name_the_param_and_say_why() {
         let cases: Vec<(Value, &str, &str)> = vec![
-            (json!({"interval": "1h"}), "symbol", "missing field `symbol`"),
-            (json!({"symbol": "BTCUSDT", "interval": "1h", "limit": "24"}), "limit", "invalid type: string \"24\""),
-            (json!({"symbol": "BTCUSDT", "interval": "1h", "limit": -1}), "limit", "invalid value"),
-            (json!({"symbol": "BTC-USDT", "interval": "1h"}), "symbol", "invalid symbol"),
-            (json!({"symbol": "BTCUSDT", "interval": "2m"}), "interval", "unknown interval"),
-            (json!({"symbol": "BTCUSDT", "interval": "1h", "limt": 3}), "limt", "unknown field `limt`"),
-            (json!({"symbol": 5, "interval": "1h"}), "symbol", "invalid type"),
+            (
+                json!({"interval": "1h"}),
+                "symbol",
+                "missing field `symbol`",
+            ),
+            (
+                json!({"symbol": "BTCUSDT", "interval": "1h", "limit": "24"}),
+                "limit",
+                "invalid type: string \"24\"",
+            ),
+            (
+                json!({"symbol": "BTCUSDT", "interval": "1h", "limit": -1}),
+                "limit",
+                "invalid value",
+            ),
+            (
+                json!({"symbol": "BTC-USDT", "interval": "1h"}),
+                "symbol",
+                "invalid symbol",
+            ),
+            (
+                json!({"symbol": "BTCUSDT", "interval": "2m"}),
+                "interval",
+                "unknown interval",
+            ),
+            (
+                json!({"symbol": "BTCUSDT", "interval": "1h", "limt": 3}),
+                "limt",
+                "unknown field `limt`",
+            ),
+            (
+                json!({"symbol": 5, "interval": "1h"}),
+                "symbol",
+                "invalid type",
+            ),
         ];
         for (params, param, words) in cases {
             let err = decode_params::<KlineListParams>(Some(params.clone())).unwrap_err();
             assert_eq!(err.code, code::INVALID_PARAMS, "{params}");
-            assert_eq!(err.data, Some(json!({"param": param})), "{params}: {}", err.message);
+            assert_eq!(
+                err.data,
+                Some(json!({"param": param})),
+                "{params}: {}",
+                err.message
+            );
             assert!(err.message.contains(param), "{}", err.message);
-            assert!(err.message.contains(words), "{} should contain {words}", err.message);
+            assert!(
+                err.message.contains(words),
+                "{} should contain {words}",
+                err.message
+            );
         }
         let err = decode_params::<SymbolAddParams>(Some(
             json!({"symbol": "BTCUSDT", "intervals": ["1m", 5]}),
@@ -896,7 +983,10 @@ mod tests {
     fn responses_carry_result_or_error() {
         let ok = Response::result(Id::from(1), json!({"a": 1}));
         let text = String::from_utf8(ok.to_line()).unwrap();
-        assert_eq!(text, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"a\":1}}\n");
+        assert_eq!(
+            text,
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"a\":1}}\n"
+        );
         let err = Response::error(Id::Null, ErrorObject::not_available("order.place"));
         let back: Response = serde_json::from_slice(&err.to_line()).unwrap();
         assert_eq!(back.into_result().unwrap_err().code, code::NOT_AVAILABLE);
@@ -922,8 +1012,12 @@ mod tests {
                 }
             }
             Err(e) => assert!(
-                [code::PARSE_ERROR, code::INVALID_REQUEST, code::INVALID_PARAMS]
-                    .contains(&e.error.code)
+                [
+                    code::PARSE_ERROR,
+                    code::INVALID_REQUEST,
+                    code::INVALID_PARAMS
+                ]
+                .contains(&e.error.code)
             ),
         }
     }

@@ -33,7 +33,9 @@
 use std::fs;
 use std::future::Future;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt as _, FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
+use std::os::unix::fs::{
+    DirBuilderExt as _, FileTypeExt as _, MetadataExt as _, PermissionsExt as _,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -165,8 +167,7 @@ impl ControlServer {
             dev: meta.dev(),
             ino: meta.ino(),
         };
-        let listener =
-            UnixListener::from_std(std_listener).map_err(|e| io_err("listen on", e))?;
+        let listener = UnixListener::from_std(std_listener).map_err(|e| io_err("listen on", e))?;
         Ok(ControlServer {
             listener,
             socket,
@@ -396,7 +397,9 @@ async fn serve(
     shutdown: &CancellationToken,
 ) {
     match stream.peer_cred() {
-        Ok(cred) => tracing::debug!(conn, uid = cred.uid(), pid = ?cred.pid(), "control connection opened"),
+        Ok(cred) => {
+            tracing::debug!(conn, uid = cred.uid(), pid = ?cred.pid(), "control connection opened")
+        }
         Err(_) => tracing::debug!(conn, "control connection opened"),
     }
     let closed = serve_connection(stream, limits, shutdown, |line| {
@@ -448,8 +451,8 @@ where
         let reply = match next {
             Err(_) => return Closed::Idle,
             Ok(Err(_)) => return Closed::Io,
-            Ok(Ok(Line::Eof)) => return Closed::Eof,
-            Ok(Ok(Line::TooLong)) => {
+            Ok(Ok(Frame::Eof)) => return Closed::Eof,
+            Ok(Ok(Frame::TooLong)) => {
                 let line = Response::error(
                     Id::Null,
                     ErrorObject::new(
@@ -466,8 +469,8 @@ where
                 let _ = tokio::time::timeout(limits.write_timeout, writer.shutdown()).await;
                 return Closed::TooLong;
             }
-            Ok(Ok(Line::Line(line))) if line.iter().all(u8::is_ascii_whitespace) => continue,
-            Ok(Ok(Line::Line(line))) => handle(line).await,
+            Ok(Ok(Frame::Line(line))) if line.iter().all(u8::is_ascii_whitespace) => continue,
+            Ok(Ok(Frame::Line(line))) => handle(line).await,
         };
         match tokio::time::timeout(limits.write_timeout, writer.write_all(&reply)).await {
             Ok(Ok(())) => {}
@@ -479,7 +482,7 @@ where
 
 /// What [`LineReader::next_line`] found.
 #[derive(Debug, PartialEq, Eq)]
-enum Line {
+enum Frame {
     /// One line without its `\n` (nor a `\r` before it). At end of stream, the bytes
     /// after the last `\n`, if any.
     Line(Vec<u8>),
@@ -509,7 +512,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         }
     }
 
-    async fn next_line(&mut self) -> io::Result<Line> {
+    async fn next_line(&mut self) -> io::Result<Frame> {
         let mut chunk = [0u8; READ_CHUNK];
         loop {
             if let Some(i) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
@@ -521,12 +524,12 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             }
             self.scanned = self.buf.len();
             if self.buf.len() > self.max.saturating_add(1) {
-                return Ok(Line::TooLong);
+                return Ok(Frame::TooLong);
             }
             let n = self.inner.read(&mut chunk).await?;
             if n == 0 {
                 if self.buf.is_empty() {
-                    return Ok(Line::Eof);
+                    return Ok(Frame::Eof);
                 }
                 let line = std::mem::take(&mut self.buf);
                 self.scanned = 0;
@@ -536,14 +539,14 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         }
     }
 
-    fn finish(&self, mut line: Vec<u8>) -> Line {
+    fn finish(&self, mut line: Vec<u8>) -> Frame {
         if line.last() == Some(&b'\r') {
             line.pop();
         }
         if line.len() > self.max {
-            Line::TooLong
+            Frame::TooLong
         } else {
-            Line::Line(line)
+            Frame::Line(line)
         }
     }
 }
@@ -571,22 +574,22 @@ mod tests {
     async fn lines_are_split_bounded_and_trimmed() {
         let data: &[u8] = b"one\r\ntwo\n\nthree";
         let mut r = LineReader::new(data, 8);
-        assert_eq!(r.next_line().await.unwrap(), Line::Line(b"one".to_vec()));
-        assert_eq!(r.next_line().await.unwrap(), Line::Line(b"two".to_vec()));
-        assert_eq!(r.next_line().await.unwrap(), Line::Line(Vec::new()));
-        assert_eq!(r.next_line().await.unwrap(), Line::Line(b"three".to_vec()));
-        assert_eq!(r.next_line().await.unwrap(), Line::Eof);
+        assert_eq!(r.next_line().await.unwrap(), Frame::Line(b"one".to_vec()));
+        assert_eq!(r.next_line().await.unwrap(), Frame::Line(b"two".to_vec()));
+        assert_eq!(r.next_line().await.unwrap(), Frame::Line(Vec::new()));
+        assert_eq!(r.next_line().await.unwrap(), Frame::Line(b"three".to_vec()));
+        assert_eq!(r.next_line().await.unwrap(), Frame::Eof);
 
         let exact = [b'x'; 8];
         let mut ok = exact.to_vec();
         ok.push(b'\n');
         let mut r = LineReader::new(&ok[..], 8);
-        assert_eq!(r.next_line().await.unwrap(), Line::Line(exact.to_vec()));
+        assert_eq!(r.next_line().await.unwrap(), Frame::Line(exact.to_vec()));
 
         // 2 MB without a newline: refused after reading little more than the limit.
         let big = vec![b'a'; 2 * 1024 * 1024];
         let mut r = LineReader::new(&big[..], 1024);
-        assert_eq!(r.next_line().await.unwrap(), Line::TooLong);
+        assert_eq!(r.next_line().await.unwrap(), Frame::TooLong);
         assert!(r.buf.len() <= 1024 + READ_CHUNK + 1, "{}", r.buf.len());
     }
 
@@ -622,8 +625,16 @@ mod tests {
         let response: Response = serde_json::from_str(&first).unwrap();
         let error = response.error.unwrap();
         assert_eq!(error.code, code::INVALID_REQUEST);
-        assert!(error.message.contains("longer than 32 bytes"), "{}", error.message);
-        assert_eq!(lines.next_line().await.unwrap(), None, "closed after the error");
+        assert!(
+            error.message.contains("longer than 32 bytes"),
+            "{}",
+            error.message
+        );
+        assert_eq!(
+            lines.next_line().await.unwrap(),
+            None,
+            "closed after the error"
+        );
         assert_eq!(server.await.unwrap(), Closed::TooLong);
     }
 

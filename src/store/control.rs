@@ -188,22 +188,15 @@ impl Store {
         // The open time of the oldest candle wanted, then one ascending range read.
         let oldest: Option<i64> = match limit {
             0 => return Ok(Vec::new()),
-            n => {
-                stmt.query_row(params![symbol_id, interval.as_str(), end, n - 1], |r| {
+            n => stmt
+                .query_row(params![symbol_id, interval.as_str(), end, n - 1], |r| {
                     r.get(0)
                 })
-                .optional()?
-            }
+                .optional()?,
         };
         drop(stmt);
         drop(conn);
-        self.klines(
-            symbol_id,
-            interval,
-            oldest.unwrap_or(i64::MIN),
-            end,
-            limit,
-        )
+        self.klines(symbol_id, interval, oldest.unwrap_or(i64::MIN), end, limit)
     }
 }
 
@@ -385,13 +378,21 @@ mod tests {
             .id;
         let ks: Vec<Kline> = (0..10).map(|i| kline(i * 60_000)).collect();
         store.upsert_klines(id, Interval::M1, &ks).unwrap();
-        let times = |v: Vec<Kline>| v.into_iter().map(|k| k.open_time / 60_000).collect::<Vec<_>>();
+        let times = |v: Vec<Kline>| {
+            v.into_iter()
+                .map(|k| k.open_time / 60_000)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             times(store.latest_klines(id, Interval::M1, i64::MAX, 3).unwrap()),
             [7, 8, 9]
         );
         assert_eq!(
-            times(store.latest_klines(id, Interval::M1, 5 * 60_000, 2).unwrap()),
+            times(
+                store
+                    .latest_klines(id, Interval::M1, 5 * 60_000, 2)
+                    .unwrap()
+            ),
             [4, 5]
         );
         assert_eq!(
