@@ -8,7 +8,7 @@
 //! Exit status ([`Exit`]): 0 success; 1 the daemon answered with an error (its message on
 //! stderr), or `sync` ran a beat that recorded an error, or a waited-for backfill failed;
 //! 2 bad usage, an unreadable config, or the daemon unreachable (with a hint naming the
-//! socket and how to start the daemon).
+//! socket and how to start the daemon) or busy (`-32008`, too many connections).
 //!
 //! The socket path is `--socket`, else `control.socket` of the config read like `run`
 //! reads it (`--config FILE`, then `TRADEBEAT_*` environment variables).

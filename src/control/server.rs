@@ -202,6 +202,7 @@ impl ControlServer {
         let permits = Arc::new(Semaphore::new(limits.max_connections));
         let mut connections = JoinSet::new();
         let next_id = AtomicU64::new(1);
+        let mut refusals = Refusals::default();
         tracing::info!(socket = %socket.path.display(), max_connections = limits.max_connections,
             "control socket listening");
         loop {
@@ -228,7 +229,7 @@ impl ControlServer {
                                     drop(permit);
                                 });
                             }
-                            Err(_) => refuse(conn, &stream, limits.max_connections),
+                            Err(_) => refusals.refuse(conn, &stream, limits.max_connections),
                         }
                     }
                     Err(e) => {
@@ -368,23 +369,46 @@ fn bind_private(path: &Path, mode: u32) -> Result<std::os::unix::net::UnixListen
     bound
 }
 
-/// Tells a connection beyond the limit why it is closed. Never waits: a client that does
-/// not read simply misses the line.
-fn refuse(conn: u64, stream: &UnixStream, max: usize) {
-    tracing::warn!(
-        conn,
-        max_connections = max,
-        "control connection refused: too many connections"
-    );
-    let line = Response::error(
-        Id::Null,
-        ErrorObject::new(
-            code::SERVER_BUSY,
-            format!("server busy: {max} connections are open; try again later"),
-        ),
-    )
-    .to_line();
-    let _ = stream.try_write(&line);
+/// How often, at most, refused connections are logged.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Refuses connections beyond the limit, logging them at most every
+/// [`REFUSAL_LOG_EVERY`] with a count, so a flood of connections cannot flood the log.
+#[derive(Default)]
+struct Refusals {
+    last_logged: Option<tokio::time::Instant>,
+    unlogged: u64,
+}
+
+impl Refusals {
+    /// Tells the connection why it is closed. Never waits: a client that does not read
+    /// simply misses the line.
+    fn refuse(&mut self, conn: u64, stream: &UnixStream, max: usize) {
+        self.unlogged += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .last_logged
+            .is_none_or(|t| now.duration_since(t) >= REFUSAL_LOG_EVERY)
+        {
+            tracing::warn!(
+                conn,
+                max_connections = max,
+                refused = self.unlogged,
+                "control connections refused: too many connections"
+            );
+            self.last_logged = Some(now);
+            self.unlogged = 0;
+        }
+        let line = Response::error(
+            Id::Null,
+            ErrorObject::new(
+                code::SERVER_BUSY,
+                format!("server busy: {max} connections are open; try again later"),
+            ),
+        )
+        .to_line();
+        let _ = stream.try_write(&line);
+    }
 }
 
 /// Serves one accepted connection until it closes, idles out or the daemon stops.
