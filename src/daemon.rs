@@ -98,8 +98,8 @@ pub async fn run_until(
         .schedule()
         .context("heartbeat.period_secs and offset_secs do not make a schedule")?;
     let watchdog = notify::watchdog_interval();
-    let heartbeat = Heartbeat::new(schedule, clock.clone(), Arc::clone(&market_data))
-        .with_watchdog(watchdog);
+    let heartbeat =
+        Heartbeat::new(schedule, clock.clone(), Arc::clone(&market_data)).with_watchdog(watchdog);
     let mut beats = heartbeat.status();
 
     let symbols: Vec<&str> = config
