@@ -405,7 +405,7 @@ async fn sync_now_runs_a_manual_beat_shared_by_concurrent_callers() {
     d.daemon.stop().await;
 }
 
-/// Stores `n` of the simulator's closed 1m candles of BTCUSDT ending `end_ago` candles ago;
+/// Stores `n` consecutive 1m candles of BTCUSDT from the simulator, the newest an hour old;
 /// returns their open times.
 fn seed_btc(sim: &SimHandle, db: &Path, n: i64) -> Vec<i64> {
     let store = Store::open(db).unwrap();
