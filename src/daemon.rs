@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backfill::{Backfill, BackfillHandle, BackfillOptions};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::control::{ControlContext, ControlServer};
 use crate::exchange::{ClientOptions, ExchangeClient};
 use crate::heartbeat::{Heartbeat, HeartbeatStatus, SHUTDOWN_GRACE};
 use crate::market_data::MarketData;
@@ -67,7 +68,8 @@ async fn watch_signals(mut signals: signal_hook_tokio::Signals, shutdown: Cancel
     }
 }
 
-/// Handles to the running components: what the control socket (and tests) talk to.
+/// Handles to the running components: what tests (and benchmarks) talk to; the control
+/// socket gets its own copy.
 #[derive(Debug, Clone)]
 pub struct Handles {
     /// Backfill jobs and gaps (`symbol.add`, `symbol.remove`, `backfill.start`,
@@ -124,7 +126,8 @@ pub async fn run_with(
         .schedule()
         .context("heartbeat.period_secs and offset_secs do not make a schedule")?;
     let watchdog = notify::watchdog_interval();
-    let heartbeat = Heartbeat::new(schedule, clock.clone(), market_data).with_watchdog(watchdog);
+    let heartbeat =
+        Heartbeat::new(schedule, clock.clone(), Arc::clone(&market_data)).with_watchdog(watchdog);
     let mut beats = heartbeat.status();
     // Backfill shares the client's weight budget at background priority and checks for
     // gaps after every beat (the heartbeat's status watch).
@@ -132,13 +135,13 @@ pub async fn run_with(
         &config.market_data,
         store.clone(),
         &exchange,
-        clock,
+        clock.clone(),
         heartbeat.status(),
         run_options.backfill,
     );
     if let Some(tx) = run_options.handles {
         let _ = tx.send(Handles {
-            backfill: backfill_handle,
+            backfill: backfill_handle.clone(),
         });
     }
 
@@ -184,9 +187,24 @@ pub async fn run_with(
     // READINESS: start-up steps that can fail the start and that READY=1 must wait for
     // (the database above; binding the control socket, ...) go here, before the heartbeat
     // starts, each returning its error (exit 1, "failed to start" for systemd).
+    //
+    // The control socket: a daemon that cannot serve it (another one holds it, its
+    // directory cannot be created) does not start.
+    let control_context = ControlContext::new(
+        store.clone(),
+        market_data,
+        heartbeat.status(),
+        backfill_handle,
+        config.clone(),
+        clock,
+    );
+    let control = ControlServer::bind(&config.control, control_context)
+        .await
+        .context("cannot start the control socket")?;
 
     notify::status("starting: waiting for the first exchange contact");
     let mut heartbeat_task = tokio::spawn(heartbeat.run(shutdown.clone()));
+    let mut control_task = tokio::spawn(control.run(shutdown.clone()));
     let mut backfill_task = tokio::spawn(backfill.run(shutdown.clone()));
 
     // READY=1 once the steps above are done and the first exchange contact (the start-up
@@ -210,35 +228,30 @@ pub async fn run_with(
 
     let stopping = || notify::stopping("stopping: finishing the beat in flight");
     let outcome = tokio::select! {
-        joined = &mut heartbeat_task => {
-            let outcome = match joined {
-                Ok(()) if shutdown.is_cancelled() => { stopping(); Ok("clean") }
-                Ok(()) => Err(anyhow::anyhow!("the heartbeat stopped unexpectedly")),
-                Err(e) => Err(anyhow::anyhow!("the heartbeat task failed: {e}")),
-            };
-            // The backfill stops with the heartbeat.
-            shutdown.cancel();
-            if tokio::time::timeout(DRAIN_DEADLINE, &mut backfill_task).await.is_err() {
-                backfill_task.abort();
-            }
-            outcome
+        joined = &mut heartbeat_task => match joined {
+            Ok(()) if shutdown.is_cancelled() => { stopping(); Ok("clean") }
+            Ok(()) => Err(anyhow::anyhow!("the heartbeat stopped unexpectedly")),
+            Err(e) => Err(anyhow::anyhow!("the heartbeat task failed: {e}")),
         },
         _ = shutdown.cancelled() => {
             stopping();
-            let all = async {
-                let _ = (&mut heartbeat_task).await;
-                let _ = (&mut backfill_task).await;
-            };
-            match tokio::time::timeout(DRAIN_DEADLINE, all).await {
-                Ok(()) => Ok("clean"),
-                Err(_) => {
-                    heartbeat_task.abort();
-                    backfill_task.abort();
-                    Ok("drain deadline passed")
-                }
+            match tokio::time::timeout(DRAIN_DEADLINE, &mut heartbeat_task).await {
+                Ok(_) => Ok("clean"),
+                Err(_) => { heartbeat_task.abort(); Ok("drain deadline passed") }
             }
         }
     };
+    // The control server and the backfill stop on the same signal (and when the heartbeat
+    // stopped alone). A backfill page being written commits or rolls back whole.
+    shutdown.cancel();
+    let others = async {
+        let _ = (&mut control_task).await;
+        let _ = (&mut backfill_task).await;
+    };
+    if tokio::time::timeout(DRAIN_DEADLINE, others).await.is_err() {
+        control_task.abort();
+        backfill_task.abort();
+    }
     let uptime_secs = started.elapsed().as_secs();
     match outcome {
         Ok(stop) => {

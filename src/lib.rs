@@ -4,13 +4,15 @@
 //! The crate is a library with a thin binary (`src/main.rs`). Map of the modules, from the
 //! edges in (ARCHITECTURE.md has the full picture and the invariants):
 //!
-//! - [`cli`]: the command line (`run`, `check-config`).
+//! - [`cli`]: the command line (`run`, `check-config`, `ctl`, `completions`).
+//! - [`ctl`]: `tradebeat ctl`, the control socket's command-line client: tables and `--json`.
 //! - [`config`]: the one `Config` struct, read with figment (defaults → TOML → env).
 //! - [`logging`]: one log file per component plus `tradebeat.log`, rotated daily.
 //! - [`daemon`]: builds the components, runs them until SIGTERM/SIGINT, drains them.
 //! - [`heartbeat`]: fires a beat at every `k * period + offset`; never overlaps, never drifts.
 //! - [`market_data`]: what a beat does: tickers and closed klines into the store.
 //! - [`backfill`]: history backfill and gap repair jobs.
+//! - [`control`]: the control socket: JSON-RPC 2.0 protocol, server, handlers, client.
 //! - [`exchange`]: the Binance REST client, the only module that knows Binance's wire format.
 //! - [`store`]: SQLite (r2d2 pool, WAL), the only module that knows SQL.
 //! - [`clock`]: wall time, virtual time for tests, and the beat schedule.
@@ -22,6 +24,8 @@ pub mod backfill;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
+pub mod ctl;
 pub mod daemon;
 pub mod exchange;
 pub mod heartbeat;

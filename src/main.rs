@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory as _, Parser};
 use tradebeat::cli::{Cli, Command};
 use tradebeat::instance::InstanceLock;
 use tradebeat::{config, daemon, logging};
@@ -14,6 +14,16 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => run(config.as_deref()),
         Command::CheckConfig { config } => check_config(config.as_deref()),
+        Command::Ctl(args) => tradebeat::ctl::main(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "tradebeat",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
     }
 }
 

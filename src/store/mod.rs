@@ -26,6 +26,8 @@ use crate::types::{Interval, Kline, Market, Symbol, SymbolInfo, Ticker};
 
 mod backfill;
 pub use backfill::{GapCheckSnapshot, GapRow, JobRow, PageCommit, RepairCommit};
+mod control;
+pub use control::{Registration, SymbolCounts, SymbolSeries};
 
 /// The schema migrations, as shipped.
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
