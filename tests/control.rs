@@ -133,7 +133,24 @@ async fn status_and_the_symbol_lifecycle() {
     assert!(status.request_weight.limit > 0 && status.request_weight.used > 0);
     assert!(status.started_at <= status.now);
     assert_eq!(status.user_stream, "not_available");
-    assert_eq!(status.backfill.jobs, 0);
+    // The backfill: one job per followed series (BTCUSDT and ETHUSDT × 1m), created right
+    // after the first beat.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut backfill = status.backfill;
+    while backfill.jobs < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "backfill jobs: {backfill:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        backfill = c.call::<Status>(&NoParams {}).await.unwrap().backfill;
+    }
+    assert_eq!(backfill.jobs, 2, "{backfill:?}");
+    assert_eq!(
+        backfill.pending + backfill.running + backfill.done,
+        2,
+        "{backfill:?}"
+    );
 
     // symbol.add: registered, with its own intervals.
     let added = c
