@@ -11,6 +11,9 @@
 //! of (1) (default 20000); (2) makes 50 × `CONTROL_CALLS / 10`. Results go to stdout; copy
 //! them into BENCHMARKS.md with the machine they ran on.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -165,19 +168,7 @@ fn main() {
             let klines: Vec<tradebeat::types::Kline> = sim
                 .klines("BTCUSDT", "1m", end - 600 * 60_000, end)
                 .into_iter()
-                .map(|k| tradebeat::types::Kline {
-                    open_time: k.open_time,
-                    close_time: k.close_time,
-                    open: k.open,
-                    high: k.high,
-                    low: k.low,
-                    close: k.close,
-                    volume: k.volume,
-                    quote_volume: k.quote_volume,
-                    trades: k.trades,
-                    taker_buy_base_volume: k.taker_buy_base_volume,
-                    taker_buy_quote_volume: k.taker_buy_quote_volume,
-                })
+                .map(|k| common::to_kline(&k))
                 .collect();
             store.upsert_klines(row.id, Interval::M1, &klines).unwrap();
         }

@@ -2,7 +2,8 @@
 //!
 //! 1. beat start lag (`started_at - beat_time`) over many scheduled beats;
 //! 2. one beat for 200 symbols × 1m (one ticker request, 200 kline requests, one commit);
-//! 3. resident memory of the daemon process with 100 symbols × 5 intervals after 10 beats.
+//! 3. resident memory of the daemon process with 100 symbols × 5 intervals after 10 beats
+//!    (history backfill set to its minimum, one day, so that the spine is what is measured).
 //!
 //! Run with `cargo bench --bench spine` (release build). `SPINE_LAG_BEATS` sets how many
 //! 1 s beats the lag measurement waits for (default 120). Results go to stdout; copy them
@@ -46,6 +47,8 @@ fn config(
     c.market_data.intervals = intervals;
     c.storage.database = dir.join("bench.db");
     c.logging.dir = dir.join("logs");
+    // The spine is measured, not the history backfill: keep that to the minimum (one day).
+    c.market_data.backfill_days = 1;
     c
 }
 
@@ -190,6 +193,8 @@ async fn resident_memory() {
             r#"["1m","15m","1h","4h","1d"]"#,
         )
         .env("TRADEBEAT_STORAGE__DATABASE", &db)
+        .env("TRADEBEAT_MARKET_DATA__BACKFILL_DAYS", "1")
+        .env("TRADEBEAT_CONTROL__SOCKET", dir.path().join("control.sock"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

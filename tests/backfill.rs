@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use exchange_sim::{RequestRecord, SimHandle, SimKline};
+use exchange_sim::{RequestRecord, SimHandle};
 use rusqlite::Connection;
 use tradebeat::backfill::{BackfillError, BackfillOptions, GapReason, GapStatus, JobStatus};
 use tradebeat::store::{JobRow, Store};
@@ -76,22 +76,6 @@ fn jobs(db: &std::path::Path) -> Vec<Job> {
 
 fn jobs_done(db: &std::path::Path) -> usize {
     jobs(db).iter().filter(|j| j.state == "done").count()
-}
-
-fn to_kline(k: &SimKline) -> Kline {
-    Kline {
-        open_time: k.open_time,
-        close_time: k.close_time,
-        open: k.open,
-        high: k.high,
-        low: k.low,
-        close: k.close,
-        volume: k.volume,
-        quote_volume: k.quote_volume,
-        trades: k.trades,
-        taker_buy_base_volume: k.taker_buy_base_volume,
-        taker_buy_quote_volume: k.taker_buy_quote_volume,
-    }
 }
 
 /// Asserts that the stored `symbol` × `interval` has every candle of `from..=to`, equal to

@@ -439,22 +439,7 @@ fn seed_btc(sim: &SimHandle, db: &Path, n: i64) -> Vec<i64> {
     let times: Vec<i64> = (0..n).map(|i| newest - (n - 1 - i) * MINUTE).collect();
     let klines: Vec<Kline> = times
         .iter()
-        .map(|&t| {
-            let k = sim.kline("BTCUSDT", "1m", t).unwrap();
-            Kline {
-                open_time: k.open_time,
-                close_time: k.close_time,
-                open: k.open,
-                high: k.high,
-                low: k.low,
-                close: k.close,
-                volume: k.volume,
-                quote_volume: k.quote_volume,
-                trades: k.trades,
-                taker_buy_base_volume: k.taker_buy_base_volume,
-                taker_buy_quote_volume: k.taker_buy_quote_volume,
-            }
-        })
+        .map(|&t| to_kline(&sim.kline("BTCUSDT", "1m", t).unwrap()))
         .collect();
     store.upsert_klines(row.id, Interval::M1, &klines).unwrap();
     times

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use tradebeat::store::Store;
-use tradebeat::types::{Interval, Kline, Market, SymbolInfo, SymbolStatus};
+use tradebeat::types::{Interval, Market, SymbolInfo, SymbolStatus};
 
 const MINUTE: i64 = 60_000;
 
@@ -34,19 +34,7 @@ fn seed(
         .upsert_symbol(Market::Spot, &info, None, None, 0)
         .unwrap();
     let k = sim.kline(symbol, interval.as_str(), open_time).unwrap();
-    let kline = Kline {
-        open_time: k.open_time,
-        close_time: k.close_time,
-        open: k.open,
-        high: k.high,
-        low: k.low,
-        close: k.close,
-        volume: k.volume,
-        quote_volume: k.quote_volume,
-        trades: k.trades,
-        taker_buy_base_volume: k.taker_buy_base_volume,
-        taker_buy_quote_volume: k.taker_buy_quote_volume,
-    };
+    let kline = to_kline(&k);
     store.upsert_klines(row.id, interval, &[kline]).unwrap();
 }
 

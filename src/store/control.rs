@@ -7,7 +7,7 @@
 
 use rusqlite::{OptionalExtension as _, params};
 
-use super::{Store, StoreError, SymbolRow, join_intervals, symbol_by_name};
+use super::{Store, StoreError, SymbolRow, symbol_by_name, upsert_symbol_tx};
 use crate::types::{Interval, Kline, Market, Symbol, SymbolInfo};
 
 /// What [`Store::register_symbol`] did.
@@ -54,40 +54,14 @@ impl Store {
         backfill_days: Option<u32>,
         now_ms: i64,
     ) -> Result<Registration, StoreError> {
-        let intervals = intervals.map(join_intervals);
         self.write(|tx| {
             if let Some(row) = symbol_by_name(tx, market, &info.symbol)?
                 && row.active
             {
                 return Ok(Registration::AlreadyActive(row));
             }
-            // The statement of `Store::upsert_symbol`, inside this transaction.
-            tx.execute(
-                "INSERT INTO symbols (market, symbol, base_asset, quote_asset, status, active,
-                                      intervals, backfill_days, added_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?8)
-                 ON CONFLICT (market, symbol) DO UPDATE SET
-                     base_asset = excluded.base_asset,
-                     quote_asset = excluded.quote_asset,
-                     status = excluded.status,
-                     active = 1,
-                     intervals = COALESCE(excluded.intervals, symbols.intervals),
-                     backfill_days = COALESCE(excluded.backfill_days, symbols.backfill_days),
-                     updated_at = excluded.updated_at",
-                params![
-                    market.as_str(),
-                    info.symbol.as_str(),
-                    info.base_asset,
-                    info.quote_asset,
-                    info.status.as_str(),
-                    intervals,
-                    backfill_days,
-                    now_ms
-                ],
-            )?;
-            symbol_by_name(tx, market, &info.symbol)?
+            upsert_symbol_tx(tx, market, info, intervals, backfill_days, now_ms)
                 .map(Registration::Registered)
-                .ok_or_else(|| StoreError::Corrupt(format!("symbol {} vanished", info.symbol)))
         })
     }
 

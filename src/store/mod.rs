@@ -295,34 +295,7 @@ impl Store {
         backfill_days: Option<u32>,
         now_ms: i64,
     ) -> Result<SymbolRow, StoreError> {
-        let intervals = intervals.map(join_intervals);
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO symbols (market, symbol, base_asset, quote_asset, status, active,
-                                      intervals, backfill_days, added_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?8)
-                 ON CONFLICT (market, symbol) DO UPDATE SET
-                     base_asset = excluded.base_asset,
-                     quote_asset = excluded.quote_asset,
-                     status = excluded.status,
-                     active = 1,
-                     intervals = COALESCE(excluded.intervals, symbols.intervals),
-                     backfill_days = COALESCE(excluded.backfill_days, symbols.backfill_days),
-                     updated_at = excluded.updated_at",
-                params![
-                    market.as_str(),
-                    info.symbol.as_str(),
-                    info.base_asset,
-                    info.quote_asset,
-                    info.status.as_str(),
-                    intervals,
-                    backfill_days,
-                    now_ms
-                ],
-            )?;
-            symbol_by_name(tx, market, &info.symbol)?
-                .ok_or_else(|| StoreError::Corrupt(format!("symbol {} vanished", info.symbol)))
-        })
+        self.write(|tx| upsert_symbol_tx(tx, market, info, intervals, backfill_days, now_ms))
     }
 
     /// Records the exchange's current status of a registered symbol.
@@ -519,6 +492,43 @@ fn migrations() -> Vec<(u32, &'static str)> {
         out.push((ver, &SCHEMA_SQL[start..]));
     }
     out
+}
+
+/// Inserts a symbol as active, or refreshes a registered one (assets, status, active again;
+/// overrides only when given), inside `tx`; returns the row as stored.
+pub(super) fn upsert_symbol_tx(
+    tx: &Transaction<'_>,
+    market: Market,
+    info: &SymbolInfo,
+    intervals: Option<&[Interval]>,
+    backfill_days: Option<u32>,
+    now_ms: i64,
+) -> Result<SymbolRow, StoreError> {
+    tx.execute(
+        "INSERT INTO symbols (market, symbol, base_asset, quote_asset, status, active,
+                              intervals, backfill_days, added_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?8)
+         ON CONFLICT (market, symbol) DO UPDATE SET
+             base_asset = excluded.base_asset,
+             quote_asset = excluded.quote_asset,
+             status = excluded.status,
+             active = 1,
+             intervals = COALESCE(excluded.intervals, symbols.intervals),
+             backfill_days = COALESCE(excluded.backfill_days, symbols.backfill_days),
+             updated_at = excluded.updated_at",
+        params![
+            market.as_str(),
+            info.symbol.as_str(),
+            info.base_asset,
+            info.quote_asset,
+            info.status.as_str(),
+            intervals.map(join_intervals),
+            backfill_days,
+            now_ms
+        ],
+    )?;
+    symbol_by_name(tx, market, &info.symbol)?
+        .ok_or_else(|| StoreError::Corrupt(format!("symbol {} vanished", info.symbol)))
 }
 
 fn join_intervals(intervals: &[Interval]) -> String {

@@ -181,3 +181,20 @@ pub fn sim_row(sim: &SimHandle, symbol: &str, interval: &str, open_time: i64) ->
         k.taker_buy_quote_volume,
     )
 }
+
+/// The simulator's candle as the daemon's domain type, for seeding a database.
+pub fn to_kline(k: &exchange_sim::SimKline) -> tradebeat::types::Kline {
+    tradebeat::types::Kline {
+        open_time: k.open_time,
+        close_time: k.close_time,
+        open: k.open,
+        high: k.high,
+        low: k.low,
+        close: k.close,
+        volume: k.volume,
+        quote_volume: k.quote_volume,
+        trades: k.trades,
+        taker_buy_base_volume: k.taker_buy_base_volume,
+        taker_buy_quote_volume: k.taker_buy_quote_volume,
+    }
+}
