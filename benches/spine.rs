@@ -5,7 +5,8 @@
 //! 3. resident memory of the daemon process with 100 symbols × 5 intervals after 10 beats
 //!    (history backfill set to its minimum, one day, so that the spine is what is measured).
 //!
-//! Run with `cargo bench --bench spine` (release build). `SPINE_LAG_BEATS` sets how many
+//! Run with `cargo bench --bench spine` (release build); `-- beat200`, `-- memory` or
+//! `-- lag` runs one part. `SPINE_LAG_BEATS` sets how many
 //! 1 s beats the lag measurement waits for (default 120). Results go to stdout; copy them
 //! into BENCHMARKS.md with the machine they ran on.
 
