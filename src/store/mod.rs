@@ -24,6 +24,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use crate::clock::Clock;
 use crate::types::{Interval, Kline, Market, Symbol, SymbolInfo, Ticker};
 
+mod orders;
+pub use orders::{Inserted, OrderFilter, OrderRow};
+
 /// The schema migrations, as shipped.
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 
@@ -653,6 +656,7 @@ mod tests {
             status: SymbolStatus::Trading,
             base_asset: s[..3].to_string(),
             quote_asset: s[3..].to_string(),
+            filters: Default::default(),
         }
     }
 
