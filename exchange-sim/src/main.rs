@@ -58,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         error_rate_5xx: args.error_rate,
         extra_symbols: args.extra_symbols,
         clock_skew_ms: args.clock_skew_ms,
+        ..SimConfig::default()
     };
     let sim =
         exchange_sim::spawn_on(config, SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))).await?;

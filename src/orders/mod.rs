@@ -270,12 +270,12 @@ impl Orders {
     pub async fn place(&self, mut request: OrderRequest) -> Result<OrderRow, OrderError> {
         let signed = self.signed()?.clone();
         let info = self.rules_for(&request.symbol).await?;
-        let last_price = if rules::needs_market_price(&request, &info.filters) {
-            self.last_price(&request.symbol).await
-        } else {
-            None
-        };
-        rules::check(&request, &info, last_price)?;
+        rules::check(&request, &info, None)?;
+        if rules::needs_market_price(&request, &info.filters)
+            && let Some(last_price) = self.last_price(&request.symbol).await
+        {
+            rules::check(&request, &info, Some(last_price))?;
+        }
         signed.check_order_rate().map_err(rate_limited)?;
 
         let client_order_id = request
