@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::exchange::{ClientOptions, ExchangeClient};
 use crate::heartbeat::{Heartbeat, SHUTDOWN_GRACE};
 use crate::market_data::MarketData;
+use crate::orders::Orders;
 use crate::store::Store;
 
 /// How long the components get to stop after the shutdown signal, beyond which the daemon
@@ -80,6 +81,19 @@ pub async fn run_until(
         .heartbeat
         .schedule()
         .context("heartbeat.period_secs and offset_secs do not make a schedule")?;
+    // Orders: signed with the configured credentials; without any, orders answer a clear
+    // error and market data runs alone. Unreadable credential files stop the start.
+    let credentials = config
+        .credentials()
+        .context("cannot read the api credentials")?;
+    let orders = Orders::new(
+        exchange.clone(),
+        credentials.as_ref(),
+        config.exchange.recv_window_ms,
+        store.clone(),
+        clock.clone(),
+    )?;
+    let orders_task = tokio::spawn(orders.clone().run(shutdown.clone()));
     let heartbeat = Heartbeat::new(schedule, clock, market_data);
 
     let symbols: Vec<&str> = config
@@ -95,6 +109,7 @@ pub async fn run_until(
         rest_url = %exchange.rest_url(),
         database = %store.path().display(),
         symbols = %symbols.join(","),
+        orders = if orders.has_credentials() { "on" } else { "off (no api credentials)" },
         period_secs = config.heartbeat.period_secs,
         offset_secs = config.heartbeat.offset_secs,
         "tradebeat started"
@@ -114,6 +129,12 @@ pub async fn run_until(
             }
         }
     };
+    if tokio::time::timeout(DRAIN_DEADLINE, orders_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!(target: "tradebeat::daemon", "orders did not stop in time");
+    }
     tracing::info!(
         target: "tradebeat::daemon",
         uptime_secs = started.elapsed().as_secs(),
