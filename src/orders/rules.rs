@@ -630,8 +630,33 @@ mod tests {
         let btc = info(FULL, "BTCUSDT");
         let old = info(Y2022, "BTCUSDT");
         let xrp = info(FULL, "XRPUSDT");
+        let eth = info(HTTP, "ETHUSDT");
         // (info, symbol, spec, last price, rule, message)
-        let cases: Vec<(&SymbolInfo, &str, &str, Option<Decimal>, &str, &str)> = vec![
+        type Case<'a> = (
+            &'a SymbolInfo,
+            &'a str,
+            &'a str,
+            Option<Decimal>,
+            &'a str,
+            &'a str,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                &eth,
+                "ETHUSDT",
+                "LIMIT BUY q=0.0001 p=2000 tif=GTC",
+                None,
+                "MIN_NOTIONAL",
+                "notional 0.2 (price 2000 × quantity 0.0001) is below the minimum notional 10 (MIN_NOTIONAL); nearest valid quantity: 0.0050",
+            ),
+            (
+                &eth,
+                "ETHUSDT",
+                "LIMIT BUY q=0.00015 p=2000 tif=GTC",
+                None,
+                "LOT_SIZE",
+                "quantity 0.00015 is not a multiple of step size 0.0001 (LOT_SIZE); nearest valid: 0.0001 or 0.0002",
+            ),
             (
                 &btc,
                 "BTCUSDT",
