@@ -95,6 +95,52 @@ CREATE TABLE heartbeats (
 
 -- version: 2
 
+-- Progress of one symbol × interval history backfill. A job fetches the candles with open
+-- times in [from_time, to_time], oldest first, one page (up to 1000 candles) at a time;
+-- each page's candles and the new next_start_time commit in one transaction, so a restart
+-- (or a crash) resumes at next_start_time with nothing lost and nothing fetched twice.
+-- Candles after to_time are the heartbeat's.
+CREATE TABLE backfill_jobs (
+    symbol_id       INTEGER NOT NULL REFERENCES symbols (id),
+    interval        TEXT    NOT NULL,
+    from_time       INTEGER NOT NULL, -- open time of the oldest candle wanted
+    to_time         INTEGER NOT NULL, -- open time of the newest candle the job covers
+    next_start_time INTEGER NOT NULL, -- open time the next page starts at (> to_time: done)
+    -- pending: waiting for its turn; running: fetching; done: complete back to from_time;
+    -- failed: stopped with last_error (symbol unknown or delisted); stopped: symbol removed.
+    state           TEXT    NOT NULL
+                            CHECK (state IN ('pending', 'running', 'done', 'failed', 'stopped')),
+    rows_written    INTEGER NOT NULL DEFAULT 0, -- candles written by this run of the job
+    last_error      TEXT,
+    started_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (symbol_id, interval)
+) WITHOUT ROWID;
+
+-- A range of candles the exchange did not return when asked (a halted market, a symbol not
+-- listed yet). Candles are never invented: the range stays missing in `klines` and is
+-- recorded here. It is asked for again a bounded number of times (state 'open', next_check
+-- growing), then marked 'permanent' and re-checked rarely; 'filled' once the exchange
+-- returned every candle of it.
+CREATE TABLE gaps (
+    symbol_id    INTEGER NOT NULL REFERENCES symbols (id),
+    interval     TEXT    NOT NULL,
+    start_time   INTEGER NOT NULL, -- open time of the first missing candle
+    end_time     INTEGER NOT NULL, -- open time of the last missing candle
+    -- 'no_candles': the exchange has candles around the range but none in it (halted);
+    -- 'before_first_candle': nothing at or before the range (not listed yet).
+    reason       TEXT    NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 1, -- times the range was asked for
+    state        TEXT    NOT NULL CHECK (state IN ('open', 'permanent', 'filled')),
+    first_seen   INTEGER NOT NULL,
+    last_checked INTEGER NOT NULL,
+    next_check   INTEGER NOT NULL, -- when it is asked for again
+    PRIMARY KEY (symbol_id, interval, start_time),
+    CHECK (end_time >= start_time)
+) WITHOUT ROWID;
+
+-- version: 3
+
 -- One order, its latest known state (DESIGN.md "Tables"). The row is written with status
 -- 'pending' BEFORE the order is sent, so no order reaches the exchange without a record;
 -- the exchange's answer, a query or a cancel then updates it. Statuses are Binance's

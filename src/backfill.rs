@@ -1,10 +1,77 @@
-//! History backfill and gap repair (issue 3). API SKELETON: the types and signatures below
-//! are the contract the control socket codes against; the implementation replaces the
-//! bodies.
+//! History backfill and gap repair: every followed symbol × interval gets its history back
+//! to `backfill_days`, complete and without holes, and keeps it that way.
+//!
+//! # Jobs
+//!
+//! One job per symbol × interval (`backfill_jobs`) covers the open times `from..=to`:
+//! `from` is the first candle inside the symbol's `backfill_days` (its own, or
+//! `market_data.backfill_days`), never older than `market_data.retention_days` would keep;
+//! `to` is the candle before the newest closed one when the job was created (the beats own
+//! everything after it). Jobs are created at start for every followed series (active
+//! `TRADING` symbols × their intervals), after every beat for series that appeared, and by
+//! [`BackfillHandle::start`] (the control socket's `symbol.add` and `backfill.start`).
+//!
+//! A job fetches oldest first, in pages of up to 1000 candles (`GET /api/v3/klines` with
+//! `startTime`, `endTime`, `limit`), and skips what is already stored. Each page is checked
+//! with the beats' own closed-candle validation and committed in ONE transaction together
+//! with the job's new `next_start_time` and the ranges of the page the exchange did not
+//! return (`gaps`). A restart, or a `kill -9` at any instant, resumes at `next_start_time`:
+//! nothing is lost, nothing is fetched twice.
+//!
+//! # Sharing the exchange with the beats
+//!
+//! All requests go through the daemon's one client at [`Priority::Background`](crate::exchange::Priority):
+//! the weight gate holds them back above 60 % of the exchange's request-weight limit, while
+//! the beats may use up to 95 %; a backfill never starves a beat and never earns a 429.
+//! Up to [`BackfillOptions::max_requests_in_flight`] requests run at once (pages of several
+//! jobs, and the next pages of one job while the previous one is written); writes are
+//! serialized by the store's write lock.
+//!
+//! # Failures
+//!
+//! A page that fails (connectivity, 5xx, timeout, malformed payload) is asked for again
+//! with capped exponential backoff, and the job carries on; its `last_error` shows why it
+//! waits. An unknown or delisted symbol (`-1121`), or any other rejection, fails the job
+//! with the exchange's message. Nothing stops the daemon or the other jobs.
+//!
+//! # Gaps
+//!
+//! At start and after every beat, the stored series are checked for missing candles
+//! between the job's `from` and the newest stored candle — only what was added since the
+//! previous check. Missing runs are fetched again. What the exchange cannot provide (a
+//! halted market, a symbol not listed yet) is recorded in `gaps` with its reason, asked for
+//! again after [`BackfillOptions::gap_retry_delays`], then marked `permanent` and re-checked
+//! every [`BackfillOptions::permanent_gap_recheck`]. Candles are never invented.
+//!
+//! # Retention
+//!
+//! `market_data.retention_days` (per interval) is applied at start and then every
+//! [`BackfillOptions::retention_every`], in batches of [`BackfillOptions::retention_batch`]
+//! rows, one transaction each, so a beat never waits for more than one small batch.
+
+mod gaps;
+mod jobs;
+pub mod plan;
+mod retention;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use crate::types::{Interval, Symbol};
+use crate::clock::Clock;
+use crate::config::MarketDataConfig;
+use crate::exchange::ExchangeClient;
+use crate::heartbeat::HeartbeatStatus;
+use crate::store::{Store, StoreError, SymbolRow};
+use crate::types::{Interval, Market, Symbol, SymbolStatus};
+
+pub use crate::store::{GapRow, JobRow};
 
 /// What went wrong starting or querying backfill jobs.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +93,7 @@ pub enum BackfillError {
     Store(#[from] crate::store::StoreError),
 }
 
-/// The state of one backfill job.
+/// The state of one backfill job (`backfill_jobs.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
@@ -40,6 +107,33 @@ pub enum JobStatus {
     Failed,
     /// Stopped because the symbol was removed.
     Stopped,
+}
+
+impl JobStatus {
+    /// The name stored in `backfill_jobs.state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Failed => "failed",
+            JobStatus::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::str::FromStr for JobStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "pending" => JobStatus::Pending,
+            "running" => JobStatus::Running,
+            "done" => JobStatus::Done,
+            "failed" => JobStatus::Failed,
+            "stopped" => JobStatus::Stopped,
+            other => return Err(format!("unknown backfill job state {other:?}")),
+        })
+    }
 }
 
 /// Progress of one symbol × interval backfill, as stored in `backfill_jobs`.
@@ -65,34 +159,845 @@ pub struct JobState {
     pub updated_at: i64,
 }
 
+/// The state of a recorded gap (`gaps.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapStatus {
+    /// Asked for again at `next_check`.
+    Open,
+    /// Retries used up: re-checked rarely (daily by default).
+    Permanent,
+    /// The exchange returned every candle of it on a later attempt.
+    Filled,
+}
+
+impl GapStatus {
+    /// The name stored in `gaps.state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapStatus::Open => "open",
+            GapStatus::Permanent => "permanent",
+            GapStatus::Filled => "filled",
+        }
+    }
+}
+
+impl std::str::FromStr for GapStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "open" => GapStatus::Open,
+            "permanent" => GapStatus::Permanent,
+            "filled" => GapStatus::Filled,
+            other => return Err(format!("unknown gap state {other:?}")),
+        })
+    }
+}
+
+/// Why a range is missing (`gaps.reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapReason {
+    /// The exchange has candles before the range but none in it (a halted market).
+    NoCandles,
+    /// The exchange has no candle at or before the range (the symbol was not listed yet).
+    BeforeFirstCandle,
+}
+
+impl GapReason {
+    /// The name stored in `gaps.reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapReason::NoCandles => "no_candles",
+            GapReason::BeforeFirstCandle => "before_first_candle",
+        }
+    }
+}
+
+impl std::str::FromStr for GapReason {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "no_candles" => GapReason::NoCandles,
+            "before_first_candle" => GapReason::BeforeFirstCandle,
+            other => return Err(format!("unknown gap reason {other:?}")),
+        })
+    }
+}
+
+/// A recorded gap, for `symbol.list` / `status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GapState {
+    pub symbol_id: i64,
+    pub symbol: Symbol,
+    pub interval: Interval,
+    /// Open time of the first missing candle, ms.
+    pub start_ms: i64,
+    /// Open time of the last missing candle, ms.
+    pub end_ms: i64,
+    /// Missing candles.
+    pub candles: i64,
+    pub reason: GapReason,
+    pub status: GapStatus,
+    /// Times the range was asked for.
+    pub attempts: u32,
+    /// When the gap was first seen, ms.
+    pub first_seen_ms: i64,
+    /// When it is asked for again, ms.
+    pub next_check_ms: i64,
+}
+
+impl GapState {
+    fn new(symbol: Symbol, g: &GapRow) -> GapState {
+        GapState {
+            symbol_id: g.symbol_id,
+            symbol,
+            interval: g.interval,
+            start_ms: g.start_time,
+            end_ms: g.end_time,
+            candles: g.span().candles(g.interval.duration_ms()),
+            reason: g.reason,
+            status: g.status,
+            attempts: g.attempts,
+            first_seen_ms: g.first_seen,
+            next_check_ms: g.next_check,
+        }
+    }
+}
+
+/// Knobs of the backfill that are not user configuration. [`Default`] is what the daemon
+/// uses; tests shorten the gap schedule.
+#[derive(Debug, Clone)]
+pub struct BackfillOptions {
+    /// Requests in flight at once, all jobs and repairs together. Default 4.
+    pub max_requests_in_flight: usize,
+    /// Jobs fetching at once; the others wait as `pending`. Default 4.
+    pub max_active_jobs: usize,
+    /// Pages of one job in flight at once (fetched ahead, written in order). Default 2.
+    pub pipeline_depth: usize,
+    /// Waits before a gap is asked for again after its 1st, 2nd … attempt; once used up the
+    /// gap is `permanent`. Default 1 min, 10 min (three attempts).
+    pub gap_retry_delays: Vec<Duration>,
+    /// How often a permanent gap is asked for again. Default 1 day.
+    pub permanent_gap_recheck: Duration,
+    /// How often retention runs (also once at start). Default 1 day.
+    pub retention_every: Duration,
+    /// Rows deleted per retention transaction. Default 5000.
+    pub retention_batch: u32,
+    /// Least time between two progress lines of one job in `backfill.log`. Default 10 s.
+    pub progress_log_every: Duration,
+    /// First wait after a failed page; doubles per failure. Default 1 s.
+    pub retry_base: Duration,
+    /// Longest wait after a failed page. Default 60 s.
+    pub retry_cap: Duration,
+}
+
+impl Default for BackfillOptions {
+    fn default() -> BackfillOptions {
+        BackfillOptions {
+            max_requests_in_flight: 4,
+            max_active_jobs: 4,
+            pipeline_depth: 2,
+            gap_retry_delays: vec![Duration::from_secs(60), Duration::from_secs(600)],
+            permanent_gap_recheck: Duration::from_secs(86_400),
+            retention_every: Duration::from_secs(86_400),
+            retention_batch: 5000,
+            progress_log_every: Duration::from_secs(10),
+            retry_base: Duration::from_secs(1),
+            retry_cap: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Gap windows repaired per series and check, and due gaps re-checked per check: bounds
+/// the work one check does; the rest waits for the next one.
+const MAX_REPAIRS_PER_CHECK: usize = 64;
+/// Store operations of the backfill at once: leaves the pool's other connections to the
+/// beats and the control socket.
+const DB_SLOTS: usize = 2;
+/// Pause between two retention batches, so that other writers get the lock.
+const RETENTION_PAUSE: Duration = Duration::from_millis(5);
+
+type SeriesKey = (i64, Interval);
+
+/// The history backfill component. Build it with [`Backfill::new`], run it with
+/// [`Backfill::run`]; the [`BackfillHandle`] talks to it.
+pub struct Backfill {
+    ctx: Arc<Ctx>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    beats: watch::Receiver<HeartbeatStatus>,
+}
+
+/// What the handle asks of the running component.
+#[derive(Debug)]
+enum Command {
+    /// These jobs were (re)written: abort their tasks, start them from the database.
+    Restart(Vec<SeriesKey>),
+    /// The symbol was removed: abort its tasks.
+    Stop(i64),
+}
+
+/// What the component's tasks share.
+struct Ctx {
+    store: Store,
+    exchange: ExchangeClient,
+    clock: Clock,
+    default_intervals: Vec<Interval>,
+    backfill_days: u32,
+    retention_days: BTreeMap<Interval, u32>,
+    options: BackfillOptions,
+    requests: Semaphore,
+    db_slots: Semaphore,
+    /// In-memory progress of running jobs (rate, ETA, log cadence).
+    progress: Mutex<HashMap<SeriesKey, Progress>>,
+    /// Per series, the newest open time up to which the stored series was checked.
+    checked: Mutex<HashMap<SeriesKey, i64>>,
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backfill")
+            .field("store", &self.store)
+            .field("backfill_days", &self.backfill_days)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running job's progress in this run of the daemon.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    since: Instant,
+    /// `next_start_time` when this run began.
+    start_next: i64,
+    next: i64,
+    to: i64,
+    last_log: Instant,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Backfill {
+    /// A backfill for the symbols in `store`, with `config`'s intervals, `backfill_days` and
+    /// `retention_days`, fetching through `exchange` at background priority (a handle
+    /// sharing its weight budget is made here). `beats` is the heartbeat's status: every
+    /// finished beat triggers a gap check.
+    pub fn new(
+        config: &MarketDataConfig,
+        store: Store,
+        exchange: &ExchangeClient,
+        clock: Clock,
+        beats: watch::Receiver<HeartbeatStatus>,
+        options: BackfillOptions,
+    ) -> (Backfill, BackfillHandle) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let ctx = Arc::new(Ctx {
+            store,
+            exchange: exchange.background(),
+            clock,
+            default_intervals: config.intervals.clone(),
+            backfill_days: config.backfill_days,
+            retention_days: config.retention_days.clone(),
+            requests: Semaphore::new(options.max_requests_in_flight.max(1)),
+            db_slots: Semaphore::new(DB_SLOTS),
+            options,
+            progress: Mutex::new(HashMap::new()),
+            checked: Mutex::new(HashMap::new()),
+        });
+        let handle = BackfillHandle {
+            ctx: Arc::clone(&ctx),
+            commands: tx,
+        };
+        (
+            Backfill {
+                ctx,
+                commands: rx,
+                beats,
+            },
+            handle,
+        )
+    }
+
+    /// Runs jobs, gap checks and retention until `shutdown` is cancelled, then stops at
+    /// once: a page being written commits or rolls back whole, and is resumed at the next
+    /// start.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        if !self.ctx.prepare(&shutdown).await {
+            return;
+        }
+        let mut jobs: JoinSet<SeriesKey> = JoinSet::new();
+        let mut running: HashMap<SeriesKey, AbortHandle> = HashMap::new();
+        let mut chores: JoinSet<Chore> = JoinSet::new();
+        let (mut checking, mut pruning) = (false, false);
+        let (mut sync_due, mut check_due) = (true, true);
+        let pruning_enabled = !self.ctx.retention_days.is_empty();
+        let mut prune_at = Instant::now();
+        let mut last_beat = self.beats.borrow().last.as_ref().map(|r| r.beat_time);
+        let mut beats_open = true;
+        // Whether work happened since the last "idle" line (logged once the jobs are done
+        // and the gap check and retention after them have finished).
+        let mut busy = true;
+        loop {
+            if sync_due {
+                sync_due = false;
+                let before = running.len();
+                self.ctx.sync_jobs(&mut jobs, &mut running).await;
+                busy |= running.len() > before;
+            }
+            if check_due && !checking {
+                check_due = false;
+                checking = true;
+                let ctx = Arc::clone(&self.ctx);
+                chores.spawn(async move {
+                    ctx.check_gaps().await;
+                    Chore::Check
+                });
+            }
+            if pruning_enabled && !pruning && Instant::now() >= prune_at {
+                pruning = true;
+                prune_at = Instant::now() + self.ctx.options.retention_every;
+                let ctx = Arc::clone(&self.ctx);
+                chores.spawn(async move {
+                    ctx.apply_retention().await;
+                    Chore::Retention
+                });
+            }
+            if busy && running.is_empty() && !checking && !pruning && !check_due && !sync_due {
+                busy = false;
+                tracing::info!("backfill idle: every job done and the stored history checked");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(command) = self.commands.recv() => {
+                    let abort = |running: &mut HashMap<SeriesKey, AbortHandle>, key: &SeriesKey| {
+                        if let Some(h) = running.remove(key) {
+                            h.abort();
+                        }
+                    };
+                    match command {
+                        Command::Restart(keys) => {
+                            for key in &keys {
+                                abort(&mut running, key);
+                            }
+                        }
+                        Command::Stop(symbol_id) => {
+                            let keys: Vec<SeriesKey> =
+                                running.keys().filter(|k| k.0 == symbol_id).copied().collect();
+                            for key in &keys {
+                                abort(&mut running, key);
+                                lock(&self.ctx.progress).remove(key);
+                            }
+                        }
+                    }
+                    sync_due = true;
+                }
+                changed = self.beats.changed(), if beats_open => {
+                    if changed.is_err() {
+                        beats_open = false;
+                        continue;
+                    }
+                    let beat = self.beats.borrow_and_update().last.as_ref().map(|r| r.beat_time);
+                    if beat != last_beat {
+                        last_beat = beat;
+                        sync_due = true;
+                        check_due = true;
+                    }
+                }
+                Some(joined) = jobs.join_next_with_id() => {
+                    let id = match &joined {
+                        Ok((id, _)) => *id,
+                        Err(e) => {
+                            if e.is_panic() {
+                                tracing::error!(error = %e, "backfill job task panicked");
+                            }
+                            e.id()
+                        }
+                    };
+                    running.retain(|_, h| h.id() != id);
+                    // A job ended (done, failed, or moved): start the next, check its range.
+                    sync_due = true;
+                    check_due = true;
+                }
+                Some(chore) = chores.join_next() => {
+                    match chore {
+                        Ok(Chore::Check) => checking = false,
+                        Ok(Chore::Retention) => pruning = false,
+                        Err(e) => {
+                            tracing::error!(error = %e, "backfill chore failed");
+                            (checking, pruning) = (false, false);
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(prune_at), if pruning_enabled && !pruning => {}
+            }
+        }
+        jobs.shutdown().await;
+        chores.shutdown().await;
+        tracing::info!("backfill stopped");
+    }
+}
+
+/// A background task of the component besides the jobs.
+enum Chore {
+    Check,
+    Retention,
+}
+
+impl Ctx {
+    /// Runs blocking store work with one of the backfill's database slots.
+    async fn db<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let _slot = self.db_slots.acquire().await.ok();
+        self.store.run(f).await
+    }
+
+    /// Measures the clock offset and reads the exchange's weight limit before the first
+    /// request of a job (so background work never runs on the default limit). Retries
+    /// with backoff; `false` if shutdown came first.
+    async fn prepare(&self, shutdown: &CancellationToken) -> bool {
+        let mut attempt = 0;
+        loop {
+            let ready = async {
+                self.exchange.sync_time().await?;
+                self.exchange.exchange_info().await
+            };
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                r = ready => r,
+            };
+            match result {
+                Ok(_) => return true,
+                Err(e) => {
+                    let wait = self.retry_wait(attempt);
+                    attempt += 1;
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64,
+                        "exchange not reachable; backfill waits");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return false,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Capped exponential backoff with full jitter for the `attempt`-th retry (from 0).
+    fn retry_wait(&self, attempt: u32) -> Duration {
+        let base = self.options.retry_base.as_millis() as u64;
+        let cap = self.options.retry_cap.as_millis() as u64;
+        let max = base.saturating_mul(1u64 << attempt.min(20)).min(cap).max(1);
+        Duration::from_millis(max / 2 + fastrand::u64(0..=max / 2))
+    }
+
+    /// Creates the jobs of followed series that have none, stops the jobs of removed
+    /// symbols, and starts tasks for runnable jobs, up to `max_active_jobs`.
+    async fn sync_jobs(
+        self: &Arc<Self>,
+        jobs: &mut JoinSet<SeriesKey>,
+        running: &mut HashMap<SeriesKey, AbortHandle>,
+    ) {
+        let server_now = self.exchange.server_now_ms();
+        let now = self.clock.now_ms();
+        let settings = self.settings();
+        let runnable = match self
+            .db(move |s| ensure_jobs(s, &settings, server_now, now))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read or create backfill jobs");
+                return;
+            }
+        };
+        for job in runnable {
+            if running.len() >= self.options.max_active_jobs.max(1) {
+                break;
+            }
+            let key = (job.symbol_id, job.interval);
+            if running.contains_key(&key) {
+                continue;
+            }
+            let ctx = Arc::clone(self);
+            let handle = jobs.spawn(async move {
+                ctx.drive_job(job).await;
+                key
+            });
+            running.insert(key, handle);
+        }
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            default_intervals: self.default_intervals.clone(),
+            backfill_days: self.backfill_days,
+            retention_days: self.retention_days.clone(),
+        }
+    }
+
+    fn job_state(&self, job: &JobRow) -> JobState {
+        let key = (job.symbol_id, job.interval);
+        let eta_secs = (job.status == JobStatus::Running)
+            .then(|| {
+                lock(&self.progress).get(&key).and_then(|p| {
+                    plan::eta_secs(job.interval, p.start_next, p.next, p.to, p.since.elapsed())
+                })
+            })
+            .flatten();
+        JobState {
+            symbol_id: job.symbol_id,
+            symbol: job.symbol.clone(),
+            interval: job.interval,
+            from_ms: job.from_time,
+            to_ms: job.to_time,
+            next_start_ms: job.next_start_time,
+            status: job.status,
+            rows_written: job.rows_written,
+            percent: if job.status == JobStatus::Done {
+                100.0
+            } else {
+                plan::percent(
+                    job.interval,
+                    job.from_time,
+                    job.to_time,
+                    job.next_start_time,
+                )
+            },
+            eta_secs,
+            last_error: job.last_error.clone(),
+            updated_at: job.updated_at,
+        }
+    }
+}
+
+/// What job creation needs from the config.
+#[derive(Debug, Clone)]
+struct Settings {
+    default_intervals: Vec<Interval>,
+    backfill_days: u32,
+    retention_days: BTreeMap<Interval, u32>,
+}
+
+/// Active `TRADING` spot symbols × their intervals.
+fn followed_series(
+    store: &Store,
+    default_intervals: &[Interval],
+) -> Result<Vec<(SymbolRow, Interval)>, StoreError> {
+    Ok(store
+        .symbols(Market::Spot, true)?
+        .into_iter()
+        .filter(|s| s.status == SymbolStatus::Trading.as_str())
+        .flat_map(|s| {
+            let intervals = s
+                .intervals
+                .clone()
+                .unwrap_or_else(|| default_intervals.to_vec());
+            intervals.into_iter().map(move |i| (s.clone(), i))
+        })
+        .collect())
+}
+
+/// A new run of a job over `from..` up to the candle before the newest closed one.
+fn new_job(row: &SymbolRow, interval: Interval, from: i64, server_now: i64, now: i64) -> JobRow {
+    let to = interval.last_closed_open_time(server_now) - interval.duration_ms();
+    JobRow {
+        symbol_id: row.id,
+        symbol: row.symbol.clone(),
+        interval,
+        from_time: from,
+        to_time: to,
+        next_start_time: from,
+        status: if from > to {
+            JobStatus::Done
+        } else {
+            JobStatus::Pending
+        },
+        rows_written: 0,
+        last_error: None,
+        started_at: now,
+        updated_at: now,
+    }
+}
+
+/// Brings `backfill_jobs` in line with the followed series and returns the runnable jobs
+/// (pending or running, of followed series), longest intervals first (their history is
+/// a page or two), then by symbol.
+fn ensure_jobs(
+    store: &Store,
+    settings: &Settings,
+    server_now: i64,
+    now: i64,
+) -> Result<Vec<JobRow>, StoreError> {
+    let followed = followed_series(store, &settings.default_intervals)?;
+    let existing = store.backfill_jobs(None)?;
+    let mut runnable = Vec::new();
+    for (row, interval) in &followed {
+        let days = row.backfill_days.unwrap_or(settings.backfill_days);
+        let from = plan::job_from(
+            *interval,
+            server_now,
+            days,
+            settings.retention_days.get(interval).copied(),
+        );
+        let job = existing
+            .iter()
+            .find(|j| j.symbol_id == row.id && j.interval == *interval);
+        let job = match job {
+            // A new series, a re-added symbol, or more history asked for in the config.
+            None => Some(new_job(row, *interval, from, server_now, now)),
+            Some(j) if j.status == JobStatus::Stopped => {
+                Some(new_job(row, *interval, from, server_now, now))
+            }
+            Some(j) if j.status != JobStatus::Failed && from < j.from_time => {
+                Some(new_job(row, *interval, from, server_now, now))
+            }
+            Some(_) => None,
+        };
+        if let Some(job) = job {
+            store.put_backfill_job(&job)?;
+            if job.status == JobStatus::Done {
+                continue;
+            }
+            runnable.push(job);
+        }
+    }
+    for j in &existing {
+        let followed_now = followed
+            .iter()
+            .any(|(r, i)| r.id == j.symbol_id && *i == j.interval);
+        if matches!(j.status, JobStatus::Pending | JobStatus::Running) {
+            if followed_now {
+                if !runnable
+                    .iter()
+                    .any(|r: &JobRow| r.symbol_id == j.symbol_id && r.interval == j.interval)
+                {
+                    runnable.push(j.clone());
+                }
+            } else if !store.symbol_by_id(j.symbol_id)?.is_some_and(|s| s.active) {
+                // The symbol was removed: its jobs stop (they restart if it comes back).
+                store.stop_backfill_jobs(j.symbol_id, now)?;
+            }
+        }
+    }
+    runnable.sort_by_key(|j| (std::cmp::Reverse(j.interval.duration_ms()), j.symbol_id));
+    Ok(runnable)
+}
+
 /// A handle to the backfill component, for the control socket. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct BackfillHandle {}
+#[derive(Clone)]
+pub struct BackfillHandle {
+    ctx: Arc<Ctx>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for BackfillHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackfillHandle")
+            .field("running", &!self.commands.is_closed())
+            .finish()
+    }
+}
 
 impl BackfillHandle {
     /// Starts (or restarts) the backfill jobs of a registered symbol: all its intervals, or
     /// only `interval`; back to `from_ms`, or to its `backfill_days`. Returns the jobs'
     /// states right after they were persisted. Jobs already complete for the range are
     /// returned as `Done` without refetching.
+    ///
+    /// `from_ms` (ms since the epoch) is moved up to the interval's grid and to what
+    /// `retention_days` keeps. Errors: [`BackfillError::UnknownSymbol`] for an id that is
+    /// not an active registered symbol, [`BackfillError::UnknownInterval`] for an interval
+    /// the symbol does not follow, [`BackfillError::InvalidFrom`] for a negative or future
+    /// `from_ms`, [`BackfillError::NotRunning`] once the component has stopped.
     pub async fn start(
         &self,
         symbol_id: i64,
         interval: Option<Interval>,
         from_ms: Option<i64>,
     ) -> Result<Vec<JobState>, BackfillError> {
-        let _ = (symbol_id, interval, from_ms);
-        Err(BackfillError::NotRunning)
+        if self.commands.is_closed() {
+            return Err(BackfillError::NotRunning);
+        }
+        let server_now = self.ctx.exchange.server_now_ms();
+        let now = self.ctx.clock.now_ms();
+        if let Some(from) = from_ms
+            && (from < 0 || from > server_now)
+        {
+            return Err(BackfillError::InvalidFrom(from));
+        }
+        let settings = self.ctx.settings();
+        let (jobs, restarted) = self
+            .ctx
+            .db(move |s| {
+                Ok(start_jobs(
+                    s, &settings, symbol_id, interval, from_ms, server_now, now,
+                ))
+            })
+            .await??;
+        if !restarted.is_empty() {
+            for job in jobs
+                .iter()
+                .filter(|j| restarted.contains(&(j.symbol_id, j.interval)))
+            {
+                tracing::info!(symbol = %job.symbol, interval = %job.interval,
+                    from = %utc(job.from_time), "backfill requested");
+            }
+            self.commands
+                .send(Command::Restart(restarted))
+                .map_err(|_| BackfillError::NotRunning)?;
+        }
+        Ok(jobs.iter().map(|j| self.ctx.job_state(j)).collect())
     }
 
     /// Stops the symbol's jobs (the symbol was removed); their rows stay, as `Stopped`.
+    /// Errors with [`BackfillError::NotRunning`] once the component has stopped.
     pub async fn stop(&self, symbol_id: i64) -> Result<(), BackfillError> {
-        let _ = symbol_id;
-        Err(BackfillError::NotRunning)
+        if self.commands.is_closed() {
+            return Err(BackfillError::NotRunning);
+        }
+        let now = self.ctx.clock.now_ms();
+        let stopped = self
+            .ctx
+            .db(move |s| s.stop_backfill_jobs(symbol_id, now))
+            .await?;
+        if stopped > 0 {
+            tracing::info!(
+                symbol_id,
+                jobs = stopped,
+                "backfill stopped for a removed symbol"
+            );
+        }
+        self.commands
+            .send(Command::Stop(symbol_id))
+            .map_err(|_| BackfillError::NotRunning)
     }
 
-    /// The jobs of one symbol, or of all symbols, from the database.
+    /// The jobs of one symbol, or of all symbols, from the database, with percent done and,
+    /// for running jobs, the estimated time left.
     pub async fn jobs(&self, symbol_id: Option<i64>) -> Result<Vec<JobState>, BackfillError> {
-        let _ = symbol_id;
-        Ok(Vec::new())
+        let jobs = self
+            .ctx
+            .store
+            .run(move |s| s.backfill_jobs(symbol_id))
+            .await?;
+        Ok(jobs.iter().map(|j| self.ctx.job_state(j)).collect())
+    }
+
+    /// The gaps that are not filled (`open` and `permanent`) of one symbol, or of all.
+    pub async fn open_gaps(&self, symbol_id: Option<i64>) -> Result<Vec<GapState>, BackfillError> {
+        let gaps = self
+            .ctx
+            .store
+            .run(move |s| s.gaps(symbol_id, None, false))
+            .await?;
+        Ok(gaps
+            .into_iter()
+            .map(|(symbol, g)| GapState::new(symbol, &g))
+            .collect())
+    }
+}
+
+/// The body of [`BackfillHandle::start`], on the store: the jobs as they stand after the
+/// call, and the ones written anew.
+fn start_jobs(
+    store: &Store,
+    settings: &Settings,
+    symbol_id: i64,
+    interval: Option<Interval>,
+    from_ms: Option<i64>,
+    server_now: i64,
+    now: i64,
+) -> Result<(Vec<JobRow>, Vec<SeriesKey>), BackfillError> {
+    let row = store
+        .symbol_by_id(symbol_id)?
+        .filter(|r| r.active)
+        .ok_or_else(|| BackfillError::UnknownSymbol(symbol_id.to_string()))?;
+    let followed = row
+        .intervals
+        .clone()
+        .unwrap_or_else(|| settings.default_intervals.clone());
+    let intervals = match interval {
+        Some(i) if followed.contains(&i) => vec![i],
+        Some(i) => {
+            return Err(BackfillError::UnknownInterval {
+                symbol: row.symbol,
+                interval: i,
+            });
+        }
+        None => followed,
+    };
+    let days = row.backfill_days.unwrap_or(settings.backfill_days);
+    let mut jobs = Vec::new();
+    let mut restarted = Vec::new();
+    for interval in intervals {
+        let retention = settings.retention_days.get(&interval).copied();
+        let from = match from_ms {
+            Some(f) => {
+                plan::align_up(interval, f).max(plan::kept_from(interval, server_now, retention))
+            }
+            None => plan::job_from(interval, server_now, days, retention),
+        };
+        let existing = store.backfill_job(row.id, interval)?;
+        match existing {
+            Some(j)
+                if matches!(
+                    j.status,
+                    JobStatus::Done | JobStatus::Pending | JobStatus::Running
+                ) && j.from_time <= from =>
+            {
+                jobs.push(j)
+            }
+            _ => {
+                let job = new_job(&row, interval, from, server_now, now);
+                store.put_backfill_job(&job)?;
+                restarted.push((job.symbol_id, job.interval));
+                jobs.push(job);
+            }
+        }
+    }
+    Ok((jobs, restarted))
+}
+
+/// `ms` as an RFC 3339 UTC time for log lines.
+fn utc(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_round_trip() {
+        for s in [
+            JobStatus::Pending,
+            JobStatus::Running,
+            JobStatus::Done,
+            JobStatus::Failed,
+            JobStatus::Stopped,
+        ] {
+            assert_eq!(s.as_str().parse::<JobStatus>(), Ok(s));
+        }
+        for s in [GapStatus::Open, GapStatus::Permanent, GapStatus::Filled] {
+            assert_eq!(s.as_str().parse::<GapStatus>(), Ok(s));
+        }
+        for r in [GapReason::NoCandles, GapReason::BeforeFirstCandle] {
+            assert_eq!(r.as_str().parse::<GapReason>(), Ok(r));
+        }
+        assert!("nope".parse::<JobStatus>().is_err());
+    }
+
+    #[test]
+    fn log_times_are_rfc3339() {
+        assert_eq!(utc(1_795_262_400_000), "2026-11-21T12:00:00Z");
     }
 }

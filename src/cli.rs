@@ -1,14 +1,18 @@
-//! The command line (DESIGN.md, "Command line"): `run`, `check-config`, and later `ctl`.
+//! The command line (DESIGN.md, "Command line"): `run`, `check-config`, `ctl` and
+//! `completions`.
 //!
-//! Exit status: 0 success, 1 failure at run time, 2 bad usage or a config error.
+//! Exit status: 0 success, 1 failure at run time (for `ctl`: the daemon answered with an
+//! error), 2 bad usage or a config error (for `ctl`: also the daemon is unreachable).
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+use crate::types::{Interval, Symbol};
 
 /// tradebeat: Binance market data and your own orders in one SQLite file.
 #[derive(Debug, Parser)]
-#[command(name = "tradebeat", version, about, propagate_version = true)]
+#[command(name = "tradebeat", version = crate::LONG_VERSION, about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -28,5 +32,103 @@ pub enum Command {
         /// TOML config file; every key can also be set by env TRADEBEAT_SECTION__KEY.
         #[arg(long, short = 'c', value_name = "FILE")]
         config: Option<PathBuf>,
+    },
+    /// Talk to the running daemon over its control socket (human tables, or --json).
+    Ctl(CtlArgs),
+    /// Print shell completions for bash, zsh, fish, elvish or powershell.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `tradebeat ctl [--socket PATH | --config FILE] [--json] COMMAND`.
+#[derive(Debug, Args)]
+pub struct CtlArgs {
+    /// The daemon's control socket [default: control.socket of the config].
+    #[arg(long, short = 's', value_name = "PATH", global = true)]
+    pub socket: Option<PathBuf>,
+    /// TOML config file to read control.socket from (env TRADEBEAT_CONTROL__SOCKET also works).
+    #[arg(long, short = 'c', value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Print the daemon's raw JSON result (or error object) instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+/// The `ctl` subcommands, one per control method.
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// The daemon's state: version, uptime, beats, symbols, backfill, request weight.
+    Status,
+    /// Register, remove and list symbols.
+    #[command(subcommand, alias = "symbol")]
+    Symbols(SymbolsCommand),
+    /// Run a beat now: tickers and closed klines of every followed symbol.
+    Sync {
+        /// Fail unless this symbol is followed (the beat covers all followed symbols).
+        symbol: Option<Symbol>,
+    },
+    /// Start (or restart) the history backfill of a registered symbol.
+    Backfill {
+        /// A registered symbol, e.g. BTCUSDT.
+        symbol: Symbol,
+        /// Only this interval [default: all the symbol's intervals].
+        #[arg(long)]
+        interval: Option<Interval>,
+        /// Oldest candle wanted: a date (2026-11-01, UTC), an RFC 3339 time or ms since the
+        /// epoch [default: the symbol's backfill days before now].
+        #[arg(long, value_name = "TIME", value_parser = crate::ctl::parse_time)]
+        from: Option<i64>,
+    },
+    /// Stored klines (candles) of a symbol, oldest first.
+    Klines {
+        /// A registered symbol, e.g. BTCUSDT.
+        symbol: Symbol,
+        /// The interval, e.g. 1m, 15m, 1h, 1d.
+        interval: Interval,
+        /// How many candles, 1 to 5000 [default: 500].
+        #[arg(long, short = 'n')]
+        limit: Option<u32>,
+        /// First open time: a date (UTC), an RFC 3339 time or ms [default: the newest LIMIT candles].
+        #[arg(long, value_name = "TIME", value_parser = crate::ctl::parse_time)]
+        start: Option<i64>,
+        /// Last open time: a date (UTC), an RFC 3339 time or ms [default: now].
+        #[arg(long, value_name = "TIME", value_parser = crate::ctl::parse_time)]
+        end: Option<i64>,
+    },
+}
+
+/// `ctl symbols …`.
+#[derive(Debug, Subcommand)]
+pub enum SymbolsCommand {
+    /// Register a symbol (checked against the exchange) and start its backfill.
+    Add {
+        /// The exchange's symbol, e.g. BTCUSDT.
+        symbol: Symbol,
+        /// Its own kline intervals, comma-separated [default: market_data.intervals].
+        #[arg(long, value_delimiter = ',', value_name = "LIST")]
+        intervals: Option<Vec<Interval>>,
+        /// Days of history to backfill [default: market_data.backfill_days].
+        #[arg(long, value_name = "N")]
+        backfill_days: Option<u32>,
+        /// Follow the backfill until it is done, showing its progress.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Stop following a symbol; its stored data stay.
+    #[command(alias = "rm")]
+    Remove {
+        /// A registered symbol.
+        symbol: Symbol,
+    },
+    /// The registered symbols with their newest kline and backfill progress.
+    #[command(alias = "ls")]
+    List {
+        /// Include removed symbols.
+        #[arg(long)]
+        all: bool,
     },
 }

@@ -5,6 +5,12 @@
 //! `async fn run(self, shutdown: CancellationToken)`; all of them share one shutdown token.
 //! A first signal cancels it: no new beat starts, the beat in flight gets a grace period to
 //! commit, and the process exits 0. A second signal exits at once (status 130).
+//!
+//! Under systemd (`Type=notify`, see [`crate::notify`]) it sends `READY=1` once start-up is
+//! complete: the database is open and migrated (the binary took the instance lock before
+//! that), and the first exchange contact, the start-up beat, has finished or
+//! [`FIRST_CONTACT_WAIT`] has passed. It sends `STOPPING=1` as soon as a stop begins. The
+//! heartbeat sends STATUS after every beat and the watchdog pings.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,17 +20,28 @@ use futures::StreamExt as _;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use tokio_util::sync::CancellationToken;
 
+use crate::backfill::{Backfill, BackfillHandle, BackfillOptions};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::control::{ControlContext, ControlServer};
 use crate::exchange::{ClientOptions, ExchangeClient};
-use crate::heartbeat::{Heartbeat, SHUTDOWN_GRACE};
+use crate::heartbeat::{Heartbeat, HeartbeatStatus, SHUTDOWN_GRACE};
 use crate::market_data::MarketData;
+use crate::notify;
 use crate::orders::Orders;
 use crate::store::Store;
 
 /// How long the components get to stop after the shutdown signal, beyond which the daemon
 /// exits anyway. Above the heartbeat's own grace, below systemd's default stop timeout.
 const DRAIN_DEADLINE: Duration = Duration::from_millis(SHUTDOWN_GRACE.as_millis() as u64 + 1000);
+
+/// The longest start-up waits for the first exchange contact (the start-up beat: clock
+/// sync, `exchangeInfo`, catch-up) before it reports ready anyway. A healthy exchange
+/// answers in about a second, and an unreachable one (connection refused) fails the beat
+/// within a few; only a black-holed or very slow exchange reaches this. Waiting longer would
+/// keep the unit "activating" through an exchange outage, which tradebeat rides out on its
+/// own (every beat retries), and block `systemctl start` for as long.
+pub const FIRST_CONTACT_WAIT: Duration = Duration::from_secs(15);
 
 /// Runs the daemon until SIGTERM or SIGINT. Errors are start-up failures (database,
 /// exchange client set-up); once running, the daemon reports problems and carries on.
@@ -52,11 +69,39 @@ async fn watch_signals(mut signals: signal_hook_tokio::Signals, shutdown: Cancel
     }
 }
 
+/// Handles to the running components: what tests (and benchmarks) talk to; the control
+/// socket gets its own copy.
+#[derive(Debug, Clone)]
+pub struct Handles {
+    /// Backfill jobs and gaps (`symbol.add`, `symbol.remove`, `backfill.start`,
+    /// `symbol.list`, `status`).
+    pub backfill: BackfillHandle,
+}
+
+/// What the daemon takes besides its config: knobs for tests and benchmarks.
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    /// The backfill's internal knobs (defaults in production).
+    pub backfill: BackfillOptions,
+    /// Receives the components' handles once they are built.
+    pub handles: Option<tokio::sync::oneshot::Sender<Handles>>,
+}
+
 /// Runs the daemon with `clock` until `shutdown` is cancelled (the tests' entry point).
 pub async fn run_until(
     config: Config,
     clock: Clock,
     shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    run_with(config, clock, shutdown, RunOptions::default()).await
+}
+
+/// [`run_until`] with [`RunOptions`].
+pub async fn run_with(
+    config: Config,
+    clock: Clock,
+    shutdown: CancellationToken,
+    run_options: RunOptions,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let db_path = config.storage.database.clone();
@@ -81,6 +126,25 @@ pub async fn run_until(
         .heartbeat
         .schedule()
         .context("heartbeat.period_secs and offset_secs do not make a schedule")?;
+    let watchdog = notify::watchdog_interval();
+    let heartbeat =
+        Heartbeat::new(schedule, clock.clone(), Arc::clone(&market_data)).with_watchdog(watchdog);
+    let mut beats = heartbeat.status();
+    // Backfill shares the client's weight budget at background priority and checks for
+    // gaps after every beat (the heartbeat's status watch).
+    let (backfill, backfill_handle) = Backfill::new(
+        &config.market_data,
+        store.clone(),
+        &exchange,
+        clock.clone(),
+        heartbeat.status(),
+        run_options.backfill,
+    );
+    if let Some(tx) = run_options.handles {
+        let _ = tx.send(Handles {
+            backfill: backfill_handle.clone(),
+        });
+    }
     // Orders: signed with the configured credentials; without any, orders answer a clear
     // error and market data runs alone. Unreadable credential files stop the start.
     let credentials = config
@@ -93,8 +157,6 @@ pub async fn run_until(
         store.clone(),
         clock.clone(),
     )?;
-    let orders_task = tokio::spawn(orders.clone().run(shutdown.clone()));
-    let heartbeat = Heartbeat::new(schedule, clock, market_data);
 
     let symbols: Vec<&str> = config
         .market_data
@@ -104,42 +166,189 @@ pub async fn run_until(
         .collect();
     tracing::info!(
         target: "tradebeat::daemon",
-        version = env!("CARGO_PKG_VERSION"),
+        version = crate::VERSION,
+        build_commit = crate::BUILD_COMMIT,
+        pid = std::process::id(),
         network = %config.exchange.network,
         rest_url = %exchange.rest_url(),
         database = %store.path().display(),
         symbols = %symbols.join(","),
         orders = if orders.has_credentials() { "on" } else { "off (no api credentials)" },
+        socket = %std::path::absolute(&config.control.socket)
+            .unwrap_or_else(|_| config.control.socket.clone())
+            .display(),
         period_secs = config.heartbeat.period_secs,
         offset_secs = config.heartbeat.offset_secs,
+        watchdog_secs = watchdog.map_or(0, |w| w.as_secs()),
         "tradebeat started"
     );
+    if let Some(interval) = watchdog {
+        let series = config.market_data.symbols.len() * config.market_data.intervals.len();
+        let request_timeout = Duration::from_millis(config.exchange.request_timeout_ms);
+        let worst = notify::worst_case_beat(request_timeout, series);
+        if interval < worst {
+            tracing::warn!(
+                target: "tradebeat::daemon",
+                watchdog_secs = interval.as_secs(),
+                worst_beat_secs = worst.as_secs(),
+                request_timeout_ms = config.exchange.request_timeout_ms,
+                series,
+                "WatchdogSec is shorter than a beat can take while the exchange does not answer; systemd may restart tradebeat during an exchange outage: raise WatchdogSec"
+            );
+        }
+    }
 
+    // READINESS: start-up steps that can fail the start and that READY=1 must wait for
+    // (the database above; binding the control socket, ...) go here, before the heartbeat
+    // starts, each returning its error (exit 1, "failed to start" for systemd).
+    //
+    // The control socket: a daemon that cannot serve it (another one holds it, its
+    // directory cannot be created) does not start.
+    let control_context = ControlContext::new(
+        store.clone(),
+        market_data,
+        heartbeat.status(),
+        backfill_handle,
+        config.clone(),
+        clock,
+    );
+    let control = ControlServer::bind(&config.control, control_context)
+        .await
+        .context("cannot start the control socket")?;
+
+    notify::status("starting: waiting for the first exchange contact");
     let mut heartbeat_task = tokio::spawn(heartbeat.run(shutdown.clone()));
+    let mut control_task = tokio::spawn(control.run(shutdown.clone()));
+    let mut backfill_task = tokio::spawn(backfill.run(shutdown.clone()));
+    let mut orders_task = tokio::spawn(orders.run(shutdown.clone()));
+
+    // READY=1 once the steps above are done and the first exchange contact (the start-up
+    // beat) finished, or FIRST_CONTACT_WAIT passed; not at all when a stop came first.
+    if let Some(contacted) = first_contact(&mut beats, FIRST_CONTACT_WAIT, &shutdown).await {
+        let status = match (&beats.borrow().last, contacted) {
+            (Some(row), true) => notify::beat_status(row),
+            _ => format!(
+                "ready; no answer from the exchange after {} s, the start-up beat goes on",
+                FIRST_CONTACT_WAIT.as_secs()
+            ),
+        };
+        tracing::info!(
+            target: "tradebeat::daemon",
+            startup_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            first_contact = contacted,
+            "tradebeat ready"
+        );
+        notify::ready(&status);
+    }
+
+    let stopping = || notify::stopping("stopping: finishing the beat in flight");
     let outcome = tokio::select! {
         joined = &mut heartbeat_task => match joined {
-            Ok(()) if shutdown.is_cancelled() => "clean",
-            Ok(()) => "heartbeat stopped unexpectedly",
-            Err(e) => { tracing::error!(error = %e, "heartbeat task failed"); "heartbeat failed" }
+            Ok(()) if shutdown.is_cancelled() => { stopping(); Ok("clean") }
+            Ok(()) => Err(anyhow::anyhow!("the heartbeat stopped unexpectedly")),
+            Err(e) => Err(anyhow::anyhow!("the heartbeat task failed: {e}")),
         },
         _ = shutdown.cancelled() => {
+            stopping();
             match tokio::time::timeout(DRAIN_DEADLINE, &mut heartbeat_task).await {
-                Ok(_) => "clean",
-                Err(_) => { heartbeat_task.abort(); "drain deadline passed" }
+                Ok(_) => Ok("clean"),
+                Err(_) => { heartbeat_task.abort(); Ok("drain deadline passed") }
             }
         }
     };
-    if tokio::time::timeout(DRAIN_DEADLINE, orders_task)
-        .await
-        .is_err()
-    {
-        tracing::warn!(target: "tradebeat::daemon", "orders did not stop in time");
+    // The control server, the backfill and orders stop on the same signal (and when the heartbeat
+    // stopped alone). A backfill page being written commits or rolls back whole.
+    shutdown.cancel();
+    let others = async {
+        let _ = (&mut control_task).await;
+        let _ = (&mut backfill_task).await;
+        let _ = (&mut orders_task).await;
+    };
+    if tokio::time::timeout(DRAIN_DEADLINE, others).await.is_err() {
+        control_task.abort();
+        backfill_task.abort();
+        orders_task.abort();
     }
-    tracing::info!(
-        target: "tradebeat::daemon",
-        uptime_secs = started.elapsed().as_secs(),
-        stop = outcome,
-        "tradebeat stopped"
-    );
-    Ok(())
+    let uptime_secs = started.elapsed().as_secs();
+    match outcome {
+        Ok(stop) => {
+            tracing::info!(target: "tradebeat::daemon", uptime_secs, stop, "tradebeat stopped");
+            Ok(())
+        }
+        Err(e) => {
+            notify::stopping(&format!("failed: {e:#}"));
+            tracing::error!(target: "tradebeat::daemon", uptime_secs, stop = "error",
+                error = %format!("{e:#}"), "tradebeat stopped");
+            Err(e)
+        }
+    }
+}
+
+/// Waits for the first exchange contact: the start-up beat's row on `beats`. `Some(true)`
+/// when it came, `Some(false)` when `limit` passed first or the heartbeat ended without a
+/// beat, `None` when `shutdown` came first (no READY then).
+async fn first_contact(
+    beats: &mut tokio::sync::watch::Receiver<HeartbeatStatus>,
+    limit: Duration,
+    shutdown: &CancellationToken,
+) -> Option<bool> {
+    tokio::select! {
+        waited = tokio::time::timeout(limit, beats.wait_for(|s| s.last.is_some())) => {
+            Some(matches!(waited, Ok(Ok(_))))
+        }
+        _ = shutdown.cancelled() => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{BeatTrigger, HeartbeatRow};
+
+    fn row() -> HeartbeatRow {
+        HeartbeatRow {
+            beat_time: 1_795_262_465_000,
+            started_at: 1_795_262_465_000,
+            finished_at: 1_795_262_465_100,
+            symbols_ok: 2,
+            symbols_failed: 0,
+            klines_written: 0,
+            skipped_before: 0,
+            trigger: BeatTrigger::Startup,
+            error: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn readiness_waits_for_the_startup_beat_but_no_longer_than_the_limit() {
+        let shutdown = CancellationToken::new();
+        let limit = Duration::from_secs(15);
+
+        // The start-up beat finishes after 2 s: ready then, with contact.
+        let (tx, mut rx) = tokio::sync::watch::channel(HeartbeatStatus::default());
+        let beat = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            tx.send_modify(|s| s.last = Some(row()));
+            tx
+        });
+        let start = tokio::time::Instant::now();
+        assert_eq!(first_contact(&mut rx, limit, &shutdown).await, Some(true));
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        let _tx = beat.await.unwrap();
+
+        // The exchange never answers: ready anyway once the limit has passed.
+        let (_tx, mut rx) = tokio::sync::watch::channel(HeartbeatStatus::default());
+        let start = tokio::time::Instant::now();
+        assert_eq!(first_contact(&mut rx, limit, &shutdown).await, Some(false));
+        assert_eq!(start.elapsed(), limit);
+
+        // Shutdown first: no readiness at all.
+        let (_tx, mut rx) = tokio::sync::watch::channel(HeartbeatStatus::default());
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            stop.cancel();
+        });
+        assert_eq!(first_contact(&mut rx, limit, &shutdown).await, None);
+    }
 }

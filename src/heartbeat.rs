@@ -9,16 +9,27 @@
 //! At start, before the first scheduled beat, one `startup` beat runs at once so that a
 //! restarted daemon catches up with the candles that closed while it was down without
 //! waiting for the next minute.
+//!
+//! Under systemd with `WatchdogSec=`, this loop is the only sender of `WATCHDOG=1`
+//! ([`Heartbeat::with_watchdog`]): every half interval while it waits for the next beat, and
+//! right before and right after each beat, never while a beat runs. A hung beat (not just a
+//! live process) thus stops the pings, and systemd kills and restarts the service once the
+//! beat has run for `WatchdogSec`. Halfway there the beat is logged and shown in STATUS.
+//! The first ping follows the start-up beat: systemd arms its watchdog at the first ping
+//! or at READY=1, whichever comes first, so a start-up beat that hangs is given the daemon's
+//! bounded wait for it (then READY=1) plus `WatchdogSec`, not `WatchdogSec` from the exec.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{BeatSchedule, Clock};
 use crate::market_data::MarketData;
+use crate::notify;
 use crate::store::{BeatTrigger, HeartbeatRow};
 
 /// How long a beat in flight at shutdown may take to finish before it is abandoned.
@@ -63,6 +74,8 @@ pub struct Heartbeat<R: BeatRunner = MarketData> {
     clock: Clock,
     runner: Arc<R>,
     status: watch::Sender<HeartbeatStatus>,
+    /// systemd's watchdog interval, when it expects pings.
+    watchdog: Option<Duration>,
 }
 
 impl<R: BeatRunner> Heartbeat<R> {
@@ -73,7 +86,15 @@ impl<R: BeatRunner> Heartbeat<R> {
             clock,
             runner,
             status: watch::Sender::new(HeartbeatStatus::default()),
+            watchdog: None,
         }
+    }
+
+    /// Makes the loop send systemd `WATCHDOG=1` pings for a watchdog of `interval`
+    /// ([`notify::watchdog_interval`]; `None`: no pings), as the module docs describe.
+    pub fn with_watchdog(mut self, interval: Option<Duration>) -> Heartbeat<R> {
+        self.watchdog = interval;
+        self
     }
 
     /// A receiver of the heartbeat's status, updated after every beat.
@@ -98,8 +119,9 @@ impl<R: BeatRunner> Heartbeat<R> {
             self.status.send_modify(|s| s.next_beat_time = Some(next));
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = self.clock.sleep_until_ms(next) => {}
+                _ = self.idle_until(next) => {}
             }
+            self.ping();
             if self
                 .run_beat(next, BeatTrigger::Schedule, skipped, &shutdown)
                 .await
@@ -133,7 +155,7 @@ impl<R: BeatRunner> Heartbeat<R> {
         skipped: u32,
         shutdown: &CancellationToken,
     ) -> Option<HeartbeatRow> {
-        let beat = self.runner.beat(beat_time, trigger, skipped);
+        let beat = self.watched(beat_time, self.runner.beat(beat_time, trigger, skipped));
         tokio::pin!(beat);
         let row = tokio::select! {
             row = &mut beat => row,
@@ -172,7 +194,60 @@ impl<R: BeatRunner> Heartbeat<R> {
             ),
         }
         self.status.send_modify(|s| s.last = Some(row.clone()));
+        notify::status(&notify::beat_status(&row));
+        self.ping();
         (!shutdown.is_cancelled()).then_some(row)
+    }
+
+    /// Sends systemd `WATCHDOG=1` when a watchdog is expected.
+    fn ping(&self) {
+        if self.watchdog.is_some() {
+            notify::watchdog();
+        }
+    }
+
+    /// Sleeps until `at` (ms, on the clock), pinging the watchdog every half interval.
+    async fn idle_until(&self, at: i64) {
+        let Some(interval) = self.watchdog else {
+            return self.clock.sleep_until_ms(at).await;
+        };
+        let sleep = self.clock.sleep_until_ms(at);
+        tokio::pin!(sleep);
+        let mut pings = tokio::time::interval(notify::ping_period(interval));
+        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return,
+                _ = pings.tick() => notify::watchdog(),
+            }
+        }
+    }
+
+    /// Runs `beat` without pinging; once it has run for half the watchdog interval, logs
+    /// it and says so in STATUS: systemd restarts the service when it reaches the interval.
+    async fn watched(
+        &self,
+        beat_time: i64,
+        beat: impl Future<Output = HeartbeatRow>,
+    ) -> HeartbeatRow {
+        let Some(interval) = self.watchdog else {
+            return beat.await;
+        };
+        tokio::pin!(beat);
+        let started = Instant::now();
+        tokio::select! {
+            row = &mut beat => return row,
+            _ = tokio::time::sleep(interval / 2) => {}
+        }
+        let running = started.elapsed();
+        tracing::warn!(
+            beat_time,
+            running_ms = u64::try_from(running.as_millis()).unwrap_or(u64::MAX),
+            watchdog_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+            "beat still running; no watchdog ping until it finishes, systemd restarts tradebeat if it reaches the watchdog interval"
+        );
+        notify::status(&notify::stuck_status(beat_time, running, interval));
+        beat.await
     }
 }
 

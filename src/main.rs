@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory as _, Parser};
 use tradebeat::cli::{Cli, Command};
+use tradebeat::instance::InstanceLock;
 use tradebeat::{config, daemon, logging};
 
 fn main() -> ExitCode {
@@ -13,6 +14,16 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => run(config.as_deref()),
         Command::CheckConfig { config } => check_config(config.as_deref()),
+        Command::Ctl(args) => tradebeat::ctl::main(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "tradebeat",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
     }
 }
 
@@ -34,9 +45,24 @@ fn check_config(path: Option<&Path>) -> ExitCode {
 }
 
 fn run(path: Option<&Path>) -> ExitCode {
-    let config = match load(path) {
+    let mut config = match load(path) {
         Ok(c) => c,
         Err(code) => return code,
+    };
+    // One absolute database path for the lock, the store and every message about them.
+    if let Ok(database) = std::path::absolute(&config.storage.database) {
+        config.storage.database = database;
+    }
+    // The single-instance lock comes before anything that writes: a second `run` on this
+    // database must leave the first one's database and log files alone, so it is refused
+    // before logging opens them (its refusal goes to stderr, which is the journal under
+    // systemd). Held until `main` returns; the kernel drops it on any exit.
+    let _instance = match InstanceLock::acquire(&config.storage.database) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("tradebeat: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let _log_guard = match logging::init(&config.logging) {
         Ok(g) => g,
@@ -60,7 +86,7 @@ fn run(path: Option<&Path>) -> ExitCode {
     match runtime.block_on(daemon::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(target: "tradebeat::daemon", error = %format!("{e:#}"), "tradebeat failed to start");
+            tracing::error!(target: "tradebeat::daemon", error = %format!("{e:#}"), "tradebeat failed");
             eprintln!("tradebeat: {e:#}");
             ExitCode::FAILURE
         }

@@ -13,7 +13,7 @@
 //! Architecture invariant: a candle is stored only once its close time has passed on the
 //! exchange's clock; the still-open candle never reaches the database.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use futures::StreamExt;
@@ -324,7 +324,8 @@ fn followed_series(store: &Store, default_intervals: &[Interval]) -> Result<Foll
 
 /// The kline requests a beat makes at exchange time `server_now`: one per symbol × interval
 /// whose newest closed candle is not stored yet, starting after the newest stored candle
-/// (or at the newest closed candle for a series with none: history is the backfill's job).
+/// but at most [`MAX_KLINES_PER_REQUEST`] candles back (or at the newest closed candle for
+/// a series with none): history, and holes older than that, are the backfill's job.
 fn plan_klines(
     symbols: &[SymbolRow],
     newest: &HashMap<(i64, Interval), i64>,
@@ -335,9 +336,12 @@ fn plan_klines(
     for s in symbols {
         for &interval in s.intervals.as_deref().unwrap_or(default_intervals) {
             let last_closed = interval.last_closed_open_time(server_now);
+            // Far behind (after a long stop): the newest page only; the candles before it
+            // are the backfill's gap repair, at background priority.
+            let newest_page = last_closed - (MAX_KLINES_PER_REQUEST - 1) * interval.duration_ms();
             let start = match newest.get(&(s.id, interval)) {
                 Some(&t) if t >= last_closed => continue,
-                Some(&t) => t + interval.duration_ms(),
+                Some(&t) => (t + interval.duration_ms()).max(newest_page),
                 None => last_closed,
             };
             tasks.push(KlineTask {
@@ -353,12 +357,28 @@ fn plan_klines(
 }
 
 /// Keeps the candles of `fetched` that belong to the task and have closed by `server_now`.
-///
-/// A candle off the interval's grid, with a close time that does not match its open time,
-/// or outside the range asked for means the answer cannot be trusted: the whole answer is
-/// refused (nothing of it is stored) and the next beat asks again.
+/// A candle after the newest closed one is not refused: it is the open candle when the
+/// clock offset is slightly off, and the close-time filter drops it.
 fn closed_candles(
     task: &KlineTask,
+    fetched: Vec<Kline>,
+    server_now: i64,
+) -> Result<Vec<Kline>, ExchangeError> {
+    closed_candles_in(task.interval, task.start, i64::MAX, fetched, server_now)
+}
+
+/// Keeps the candles of a klines answer for open times `start..=end` at `interval` that
+/// have closed by `server_now` (exchange time, ms). Used by the beats and by the backfill.
+///
+/// A candle off the interval's grid, with a close time that does not match its open time,
+/// outside the range asked for, or out of chronological order (Binance sends candles
+/// oldest first, each once) means the answer cannot be trusted: the whole answer is
+/// refused with [`ExchangeError::Decode`] (nothing of it is stored) and the caller asks
+/// again.
+pub(crate) fn closed_candles_in(
+    interval: Interval,
+    start: i64,
+    end: i64,
     fetched: Vec<Kline>,
     server_now: i64,
 ) -> Result<Vec<Kline>, ExchangeError> {
@@ -367,9 +387,9 @@ fn closed_candles(
         detail,
     };
     let mut out = Vec::with_capacity(fetched.len());
-    let mut seen = HashSet::with_capacity(fetched.len());
+    let mut previous: Option<i64> = None;
     for k in fetched {
-        let i = task.interval;
+        let i = interval;
         if i.open_time_containing(k.open_time) != k.open_time
             || i.close_time(k.open_time) != k.close_time
         {
@@ -378,12 +398,13 @@ fn closed_candles(
                 k.open_time, k.close_time, i
             )));
         }
-        if k.open_time < task.start || !seen.insert(k.open_time) {
+        if k.open_time < start || k.open_time > end || previous.is_some_and(|p| k.open_time <= p) {
             return Err(bad(format!(
-                "candle {} outside the range asked for or repeated",
+                "candle {} outside the range asked for, repeated or out of order",
                 k.open_time
             )));
         }
+        previous = Some(k.open_time);
         if k.close_time < server_now {
             out.push(k);
         }
@@ -550,6 +571,22 @@ mod tests {
     }
 
     #[test]
+    fn a_series_far_behind_fetches_only_the_newest_page() {
+        let symbols = [row(1, "BTCUSDT", Some(vec![Interval::M1]))];
+        let now = NOON + 5_000;
+        // Newest stored two days ago: the beat asks for the newest 1000 candles only.
+        let newest = HashMap::from([((1, Interval::M1), NOON - 2 * 1440 * MINUTE_MS)]);
+        let tasks = plan_klines(&symbols, &newest, &[], now);
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(tasks[0].start, NOON - 1000 * MINUTE_MS);
+        assert_eq!(tasks[0].last_closed, NOON - MINUTE_MS);
+        // 999 behind: all of them, from the one after the newest stored.
+        let newest = HashMap::from([((1, Interval::M1), NOON - 1000 * MINUTE_MS)]);
+        let tasks = plan_klines(&symbols, &newest, &[], now);
+        assert_eq!(tasks[0].start, NOON - 999 * MINUTE_MS);
+    }
+
+    #[test]
     fn the_open_candle_is_never_kept() {
         let task = KlineTask {
             symbol_id: 1,
@@ -592,6 +629,23 @@ mod tests {
             kline(NOON - MINUTE_MS, Interval::M1),
         ];
         assert!(closed_candles(&task, twice, NOON).is_err());
+        let backwards = vec![
+            kline(NOON - MINUTE_MS, Interval::M1),
+            kline(NOON - 2 * MINUTE_MS, Interval::M1),
+        ];
+        assert!(closed_candles(&task, backwards, NOON).is_err());
+        // Beyond the end asked for (the backfill's pages say where they end).
+        let beyond = vec![kline(NOON, Interval::M1)];
+        assert!(
+            closed_candles_in(
+                Interval::M1,
+                NOON - MINUTE_MS,
+                NOON - MINUTE_MS,
+                beyond,
+                NOON + MINUTE_MS
+            )
+            .is_err()
+        );
     }
 
     #[test]

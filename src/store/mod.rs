@@ -24,6 +24,10 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use crate::clock::Clock;
 use crate::types::{Interval, Kline, Market, Symbol, SymbolInfo, Ticker};
 
+mod backfill;
+pub use backfill::{GapCheckSnapshot, GapRow, JobRow, PageCommit, RepairCommit};
+mod control;
+pub use control::{Registration, SymbolCounts, SymbolSeries};
 mod orders;
 pub use orders::{Inserted, OrderFilter, OrderRow};
 
@@ -881,5 +885,62 @@ mod tests {
         let symbols = store.symbols(Market::Spot, true).unwrap();
         assert_eq!(symbols.len(), 1);
         assert_eq!(symbols[0].symbol.as_str(), "BTCUSDT");
+    }
+
+    #[test]
+    fn upgrade_from_version_1_adds_backfill_tables_and_keeps_klines() {
+        // A version-1 database with a symbol, its overrides and candles.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            let (v, sql) = migrations()[0];
+            assert_eq!(v, 1);
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", v).unwrap();
+            conn.execute(
+                "INSERT INTO symbols (market, symbol, base_asset, quote_asset, status, intervals,
+                                      backfill_days, added_at, updated_at)
+                 VALUES ('spot', 'ETHUSDT', 'ETH', 'USDT', 'TRADING', '1m,1h', 7, 1, 1)",
+                [],
+            )
+            .unwrap();
+            for t in [0_i64, 60_000, 120_000] {
+                conn.execute(
+                    "INSERT INTO klines VALUES (1, '1m', ?1, ?1 + 59999, 1, 2, 0.5, 1.5, 10, 15, 3, 4, 6)",
+                    [t],
+                )
+                .unwrap();
+            }
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.schema_version().unwrap(),
+            Store::latest_schema_version()
+        );
+        let row = store.symbol_by_id(1).unwrap().unwrap();
+        assert_eq!(row.intervals, Some(vec![Interval::M1, Interval::H1]));
+        assert_eq!(row.backfill_days, Some(7));
+        assert_eq!(
+            store
+                .klines(1, Interval::M1, 0, i64::MAX, 10)
+                .unwrap()
+                .len(),
+            3
+        );
+        // The new tables are there and empty.
+        assert!(store.backfill_jobs(None).unwrap().is_empty());
+        assert!(store.gaps(None, None, true).unwrap().is_empty());
+        let conn = store.conn().unwrap();
+        for table in ["backfill_jobs", "gaps"] {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(n, 1, "{table}");
+        }
     }
 }

@@ -675,6 +675,49 @@ mod tests {
     }
 
     #[test]
+    fn an_older_database_gains_the_orders_table_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let store = Store::open(&path).unwrap();
+            store
+                .conn()
+                .unwrap()
+                .execute("DROP TABLE orders", [])
+                .unwrap();
+            // The orders section is the newest: the database is one version behind.
+            let before = Store::latest_schema_version() - 1;
+            store
+                .conn()
+                .unwrap()
+                .pragma_update(None, "user_version", before)
+                .unwrap();
+            store
+                .conn()
+                .unwrap()
+                .execute(
+                    "INSERT INTO symbols (market, symbol, base_asset, quote_asset, status, added_at, updated_at)
+                     VALUES ('spot', 'BTCUSDT', 'BTC', 'USDT', 'TRADING', 1, 1)",
+                    [],
+                )
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.schema_version().unwrap(),
+            Store::latest_schema_version()
+        );
+        assert_eq!(store.symbols(Market::Spot, true).unwrap().len(), 1);
+        let id: ClientOrderId = "tb-after-upgrade".parse().unwrap();
+        assert!(matches!(
+            store
+                .insert_pending_order(Market::Spot, &limit_request(), &id, 1)
+                .unwrap(),
+            Inserted::New(_)
+        ));
+    }
+
+    #[test]
     fn a_corrupt_decimal_is_an_error_not_a_panic() {
         let (_dir, store) = store();
         let id: ClientOrderId = "tb-c".parse().unwrap();

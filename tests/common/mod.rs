@@ -26,7 +26,8 @@ pub async fn sim() -> SimHandle {
         .expect("simulator starts")
 }
 
-/// A config for tests: the simulator's URL, files in `dir`, a 2 s period with a 1 s offset.
+/// A config for tests: the simulator's URL, files in `dir`, a 2 s period with a 1 s offset,
+/// one day of backfill.
 pub fn config(sim_url: &str, dir: &Path, symbols: &[&str], intervals: &[&str]) -> Config {
     let mut c = Config::default();
     c.exchange.rest_url = Some(sim_url.to_string());
@@ -35,6 +36,8 @@ pub fn config(sim_url: &str, dir: &Path, symbols: &[&str], intervals: &[&str]) -
     c.heartbeat.offset_secs = 1;
     c.market_data.symbols = symbols.iter().map(|s| s.parse().unwrap()).collect();
     c.market_data.intervals = intervals.iter().map(|s| s.parse().unwrap()).collect();
+    // One day of history: the backfill runs in every test, and stays small.
+    c.market_data.backfill_days = 1;
     c.storage.database = dir.join("tradebeat.db");
     c.control.socket = dir.join("control.sock");
     c.logging.dir = dir.join("logs");
@@ -58,6 +61,29 @@ impl InProcess {
             shutdown.clone(),
         ));
         InProcess { shutdown, task, db }
+    }
+
+    /// Starts with `backfill` options and returns the daemon's handles once it has built
+    /// its components.
+    pub async fn start_with(
+        config: Config,
+        backfill: tradebeat::backfill::BackfillOptions,
+    ) -> (InProcess, tradebeat::daemon::Handles) {
+        let shutdown = CancellationToken::new();
+        let db = config.storage.database.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let options = tradebeat::daemon::RunOptions {
+            backfill,
+            handles: Some(tx),
+        };
+        let task = tokio::spawn(tradebeat::daemon::run_with(
+            config,
+            Clock::system(),
+            shutdown.clone(),
+            options,
+        ));
+        let handles = rx.await.expect("the daemon builds its components");
+        (InProcess { shutdown, task, db }, handles)
     }
 
     /// Stops the daemon and waits for it; panics if it failed or took over 5 s.

@@ -1,0 +1,499 @@
+//! One backfill job, driven to its end: plan a window of pages from what is stored, fetch
+//! them (pipelined, in the component's request slots), commit each page with the job's new
+//! `next_start_time` in one transaction, and on failure wait and carry on, or give up with
+//! the exchange's reason.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use tokio::task::{JoinError, JoinHandle};
+use tokio::time::Instant;
+
+use super::plan::{self, Span};
+use super::{Ctx, GapReason, GapRow, JobRow, JobStatus, Progress, lock, utc};
+use crate::exchange::{ExchangeError, KLINES_MAX_LIMIT};
+use crate::market_data::closed_candles_in;
+use crate::store::{PageCommit, StoreError};
+use crate::types::{Interval, Kline, Symbol};
+
+/// Why a round of a job failed.
+#[derive(Debug)]
+enum JobError {
+    Exchange(ExchangeError),
+    Store(StoreError),
+}
+
+/// What happens after a failed round of a job.
+#[derive(Debug, PartialEq)]
+enum Failure {
+    /// Wait, then carry on.
+    Retry { error: String, wait: Duration },
+    /// The job cannot go on: record why.
+    Fatal(String),
+}
+
+/// How a round of a job ended.
+enum Round {
+    Continue,
+    /// The job's row changed under it (restarted or stopped): this task ends.
+    Moved,
+}
+
+/// What to do after a failed round of a job, given the backoff for this failure and the
+/// exchange's time: wait and retry (connectivity, 5xx, a malformed answer, rate limiting,
+/// a ban, the database), or give up on the job (the exchange rejected the request: an
+/// unknown or delisted symbol `-1121`, a bad parameter; BINANCE.md §8).
+fn after_failure(error: JobError, backoff: Duration, server_now: i64) -> Failure {
+    let e = match error {
+        JobError::Store(e) => {
+            return Failure::Retry {
+                error: format!("database: {e}"),
+                wait: backoff,
+            };
+        }
+        JobError::Exchange(e) => e,
+    };
+    let wait = match &e {
+        ExchangeError::RateLimited { retry_after_ms } => {
+            backoff.max(Duration::from_millis(*retry_after_ms))
+        }
+        ExchangeError::Banned { until_ms } => backoff.max(Duration::from_millis(
+            u64::try_from(until_ms - server_now).unwrap_or(0),
+        )),
+        ExchangeError::Api { code: -1121, .. } => {
+            return Failure::Fatal(format!("symbol unknown to the exchange or delisted: {e}"));
+        }
+        ExchangeError::Decode { .. } => backoff,
+        _ if e.is_retryable() => backoff,
+        _ => return Failure::Fatal(e.to_string()),
+    };
+    Failure::Retry {
+        error: e.to_string(),
+        wait,
+    }
+}
+
+/// A spawned task that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl Ctx {
+    /// Runs one job to its end: done, failed, or moved by the handle.
+    pub(super) async fn drive_job(self: &Arc<Self>, mut job: JobRow) {
+        let key = (job.symbol_id, job.interval);
+        if job.status != JobStatus::Running {
+            let now = self.clock.now_ms();
+            let (id, interval, next) = (job.symbol_id, job.interval, job.next_start_time);
+            match self
+                .db(move |s| {
+                    s.set_backfill_job_state(id, interval, next, JobStatus::Running, None, now)
+                })
+                .await
+            {
+                Ok(true) => job.status = JobStatus::Running,
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::error!(symbol = %job.symbol, interval = %job.interval, error = %e,
+                        "cannot start backfill job");
+                    return;
+                }
+            }
+        }
+        let step = job.interval.duration_ms();
+        tracing::info!(
+            symbol = %job.symbol,
+            interval = %job.interval,
+            from = %utc(job.from_time),
+            to = %utc(job.to_time),
+            next = %utc(job.next_start_time),
+            candles = Span::new(job.next_start_time, job.to_time.max(job.next_start_time - step)).candles(step).max(0),
+            "backfill job started"
+        );
+        let since = Instant::now();
+        lock(&self.progress).insert(
+            key,
+            Progress {
+                since,
+                start_next: job.next_start_time,
+                next: job.next_start_time,
+                to: job.to_time,
+                last_log: since,
+            },
+        );
+        let mut failures = 0u32;
+        loop {
+            let failure = match self.job_round(&mut job).await {
+                Ok(Round::Continue) if job.status == JobStatus::Done => {
+                    tracing::info!(
+                        symbol = %job.symbol,
+                        interval = %job.interval,
+                        rows = job.rows_written,
+                        secs = since.elapsed().as_secs_f64().round() as u64,
+                        "backfill job done"
+                    );
+                    break;
+                }
+                Ok(Round::Continue) => {
+                    failures = 0;
+                    continue;
+                }
+                Ok(Round::Moved) => break,
+                Err(e) => {
+                    failures += 1;
+                    let backoff = self.retry_wait(failures - 1);
+                    after_failure(e, backoff, self.exchange.server_now_ms())
+                }
+            };
+            let (id, interval, next, now) = (
+                job.symbol_id,
+                job.interval,
+                job.next_start_time,
+                self.clock.now_ms(),
+            );
+            match failure {
+                Failure::Retry { error, wait } => {
+                    tracing::warn!(symbol = %job.symbol, interval = %job.interval,
+                        next = %utc(job.next_start_time), failures, error = %error,
+                        retry_in_ms = wait.as_millis() as u64, "backfill page failed; retrying");
+                    let current = self
+                        .db(move |s| {
+                            s.set_backfill_job_state(
+                                id,
+                                interval,
+                                next,
+                                JobStatus::Running,
+                                Some(&error),
+                                now,
+                            )
+                        })
+                        .await;
+                    if matches!(current, Ok(false)) {
+                        break; // Stopped or restarted meanwhile.
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                Failure::Fatal(reason) => {
+                    tracing::error!(symbol = %job.symbol, interval = %job.interval,
+                        reason = %reason, "backfill job failed");
+                    let _ = self
+                        .db(move |s| {
+                            s.set_backfill_job_state(
+                                id,
+                                interval,
+                                next,
+                                JobStatus::Failed,
+                                Some(&reason),
+                                now,
+                            )
+                        })
+                        .await;
+                    break;
+                }
+            }
+        }
+        lock(&self.progress).remove(&key);
+    }
+
+    /// Plans the next window of a job (up to eight pages), fetches its pages (pipelined,
+    /// bounded by the request slots) and commits them in order.
+    async fn job_round(self: &Arc<Self>, job: &mut JobRow) -> Result<Round, JobError> {
+        let interval = job.interval;
+        let step = interval.duration_ms();
+        let (id, next, to) = (job.symbol_id, job.next_start_time, job.to_time);
+        if next > to {
+            // Nothing left (an empty range, or the last commit was cut short): finish.
+            return self.commit(job, Vec::new(), Vec::new(), next, true).await;
+        }
+        let window_end = plan::plan_window_end(interval, next, to);
+        let (stored, known, first_stored) = self
+            .db(move |s| {
+                let stored = s.stored_open_times(id, interval, next, window_end)?;
+                let known: Vec<Span> = s
+                    .gaps(Some(id), Some(interval), false)?
+                    .iter()
+                    .map(|(_, g)| g.span())
+                    .collect();
+                let first = s.klines(id, interval, i64::MIN, i64::MAX, 1)?;
+                Ok((stored, known, first.first().map(|k| k.open_time)))
+            })
+            .await
+            .map_err(JobError::Store)?;
+        let pages = plan::plan_pages(interval, next, window_end, &stored, &known);
+        let after_window = window_end + step;
+        if pages.is_empty() {
+            return self
+                .commit(job, Vec::new(), Vec::new(), after_window, after_window > to)
+                .await;
+        }
+        let mut first_seen = first_stored;
+        // Each page is fetched (and parsed) in its own task, so that the next pages come
+        // in while one is written; results are taken in order. Dropping the stream (an
+        // error, the job aborted) aborts the fetches still running.
+        let depth = self.options.pipeline_depth.max(1);
+        let symbol = job.symbol.clone();
+        let mut fetched = futures::stream::iter(pages.iter().copied())
+            .map(|page| {
+                let (ctx, symbol) = (Arc::clone(self), symbol.clone());
+                AbortOnDrop(tokio::spawn(async move {
+                    ctx.fetch(&symbol, interval, page).await
+                }))
+            })
+            .buffered(depth);
+        let mut index = 0;
+        while let Some(joined) = fetched.next().await {
+            let page = pages[index];
+            let result = joined.map_err(|e| {
+                JobError::Exchange(ExchangeError::InvalidRequest(format!(
+                    "page fetch task failed: {e}"
+                )))
+            })?;
+            let candles = result.map_err(JobError::Exchange)?;
+            let next_start = pages.get(index + 1).map_or(after_window, |p| p.start);
+            index += 1;
+            let returned: Vec<i64> = candles.iter().map(|k| k.open_time).collect();
+            if let Some(&t) = returned.first() {
+                first_seen = Some(first_seen.map_or(t, |f| f.min(t)));
+            }
+            let now = self.clock.now_ms();
+            let missing = plan::subtract(
+                interval,
+                &plan::uncovered(interval, page, &returned),
+                &known,
+            );
+            let gaps: Vec<GapRow> = missing
+                .iter()
+                .map(|span| self.new_gap(id, interval, *span, first_seen, now))
+                .collect();
+            for g in &gaps {
+                tracing::warn!(symbol = %job.symbol, interval = %interval,
+                    start = %utc(g.start_time), end = %utc(g.end_time),
+                    candles = g.span().candles(step), reason = g.reason.as_str(),
+                    "gap: the exchange returned no candles for this range");
+            }
+            let done = next_start > to;
+            match self.commit(job, candles, gaps, next_start, done).await? {
+                Round::Continue => {}
+                Round::Moved => return Ok(Round::Moved),
+            }
+        }
+        Ok(Round::Continue)
+    }
+
+    /// Commits a page (possibly empty) of `job` and advances it to `next_start`.
+    async fn commit(
+        &self,
+        job: &mut JobRow,
+        candles: Vec<Kline>,
+        gaps: Vec<GapRow>,
+        next_start: i64,
+        done: bool,
+    ) -> Result<Round, JobError> {
+        let (id, interval, expected) = (job.symbol_id, job.interval, job.next_start_time);
+        let now = self.clock.now_ms();
+        let rows = candles.len() as u64;
+        let committed = self
+            .db(move |s| {
+                s.commit_backfill_page(&PageCommit {
+                    symbol_id: id,
+                    interval,
+                    expected_next_start: expected,
+                    next_start,
+                    done,
+                    klines: &candles,
+                    gaps: &gaps,
+                    now,
+                })
+            })
+            .await
+            .map_err(JobError::Store)?;
+        if !committed {
+            return Ok(Round::Moved);
+        }
+        job.next_start_time = next_start;
+        job.rows_written += rows;
+        job.updated_at = now;
+        if done {
+            job.status = JobStatus::Done;
+        }
+        self.log_progress(job);
+        Ok(Round::Continue)
+    }
+
+    /// Updates a job's in-memory progress and logs it at most every `progress_log_every`.
+    fn log_progress(&self, job: &JobRow) {
+        let key = (job.symbol_id, job.interval);
+        let mut progress = lock(&self.progress);
+        let Some(p) = progress.get_mut(&key) else {
+            return;
+        };
+        p.next = job.next_start_time;
+        if job.status == JobStatus::Done || p.last_log.elapsed() < self.options.progress_log_every {
+            return;
+        }
+        p.last_log = Instant::now();
+        let eta = plan::eta_secs(job.interval, p.start_next, p.next, p.to, p.since.elapsed());
+        tracing::info!(
+            symbol = %job.symbol,
+            interval = %job.interval,
+            percent = %format_args!(
+                "{:.1}",
+                plan::percent(job.interval, job.from_time, job.to_time, job.next_start_time)
+            ),
+            rows = job.rows_written,
+            at = %utc(job.next_start_time),
+            eta_secs = eta.unwrap_or(0),
+            "backfill progress"
+        );
+    }
+
+    /// A gap row for `span` first seen now; `first_seen` is the oldest candle known for the
+    /// series (stored or just returned), which tells a halt from a pre-listing range.
+    pub(super) fn new_gap(
+        &self,
+        id: i64,
+        interval: Interval,
+        span: Span,
+        first_candle: Option<i64>,
+        now: i64,
+    ) -> GapRow {
+        let reason = match first_candle {
+            Some(t) if t < span.start => GapReason::NoCandles,
+            _ => GapReason::BeforeFirstCandle,
+        };
+        let (status, next_check) = plan::gap_schedule(
+            1,
+            now,
+            &self.options.gap_retry_delays,
+            self.options.permanent_gap_recheck,
+        );
+        GapRow {
+            symbol_id: id,
+            interval,
+            start_time: span.start,
+            end_time: span.end,
+            reason,
+            attempts: 1,
+            status,
+            first_seen: now,
+            last_checked: now,
+            next_check,
+        }
+    }
+
+    /// Fetches the closed candles of `page` (one request, in a request slot).
+    pub(super) async fn fetch(
+        &self,
+        symbol: &Symbol,
+        interval: Interval,
+        page: Span,
+    ) -> Result<Vec<Kline>, ExchangeError> {
+        let _slot = self.requests.acquire().await.ok();
+        let step = interval.duration_ms();
+        let limit = u16::try_from(page.candles(step).clamp(1, i64::from(KLINES_MAX_LIMIT)))
+            .unwrap_or(KLINES_MAX_LIMIT);
+        let fetched = self
+            .exchange
+            .klines(
+                symbol,
+                interval,
+                Some(page.start),
+                Some(interval.close_time(page.end)),
+                limit,
+            )
+            .await?;
+        closed_candles_in(
+            interval,
+            page.start,
+            page.end,
+            fetched,
+            self.exchange.server_now_ms(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_pages_wait_and_rejections_fail_the_job() {
+        let backoff = Duration::from_secs(2);
+        let now = 1_795_262_400_000;
+        let retry = |e: ExchangeError| after_failure(JobError::Exchange(e), backoff, now);
+        let waits = |f: Failure| match f {
+            Failure::Retry { wait, .. } => wait,
+            Failure::Fatal(r) => panic!("fatal: {r}"),
+        };
+        let connectivity = ExchangeError::Connectivity {
+            endpoint: "/api/v3/klines",
+            detail: "http 503".into(),
+        };
+        assert_eq!(waits(retry(connectivity)), backoff);
+        let malformed = ExchangeError::Decode {
+            endpoint: "/api/v3/klines",
+            detail: "eof".into(),
+        };
+        assert_eq!(waits(retry(malformed)), backoff);
+        let limited = ExchangeError::RateLimited {
+            retry_after_ms: 30_000,
+        };
+        assert_eq!(waits(retry(limited)), Duration::from_secs(30));
+        let banned = ExchangeError::Banned {
+            until_ms: now + 120_000,
+        };
+        assert_eq!(waits(retry(banned)), Duration::from_secs(120));
+        let busy = ExchangeError::Api {
+            endpoint: "/api/v3/klines",
+            http_status: 503,
+            code: -1008,
+            msg: "Server is currently overloaded".into(),
+        };
+        assert_eq!(waits(retry(busy)), backoff);
+        let db = after_failure(
+            JobError::Store(StoreError::Task("gone".into())),
+            backoff,
+            now,
+        );
+        assert_eq!(waits(db), backoff);
+
+        let unknown = ExchangeError::Api {
+            endpoint: "/api/v3/klines",
+            http_status: 400,
+            code: -1121,
+            msg: "Invalid symbol.".into(),
+        };
+        match retry(unknown) {
+            Failure::Fatal(reason) => {
+                assert!(
+                    reason.contains("-1121") && reason.contains("delisted"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let bad_param = ExchangeError::Api {
+            endpoint: "/api/v3/klines",
+            http_status: 400,
+            code: -1120,
+            msg: "Invalid interval.".into(),
+        };
+        assert!(matches!(retry(bad_param), Failure::Fatal(_)));
+    }
+}

@@ -1,0 +1,803 @@
+//! One handler per control method, and the [`Dispatch`] table that routes a request line
+//! to its handler.
+//!
+//! A handler is an `async fn(Arc<ControlContext>, M::Params) -> Result<M::Result,
+//! ErrorObject>` for a [`Method`] `M` of [`protocol`](super::protocol); registering it in
+//! [`Dispatch::new`] is all it takes to serve a new method (the order and balance methods
+//! will be one handler each). The table decodes the parameters (`-32602` naming the bad
+//! one), calls the handler and encodes its result.
+//!
+//! Handlers validate everything before they write, so a refused request leaves nothing
+//! behind; each write is one store transaction. Database work runs on the blocking pool
+//! ([`Store::run`]), so a slow disk never stalls the connection tasks.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures::FutureExt as _;
+use futures::future::{BoxFuture, Shared};
+use serde_json::{Value, json};
+
+use super::ControlContext;
+use super::protocol::{
+    self, BackfillStart, BackfillStartParams, BackfillSummary, BeatView, ErrorObject, JobView,
+    KlineList, KlineListParams, KlineView, Method, NoParams, Response, SeriesView, Status,
+    StatusInfo, SymbolAdd, SymbolAddParams, SymbolAdded, SymbolCountsView, SymbolEntry, SymbolList,
+    SymbolListParams, SymbolParams, SymbolRemove, SymbolView, SyncNow, SyncNowParams, WeightView,
+    code,
+};
+use crate::backfill::{BackfillError, JobState, JobStatus};
+use crate::exchange::ExchangeError;
+use crate::store::{BeatTrigger, HeartbeatRow, Registration, Store, StoreError, SymbolRow};
+use crate::types::{Interval, Kline, Market, Symbol, SymbolStatus};
+
+/// A boxed handler: the context and the raw params in, the encoded result out.
+type Handler = Box<
+    dyn Fn(Arc<ControlContext>, Option<Value>) -> BoxFuture<'static, Result<Value, ErrorObject>>
+        + Send
+        + Sync,
+>;
+
+/// Where a method name leads.
+enum Route {
+    /// A method served now.
+    Serve(Handler),
+    /// A method of DESIGN.md that a later release serves: answered with `-32007`.
+    Planned,
+}
+
+/// The method table. Built once, shared by every connection.
+pub struct Dispatch {
+    routes: HashMap<&'static str, Route>,
+}
+
+impl Default for Dispatch {
+    fn default() -> Self {
+        Dispatch::new()
+    }
+}
+
+/// The longest method name echoed back in a `-32601` error, in bytes.
+const MAX_ECHOED_METHOD: usize = 64;
+
+impl Dispatch {
+    /// The table of every method served now, plus the planned ones.
+    pub fn new() -> Dispatch {
+        let mut d = Dispatch {
+            routes: HashMap::new(),
+        };
+        d.register::<Status, _, _>(status);
+        d.register::<SymbolAdd, _, _>(symbol_add);
+        d.register::<SymbolRemove, _, _>(symbol_remove);
+        d.register::<SymbolList, _, _>(symbol_list);
+        d.register::<SyncNow, _, _>(sync_now);
+        d.register::<BackfillStart, _, _>(backfill_start);
+        d.register::<KlineList, _, _>(kline_list);
+        for name in protocol::PLANNED_METHODS {
+            d.routes.insert(name, Route::Planned);
+        }
+        d
+    }
+
+    /// Serves method `M` with `handler`.
+    fn register<M, F, Fut>(&mut self, handler: F)
+    where
+        M: Method,
+        F: Fn(Arc<ControlContext>, M::Params) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<M::Result, ErrorObject>> + Send + 'static,
+    {
+        let boxed: Handler =
+            Box::new(
+                move |ctx, params| match protocol::decode_params::<M::Params>(params) {
+                    Err(e) => futures::future::ready(Err(e)).boxed(),
+                    Ok(params) => {
+                        let call = handler(ctx, params);
+                        async move {
+                            let result = call.await?;
+                            serde_json::to_value(result).map_err(|e| {
+                                ErrorObject::internal(format!("result could not be encoded: {e}"))
+                            })
+                        }
+                        .boxed()
+                    }
+                },
+            );
+        self.routes.insert(M::NAME, Route::Serve(boxed));
+    }
+
+    /// Answers one request line (without its `\n`): decodes it, runs its method, and
+    /// returns the response. Never fails: every problem is an error response.
+    pub async fn handle_line(&self, ctx: &Arc<ControlContext>, line: &[u8]) -> Response {
+        let request = match protocol::decode_request(line) {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::debug!(code = e.error.code, error = %e.error.message, "bad request line");
+                return e.into_response();
+            }
+        };
+        let id = request.id;
+        match self.routes.get(request.method.as_str()) {
+            Some(Route::Serve(handler)) => {
+                match handler(Arc::clone(ctx), request.params).await {
+                    Ok(result) => Response::result(id, result),
+                    Err(error) => {
+                        tracing::debug!(method = %request.method, code = error.code,
+                            error = %error.message, "request refused");
+                        Response::error(id, error)
+                    }
+                }
+            }
+            Some(Route::Planned) => Response::error(
+                id,
+                ErrorObject::new(
+                    code::NOT_AVAILABLE,
+                    format!(
+                        "method {} is not available yet: orders and balances come with a later release",
+                        request.method
+                    ),
+                )
+                .with_data(json!({ "method": request.method })),
+            ),
+            None => {
+                let mut name = request.method;
+                if name.len() > MAX_ECHOED_METHOD {
+                    let mut cut = MAX_ECHOED_METHOD;
+                    while !name.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    name.truncate(cut);
+                }
+                Response::error(
+                    id,
+                    ErrorObject::new(
+                        code::METHOD_NOT_FOUND,
+                        format!(
+                            "method not found: {name:?}; methods are {}",
+                            protocol::METHODS.join(", ")
+                        ),
+                    )
+                    .with_data(json!({ "method": name })),
+                )
+            }
+        }
+    }
+}
+
+/// One manual beat shared by every `sync.now` that arrives while it runs.
+type SharedBeat = Shared<BoxFuture<'static, HeartbeatRow>>;
+
+/// Coalesces concurrent `sync.now` calls: while a manual beat runs, further calls wait for
+/// it and share its row instead of queueing beats of their own. So however many clients
+/// ask at once, at most one manual beat waits for the beat lock, and a burst of requests
+/// cannot push the scheduled beats back by more than one beat.
+#[derive(Default)]
+pub(crate) struct ManualBeats {
+    inflight: Mutex<Option<SharedBeat>>,
+}
+
+impl ManualBeats {
+    /// Runs a manual beat, or joins the one running; returns its row.
+    async fn run(&self, ctx: &ControlContext) -> HeartbeatRow {
+        let beat = {
+            let mut slot = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+            match slot.as_ref() {
+                Some(beat) if beat.peek().is_none() => beat.clone(),
+                _ => {
+                    let market_data = Arc::clone(&ctx.market_data);
+                    let clock = ctx.clock.clone();
+                    let beat = async move {
+                        market_data
+                            .beat(clock.now_ms(), BeatTrigger::Manual, 0)
+                            .await
+                    }
+                    .boxed()
+                    .shared();
+                    *slot = Some(beat.clone());
+                    beat
+                }
+            }
+        };
+        let row = beat.clone().await;
+        let mut slot = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.as_ref().is_some_and(|b| b.ptr_eq(&beat)) {
+            *slot = None;
+        }
+        row
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The handlers, in DESIGN.md's order.
+
+/// `status`.
+async fn status(ctx: Arc<ControlContext>, _: NoParams) -> Result<StatusInfo, ErrorObject> {
+    let heartbeat = ctx.heartbeat.borrow().clone();
+    let counts = db(&ctx.store, |s| s.symbol_counts(Market::Spot)).await?;
+    let backfill = match ctx.backfill.jobs(None).await {
+        Ok(jobs) => summarize(&jobs),
+        Err(e) => {
+            tracing::warn!(error = %e, "backfill jobs could not be read for status");
+            BackfillSummary::default()
+        }
+    };
+    let weight = ctx.exchange.weight();
+    Ok(StatusInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        now: ctx.clock.now_ms(),
+        started_at: ctx.started_at_ms,
+        uptime_secs: ctx.started.elapsed().as_secs(),
+        network: ctx.config.exchange.network,
+        rest_url: ctx.exchange.rest_url().to_string(),
+        database: ctx.store.path().display().to_string(),
+        last_beat: heartbeat.last.as_ref().map(beat_view),
+        next_beat_time: heartbeat.next_beat_time,
+        symbols: SymbolCountsView {
+            registered: counts.registered,
+            active: counts.active,
+            following: counts.following,
+        },
+        backfill,
+        request_weight: WeightView {
+            used: weight.used,
+            limit: weight.limit,
+            window_start: weight.window_start_ms,
+        },
+        clock_offset_ms: ctx.exchange.clock_offset_ms(),
+        user_stream: "not_available".to_string(),
+    })
+}
+
+/// The most days of history a symbol may ask for (about ten years).
+const MAX_BACKFILL_DAYS: u32 = 3650;
+
+/// `symbol.add`: validate, check the exchange, register, start the backfill.
+async fn symbol_add(
+    ctx: Arc<ControlContext>,
+    p: SymbolAddParams,
+) -> Result<SymbolAdded, ErrorObject> {
+    let market = spot_only(p.market)?;
+    if let Some(intervals) = &p.intervals {
+        if intervals.is_empty() {
+            return Err(ErrorObject::invalid_param(
+                "intervals",
+                "must name at least one interval (or be left out to follow the config)",
+            ));
+        }
+        let mut seen = HashSet::new();
+        if let Some(twice) = intervals.iter().find(|i| !seen.insert(**i)) {
+            return Err(ErrorObject::invalid_param(
+                "intervals",
+                format_args!("names {twice} twice"),
+            ));
+        }
+    }
+    if let Some(days) = p.backfill_days
+        && !(1..=MAX_BACKFILL_DAYS).contains(&days)
+    {
+        return Err(ErrorObject::invalid_param(
+            "backfill_days",
+            format_args!("must be 1..={MAX_BACKFILL_DAYS} days, not {days}"),
+        ));
+    }
+    let symbol = p.symbol;
+    // Refuse a registered symbol before spending exchangeInfo's weight on it.
+    let name = symbol.clone();
+    if let Some(row) = db(&ctx.store, move |s| s.symbol_by_name(market, &name)).await?
+        && row.active
+    {
+        return Err(already_registered(&row));
+    }
+    let info = ctx.exchange.exchange_info().await.map_err(exchange_error)?;
+    let Some(listed) = info.symbol(&symbol).cloned() else {
+        return Err(ErrorObject::new(
+            code::UNKNOWN_SYMBOL,
+            format!("symbol {symbol} is not listed by the exchange"),
+        )
+        .with_data(json!({ "symbol": symbol })));
+    };
+    if listed.status != SymbolStatus::Trading {
+        return Err(ErrorObject::new(
+            code::SYMBOL_NOT_TRADING,
+            format!(
+                "symbol {symbol} is not trading on the exchange (status {})",
+                listed.status
+            ),
+        )
+        .with_data(json!({ "symbol": symbol, "status": listed.status.as_str() })));
+    }
+    let now = ctx.clock.now_ms();
+    let intervals = p.intervals;
+    let days = p.backfill_days;
+    let registration = db(&ctx.store, move |s| {
+        s.register_symbol(market, &listed, intervals.as_deref(), days, now)
+    })
+    .await?;
+    let row = match registration {
+        Registration::Registered(row) => row,
+        Registration::AlreadyActive(row) => return Err(already_registered(&row)),
+    };
+    tracing::info!(symbol = %row.symbol, id = row.id, "symbol registered on the control socket");
+    let (backfill, backfill_error) = match ctx.backfill.start(row.id, None, None).await {
+        Ok(jobs) => (jobs.iter().map(job_view).collect(), None),
+        Err(e) => {
+            tracing::warn!(symbol = %row.symbol, error = %e, "backfill did not start");
+            (Vec::new(), Some(backfill_error(e)))
+        }
+    };
+    Ok(SymbolAdded {
+        symbol: symbol_view(&ctx, &row),
+        backfill,
+        backfill_error,
+    })
+}
+
+/// `symbol.remove`: deactivate (data stay) and stop its backfill jobs.
+async fn symbol_remove(
+    ctx: Arc<ControlContext>,
+    p: SymbolParams,
+) -> Result<SymbolView, ErrorObject> {
+    let market = spot_only(p.market)?;
+    let now = ctx.clock.now_ms();
+    let name = p.symbol.clone();
+    let row = db(&ctx.store, move |s| s.deactivate_symbol(market, &name, now))
+        .await?
+        .ok_or_else(|| ErrorObject::not_found(&p.symbol, "not registered"))?;
+    match ctx.backfill.stop(row.id).await {
+        Ok(()) => {}
+        // No backfill component (yet, or any more): there are no jobs to stop.
+        Err(BackfillError::NotRunning) => {
+            tracing::debug!(symbol = %row.symbol, "backfill not running; no jobs to stop");
+        }
+        Err(e) => tracing::warn!(symbol = %row.symbol, error = %e, "backfill jobs not stopped"),
+    }
+    tracing::info!(symbol = %row.symbol, id = row.id, "symbol removed on the control socket; its data stay");
+    Ok(symbol_view(&ctx, &row))
+}
+
+/// `symbol.list`.
+async fn symbol_list(
+    ctx: Arc<ControlContext>,
+    p: SymbolListParams,
+) -> Result<Vec<SymbolEntry>, ErrorObject> {
+    let active = p.active;
+    let series = db(&ctx.store, move |s| s.symbol_series(Market::Spot, active)).await?;
+    let jobs = match ctx.backfill.jobs(None).await {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            tracing::warn!(error = %e, "backfill jobs could not be read for symbol.list");
+            Vec::new()
+        }
+    };
+    let mut by_symbol: HashMap<i64, Vec<JobState>> = HashMap::new();
+    for job in jobs {
+        by_symbol.entry(job.symbol_id).or_default().push(job);
+    }
+    Ok(series
+        .into_iter()
+        .map(|s| SymbolEntry {
+            last_kline_time: s.newest.iter().map(|(_, t)| *t).max(),
+            newest: s
+                .newest
+                .iter()
+                .map(|&(interval, open_time)| SeriesView {
+                    interval,
+                    open_time,
+                })
+                .collect(),
+            backfill: by_symbol.get(&s.row.id).map(|jobs| summarize(jobs)),
+            symbol: symbol_view(&ctx, &s.row),
+        })
+        .collect())
+}
+
+/// `sync.now`: one manual beat (shared with concurrent callers), serialized with the
+/// scheduled beats by the market-data beat lock; the schedule is not touched.
+async fn sync_now(ctx: Arc<ControlContext>, p: SyncNowParams) -> Result<BeatView, ErrorObject> {
+    if let Some(symbol) = p.symbol {
+        let row = active_symbol(&ctx, &symbol).await?;
+        if row.status != SymbolStatus::Trading.as_str() {
+            return Err(ErrorObject::new(
+                code::SYMBOL_NOT_TRADING,
+                format!(
+                    "symbol {symbol} is not trading on the exchange (status {}); beats skip it",
+                    row.status
+                ),
+            )
+            .with_data(json!({ "symbol": symbol, "status": row.status })));
+        }
+    }
+    let row = ctx.manual_beats.run(&ctx).await;
+    tracing::info!(
+        beat_time = row.beat_time,
+        symbols_ok = row.symbols_ok,
+        symbols_failed = row.symbols_failed,
+        "manual beat on the control socket"
+    );
+    Ok(beat_view(&row))
+}
+
+/// `backfill.start`.
+async fn backfill_start(
+    ctx: Arc<ControlContext>,
+    p: BackfillStartParams,
+) -> Result<Vec<JobView>, ErrorObject> {
+    let row = active_symbol(&ctx, &p.symbol).await?;
+    if let Some(interval) = p.interval {
+        let followed = effective_intervals(&ctx, &row);
+        if !followed.contains(&interval) {
+            return Err(ErrorObject::invalid_param(
+                "interval",
+                format_args!(
+                    "{interval} is not one of {}'s intervals ({})",
+                    row.symbol,
+                    join(&followed)
+                ),
+            ));
+        }
+    }
+    if let Some(from) = p.from {
+        let now = ctx.clock.now_ms();
+        if !(0..=now).contains(&from) {
+            return Err(ErrorObject::invalid_param(
+                "from",
+                format_args!("must be a past time in ms since the epoch, not {from}"),
+            ));
+        }
+    }
+    let jobs = ctx
+        .backfill
+        .start(row.id, p.interval, p.from)
+        .await
+        .map_err(backfill_error)?;
+    tracing::info!(symbol = %row.symbol, jobs = jobs.len(), "backfill started on the control socket");
+    Ok(jobs.iter().map(job_view).collect())
+}
+
+/// `kline.list`.
+async fn kline_list(
+    ctx: Arc<ControlContext>,
+    p: KlineListParams,
+) -> Result<Vec<KlineView>, ErrorObject> {
+    let limit = p.limit.unwrap_or(protocol::KLINE_LIST_DEFAULT_LIMIT);
+    if !(1..=protocol::KLINE_LIST_MAX_LIMIT).contains(&limit) {
+        return Err(ErrorObject::invalid_param(
+            "limit",
+            format_args!(
+                "must be 1..={}, not {limit}",
+                protocol::KLINE_LIST_MAX_LIMIT
+            ),
+        ));
+    }
+    if let (Some(start), Some(end)) = (p.start, p.end)
+        && start > end
+    {
+        return Err(ErrorObject::invalid_param(
+            "start",
+            format_args!("({start}) is after `end` ({end})"),
+        ));
+    }
+    let name = p.symbol.clone();
+    let row = db(&ctx.store, move |s| s.symbol_by_name(Market::Spot, &name))
+        .await?
+        .ok_or_else(|| ErrorObject::not_found(&p.symbol, "not registered"))?;
+    let (interval, start, end) = (p.interval, p.start, p.end.unwrap_or(i64::MAX));
+    let klines = db(&ctx.store, move |s| match start {
+        Some(start) => s.klines(row.id, interval, start, end, limit),
+        None => s.latest_klines(row.id, interval, end, limit),
+    })
+    .await?;
+    Ok(klines.iter().map(kline_view).collect())
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers: lookups, conversions to the wire types, error mapping.
+
+/// Runs store work on the blocking pool; a failure is an internal error (and logged).
+async fn db<R: Send + 'static>(
+    store: &Store,
+    f: impl FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+) -> Result<R, ErrorObject> {
+    store.run(f).await.map_err(|e| {
+        tracing::error!(error = %e, "database failed on a control request");
+        ErrorObject::internal(e.to_string())
+    })
+}
+
+/// The row of a registered, active symbol, else `-32004`.
+async fn active_symbol(ctx: &ControlContext, symbol: &Symbol) -> Result<SymbolRow, ErrorObject> {
+    let name = symbol.clone();
+    match db(&ctx.store, move |s| s.symbol_by_name(Market::Spot, &name)).await? {
+        Some(row) if row.active => Ok(row),
+        Some(_) => Err(ErrorObject::not_found(
+            symbol,
+            "removed; add it again with symbol.add",
+        )),
+        None => Err(ErrorObject::not_found(symbol, "not registered")),
+    }
+}
+
+/// Only the spot market is served yet.
+fn spot_only(market: Option<Market>) -> Result<Market, ErrorObject> {
+    match market.unwrap_or(Market::Spot) {
+        Market::Spot => Ok(Market::Spot),
+        other => Err(
+            ErrorObject::not_available(format_args!("the {other} market"))
+                .with_data(json!({ "param": "market" })),
+        ),
+    }
+}
+
+fn already_registered(row: &SymbolRow) -> ErrorObject {
+    ErrorObject::new(
+        code::ALREADY_REGISTERED,
+        format!("symbol {} is already registered", row.symbol),
+    )
+    .with_data(json!({ "symbol": row.symbol, "id": row.id }))
+}
+
+fn effective_intervals(ctx: &ControlContext, row: &SymbolRow) -> Vec<Interval> {
+    row.intervals
+        .clone()
+        .unwrap_or_else(|| ctx.config.market_data.intervals.clone())
+}
+
+fn join(intervals: &[Interval]) -> String {
+    intervals
+        .iter()
+        .map(|i| i.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn symbol_view(ctx: &ControlContext, row: &SymbolRow) -> SymbolView {
+    SymbolView {
+        id: row.id,
+        market: row.market,
+        symbol: row.symbol.clone(),
+        base_asset: row.base_asset.clone(),
+        quote_asset: row.quote_asset.clone(),
+        status: row.status.clone(),
+        active: row.active,
+        intervals: effective_intervals(ctx, row),
+        own_intervals: row.intervals.is_some(),
+        backfill_days: row
+            .backfill_days
+            .unwrap_or(ctx.config.market_data.backfill_days),
+        added_at: row.added_at,
+        updated_at: row.updated_at,
+    }
+}
+
+fn beat_view(row: &HeartbeatRow) -> BeatView {
+    BeatView {
+        beat_time: row.beat_time,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+        symbols_ok: row.symbols_ok,
+        symbols_failed: row.symbols_failed,
+        klines_written: row.klines_written,
+        skipped_before: row.skipped_before,
+        trigger: match row.trigger {
+            BeatTrigger::Schedule => "schedule",
+            BeatTrigger::Manual => "manual",
+            BeatTrigger::Startup => "startup",
+        }
+        .to_string(),
+        error: row.error.clone(),
+    }
+}
+
+fn job_status(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Pending => "pending",
+        JobStatus::Running => "running",
+        JobStatus::Done => "done",
+        JobStatus::Failed => "failed",
+        JobStatus::Stopped => "stopped",
+    }
+}
+
+fn job_view(job: &JobState) -> JobView {
+    JobView {
+        symbol_id: job.symbol_id,
+        symbol: job.symbol.clone(),
+        interval: job.interval,
+        from_ms: job.from_ms,
+        to_ms: job.to_ms,
+        next_start_ms: job.next_start_ms,
+        status: job_status(job.status).to_string(),
+        rows_written: job.rows_written,
+        percent: job.percent,
+        eta_secs: job.eta_secs,
+        last_error: job.last_error.clone(),
+        updated_at: job.updated_at,
+    }
+}
+
+/// Sums jobs up: counts per state, mean progress, rows, and the longest ETA of the
+/// running ones.
+fn summarize(jobs: &[JobState]) -> BackfillSummary {
+    let mut s = BackfillSummary {
+        jobs: u32::try_from(jobs.len()).unwrap_or(u32::MAX),
+        ..BackfillSummary::default()
+    };
+    for job in jobs {
+        match job.status {
+            JobStatus::Pending => s.pending += 1,
+            JobStatus::Running => s.running += 1,
+            JobStatus::Done => s.done += 1,
+            JobStatus::Failed => s.failed += 1,
+            JobStatus::Stopped => s.stopped += 1,
+        }
+        s.rows_written = s.rows_written.saturating_add(job.rows_written);
+        if job.status == JobStatus::Running {
+            s.eta_secs = s.eta_secs.max(job.eta_secs);
+        }
+    }
+    if !jobs.is_empty() {
+        let total: f64 = jobs.iter().map(|j| j.percent.clamp(0.0, 100.0)).sum();
+        s.percent = total / jobs.len() as f64;
+    }
+    s
+}
+
+/// A stored price or volume as a decimal string: the shortest text that reads back as the
+/// same number (`43210.5`, `0.00012`), never in exponent notation.
+fn decimal(x: f64) -> String {
+    format!("{x}")
+}
+
+fn kline_view(k: &Kline) -> KlineView {
+    KlineView {
+        open_time: k.open_time,
+        close_time: k.close_time,
+        open: decimal(k.open),
+        high: decimal(k.high),
+        low: decimal(k.low),
+        close: decimal(k.close),
+        volume: decimal(k.volume),
+        quote_volume: decimal(k.quote_volume),
+        trades: k.trades,
+        taker_buy_base_volume: decimal(k.taker_buy_base_volume),
+        taker_buy_quote_volume: decimal(k.taker_buy_quote_volume),
+    }
+}
+
+/// An exchange failure as a control error: a rejection carries Binance's `code` and
+/// `msg`; everything that may pass (network, 5xx, 429, 418, garbage) is "unavailable".
+fn exchange_error(e: ExchangeError) -> ErrorObject {
+    let message = e.to_string();
+    match e {
+        ExchangeError::Api {
+            http_status,
+            code: binance_code,
+            msg,
+            ..
+        } => ErrorObject::new(code::EXCHANGE_REJECTED, message).with_data(json!({
+            "code": binance_code,
+            "msg": msg,
+            "http_status": http_status,
+        })),
+        ExchangeError::RateLimited { retry_after_ms } => {
+            ErrorObject::new(code::EXCHANGE_UNAVAILABLE, message)
+                .with_data(json!({ "retry_after_ms": retry_after_ms }))
+        }
+        ExchangeError::Banned { until_ms } => ErrorObject::new(code::EXCHANGE_UNAVAILABLE, message)
+            .with_data(json!({ "banned_until": until_ms })),
+        ExchangeError::OrderRateLimited { retry_after_ms, .. } => {
+            ErrorObject::new(code::EXCHANGE_UNAVAILABLE, message)
+                .with_data(json!({ "retry_after_ms": retry_after_ms }))
+        }
+        ExchangeError::Connectivity { .. }
+        | ExchangeError::Decode { .. }
+        | ExchangeError::UnknownOutcome { .. } => {
+            ErrorObject::new(code::EXCHANGE_UNAVAILABLE, message)
+        }
+        ExchangeError::InvalidRequest(_) => ErrorObject::internal(message),
+    }
+}
+
+/// A backfill failure as a control error. `NotRunning` (no backfill component in this
+/// daemon yet, or the daemon is stopping) is "not available".
+fn backfill_error(e: BackfillError) -> ErrorObject {
+    match e {
+        BackfillError::UnknownSymbol(symbol) => ErrorObject::new(
+            code::NOT_FOUND,
+            format!("symbol {symbol} is not registered"),
+        )
+        .with_data(json!({ "symbol": symbol })),
+        BackfillError::UnknownInterval { symbol, interval } => ErrorObject::invalid_param(
+            "interval",
+            format_args!("{interval} is not one of {symbol}'s intervals"),
+        ),
+        BackfillError::InvalidFrom(from) => ErrorObject::invalid_param(
+            "from",
+            format_args!("must be a past time in ms since the epoch, not {from}"),
+        ),
+        BackfillError::NotRunning => ErrorObject::new(
+            code::NOT_AVAILABLE,
+            "backfill is not running (not available yet in this daemon, or the daemon is stopping)",
+        ),
+        BackfillError::Store(e) => {
+            tracing::error!(error = %e, "database failed in backfill");
+            ErrorObject::internal(e.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Symbol;
+
+    fn job(status: JobStatus, percent: f64, eta: Option<u64>) -> JobState {
+        JobState {
+            symbol_id: 1,
+            symbol: "BTCUSDT".parse::<Symbol>().unwrap(),
+            interval: Interval::M1,
+            from_ms: 0,
+            to_ms: 10,
+            next_start_ms: 5,
+            status,
+            rows_written: 10,
+            percent,
+            eta_secs: eta,
+            last_error: None,
+            updated_at: 1,
+        }
+    }
+
+    #[test]
+    fn summaries_count_states_and_average_progress() {
+        let s = summarize(&[
+            job(JobStatus::Done, 100.0, None),
+            job(JobStatus::Running, 50.0, Some(30)),
+            job(JobStatus::Running, 0.0, Some(90)),
+            job(JobStatus::Failed, 10.0, None),
+        ]);
+        assert_eq!(
+            (s.jobs, s.done, s.running, s.failed, s.pending, s.stopped),
+            (4, 1, 2, 1, 0, 0)
+        );
+        assert_eq!(s.percent, 40.0);
+        assert_eq!(s.eta_secs, Some(90));
+        assert_eq!(s.rows_written, 40);
+        assert_eq!(summarize(&[]), BackfillSummary::default());
+    }
+
+    #[test]
+    fn exchange_rejections_carry_binance_code_and_msg() {
+        let e = exchange_error(ExchangeError::Api {
+            endpoint: "/api/v3/exchangeInfo",
+            http_status: 400,
+            code: -1121,
+            msg: "Invalid symbol.".into(),
+        });
+        assert_eq!(e.code, code::EXCHANGE_REJECTED);
+        assert_eq!(
+            e.data,
+            Some(json!({"code": -1121, "msg": "Invalid symbol.", "http_status": 400}))
+        );
+        let e = exchange_error(ExchangeError::RateLimited {
+            retry_after_ms: 1000,
+        });
+        assert_eq!(e.code, code::EXCHANGE_UNAVAILABLE);
+        assert_eq!(e.data, Some(json!({"retry_after_ms": 1000})));
+    }
+
+    #[test]
+    fn backfill_not_running_is_not_available() {
+        let e = backfill_error(BackfillError::NotRunning);
+        assert_eq!(e.code, code::NOT_AVAILABLE);
+        assert!(e.message.contains("backfill"), "{}", e.message);
+    }
+
+    #[test]
+    fn decimals_are_plain_strings() {
+        assert_eq!(decimal(43210.5), "43210.5");
+        assert_eq!(decimal(0.00012), "0.00012");
+        assert_eq!(decimal(1e-8), "0.00000001");
+        assert_eq!(decimal(100.0), "100");
+    }
+}

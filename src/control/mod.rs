@@ -1,0 +1,82 @@
+//! The control socket: the operator's way into a running daemon.
+//!
+//! - [`protocol`]: JSON-RPC 2.0 over a Unix socket, one object per line: the envelope, the
+//!   error codes and one typed definition per method, shared by server, client and tests;
+//! - [`server`]: [`ControlServer`], the component that owns the socket file (mode,
+//!   stale-file takeover, removal at shutdown), accepts connections and enforces the
+//!   limits (line length, connection count, idle and write timeouts);
+//! - [`handlers`]: one handler per method and the [`Dispatch`] table that routes to them;
+//! - [`client`]: [`Client`], the async client `tradebeat ctl`, the tests and the benchmark
+//!   use.
+//!
+//! The handlers reach the rest of the daemon only through [`ControlContext`]: the store,
+//! the market-data component (for `sync.now`), the exchange client, the heartbeat's status
+//! and the backfill handle.
+
+pub mod client;
+pub mod handlers;
+pub mod protocol;
+pub mod server;
+
+pub use client::{Client, ClientError};
+pub use handlers::Dispatch;
+pub use server::{BindError, ControlLimits, ControlServer};
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use crate::backfill::BackfillHandle;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::exchange::ExchangeClient;
+use crate::heartbeat::HeartbeatStatus;
+use crate::market_data::MarketData;
+use crate::store::Store;
+
+/// What the handlers may use of the daemon. Built once by the daemon, shared by every
+/// connection.
+pub struct ControlContext {
+    pub(crate) store: Store,
+    pub(crate) market_data: Arc<MarketData>,
+    pub(crate) exchange: ExchangeClient,
+    pub(crate) heartbeat: watch::Receiver<HeartbeatStatus>,
+    pub(crate) backfill: BackfillHandle,
+    pub(crate) config: Config,
+    pub(crate) clock: Clock,
+    /// When the daemon started, for `status.uptime_secs`.
+    pub(crate) started: Instant,
+    /// The same, ms since the epoch.
+    pub(crate) started_at_ms: i64,
+    /// Coalesces concurrent `sync.now` calls into one beat.
+    pub(crate) manual_beats: handlers::ManualBeats,
+}
+
+impl ControlContext {
+    /// A context over the daemon's parts. `heartbeat` is [`crate::heartbeat::Heartbeat::status`],
+    /// taken before the heartbeat is spawned; `config` supplies the defaults of symbols
+    /// that have no overrides (intervals, backfill days) and the network's name.
+    pub fn new(
+        store: Store,
+        market_data: Arc<MarketData>,
+        heartbeat: watch::Receiver<HeartbeatStatus>,
+        backfill: BackfillHandle,
+        config: Config,
+        clock: Clock,
+    ) -> Arc<ControlContext> {
+        let started_at_ms = clock.now_ms();
+        Arc::new(ControlContext {
+            store,
+            exchange: market_data.exchange().clone(),
+            market_data,
+            heartbeat,
+            backfill,
+            config,
+            clock,
+            started: Instant::now(),
+            started_at_ms,
+            manual_beats: handlers::ManualBeats::default(),
+        })
+    }
+}

@@ -1,0 +1,1065 @@
+//! The control protocol: JSON-RPC 2.0, one object per line, over a Unix stream socket.
+//!
+//! This file is the one definition shared by the server ([`super::server`]), the client
+//! ([`super::client`], used by `tradebeat ctl`) and the tests: the envelope
+//! ([`Request`], [`Response`], [`ErrorObject`]), the error [`code`]s, and for every method a
+//! marker type implementing [`Method`] that ties its name to its typed parameters and its
+//! typed result. DESIGN.md's "Control protocol" table is the contract; README.md documents
+//! it for users.
+//!
+//! Conventions on the wire:
+//! - one request object per line (`\n`; a trailing `\r` is ignored), one response object
+//!   per line, in request order; a line is at most [`MAX_LINE_BYTES`] bytes;
+//! - parameters by name (an object); absent or `null` params mean "no parameters";
+//! - every request carries an `id` (number or string) which its response echoes;
+//!   notifications (no `id`) and batches (a JSON array) are refused with `-32600`;
+//! - times are integer milliseconds since the Unix epoch, UTC; prices and quantities are
+//!   decimal strings (`"43210.5"`), as Binance sends them.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::exchange::Network;
+use crate::types::{Interval, Market, Symbol};
+
+/// The `jsonrpc` member every request and response carries.
+pub const JSONRPC_VERSION: &str = "2.0";
+
+/// The longest request line the server reads, in bytes, without its `\n`. A longer line
+/// is answered with `-32600` and the connection is closed.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Error codes. The first five are JSON-RPC 2.0's own (§5.1); the others are tradebeat's
+/// application codes, in the range JSON-RPC leaves to servers (-32000 to -32099). Scripts may
+/// rely on them; README.md lists them.
+pub mod code {
+    /// The line is not valid JSON (or not UTF-8).
+    pub const PARSE_ERROR: i64 = -32700;
+    /// The JSON is not a valid request: not an object, a batch (array), `jsonrpc` not
+    /// `"2.0"`, `id` or `method` missing or of the wrong type, or the line is longer than
+    /// [`super::MAX_LINE_BYTES`] (then the connection is closed).
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// No such method. `data.method` names it.
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// A parameter is missing, unknown, of the wrong type or out of range. The message
+    /// names it and says why; `data.param` holds its name.
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// The daemon failed to do what was asked (the database failed). The message says what.
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// The exchange does not list this symbol. `data.symbol` names it.
+    pub const UNKNOWN_SYMBOL: i64 = -32001;
+    /// The exchange lists the symbol but it is not trading. `data.status` holds the
+    /// exchange's status (`BREAK`, `HALT` …).
+    pub const SYMBOL_NOT_TRADING: i64 = -32002;
+    /// `symbol.add` of a symbol that is registered and active. `data.symbol` names it.
+    pub const ALREADY_REGISTERED: i64 = -32003;
+    /// The symbol is not registered (or was removed, for methods that need an active one).
+    /// `data.symbol` names it.
+    pub const NOT_FOUND: i64 = -32004;
+    /// The exchange rejected the request. `data.code` and `data.msg` are Binance's own
+    /// (BINANCE.md §8), `data.http_status` the HTTP status. Retrying will not help.
+    pub const EXCHANGE_REJECTED: i64 = -32005;
+    /// The exchange could not be reached, answered 5xx or garbage, rate-limited us or
+    /// banned the IP. Try again later; `data.retry_after_ms` says when, if known.
+    pub const EXCHANGE_UNAVAILABLE: i64 = -32006;
+    /// The method or feature is not available in this daemon yet (orders and balances
+    /// come with later releases; futures markets; backfill not running).
+    pub const NOT_AVAILABLE: i64 = -32007;
+    /// The daemon serves its maximum number of connections; this one is refused and
+    /// closed. Try again later.
+    pub const SERVER_BUSY: i64 = -32008;
+
+    /// A short name of a code, for messages (`"unknown_symbol"`), or `"error"`.
+    pub fn name(code: i64) -> &'static str {
+        match code {
+            PARSE_ERROR => "parse_error",
+            INVALID_REQUEST => "invalid_request",
+            METHOD_NOT_FOUND => "method_not_found",
+            INVALID_PARAMS => "invalid_params",
+            INTERNAL_ERROR => "internal_error",
+            UNKNOWN_SYMBOL => "unknown_symbol",
+            SYMBOL_NOT_TRADING => "symbol_not_trading",
+            ALREADY_REGISTERED => "already_registered",
+            NOT_FOUND => "not_found",
+            EXCHANGE_REJECTED => "exchange_rejected",
+            EXCHANGE_UNAVAILABLE => "exchange_unavailable",
+            NOT_AVAILABLE => "not_available",
+            SERVER_BUSY => "server_busy",
+            _ => "error",
+        }
+    }
+}
+
+/// A request or response id: a number or a string (JSON-RPC 2.0 §4), or `null` in a
+/// response to a request whose id could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Id {
+    Number(serde_json::Number),
+    String(String),
+    Null,
+}
+
+impl From<u64> for Id {
+    fn from(n: u64) -> Id {
+        Id::Number(n.into())
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Id::Number(n) => write!(f, "{n}"),
+            Id::String(s) => write!(f, "{s:?}"),
+            Id::Null => f.write_str("null"),
+        }
+    }
+}
+
+/// One request, as sent on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Always [`JSONRPC_VERSION`].
+    pub jsonrpc: String,
+    pub id: Id,
+    /// The method's name, e.g. `"symbol.add"`.
+    pub method: String,
+    /// The parameters by name; `None` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+}
+
+impl Request {
+    /// A request of method `M` with `params`.
+    ///
+    /// # Errors
+    /// The parameters cannot be serialized (not with the types of this module).
+    pub fn new<M: Method>(id: Id, params: &M::Params) -> Result<Request, serde_json::Error> {
+        let params = serde_json::to_value(params)?;
+        let params = match params {
+            Value::Object(ref map) if map.is_empty() => None,
+            Value::Null => None,
+            other => Some(other),
+        };
+        Ok(Request {
+            jsonrpc: JSONRPC_VERSION.to_string(),
+            id,
+            method: M::NAME.to_string(),
+            params,
+        })
+    }
+}
+
+/// One response: exactly one of `result` and `error` is present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// Always [`JSONRPC_VERSION`].
+    pub jsonrpc: String,
+    /// The request's id; `null` when it could not be read.
+    pub id: Id,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorObject>,
+}
+
+impl Response {
+    /// A success.
+    pub fn result(id: Id, result: Value) -> Response {
+        Response {
+            jsonrpc: JSONRPC_VERSION.to_string(),
+            id,
+            result: Some(result),
+            error: None,
+        }
+    }
+
+    /// A failure.
+    pub fn error(id: Id, error: ErrorObject) -> Response {
+        Response {
+            jsonrpc: JSONRPC_VERSION.to_string(),
+            id,
+            result: None,
+            error: Some(error),
+        }
+    }
+
+    /// The response as one line, `\n` included. Compact JSON never contains a raw newline.
+    pub fn to_line(&self) -> Vec<u8> {
+        // Serializing these types cannot fail (string keys, no non-finite floats: serde_json
+        // writes those as null); fall back to a fixed internal error all the same.
+        let mut line = serde_json::to_vec(self).unwrap_or_else(|_| {
+            br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"response could not be encoded"}}"#
+                .to_vec()
+        });
+        line.push(b'\n');
+        line
+    }
+
+    /// `Ok(result)` or `Err(error)`; a response with neither is an invalid-request error.
+    pub fn into_result(self) -> Result<Value, ErrorObject> {
+        match (self.result, self.error) {
+            (_, Some(error)) => Err(error),
+            (Some(result), None) => Ok(result),
+            (None, None) => Err(ErrorObject::new(
+                code::INVALID_REQUEST,
+                "response has neither result nor error",
+            )),
+        }
+    }
+}
+
+/// A JSON-RPC error object: a [`code`], a lowercase message without trailing period, and
+/// optional structured `data`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorObject {
+    pub code: i64,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+impl fmt::Display for ErrorObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({} {})",
+            self.message,
+            code::name(self.code),
+            self.code
+        )
+    }
+}
+
+impl std::error::Error for ErrorObject {}
+
+impl ErrorObject {
+    /// An error without data.
+    pub fn new(code: i64, message: impl Into<String>) -> ErrorObject {
+        ErrorObject {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// The same error with `data`.
+    pub fn with_data(mut self, data: Value) -> ErrorObject {
+        self.data = Some(data);
+        self
+    }
+
+    /// `-32602` naming `param` and why it is refused; `data: {"param": ..}`.
+    pub fn invalid_param(param: &str, why: impl fmt::Display) -> ErrorObject {
+        ErrorObject::new(
+            code::INVALID_PARAMS,
+            format!("invalid params: `{param}` {why}"),
+        )
+        .with_data(serde_json::json!({ "param": param }))
+    }
+
+    /// `-32004` for a symbol that is not registered.
+    pub fn not_found(symbol: &Symbol, what: &str) -> ErrorObject {
+        ErrorObject::new(code::NOT_FOUND, format!("symbol {symbol} is {what}"))
+            .with_data(serde_json::json!({ "symbol": symbol }))
+    }
+
+    /// `-32007` for what this daemon does not offer yet.
+    pub fn not_available(what: impl fmt::Display) -> ErrorObject {
+        ErrorObject::new(code::NOT_AVAILABLE, format!("{what} is not available yet"))
+    }
+
+    /// `-32603` with the failure's description.
+    pub fn internal(what: impl fmt::Display) -> ErrorObject {
+        ErrorObject::new(code::INTERNAL_ERROR, what.to_string())
+    }
+}
+
+/// Why a line is not a request: the error to answer with, and the request's id when it
+/// could be read (else the response's id is `null`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeError {
+    pub id: Id,
+    pub error: Box<ErrorObject>,
+}
+
+impl DecodeError {
+    /// The response to send.
+    pub fn into_response(self) -> Response {
+        Response::error(self.id, *self.error)
+    }
+}
+
+/// Decodes one request line (without its `\n`).
+///
+/// Checks the envelope only: valid UTF-8 JSON (`-32700` otherwise); an object, not an array
+/// or a scalar; `jsonrpc` exactly `"2.0"`; `id` a number or a string (or `null`), present;
+/// `method` a string; `params` absent, `null` or an object (an array, positional params,
+/// is `-32602`). Members other than these four are ignored. The method's own parameters are
+/// decoded by [`decode_params`]. Never panics, whatever the bytes.
+pub fn decode_request(line: &[u8]) -> Result<Request, DecodeError> {
+    let fail = |id: Id, code: i64, message: &str| DecodeError {
+        id,
+        error: Box::new(ErrorObject::new(code, message)),
+    };
+    let value: Value = serde_json::from_slice(line).map_err(|e| DecodeError {
+        id: Id::Null,
+        error: Box::new(ErrorObject::new(
+            code::PARSE_ERROR,
+            format!("parse error: {e}"),
+        )),
+    })?;
+    let mut object = match value {
+        Value::Object(map) => map,
+        Value::Array(_) => {
+            return Err(fail(
+                Id::Null,
+                code::INVALID_REQUEST,
+                "invalid request: batch requests are not supported; send one object per line",
+            ));
+        }
+        _ => {
+            return Err(fail(
+                Id::Null,
+                code::INVALID_REQUEST,
+                "invalid request: a request must be a JSON object",
+            ));
+        }
+    };
+    let id = match object.remove("id") {
+        Some(Value::Number(n)) => Id::Number(n),
+        Some(Value::String(s)) => Id::String(s),
+        Some(Value::Null) => Id::Null,
+        Some(_) => {
+            return Err(fail(
+                Id::Null,
+                code::INVALID_REQUEST,
+                "invalid request: `id` must be a number or a string",
+            ));
+        }
+        None => {
+            return Err(fail(
+                Id::Null,
+                code::INVALID_REQUEST,
+                "invalid request: `id` is missing (notifications are not supported)",
+            ));
+        }
+    };
+    match object.remove("jsonrpc") {
+        Some(Value::String(v)) if v == JSONRPC_VERSION => {}
+        Some(_) => {
+            return Err(fail(
+                id,
+                code::INVALID_REQUEST,
+                "invalid request: `jsonrpc` must be \"2.0\"",
+            ));
+        }
+        None => {
+            return Err(fail(
+                id,
+                code::INVALID_REQUEST,
+                "invalid request: `jsonrpc` is missing; it must be \"2.0\"",
+            ));
+        }
+    }
+    let method = match object.remove("method") {
+        Some(Value::String(m)) => m,
+        Some(_) => {
+            return Err(fail(
+                id,
+                code::INVALID_REQUEST,
+                "invalid request: `method` must be a string",
+            ));
+        }
+        None => {
+            return Err(fail(
+                id,
+                code::INVALID_REQUEST,
+                "invalid request: `method` is missing",
+            ));
+        }
+    };
+    let params = match object.remove("params") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(map)) => Some(Value::Object(map)),
+        Some(_) => {
+            return Err(DecodeError {
+                id,
+                error: Box::new(
+                    ErrorObject::new(
+                        code::INVALID_PARAMS,
+                        "invalid params: `params` must be an object of named parameters",
+                    )
+                    .with_data(serde_json::json!({ "param": "params" })),
+                ),
+            });
+        }
+    };
+    Ok(Request {
+        jsonrpc: JSONRPC_VERSION.to_string(),
+        id,
+        method,
+        params,
+    })
+}
+
+/// Decodes a method's parameters (absent: `{}`) into `P`, or a `-32602` error that names
+/// the parameter at fault and says why: missing, unknown (with the accepted names), or of
+/// the wrong type or value. Never panics.
+pub fn decode_params<P: DeserializeOwned>(params: Option<Value>) -> Result<P, ErrorObject> {
+    let value = params.unwrap_or_else(|| Value::Object(Default::default()));
+    serde_path_to_error::deserialize::<_, P>(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde reports a missing or unknown field at the parent's path ("."); its
+        // message names the field between backticks.
+        let param = if path == "." || path.is_empty() {
+            inner
+                .split('`')
+                .nth(1)
+                .map(str::to_string)
+                .unwrap_or_else(|| "params".to_string())
+        } else {
+            path
+        };
+        if inner.starts_with("missing field") || inner.starts_with("unknown field") {
+            ErrorObject::new(code::INVALID_PARAMS, format!("invalid params: {inner}"))
+                .with_data(serde_json::json!({ "param": param }))
+        } else {
+            ErrorObject::invalid_param(&param, format_args!("is invalid: {inner}"))
+        }
+    })
+}
+
+/// A control method: its name on the wire, its parameters and its result. Each method of
+/// DESIGN.md's table has one marker type below; the server registers one handler per
+/// marker and the client calls through it, so both sides share one definition.
+pub trait Method {
+    /// The method's name on the wire.
+    const NAME: &'static str;
+    /// Its parameters (by name). Unknown names are refused.
+    type Params: Serialize + DeserializeOwned + Send + 'static;
+    /// Its result.
+    type Result: Serialize + DeserializeOwned + Send + 'static;
+}
+
+/// Methods of DESIGN.md's table that later releases implement; the server answers them
+/// with [`code::NOT_AVAILABLE`] (not `-32601`), so a script can tell "not yet" from a typo.
+pub const PLANNED_METHODS: [&str; 5] = [
+    "order.place",
+    "order.cancel",
+    "order.get",
+    "order.list",
+    "balance.list",
+];
+
+/// Parameters of a method that takes none (`{}` or absent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+/// `status`: the daemon's state at a glance.
+pub struct Status;
+impl Method for Status {
+    const NAME: &'static str = "status";
+    type Params = NoParams;
+    type Result = StatusInfo;
+}
+
+/// `symbol.add`: registers a symbol (validated against `exchangeInfo`) and starts its
+/// backfill.
+pub struct SymbolAdd;
+impl Method for SymbolAdd {
+    const NAME: &'static str = "symbol.add";
+    type Params = SymbolAddParams;
+    type Result = SymbolAdded;
+}
+
+/// `symbol.remove`: stops following a symbol; its data stay.
+pub struct SymbolRemove;
+impl Method for SymbolRemove {
+    const NAME: &'static str = "symbol.remove";
+    type Params = SymbolParams;
+    type Result = SymbolView;
+}
+
+/// `symbol.list`: the registered symbols with their newest candle and backfill progress.
+pub struct SymbolList;
+impl Method for SymbolList {
+    const NAME: &'static str = "symbol.list";
+    type Params = SymbolListParams;
+    type Result = Vec<SymbolEntry>;
+}
+
+/// `sync.now`: runs a beat now and returns its `heartbeats` row.
+pub struct SyncNow;
+impl Method for SyncNow {
+    const NAME: &'static str = "sync.now";
+    type Params = SyncNowParams;
+    type Result = BeatView;
+}
+
+/// `backfill.start`: (re)starts the backfill of a registered symbol.
+pub struct BackfillStart;
+impl Method for BackfillStart {
+    const NAME: &'static str = "backfill.start";
+    type Params = BackfillStartParams;
+    type Result = Vec<JobView>;
+}
+
+/// `kline.list`: stored candles of one symbol and interval.
+pub struct KlineList;
+impl Method for KlineList {
+    const NAME: &'static str = "kline.list";
+    type Params = KlineListParams;
+    type Result = Vec<KlineView>;
+}
+
+/// The names of the methods served now, in DESIGN.md's order.
+pub const METHODS: [&str; 7] = [
+    Status::NAME,
+    SymbolAdd::NAME,
+    SymbolRemove::NAME,
+    SymbolList::NAME,
+    SyncNow::NAME,
+    BackfillStart::NAME,
+    KlineList::NAME,
+];
+
+/// `symbol.add` parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SymbolAddParams {
+    /// The exchange's name, e.g. `"BTCUSDT"` (lower case is accepted).
+    pub symbol: Symbol,
+    /// `"spot"` (default); the futures markets are not available yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<Market>,
+    /// The symbol's own kline intervals (non-empty, no repeats); absent: the config's
+    /// `market_data.intervals`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<Vec<Interval>>,
+    /// The symbol's own backfill depth in days (1..=3650); absent: the config's
+    /// `market_data.backfill_days`. An extension of DESIGN.md's table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_days: Option<u32>,
+}
+
+/// Parameters naming one symbol (`symbol.remove`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SymbolParams {
+    pub symbol: Symbol,
+    /// `"spot"` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<Market>,
+}
+
+/// `symbol.list` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SymbolListParams {
+    /// `true`: only active symbols; `false`: only removed ones; absent: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+
+/// `sync.now` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncNowParams {
+    /// A symbol that must be followed (active and trading), else the call fails. The beat
+    /// itself covers every followed symbol: its tickers are one request for all of them,
+    /// so syncing one symbol costs the same as syncing all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<Symbol>,
+}
+
+/// `backfill.start` parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillStartParams {
+    /// An active registered symbol.
+    pub symbol: Symbol,
+    /// One of the symbol's intervals; absent: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
+    /// The oldest open time wanted, ms since the epoch, not in the future; absent: the
+    /// symbol's backfill depth in days before now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<i64>,
+}
+
+/// The number of candles `kline.list` returns when no `limit` is given.
+pub const KLINE_LIST_DEFAULT_LIMIT: u32 = 500;
+/// The most candles one `kline.list` returns.
+pub const KLINE_LIST_MAX_LIMIT: u32 = 5000;
+
+/// `kline.list` parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KlineListParams {
+    /// A registered symbol (active or removed: its data stay).
+    pub symbol: Symbol,
+    pub interval: Interval,
+    /// Oldest open time, ms (inclusive). Given: the first `limit` candles from here. Absent:
+    /// the newest `limit` candles up to `end`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<i64>,
+    /// Newest open time, ms (inclusive); absent: no bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<i64>,
+    /// 1..=[`KLINE_LIST_MAX_LIMIT`]; absent: [`KLINE_LIST_DEFAULT_LIMIT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// A registered symbol (a `symbols` row), with the intervals and backfill depth it
+/// actually uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SymbolView {
+    pub id: i64,
+    pub market: Market,
+    pub symbol: Symbol,
+    pub base_asset: String,
+    pub quote_asset: String,
+    /// The exchange's status when last checked (`TRADING`, `BREAK` …).
+    pub status: String,
+    /// `false` once removed: the beats no longer follow it; its data stay.
+    pub active: bool,
+    /// The intervals its candles are kept at: its own, or the config's.
+    pub intervals: Vec<Interval>,
+    /// Whether `intervals` are the symbol's own (set by `symbol.add`) or the config's.
+    pub own_intervals: bool,
+    /// Days of history it is backfilled to: its own, or the config's.
+    pub backfill_days: u32,
+    /// First registered, ms.
+    pub added_at: i64,
+    /// Last changed, ms.
+    pub updated_at: i64,
+}
+
+/// `symbol.add`'s result: the row, and the backfill jobs it started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SymbolAdded {
+    #[serde(flatten)]
+    pub symbol: SymbolView,
+    /// The backfill jobs as persisted, one per interval; empty when they did not start.
+    pub backfill: Vec<JobView>,
+    /// Why the backfill did not start (the symbol is registered all the same and the
+    /// beats follow it); `null` when it started.
+    pub backfill_error: Option<ErrorObject>,
+}
+
+/// One entry of `symbol.list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SymbolEntry {
+    #[serde(flatten)]
+    pub symbol: SymbolView,
+    /// Open time of the newest stored candle of any interval, ms; `null`: none stored.
+    pub last_kline_time: Option<i64>,
+    /// Per interval with stored candles: the newest open time, ms.
+    pub newest: Vec<SeriesView>,
+    /// Its backfill jobs summed up; `null`: no jobs.
+    pub backfill: Option<BackfillSummary>,
+}
+
+/// The newest stored candle of one interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesView {
+    pub interval: Interval,
+    /// Open time, ms.
+    pub open_time: i64,
+}
+
+/// Backfill jobs summed up (all jobs in `status`; one symbol's in `symbol.list`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct BackfillSummary {
+    pub jobs: u32,
+    pub pending: u32,
+    pub running: u32,
+    pub done: u32,
+    pub failed: u32,
+    pub stopped: u32,
+    /// Mean progress of the jobs, 0.0..=100.0.
+    pub percent: f64,
+    /// Candles written by the jobs.
+    pub rows_written: u64,
+    /// Seconds until the slowest running job is done, when known.
+    pub eta_secs: Option<u64>,
+}
+
+/// One backfill job (a `backfill_jobs` row): one symbol × interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    pub symbol_id: i64,
+    pub symbol: Symbol,
+    pub interval: Interval,
+    /// Oldest open time wanted, ms.
+    pub from_ms: i64,
+    /// Newest open time the job covers, ms.
+    pub to_ms: i64,
+    /// Open time of the next page to fetch, ms.
+    pub next_start_ms: i64,
+    /// `pending`, `running`, `done`, `failed` or `stopped`.
+    pub status: String,
+    pub rows_written: u64,
+    /// 0.0..=100.0.
+    pub percent: f64,
+    /// Seconds to completion, when running.
+    pub eta_secs: Option<u64>,
+    pub last_error: Option<String>,
+    /// Last change, ms.
+    pub updated_at: i64,
+}
+
+/// One beat (a `heartbeats` row).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BeatView {
+    /// When it was due (scheduled beats) or asked for (manual ones), ms.
+    pub beat_time: i64,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub symbols_ok: u32,
+    pub symbols_failed: u32,
+    pub klines_written: u32,
+    /// Scheduled beats skipped just before it because the previous one overran.
+    pub skipped_before: u32,
+    /// `schedule`, `startup` or `manual`.
+    pub trigger: String,
+    /// What went wrong, per symbol; `null` when all went well.
+    pub error: Option<String>,
+}
+
+/// Symbol counts in `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SymbolCountsView {
+    /// Registered, active or removed.
+    pub registered: u32,
+    pub active: u32,
+    /// Active and trading: followed by the beats.
+    pub following: u32,
+}
+
+/// The request-weight budget in `status` (BINANCE.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightView {
+    /// Weight used in the current one-minute window.
+    pub used: u32,
+    /// The exchange's limit per minute.
+    pub limit: u32,
+    /// Start of the window, exchange time, ms.
+    pub window_start: i64,
+}
+
+/// `status`'s result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusInfo {
+    /// tradebeat's version, e.g. `"0.1.0"`.
+    pub version: String,
+    /// The daemon's time now, ms.
+    pub now: i64,
+    /// When the daemon started, ms.
+    pub started_at: i64,
+    pub uptime_secs: u64,
+    pub network: Network,
+    /// The REST base URL requests go to.
+    pub rest_url: String,
+    /// The database file.
+    pub database: String,
+    /// The last scheduled (or start-up) beat; `null` before the first one finished.
+    pub last_beat: Option<BeatView>,
+    /// When the next scheduled beat is due, ms.
+    pub next_beat_time: Option<i64>,
+    pub symbols: SymbolCountsView,
+    /// All backfill jobs summed up.
+    pub backfill: BackfillSummary,
+    pub request_weight: WeightView,
+    /// Exchange clock minus local clock, ms, as last measured.
+    pub clock_offset_ms: i64,
+    /// The user-data stream's state: `"not_available"` until it comes with its release.
+    pub user_stream: String,
+}
+
+/// One stored candle; prices and volumes as decimal strings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KlineView {
+    /// Open time, ms.
+    pub open_time: i64,
+    /// Close time, ms.
+    pub close_time: i64,
+    pub open: String,
+    pub high: String,
+    pub low: String,
+    pub close: String,
+    /// Base-asset volume.
+    pub volume: String,
+    /// Quote-asset volume.
+    pub quote_volume: String,
+    pub trades: u64,
+    pub taker_buy_base_volume: String,
+    pub taker_buy_quote_volume: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn line(v: Value) -> Vec<u8> {
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    fn code_of(bytes: &[u8]) -> i64 {
+        decode_request(bytes).unwrap_err().error.code
+    }
+
+    #[test]
+    fn requests_round_trip_through_the_decoder() {
+        let params = KlineListParams {
+            symbol: "btcusdt".parse().unwrap(),
+            interval: Interval::H1,
+            start: None,
+            end: Some(5),
+            limit: Some(24),
+        };
+        let request = Request::new::<KlineList>(Id::from(7), &params).unwrap();
+        let bytes = serde_json::to_vec(&request).unwrap();
+        let decoded = decode_request(&bytes).unwrap();
+        assert_eq!(decoded, request);
+        assert_eq!(
+            decode_params::<KlineListParams>(decoded.params).unwrap(),
+            params
+        );
+        // No params at all: the member is left out.
+        let status = Request::new::<Status>(Id::String("a".into()), &NoParams {}).unwrap();
+        assert_eq!(
+            serde_json::to_value(&status).unwrap(),
+            json!({"jsonrpc": "2.0", "id": "a", "method": "status"})
+        );
+    }
+
+    #[test]
+    fn envelope_errors_have_the_right_codes() {
+        let cases: Vec<(Vec<u8>, i64, &str)> = vec![
+            (b"{".to_vec(), code::PARSE_ERROR, "parse error"),
+            (
+                b"\xff\xfe\x00garbage".to_vec(),
+                code::PARSE_ERROR,
+                "parse error",
+            ),
+            (b"".to_vec(), code::PARSE_ERROR, "parse error"),
+            (b"[]".to_vec(), code::INVALID_REQUEST, "batch"),
+            (
+                line(json!([{"jsonrpc": "2.0", "id": 1, "method": "status"}])),
+                code::INVALID_REQUEST,
+                "batch",
+            ),
+            (b"42".to_vec(), code::INVALID_REQUEST, "JSON object"),
+            (b"\"status\"".to_vec(), code::INVALID_REQUEST, "JSON object"),
+            (
+                line(json!({"id": 1, "method": "status"})),
+                code::INVALID_REQUEST,
+                "`jsonrpc` is missing",
+            ),
+            (
+                line(json!({"jsonrpc": "1.0", "id": 1, "method": "status"})),
+                code::INVALID_REQUEST,
+                "`jsonrpc` must be",
+            ),
+            (
+                line(json!({"jsonrpc": "2.0", "method": "status"})),
+                code::INVALID_REQUEST,
+                "`id` is missing",
+            ),
+            (
+                line(json!({"jsonrpc": "2.0", "id": [1], "method": "status"})),
+                code::INVALID_REQUEST,
+                "`id` must be",
+            ),
+            (
+                line(json!({"jsonrpc": "2.0", "id": 1})),
+                code::INVALID_REQUEST,
+                "`method` is missing",
+            ),
+            (
+                line(json!({"jsonrpc": "2.0", "id": 1, "method": 5})),
+                code::INVALID_REQUEST,
+                "`method` must be",
+            ),
+            (
+                line(json!({"jsonrpc": "2.0", "id": 1, "method": "status", "params": [1]})),
+                code::INVALID_PARAMS,
+                "`params` must be an object",
+            ),
+        ];
+        for (bytes, want, words) in cases {
+            let err = decode_request(&bytes).unwrap_err();
+            assert_eq!(err.error.code, want, "{}", String::from_utf8_lossy(&bytes));
+            assert!(
+                err.error.message.contains(words),
+                "{:?} should contain {words:?}",
+                err.error.message
+            );
+        }
+        // The id is echoed when it could be read.
+        let err = decode_request(&line(json!({"jsonrpc": "2.0", "id": "x"}))).unwrap_err();
+        assert_eq!(err.id, Id::String("x".into()));
+        assert_eq!(
+            code_of(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\",\"params\":null}x"),
+            code::PARSE_ERROR
+        );
+    }
+
+    #[test]
+    fn param_errors_name_the_param_and_say_why() {
+        let cases: Vec<(Value, &str, &str)> = vec![
+            (
+                json!({"interval": "1h"}),
+                "symbol",
+                "missing field `symbol`",
+            ),
+            (
+                json!({"symbol": "BTCUSDT", "interval": "1h", "limit": "24"}),
+                "limit",
+                "invalid type: string \"24\"",
+            ),
+            (
+                json!({"symbol": "BTCUSDT", "interval": "1h", "limit": -1}),
+                "limit",
+                "invalid value",
+            ),
+            (
+                json!({"symbol": "BTC-USDT", "interval": "1h"}),
+                "symbol",
+                "invalid symbol",
+            ),
+            (
+                json!({"symbol": "BTCUSDT", "interval": "2m"}),
+                "interval",
+                "unknown interval",
+            ),
+            (
+                json!({"symbol": "BTCUSDT", "interval": "1h", "limt": 3}),
+                "limt",
+                "unknown field `limt`",
+            ),
+            (
+                json!({"symbol": 5, "interval": "1h"}),
+                "symbol",
+                "invalid type",
+            ),
+        ];
+        for (params, param, words) in cases {
+            let err = decode_params::<KlineListParams>(Some(params.clone())).unwrap_err();
+            assert_eq!(err.code, code::INVALID_PARAMS, "{params}");
+            assert_eq!(
+                err.data,
+                Some(json!({"param": param})),
+                "{params}: {}",
+                err.message
+            );
+            assert!(err.message.contains(param), "{}", err.message);
+            assert!(
+                err.message.contains(words),
+                "{} should contain {words}",
+                err.message
+            );
+        }
+        let err = decode_params::<SymbolAddParams>(Some(
+            json!({"symbol": "BTCUSDT", "intervals": ["1m", 5]}),
+        ))
+        .unwrap_err();
+        assert_eq!(err.data, Some(json!({"param": "intervals[1]"})));
+        assert!(decode_params::<NoParams>(None).is_ok());
+        assert!(decode_params::<NoParams>(Some(json!({"x": 1}))).is_err());
+    }
+
+    #[test]
+    fn responses_carry_result_or_error() {
+        let ok = Response::result(Id::from(1), json!({"a": 1}));
+        let text = String::from_utf8(ok.to_line()).unwrap();
+        assert_eq!(
+            text,
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"a\":1}}\n"
+        );
+        let err = Response::error(Id::Null, ErrorObject::not_available("order.place"));
+        let back: Response = serde_json::from_slice(&err.to_line()).unwrap();
+        assert_eq!(back.into_result().unwrap_err().code, code::NOT_AVAILABLE);
+        // A newline inside a string stays escaped: one response, one line.
+        let nl = Response::result(Id::from(2), json!("a\nb")).to_line();
+        assert_eq!(nl.iter().filter(|&&b| b == b'\n').count(), 1);
+    }
+
+    /// Decodes a line and, when it is a request, its params for every method: never
+    /// panics, and every error is one of the documented codes.
+    fn decode_everything(bytes: &[u8]) {
+        match decode_request(bytes) {
+            Ok(request) => {
+                let p = request.params;
+                let _ = decode_params::<NoParams>(p.clone());
+                let _ = decode_params::<SymbolAddParams>(p.clone());
+                let _ = decode_params::<SymbolParams>(p.clone());
+                let _ = decode_params::<SymbolListParams>(p.clone());
+                let _ = decode_params::<SyncNowParams>(p.clone());
+                let _ = decode_params::<BackfillStartParams>(p.clone());
+                if let Err(e) = decode_params::<KlineListParams>(p) {
+                    assert_eq!(e.code, code::INVALID_PARAMS);
+                }
+            }
+            Err(e) => assert!(
+                [
+                    code::PARSE_ERROR,
+                    code::INVALID_REQUEST,
+                    code::INVALID_PARAMS
+                ]
+                .contains(&e.error.code)
+            ),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn decoder_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            decode_everything(&bytes);
+        }
+
+        #[test]
+        fn decoder_never_panics_on_strings(s in "\\PC{0,256}") {
+            decode_everything(s.as_bytes());
+        }
+
+        #[test]
+        fn decoder_never_panics_on_request_shaped_json(
+            id in prop_oneof![Just(json!(1)), Just(json!("x")), Just(json!(null)), Just(json!(1.5)), Just(json!([]))],
+            method in prop_oneof![Just("status".to_string()), Just("kline.list".to_string()), "[a-z.]{0,12}"],
+            key in prop_oneof![Just("symbol"), Just("interval"), Just("limit"), Just("start"), Just("intervals"), Just("from"), Just("zzz")],
+            value in prop_oneof![
+                Just(json!(null)), Just(json!(-1)), Just(json!(u64::MAX)), Just(json!(1e300)),
+                Just(json!("BTCUSDT")), Just(json!("1h")), Just(json!(["1m", "1m"])), Just(json!({"a": [1]})),
+                "\\PC{0,24}".prop_map(Value::String),
+                any::<i64>().prop_map(|n| json!(n)),
+            ],
+        ) {
+            let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": {key: value}});
+            decode_everything(&serde_json::to_vec(&request).unwrap());
+        }
+    }
+
+    #[test]
+    fn deeply_nested_json_is_a_parse_error_not_a_stack_overflow() {
+        let deep = "[".repeat(MAX_LINE_BYTES);
+        assert_eq!(code_of(deep.as_bytes()), code::PARSE_ERROR);
+        let deep_params = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\",\"params\":{{\"a\":{}}}}}",
+            "[".repeat(10_000)
+        );
+        assert_eq!(code_of(deep_params.as_bytes()), code::PARSE_ERROR);
+    }
+}

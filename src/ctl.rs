@@ -1,0 +1,850 @@
+//! `tradebeat ctl`: the control socket's command-line client.
+//!
+//! One subcommand per control method (see [`crate::cli::CtlCommand`]). By default the
+//! result is rendered for a person: aligned tables and key/value lines, times in UTC
+//! (`2026-11-21 12:00:05`), durations in words, units named. With `--json` the daemon's
+//! raw result (or error object) is printed as JSON, for scripts.
+//!
+//! Exit status ([`Exit`]): 0 success; 1 the daemon answered with an error (its message on
+//! stderr), or `sync` ran a beat that recorded an error, or a waited-for backfill failed;
+//! 2 bad usage, an unreadable config, or the daemon unreachable (with a hint naming the
+//! socket and how to start the daemon) or busy (`-32008`, too many connections).
+//!
+//! The socket path is `--socket`, else `control.socket` of the config read like `run`
+//! reads it (`--config FILE`, then `TRADEBEAT_*` environment variables).
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::cli::{CtlArgs, CtlCommand, SymbolsCommand};
+use crate::control::protocol::{
+    BackfillStart, BackfillStartParams, BackfillSummary, BeatView, JobView, KlineList,
+    KlineListParams, KlineView, Method, NoParams, Status, StatusInfo, SymbolAdd, SymbolAddParams,
+    SymbolAdded, SymbolEntry, SymbolList, SymbolListParams, SymbolParams, SymbolRemove, SymbolView,
+    SyncNow, SyncNowParams, code,
+};
+use crate::control::{Client, ClientError};
+use crate::types::Symbol;
+
+/// How often `symbols add --wait` asks for the backfill's progress.
+const WAIT_POLL: Duration = Duration::from_secs(1);
+
+/// `ctl`'s exit statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: done.
+    Success,
+    /// 1: the daemon answered with an error (or the work it did failed).
+    Failed,
+    /// 2: bad usage, an unreadable config, or the daemon unreachable.
+    Usage,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        match e {
+            Exit::Success => ExitCode::SUCCESS,
+            Exit::Failed => ExitCode::from(1),
+            Exit::Usage => ExitCode::from(2),
+        }
+    }
+}
+
+/// Runs `tradebeat ctl`: finds the socket, runs the command, prints, returns the status.
+pub fn main(args: CtlArgs) -> ExitCode {
+    let socket = match socket_path(&args) {
+        Ok(path) => path,
+        Err(message) => {
+            eprintln!("tradebeat: {message}");
+            return Exit::Usage.into();
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tradebeat: cannot start the runtime: {e}");
+            return Exit::Failed.into();
+        }
+    };
+    runtime
+        .block_on(run(&socket, args.json, args.command))
+        .into()
+}
+
+/// `--socket`, else `control.socket` of the config (`--config` and the environment).
+fn socket_path(args: &CtlArgs) -> Result<PathBuf, String> {
+    if let Some(path) = &args.socket {
+        return Ok(path.clone());
+    }
+    crate::config::load(args.config.as_deref())
+        .map(|c| c.control.socket)
+        .map_err(|e| e.to_string())
+}
+
+/// Connects and runs one command.
+pub async fn run(socket: &Path, json: bool, command: CtlCommand) -> Exit {
+    let mut client = match Client::connect(socket).await {
+        Ok(c) => c,
+        Err(e) => return report(socket, json, &e),
+    };
+    let mut out = Output { json };
+    match execute(&mut client, &mut out, command).await {
+        Ok(exit) => exit,
+        Err(e) => report(socket, json, &e),
+    }
+}
+
+/// Where results go: stdout, as a table or as JSON.
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    /// Prints the raw result as pretty JSON when `--json`, else the rendering.
+    fn print(&mut self, raw: &Value, render: impl FnOnce() -> String) {
+        let text = if self.json {
+            let mut s = serde_json::to_string_pretty(raw).unwrap_or_else(|_| raw.to_string());
+            s.push('\n');
+            s
+        } else {
+            render()
+        };
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes());
+        let _ = stdout.flush();
+    }
+}
+
+/// Calls `M` and returns both the raw result (for `--json`) and the typed one.
+async fn call<M: Method>(
+    client: &mut Client,
+    params: &M::Params,
+) -> Result<(Value, M::Result), ClientError> {
+    let raw = client.call_value::<M>(params).await?;
+    let typed = serde_json::from_value(raw.clone())
+        .map_err(|e| ClientError::Protocol(format!("{} result: {e}", M::NAME)))?;
+    Ok((raw, typed))
+}
+
+async fn execute(
+    client: &mut Client,
+    out: &mut Output,
+    command: CtlCommand,
+) -> Result<Exit, ClientError> {
+    match command {
+        CtlCommand::Status => {
+            let (raw, status) = call::<Status>(client, &NoParams {}).await?;
+            out.print(&raw, || render_status(&status));
+            Ok(Exit::Success)
+        }
+        CtlCommand::Symbols(SymbolsCommand::Add {
+            symbol,
+            intervals,
+            backfill_days,
+            wait,
+        }) => {
+            let params = SymbolAddParams {
+                symbol: symbol.clone(),
+                market: None,
+                intervals,
+                backfill_days,
+            };
+            let (raw, added) = call::<SymbolAdd>(client, &params).await?;
+            out.print(&raw, || render_added(&added));
+            if let Some(e) = &added.backfill_error {
+                if !out.json {
+                    eprintln!("tradebeat: warning: backfill did not start: {}", e.message);
+                }
+                if wait {
+                    eprintln!("tradebeat: nothing to wait for: the backfill did not start");
+                    return Ok(Exit::Failed);
+                }
+            }
+            if wait && added.backfill_error.is_none() {
+                return wait_for_backfill(client, &symbol).await;
+            }
+            Ok(Exit::Success)
+        }
+        CtlCommand::Symbols(SymbolsCommand::Remove { symbol }) => {
+            let params = SymbolParams {
+                symbol,
+                market: None,
+            };
+            let (raw, row) = call::<SymbolRemove>(client, &params).await?;
+            out.print(&raw, || render_removed(&row));
+            Ok(Exit::Success)
+        }
+        CtlCommand::Symbols(SymbolsCommand::List { all }) => {
+            let params = SymbolListParams {
+                active: (!all).then_some(true),
+            };
+            let (raw, entries) = call::<SymbolList>(client, &params).await?;
+            out.print(&raw, || render_symbols(&entries, all));
+            Ok(Exit::Success)
+        }
+        CtlCommand::Sync { symbol } => {
+            let (raw, beat) = call::<SyncNow>(client, &SyncNowParams { symbol }).await?;
+            out.print(&raw, || render_beat(&beat));
+            if let Some(error) = &beat.error {
+                eprintln!("tradebeat: the beat recorded an error: {error}");
+                return Ok(Exit::Failed);
+            }
+            Ok(Exit::Success)
+        }
+        CtlCommand::Backfill {
+            symbol,
+            interval,
+            from,
+        } => {
+            let params = BackfillStartParams {
+                symbol,
+                interval,
+                from,
+            };
+            let (raw, jobs) = call::<BackfillStart>(client, &params).await?;
+            out.print(&raw, || render_jobs(&jobs));
+            Ok(Exit::Success)
+        }
+        CtlCommand::Klines {
+            symbol,
+            interval,
+            limit,
+            start,
+            end,
+        } => {
+            let params = KlineListParams {
+                symbol: symbol.clone(),
+                interval,
+                start,
+                end,
+                limit,
+            };
+            let (raw, klines) = call::<KlineList>(client, &params).await?;
+            out.print(&raw, || render_klines(&klines, &symbol, interval.as_str()));
+            Ok(Exit::Success)
+        }
+    }
+}
+
+/// Polls `symbol.list` until every backfill job of `symbol` has ended, showing progress
+/// on stderr (one line rewritten in place on a terminal, a line per change otherwise).
+async fn wait_for_backfill(client: &mut Client, symbol: &Symbol) -> Result<Exit, ClientError> {
+    let tty = std::io::stderr().is_terminal();
+    let mut last_shown = String::new();
+    loop {
+        let entries = client
+            .call::<SymbolList>(&SymbolListParams { active: None })
+            .await?;
+        let Some(entry) = entries.into_iter().find(|e| &e.symbol.symbol == symbol) else {
+            eprintln!("tradebeat: {symbol} is no longer registered");
+            return Ok(Exit::Failed);
+        };
+        let summary = entry.backfill.unwrap_or_default();
+        let line = format!("backfill {symbol}: {}", describe_backfill(&summary));
+        if line != last_shown {
+            if tty {
+                eprint!("\r\x1b[2K{line}");
+            } else {
+                eprintln!("{line}");
+            }
+            last_shown = line;
+        }
+        let ended = summary.done + summary.failed + summary.stopped;
+        if ended >= summary.jobs {
+            if tty {
+                eprintln!();
+            }
+            if summary.failed > 0 {
+                eprintln!(
+                    "tradebeat: {} backfill job(s) of {symbol} failed; see `tradebeat ctl symbols list` and logs/backfill.log",
+                    summary.failed
+                );
+                return Ok(Exit::Failed);
+            }
+            return Ok(Exit::Success);
+        }
+        tokio::time::sleep(WAIT_POLL).await;
+    }
+}
+
+/// Prints why a command failed and returns its exit status.
+fn report(socket: &Path, json: bool, error: &ClientError) -> Exit {
+    match error {
+        ClientError::Rpc(e) => {
+            if json {
+                let text = serde_json::to_string_pretty(e).unwrap_or_default();
+                println!("{text}");
+            }
+            eprintln!("tradebeat: {e}");
+            if e.code == code::SERVER_BUSY {
+                return Exit::Usage;
+            }
+            Exit::Failed
+        }
+        ClientError::Protocol(_) => {
+            eprintln!("tradebeat: {error}");
+            Exit::Failed
+        }
+        ClientError::Connect { source, .. } => {
+            eprintln!("tradebeat: {error}");
+            if source.kind() == std::io::ErrorKind::PermissionDenied {
+                eprintln!(
+                    "hint: the socket {} admits only its owner (control.socket_mode); run ctl as the daemon's user",
+                    socket.display()
+                );
+            } else {
+                eprintln!(
+                    "hint: is the daemon running? Start it with `tradebeat run --config FILE`; \
+                     ctl finds its socket with the same --config FILE, or with --socket PATH \
+                     (tried {})",
+                    socket.display()
+                );
+            }
+            Exit::Usage
+        }
+        ClientError::Io(_) | ClientError::Closed | ClientError::Timeout(_) => {
+            eprintln!("tradebeat: {error} (socket {})", socket.display());
+            Exit::Usage
+        }
+    }
+}
+
+/// Parses a time given on the command line: ms since the epoch (`1793491200000`), a date
+/// (`2026-11-01`, midnight UTC) or an RFC 3339 time (`2026-11-01T12:00:00Z`). Returns ms.
+///
+/// # Errors
+/// A message saying which forms are accepted.
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse::<i64>()
+            .map_err(|_| format!("{s} is too large for ms since the epoch"));
+    }
+    let ms = |t: OffsetDateTime| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok();
+    if let Ok(date) = time::Date::parse(s, format_description!("[year]-[month]-[day]"))
+        && let Some(t) = ms(date.midnight().assume_utc())
+    {
+        return Ok(t);
+    }
+    if let Ok(t) = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        && let Some(t) = ms(t)
+    {
+        return Ok(t);
+    }
+    Err(format!(
+        "invalid time {s:?}: expected a date (2026-11-01, UTC), an RFC 3339 time \
+         (2026-11-01T12:00:00Z) or ms since the epoch"
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// Rendering. Pure functions from results to text, so they are tested without a daemon.
+
+/// `2026-11-21 12:00:05` (UTC) for ms since the epoch.
+pub fn utc(ms: i64) -> String {
+    let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_else(|| format!("{ms} ms"))
+}
+
+/// `45s`, `3m 05s`, `2h 03m`, `4d 01h`.
+pub fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    if d > 0 {
+        format!("{d}d {h:02}h")
+    } else if h > 0 {
+        format!("{h}h {m:02}m")
+    } else if m > 0 {
+        format!("{m}m {s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// An aligned table: a header line, then one line per row, two spaces between columns;
+/// columns flagged in `right` are right-aligned (numbers). Trailing spaces are trimmed.
+pub fn table(headers: &[&str], rows: &[Vec<String>], right: &[bool]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: &mut dyn Iterator<Item = &str>, out: &mut String| {
+        let mut text = String::new();
+        for (i, cell) in cells.enumerate() {
+            let width = widths.get(i).copied().unwrap_or(0);
+            if i > 0 {
+                text.push_str("  ");
+            }
+            let pad = width.saturating_sub(cell.chars().count());
+            if right.get(i).copied().unwrap_or(false) {
+                text.extend(std::iter::repeat_n(' ', pad));
+                text.push_str(cell);
+            } else {
+                text.push_str(cell);
+                text.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&mut headers.iter().copied(), &mut out);
+    for row in rows {
+        line(&mut row.iter().map(String::as_str), &mut out);
+    }
+    out
+}
+
+/// Key/value lines with the keys padded to one width.
+fn pairs(items: &[(&str, String)]) -> String {
+    let width = items.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (k, v) in items {
+        let _ = writeln!(out, "{k:<width$}  {v}");
+    }
+    out
+}
+
+fn describe_beat(b: &BeatView) -> String {
+    format!(
+        "{} UTC ({}): {} symbol(s) ok, {} failed, {} kline(s) written; started {} ms after it was due, took {} ms",
+        utc(b.beat_time),
+        b.trigger,
+        b.symbols_ok,
+        b.symbols_failed,
+        b.klines_written,
+        b.started_at - b.beat_time,
+        b.finished_at - b.started_at
+    )
+}
+
+fn describe_backfill(s: &BackfillSummary) -> String {
+    if s.jobs == 0 {
+        return "no jobs".to_string();
+    }
+    let mut text = format!(
+        "{:.1}% of {} job(s): {} done, {} running, {} pending",
+        s.percent, s.jobs, s.done, s.running, s.pending
+    );
+    if s.failed > 0 {
+        let _ = write!(text, ", {} failed", s.failed);
+    }
+    if s.stopped > 0 {
+        let _ = write!(text, ", {} stopped", s.stopped);
+    }
+    let _ = write!(text, "; {} kline(s) written", s.rows_written);
+    if let Some(eta) = s.eta_secs {
+        let _ = write!(text, "; about {} left", duration(eta));
+    }
+    text
+}
+
+fn join_intervals(view: &SymbolView) -> String {
+    view.intervals
+        .iter()
+        .map(|i| i.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `ctl status`.
+pub fn render_status(s: &StatusInfo) -> String {
+    let mut items = vec![
+        (
+            "tradebeat",
+            format!(
+                "{}, up {} (since {} UTC)",
+                s.version,
+                duration(s.uptime_secs),
+                utc(s.started_at)
+            ),
+        ),
+        ("network", format!("{} ({})", s.network, s.rest_url)),
+        ("database", s.database.clone()),
+        (
+            "last beat",
+            s.last_beat
+                .as_ref()
+                .map(describe_beat)
+                .unwrap_or_else(|| "none yet".to_string()),
+        ),
+    ];
+    if let Some(error) = s.last_beat.as_ref().and_then(|b| b.error.as_ref()) {
+        items.push(("  error", error.clone()));
+    }
+    items.push((
+        "next beat",
+        match s.next_beat_time {
+            Some(t) => format!(
+                "{} UTC (in {})",
+                utc(t),
+                duration(u64::try_from((t - s.now).max(0) / 1000).unwrap_or(0))
+            ),
+            None => "after the start-up beat".to_string(),
+        },
+    ));
+    items.push((
+        "symbols",
+        format!(
+            "{} followed (active and trading), {} active, {} registered",
+            s.symbols.following, s.symbols.active, s.symbols.registered
+        ),
+    ));
+    items.push(("backfill", describe_backfill(&s.backfill)));
+    let permille = if s.request_weight.limit > 0 {
+        f64::from(s.request_weight.used) * 100.0 / f64::from(s.request_weight.limit)
+    } else {
+        0.0
+    };
+    items.push((
+        "request weight",
+        format!(
+            "{} of {} per minute used ({permille:.1}%)",
+            s.request_weight.used, s.request_weight.limit
+        ),
+    ));
+    items.push((
+        "clock offset",
+        format!(
+            "{:+} ms (exchange clock minus local clock)",
+            s.clock_offset_ms
+        ),
+    ));
+    items.push((
+        "user stream",
+        match s.user_stream.as_str() {
+            "not_available" => "not available yet".to_string(),
+            other => other.to_string(),
+        },
+    ));
+    pairs(&items)
+}
+
+/// `ctl symbols add`.
+pub fn render_added(a: &SymbolAdded) -> String {
+    let v = &a.symbol;
+    let mut items = vec![
+        (
+            "registered",
+            format!(
+                "{} ({}/{}, {}) on {}",
+                v.symbol, v.base_asset, v.quote_asset, v.status, v.market
+            ),
+        ),
+        (
+            "intervals",
+            format!(
+                "{} ({})",
+                join_intervals(v),
+                if v.own_intervals {
+                    "its own"
+                } else {
+                    "market_data.intervals"
+                }
+            ),
+        ),
+    ];
+    let backfill = match (&a.backfill_error, a.backfill.len()) {
+        (Some(e), _) => format!("{} day(s): not started: {}", v.backfill_days, e.message),
+        (None, 0) => format!("{} day(s): nothing to do", v.backfill_days),
+        (None, n) => format!(
+            "{} day(s): {n} job(s) started; follow them with `tradebeat ctl symbols list`",
+            v.backfill_days
+        ),
+    };
+    items.push(("backfill", backfill));
+    pairs(&items)
+}
+
+/// `ctl symbols remove`.
+pub fn render_removed(v: &SymbolView) -> String {
+    format!(
+        "removed {}: the beats no longer follow it; its stored data stay (add it back with \
+         `tradebeat ctl symbols add {}`)\n",
+        v.symbol, v.symbol
+    )
+}
+
+/// `ctl symbols list`.
+pub fn render_symbols(entries: &[SymbolEntry], all: bool) -> String {
+    if entries.is_empty() {
+        return if all {
+            "no symbols registered; add one with `tradebeat ctl symbols add BTCUSDT`\n".to_string()
+        } else {
+            "no active symbols; add one with `tradebeat ctl symbols add BTCUSDT` (--all lists removed ones)\n".to_string()
+        };
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            let v = &e.symbol;
+            vec![
+                v.symbol.to_string(),
+                if v.active { "yes" } else { "removed" }.to_string(),
+                v.status.clone(),
+                join_intervals(v),
+                e.last_kline_time.map(utc).unwrap_or_else(|| "-".into()),
+                match &e.backfill {
+                    Some(b) => format!("{:.1}%, {} of {} job(s) done", b.percent, b.done, b.jobs),
+                    None => "-".to_string(),
+                },
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "SYMBOL",
+            "ACTIVE",
+            "STATUS",
+            "INTERVALS",
+            "NEWEST KLINE OPEN (UTC)",
+            "BACKFILL",
+        ],
+        &rows,
+        &[],
+    )
+}
+
+/// `ctl sync`.
+pub fn render_beat(b: &BeatView) -> String {
+    let mut out = format!("beat {}\n", describe_beat(b));
+    if let Some(e) = &b.error {
+        let _ = writeln!(out, "error: {e}");
+    }
+    out
+}
+
+/// `ctl backfill`.
+pub fn render_jobs(jobs: &[JobView]) -> String {
+    if jobs.is_empty() {
+        return "no backfill jobs\n".to_string();
+    }
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|j| {
+            vec![
+                j.symbol.to_string(),
+                j.interval.to_string(),
+                j.status.clone(),
+                format!("{:.1}%", j.percent),
+                utc(j.from_ms),
+                utc(j.to_ms),
+                j.rows_written.to_string(),
+                j.eta_secs.map(duration).unwrap_or_else(|| "-".into()),
+                j.last_error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "SYMBOL",
+            "INTERVAL",
+            "STATUS",
+            "PROGRESS",
+            "FROM (UTC)",
+            "TO (UTC)",
+            "KLINES",
+            "ETA",
+            "ERROR",
+        ],
+        &rows,
+        &[false, false, false, true, false, false, true, true, false],
+    )
+}
+
+/// `ctl klines`.
+pub fn render_klines(klines: &[KlineView], symbol: &Symbol, interval: &str) -> String {
+    if klines.is_empty() {
+        return format!("no stored {interval} klines of {symbol} in that range\n");
+    }
+    let rows: Vec<Vec<String>> = klines
+        .iter()
+        .map(|k| {
+            vec![
+                utc(k.open_time),
+                k.open.clone(),
+                k.high.clone(),
+                k.low.clone(),
+                k.close.clone(),
+                k.volume.clone(),
+                k.quote_volume.clone(),
+                k.trades.to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "OPEN TIME (UTC)",
+            "OPEN",
+            "HIGH",
+            "LOW",
+            "CLOSE",
+            "VOLUME (BASE)",
+            "VOLUME (QUOTE)",
+            "TRADES",
+        ],
+        &rows,
+        &[false, true, true, true, true, true, true, true],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::protocol::{SymbolCountsView, WeightView};
+    use crate::exchange::Network;
+    use crate::types::{Interval, Market};
+
+    // 2026-11-21 12:00:00 UTC.
+    const NOON: i64 = 1_795_262_400_000;
+
+    #[test]
+    fn times_parse_in_every_accepted_form() {
+        assert_eq!(parse_time("1795262400000"), Ok(NOON));
+        assert_eq!(parse_time("2026-11-21"), Ok(NOON - 12 * 3_600_000));
+        assert_eq!(parse_time("2026-11-21T12:00:00Z"), Ok(NOON));
+        assert_eq!(parse_time("2026-11-21T13:00:00+01:00"), Ok(NOON));
+        for bad in ["", "yesterday", "2026-13-01", "-5", "99999999999999999999"] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
+        assert!(parse_time("nope").unwrap_err().contains("2026-11-01"));
+    }
+
+    #[test]
+    fn utc_and_durations_read_well() {
+        assert_eq!(utc(NOON + 5_000), "2026-11-21 12:00:05");
+        assert_eq!(duration(45), "45s");
+        assert_eq!(duration(185), "3m 05s");
+        assert_eq!(duration(2 * 3600 + 180), "2h 03m");
+        assert_eq!(duration(4 * 86_400 + 3600), "4d 01h");
+    }
+
+    #[test]
+    fn tables_align_columns() {
+        let t = table(
+            &["NAME", "N"],
+            &[
+                vec!["a".into(), "1".into()],
+                vec!["long name".into(), "100".into()],
+            ],
+            &[false, true],
+        );
+        assert_eq!(t, "NAME         N\na            1\nlong name  100\n");
+    }
+
+    #[test]
+    fn status_names_units_and_times() {
+        let s = StatusInfo {
+            version: "0.1.0".into(),
+            now: NOON + 20_000,
+            started_at: NOON - 3_600_000,
+            uptime_secs: 3620,
+            network: Network::Testnet,
+            rest_url: "http://127.0.0.1:1/".into(),
+            database: "data/tradebeat.db".into(),
+            last_beat: Some(BeatView {
+                beat_time: NOON + 5_000,
+                started_at: NOON + 5_012,
+                finished_at: NOON + 5_252,
+                symbols_ok: 2,
+                symbols_failed: 1,
+                klines_written: 5,
+                skipped_before: 0,
+                trigger: "schedule".into(),
+                error: Some("XRPUSDT: ticker request failed".into()),
+            }),
+            next_beat_time: Some(NOON + 65_000),
+            symbols: SymbolCountsView {
+                registered: 4,
+                active: 3,
+                following: 3,
+            },
+            backfill: BackfillSummary::default(),
+            request_weight: WeightView {
+                used: 24,
+                limit: 6000,
+                window_start: NOON,
+            },
+            clock_offset_ms: 3,
+            user_stream: "not_available".into(),
+        };
+        let text = render_status(&s);
+        for want in [
+            "0.1.0, up 1h 00m (since 2026-11-21 11:00:00 UTC)",
+            "2026-11-21 12:00:05 UTC (schedule): 2 symbol(s) ok, 1 failed",
+            "started 12 ms after it was due, took 240 ms",
+            "error",
+            "XRPUSDT: ticker request failed",
+            "2026-11-21 12:01:05 UTC (in 45s)",
+            "3 followed (active and trading), 3 active, 4 registered",
+            "backfill        no jobs",
+            "24 of 6000 per minute used (0.4%)",
+            "+3 ms (exchange clock minus local clock)",
+            "user stream     not available yet",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn symbol_list_shows_progress_and_newest_kline() {
+        let view = SymbolView {
+            id: 1,
+            market: Market::Spot,
+            symbol: "BTCUSDT".parse().unwrap(),
+            base_asset: "BTC".into(),
+            quote_asset: "USDT".into(),
+            status: "TRADING".into(),
+            active: true,
+            intervals: vec![Interval::M1, Interval::H1],
+            own_intervals: false,
+            backfill_days: 30,
+            added_at: NOON,
+            updated_at: NOON,
+        };
+        let entry = SymbolEntry {
+            symbol: view,
+            last_kline_time: Some(NOON),
+            newest: vec![],
+            backfill: Some(BackfillSummary {
+                jobs: 2,
+                done: 1,
+                running: 1,
+                percent: 75.0,
+                ..BackfillSummary::default()
+            }),
+        };
+        let text = render_symbols(&[entry], false);
+        let mut lines = text.lines();
+        let header = lines.next().unwrap();
+        assert!(
+            header.starts_with("SYMBOL   ACTIVE  STATUS   INTERVALS"),
+            "{text}"
+        );
+        let row = lines.next().unwrap();
+        assert!(row.contains("BTCUSDT  yes     TRADING  1m,1h"), "{text}");
+        assert!(row.contains("2026-11-21 12:00:00"), "{text}");
+        assert!(row.contains("75.0%, 1 of 2 job(s) done"), "{text}");
+        assert!(render_symbols(&[], false).contains("symbols add"));
+    }
+}
