@@ -584,3 +584,62 @@ async fn an_exchange_minus_1015_stops_orders_but_not_market_data() {
     assert!(matches!(err, OrderError::RateLimited { .. }), "{err:?}");
     assert_eq!(b.sim.count_status(429), 1, "no second 429: refused locally");
 }
+
+#[tokio::test]
+async fn account_endpoints_report_what_the_exchange_holds() {
+    let b = bench().await;
+    let bought = b
+        .orders
+        .place(req("BTCUSDT", "MARKET BUY q=0.01"))
+        .await
+        .unwrap();
+    let resting = b
+        .orders
+        .place(req("BTCUSDT", "LIMIT BUY q=0.001 p=60000 tif=GTC"))
+        .await
+        .unwrap();
+    let signed = b.exchange.with_credentials(&credentials(), 5_000).unwrap();
+    let symbol = "BTCUSDT".parse().unwrap();
+
+    let open = signed.open_orders(Some(&symbol)).await.unwrap();
+    assert_eq!(
+        open.iter().map(|o| o.order_id).collect::<Vec<_>>(),
+        [resting.order_id.unwrap()]
+    );
+    assert_eq!(signed.open_orders(None).await.unwrap().len(), 1);
+    let all = signed.all_orders(&symbol, None, 10).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let trades = signed
+        .my_trades(&symbol, bought.order_id, 10)
+        .await
+        .unwrap();
+    assert_eq!(trades.len(), 1);
+    assert_eq!(trades[0].qty, d("0.01"));
+    assert_eq!(trades[0].price, bought.fills[0].price);
+    assert!(trades[0].is_buyer && !trades[0].is_maker);
+
+    // 1 BTC + 0.01 bought − 0.1 % commission in BTC; USDT − cost − 60 locked.
+    let account = signed.account().await.unwrap();
+    assert!(account.can_trade);
+    let btc = account.balances.iter().find(|x| x.asset == "BTC").unwrap();
+    assert_eq!(btc.free, d("1.00999"));
+    let usdt = account.balances.iter().find(|x| x.asset == "USDT").unwrap();
+    assert_eq!(usdt.locked, d("60"));
+    assert_eq!(
+        usdt.free,
+        d("100000") - bought.cummulative_quote_qty - d("60")
+    );
+    // The same through the simulator's own view.
+    let sim_btc = b
+        .sim
+        .balances()
+        .into_iter()
+        .find(|x| x.asset == "BTC")
+        .unwrap();
+    assert_eq!(d(&sim_btc.free), btc.free);
+    assert_eq!(signed.my_trades(&symbol, None, 10).await.unwrap().len(), 1);
+    assert!(
+        signed.all_orders(&symbol, None, 0).await.is_err(),
+        "limit 0 is refused locally"
+    );
+}
