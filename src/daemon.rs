@@ -156,7 +156,8 @@ pub async fn run_with(
         config.exchange.recv_window_ms,
         store.clone(),
         clock.clone(),
-    )?;
+    )
+    .context("cannot use the api credentials")?;
 
     let symbols: Vec<&str> = config
         .market_data

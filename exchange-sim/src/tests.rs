@@ -1110,3 +1110,64 @@ async fn resting_orders_fill_when_later_candles_cross_them() {
     );
     assert_eq!(sim.order("missed").unwrap().status, "NEW");
 }
+
+#[tokio::test]
+async fn cancel_all_cancels_every_open_order_of_the_symbol_and_unlocks() {
+    use crate::{TEST_API_KEY, TEST_API_SECRET};
+    let sim = frozen(SimConfig::default()).await;
+    sim.set_order_price("BTCUSDT", Some("65000"));
+    for price in ["60000", "61000"] {
+        let q = format!(
+            "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price={price}"
+        );
+        let reply = send(
+            &sim,
+            "POST",
+            &format!("/api/v3/order?{}", signed(&q, NOW, TEST_API_SECRET)),
+            Some(TEST_API_KEY),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let usdt = |sim: &SimHandle| {
+        sim.balances()
+            .into_iter()
+            .find(|b| b.asset == "USDT")
+            .unwrap()
+    };
+    assert_eq!(usdt(&sim).locked, "121.00000000");
+    let cancel_all = format!(
+        "/api/v3/openOrders?{}",
+        signed("symbol=BTCUSDT", NOW, TEST_API_SECRET)
+    );
+    let reply = send(&sim, "DELETE", &cancel_all, Some(TEST_API_KEY)).await;
+    let answers = reply.json();
+    let statuses: Vec<&str> = answers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["CANCELED", "CANCELED"]);
+    assert_eq!(
+        (usdt(&sim).free.as_str(), usdt(&sim).locked.as_str()),
+        ("100000.00000000", "0.00000000")
+    );
+    let open = send(
+        &sim,
+        "GET",
+        &format!(
+            "/api/v3/openOrders?{}",
+            signed("symbol=BTCUSDT", NOW, TEST_API_SECRET)
+        ),
+        Some(TEST_API_KEY),
+    )
+    .await;
+    assert_eq!(open.body, "[]");
+    assert_eq!(
+        send(&sim, "DELETE", &cancel_all, Some(TEST_API_KEY))
+            .await
+            .error_code(),
+        -2011
+    );
+}

@@ -1119,7 +1119,9 @@ fn placeholder(order: &Order, client_order_id: ClientOrderId, now: i64) -> Order
         order_id: Some(order.order_id),
         side: order.side,
         order_type: order.order_type,
-        time_in_force: order.time_in_force,
+        time_in_force: order
+            .time_in_force
+            .filter(|_| order.order_type.needs_time_in_force()),
         quantity: nonzero(order.orig_qty),
         quote_quantity: nonzero(order.orig_quote_order_qty),
         price: nonzero(order.price),

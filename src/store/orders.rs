@@ -168,7 +168,11 @@ impl Store {
                     order.order_id,
                     order.side.as_str(),
                     order.order_type.as_str(),
-                    order.time_in_force.map(|t| t.as_str()),
+                    // Binance reports GTC for types that have no time in force.
+                    order
+                        .time_in_force
+                        .filter(|_| order.order_type.needs_time_in_force())
+                        .map(|t| t.as_str()),
                     nonzero(order.orig_qty),
                     nonzero(order.orig_quote_order_qty),
                     nonzero(order.price),
