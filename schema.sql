@@ -138,3 +138,55 @@ CREATE TABLE gaps (
     PRIMARY KEY (symbol_id, interval, start_time),
     CHECK (end_time >= start_time)
 ) WITHOUT ROWID;
+
+-- version: 3
+
+-- One order, its latest known state (DESIGN.md "Tables"). The row is written with status
+-- 'pending' BEFORE the order is sent, so no order reaches the exchange without a record;
+-- the exchange's answer, a query or a cancel then updates it. Statuses are Binance's
+-- (NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED, EXPIRED_IN_MATCH,
+-- PENDING_NEW, PENDING_CANCEL) plus three local ones in lower case:
+--   'pending'    written, request not answered yet (reconciled at start);
+--   'unknown'    sent, outcome unknown (timeout, 5xx, -1006/-1007): being reconciled;
+--   'not_placed' never reached the exchange (nothing was sent, or the exchange confirmed
+--                after the recvWindow had passed that it has no such order).
+-- Decimals are TEXT holding the exact decimal string.
+CREATE TABLE orders (
+    id                    INTEGER PRIMARY KEY,
+    market                TEXT    NOT NULL DEFAULT 'spot'
+                                  CHECK (market IN ('spot', 'usdm', 'coinm')),
+    symbol                TEXT    NOT NULL,
+    -- Ours ('tb-' + 22 random characters) or the user's; ^[a-zA-Z0-9-_]{1,36}$.
+    client_order_id       TEXT    NOT NULL UNIQUE,
+    -- The exchange's order id (unique per symbol); NULL until the exchange answered.
+    order_id              INTEGER,
+    side                  TEXT    NOT NULL CHECK (side IN ('BUY', 'SELL')),
+    type                  TEXT    NOT NULL,
+    time_in_force         TEXT,
+    -- As asked for (imported orders: as the exchange reports them); NULL when not given.
+    quantity              TEXT,
+    quote_quantity        TEXT,
+    price                 TEXT,
+    stop_price            TEXT,
+    status                TEXT    NOT NULL,
+    executed_qty          TEXT    NOT NULL DEFAULT '0',
+    cummulative_quote_qty TEXT    NOT NULL DEFAULT '0',
+    -- JSON array of the fills of the placement answer:
+    -- [{"price":"…","qty":"…","commission":"…","commission_asset":"…","trade_id":1}]
+    fills                 TEXT,
+    -- Why the order is REJECTED or not_placed: Binance's code and msg (code NULL when the
+    -- reason is local, e.g. nothing could be sent).
+    error_code            INTEGER,
+    error_msg             TEXT,
+    -- The exchange's times: transactTime of the placement (or the order's creation time),
+    -- and updateTime of its last change.
+    transact_time         INTEGER,
+    update_time           INTEGER,
+    -- Local times: the row was written, and last changed.
+    created_at            INTEGER NOT NULL,
+    updated_at            INTEGER NOT NULL
+);
+
+CREATE UNIQUE INDEX orders_exchange_id ON orders (market, symbol, order_id);
+CREATE INDEX orders_status ON orders (status);
+CREATE INDEX orders_symbol ON orders (symbol, id);

@@ -28,6 +28,7 @@ use crate::exchange::{ClientOptions, ExchangeClient};
 use crate::heartbeat::{Heartbeat, HeartbeatStatus, SHUTDOWN_GRACE};
 use crate::market_data::MarketData;
 use crate::notify;
+use crate::orders::Orders;
 use crate::store::Store;
 
 /// How long the components get to stop after the shutdown signal, beyond which the daemon
@@ -144,6 +145,19 @@ pub async fn run_with(
             backfill: backfill_handle.clone(),
         });
     }
+    // Orders: signed with the configured credentials; without any, orders answer a clear
+    // error and market data runs alone. Unreadable credential files stop the start.
+    let credentials = config
+        .credentials()
+        .context("cannot read the api credentials")?;
+    let orders = Orders::new(
+        exchange.clone(),
+        credentials.as_ref(),
+        config.exchange.recv_window_ms,
+        store.clone(),
+        clock.clone(),
+    )
+    .context("cannot use the api credentials")?;
 
     let symbols: Vec<&str> = config
         .market_data
@@ -160,6 +174,7 @@ pub async fn run_with(
         rest_url = %exchange.rest_url(),
         database = %store.path().display(),
         symbols = %symbols.join(","),
+        orders = if orders.has_credentials() { "on" } else { "off (no api credentials)" },
         socket = %std::path::absolute(&config.control.socket)
             .unwrap_or_else(|_| config.control.socket.clone())
             .display(),
@@ -206,6 +221,7 @@ pub async fn run_with(
     let mut heartbeat_task = tokio::spawn(heartbeat.run(shutdown.clone()));
     let mut control_task = tokio::spawn(control.run(shutdown.clone()));
     let mut backfill_task = tokio::spawn(backfill.run(shutdown.clone()));
+    let mut orders_task = tokio::spawn(orders.run(shutdown.clone()));
 
     // READY=1 once the steps above are done and the first exchange contact (the start-up
     // beat) finished, or FIRST_CONTACT_WAIT passed; not at all when a stop came first.
@@ -241,16 +257,18 @@ pub async fn run_with(
             }
         }
     };
-    // The control server and the backfill stop on the same signal (and when the heartbeat
+    // The control server, the backfill and orders stop on the same signal (and when the heartbeat
     // stopped alone). A backfill page being written commits or rolls back whole.
     shutdown.cancel();
     let others = async {
         let _ = (&mut control_task).await;
         let _ = (&mut backfill_task).await;
+        let _ = (&mut orders_task).await;
     };
     if tokio::time::timeout(DRAIN_DEADLINE, others).await.is_err() {
         control_task.abort();
         backfill_task.abort();
+        orders_task.abort();
     }
     let uptime_secs = started.elapsed().as_secs();
     match outcome {

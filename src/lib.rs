@@ -1,5 +1,5 @@
-//! tradebeat: a daemon that keeps Binance market data (and, later, your own orders) in one
-//! SQLite file.
+//! tradebeat: a daemon that keeps Binance market data and your own orders in one SQLite
+//! file.
 //!
 //! The crate is a library with a thin binary (`src/main.rs`). Map of the modules, from the
 //! edges in (ARCHITECTURE.md has the full picture and the invariants):
@@ -12,13 +12,16 @@
 //! - [`heartbeat`]: fires a beat at every `k * period + offset`; never overlaps, never drifts.
 //! - [`market_data`]: what a beat does: tickers and closed klines into the store.
 //! - [`backfill`]: history backfill and gap repair jobs.
+//! - [`orders`]: signed spot orders: local rule checks, recorded before sending, never
+//!   duplicated, reconciled with the exchange.
 //! - [`control`]: the control socket: JSON-RPC 2.0 protocol, server, handlers, client.
 //! - [`exchange`]: the Binance REST client, the only module that knows Binance's wire format.
 //! - [`store`]: SQLite (r2d2 pool, WAL), the only module that knows SQL.
 //! - [`clock`]: wall time, virtual time for tests, and the beat schedule.
 //! - [`instance`]: the single-instance lock beside the database.
 //! - [`notify`]: systemd notifications (READY, STATUS, WATCHDOG, STOPPING).
-//! - [`types`]: the domain vocabulary: `Symbol`, `Interval`, `Kline`, `Ticker` …
+//! - [`types`]: the domain vocabulary: `Symbol`, `Interval`, `Kline`, `Ticker` … (the order
+//!   vocabulary is in [`orders`]).
 
 pub mod backfill;
 pub mod cli;
@@ -33,6 +36,7 @@ pub mod instance;
 pub mod logging;
 pub mod market_data;
 pub mod notify;
+pub mod orders;
 pub mod store;
 pub mod types;
 

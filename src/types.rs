@@ -5,12 +5,15 @@
 //! payloads into them, and nothing else in the crate knows a Binance JSON field name.
 //! Times are `i64` milliseconds since the Unix epoch, UTC, as Binance sends them.
 //! Market-data prices and volumes are `f64` (they are stored as REAL); money of record
-//! (orders, executions, balances) uses `rust_decimal::Decimal` and lives elsewhere.
+//! (orders, executions, balances) uses `rust_decimal::Decimal` and lives in
+//! [`crate::orders`] (the order vocabulary and [`SymbolFilters`]).
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use crate::orders::SymbolFilters;
 
 /// Milliseconds in one minute.
 pub const MINUTE_MS: i64 = 60_000;
@@ -378,6 +381,9 @@ pub struct SymbolInfo {
     pub base_asset: String,
     /// The asset prices are quoted in, e.g. `USDT` in `BTCUSDT`.
     pub quote_asset: String,
+    /// The trading rules orders are checked against before they are sent (BINANCE.md
+    /// §3.4); empty when the answer carried none.
+    pub filters: SymbolFilters,
 }
 
 /// The kind of a rate limiter in `exchangeInfo.rateLimits` (spot `enums.md`, "Rate limiters").

@@ -368,6 +368,7 @@ fn seed_history(
         status: SymbolStatus::Trading,
         base_asset: symbol[..3].to_string(),
         quote_asset: symbol[3..].to_string(),
+        filters: Default::default(),
     };
     let row = store
         .upsert_symbol(Market::Spot, &info, None, None, 0)

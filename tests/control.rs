@@ -431,6 +431,7 @@ fn seed_btc(sim: &SimHandle, db: &Path, n: i64) -> Vec<i64> {
         status: SymbolStatus::Trading,
         base_asset: "BTC".into(),
         quote_asset: "USDT".into(),
+        filters: Default::default(),
     };
     let row = store
         .upsert_symbol(Market::Spot, &info, None, None, 0)

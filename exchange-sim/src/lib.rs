@@ -40,10 +40,22 @@
 //! The candle containing "now" is partial (values as of now), exactly like on Binance.
 //! See the `market` module for all details.
 //!
+//! # Trading
+//!
+//! Signed `POST/GET/DELETE /api/v3/order`, `POST /api/v3/order/test`,
+//! `GET/DELETE /api/v3/openOrders`, `GET /api/v3/allOrders`, `GET /api/v3/myTrades` and
+//! `GET /api/v3/account` for one account ([`SimConfig::api_key`] / [`SimConfig::api_secret`],
+//! starting [`SimConfig::balances`]), with HMAC and timestamp checks, the symbols'
+//! filters, Binance's error codes, order-count headers and matching against the replayed
+//! prices. See the `orders` module for all rules; [`SimHandle::orders`] and
+//! [`SimHandle::balances`] show the exchange's side to tests.
+//!
 //! # Faults
 //!
 //! [`SimHandle`] switches latency, random 503s, outages, malformed payloads, symbol status
 //! and halts (gaps) at runtime, and records every request ([`SimHandle::request_log`]).
+//! [`SimHandle::set_order_fault`] makes order placement execute-then-503, 503 without
+//! executing, or answer after a delay.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -53,6 +65,7 @@ mod decimal;
 mod error;
 mod faults;
 mod market;
+mod orders;
 mod params;
 mod rest;
 mod state;
@@ -68,6 +81,7 @@ use anyhow::Context as _;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub use market::{LISTING_MS, MAP_ANCHOR_MS, RECORDED_ANCHOR_MS, SHIFT_MINUTES};
+pub use orders::{OrderFault, SimBalance, SimOrder, TEST_API_KEY, TEST_API_SECRET};
 pub use rest::USED_WEIGHT_HEADER;
 pub use state::REQUEST_LOG_CAPACITY;
 pub use weights::{FIRST_BAN_MS, MAX_BAN_MS, REQUESTS_AFTER_429_BEFORE_BAN};
@@ -95,16 +109,36 @@ pub struct SimConfig {
     pub extra_symbols: usize,
     /// Offset of server time from the system clock, in ms (clock-offset tests).
     pub clock_skew_ms: i64,
+    /// The API key signed requests must carry in `X-MBX-APIKEY`.
+    pub api_key: String,
+    /// The secret their HMAC-SHA256 signatures are made with.
+    pub api_secret: String,
+    /// Starting balances of the account: `(asset, decimal amount)`.
+    pub balances: Vec<(String, String)>,
+    /// New orders allowed per 10 s (Binance: 50); also reported by exchange info.
+    pub orders_per_10s: u32,
 }
 
 impl Default for SimConfig {
     fn default() -> SimConfig {
+        let balance = |asset: &str, amount: &str| (asset.to_owned(), amount.to_owned());
         SimConfig {
             weight_limit_per_min: 6000,
             latency: Duration::ZERO,
             error_rate_5xx: 0.0,
             extra_symbols: 0,
             clock_skew_ms: 0,
+            api_key: TEST_API_KEY.to_owned(),
+            api_secret: TEST_API_SECRET.to_owned(),
+            balances: vec![
+                balance("USDT", "100000"),
+                balance("BTC", "1"),
+                balance("ETH", "10"),
+                balance("BNB", "100"),
+                balance("SOL", "100"),
+                balance("XRP", "10000"),
+            ],
+            orders_per_10s: 50,
         }
     }
 }
@@ -388,6 +422,55 @@ impl SimHandle {
     /// Empties the request log and the status counters.
     pub fn clear_request_log(&self) {
         self.shared.log.clear();
+    }
+
+    /// Makes `POST /api/v3/order` misbehave (execute then 503, 503 without executing,
+    /// answer late) until called again with `None`.
+    pub fn set_order_fault(&self, fault: Option<OrderFault>) {
+        self.shared.trading.set_fault(fault);
+    }
+
+    /// Overrides the `orderTypes` exchange info lists for `symbol` (and that the order
+    /// endpoints accept), e.g. to allow `STOP_LOSS` and `TAKE_PROFIT`.
+    pub fn set_order_types(&self, symbol: &str, types: &[&str]) {
+        self.shared.trading.set_order_types(symbol, types);
+    }
+
+    /// Sets the price orders of `symbol` match against (a decimal string such as
+    /// `"65000.5"`) instead of the replayed one, and matches resting orders against it at
+    /// once; `None` returns to the replayed price.
+    pub fn set_order_price(&self, symbol: &str, price: Option<&str>) {
+        self.shared.trading.set_price(symbol, price);
+        self.match_orders();
+    }
+
+    /// Matches resting orders against the prices since they were last looked at (this
+    /// happens before every trading request anyway).
+    pub fn match_orders(&self) {
+        orders::match_resting(&self.shared, self.now_ms());
+    }
+
+    /// Changes how many new orders are allowed per 10 s (also reported by exchange info).
+    pub fn set_orders_per_10s(&self, limit: u32) {
+        self.shared.trading.set_orders_per_10s(limit);
+    }
+
+    /// Every order the exchange holds, oldest first.
+    pub fn orders(&self) -> Vec<SimOrder> {
+        self.shared.trading.orders()
+    }
+
+    /// The newest order with `client_order_id`.
+    pub fn order(&self, client_order_id: &str) -> Option<SimOrder> {
+        self.orders()
+            .into_iter()
+            .rev()
+            .find(|o| o.client_order_id == client_order_id)
+    }
+
+    /// The account's balances, by asset.
+    pub fn balances(&self) -> Vec<SimBalance> {
+        self.shared.trading.balances()
     }
 
     /// Weight used in the current 1-minute window.

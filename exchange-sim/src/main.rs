@@ -37,6 +37,12 @@ struct Args {
     /// Offset of server time from the system clock, in milliseconds.
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     clock_skew_ms: i64,
+    /// The API key signed requests must carry (default: the built-in test key).
+    #[arg(long, default_value = exchange_sim::TEST_API_KEY)]
+    api_key: String,
+    /// The API secret signatures are checked with (default: the built-in test secret).
+    #[arg(long, default_value = exchange_sim::TEST_API_SECRET)]
+    api_secret: String,
 }
 
 #[tokio::main]
@@ -58,6 +64,9 @@ async fn main() -> anyhow::Result<()> {
         error_rate_5xx: args.error_rate,
         extra_symbols: args.extra_symbols,
         clock_skew_ms: args.clock_skew_ms,
+        api_key: args.api_key,
+        api_secret: args.api_secret,
+        ..SimConfig::default()
     };
     let sim =
         exchange_sim::spawn_on(config, SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))).await?;

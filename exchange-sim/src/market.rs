@@ -98,7 +98,6 @@ impl Interval {
     ];
 
     /// One minute.
-    #[cfg(test)]
     pub(crate) const MINUTE: Interval = Interval::ALL[0];
 
     const fn new(name: &'static str, minutes: i64) -> Interval {
@@ -636,9 +635,9 @@ impl Instrument {
 pub(crate) struct ExchangeInfo<'a> {
     timezone: &'a Value,
     server_time: i64,
-    rate_limits: Vec<Value>,
+    pub(crate) rate_limits: Vec<Value>,
     exchange_filters: &'a Value,
-    symbols: Vec<Value>,
+    pub(crate) symbols: Vec<Value>,
 }
 
 /// All symbols the simulator lists, in exchange-information order.

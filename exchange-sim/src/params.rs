@@ -47,7 +47,6 @@ impl Params {
     }
 
     /// The query string exactly as received.
-    #[allow(dead_code)] // for signed endpoints (HMAC over the raw query)
     pub(crate) fn raw(&self) -> &str {
         &self.raw
     }

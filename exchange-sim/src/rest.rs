@@ -16,7 +16,7 @@ use axum::{
     http::{HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
 use serde::Serialize;
 
@@ -26,6 +26,7 @@ use crate::{
     error::{ApiError, json_response},
     faults::garble,
     market::{DayStats, Instrument, Interval, SYNTHETIC_QTY},
+    orders,
     params::Params,
     state::Shared,
     weights::{Admission, request_weight},
@@ -61,6 +62,20 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v3/ticker/price", get(ticker_price))
         .route("/api/v3/ticker/bookTicker", get(book_ticker))
         .route("/api/v3/ticker/24hr", get(ticker_24hr))
+        .route(
+            "/api/v3/order",
+            post(orders::new_order)
+                .get(orders::query_order)
+                .delete(orders::cancel_order),
+        )
+        .route("/api/v3/order/test", post(orders::test_order))
+        .route(
+            "/api/v3/openOrders",
+            get(orders::open_orders).delete(orders::cancel_all),
+        )
+        .route("/api/v3/allOrders", get(orders::all_orders))
+        .route("/api/v3/myTrades", get(orders::my_trades))
+        .route("/api/v3/account", get(orders::account))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&shared), gate))
         .with_state(shared)
@@ -269,12 +284,14 @@ async fn exchange_info(State(sim): Sim, Extension(ctx): Ctx) -> ApiResult {
         Selection::List(list) => Some(list),
         Selection::All => None,
     };
-    let info = sim.market.exchange_info(
+    let mut info = sim.market.exchange_info(
         ctx.now,
         sim.limiter.limit(),
         selection.as_deref(),
         &sim.statuses(),
     );
+    sim.trading
+        .patch_exchange_info(&mut info.rate_limits, &mut info.symbols);
     json_ok(&info)
 }
 

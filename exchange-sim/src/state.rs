@@ -14,6 +14,7 @@ use crate::{
     faults::Faults,
     lock,
     market::{Gaps, Market},
+    orders::Trading,
     read,
     weights::RateLimiter,
     write,
@@ -34,6 +35,8 @@ pub(crate) struct Shared {
     /// Halted minutes by symbol.
     pub gaps: RwLock<HashMap<String, Gaps>>,
     pub log: RequestLog,
+    /// The account, its orders and the order faults.
+    pub trading: Trading,
 }
 
 impl Shared {
@@ -46,6 +49,12 @@ impl Shared {
             statuses: RwLock::default(),
             gaps: RwLock::default(),
             log: RequestLog::default(),
+            trading: Trading::new(
+                &config.api_key,
+                &config.api_secret,
+                &config.balances,
+                config.orders_per_10s,
+            ),
         }
     }
 

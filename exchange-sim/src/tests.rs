@@ -753,3 +753,421 @@ async fn shutdown_stops_serving() {
     sim.shutdown().await;
     assert!(TcpStream::connect(addr).await.is_err());
 }
+
+/// Sends `method path?query` with an optional API key on a fresh connection.
+async fn send(sim: &SimHandle, method: &str, path_and_query: &str, api_key: Option<&str>) -> Reply {
+    let mut stream = TcpStream::connect(sim.addr()).await.expect("connect");
+    let key = api_key.map_or(String::new(), |k| format!("X-MBX-APIKEY: {k}\r\n"));
+    let request = format!(
+        "{method} {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1\r\n{key}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8(raw).expect("utf-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("header end");
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// `query&timestamp=..&signature=..` signed with `secret`.
+fn signed(query: &str, timestamp: i64, secret: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let payload = if query.is_empty() {
+        format!("timestamp={timestamp}")
+    } else {
+        format!("{query}&timestamp={timestamp}")
+    };
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(payload.as_bytes());
+    let sig: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{payload}&signature={sig}")
+}
+
+#[tokio::test]
+async fn signed_requests_check_key_signature_and_timestamp() {
+    use crate::{TEST_API_KEY, TEST_API_SECRET};
+    let sim = frozen(SimConfig::default()).await;
+    let key = Some(TEST_API_KEY);
+    let q = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=60000";
+    // (method, path and query, api key, status, code)
+    let cases = [
+        (
+            "POST",
+            format!("/api/v3/order?{}", signed(q, NOW, TEST_API_SECRET)),
+            None,
+            401,
+            -2014,
+        ),
+        (
+            "POST",
+            format!("/api/v3/order?{}", signed(q, NOW, TEST_API_SECRET)),
+            Some("otherKey1"),
+            401,
+            -2015,
+        ),
+        (
+            "POST",
+            format!("/api/v3/order?{}", signed(q, NOW, "wrong")),
+            key,
+            400,
+            -1022,
+        ),
+        (
+            "POST",
+            format!("/api/v3/order?{q}&timestamp={NOW}"),
+            key,
+            400,
+            -1102,
+        ),
+        (
+            "POST",
+            format!("/api/v3/order?{}", signed(q, NOW - 5_001, TEST_API_SECRET)),
+            key,
+            400,
+            -1021,
+        ),
+        (
+            "POST",
+            format!("/api/v3/order?{}", signed(q, NOW + 1_000, TEST_API_SECRET)),
+            key,
+            400,
+            -1021,
+        ),
+        (
+            "POST",
+            format!(
+                "/api/v3/order?{}",
+                signed(&format!("{q}&recvWindow=60001"), NOW, TEST_API_SECRET)
+            ),
+            key,
+            400,
+            -1131,
+        ),
+        (
+            "GET",
+            format!(
+                "/api/v3/order?{}",
+                signed("symbol=BTCUSDT&orderId=1", NOW, TEST_API_SECRET)
+            ),
+            key,
+            400,
+            -2013,
+        ),
+        (
+            "GET",
+            format!(
+                "/api/v3/order?{}",
+                signed("symbol=BTCUSDT", NOW, TEST_API_SECRET)
+            ),
+            key,
+            400,
+            -1102,
+        ),
+        (
+            "DELETE",
+            format!(
+                "/api/v3/order?{}",
+                signed("symbol=BTCUSDT&origClientOrderId=x", NOW, TEST_API_SECRET)
+            ),
+            key,
+            400,
+            -2011,
+        ),
+        (
+            "GET",
+            format!(
+                "/api/v3/order?{}",
+                signed("symbol=NOPE&orderId=1", NOW, TEST_API_SECRET)
+            ),
+            key,
+            400,
+            -1121,
+        ),
+    ];
+    for (method, path, key, status, code) in &cases {
+        let reply = send(&sim, method, path, *key).await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (*status, *code),
+            "{method} {path}: {}",
+            reply.body
+        );
+    }
+    assert!(sim.orders().is_empty());
+
+    // A good one: placed, with order counts; its weight is charged as documented.
+    sim.set_order_price("BTCUSDT", Some("65000"));
+    let reply = send(
+        &sim,
+        "POST",
+        &format!("/api/v3/order?{}", signed(q, NOW - 4_000, TEST_API_SECRET)),
+        key,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["status"], "NEW");
+    assert_eq!(reply.header("x-mbx-order-count-10s"), Some("1"));
+    assert_eq!(reply.header("x-mbx-order-count-1d"), Some("1"));
+    let reply = send(
+        &sim,
+        "GET",
+        &format!(
+            "/api/v3/account?{}",
+            signed("omitZeroBalances=true", NOW, TEST_API_SECRET)
+        ),
+        key,
+    )
+    .await;
+    let balances = reply.json()["balances"].clone();
+    let usdt = balances
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["asset"] == "USDT")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (usdt["free"].as_str(), usdt["locked"].as_str()),
+        (Some("99940.00000000"), Some("60.00000000"))
+    );
+    let weights: Vec<(String, u32)> = sim
+        .request_log()
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| (format!("{} {}", r.method, r.path), r.weight))
+        .collect();
+    assert_eq!(
+        weights,
+        [
+            ("POST /api/v3/order".to_owned(), 1),
+            ("GET /api/v3/account".to_owned(), 20)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn order_checks_answer_with_binances_codes() {
+    use crate::{TEST_API_KEY, TEST_API_SECRET};
+    let sim = frozen(SimConfig::default()).await;
+    sim.set_order_price("BTCUSDT", Some("65000"));
+    let place = |q: &str| {
+        format!(
+            "/api/v3/order?{}",
+            signed(&format!("symbol=BTCUSDT&{q}"), NOW, TEST_API_SECRET)
+        )
+    };
+    let cases = [
+        (
+            "side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=60000.000000001",
+            -1111,
+        ),
+        (
+            "side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=60000.005",
+            -1013,
+        ),
+        (
+            "side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.0000105&price=60000",
+            -1013,
+        ),
+        (
+            "side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.00001&price=60000",
+            -1013,
+        ),
+        ("side=BUY&type=LIMIT&quantity=0.001&price=60000", -1102),
+        ("side=BUY&type=MARKET&quantity=0.001&price=60000", -1106),
+        ("side=BUY&type=MARKET", -1102),
+        ("side=HOLD&type=MARKET&quantity=1", -1117),
+        ("side=BUY&type=OCO&quantity=1", -1116),
+        (
+            "side=BUY&type=LIMIT&timeInForce=GTX&quantity=0.001&price=60000",
+            -1115,
+        ),
+        (
+            "side=BUY&type=STOP_LOSS&quantity=0.001&stopPrice=70000",
+            -2010,
+        ),
+        (
+            "side=BUY&type=LIMIT&timeInForce=GTC&quantity=10&price=60000",
+            -2010,
+        ),
+        (
+            "side=BUY&type=LIMIT_MAKER&quantity=0.001&price=66000",
+            -2010,
+        ),
+        (
+            "side=SELL&type=STOP_LOSS_LIMIT&timeInForce=GTC&quantity=0.001&price=66000&stopPrice=66000",
+            -2010,
+        ),
+        (
+            "side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=60000&newClientOrderId=a%20b",
+            -1100,
+        ),
+    ];
+    for (q, code) in cases {
+        let reply = send(&sim, "POST", &place(q), Some(TEST_API_KEY)).await;
+        assert_eq!(reply.error_code(), code, "{q}: {}", reply.body);
+    }
+    async fn msg(sim: &SimHandle, path: &str) -> String {
+        let reply = send(sim, "POST", path, Some(TEST_API_KEY)).await;
+        reply.json()["msg"].as_str().unwrap_or_default().to_owned()
+    }
+    let off_tick = place("side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=60000.005");
+    assert_eq!(msg(&sim, &off_tick).await, "Filter failure: PRICE_FILTER");
+    let too_big = place("side=BUY&type=LIMIT&timeInForce=GTC&quantity=10&price=60000");
+    assert_eq!(
+        msg(&sim, &too_big).await,
+        "Account has insufficient balance for requested action."
+    );
+    // A duplicate of an open order's client id is refused.
+    let dup = place(
+        "side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=60000&newClientOrderId=dup-1",
+    );
+    assert_eq!(
+        send(&sim, "POST", &dup, Some(TEST_API_KEY)).await.status,
+        200
+    );
+    assert_eq!(msg(&sim, &dup).await, "Duplicate order sent.");
+    assert_eq!(sim.orders().len(), 1);
+}
+
+#[tokio::test]
+async fn resting_orders_fill_when_later_candles_cross_them() {
+    use crate::{TEST_API_KEY, TEST_API_SECRET};
+    let sim = frozen(SimConfig::default()).await;
+    let price = |v: &Value| parse_units(v["price"].as_str().expect("price")).expect("units");
+    let now_price = price(
+        &get(&sim, "/api/v3/ticker/price?symbol=BTCUSDT")
+            .await
+            .json(),
+    );
+    // The first later minute whose low is well below the current price.
+    let minute = |t: i64| t - t.rem_euclid(MIN);
+    let (when, low) = (1..120)
+        .map(|k| minute(NOW) + k * MIN)
+        .find_map(|t| {
+            let k = sim.kline("BTCUSDT", "1m", t)?;
+            let low = parse_units(&format!("{:.2}", k.low))?;
+            (low < now_price - 10 * 1_000_000).then_some((t, low))
+        })
+        .expect("the replay goes down within two hours");
+    let to_text = |units: i64| {
+        format!(
+            "{}.{:02}",
+            units / 100_000_000,
+            (units % 100_000_000) / 1_000_000
+        )
+    };
+    let place = |p: &str, id: &str| {
+        format!(
+            "/api/v3/order?{}",
+            signed(
+                &format!(
+                    "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price={p}&newClientOrderId={id}"
+                ),
+                NOW,
+                TEST_API_SECRET
+            )
+        )
+    };
+    // One order the fall reaches, one it does not.
+    let reached = to_text(low + 1_000_000);
+    let missed = to_text(low - 100 * 100_000_000);
+    for (p, id) in [(&reached, "reached"), (&missed, "missed")] {
+        let reply = send(&sim, "POST", &place(p, id), Some(TEST_API_KEY)).await;
+        assert_eq!(reply.json()["status"], "NEW", "{}", reply.body);
+    }
+    // Before that minute nothing fills; once it has passed, the crossed order has.
+    sim.shared.clock.freeze(when - 1);
+    sim.match_orders();
+    assert_eq!(sim.order("reached").unwrap().status, "NEW");
+    sim.shared.clock.freeze(when + MIN);
+    sim.match_orders();
+    let filled = sim.order("reached").unwrap();
+    assert_eq!(filled.status, "FILLED");
+    // Filled whole at its limit price: 0.001 × price.
+    assert_eq!(
+        parse_units(&filled.cummulative_quote_qty),
+        Some((low + 1_000_000) / 1_000)
+    );
+    assert_eq!(sim.order("missed").unwrap().status, "NEW");
+}
+
+#[tokio::test]
+async fn cancel_all_cancels_every_open_order_of_the_symbol_and_unlocks() {
+    use crate::{TEST_API_KEY, TEST_API_SECRET};
+    let sim = frozen(SimConfig::default()).await;
+    sim.set_order_price("BTCUSDT", Some("65000"));
+    for price in ["60000", "61000"] {
+        let q = format!(
+            "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price={price}"
+        );
+        let reply = send(
+            &sim,
+            "POST",
+            &format!("/api/v3/order?{}", signed(&q, NOW, TEST_API_SECRET)),
+            Some(TEST_API_KEY),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let usdt = |sim: &SimHandle| {
+        sim.balances()
+            .into_iter()
+            .find(|b| b.asset == "USDT")
+            .unwrap()
+    };
+    assert_eq!(usdt(&sim).locked, "121.00000000");
+    let cancel_all = format!(
+        "/api/v3/openOrders?{}",
+        signed("symbol=BTCUSDT", NOW, TEST_API_SECRET)
+    );
+    let reply = send(&sim, "DELETE", &cancel_all, Some(TEST_API_KEY)).await;
+    let answers = reply.json();
+    let statuses: Vec<&str> = answers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["CANCELED", "CANCELED"]);
+    assert_eq!(
+        (usdt(&sim).free.as_str(), usdt(&sim).locked.as_str()),
+        ("100000.00000000", "0.00000000")
+    );
+    let open = send(
+        &sim,
+        "GET",
+        &format!(
+            "/api/v3/openOrders?{}",
+            signed("symbol=BTCUSDT", NOW, TEST_API_SECRET)
+        ),
+        Some(TEST_API_KEY),
+    )
+    .await;
+    assert_eq!(open.body, "[]");
+    assert_eq!(
+        send(&sim, "DELETE", &cancel_all, Some(TEST_API_KEY))
+            .await
+            .error_code(),
+        -2011
+    );
+}

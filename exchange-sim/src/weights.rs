@@ -54,6 +54,23 @@ pub(crate) fn request_weight(method: &Method, path: &str, params: Option<&Params
             Some(21..=100) => 40,
             Some(_) | None => 80,
         },
+        // Trading and account endpoints (BINANCE.md §4.3).
+        (&Method::GET, "/api/v3/order") => 4,
+        (&Method::GET, "/api/v3/openOrders") => {
+            if has("symbol") {
+                6
+            } else {
+                80
+            }
+        }
+        (&Method::GET, "/api/v3/allOrders" | "/api/v3/account") => 20,
+        (&Method::GET, "/api/v3/myTrades") => {
+            if has("orderId") {
+                5
+            } else {
+                20
+            }
+        }
         _ => 1,
     }
 }

@@ -685,7 +685,13 @@ fn exchange_error(e: ExchangeError) -> ErrorObject {
         }
         ExchangeError::Banned { until_ms } => ErrorObject::new(code::EXCHANGE_UNAVAILABLE, message)
             .with_data(json!({ "banned_until": until_ms })),
-        ExchangeError::Connectivity { .. } | ExchangeError::Decode { .. } => {
+        ExchangeError::OrderRateLimited { retry_after_ms, .. } => {
+            ErrorObject::new(code::EXCHANGE_UNAVAILABLE, message)
+                .with_data(json!({ "retry_after_ms": retry_after_ms }))
+        }
+        ExchangeError::Connectivity { .. }
+        | ExchangeError::Decode { .. }
+        | ExchangeError::UnknownOutcome { .. } => {
             ErrorObject::new(code::EXCHANGE_UNAVAILABLE, message)
         }
         ExchangeError::InvalidRequest(_) => ErrorObject::internal(message),

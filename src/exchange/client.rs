@@ -1,23 +1,42 @@
-//! [`ExchangeClient`]: the one REST client for Binance spot public market data.
+//! [`ExchangeClient`]: the one REST client for Binance spot, public and signed.
 //!
-//! It owns the HTTP connection pool, the server clock offset and the request-weight gate
-//! ([`super::weight`]). Every request goes through [`ExchangeClient::get`], which reserves
-//! the endpoint's weight (BINANCE.md §3.1), sends, adopts the weight the exchange reports,
-//! turns 429/418 into a back-off or a ban that stops further requests locally (§5), and
-//! retries network errors and 5xx with capped, fully jittered exponential backoff.
+//! It owns the HTTP connection pool, the server clock offset, the request-weight gate
+//! ([`super::weight`]) and the order-count gate ([`super::order_count`]). Every request
+//! goes through `ExchangeClient::execute`, which reserves the endpoint's weight (BINANCE.md
+//! §3.1), sends, adopts the weight and order counts the exchange reports, and turns
+//! 429/418 into a back-off or a ban that stops further requests locally (§5): a 429
+//! `-1015` (too many orders) stops new orders only, any other 429 stops everything.
+//!
+//! Reads (GET) are retried after network errors and 5xx with capped, fully jittered
+//! exponential backoff. Requests that change state (a new order, a cancel) are never
+//! resent: a failure after the request may have left is
+//! [`ExchangeError::UnknownOutcome`] (§5.4), for the caller to reconcile.
+//!
+//! Signed requests (§2) go through a handle made by [`ExchangeClient::with_credentials`]:
+//! `timestamp` from the local clock corrected by the measured server offset,
+//! `recvWindow`, the `X-MBX-APIKEY` header (marked sensitive) and the signature over the
+//! percent-encoded parameters, all in the query string. On `-1021` (timestamp outside the
+//! recvWindow) the offset is measured again and the request re-signed and sent once more:
+//! a `-1021` is refused before execution, so this never duplicates anything. URLs are
+//! never logged and are stripped from transport errors, so a signed query string never
+//! reaches a log line or an error message.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::header::HeaderValue;
+use reqwest::{Method, StatusCode};
 use url::Url;
 
 use super::error::ExchangeError;
+use super::order_count::{OrderCountGate, parse_order_count_header};
+use super::signing::{HmacSha256, Signer, encode_params};
 use super::weight::{Admission, Priority, Ticket, WeightGate, WeightStatus};
 use super::{Network, wire};
 use crate::clock::Clock;
-use crate::types::{ExchangeInfo, Interval, Kline, Symbol, Ticker};
+use crate::config::{Credentials, Secret};
+use crate::types::{ExchangeInfo, Interval, Kline, RateLimitKind, Symbol, Ticker};
 
 /// Default number of extra attempts for a GET after a network error or a 5xx.
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
@@ -40,11 +59,31 @@ const ERROR_BODY_MAX_CHARS: usize = 200;
 /// Largest `limit` of `GET /api/v3/klines` (BINANCE.md §3.2).
 pub const KLINES_MAX_LIMIT: u16 = 1000;
 
-/// A REST endpoint and its request weight (BINANCE.md §3.1).
+/// A REST endpoint and its request weight (BINANCE.md §3.1, §4).
 #[derive(Debug, Clone, Copy)]
-struct Endpoint {
-    path: &'static str,
-    weight: u32,
+pub(super) struct Endpoint {
+    pub(super) path: &'static str,
+    pub(super) weight: u32,
+}
+
+/// Binance error codes that leave the execution status unknown (BINANCE.md §5.4, §8):
+/// `-1000 UNKNOWN`, `-1006 UNEXPECTED_RESP`, `-1007 TIMEOUT`.
+const UNKNOWN_OUTCOME_CODES: [i64; 3] = [-1000, -1006, -1007];
+
+/// Binance's code for a timestamp outside the recvWindow (BINANCE.md §2.6).
+const INVALID_TIMESTAMP: i64 = -1021;
+
+/// Binance's code for too many new orders, sent with HTTP 429 (BINANCE.md §8).
+const TOO_MANY_ORDERS: i64 = -1015;
+
+/// Whether a request may be sent again after a failure that leaves its outcome open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Resend {
+    /// A read: network errors and 5xx are retried with backoff.
+    Idempotent,
+    /// A request that changes state: sent once; a failure after it may have left is
+    /// [`ExchangeError::UnknownOutcome`].
+    Never,
 }
 
 const PING: Endpoint = Endpoint {
@@ -155,6 +194,8 @@ fn check_rest_url(url: &Url) -> Result<(), ExchangeError> {
 pub struct ExchangeClient {
     inner: Arc<Inner>,
     priority: Priority,
+    /// Present on handles made by [`ExchangeClient::with_credentials`].
+    auth: Option<Arc<Auth>>,
 }
 
 struct Inner {
@@ -165,12 +206,27 @@ struct Inner {
     offset_ms: AtomicI64,
     /// Never held across an `.await`.
     gate: Mutex<WeightGate>,
+    /// Never held across an `.await`.
+    orders: Mutex<OrderCountGate>,
+}
+
+/// What a signed handle adds: the API key header, the signer and the recvWindow.
+struct Auth {
+    /// `X-MBX-APIKEY`, marked sensitive so that no `Debug` of a request shows it.
+    api_key: HeaderValue,
+    signer: Arc<dyn Signer>,
+    /// `recvWindow`, ms (1..=60000).
+    recv_window_ms: u64,
 }
 
 impl Inner {
     fn gate(&self) -> MutexGuard<'_, WeightGate> {
         // The gate's methods do not panic; should one ever, its numbers are still usable.
         self.gate.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn orders(&self) -> MutexGuard<'_, OrderCountGate> {
+        self.orders.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn server_now_ms(&self) -> i64 {
@@ -183,14 +239,15 @@ impl std::fmt::Debug for ExchangeClient {
         f.debug_struct("ExchangeClient")
             .field("rest_url", &self.inner.options.rest_url.as_str())
             .field("priority", &self.priority)
+            .field("signed", &self.auth.is_some())
             .finish_non_exhaustive()
     }
 }
 
 /// A successful (2xx) answer and when, by the local clock, its request left and the
 /// answer arrived.
-struct Reply {
-    body: Vec<u8>,
+pub(super) struct Reply {
+    pub(super) body: Vec<u8>,
     sent_local_ms: i64,
     received_local_ms: i64,
 }
@@ -200,6 +257,8 @@ struct RawResponse {
     status: StatusCode,
     used_weight: Option<u32>,
     retry_after_ms: Option<u64>,
+    /// `X-MBX-ORDER-COUNT-*` headers: `(interval_ms, count)`.
+    order_counts: Vec<(i64, u32)>,
     body: Vec<u8>,
 }
 
@@ -264,9 +323,76 @@ impl ExchangeClient {
                 clock,
                 offset_ms: AtomicI64::new(0),
                 gate: Mutex::new(WeightGate::new()),
+                orders: Mutex::new(OrderCountGate::default()),
             }),
             priority: Priority::Interactive,
+            auth: None,
         })
+    }
+
+    /// A handle sharing this client's connection pool, clock offset, weight budget and
+    /// order counts that can also make SIGNED requests (BINANCE.md §2): HMAC-SHA256 with
+    /// `credentials.api_secret`, `X-MBX-APIKEY: credentials.api_key`, and `recvWindow =
+    /// recv_window_ms`.
+    ///
+    /// Errors with [`ExchangeError::InvalidRequest`] when `recv_window_ms` is not in
+    /// 1..=60000 or the API key cannot be an HTTP header value (the message never shows
+    /// the key).
+    pub fn with_credentials(
+        &self,
+        credentials: &Credentials,
+        recv_window_ms: u64,
+    ) -> Result<ExchangeClient, ExchangeError> {
+        let signer = Arc::new(HmacSha256::new(credentials.api_secret.expose()));
+        self.with_signer(&credentials.api_key, signer, recv_window_ms)
+    }
+
+    /// As [`ExchangeClient::with_credentials`], with any [`Signer`] (an Ed25519 key, a
+    /// test double).
+    ///
+    /// # Errors
+    /// As [`ExchangeClient::with_credentials`].
+    pub fn with_signer(
+        &self,
+        api_key: &Secret,
+        signer: Arc<dyn Signer>,
+        recv_window_ms: u64,
+    ) -> Result<ExchangeClient, ExchangeError> {
+        if !(1..=60_000).contains(&recv_window_ms) {
+            return Err(ExchangeError::InvalidRequest(format!(
+                "recvWindow {recv_window_ms} ms is out of range 1..=60000"
+            )));
+        }
+        let mut header = HeaderValue::from_str(api_key.expose()).map_err(|_| {
+            ExchangeError::InvalidRequest(
+                "the api key has characters an http header cannot carry".to_string(),
+            )
+        })?;
+        header.set_sensitive(true);
+        Ok(ExchangeClient {
+            inner: Arc::clone(&self.inner),
+            priority: self.priority,
+            auth: Some(Arc::new(Auth {
+                api_key: header,
+                signer,
+                recv_window_ms,
+            })),
+        })
+    }
+
+    /// Whether this handle can make signed requests.
+    pub fn is_signed(&self) -> bool {
+        self.auth.is_some()
+    }
+
+    /// The `recvWindow` of signed requests, ms; `None` on an unsigned handle.
+    pub fn recv_window_ms(&self) -> Option<u64> {
+        self.auth.as_ref().map(|a| a.recv_window_ms)
+    }
+
+    /// The request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        self.inner.options.request_timeout
     }
 
     /// The REST base URL requests go to.
@@ -280,6 +406,7 @@ impl ExchangeClient {
         ExchangeClient {
             inner: Arc::clone(&self.inner),
             priority: Priority::Background,
+            auth: self.auth.clone(),
         }
     }
 
@@ -320,10 +447,43 @@ impl ExchangeClient {
     pub async fn exchange_info(&self) -> Result<ExchangeInfo, ExchangeError> {
         let reply = self.get(EXCHANGE_INFO, &[]).await?;
         let info = wire::parse_exchange_info(&reply.body).map_err(decode(EXCHANGE_INFO))?;
+        self.adopt_limits(&info);
+        Ok(info)
+    }
+
+    /// `GET /api/v3/exchangeInfo?symbol=` (weight 20, BINANCE.md §3.4): the exchange's
+    /// rules for one symbol, with its filters. Adopts the rate limits like
+    /// [`ExchangeClient::exchange_info`]. An unknown symbol is `Api` `-1121`.
+    pub async fn exchange_info_for(&self, symbol: &Symbol) -> Result<ExchangeInfo, ExchangeError> {
+        let reply = self
+            .get(EXCHANGE_INFO, &[("symbol", symbol.to_string())])
+            .await?;
+        let info = wire::parse_exchange_info(&reply.body).map_err(decode(EXCHANGE_INFO))?;
+        self.adopt_limits(&info);
+        Ok(info)
+    }
+
+    /// Takes the one-minute `REQUEST_WEIGHT` limit as the weight budget and the `ORDERS`
+    /// limits as the order-count limits (BINANCE.md §5.1).
+    fn adopt_limits(&self, info: &ExchangeInfo) {
         if let Some(limit) = info.request_weight_per_minute() {
             self.inner.gate().set_limit(limit);
         }
-        Ok(info)
+        let orders: Vec<(i64, u32)> = info
+            .rate_limits
+            .iter()
+            .filter(|r| r.kind == RateLimitKind::Orders)
+            .map(|r| (r.interval_ms, r.limit))
+            .collect();
+        if !orders.is_empty() {
+            self.inner.orders().set_limits(&orders);
+        }
+    }
+
+    /// The `ORDERS` limits in force, `(interval_ms, limit)`: empty until an
+    /// `exchangeInfo` answer published some.
+    pub fn order_limits(&self) -> Vec<(i64, u32)> {
+        self.inner.orders().limits()
     }
 
     /// `GET /api/v3/klines` (weight 2, BINANCE.md §3.2): up to `limit` (1..=1000) candles of
@@ -394,7 +554,7 @@ impl ExchangeClient {
     }
 
     /// Sends `GET endpoint?query`, with weight accounting and retries (module docs).
-    async fn get(
+    pub(super) async fn get(
         &self,
         endpoint: Endpoint,
         query: &[(&str, String)],
@@ -404,19 +564,112 @@ impl ExchangeClient {
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
-        let max_retries = self.inner.options.max_retries;
+        self.execute(
+            Method::GET,
+            endpoint,
+            || url.clone(),
+            None,
+            Resend::Idempotent,
+        )
+        .await
+    }
+
+    /// Sends a SIGNED request (BINANCE.md §2): `params`, then `recvWindow`, `timestamp`
+    /// and `signature`, all in the query string, with the `X-MBX-APIKEY` header. GETs are
+    /// retried like [`ExchangeClient::get`] (each attempt signed afresh); other methods are
+    /// sent once ([`Resend::Never`]). On `-1021` the clock offset is measured again and the
+    /// request signed and sent once more.
+    ///
+    /// Errors with [`ExchangeError::InvalidRequest`] on a handle without credentials.
+    pub(super) async fn signed(
+        &self,
+        method: Method,
+        endpoint: Endpoint,
+        params: &[(&str, String)],
+    ) -> Result<Reply, ExchangeError> {
+        let Some(auth) = self.auth.as_deref() else {
+            return Err(ExchangeError::InvalidRequest(format!(
+                "{} needs api credentials, and none are configured",
+                endpoint.path
+            )));
+        };
+        let resend = if method == Method::GET {
+            Resend::Idempotent
+        } else {
+            Resend::Never
+        };
+        let mut resynced = false;
+        loop {
+            let build = || self.signed_url(auth, endpoint, params);
+            let result = self
+                .execute(method.clone(), endpoint, build, Some(&auth.api_key), resend)
+                .await;
+            match result {
+                Err(e) if e.code() == Some(INVALID_TIMESTAMP) && !resynced => {
+                    resynced = true;
+                    tracing::warn!(
+                        endpoint = endpoint.path,
+                        offset_ms = self.clock_offset_ms(),
+                        error = %e,
+                        "timestamp outside the recvWindow: measuring the clock offset again and retrying once"
+                    );
+                    self.sync_time().await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The URL of one signed attempt: a fresh `timestamp` (server time now), the
+    /// percent-encoded parameters and their signature.
+    fn signed_url(&self, auth: &Auth, endpoint: Endpoint, params: &[(&str, String)]) -> Url {
+        let recv_window = auth.recv_window_ms.to_string();
+        let timestamp = self.server_now_ms().to_string();
+        let query = encode_params(params.iter().map(|(k, v)| (*k, v.as_str())).chain([
+            ("recvWindow", recv_window.as_str()),
+            ("timestamp", timestamp.as_str()),
+        ]));
+        let signature = auth.signer.sign(query.as_bytes());
+        let mut url = self.inner.options.rest_url.clone();
+        url.set_path(endpoint.path);
+        url.set_query(Some(&format!("{query}&signature={signature}")));
+        url
+    }
+
+    /// Sends `method url()` with weight and order-count accounting. With
+    /// [`Resend::Idempotent`], network errors and 5xx are retried with backoff (a fresh
+    /// `url()` per attempt); with [`Resend::Never`] the request is sent once, and a
+    /// failure after it may have reached the exchange is
+    /// [`ExchangeError::UnknownOutcome`].
+    pub(super) async fn execute(
+        &self,
+        method: Method,
+        endpoint: Endpoint,
+        url: impl Fn() -> Url,
+        api_key: Option<&HeaderValue>,
+        resend: Resend,
+    ) -> Result<Reply, ExchangeError> {
+        let max_retries = match resend {
+            Resend::Idempotent => self.inner.options.max_retries,
+            Resend::Never => 0,
+        };
         let mut attempt = 0;
         loop {
             let reservation = self.reserve(endpoint).await?;
             let sent_local_ms = self.inner.clock.now_ms();
             let started = tokio::time::Instant::now();
-            let result = self.send(&url).await;
+            let result = self.send(method.clone(), url(), api_key).await;
             let received_local_ms = self.inner.clock.now_ms();
             let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let failure = match result {
                 Ok(response) => {
                     reservation.finish(response.used_weight);
+                    if !response.order_counts.is_empty() {
+                        let now = self.server_now_ms();
+                        self.inner.orders().observe(now, &response.order_counts);
+                    }
                     tracing::debug!(
+                        method = %method,
                         endpoint = endpoint.path,
                         weight = endpoint.weight,
                         status = response.status.as_u16(),
@@ -433,18 +686,40 @@ impl ExchangeClient {
                         });
                     }
                     if !response.status.is_server_error() {
-                        return Err(self.rejected(endpoint, response));
+                        let error = self.rejected(endpoint, response);
+                        return Err(match error {
+                            ExchangeError::Api { code, msg, .. }
+                                if resend == Resend::Never
+                                    && UNKNOWN_OUTCOME_CODES.contains(&code) =>
+                            {
+                                ExchangeError::UnknownOutcome {
+                                    endpoint: endpoint.path,
+                                    detail: format!("code {code}: {}", msg.trim_end_matches('.')),
+                                }
+                            }
+                            other => other,
+                        });
                     }
-                    format!(
+                    let detail = format!(
                         "http {}: {}",
                         response.status.as_u16(),
                         body_excerpt(&response.body)
-                    )
+                    );
+                    if resend == Resend::Never {
+                        return Err(ExchangeError::UnknownOutcome {
+                            endpoint: endpoint.path,
+                            detail,
+                        });
+                    }
+                    detail
                 }
                 Err(e) => {
                     drop(reservation);
+                    // A connect error means no byte of the request left: not sent.
+                    let not_sent = e.is_connect();
                     let detail = describe(e);
                     tracing::debug!(
+                        method = %method,
                         endpoint = endpoint.path,
                         weight = endpoint.weight,
                         latency_ms,
@@ -452,6 +727,12 @@ impl ExchangeClient {
                         error = %detail,
                         "request failed"
                     );
+                    if resend == Resend::Never && !not_sent {
+                        return Err(ExchangeError::UnknownOutcome {
+                            endpoint: endpoint.path,
+                            detail,
+                        });
+                    }
                     detail
                 }
             };
@@ -473,6 +754,36 @@ impl ExchangeClient {
             );
             tokio::time::sleep(delay).await;
         }
+    }
+
+    /// Whether a new order would pass the `ORDERS` limits now (BINANCE.md §5.1), without
+    /// counting it: [`ExchangeError::OrderRateLimited`] when it would not.
+    pub fn check_order_rate(&self) -> Result<(), ExchangeError> {
+        let now = self.server_now_ms();
+        self.inner
+            .orders()
+            .would_admit(now)
+            .map_err(|refusal| ExchangeError::OrderRateLimited {
+                retry_after_ms: refusal.retry_after_ms,
+                detail: refusal.detail,
+            })
+    }
+
+    /// Counts one new order against the `ORDERS` limits, or refuses it locally with
+    /// [`ExchangeError::OrderRateLimited`] (nothing is sent then).
+    pub(super) fn admit_order(&self) -> Result<(), ExchangeError> {
+        let now = self.server_now_ms();
+        self.inner.orders().admit(now).map_err(|refusal| {
+            tracing::warn!(
+                retry_after_ms = refusal.retry_after_ms,
+                limit = %refusal.detail,
+                "order rate limit reached, order not sent"
+            );
+            ExchangeError::OrderRateLimited {
+                retry_after_ms: refusal.retry_after_ms,
+                detail: refusal.detail,
+            }
+        })
     }
 
     /// Waits until the gate admits `endpoint`'s weight at this handle's priority.
@@ -520,9 +831,18 @@ impl ExchangeClient {
         }
     }
 
-    /// One HTTP GET, body read whole.
-    async fn send(&self, url: &Url) -> Result<RawResponse, reqwest::Error> {
-        let response = self.inner.http.get(url.clone()).send().await?;
+    /// One HTTP request, body read whole.
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        api_key: Option<&HeaderValue>,
+    ) -> Result<RawResponse, reqwest::Error> {
+        let mut request = self.inner.http.request(method, url);
+        if let Some(key) = api_key {
+            request = request.header("x-mbx-apikey", key.clone());
+        }
+        let response = request.send().await?;
         let status = response.status();
         let headers = response.headers();
         let used_weight = header_u64(headers, "x-mbx-used-weight-1m")
@@ -530,11 +850,18 @@ impl ExchangeClient {
             .map(|w| u32::try_from(w).unwrap_or(u32::MAX));
         let retry_after_ms =
             header_u64(headers, "retry-after").map(|secs| secs.saturating_mul(1000));
+        let order_counts = headers
+            .iter()
+            .filter_map(|(name, value)| {
+                parse_order_count_header(name.as_str(), value.to_str().ok()?)
+            })
+            .collect();
         let body = Vec::from(response.bytes().await?);
         Ok(RawResponse {
             status,
             used_weight,
             retry_after_ms,
+            order_counts,
             body,
         })
     }
@@ -545,6 +872,25 @@ impl ExchangeClient {
         let msg = api.as_ref().map(|(_, m)| m.as_str()).unwrap_or("");
         let now = self.server_now_ms();
         match response.status {
+            StatusCode::TOO_MANY_REQUESTS
+                if api.as_ref().map(|(c, _)| *c) == Some(TOO_MANY_ORDERS) =>
+            {
+                // The account's order count, not the IP's weight: only orders wait.
+                let retry_after_ms = self
+                    .inner
+                    .orders()
+                    .too_many_orders(now, response.retry_after_ms);
+                tracing::warn!(
+                    endpoint = endpoint.path,
+                    retry_after_ms,
+                    msg,
+                    "too many new orders (429 -1015): new orders wait, other requests go on"
+                );
+                ExchangeError::OrderRateLimited {
+                    retry_after_ms,
+                    detail: format!("the exchange said: {}", msg.trim_end_matches('.')),
+                }
+            }
             StatusCode::TOO_MANY_REQUESTS => {
                 let retry_after_ms = self.inner.gate().rate_limited(now, response.retry_after_ms);
                 tracing::warn!(

@@ -43,9 +43,24 @@ pub enum ExchangeError {
         detail: String,
     },
     /// The request broke one of our own preconditions (a limit out of range, a bad base
-    /// URL) and was not sent.
+    /// URL, no credentials for a signed endpoint) and was not sent.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// A request that changes state (a new order, a cancel) may or may not have been
+    /// executed: it timed out after being sent, the exchange answered HTTP 5xx, or it said
+    /// `-1006`/`-1007`/`-1000` (BINANCE.md §5.4). Never resend it: query the order (by its
+    /// client order id) until the exchange says what happened.
+    #[error("outcome of {endpoint} unknown: {detail}")]
+    UnknownOutcome {
+        endpoint: &'static str,
+        detail: String,
+    },
+    /// The account's order-rate limit (`ORDERS`, BINANCE.md §5.1) is reached: the local
+    /// count says one more order would pass it (nothing was sent), or the exchange
+    /// answered 429 `-1015`. Only new orders wait; other requests go on. Retry placing
+    /// after `retry_after_ms` milliseconds.
+    #[error("order rate limit reached ({detail}): retry after {retry_after_ms} ms")]
+    OrderRateLimited { retry_after_ms: u64, detail: String },
 }
 
 /// Binance error codes that ask the client to retry later (BINANCE.md §8): `-1001
@@ -55,14 +70,18 @@ const RETRYABLE_API_CODES: [i64; 2] = [-1001, -1008];
 impl ExchangeError {
     /// Whether sending the same request again later may succeed: connectivity failures,
     /// rate limiting (after `retry_after_ms`) and the API codes Binance marks as transient.
-    /// A ban, a rejection, a bad payload or a bad request are not retryable.
+    /// A ban, a rejection, a bad payload or a bad request are not retryable, and neither
+    /// is an unknown outcome (resending could execute it twice).
     pub fn is_retryable(&self) -> bool {
         match self {
-            ExchangeError::Connectivity { .. } | ExchangeError::RateLimited { .. } => true,
+            ExchangeError::Connectivity { .. }
+            | ExchangeError::RateLimited { .. }
+            | ExchangeError::OrderRateLimited { .. } => true,
             ExchangeError::Api { code, .. } => RETRYABLE_API_CODES.contains(code),
             ExchangeError::Banned { .. }
             | ExchangeError::Decode { .. }
-            | ExchangeError::InvalidRequest(_) => false,
+            | ExchangeError::InvalidRequest(_)
+            | ExchangeError::UnknownOutcome { .. } => false,
         }
     }
 
@@ -122,5 +141,26 @@ mod tests {
         assert!(!ExchangeError::Banned { until_ms: 1 }.is_retryable());
         assert!(!ExchangeError::InvalidRequest("x".into()).is_retryable());
         assert_eq!(ExchangeError::Banned { until_ms: 1 }.code(), None);
+        let unknown = ExchangeError::UnknownOutcome {
+            endpoint: "/api/v3/order",
+            detail: "http 503".into(),
+        };
+        assert!(
+            !unknown.is_retryable(),
+            "an unknown outcome is never resent"
+        );
+        assert_eq!(
+            unknown.to_string(),
+            "outcome of /api/v3/order unknown: http 503"
+        );
+        let orders = ExchangeError::OrderRateLimited {
+            retry_after_ms: 6000,
+            detail: "50 orders per 10 s reached".into(),
+        };
+        assert!(orders.is_retryable());
+        assert_eq!(
+            orders.to_string(),
+            "order rate limit reached (50 orders per 10 s reached): retry after 6000 ms"
+        );
     }
 }

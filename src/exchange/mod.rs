@@ -1,29 +1,52 @@
 //! The Binance REST client: the only module that knows Binance URLs, endpoint weights, JSON
-//! field names and (later) signing.
+//! field names and signing.
 //!
 //! - `client`: [`ClientOptions`] and [`ExchangeClient`], the one client every REST request
-//!   goes through (connection pool, clock offset, retries);
+//!   goes through (connection pool, clock offset, retries, signed handles);
+//! - `trading`: the signed order and account endpoints and their JSON shapes;
+//! - [`signing`]: the payload rules and the pluggable [`Signer`] (HMAC-SHA256 now);
 //! - `weight`: the request-weight gate ([`Priority`], [`WeightStatus`]);
-//! - `wire`: Binance's JSON shapes, private, parsed into the domain types of
+//! - `order_count`: the order-rate gate (`ORDERS` limits, `X-MBX-ORDER-COUNT-*`);
+//! - `wire`: Binance's market-data JSON shapes, private, parsed into the domain types of
 //!   [`crate::types`];
 //! - `error`: [`ExchangeError`], split by what the caller does next.
 //!
-//! Facts about Binance come from `BINANCE.md` (§1 URLs, §3 market data, §5 rate limits,
-//! §8 error codes), cited by section in the docs of each item.
+//! Facts about Binance come from `BINANCE.md` (§1 URLs, §2 signing, §3 market data, §4
+//! orders, §5 rate limits, §8 error codes), cited by section in the docs of each item.
 
 mod client;
 mod error;
+mod order_count;
+pub mod signing;
+mod trading;
 mod weight;
 mod wire;
 
 pub use client::{ClientOptions, DEFAULT_MAX_RETRIES, ExchangeClient, KLINES_MAX_LIMIT};
 pub use error::ExchangeError;
+pub use signing::{HmacSha256, Signer};
+pub use trading::ORDERS_MAX_LIMIT;
 pub use weight::{DEFAULT_WEIGHT_LIMIT, Priority, WeightStatus};
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+use crate::types::ExchangeInfo;
+
+/// Parses a `GET /api/v3/exchangeInfo` answer (BINANCE.md §3.4) into [`ExchangeInfo`],
+/// filters included, as [`ExchangeClient::exchange_info`] does. For tools and tests that
+/// read recorded answers.
+///
+/// # Errors
+/// [`ExchangeError::Decode`] when the payload is not an `exchangeInfo` answer.
+pub fn parse_exchange_info(body: &[u8]) -> Result<ExchangeInfo, ExchangeError> {
+    wire::parse_exchange_info(body).map_err(|detail| ExchangeError::Decode {
+        endpoint: "/api/v3/exchangeInfo",
+        detail,
+    })
+}
 
 /// Which Binance environment to use (BINANCE.md §1). Testnet is the default: mainnet must be
 /// chosen explicitly.

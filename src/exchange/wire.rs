@@ -15,6 +15,11 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, de::DeserializeOwned};
 
+use rust_decimal::Decimal;
+
+use crate::orders::{
+    LotSizeFilter, MinNotionalFilter, NotionalFilter, OrderType, PriceFilter, SymbolFilters,
+};
 use crate::types::{
     DAY_MS, ExchangeInfo, Kline, MINUTE_MS, RateLimit, RateLimitKind, Symbol, SymbolInfo,
     SymbolStatus, Ticker,
@@ -193,6 +198,179 @@ struct WireSymbol {
     status: String,
     base_asset: String,
     quote_asset: String,
+    /// Missing in some payloads: no local checks then.
+    #[serde(default)]
+    filters: Vec<Lenient<WireFilter>>,
+    #[serde(default)]
+    order_types: Vec<String>,
+    #[serde(default)]
+    quote_order_qty_market_allowed: bool,
+}
+
+/// A value that is kept when it parses and dropped (`None`) when it does not, so that one
+/// odd filter does not refuse a whole `exchangeInfo`.
+struct Lenient<T>(Option<T>);
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        match serde_json::from_value(value) {
+            Ok(t) => Ok(Lenient(Some(t))),
+            Err(e) => {
+                tracing::debug!(error = %e, "exchange filter not understood, ignored");
+                Ok(Lenient(None))
+            }
+        }
+    }
+}
+
+/// A filter decimal: a string such as `"0.01000000"`, parsed exactly; an empty string
+/// (sent for fields a filter does not use) reads as zero, which turns its check off.
+#[derive(Debug, Clone, Copy, Default)]
+struct FilterDec(Decimal);
+
+impl<'de> Deserialize<'de> for FilterDec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Ok(FilterDec(Decimal::ZERO));
+        }
+        match s.parse::<Decimal>() {
+            Ok(v) if !v.is_sign_negative() => Ok(FilterDec(v)),
+            _ => Err(de::Error::custom(format!("{s:?} is not a decimal"))),
+        }
+    }
+}
+
+/// The symbol filters tradebeat enforces (BINANCE.md §3.4); every other `filterType` is
+/// `Other` and ignored.
+#[derive(Deserialize)]
+#[serde(tag = "filterType")]
+enum WireFilter {
+    #[serde(rename = "PRICE_FILTER", rename_all = "camelCase")]
+    Price {
+        min_price: FilterDec,
+        max_price: FilterDec,
+        tick_size: FilterDec,
+    },
+    #[serde(rename = "LOT_SIZE", rename_all = "camelCase")]
+    LotSize {
+        min_qty: FilterDec,
+        max_qty: FilterDec,
+        step_size: FilterDec,
+    },
+    #[serde(rename = "MARKET_LOT_SIZE", rename_all = "camelCase")]
+    MarketLotSize {
+        min_qty: FilterDec,
+        max_qty: FilterDec,
+        step_size: FilterDec,
+    },
+    #[serde(rename = "MIN_NOTIONAL", rename_all = "camelCase")]
+    MinNotional {
+        min_notional: FilterDec,
+        #[serde(default)]
+        apply_to_market: bool,
+        #[serde(default)]
+        avg_price_mins: Option<Count>,
+    },
+    #[serde(rename = "NOTIONAL", rename_all = "camelCase")]
+    Notional {
+        #[serde(default)]
+        min_notional: FilterDec,
+        #[serde(default)]
+        apply_min_to_market: bool,
+        #[serde(default)]
+        max_notional: FilterDec,
+        #[serde(default)]
+        apply_max_to_market: bool,
+        #[serde(default)]
+        avg_price_mins: Option<Count>,
+    },
+    #[serde(other)]
+    Other,
+}
+
+/// A symbol's `filters`, `orderTypes` and `quoteOrderQtyMarketAllowed` → [`SymbolFilters`].
+/// Order types tradebeat does not know are left out.
+fn symbol_filters(
+    filters: Vec<Lenient<WireFilter>>,
+    order_types: &[String],
+    quote_order_qty_market_allowed: bool,
+) -> SymbolFilters {
+    let mins = |c: Option<Count>| c.map_or(0, |Count(n)| u32::try_from(n).unwrap_or(u32::MAX));
+    let mut out = SymbolFilters {
+        order_types: order_types
+            .iter()
+            .filter_map(|t| t.parse::<OrderType>().ok())
+            .collect(),
+        quote_order_qty_market_allowed,
+        ..SymbolFilters::default()
+    };
+    for filter in filters.into_iter().filter_map(|f| f.0) {
+        match filter {
+            WireFilter::Price {
+                min_price,
+                max_price,
+                tick_size,
+            } => {
+                out.price = Some(PriceFilter {
+                    min_price: min_price.0,
+                    max_price: max_price.0,
+                    tick_size: tick_size.0,
+                })
+            }
+            WireFilter::LotSize {
+                min_qty,
+                max_qty,
+                step_size,
+            } => {
+                out.lot_size = Some(LotSizeFilter {
+                    min_qty: min_qty.0,
+                    max_qty: max_qty.0,
+                    step_size: step_size.0,
+                })
+            }
+            WireFilter::MarketLotSize {
+                min_qty,
+                max_qty,
+                step_size,
+            } => {
+                out.market_lot_size = Some(LotSizeFilter {
+                    min_qty: min_qty.0,
+                    max_qty: max_qty.0,
+                    step_size: step_size.0,
+                })
+            }
+            WireFilter::MinNotional {
+                min_notional,
+                apply_to_market,
+                avg_price_mins,
+            } => {
+                out.min_notional = Some(MinNotionalFilter {
+                    min_notional: min_notional.0,
+                    apply_to_market,
+                    avg_price_mins: mins(avg_price_mins),
+                })
+            }
+            WireFilter::Notional {
+                min_notional,
+                apply_min_to_market,
+                max_notional,
+                apply_max_to_market,
+                avg_price_mins,
+            } => {
+                out.notional = Some(NotionalFilter {
+                    min_notional: min_notional.0,
+                    apply_min_to_market,
+                    max_notional: max_notional.0,
+                    apply_max_to_market,
+                    avg_price_mins: mins(avg_price_mins),
+                })
+            }
+            WireFilter::Other => {}
+        }
+    }
+    out
 }
 
 #[derive(Deserialize)]
@@ -286,6 +464,11 @@ pub(super) fn parse_exchange_info(body: &[u8]) -> Result<ExchangeInfo, String> {
                 status: SymbolStatus::parse(&s.status),
                 base_asset: s.base_asset,
                 quote_asset: s.quote_asset,
+                filters: symbol_filters(
+                    s.filters,
+                    &s.order_types,
+                    s.quote_order_qty_market_allowed,
+                ),
             })
         })
         .collect();

@@ -666,6 +666,7 @@ mod tests {
             status: SymbolStatus::Trading,
             base_asset: "BTC".into(),
             quote_asset: "USDT".into(),
+            filters: Default::default(),
         };
         let id = store
             .upsert_symbol(Market::Spot, &info, None, None, 1)

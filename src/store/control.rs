@@ -185,6 +185,7 @@ mod tests {
             status,
             base_asset: s[..3].to_string(),
             quote_asset: s[3..].to_string(),
+            filters: Default::default(),
         }
     }
 

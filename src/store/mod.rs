@@ -28,6 +28,8 @@ mod backfill;
 pub use backfill::{GapCheckSnapshot, GapRow, JobRow, PageCommit, RepairCommit};
 mod control;
 pub use control::{Registration, SymbolCounts, SymbolSeries};
+mod orders;
+pub use orders::{Inserted, OrderFilter, OrderRow};
 
 /// The schema migrations, as shipped.
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -668,6 +670,7 @@ mod tests {
             status: SymbolStatus::Trading,
             base_asset: s[..3].to_string(),
             quote_asset: s[3..].to_string(),
+            filters: Default::default(),
         }
     }
 
@@ -921,7 +924,10 @@ mod tests {
             }
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(
+            store.schema_version().unwrap(),
+            Store::latest_schema_version()
+        );
         let row = store.symbol_by_id(1).unwrap().unwrap();
         assert_eq!(row.intervals, Some(vec![Interval::M1, Interval::H1]));
         assert_eq!(row.backfill_days, Some(7));

@@ -1,0 +1,1140 @@
+//! Orders: signed spot trading, checked locally, recorded before it is sent, never
+//! duplicated (BINANCE.md §2, §4, §5).
+//!
+//! [`Orders`] is the component the control socket's `order.*` methods call, one line each:
+//! [`Orders::place`], [`Orders::cancel`], [`Orders::get`], [`Orders::list`]. The daemon
+//! runs it ([`Orders::run`]): it reconciles the database with the exchange at start and
+//! owns the background tasks that resolve unknown outcomes.
+//!
+//! # Placing an order
+//!
+//! 1. Credentials must be configured ([`OrderError::NoCredentials`] otherwise; market
+//!    data works without them).
+//! 2. The symbol's rules (`exchangeInfo` filters, cached per symbol for 10 minutes and
+//!    dropped after a `-1013`) and, for MARKET orders given a quantity, the last price
+//!    are fetched; [`rules::check`] refuses what the exchange would refuse, naming the
+//!    filter and the nearest valid value ([`OrderError::Rule`]). The order-rate limit is
+//!    checked. Nothing is stored or sent for a refused request.
+//! 3. The order gets its client order id (the caller's, or `tb-` + 22 random characters)
+//!    and is written to `orders` as `pending` BEFORE the request leaves. A client order id
+//!    already in the database is refused ([`OrderError::DuplicateClientOrderId`]): asking
+//!    twice with the same id never places two orders.
+//! 4. `POST /api/v3/order` (`FULL`) is sent exactly once. The answer updates the row
+//!    (status, order id, executed quantities, fills). An explicit rejection stores
+//!    Binance's code and msg (`REJECTED`). A request that provably never left is
+//!    `not_placed`. A timeout, an HTTP 5xx or `-1006`/`-1007` leaves the row `unknown`
+//!    ([`OrderError::OutcomeUnknown`]) and a background task queries the order by its
+//!    client order id, with backoff, until the exchange says what happened: found → its
+//!    state; `-2013` once the request's recvWindow has certainly passed (the exchange
+//!    refuses it after that) → `not_placed`. The order is never sent again.
+//! 5. If the database write after a successful answer fails, a CRITICAL line with the
+//!    whole order goes to `logs/orders.log` and the write is retried until it succeeds.
+//!
+//! # Reconciliation at start
+//!
+//! Every stored order not in a final state is queried and updated; a `pending` or
+//! `unknown` one the exchange does not know is resolved as above. Open orders on the
+//! exchange whose client order id carries tradebeat's prefix but that are missing from
+//! the database are imported.
+
+pub mod rules;
+mod types;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use self::rules::RuleViolation;
+pub use self::types::{
+    Account, Balance, ClientOrderId, Fill, LotSizeFilter, MinNotionalFilter, NotionalFilter, Order,
+    OrderParseError, OrderRef, OrderRequest, OrderStatus, OrderType, PriceFilter, Side,
+    SymbolFilters, TimeInForce, Trade, decimal_str, parse_decimal,
+};
+pub use crate::store::{OrderFilter, OrderRow};
+
+use crate::clock::Clock;
+use crate::config::Credentials;
+use crate::exchange::{ExchangeClient, ExchangeError};
+use crate::store::{Inserted, Store, StoreError};
+use crate::types::{Market, Symbol, SymbolInfo};
+
+/// How long cached symbol rules are trusted before the next order refetches them, ms.
+const RULES_TTL_MS: i64 = 10 * 60_000;
+/// How long a fetched last price is reused for MARKET notional checks, ms.
+const PRICE_TTL_MS: i64 = 2_000;
+/// Added to the recvWindow before a `-2013` counts as "never placed": the exchange's
+/// propagation (Memory → Database, BINANCE.md §5.4) and clock-offset error, ms.
+const PROPAGATION_MARGIN_MS: i64 = 5_000;
+/// First wait before querying an order whose outcome is unknown.
+const RESOLVE_FIRST_DELAY: Duration = Duration::from_millis(200);
+/// Longest wait between two queries of an unknown outcome.
+const RESOLVE_MAX_DELAY: Duration = Duration::from_secs(30);
+/// Longest wait between two attempts of a failed database write or reconciliation.
+const RETRY_MAX_DELAY: Duration = Duration::from_secs(60);
+/// How long [`Orders::run`] waits for its background tasks at shutdown.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(3);
+/// `order.list` returns this many rows when no limit is given, and at most
+/// [`LIST_MAX_LIMIT`].
+pub const LIST_DEFAULT_LIMIT: u32 = 100;
+/// The largest `limit` of [`Orders::list`].
+pub const LIST_MAX_LIMIT: u32 = 1000;
+
+/// Binance codes the component acts on (BINANCE.md §8).
+mod code {
+    /// `-1013` filter failure: the cached rules are stale.
+    pub const FILTER_FAILURE: i64 = -1013;
+    /// `-1121` invalid symbol.
+    pub const BAD_SYMBOL: i64 = -1121;
+    /// `-2011` cancel rejected (usually: the order is no longer open).
+    pub const CANCEL_REJECTED: i64 = -2011;
+    /// `-2013` order does not exist.
+    pub const NO_SUCH_ORDER: i64 = -2013;
+}
+
+/// Why an order operation failed, split by what the caller does next.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// No API key is configured: fix the configuration. Market data keeps working.
+    #[error(
+        "orders need api credentials: set TRADEBEAT_EXCHANGE__API_KEY and TRADEBEAT_EXCHANGE__API_SECRET, or exchange.api_key_file and exchange.api_secret_file"
+    )]
+    NoCredentials,
+    /// The request breaks the exchange's rules: fix it (the message names the filter and
+    /// the nearest valid value). Nothing was stored or sent.
+    #[error("order refused before sending: {0}")]
+    Rule(#[from] RuleViolation),
+    /// The exchange does not know the symbol. Nothing was stored or sent.
+    #[error("unknown symbol {0}: the exchange does not list it")]
+    UnknownSymbol(Symbol),
+    /// The client order id is taken by a stored order (shown): nothing was sent. Asking
+    /// again with the same id after a timeout lands here, never on a second order.
+    #[error(
+        "client order id {} is already used by order {} (status {})",
+        existing.client_order_id,
+        existing.id,
+        existing.status
+    )]
+    DuplicateClientOrderId { existing: Box<OrderRow> },
+    /// No such order, neither on the exchange nor in the database.
+    #[error("no order with {which} on {symbol}")]
+    NotFound { symbol: Symbol, which: OrderRef },
+    /// The exchange refused: its `code` and `msg` (BINANCE.md §8). For a placement the
+    /// order is stored `REJECTED` with them (`order`); for a cancel, `order` is the order
+    /// as the exchange now reports it.
+    #[error("exchange rejected the request: code {code}: {}", msg.trim_end_matches('.'))]
+    Rejected {
+        code: i64,
+        msg: String,
+        order: Option<Box<OrderRow>>,
+    },
+    /// The request may or may not have been executed (timeout, 5xx, `-1006`/`-1007`).
+    /// The order is stored (`unknown` for a placement) and a background task asks the
+    /// exchange until it knows: look at it again with [`Orders::get`]. Do not resend.
+    #[error(
+        "outcome unknown for order {} ({detail}): it is being reconciled with the exchange; it was not sent again",
+        order.client_order_id
+    )]
+    OutcomeUnknown {
+        order: Box<OrderRow>,
+        detail: String,
+    },
+    /// The order-rate limit is reached (locally counted, or the exchange's `-1015`):
+    /// retry after `retry_after_ms`. Nothing was placed.
+    #[error("order rate limit reached ({detail}): retry after {retry_after_ms} ms")]
+    RateLimited { retry_after_ms: u64, detail: String },
+    /// The exchange could not be asked (unreachable, request weight spent, IP banned, a
+    /// bad answer): nothing was placed; try again later.
+    #[error("exchange unavailable: {0}")]
+    Exchange(ExchangeError),
+    /// The database failed.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What [`Orders::reconcile_at_start`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReconcileReport {
+    /// Stored orders not in a final state that were queried.
+    pub checked: usize,
+    /// Of those, the ones the exchange answered for (and were updated).
+    pub updated: usize,
+    /// `pending`/`unknown` orders left to the background resolver.
+    pub resolving: usize,
+    /// Open orders with tradebeat's prefix imported from the exchange.
+    pub imported: usize,
+    /// Orders that could not be checked (logged).
+    pub failed: usize,
+}
+
+/// The orders component (see the module docs). Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Orders {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Orders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Orders")
+            .field("credentials", &self.inner.signed.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    /// Public requests (rules, prices).
+    exchange: ExchangeClient,
+    /// Signed requests; `None` without credentials.
+    signed: Option<ExchangeClient>,
+    store: Store,
+    clock: Clock,
+    market: Market,
+    rules: Mutex<HashMap<Symbol, (SymbolInfo, i64)>>,
+    /// Client order ids of placements in flight in this process: reconciliation leaves
+    /// them to the placement that owns them.
+    in_flight: Mutex<HashSet<ClientOrderId>>,
+    prices: Mutex<HashMap<Symbol, (Decimal, i64)>>,
+    /// Resolvers and write retries.
+    tasks: TaskTracker,
+    /// Stops the background tasks.
+    stop: CancellationToken,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Orders {
+    /// An orders component trading through `exchange` (whose connection pool, clock
+    /// offset and budgets it shares), recording in `store`. With `credentials` it signs
+    /// with HMAC-SHA256 and `recv_window_ms`; without, every method but
+    /// [`Orders::list`] answers [`OrderError::NoCredentials`].
+    ///
+    /// # Errors
+    /// [`OrderError::Exchange`] when the credentials cannot be used (an API key with
+    /// characters an HTTP header cannot carry, a recvWindow out of 1..=60000).
+    pub fn new(
+        exchange: ExchangeClient,
+        credentials: Option<&Credentials>,
+        recv_window_ms: u64,
+        store: Store,
+        clock: Clock,
+    ) -> Result<Orders, OrderError> {
+        let signed = credentials
+            .map(|c| exchange.with_credentials(c, recv_window_ms))
+            .transpose()
+            .map_err(OrderError::Exchange)?;
+        Ok(Orders::with_signed(exchange, signed, store, clock))
+    }
+
+    /// As [`Orders::new`], with an already signed handle (any [`crate::exchange::Signer`]).
+    pub fn with_signed(
+        exchange: ExchangeClient,
+        signed: Option<ExchangeClient>,
+        store: Store,
+        clock: Clock,
+    ) -> Orders {
+        Orders {
+            inner: Arc::new(Inner {
+                exchange,
+                signed: signed.filter(|s| s.is_signed()),
+                store,
+                clock,
+                market: Market::Spot,
+                rules: Mutex::new(HashMap::new()),
+                in_flight: Mutex::new(HashSet::new()),
+                prices: Mutex::new(HashMap::new()),
+                tasks: TaskTracker::new(),
+                stop: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// Whether API credentials are configured (orders can be placed).
+    pub fn has_credentials(&self) -> bool {
+        self.inner.signed.is_some()
+    }
+
+    fn signed(&self) -> Result<&ExchangeClient, OrderError> {
+        self.inner.signed.as_ref().ok_or(OrderError::NoCredentials)
+    }
+
+    /// Places an order (module docs, "Placing an order") and returns it as stored after
+    /// the exchange answered.
+    ///
+    /// # Errors
+    /// Every [`OrderError`] variant but `NotFound`; see each for what was stored.
+    pub async fn place(&self, mut request: OrderRequest) -> Result<OrderRow, OrderError> {
+        let signed = self.signed()?.clone();
+        let info = self.rules_for(&request.symbol).await?;
+        rules::check(&request, &info, None)?;
+        if rules::needs_market_price(&request, &info.filters)
+            && let Some(last_price) = self.last_price(&request.symbol).await
+        {
+            rules::check(&request, &info, Some(last_price))?;
+        }
+        signed.check_order_rate().map_err(rate_limited)?;
+
+        let client_order_id = request
+            .client_order_id
+            .get_or_insert_with(ClientOrderId::generate)
+            .clone();
+        let pending = {
+            let (market, request, id) =
+                (self.inner.market, request.clone(), client_order_id.clone());
+            let now = self.inner.clock.now_ms();
+            self.inner
+                .store
+                .run(move |s| s.insert_pending_order(market, &request, &id, now))
+                .await?
+        };
+        let pending = match pending {
+            Inserted::New(row) => row,
+            Inserted::Exists(existing) => {
+                return Err(OrderError::DuplicateClientOrderId {
+                    existing: Box::new(existing),
+                });
+            }
+        };
+        let _in_flight = InFlight::new(&self.inner.in_flight, &client_order_id);
+        tracing::info!(
+            client_order_id = %client_order_id,
+            symbol = %request.symbol,
+            side = %request.side,
+            order_type = %request.order_type,
+            quantity = ?request.quantity.map(|d| d.to_string()),
+            quote_quantity = ?request.quote_quantity.map(|d| d.to_string()),
+            price = ?request.price.map(|d| d.to_string()),
+            stop_price = ?request.stop_price.map(|d| d.to_string()),
+            "order pending, sending"
+        );
+
+        match signed.place_order(&request, &client_order_id).await {
+            Ok(order) => {
+                tracing::info!(
+                    client_order_id = %client_order_id,
+                    symbol = %order.symbol,
+                    order_id = order.order_id,
+                    status = %order.status,
+                    executed_qty = %order.executed_qty,
+                    "order placed"
+                );
+                Ok(self.record(&pending, order).await)
+            }
+            Err(e) => Err(self.placement_failed(&pending, e).await),
+        }
+    }
+
+    /// Stores a placement failure and turns it into the caller's error.
+    async fn placement_failed(&self, pending: &OrderRow, e: ExchangeError) -> OrderError {
+        let id = pending.client_order_id.clone();
+        match e {
+            ExchangeError::UnknownOutcome { detail, .. } => {
+                tracing::warn!(
+                    client_order_id = %id,
+                    symbol = %pending.symbol,
+                    error = %detail,
+                    "order outcome unknown: not resending, querying the exchange until it knows"
+                );
+                let row = self
+                    .set_outcome(pending, OrderStatus::Unknown, None, Some(detail.clone()))
+                    .await;
+                let conclusive_after =
+                    self.inner.exchange.server_now_ms() + self.rejection_horizon_ms();
+                self.spawn_resolver(pending.symbol.clone(), id, conclusive_after);
+                OrderError::OutcomeUnknown {
+                    order: Box::new(row),
+                    detail,
+                }
+            }
+            ExchangeError::Api {
+                code,
+                msg,
+                http_status,
+                ..
+            } => {
+                if code == code::FILTER_FAILURE {
+                    // Our copy of the filters is stale: refetch before the next order.
+                    locked(&self.inner.rules).remove(&pending.symbol);
+                }
+                tracing::warn!(
+                    client_order_id = %id,
+                    symbol = %pending.symbol,
+                    code,
+                    http_status,
+                    msg = %msg,
+                    "order rejected by the exchange"
+                );
+                let stored_code = (code != 0).then_some(code);
+                let row = self
+                    .set_outcome(
+                        pending,
+                        OrderStatus::Rejected,
+                        stored_code,
+                        Some(msg.clone()),
+                    )
+                    .await;
+                OrderError::Rejected {
+                    code,
+                    msg,
+                    order: Some(Box::new(row)),
+                }
+            }
+            ExchangeError::OrderRateLimited {
+                retry_after_ms,
+                detail,
+            } => {
+                let reason = format!("not sent: order rate limit reached ({detail})");
+                self.set_outcome(pending, OrderStatus::NotPlaced, None, Some(reason))
+                    .await;
+                OrderError::RateLimited {
+                    retry_after_ms,
+                    detail,
+                }
+            }
+            other => {
+                // Connectivity before anything left, a weight back-off or ban, a missing
+                // credential: the exchange never saw the order.
+                tracing::warn!(client_order_id = %id, symbol = %pending.symbol, error = %other, "order not sent");
+                let reason = format!("not sent: {other}");
+                self.set_outcome(pending, OrderStatus::NotPlaced, None, Some(reason))
+                    .await;
+                OrderError::Exchange(other)
+            }
+        }
+    }
+
+    /// Writes a local verdict; on a database failure the row is returned as it would be,
+    /// and the failure logged (the order's state is still known to the caller).
+    async fn set_outcome(
+        &self,
+        pending: &OrderRow,
+        status: OrderStatus,
+        code: Option<i64>,
+        msg: Option<String>,
+    ) -> OrderRow {
+        let id = pending.client_order_id.clone();
+        let now = self.inner.clock.now_ms();
+        let msg2 = msg.clone();
+        let result = self
+            .inner
+            .store
+            .run(move |s| s.set_order_outcome(&id, status, code, msg2.as_deref(), now))
+            .await;
+        match result {
+            Ok(Some(row)) => row,
+            Ok(None) | Err(_) => {
+                if let Err(e) = &result {
+                    tracing::error!(
+                        client_order_id = %pending.client_order_id,
+                        status = %status,
+                        error = %e,
+                        "order outcome could not be recorded; reconciliation at the next start will correct it"
+                    );
+                }
+                let mut row = pending.clone();
+                row.status = status;
+                row.error_code = code;
+                row.error_msg = msg;
+                row.updated_at = now;
+                row
+            }
+        }
+    }
+
+    /// Records what the exchange said about `stored`'s order. When the database write
+    /// fails, logs a CRITICAL line with the whole order and retries the write in the
+    /// background until it succeeds; returns the row as it will be stored.
+    async fn record(&self, stored: &OrderRow, order: Order) -> OrderRow {
+        let now = self.inner.clock.now_ms();
+        let id = stored.client_order_id.clone();
+        let copy = order.clone();
+        let result = self
+            .inner
+            .store
+            .run(move |s| s.apply_exchange_order(&id, &copy, now))
+            .await;
+        match result {
+            Ok(Some(row)) => row,
+            Ok(None) => {
+                // The row vanished (deleted by hand?): write the order back in.
+                self.import_or_critical(order, now).await
+            }
+            Err(e) => {
+                self.critical(&order, &e.to_string());
+                self.spawn_write_retry(stored.client_order_id.clone(), order.clone());
+                overlay(stored, &order, now)
+            }
+        }
+    }
+
+    /// Imports `order` as a new row; CRITICAL and retried when that fails.
+    async fn import_or_critical(&self, order: Order, now: i64) -> OrderRow {
+        let market = self.inner.market;
+        let copy = order.clone();
+        match self
+            .inner
+            .store
+            .run(move |s| s.import_order(market, &copy, now))
+            .await
+        {
+            Ok(Inserted::New(row)) | Ok(Inserted::Exists(row)) => row,
+            Err(e) => {
+                self.critical(&order, &e.to_string());
+                match ClientOrderId::try_from_exchange(&order.client_order_id) {
+                    Some(id) => {
+                        self.spawn_write_retry(id.clone(), order.clone());
+                        overlay(&placeholder(&order, id, now), &order, now)
+                    }
+                    None => overlay(
+                        &placeholder(&order, ClientOrderId::generate(), now),
+                        &order,
+                        now,
+                    ),
+                }
+            }
+        }
+    }
+
+    /// The CRITICAL line: an order the exchange has and the database does not.
+    fn critical(&self, order: &Order, error: &str) {
+        let json = serde_json::to_string(order).unwrap_or_else(|e| format!("{order:?} ({e})"));
+        tracing::error!(
+            critical = true,
+            client_order_id = %order.client_order_id,
+            symbol = %order.symbol,
+            order_id = order.order_id,
+            order = %json,
+            error = %error,
+            "CRITICAL: the exchange has this order but the database write failed; retrying the write"
+        );
+    }
+
+    /// Retries writing `order` under `client_order_id` until it succeeds or the component
+    /// stops (then once more, and a last CRITICAL line if that fails too).
+    fn spawn_write_retry(&self, client_order_id: ClientOrderId, order: Order) {
+        let this = self.clone();
+        self.inner.tasks.spawn(async move {
+            let mut delay = Duration::from_millis(100);
+            let mut attempts = 1u32;
+            loop {
+                let stopping = tokio::select! {
+                    _ = this.inner.stop.cancelled() => true,
+                    _ = tokio::time::sleep(delay) => false,
+                };
+                attempts += 1;
+                let (id, copy, now) = (
+                    client_order_id.clone(),
+                    order.clone(),
+                    this.inner.clock.now_ms(),
+                );
+                let market = this.inner.market;
+                let result = this
+                    .inner
+                    .store
+                    .run(move |s| match s.apply_exchange_order(&id, &copy, now)? {
+                        Some(row) => Ok(row),
+                        None => match s.import_order(market, &copy, now)? {
+                            Inserted::New(row) | Inserted::Exists(row) => Ok(row),
+                        },
+                    })
+                    .await;
+                match result {
+                    Ok(row) => {
+                        tracing::warn!(
+                            client_order_id = %row.client_order_id,
+                            status = %row.status,
+                            attempts,
+                            "order recorded after a failed database write"
+                        );
+                        return;
+                    }
+                    Err(e) if stopping => {
+                        this.critical(
+                            &order,
+                            &format!("{e}; giving up at shutdown, the next start reconciles it"),
+                        );
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::error!(
+                            critical = true,
+                            client_order_id = %client_order_id,
+                            attempts,
+                            error = %e,
+                            "CRITICAL: order still not recorded, retrying"
+                        );
+                    }
+                }
+                delay = (delay * 2).min(RETRY_MAX_DELAY);
+            }
+        });
+    }
+
+    /// How long after a request's timestamp the exchange refuses it for sure (its
+    /// recvWindow) plus the propagation margin, ms.
+    fn rejection_horizon_ms(&self) -> i64 {
+        let recv = self
+            .inner
+            .signed
+            .as_ref()
+            .and_then(|s| s.recv_window_ms())
+            .unwrap_or(60_000);
+        i64::try_from(recv).unwrap_or(60_000) + PROPAGATION_MARGIN_MS
+    }
+
+    /// Starts the background task that resolves the unknown outcome of `client_order_id`:
+    /// it queries the order with backoff until the exchange knows it (stored as reported)
+    /// or, from server time `conclusive_after_ms` on, answers `-2013` (stored
+    /// `not_placed`).
+    fn spawn_resolver(
+        &self,
+        symbol: Symbol,
+        client_order_id: ClientOrderId,
+        conclusive_after_ms: i64,
+    ) {
+        let this = self.clone();
+        self.inner.tasks.spawn(async move {
+            this.resolve(symbol, client_order_id, conclusive_after_ms)
+                .await;
+        });
+    }
+
+    async fn resolve(&self, symbol: Symbol, id: ClientOrderId, conclusive_after_ms: i64) {
+        let Some(signed) = self.inner.signed.clone() else {
+            return;
+        };
+        let which = OrderRef::ClientOrderId(id.clone());
+        let mut delay = RESOLVE_FIRST_DELAY;
+        let mut queries = 0u32;
+        loop {
+            tokio::select! {
+                _ = self.inner.stop.cancelled() => {
+                    tracing::info!(client_order_id = %id, "stopping: unknown outcome left for the next start");
+                    return;
+                }
+                _ = tokio::time::sleep(delay) => {}
+            }
+            queries += 1;
+            match signed.query_order(&symbol, &which).await {
+                Ok(order) => {
+                    let status = order.status;
+                    let stored = self.apply(&id, order).await;
+                    tracing::info!(
+                        client_order_id = %id,
+                        status = %status,
+                        queries,
+                        stored,
+                        "unknown outcome resolved: the exchange has the order"
+                    );
+                    if stored {
+                        return;
+                    }
+                }
+                Err(e) if e.code() == Some(code::NO_SUCH_ORDER) => {
+                    let now = signed.server_now_ms();
+                    if now >= conclusive_after_ms {
+                        let msg = "the exchange has no such order (-2013) after the request's recvWindow passed: never placed";
+                        let row = self
+                            .inner
+                            .store
+                            .run({
+                                let id = id.clone();
+                                let clock = self.inner.clock.clone();
+                                move |s| {
+                                    s.set_order_outcome(
+                                        &id,
+                                        OrderStatus::NotPlaced,
+                                        Some(code::NO_SUCH_ORDER),
+                                        Some(msg),
+                                        clock.now_ms(),
+                                    )
+                                }
+                            })
+                            .await;
+                        match row {
+                            Ok(_) => {
+                                tracing::info!(client_order_id = %id, queries, "unknown outcome resolved: never placed");
+                                return;
+                            }
+                            Err(e) => {
+                                tracing::error!(client_order_id = %id, error = %e, "cannot record the resolved outcome, retrying")
+                            }
+                        }
+                    } else {
+                        // Not visible yet, or still inside its recvWindow: ask again by
+                        // the time it cannot be executed any more.
+                        let left = Duration::from_millis(
+                            u64::try_from(conclusive_after_ms - now).unwrap_or(0),
+                        );
+                        delay = (delay * 2)
+                            .min(RESOLVE_MAX_DELAY)
+                            .min(left.max(Duration::from_millis(50)));
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(client_order_id = %id, error = %e, queries, "cannot query an order of unknown outcome yet, retrying");
+                }
+            }
+            delay = (delay * 2).min(RESOLVE_MAX_DELAY);
+        }
+    }
+
+    /// Applies an exchange answer to the row of `id` (importing it when missing); whether
+    /// it was stored.
+    async fn apply(&self, id: &ClientOrderId, order: Order) -> bool {
+        let now = self.inner.clock.now_ms();
+        let (id2, copy, market) = (id.clone(), order.clone(), self.inner.market);
+        let result = self
+            .inner
+            .store
+            .run(move |s| match s.apply_exchange_order(&id2, &copy, now)? {
+                Some(row) => Ok(row),
+                None => match s.import_order(market, &copy, now)? {
+                    Inserted::New(row) | Inserted::Exists(row) => Ok(row),
+                },
+            })
+            .await;
+        match result {
+            Ok(_) => true,
+            Err(e) => {
+                self.critical(&order, &e.to_string());
+                false
+            }
+        }
+    }
+
+    /// Cancels an open order (`DELETE /api/v3/order`) by order id or client order id and
+    /// returns it as stored after the exchange answered. An order the database does not
+    /// have yet is imported from the answer.
+    ///
+    /// # Errors
+    /// `NoCredentials`; `Rejected` with Binance's code and msg (`-2011` when the order is
+    /// no longer open: `order` then carries its refreshed state); `OutcomeUnknown` when the
+    /// cancel may or may not have happened and a query could not tell; `Exchange`,
+    /// `Store`.
+    pub async fn cancel(&self, symbol: &Symbol, which: &OrderRef) -> Result<OrderRow, OrderError> {
+        let signed = self.signed()?.clone();
+        tracing::info!(symbol = %symbol, order = %which, "cancelling order");
+        match signed.cancel_order(symbol, which).await {
+            Ok(order) => {
+                tracing::info!(symbol = %symbol, order_id = order.order_id, client_order_id = %order.client_order_id, status = %order.status, "order cancelled");
+                Ok(self.store_answer(order).await?)
+            }
+            Err(ExchangeError::Api { code, msg, .. }) => {
+                tracing::warn!(symbol = %symbol, order = %which, code, msg = %msg, "cancel rejected by the exchange");
+                let order = if code == code::CANCEL_REJECTED {
+                    // Usually filled or cancelled already: learn its state.
+                    match self.refresh(symbol, which).await {
+                        Ok(row) => Some(Box::new(row)),
+                        Err(_) => self.local(symbol, which).await?.map(Box::new),
+                    }
+                } else {
+                    self.local(symbol, which).await?.map(Box::new)
+                };
+                Err(OrderError::Rejected { code, msg, order })
+            }
+            Err(ExchangeError::UnknownOutcome { detail, .. }) => {
+                tracing::warn!(symbol = %symbol, order = %which, error = %detail, "cancel outcome unknown, querying the order");
+                match self.refresh(symbol, which).await {
+                    Ok(row) if row.status == OrderStatus::Canceled => Ok(row),
+                    Ok(row) => Err(OrderError::OutcomeUnknown {
+                        order: Box::new(row),
+                        detail,
+                    }),
+                    Err(_) => match self.local(symbol, which).await? {
+                        Some(row) => Err(OrderError::OutcomeUnknown {
+                            order: Box::new(row),
+                            detail,
+                        }),
+                        None => Err(OrderError::Exchange(ExchangeError::UnknownOutcome {
+                            endpoint: "/api/v3/order",
+                            detail,
+                        })),
+                    },
+                }
+            }
+            Err(e) => Err(OrderError::Exchange(e)),
+        }
+    }
+
+    /// The order, refreshed from the exchange (`GET /api/v3/order`) and stored. An order
+    /// the exchange does not know but the database has (e.g. `not_placed`) is returned as
+    /// stored.
+    ///
+    /// # Errors
+    /// `NoCredentials`; `NotFound` when neither knows it; `Exchange` when the exchange
+    /// cannot be asked; `Store`.
+    pub async fn get(&self, symbol: &Symbol, which: &OrderRef) -> Result<OrderRow, OrderError> {
+        self.signed()?;
+        match self.refresh(symbol, which).await {
+            Ok(row) => Ok(row),
+            Err(OrderError::Exchange(e)) if e.code() == Some(code::NO_SUCH_ORDER) => self
+                .local(symbol, which)
+                .await?
+                .ok_or_else(|| OrderError::NotFound {
+                    symbol: symbol.clone(),
+                    which: which.clone(),
+                }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Queries the order and stores the answer.
+    async fn refresh(&self, symbol: &Symbol, which: &OrderRef) -> Result<OrderRow, OrderError> {
+        let signed = self.signed()?;
+        let order = signed
+            .query_order(symbol, which)
+            .await
+            .map_err(OrderError::Exchange)?;
+        self.store_answer(order).await
+    }
+
+    /// Stores an exchange answer: updates the row of its client order id, or imports it.
+    async fn store_answer(&self, order: Order) -> Result<OrderRow, OrderError> {
+        let now = self.inner.clock.now_ms();
+        let market = self.inner.market;
+        let Some(id) = ClientOrderId::try_from_exchange(&order.client_order_id) else {
+            // Not an id tradebeat can store (legacy ids outside the spot pattern).
+            let id = ClientOrderId::generate();
+            return Ok(overlay(&placeholder(&order, id, now), &order, now));
+        };
+        let copy = order.clone();
+        let result = self
+            .inner
+            .store
+            .run(move |s| match s.apply_exchange_order(&id, &copy, now)? {
+                Some(row) => Ok(row),
+                None => match s.import_order(market, &copy, now)? {
+                    Inserted::New(row) | Inserted::Exists(row) => Ok(row),
+                },
+            })
+            .await;
+        match result {
+            Ok(row) => Ok(row),
+            Err(e) => {
+                self.critical(&order, &e.to_string());
+                if let Some(id) = ClientOrderId::try_from_exchange(&order.client_order_id) {
+                    self.spawn_write_retry(id, order.clone());
+                }
+                Err(OrderError::Store(e))
+            }
+        }
+    }
+
+    /// The stored row `which` names on `symbol`.
+    async fn local(
+        &self,
+        symbol: &Symbol,
+        which: &OrderRef,
+    ) -> Result<Option<OrderRow>, OrderError> {
+        let (symbol, which, market) = (symbol.clone(), which.clone(), self.inner.market);
+        Ok(self
+            .inner
+            .store
+            .run(move |s| match &which {
+                OrderRef::OrderId(id) => s.order_by_exchange_id(market, &symbol, *id),
+                OrderRef::ClientOrderId(c) => {
+                    Ok(s.order_by_client_id(c)?.filter(|r| r.symbol == symbol))
+                }
+            })
+            .await?)
+    }
+
+    /// Stored orders, newest first: of `filter.symbol` only, not in a final state only
+    /// (`filter.open`), at most `filter.limit` (0: [`LIST_DEFAULT_LIMIT`]; capped at
+    /// [`LIST_MAX_LIMIT`]). Reads the database only; needs no credentials.
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn list(&self, mut filter: OrderFilter) -> Result<Vec<OrderRow>, OrderError> {
+        filter.limit = match filter.limit {
+            0 => LIST_DEFAULT_LIMIT,
+            n => n.min(LIST_MAX_LIMIT),
+        };
+        Ok(self.inner.store.run(move |s| s.orders(&filter)).await?)
+    }
+
+    /// Reconciles the database with the exchange (module docs, "Reconciliation at
+    /// start").
+    ///
+    /// # Errors
+    /// `NoCredentials`; `Store`; `Exchange` when the open orders cannot be listed (the
+    /// per-order queries that fail are counted in [`ReconcileReport::failed`] or left to
+    /// the resolver).
+    pub async fn reconcile_at_start(&self) -> Result<ReconcileReport, OrderError> {
+        let signed = self.signed()?.clone();
+        let mut report = ReconcileReport::default();
+        // Any request of the previous run had its timestamp before now: from now plus
+        // its recvWindow on, the exchange refuses it for sure.
+        let conclusive_after = signed.server_now_ms() + self.rejection_horizon_ms();
+        let rows = self.inner.store.run(|s| s.orders_not_final()).await?;
+        for row in rows {
+            if locked(&self.inner.in_flight).contains(&row.client_order_id) {
+                continue;
+            }
+            report.checked += 1;
+            let which = OrderRef::ClientOrderId(row.client_order_id.clone());
+            let in_doubt = matches!(row.status, OrderStatus::Pending | OrderStatus::Unknown);
+            match signed.query_order(&row.symbol, &which).await {
+                Ok(order) => {
+                    if self.apply(&row.client_order_id, order).await {
+                        report.updated += 1;
+                    } else {
+                        report.failed += 1;
+                    }
+                }
+                Err(e) if in_doubt => {
+                    if e.code() != Some(code::NO_SUCH_ORDER) {
+                        tracing::warn!(client_order_id = %row.client_order_id, error = %e, "cannot query an order in doubt yet: resolving in the background");
+                    } else if row.status == OrderStatus::Pending {
+                        self.set_outcome(
+                            &row,
+                            OrderStatus::Unknown,
+                            None,
+                            Some("daemon stopped before the answer".to_string()),
+                        )
+                        .await;
+                    }
+                    self.spawn_resolver(
+                        row.symbol.clone(),
+                        row.client_order_id.clone(),
+                        conclusive_after,
+                    );
+                    report.resolving += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(client_order_id = %row.client_order_id, status = %row.status, error = %e, "cannot reconcile a stored order");
+                    report.failed += 1;
+                }
+            }
+        }
+        let open = signed
+            .open_orders(None)
+            .await
+            .map_err(OrderError::Exchange)?;
+        let now = self.inner.clock.now_ms();
+        for order in open {
+            let Some(id) = ClientOrderId::try_from_exchange(&order.client_order_id)
+                .filter(ClientOrderId::is_ours)
+            else {
+                continue;
+            };
+            let market = self.inner.market;
+            let copy = order.clone();
+            match self
+                .inner
+                .store
+                .run(move |s| s.import_order(market, &copy, now))
+                .await?
+            {
+                Inserted::New(row) => {
+                    tracing::warn!(client_order_id = %id, symbol = %row.symbol, order_id = ?row.order_id, status = %row.status, "open order of tradebeat missing from the database: imported");
+                    report.imported += 1;
+                }
+                Inserted::Exists(_) => {}
+            }
+        }
+        tracing::info!(
+            checked = report.checked,
+            updated = report.updated,
+            resolving = report.resolving,
+            imported = report.imported,
+            failed = report.failed,
+            "orders reconciled with the exchange"
+        );
+        Ok(report)
+    }
+
+    /// Runs the component until `shutdown`: reconciles at start (retrying with backoff
+    /// while the exchange cannot be reached), then waits; at shutdown stops the background
+    /// resolvers and write retries and waits for them (up to a few seconds). Without
+    /// credentials it only waits.
+    pub async fn run(self, shutdown: CancellationToken) {
+        if self.has_credentials() {
+            let mut delay = Duration::from_secs(1);
+            loop {
+                let outcome = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    r = self.reconcile_at_start() => r,
+                };
+                match outcome {
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "reconciliation failed, retrying");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                        delay = (delay * 2).min(RETRY_MAX_DELAY);
+                    }
+                }
+            }
+        } else {
+            tracing::info!("no api credentials configured: orders are off, market data runs");
+        }
+        shutdown.cancelled().await;
+        self.stop().await;
+    }
+
+    /// Stops the background tasks and waits for them, up to a few seconds.
+    pub async fn stop(&self) {
+        self.inner.stop.cancel();
+        self.inner.tasks.close();
+        if tokio::time::timeout(DRAIN_DEADLINE, self.inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background order tasks did not stop in time");
+        }
+    }
+
+    /// The rules of `symbol`: cached, or fetched (`exchangeInfo?symbol=`). A stale copy is
+    /// used when the exchange cannot be asked.
+    async fn rules_for(&self, symbol: &Symbol) -> Result<SymbolInfo, OrderError> {
+        let now = self.inner.clock.now_ms();
+        let cached = locked(&self.inner.rules).get(symbol).cloned();
+        if let Some((info, at)) = &cached
+            && now - at < RULES_TTL_MS
+        {
+            return Ok(info.clone());
+        }
+        match self.inner.exchange.exchange_info_for(symbol).await {
+            Ok(all) => match all.symbol(symbol) {
+                Some(info) => {
+                    locked(&self.inner.rules).insert(symbol.clone(), (info.clone(), now));
+                    Ok(info.clone())
+                }
+                None => Err(OrderError::UnknownSymbol(symbol.clone())),
+            },
+            Err(e) if e.code() == Some(code::BAD_SYMBOL) => {
+                Err(OrderError::UnknownSymbol(symbol.clone()))
+            }
+            Err(e) => match cached {
+                Some((info, _)) => {
+                    tracing::warn!(symbol = %symbol, error = %e, "cannot refresh the symbol's rules, using the cached ones");
+                    Ok(info)
+                }
+                None => Err(OrderError::Exchange(e)),
+            },
+        }
+    }
+
+    /// The last price of `symbol` (cached for a moment), or `None` when it cannot be had:
+    /// the notional of a MARKET order is then left to the exchange.
+    async fn last_price(&self, symbol: &Symbol) -> Option<Decimal> {
+        let now = self.inner.clock.now_ms();
+        if let Some((price, at)) = locked(&self.inner.prices).get(symbol).copied()
+            && now - at < PRICE_TTL_MS
+        {
+            return Some(price);
+        }
+        match self.inner.exchange.ticker_price(symbol).await {
+            Ok(price) => {
+                locked(&self.inner.prices).insert(symbol.clone(), (price, now));
+                Some(price)
+            }
+            Err(e) => {
+                tracing::debug!(symbol = %symbol, error = %e, "no last price: the notional of the market order is left to the exchange");
+                None
+            }
+        }
+    }
+}
+
+/// Marks a placement in flight for as long as it lives.
+struct InFlight<'a> {
+    set: &'a Mutex<HashSet<ClientOrderId>>,
+    id: ClientOrderId,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(set: &'a Mutex<HashSet<ClientOrderId>>, id: &ClientOrderId) -> InFlight<'a> {
+        locked(set).insert(id.clone());
+        InFlight {
+            set,
+            id: id.clone(),
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        locked(self.set).remove(&self.id);
+    }
+}
+
+fn rate_limited(e: ExchangeError) -> OrderError {
+    match e {
+        ExchangeError::OrderRateLimited {
+            retry_after_ms,
+            detail,
+        } => OrderError::RateLimited {
+            retry_after_ms,
+            detail,
+        },
+        other => OrderError::Exchange(other),
+    }
+}
+
+impl ClientOrderId {
+    /// The exchange's client order id as a [`ClientOrderId`], `None` when it falls outside
+    /// the spot pattern.
+    fn try_from_exchange(s: &str) -> Option<ClientOrderId> {
+        s.parse().ok()
+    }
+}
+
+/// `row` with what `order` says applied (the row [`Store::apply_exchange_order`] would
+/// write).
+fn overlay(row: &OrderRow, order: &Order, now: i64) -> OrderRow {
+    let mut out = row.clone();
+    out.order_id = Some(order.order_id);
+    out.status = order.status;
+    out.executed_qty = order.executed_qty;
+    out.cummulative_quote_qty = order.cummulative_quote_qty;
+    if !order.fills.is_empty() {
+        out.fills = order.fills.clone();
+    }
+    out.transact_time = out.transact_time.or(order.time);
+    out.update_time = order.update_time.or(out.update_time);
+    out.error_code = None;
+    out.error_msg = None;
+    out.updated_at = now;
+    out
+}
+
+/// A row for an order that could not be stored, from the exchange's answer (`id` 0).
+fn placeholder(order: &Order, client_order_id: ClientOrderId, now: i64) -> OrderRow {
+    let nonzero = |d: Decimal| (!d.is_zero()).then_some(d);
+    OrderRow {
+        id: 0,
+        market: Market::Spot,
+        symbol: order.symbol.clone(),
+        client_order_id,
+        order_id: Some(order.order_id),
+        side: order.side,
+        order_type: order.order_type,
+        time_in_force: order
+            .time_in_force
+            .filter(|_| order.order_type.needs_time_in_force()),
+        quantity: nonzero(order.orig_qty),
+        quote_quantity: nonzero(order.orig_quote_order_qty),
+        price: nonzero(order.price),
+        stop_price: order.stop_price,
+        status: order.status,
+        executed_qty: order.executed_qty,
+        cummulative_quote_qty: order.cummulative_quote_qty,
+        fills: order.fills.clone(),
+        error_code: None,
+        error_msg: None,
+        transact_time: order.time,
+        update_time: order.update_time,
+        created_at: now,
+        updated_at: now,
+    }
+}

@@ -1,0 +1,739 @@
+//! The `orders` table (schema version 2): one row per order, its latest known state.
+//!
+//! Rows are written `pending` before an order is sent ([`Store::insert_pending_order`]),
+//! then moved on by what the exchange says ([`Store::apply_exchange_order`]) or by a local
+//! verdict ([`Store::set_order_outcome`]). An update never moves an order backwards: an
+//! answer older than what is stored (a final status replaced by an open one, or an older
+//! `updateTime`) is ignored, so a slow query racing a cancel cannot resurrect the order;
+//! a local verdict (`not_placed`) always yields to what the exchange says.
+
+use std::str::FromStr;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::{Store, StoreError};
+use crate::orders::{
+    ClientOrderId, Fill, Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce,
+    decimal_str,
+};
+use crate::types::{Market, Symbol};
+
+/// One row of `orders`: an order and its latest known state.
+///
+/// Serialized for the control protocol with decimals as strings and times as ms since the
+/// epoch (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderRow {
+    pub id: i64,
+    pub market: Market,
+    pub symbol: Symbol,
+    pub client_order_id: ClientOrderId,
+    /// The exchange's order id; `None` until the exchange answered.
+    pub order_id: Option<i64>,
+    pub side: Side,
+    #[serde(rename = "type")]
+    pub order_type: OrderType,
+    pub time_in_force: Option<TimeInForce>,
+    #[serde(with = "decimal_str::option")]
+    pub quantity: Option<Decimal>,
+    #[serde(with = "decimal_str::option")]
+    pub quote_quantity: Option<Decimal>,
+    #[serde(with = "decimal_str::option")]
+    pub price: Option<Decimal>,
+    #[serde(with = "decimal_str::option")]
+    pub stop_price: Option<Decimal>,
+    pub status: OrderStatus,
+    #[serde(with = "decimal_str")]
+    pub executed_qty: Decimal,
+    #[serde(with = "decimal_str")]
+    pub cummulative_quote_qty: Decimal,
+    /// Fills of the placement answer (empty when there were none or none were reported).
+    pub fills: Vec<Fill>,
+    /// Binance's error code when the exchange rejected the order.
+    pub error_code: Option<i64>,
+    /// Binance's message, or tradebeat's reason for `not_placed`.
+    pub error_msg: Option<String>,
+    /// The exchange's time of placement, ms.
+    pub transact_time: Option<i64>,
+    /// The exchange's time of the order's last change, ms.
+    pub update_time: Option<i64>,
+    /// When the row was written (local clock), ms.
+    pub created_at: i64,
+    /// When the row last changed (local clock), ms.
+    pub updated_at: i64,
+}
+
+/// What [`Store::insert_pending_order`] and [`Store::import_order`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// The row was written.
+    New(OrderRow),
+    /// A row with the same client order id exists (returned, unchanged).
+    Exists(OrderRow),
+}
+
+/// Which orders [`Store::orders`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Only this symbol.
+    pub symbol: Option<Symbol>,
+    /// Only orders not in a final state (open on the exchange, or pending/unknown).
+    pub open: bool,
+    /// At most this many, newest first.
+    pub limit: u32,
+}
+
+const COLUMNS: &str = "id, market, symbol, client_order_id, order_id, side, type, time_in_force,
+     quantity, quote_quantity, price, stop_price, status, executed_qty, cummulative_quote_qty,
+     fills, error_code, error_msg, transact_time, update_time, created_at, updated_at";
+
+/// The SQL list of final statuses, for `status IN (...)`.
+fn final_statuses_sql() -> String {
+    OrderStatus::ALL
+        .iter()
+        .filter(|s| s.is_final())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// Writes `request` as a `pending` order under `client_order_id`, before it is sent.
+    /// Returns [`Inserted::Exists`] with the stored row, writing nothing, when the client
+    /// order id is taken.
+    pub fn insert_pending_order(
+        &self,
+        market: Market,
+        request: &OrderRequest,
+        client_order_id: &ClientOrderId,
+        now_ms: i64,
+    ) -> Result<Inserted, StoreError> {
+        self.write(|tx| {
+            if let Some(existing) = order_by_client_id_tx(tx, client_order_id.as_str())? {
+                return Ok(Inserted::Exists(existing));
+            }
+            tx.execute(
+                "INSERT INTO orders (market, symbol, client_order_id, side, type, time_in_force,
+                     quantity, quote_quantity, price, stop_price, status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+                params![
+                    market.as_str(),
+                    request.symbol.as_str(),
+                    client_order_id.as_str(),
+                    request.side.as_str(),
+                    request.order_type.as_str(),
+                    request.time_in_force.map(|t| t.as_str()),
+                    request.quantity.map(|d| d.to_string()),
+                    request.quote_quantity.map(|d| d.to_string()),
+                    request.price.map(|d| d.to_string()),
+                    request.stop_price.map(|d| d.to_string()),
+                    OrderStatus::Pending.as_str(),
+                    now_ms
+                ],
+            )?;
+            let row = order_by_client_id_tx(tx, client_order_id.as_str())?
+                .ok_or_else(|| StoreError::Corrupt("inserted order vanished".to_string()))?;
+            Ok(Inserted::New(row))
+        })
+    }
+
+    /// Writes an order found on the exchange but not in the database (reconciliation at
+    /// start). Returns [`Inserted::Exists`] when its client order id is already stored.
+    pub fn import_order(
+        &self,
+        market: Market,
+        order: &Order,
+        now_ms: i64,
+    ) -> Result<Inserted, StoreError> {
+        let client_order_id = ClientOrderId::from_str(&order.client_order_id)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let nonzero = |d: Decimal| (!d.is_zero()).then(|| d.to_string());
+        self.write(|tx| {
+            if let Some(existing) = order_by_client_id_tx(tx, client_order_id.as_str())? {
+                return Ok(Inserted::Exists(existing));
+            }
+            tx.execute(
+                "INSERT INTO orders (market, symbol, client_order_id, order_id, side, type,
+                     time_in_force, quantity, quote_quantity, price, stop_price, status,
+                     executed_qty, cummulative_quote_qty, transact_time, update_time,
+                     created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17, ?17)",
+                params![
+                    market.as_str(),
+                    order.symbol.as_str(),
+                    client_order_id.as_str(),
+                    order.order_id,
+                    order.side.as_str(),
+                    order.order_type.as_str(),
+                    // Binance reports GTC for types that have no time in force.
+                    order
+                        .time_in_force
+                        .filter(|_| order.order_type.needs_time_in_force())
+                        .map(|t| t.as_str()),
+                    nonzero(order.orig_qty),
+                    nonzero(order.orig_quote_order_qty),
+                    nonzero(order.price),
+                    order.stop_price.map(|d| d.to_string()),
+                    order.status.as_str(),
+                    order.executed_qty.to_string(),
+                    order.cummulative_quote_qty.to_string(),
+                    order.time,
+                    order.update_time,
+                    now_ms
+                ],
+            )?;
+            let row = order_by_client_id_tx(tx, client_order_id.as_str())?
+                .ok_or_else(|| StoreError::Corrupt("imported order vanished".to_string()))?;
+            Ok(Inserted::New(row))
+        })
+    }
+
+    /// Records what the exchange says about the order stored under `client_order_id`:
+    /// its order id, status, executed quantities, times, and fills when the answer has
+    /// some. Clears a previous error. An answer that would move the order backwards is
+    /// ignored (module docs). Returns the row as stored, `None` when there is no such row.
+    pub fn apply_exchange_order(
+        &self,
+        client_order_id: &ClientOrderId,
+        order: &Order,
+        now_ms: i64,
+    ) -> Result<Option<OrderRow>, StoreError> {
+        let fills = if order.fills.is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::to_string(&order.fills)
+                    .map_err(|e| StoreError::Corrupt(format!("fills: {e}")))?,
+            )
+        };
+        self.write(|tx| {
+            let Some(current) = order_by_client_id_tx(tx, client_order_id.as_str())? else {
+                return Ok(None);
+            };
+            // The exchange's word beats a local verdict; among the exchange's own answers,
+            // an older one never replaces a newer one.
+            let final_on_exchange = current.status.is_final() && !current.status.is_local();
+            let stale = (final_on_exchange && !order.status.is_final())
+                || matches!((current.update_time, order.update_time), (Some(a), Some(b)) if b < a);
+            if stale {
+                return Ok(Some(current));
+            }
+            tx.execute(
+                "UPDATE orders SET order_id = ?2, status = ?3, executed_qty = ?4,
+                     cummulative_quote_qty = ?5, fills = COALESCE(?6, fills),
+                     transact_time = COALESCE(transact_time, ?7),
+                     update_time = COALESCE(?8, update_time),
+                     error_code = NULL, error_msg = NULL, updated_at = ?9
+                 WHERE client_order_id = ?1",
+                params![
+                    client_order_id.as_str(),
+                    order.order_id,
+                    order.status.as_str(),
+                    order.executed_qty.to_string(),
+                    order.cummulative_quote_qty.to_string(),
+                    fills,
+                    order.time,
+                    order.update_time,
+                    now_ms
+                ],
+            )?;
+            order_by_client_id_tx(tx, client_order_id.as_str())
+        })
+    }
+
+    /// Sets a local verdict on the order under `client_order_id`: `unknown`, `not_placed`
+    /// or `REJECTED`, with the exchange's error code (if any) and a message. Only an order
+    /// that is `pending` or `unknown` changes (what the exchange said is never overwritten
+    /// by a local guess). Returns the row as stored, `None` when there is no such row.
+    pub fn set_order_outcome(
+        &self,
+        client_order_id: &ClientOrderId,
+        status: OrderStatus,
+        error_code: Option<i64>,
+        error_msg: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Option<OrderRow>, StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE orders SET status = ?2, error_code = ?3, error_msg = ?4, updated_at = ?5
+                 WHERE client_order_id = ?1 AND status IN ('pending', 'unknown')",
+                params![
+                    client_order_id.as_str(),
+                    status.as_str(),
+                    error_code,
+                    error_msg,
+                    now_ms
+                ],
+            )?;
+            order_by_client_id_tx(tx, client_order_id.as_str())
+        })
+    }
+
+    /// The order stored under `client_order_id`.
+    pub fn order_by_client_id(
+        &self,
+        client_order_id: &ClientOrderId,
+    ) -> Result<Option<OrderRow>, StoreError> {
+        let conn = self.conn()?;
+        order_by_client_id_tx(&conn, client_order_id.as_str())
+    }
+
+    /// The order of `symbol` with the exchange's order id `order_id`.
+    pub fn order_by_exchange_id(
+        &self,
+        market: Market,
+        symbol: &Symbol,
+        order_id: i64,
+    ) -> Result<Option<OrderRow>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(
+            &format!(
+                "SELECT {COLUMNS} FROM orders WHERE market = ?1 AND symbol = ?2 AND order_id = ?3"
+            ),
+            params![market.as_str(), symbol.as_str(), order_id],
+            order_row,
+        )
+        .optional()?
+        .transpose()
+    }
+
+    /// Stored orders matching `filter`, newest first.
+    pub fn orders(&self, filter: &OrderFilter) -> Result<Vec<OrderRow>, StoreError> {
+        let conn = self.conn()?;
+        let open = if filter.open {
+            format!("AND status NOT IN ({})", final_statuses_sql())
+        } else {
+            String::new()
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM orders WHERE (?1 IS NULL OR symbol = ?1) {open}
+             ORDER BY id DESC LIMIT ?2"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(
+                params![filter.symbol.as_ref().map(|s| s.as_str()), filter.limit],
+                order_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().collect()
+    }
+
+    /// Every order not in a final state, oldest first (what reconciliation looks at).
+    pub fn orders_not_final(&self) -> Result<Vec<OrderRow>, StoreError> {
+        let conn = self.conn()?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM orders WHERE status NOT IN ({}) ORDER BY id",
+            final_statuses_sql()
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map([], order_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().collect()
+    }
+}
+
+fn order_by_client_id_tx(
+    conn: &Connection,
+    client_order_id: &str,
+) -> Result<Option<OrderRow>, StoreError> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM orders WHERE client_order_id = ?1"),
+        [client_order_id],
+        order_row,
+    )
+    .optional()?
+    .transpose()
+}
+
+/// Reads an `orders` row; the inner result reports values that do not parse.
+fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<OrderRow, StoreError>> {
+    let text = |i: usize| r.get::<_, String>(i);
+    let opt = |i: usize| r.get::<_, Option<String>>(i);
+    let (market, symbol, client, side, kind, tif) =
+        (text(1)?, text(2)?, text(3)?, text(5)?, text(6)?, opt(7)?);
+    let (qty, quote, price, stop) = (opt(8)?, opt(9)?, opt(10)?, opt(11)?);
+    let (status, executed, cumulative, fills) = (text(12)?, text(13)?, text(14)?, opt(15)?);
+    let parsed = (|| {
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("orders.{what}: {e}"))
+        };
+        let dec = |what: &str, s: &str| Decimal::from_str(s).map_err(|e| corrupt(what, &e));
+        let opt_dec = |what: &str, s: Option<String>| s.map(|s| dec(what, &s)).transpose();
+        Ok::<_, StoreError>((
+            market
+                .parse::<Market>()
+                .map_err(|e| corrupt("market", &e))?,
+            symbol
+                .parse::<Symbol>()
+                .map_err(|e| corrupt("symbol", &e))?,
+            client
+                .parse::<ClientOrderId>()
+                .map_err(|e| corrupt("client_order_id", &e))?,
+            side.parse::<Side>().map_err(|e| corrupt("side", &e))?,
+            kind.parse::<OrderType>().map_err(|e| corrupt("type", &e))?,
+            tif.map(|t| t.parse::<TimeInForce>())
+                .transpose()
+                .map_err(|e| corrupt("time_in_force", &e))?,
+            (
+                opt_dec("quantity", qty)?,
+                opt_dec("quote_quantity", quote)?,
+                opt_dec("price", price)?,
+                opt_dec("stop_price", stop)?,
+            ),
+            status
+                .parse::<OrderStatus>()
+                .map_err(|e| corrupt("status", &e))?,
+            dec("executed_qty", &executed)?,
+            dec("cummulative_quote_qty", &cumulative)?,
+            match fills {
+                Some(json) => {
+                    serde_json::from_str::<Vec<Fill>>(&json).map_err(|e| corrupt("fills", &e))?
+                }
+                None => Vec::new(),
+            },
+        ))
+    })();
+    Ok(match parsed {
+        Ok((
+            market,
+            symbol,
+            client_order_id,
+            side,
+            order_type,
+            time_in_force,
+            (quantity, quote_quantity, price, stop_price),
+            status,
+            executed_qty,
+            cummulative_quote_qty,
+            fills,
+        )) => Ok(OrderRow {
+            id: r.get(0)?,
+            market,
+            symbol,
+            client_order_id,
+            order_id: r.get(4)?,
+            side,
+            order_type,
+            time_in_force,
+            quantity,
+            quote_quantity,
+            price,
+            stop_price,
+            status,
+            executed_qty,
+            cummulative_quote_qty,
+            fills,
+            error_code: r.get(16)?,
+            error_msg: r.get(17)?,
+            transact_time: r.get(18)?,
+            update_time: r.get(19)?,
+            created_at: r.get(20)?,
+            updated_at: r.get(21)?,
+        }),
+        Err(e) => Err(e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        (dir, store)
+    }
+
+    fn limit_request() -> OrderRequest {
+        let mut r = OrderRequest::new("BTCUSDT".parse().unwrap(), Side::Buy, OrderType::Limit);
+        r.quantity = Some(d("0.00100000"));
+        r.price = Some(d("65000.10"));
+        r.time_in_force = Some(TimeInForce::Gtc);
+        r
+    }
+
+    fn exchange_order(id: &ClientOrderId, status: OrderStatus, update_time: i64) -> Order {
+        Order {
+            symbol: "BTCUSDT".parse().unwrap(),
+            order_id: 42,
+            client_order_id: id.to_string(),
+            side: Side::Buy,
+            order_type: OrderType::Limit,
+            time_in_force: Some(TimeInForce::Gtc),
+            price: d("65000.10000000"),
+            orig_qty: d("0.00100000"),
+            orig_quote_order_qty: Decimal::ZERO,
+            executed_qty: d("0.00050000"),
+            cummulative_quote_qty: d("32.50005000"),
+            stop_price: None,
+            status,
+            time: Some(1_000),
+            update_time: Some(update_time),
+            fills: vec![Fill {
+                price: d("65000.10"),
+                qty: d("0.0005"),
+                commission: d("0.0000005"),
+                commission_asset: "BTC".into(),
+                trade_id: 7,
+            }],
+        }
+    }
+
+    #[test]
+    fn pending_then_answered_with_exact_decimals() {
+        let (_dir, store) = store();
+        let id: ClientOrderId = "tb-abc".parse().unwrap();
+        let Inserted::New(row) = store
+            .insert_pending_order(Market::Spot, &limit_request(), &id, 10)
+            .unwrap()
+        else {
+            panic!("expected a new row");
+        };
+        assert_eq!(row.status, OrderStatus::Pending);
+        assert_eq!(row.order_id, None);
+        assert_eq!(
+            row.quantity.unwrap().to_string(),
+            "0.00100000",
+            "scale kept"
+        );
+        assert_eq!((row.created_at, row.updated_at), (10, 10));
+        // The same client order id again: nothing written, the stored row returned.
+        let again = store
+            .insert_pending_order(Market::Spot, &limit_request(), &id, 11)
+            .unwrap();
+        assert_eq!(again, Inserted::Exists(row.clone()));
+
+        let answered = store
+            .apply_exchange_order(
+                &id,
+                &exchange_order(&id, OrderStatus::PartiallyFilled, 100),
+                12,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(answered.status, OrderStatus::PartiallyFilled);
+        assert_eq!(answered.order_id, Some(42));
+        assert_eq!(answered.cummulative_quote_qty.to_string(), "32.50005000");
+        assert_eq!(answered.fills.len(), 1);
+        assert_eq!(answered.fills[0].commission, d("0.0000005"));
+        assert_eq!(
+            store
+                .order_by_exchange_id(Market::Spot, &row.symbol, 42)
+                .unwrap(),
+            Some(answered.clone())
+        );
+
+        // JSON for the control protocol: decimals as strings.
+        let json = serde_json::to_value(&answered).unwrap();
+        assert_eq!(json["executed_qty"], "0.00050000");
+        assert_eq!(json["type"], "LIMIT");
+        assert_eq!(json["status"], "PARTIALLY_FILLED");
+        assert_eq!(json["fills"][0]["price"], "65000.10");
+    }
+
+    #[test]
+    fn updates_never_move_an_order_backwards() {
+        let (_dir, store) = store();
+        let id: ClientOrderId = "tb-x".parse().unwrap();
+        store
+            .insert_pending_order(Market::Spot, &limit_request(), &id, 1)
+            .unwrap();
+        store
+            .apply_exchange_order(&id, &exchange_order(&id, OrderStatus::Canceled, 200), 2)
+            .unwrap();
+        // A slow query answered before the cancel: ignored.
+        let row = store
+            .apply_exchange_order(&id, &exchange_order(&id, OrderStatus::New, 100), 3)
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, OrderStatus::Canceled);
+        assert_eq!(row.updated_at, 2);
+        // A local verdict never overwrites the exchange's word.
+        let row = store
+            .set_order_outcome(&id, OrderStatus::NotPlaced, None, Some("x"), 4)
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, OrderStatus::Canceled);
+        assert_eq!(row.error_msg, None);
+    }
+
+    #[test]
+    fn local_outcomes_and_listing() {
+        let (_dir, store) = store();
+        let ids: Vec<ClientOrderId> = (0..4).map(|i| format!("tb-{i}").parse().unwrap()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            store
+                .insert_pending_order(Market::Spot, &limit_request(), id, i as i64)
+                .unwrap();
+        }
+        store
+            .set_order_outcome(
+                &ids[0],
+                OrderStatus::Rejected,
+                Some(-2010),
+                Some("Account has insufficient balance for requested action."),
+                9,
+            )
+            .unwrap();
+        store
+            .set_order_outcome(&ids[1], OrderStatus::Unknown, None, Some("timed out"), 9)
+            .unwrap();
+        let row = store
+            .set_order_outcome(
+                &ids[1],
+                OrderStatus::NotPlaced,
+                Some(-2013),
+                Some("Order does not exist."),
+                10,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (row.status, row.error_code),
+            (OrderStatus::NotPlaced, Some(-2013))
+        );
+        store
+            .apply_exchange_order(&ids[2], &exchange_order(&ids[2], OrderStatus::New, 5), 11)
+            .unwrap();
+
+        let all = store
+            .orders(&OrderFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            all.iter()
+                .map(|r| r.client_order_id.as_str())
+                .collect::<Vec<_>>(),
+            ["tb-3", "tb-2", "tb-1", "tb-0"]
+        );
+        let open = store
+            .orders(&OrderFilter {
+                open: true,
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            open.iter()
+                .map(|r| r.client_order_id.as_str())
+                .collect::<Vec<_>>(),
+            ["tb-3", "tb-2"]
+        );
+        let eth = store
+            .orders(&OrderFilter {
+                symbol: Some("ETHUSDT".parse().unwrap()),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(eth.is_empty());
+        assert_eq!(
+            store
+                .orders(&OrderFilter {
+                    limit: 1,
+                    ..Default::default()
+                })
+                .unwrap()
+                .len(),
+            1
+        );
+        let not_final = store.orders_not_final().unwrap();
+        assert_eq!(
+            not_final
+                .iter()
+                .map(|r| r.client_order_id.as_str())
+                .collect::<Vec<_>>(),
+            ["tb-2", "tb-3"]
+        );
+    }
+
+    #[test]
+    fn imports_keep_the_exchanges_values() {
+        let (_dir, store) = store();
+        let id: ClientOrderId = "tb-imported".parse().unwrap();
+        let order = exchange_order(&id, OrderStatus::New, 5);
+        let Inserted::New(row) = store.import_order(Market::Spot, &order, 7).unwrap() else {
+            panic!("expected a new row");
+        };
+        assert_eq!((row.order_id, row.status), (Some(42), OrderStatus::New));
+        assert_eq!(row.price, Some(d("65000.1")));
+        assert_eq!(row.quote_quantity, None, "zero is none");
+        assert!(matches!(
+            store.import_order(Market::Spot, &order, 8).unwrap(),
+            Inserted::Exists(_)
+        ));
+        let mut odd = order.clone();
+        odd.client_order_id = "not valid!".into();
+        assert!(store.import_order(Market::Spot, &odd, 9).is_err());
+    }
+
+    #[test]
+    fn an_older_database_gains_the_orders_table_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let store = Store::open(&path).unwrap();
+            store
+                .conn()
+                .unwrap()
+                .execute("DROP TABLE orders", [])
+                .unwrap();
+            // The orders section is the newest: the database is one version behind.
+            let before = Store::latest_schema_version() - 1;
+            store
+                .conn()
+                .unwrap()
+                .pragma_update(None, "user_version", before)
+                .unwrap();
+            store
+                .conn()
+                .unwrap()
+                .execute(
+                    "INSERT INTO symbols (market, symbol, base_asset, quote_asset, status, added_at, updated_at)
+                     VALUES ('spot', 'BTCUSDT', 'BTC', 'USDT', 'TRADING', 1, 1)",
+                    [],
+                )
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.schema_version().unwrap(),
+            Store::latest_schema_version()
+        );
+        assert_eq!(store.symbols(Market::Spot, true).unwrap().len(), 1);
+        let id: ClientOrderId = "tb-after-upgrade".parse().unwrap();
+        assert!(matches!(
+            store
+                .insert_pending_order(Market::Spot, &limit_request(), &id, 1)
+                .unwrap(),
+            Inserted::New(_)
+        ));
+    }
+
+    #[test]
+    fn a_corrupt_decimal_is_an_error_not_a_panic() {
+        let (_dir, store) = store();
+        let id: ClientOrderId = "tb-c".parse().unwrap();
+        store
+            .insert_pending_order(Market::Spot, &limit_request(), &id, 1)
+            .unwrap();
+        store
+            .conn()
+            .unwrap()
+            .execute("UPDATE orders SET price = 'abc'", [])
+            .unwrap();
+        let err = store.order_by_client_id(&id).unwrap_err();
+        assert!(err.to_string().contains("orders.price"), "{err}");
+    }
+}
