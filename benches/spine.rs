@@ -150,6 +150,9 @@ async fn beat_200_symbols() {
         let t0 = Instant::now();
         let row = md.beat(clock.now_ms(), BeatTrigger::Manual, 0).await;
         took.push(t0.elapsed().as_millis() as i64);
+        if t0.elapsed() > Duration::from_secs(1) {
+            eprintln!("slow beat: {:?} {row:?}", t0.elapsed());
+        }
         assert_eq!(
             (row.symbols_ok, row.klines_written),
             (200, 200),
@@ -232,6 +235,13 @@ async fn resident_memory() {
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    // RUST_LOG=... shows the daemon's own log lines on stderr while benchmarking.
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let beats = std::env::var("SPINE_LAG_BEATS")
         .ok()
         .and_then(|v| v.parse().ok())
