@@ -616,3 +616,146 @@ async fn ctl_orders_place_get_list_cancel() {
     assert_eq!(text(&out.stdout), "no open orders\n");
     d.daemon.stop().await;
 }
+
+/// Starts the real daemon in `dir` with the test credentials in its environment.
+fn spawn_daemon(dir: &Path, config: &Path) -> std::process::Child {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .args(["run", "--config"])
+        .arg(config)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TRADEBEAT_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("TRADEBEAT_EXCHANGE__API_KEY", TEST_API_KEY)
+        .env("TRADEBEAT_EXCHANGE__API_SECRET", TEST_API_SECRET)
+        .spawn()
+        .expect("start the daemon")
+}
+
+/// `status` and `order_id` of the stored order `id`, if the database has it.
+fn stored(db: &Path, id: &str) -> Option<(String, Option<i64>)> {
+    if !db.exists() {
+        return None;
+    }
+    common::read_db(db)
+        .query_row(
+            "SELECT status, order_id FROM orders WHERE client_order_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_mid_placement_reconciles_the_order_after_restart() {
+    let sim = common::sim().await;
+    sim.set_order_price("BTCUSDT", Some(BTC_PRICE));
+    let tmp = common::tempdir();
+    let dir = tmp.path();
+    let db = dir.join("data/tradebeat.db");
+    let socket = dir.join("data/control.sock");
+    let config = dir.join("config.toml");
+    // The daemon waits long for the exchange's answer: the kill lands while it waits.
+    std::fs::write(
+        &config,
+        format!(
+            "[exchange]\nrest_url = \"{}\"\nrequest_timeout_ms = 30000\n\n[heartbeat]\nperiod_secs = 2\noffset_secs = 1\n\n\
+             [market_data]\nsymbols = [\"BTCUSDT\"]\nintervals = [\"1m\"]\n\n[storage]\ndatabase = \"data/tradebeat.db\"\n\n\
+             [logging]\ndir = \"logs\"\nlevel = \"debug\"\n",
+            sim.base_url()
+        ),
+    )
+    .unwrap();
+    let mut daemon = spawn_daemon(dir, &config);
+    common::wait_until("the control socket", Duration::from_secs(20), || {
+        socket.exists()
+    })
+    .await;
+
+    // The exchange executes the order and holds its answer; `ctl orders place` waits.
+    sim.set_order_fault(Some(OrderFault::DelayAnswer(Duration::from_secs(60))));
+    let mut place = Command::new(BIN);
+    place
+        .current_dir(dir)
+        .args(["ctl", "--socket"])
+        .arg(&socket)
+        .args([
+            "orders",
+            "place",
+            "BTCUSDT",
+            "--side",
+            "buy",
+            "--type",
+            "limit",
+            "--quantity",
+            "0.001",
+            "--price",
+            "60000",
+            "--time-in-force",
+            "gtc",
+            "--client-order-id",
+            "killed-1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let place = place.spawn().expect("run ctl");
+    common::wait_until("the order at the exchange", Duration::from_secs(20), || {
+        sim.order("killed-1").is_some()
+    })
+    .await;
+    // SIGKILL between sending and the answer: the row stays pending.
+    daemon.kill().expect("kill -9 the daemon");
+    daemon.wait().unwrap();
+    let out = tokio::task::spawn_blocking(move || place.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_exit(&out, 2);
+    assert_eq!(stored(&db, "killed-1"), Some(("pending".to_string(), None)));
+    sim.set_order_fault(None);
+    // (The simulator logs a request when it answers; the held one never was.)
+    let posts = requests(&sim, PLACE.0, PLACE.1);
+
+    // Restarted, the daemon asks the exchange and the row converges; nothing is re-sent.
+    let mut daemon = spawn_daemon(dir, &config);
+    let on_exchange = sim.order("killed-1").unwrap();
+    common::wait_until("the reconciled row", Duration::from_secs(20), || {
+        stored(&db, "killed-1") == Some(("NEW".to_string(), Some(on_exchange.order_id)))
+    })
+    .await;
+    assert_eq!(sim.orders().len(), 1, "exactly one order at the exchange");
+    assert_eq!(
+        requests(&sim, PLACE.0, PLACE.1),
+        posts,
+        "the order was never sent again"
+    );
+    common::wait_until("the control socket", Duration::from_secs(20), || {
+        socket.exists()
+    })
+    .await;
+    let out = ctl(
+        dir,
+        &socket,
+        &[
+            "--json",
+            "orders",
+            "get",
+            "BTCUSDT",
+            "--client-order-id",
+            "killed-1",
+        ],
+    )
+    .await;
+    assert_exit(&out, 0);
+    let row: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(row["status"], "NEW");
+    assert_eq!(row["order_id"], on_exchange.order_id);
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}
