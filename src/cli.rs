@@ -8,6 +8,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use rust_decimal::Decimal;
+
+use crate::orders::{ClientOrderId, OrderType, Side, TimeInForce};
 use crate::types::{Interval, Symbol};
 
 /// tradebeat: Binance market data and your own orders in one SQLite file.
@@ -99,6 +102,92 @@ pub enum CtlCommand {
         #[arg(long, value_name = "TIME", value_parser = crate::ctl::parse_time)]
         end: Option<i64>,
     },
+    /// Place, cancel, inspect and list your orders.
+    #[command(subcommand, alias = "order")]
+    Orders(OrdersCommand),
+}
+
+/// `ctl orders …`.
+#[derive(Debug, Subcommand)]
+pub enum OrdersCommand {
+    /// Place an order: checked against the symbol's rules, stored, sent once.
+    Place(PlaceArgs),
+    /// Cancel an open order.
+    Cancel {
+        /// The order's symbol, e.g. BTCUSDT.
+        symbol: Symbol,
+        #[command(flatten)]
+        which: OrderIdArgs,
+    },
+    /// One order, refreshed from the exchange.
+    Get {
+        /// The order's symbol, e.g. BTCUSDT.
+        symbol: Symbol,
+        #[command(flatten)]
+        which: OrderIdArgs,
+    },
+    /// Stored orders, newest first.
+    #[command(alias = "ls")]
+    List {
+        /// Only this symbol's orders.
+        #[arg(long)]
+        symbol: Option<Symbol>,
+        /// Only orders not in a final state (open, pending or unknown).
+        #[arg(long)]
+        open: bool,
+        /// How many orders, 1 to 1000 [default: 100].
+        #[arg(long, short = 'n')]
+        limit: Option<u32>,
+    },
+}
+
+/// `ctl orders place SYMBOL …`.
+#[derive(Debug, Args)]
+pub struct PlaceArgs {
+    /// The exchange's symbol, e.g. BTCUSDT.
+    pub symbol: Symbol,
+    /// buy or sell.
+    #[arg(long)]
+    pub side: Side,
+    /// limit, market, limit_maker, stop_loss, stop_loss_limit, take_profit or
+    /// take_profit_limit.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub order_type: OrderType,
+    /// Base-asset quantity, e.g. 0.001.
+    #[arg(long, value_name = "Q", value_parser = parse_decimal, conflicts_with = "quote_quantity")]
+    pub quantity: Option<Decimal>,
+    /// Quote-asset amount to spend (buy) or raise (sell); market orders only.
+    #[arg(long, value_name = "Q", value_parser = parse_decimal)]
+    pub quote_quantity: Option<Decimal>,
+    /// Limit price, in the quote asset.
+    #[arg(long, value_name = "P", value_parser = parse_decimal)]
+    pub price: Option<Decimal>,
+    /// Trigger price of the stop and take-profit types.
+    #[arg(long, value_name = "P", value_parser = parse_decimal)]
+    pub stop_price: Option<Decimal>,
+    /// gtc, ioc or fok (limit types).
+    #[arg(long, value_name = "TIF")]
+    pub time_in_force: Option<TimeInForce>,
+    /// Your own id for the order (1 to 36 of a-z A-Z 0-9 - _) [default: generated, tb-…].
+    #[arg(long, value_name = "ID")]
+    pub client_order_id: Option<ClientOrderId>,
+}
+
+/// Which order: `--order-id N` or `--client-order-id ID` (one of them).
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct OrderIdArgs {
+    /// The exchange's order id.
+    #[arg(long, value_name = "N")]
+    pub order_id: Option<i64>,
+    /// The client order id.
+    #[arg(long, value_name = "ID")]
+    pub client_order_id: Option<ClientOrderId>,
+}
+
+/// A decimal as the command line gives it (`0.001`, `65000.5`): plain digits only.
+fn parse_decimal(s: &str) -> Result<Decimal, String> {
+    crate::orders::parse_decimal(s.trim()).map_err(|e| e.to_string())
 }
 
 /// `ctl symbols …`.

@@ -23,12 +23,13 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::cli::{CtlArgs, CtlCommand, SymbolsCommand};
+use crate::cli::{CtlArgs, CtlCommand, OrderIdArgs, OrdersCommand, PlaceArgs, SymbolsCommand};
 use crate::control::protocol::{
     BackfillStart, BackfillStartParams, BackfillSummary, BeatView, JobView, KlineList,
-    KlineListParams, KlineView, Method, NoParams, Status, StatusInfo, SymbolAdd, SymbolAddParams,
-    SymbolAdded, SymbolEntry, SymbolList, SymbolListParams, SymbolParams, SymbolRemove, SymbolView,
-    SyncNow, SyncNowParams, code,
+    KlineListParams, KlineView, Method, NoParams, OrderCancel, OrderGet, OrderList,
+    OrderListParams, OrderPlace, OrderRefParams, OrderRequest, OrderRow, Status, StatusInfo,
+    SymbolAdd, SymbolAddParams, SymbolAdded, SymbolEntry, SymbolList, SymbolListParams,
+    SymbolParams, SymbolRemove, SymbolView, SyncNow, SyncNowParams, code,
 };
 use crate::control::{Client, ClientError};
 use crate::types::Symbol;
@@ -233,6 +234,63 @@ async fn execute(
             out.print(&raw, || render_klines(&klines, &symbol, interval.as_str()));
             Ok(Exit::Success)
         }
+        CtlCommand::Orders(OrdersCommand::Place(args)) => {
+            let PlaceArgs {
+                symbol,
+                side,
+                order_type,
+                quantity,
+                quote_quantity,
+                price,
+                stop_price,
+                time_in_force,
+                client_order_id,
+            } = args;
+            let params = OrderRequest {
+                quantity,
+                quote_quantity,
+                price,
+                stop_price,
+                time_in_force,
+                client_order_id,
+                ..OrderRequest::new(symbol, side, order_type)
+            };
+            let (raw, row) = call::<OrderPlace>(client, &params).await?;
+            out.print(&raw, || render_order(&row));
+            Ok(Exit::Success)
+        }
+        CtlCommand::Orders(OrdersCommand::Cancel { symbol, which }) => {
+            let (raw, row) = call::<OrderCancel>(client, &order_ref(symbol, which)).await?;
+            out.print(&raw, || render_order(&row));
+            Ok(Exit::Success)
+        }
+        CtlCommand::Orders(OrdersCommand::Get { symbol, which }) => {
+            let (raw, row) = call::<OrderGet>(client, &order_ref(symbol, which)).await?;
+            out.print(&raw, || render_order(&row));
+            Ok(Exit::Success)
+        }
+        CtlCommand::Orders(OrdersCommand::List {
+            symbol,
+            open,
+            limit,
+        }) => {
+            let params = OrderListParams {
+                symbol,
+                open: open.then_some(true),
+                limit,
+            };
+            let (raw, rows) = call::<OrderList>(client, &params).await?;
+            out.print(&raw, || render_orders(&rows, open));
+            Ok(Exit::Success)
+        }
+    }
+}
+
+fn order_ref(symbol: Symbol, which: OrderIdArgs) -> OrderRefParams {
+    OrderRefParams {
+        symbol,
+        order_id: which.order_id,
+        client_order_id: which.client_order_id,
     }
 }
 
@@ -706,6 +764,75 @@ pub fn render_klines(klines: &[KlineView], symbol: &Symbol, interval: &str) -> S
         &rows,
         &[false, true, true, true, true, true, true, true],
     )
+}
+
+/// The order table's columns.
+const ORDER_HEADERS: [&str; 11] = [
+    "SYMBOL",
+    "SIDE",
+    "TYPE",
+    "PRICE",
+    "STOP PRICE",
+    "QTY",
+    "EXECUTED",
+    "STATUS",
+    "ORDER ID",
+    "CLIENT ORDER ID",
+    "TIME (UTC)",
+];
+/// Which of [`ORDER_HEADERS`] are right-aligned numbers.
+const ORDER_RIGHT: [bool; 11] = [
+    false, false, false, true, true, true, true, false, true, false, false,
+];
+
+fn order_cells(o: &OrderRow) -> Vec<String> {
+    let dash = || "-".to_string();
+    let qty = match (o.quantity, o.quote_quantity) {
+        (Some(q), _) => q.to_string(),
+        (None, Some(qq)) => format!("{qq} quote"),
+        (None, None) => dash(),
+    };
+    vec![
+        o.symbol.to_string(),
+        o.side.to_string(),
+        o.order_type.to_string(),
+        o.price.map_or_else(dash, |p| p.to_string()),
+        o.stop_price.map_or_else(dash, |p| p.to_string()),
+        qty,
+        o.executed_qty.to_string(),
+        o.status.to_string(),
+        o.order_id.map_or_else(dash, |id| id.to_string()),
+        o.client_order_id.to_string(),
+        utc(o.transact_time.unwrap_or(o.created_at)),
+    ]
+}
+
+/// One order: its table row, then the exchange's error or tradebeat's reason, if any.
+pub fn render_order(o: &OrderRow) -> String {
+    let mut out = table(&ORDER_HEADERS, &[order_cells(o)], &ORDER_RIGHT);
+    match (o.error_code, &o.error_msg) {
+        (Some(code), Some(msg)) => {
+            let _ = writeln!(out, "exchange error {code}: {msg}");
+        }
+        (None, Some(msg)) => {
+            let _ = writeln!(out, "note: {msg}");
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Stored orders, newest first, one row each.
+pub fn render_orders(rows: &[OrderRow], open_only: bool) -> String {
+    if rows.is_empty() {
+        return if open_only {
+            "no open orders\n".to_string()
+        } else {
+            "no orders\n".to_string()
+        };
+    }
+    let cells: Vec<Vec<String>> = rows.iter().map(order_cells).collect();
+    table(&ORDER_HEADERS, &cells, &ORDER_RIGHT)
 }
 
 #[cfg(test)]

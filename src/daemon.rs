@@ -210,6 +210,7 @@ pub async fn run_with(
         market_data,
         heartbeat.status(),
         backfill_handle,
+        orders.clone(),
         config.clone(),
         clock,
     );

@@ -3,8 +3,8 @@
 //!
 //! A handler is an `async fn(Arc<ControlContext>, M::Params) -> Result<M::Result,
 //! ErrorObject>` for a [`Method`] `M` of [`protocol`](super::protocol); registering it in
-//! [`Dispatch::new`] is all it takes to serve a new method (the order and balance methods
-//! will be one handler each). The table decodes the parameters (`-32602` naming the bad
+//! [`Dispatch::new`] is all it takes to serve a new method (the balance method will be
+//! one more). The table decodes the parameters (`-32602` naming the bad
 //! one), calls the handler and encodes its result.
 //!
 //! Handlers validate everything before they write, so a refused request leaves nothing
@@ -22,13 +22,15 @@ use serde_json::{Value, json};
 use super::ControlContext;
 use super::protocol::{
     self, BackfillStart, BackfillStartParams, BackfillSummary, BeatView, ErrorObject, JobView,
-    KlineList, KlineListParams, KlineView, Method, NoParams, Response, SeriesView, Status,
-    StatusInfo, SymbolAdd, SymbolAddParams, SymbolAdded, SymbolCountsView, SymbolEntry, SymbolList,
-    SymbolListParams, SymbolParams, SymbolRemove, SymbolView, SyncNow, SyncNowParams, WeightView,
-    code,
+    KlineList, KlineListParams, KlineView, Method, NoParams, OrderCancel, OrderGet, OrderList,
+    OrderListParams, OrderPlace, OrderRefParams, OrderRequest, OrderRow, Response, SeriesView,
+    Status, StatusInfo, SymbolAdd, SymbolAddParams, SymbolAdded, SymbolCountsView, SymbolEntry,
+    SymbolList, SymbolListParams, SymbolParams, SymbolRemove, SymbolView, SyncNow, SyncNowParams,
+    WeightView, code,
 };
 use crate::backfill::{BackfillError, JobState, JobStatus};
 use crate::exchange::ExchangeError;
+use crate::orders::{OrderError, OrderFilter, OrderRef};
 use crate::store::{BeatTrigger, HeartbeatRow, Registration, Store, StoreError, SymbolRow};
 use crate::types::{Interval, Kline, Market, Symbol, SymbolStatus};
 
@@ -74,6 +76,10 @@ impl Dispatch {
         d.register::<SyncNow, _, _>(sync_now);
         d.register::<BackfillStart, _, _>(backfill_start);
         d.register::<KlineList, _, _>(kline_list);
+        d.register::<OrderPlace, _, _>(order_place);
+        d.register::<OrderCancel, _, _>(order_cancel);
+        d.register::<OrderGet, _, _>(order_get);
+        d.register::<OrderList, _, _>(order_list);
         for name in protocol::PLANNED_METHODS {
             d.routes.insert(name, Route::Planned);
         }
@@ -118,22 +124,20 @@ impl Dispatch {
         };
         let id = request.id;
         match self.routes.get(request.method.as_str()) {
-            Some(Route::Serve(handler)) => {
-                match handler(Arc::clone(ctx), request.params).await {
-                    Ok(result) => Response::result(id, result),
-                    Err(error) => {
-                        tracing::debug!(method = %request.method, code = error.code,
+            Some(Route::Serve(handler)) => match handler(Arc::clone(ctx), request.params).await {
+                Ok(result) => Response::result(id, result),
+                Err(error) => {
+                    tracing::debug!(method = %request.method, code = error.code,
                             error = %error.message, "request refused");
-                        Response::error(id, error)
-                    }
+                    Response::error(id, error)
                 }
-            }
+            },
             Some(Route::Planned) => Response::error(
                 id,
                 ErrorObject::new(
                     code::NOT_AVAILABLE,
                     format!(
-                        "method {} is not available yet: orders and balances come with a later release",
+                        "method {} is not available yet: balances come with a later release",
                         request.method
                     ),
                 )
@@ -490,8 +494,133 @@ async fn kline_list(
     Ok(klines.iter().map(kline_view).collect())
 }
 
+/// `order.place`: the orders component does the work (rules, pending row, one request).
+async fn order_place(ctx: Arc<ControlContext>, p: OrderRequest) -> Result<OrderRow, ErrorObject> {
+    ctx.orders.place(p).await.map_err(order_error)
+}
+
+/// `order.cancel`.
+async fn order_cancel(
+    ctx: Arc<ControlContext>,
+    p: OrderRefParams,
+) -> Result<OrderRow, ErrorObject> {
+    let which = order_ref(&p)?;
+    ctx.orders
+        .cancel(&p.symbol, &which)
+        .await
+        .map_err(order_error)
+}
+
+/// `order.get`.
+async fn order_get(ctx: Arc<ControlContext>, p: OrderRefParams) -> Result<OrderRow, ErrorObject> {
+    let which = order_ref(&p)?;
+    ctx.orders.get(&p.symbol, &which).await.map_err(order_error)
+}
+
+/// `order.list`: from the database, newest first.
+async fn order_list(
+    ctx: Arc<ControlContext>,
+    p: OrderListParams,
+) -> Result<Vec<OrderRow>, ErrorObject> {
+    let limit = p.limit.unwrap_or(protocol::ORDER_LIST_DEFAULT_LIMIT);
+    if !(1..=protocol::ORDER_LIST_MAX_LIMIT).contains(&limit) {
+        return Err(ErrorObject::invalid_param(
+            "limit",
+            format_args!(
+                "must be 1..={}, not {limit}",
+                protocol::ORDER_LIST_MAX_LIMIT
+            ),
+        ));
+    }
+    let filter = OrderFilter {
+        symbol: p.symbol,
+        open: p.open.unwrap_or(false),
+        limit,
+    };
+    ctx.orders.list(filter).await.map_err(order_error)
+}
+
 // ---------------------------------------------------------------------------------------
 // Helpers: lookups, conversions to the wire types, error mapping.
+
+/// The order `order_id` or `client_order_id` names; `-32602` naming both when neither is
+/// given.
+fn order_ref(p: &OrderRefParams) -> Result<OrderRef, ErrorObject> {
+    OrderRef::from_parts(p.order_id, p.client_order_id.clone()).ok_or_else(|| {
+        ErrorObject::new(
+            code::INVALID_PARAMS,
+            "invalid params: give `order_id` or `client_order_id` to name the order",
+        )
+        .with_data(json!({ "param": "order_id", "params": ["order_id", "client_order_id"] }))
+    })
+}
+
+/// An orders failure as a control error (README.md's error table):
+/// - a rule violation, an unknown symbol, a client order id in use: `-32602`, `data`
+///   naming the `param`, the `rule` (filter) and the `nearest` valid values;
+/// - the exchange's rejection: `-32005` with Binance's `code` and `msg` and the stored
+///   `order`;
+/// - an unknown outcome: `-32009` with the stored `order` (being reconciled);
+/// - the order-rate limit: `-32006` with `retry_after_ms`;
+/// - no such order: `-32004`; no credentials: `-32010`; the database: `-32603`.
+fn order_error(e: OrderError) -> ErrorObject {
+    let message = e.to_string();
+    match e {
+        OrderError::NoCredentials => ErrorObject::new(code::NO_CREDENTIALS, message).with_data(
+            json!({ "env": ["TRADEBEAT_EXCHANGE__API_KEY", "TRADEBEAT_EXCHANGE__API_SECRET"],
+                    "config": ["exchange.api_key_file", "exchange.api_secret_file"] }),
+        ),
+        OrderError::Rule(v) => ErrorObject::new(
+            code::INVALID_PARAMS,
+            format!("invalid params: {message}"),
+        )
+        .with_data(json!({
+            "param": v.param,
+            "rule": v.rule,
+            "nearest": v.nearest.iter().map(|d| d.normalize().to_string()).collect::<Vec<_>>(),
+        })),
+        OrderError::UnknownSymbol(symbol) => ErrorObject::new(
+            code::INVALID_PARAMS,
+            format!("invalid params: `symbol` {message}"),
+        )
+        .with_data(json!({ "param": "symbol", "symbol": symbol })),
+        OrderError::DuplicateClientOrderId { existing } => ErrorObject::new(
+            code::INVALID_PARAMS,
+            format!("invalid params: `client_order_id` {message}; nothing was sent"),
+        )
+        .with_data(json!({ "param": "client_order_id", "order": existing })),
+        OrderError::NotFound { symbol, which } => {
+            let (key, value) = match &which {
+                OrderRef::OrderId(id) => ("order_id", json!(id)),
+                OrderRef::ClientOrderId(c) => ("client_order_id", json!(c)),
+            };
+            ErrorObject::new(code::NOT_FOUND, message)
+                .with_data(json!({ "symbol": symbol, key: value }))
+        }
+        OrderError::Rejected {
+            code: binance_code,
+            msg,
+            order,
+        } => ErrorObject::new(code::EXCHANGE_REJECTED, message).with_data(json!({
+            "code": binance_code,
+            "msg": msg,
+            "order": order,
+        })),
+        OrderError::OutcomeUnknown { order, detail } => {
+            ErrorObject::new(code::ORDER_OUTCOME_UNKNOWN, message)
+                .with_data(json!({ "order": order, "detail": detail }))
+        }
+        OrderError::RateLimited { retry_after_ms, .. } => {
+            ErrorObject::new(code::EXCHANGE_UNAVAILABLE, message)
+                .with_data(json!({ "retry_after_ms": retry_after_ms }))
+        }
+        OrderError::Exchange(e) => exchange_error(e),
+        OrderError::Store(e) => {
+            tracing::error!(error = %e, "database failed on an order request");
+            ErrorObject::internal(message)
+        }
+    }
+}
 
 /// Runs store work on the blocking pool; a failure is an internal error (and logged).
 async fn db<R: Send + 'static>(
@@ -784,6 +913,49 @@ mod tests {
         });
         assert_eq!(e.code, code::EXCHANGE_UNAVAILABLE);
         assert_eq!(e.data, Some(json!({"retry_after_ms": 1000})));
+    }
+
+    #[test]
+    fn order_errors_map_to_documented_codes_with_data() {
+        let v = crate::orders::RuleViolation {
+            rule: "PRICE_FILTER",
+            param: "price",
+            message: "price 100.005 is not a multiple of tick size 0.01 (PRICE_FILTER); nearest valid: 100.00 or 100.01".into(),
+            nearest: vec!["100.00".parse().unwrap(), "100.01".parse().unwrap()],
+        };
+        let e = order_error(OrderError::Rule(v));
+        assert_eq!(e.code, code::INVALID_PARAMS);
+        assert_eq!(
+            e.data,
+            Some(json!({"param": "price", "rule": "PRICE_FILTER", "nearest": ["100", "100.01"]}))
+        );
+        assert!(e.message.contains("PRICE_FILTER") && e.message.contains("100.01"));
+        let e = order_error(OrderError::NoCredentials);
+        assert_eq!(e.code, code::NO_CREDENTIALS);
+        assert!(
+            e.message.contains("TRADEBEAT_EXCHANGE__API_KEY"),
+            "{}",
+            e.message
+        );
+        let e = order_error(OrderError::RateLimited {
+            retry_after_ms: 6200,
+            detail: "50 orders per 10 s".into(),
+        });
+        assert_eq!(e.code, code::EXCHANGE_UNAVAILABLE);
+        assert_eq!(e.data, Some(json!({"retry_after_ms": 6200})));
+        let e = order_error(OrderError::Rejected {
+            code: -2010,
+            msg: "Account has insufficient balance for requested action.".into(),
+            order: None,
+        });
+        assert_eq!(e.code, code::EXCHANGE_REJECTED);
+        assert_eq!(e.data.as_ref().unwrap()["code"], -2010);
+        let e = order_error(OrderError::NotFound {
+            symbol: "BTCUSDT".parse().unwrap(),
+            which: OrderRef::OrderId(7),
+        });
+        assert_eq!(e.code, code::NOT_FOUND);
+        assert_eq!(e.data, Some(json!({"symbol": "BTCUSDT", "order_id": 7})));
     }
 
     #[test]

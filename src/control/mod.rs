@@ -10,8 +10,8 @@
 //!   use.
 //!
 //! The handlers reach the rest of the daemon only through [`ControlContext`]: the store,
-//! the market-data component (for `sync.now`), the exchange client, the heartbeat's status
-//! and the backfill handle.
+//! the market-data component (for `sync.now`), the exchange client, the heartbeat's status,
+//! the backfill handle and the orders component (for `order.*`).
 
 pub mod client;
 pub mod handlers;
@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::exchange::ExchangeClient;
 use crate::heartbeat::HeartbeatStatus;
 use crate::market_data::MarketData;
+use crate::orders::Orders;
 use crate::store::Store;
 
 /// What the handlers may use of the daemon. Built once by the daemon, shared by every
@@ -43,6 +44,9 @@ pub struct ControlContext {
     pub(crate) exchange: ExchangeClient,
     pub(crate) heartbeat: watch::Receiver<HeartbeatStatus>,
     pub(crate) backfill: BackfillHandle,
+    /// `order.*`: a clone of the daemon's component (without credentials its methods but
+    /// `list` answer "no credentials").
+    pub(crate) orders: Orders,
     pub(crate) config: Config,
     pub(crate) clock: Clock,
     /// When the daemon started, for `status.uptime_secs`.
@@ -56,12 +60,14 @@ pub struct ControlContext {
 impl ControlContext {
     /// A context over the daemon's parts. `heartbeat` is [`crate::heartbeat::Heartbeat::status`],
     /// taken before the heartbeat is spawned; `config` supplies the defaults of symbols
-    /// that have no overrides (intervals, backfill days) and the network's name.
+    /// that have no overrides (intervals, backfill days) and the network's name; `orders`
+    /// is a clone of the orders component the daemon runs.
     pub fn new(
         store: Store,
         market_data: Arc<MarketData>,
         heartbeat: watch::Receiver<HeartbeatStatus>,
         backfill: BackfillHandle,
+        orders: Orders,
         config: Config,
         clock: Clock,
     ) -> Arc<ControlContext> {
@@ -72,6 +78,7 @@ impl ControlContext {
             market_data,
             heartbeat,
             backfill,
+            orders,
             config,
             clock,
             started: Instant::now(),

@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::exchange::Network;
+use crate::orders::ClientOrderId;
+pub use crate::orders::{OrderRequest, OrderRow};
 use crate::types::{Interval, Market, Symbol};
 
 /// The `jsonrpc` member every request and response carries.
@@ -56,8 +58,10 @@ pub mod code {
     pub const SYMBOL_NOT_TRADING: i64 = -32002;
     /// `symbol.add` of a symbol that is registered and active. `data.symbol` names it.
     pub const ALREADY_REGISTERED: i64 = -32003;
-    /// The symbol is not registered (or was removed, for methods that need an active one).
-    /// `data.symbol` names it.
+    /// The symbol is not registered (or was removed, for methods that need an active one),
+    /// or (`order.get`, `order.cancel`) no such order exists, neither on the exchange nor in
+    /// the database. `data.symbol` names the symbol; for orders `data.order_id` or
+    /// `data.client_order_id` the order asked for.
     pub const NOT_FOUND: i64 = -32004;
     /// The exchange rejected the request. `data.code` and `data.msg` are Binance's own
     /// (BINANCE.md §8), `data.http_status` the HTTP status. Retrying will not help.
@@ -65,12 +69,23 @@ pub mod code {
     /// The exchange could not be reached, answered 5xx or garbage, rate-limited us or
     /// banned the IP. Try again later; `data.retry_after_ms` says when, if known.
     pub const EXCHANGE_UNAVAILABLE: i64 = -32006;
-    /// The method or feature is not available in this daemon yet (orders and balances
-    /// come with later releases; futures markets; backfill not running).
+    /// The method or feature is not available in this daemon yet (balances come with a
+    /// later release; futures markets; backfill not running).
     pub const NOT_AVAILABLE: i64 = -32007;
     /// The daemon serves its maximum number of connections; this one is refused and
     /// closed. Try again later.
     pub const SERVER_BUSY: i64 = -32008;
+    /// The order request may or may not have been executed by the exchange (a timeout, an
+    /// HTTP 5xx, Binance's `-1006`/`-1007`). `data.order` is the stored order (state
+    /// `unknown` for a placement) and `data.detail` what happened; the daemon queries the
+    /// exchange by client order id until it knows and updates the row. Do NOT send the
+    /// order again: look at it with `order.get` (or `order.list`).
+    pub const ORDER_OUTCOME_UNKNOWN: i64 = -32009;
+    /// Orders need API credentials and none are configured. Set env
+    /// `TRADEBEAT_EXCHANGE__API_KEY` and `TRADEBEAT_EXCHANGE__API_SECRET` (or
+    /// `exchange.api_key_file` and `exchange.api_secret_file`) and restart the daemon.
+    /// Market data keeps working without them.
+    pub const NO_CREDENTIALS: i64 = -32010;
 
     /// A short name of a code, for messages (`"unknown_symbol"`), or `"error"`.
     pub fn name(code: i64) -> &'static str {
@@ -88,6 +103,8 @@ pub mod code {
             EXCHANGE_UNAVAILABLE => "exchange_unavailable",
             NOT_AVAILABLE => "not_available",
             SERVER_BUSY => "server_busy",
+            ORDER_OUTCOME_UNKNOWN => "order_outcome_unknown",
+            NO_CREDENTIALS => "no_credentials",
             _ => "error",
         }
     }
@@ -448,13 +465,7 @@ pub trait Method {
 
 /// Methods of DESIGN.md's table that later releases implement; the server answers them
 /// with [`code::NOT_AVAILABLE`] (not `-32601`), so a script can tell "not yet" from a typo.
-pub const PLANNED_METHODS: [&str; 5] = [
-    "order.place",
-    "order.cancel",
-    "order.get",
-    "order.list",
-    "balance.list",
-];
+pub const PLANNED_METHODS: [&str; 1] = ["balance.list"];
 
 /// Parameters of a method that takes none (`{}` or absent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -518,8 +529,43 @@ impl Method for KlineList {
     type Result = Vec<KlineView>;
 }
 
+/// `order.place`: checks an order against the symbol's rules, stores it `pending`, sends
+/// it once and returns it as stored after the exchange answered (BINANCE.md §4.1). The
+/// params are [`OrderRequest`]: `symbol`, `side`, `type`, `quantity`?, `quote_quantity`?,
+/// `price`?, `stop_price`?, `time_in_force`?, `client_order_id`?, decimals as strings.
+pub struct OrderPlace;
+impl Method for OrderPlace {
+    const NAME: &'static str = "order.place";
+    type Params = OrderRequest;
+    type Result = OrderRow;
+}
+
+/// `order.cancel`: cancels an open order (`DELETE /api/v3/order`) and returns it as stored.
+pub struct OrderCancel;
+impl Method for OrderCancel {
+    const NAME: &'static str = "order.cancel";
+    type Params = OrderRefParams;
+    type Result = OrderRow;
+}
+
+/// `order.get`: one order, refreshed from the exchange (`GET /api/v3/order`) and stored.
+pub struct OrderGet;
+impl Method for OrderGet {
+    const NAME: &'static str = "order.get";
+    type Params = OrderRefParams;
+    type Result = OrderRow;
+}
+
+/// `order.list`: stored orders, newest first (the database only; no exchange request).
+pub struct OrderList;
+impl Method for OrderList {
+    const NAME: &'static str = "order.list";
+    type Params = OrderListParams;
+    type Result = Vec<OrderRow>;
+}
+
 /// The names of the methods served now, in DESIGN.md's order.
-pub const METHODS: [&str; 7] = [
+pub const METHODS: [&str; 11] = [
     Status::NAME,
     SymbolAdd::NAME,
     SymbolRemove::NAME,
@@ -527,7 +573,46 @@ pub const METHODS: [&str; 7] = [
     SyncNow::NAME,
     BackfillStart::NAME,
     KlineList::NAME,
+    OrderPlace::NAME,
+    OrderCancel::NAME,
+    OrderGet::NAME,
+    OrderList::NAME,
 ];
+
+/// `order.cancel` and `order.get` parameters: the symbol and one of the two ids (at least
+/// one is required; when both are given the order id is used, as Binance does).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRefParams {
+    pub symbol: Symbol,
+    /// The exchange's order id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<i64>,
+    /// The client order id (the caller's, or the `tb-…` one tradebeat generated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_order_id: Option<ClientOrderId>,
+}
+
+/// `order.list` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderListParams {
+    /// Only this symbol's orders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<Symbol>,
+    /// `true`: only orders not in a final state (open on the exchange, `pending` or
+    /// `unknown`); absent or `false`: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<bool>,
+    /// 1..=[`ORDER_LIST_MAX_LIMIT`]; absent: [`ORDER_LIST_DEFAULT_LIMIT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// The number of orders `order.list` returns when no `limit` is given.
+pub const ORDER_LIST_DEFAULT_LIMIT: u32 = crate::orders::LIST_DEFAULT_LIMIT;
+/// The most orders one `order.list` returns.
+pub const ORDER_LIST_MAX_LIMIT: u32 = crate::orders::LIST_MAX_LIMIT;
 
 /// `symbol.add` parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1007,6 +1092,9 @@ mod tests {
                 let _ = decode_params::<SymbolListParams>(p.clone());
                 let _ = decode_params::<SyncNowParams>(p.clone());
                 let _ = decode_params::<BackfillStartParams>(p.clone());
+                let _ = decode_params::<OrderRequest>(p.clone());
+                let _ = decode_params::<OrderRefParams>(p.clone());
+                let _ = decode_params::<OrderListParams>(p.clone());
                 if let Err(e) = decode_params::<KlineListParams>(p) {
                     assert_eq!(e.code, code::INVALID_PARAMS);
                 }

@@ -290,6 +290,13 @@ impl Serialize for OrderStatus {
     }
 }
 
+impl<'de> Deserialize<'de> for OrderStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A client order id: 1 to 36 of `a-z A-Z 0-9 - _` (`^[a-zA-Z0-9-_]{1,36}$`, BINANCE.md
 /// §4.5). Unique per order in tradebeat's database; ids tradebeat generates start with
 /// [`ClientOrderId::PREFIX`].

@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError};
 use crate::orders::{
@@ -24,7 +24,7 @@ use crate::types::{Market, Symbol};
 ///
 /// Serialized for the control protocol with decimals as strings and times as ms since the
 /// epoch (UTC).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRow {
     pub id: i64,
     pub market: Market,
