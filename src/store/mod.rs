@@ -176,9 +176,22 @@ impl Store {
             let conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
             conn.busy_timeout(BUSY_TIMEOUT)
                 .map_err(|e| open_err(e.to_string()))?;
-            let mode: String = conn
-                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-                .map_err(|e| open_err(e.to_string()))?;
+            // Switching a new file to WAL needs an exclusive lock, and SQLite does not wait
+            // for it (no busy handler): when another process opens the same new file at
+            // the same moment, try again for up to the busy timeout.
+            let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+            let mode: String = loop {
+                match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+                    Ok(mode) => break mode,
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == rusqlite::ErrorCode::DatabaseBusy
+                            && std::time::Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(e) => return Err(open_err(e.to_string())),
+                }
+            };
             if !mode.eq_ignore_ascii_case("wal") {
                 return Err(open_err(format!("cannot switch to WAL mode (got {mode})")));
             }
@@ -276,12 +289,20 @@ impl Store {
             if version <= current || version > target {
                 continue;
             }
-            self.write(|tx| {
+            // Re-read the version inside the write transaction: another process opening the
+            // same file at the same moment may have applied this step already.
+            let applied = self.write(|tx| {
+                let now: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                if now >= version {
+                    return Ok(false);
+                }
                 tx.execute_batch(sql)?;
                 tx.pragma_update(None, "user_version", version)?;
-                Ok(())
+                Ok(true)
             })?;
-            tracing::info!(version, path = %self.path.display(), "database schema upgraded");
+            if applied {
+                tracing::info!(version, path = %self.path.display(), "database schema upgraded");
+            }
         }
         Ok(())
     }
@@ -732,6 +753,22 @@ mod tests {
             again.schema_version().unwrap(),
             Store::latest_schema_version()
         );
+    }
+
+    #[test]
+    fn two_openers_at_once_both_get_an_upgraded_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || Store::open(&path).map(|s| s.schema_version()))
+            })
+            .collect();
+        for h in handles {
+            let version = h.join().unwrap().unwrap().unwrap();
+            assert_eq!(version, Store::latest_schema_version());
+        }
     }
 
     #[test]
