@@ -643,3 +643,46 @@ async fn account_endpoints_report_what_the_exchange_holds() {
         "limit 0 is refused locally"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resting_order_reaches_its_final_state_in_the_database_without_being_asked() {
+    let b = bench().await;
+    let resting = b
+        .orders
+        .place(req("BTCUSDT", "LIMIT BUY q=0.001 p=60000 tif=GTC"))
+        .await
+        .unwrap();
+    assert_eq!(resting.status.as_str(), "NEW");
+    let untouched = b
+        .orders
+        .place(req("BTCUSDT", "LIMIT BUY q=0.001 p=50000 tif=GTC"))
+        .await
+        .unwrap();
+
+    // The market falls to 59000: the order at 60000 fills on the exchange, the one at
+    // 50000 keeps resting. Nothing has asked tradebeat about either.
+    b.sim.set_order_price("BTCUSDT", Some("59000.00"));
+    assert_eq!(b.orders.refresh_working().await.unwrap(), 2);
+
+    let filled = b
+        .store
+        .order_by_client_id(&resting.client_order_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(filled.status.as_str(), "FILLED");
+    assert_matches_exchange(
+        &filled,
+        &b.sim.order(resting.client_order_id.as_str()).unwrap(),
+    );
+    let still = b
+        .store
+        .order_by_client_id(&untouched.client_order_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(still.status.as_str(), "NEW");
+
+    // A final order is not asked about again.
+    let before = requests(&b.sim, "GET", "/api/v3/order");
+    assert_eq!(b.orders.refresh_working().await.unwrap(), 1);
+    assert_eq!(requests(&b.sim, "GET", "/api/v3/order"), before + 1);
+}

@@ -77,6 +77,11 @@ const RESOLVE_MAX_DELAY: Duration = Duration::from_secs(30);
 const RETRY_MAX_DELAY: Duration = Duration::from_secs(60);
 /// How long [`Orders::run`] waits for its background tasks at shutdown.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(3);
+/// How often the orders still working on the exchange are refreshed from it, so that a
+/// resting order's fills and final state reach the database without anyone asking (the
+/// user-data stream will deliver them as they happen; this stays as the safety net).
+/// Each refresh costs 4 request weight per working order (`GET /api/v3/order`).
+pub const REFRESH_EVERY: Duration = Duration::from_secs(60);
 /// `order.list` returns this many rows when no limit is given, and at most
 /// [`LIST_MAX_LIMIT`].
 pub const LIST_DEFAULT_LIMIT: u32 = 100;
@@ -951,7 +956,8 @@ impl Orders {
     }
 
     /// Runs the component until `shutdown`: reconciles at start (retrying with backoff
-    /// while the exchange cannot be reached), then waits; at shutdown stops the background
+    /// while the exchange cannot be reached), then refreshes the working orders every
+    /// [`REFRESH_EVERY`] ([`Orders::refresh_working`]); at shutdown stops the background
     /// resolvers and write retries and waits for them (up to a few seconds). Without
     /// credentials it only waits.
     pub async fn run(self, shutdown: CancellationToken) {
@@ -974,11 +980,58 @@ impl Orders {
                     }
                 }
             }
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(REFRESH_EVERY) => {}
+                }
+                let refreshed = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    r = self.refresh_working() => r,
+                };
+                if let Err(e) = refreshed {
+                    tracing::warn!(error = %e, "working orders not refreshed");
+                }
+            }
         } else {
             tracing::info!("no api credentials configured: orders are off, market data runs");
         }
         shutdown.cancelled().await;
         self.stop().await;
+    }
+
+    /// Refreshes every stored order that is working on the exchange (not in a final state,
+    /// and not in doubt: orders whose placement outcome is unknown have their own resolver)
+    /// from the exchange (`GET /api/v3/order` by client order id, BINANCE.md §4.3), and
+    /// stores what it says: fills, cancellations and expiries that happened since.
+    /// Returns how many orders were refreshed.
+    ///
+    /// # Errors
+    /// `NoCredentials`; `Store`. An order that cannot be queried is logged and left for the
+    /// next refresh.
+    pub async fn refresh_working(&self) -> Result<usize, OrderError> {
+        let signed = self.signed()?.clone();
+        let rows = self.inner.store.run(|s| s.orders_not_final()).await?;
+        let mut refreshed = 0;
+        for row in rows {
+            if matches!(row.status, OrderStatus::Pending | OrderStatus::Unknown)
+                || locked(&self.inner.in_flight).contains(&row.client_order_id)
+            {
+                continue;
+            }
+            let which = OrderRef::ClientOrderId(row.client_order_id.clone());
+            match signed.query_order(&row.symbol, &which).await {
+                Ok(order) => {
+                    if self.apply(&row.client_order_id, order).await {
+                        refreshed += 1;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(client_order_id = %row.client_order_id, status = %row.status, error = %e, "cannot refresh a working order");
+                }
+            }
+        }
+        Ok(refreshed)
     }
 
     /// Stops the background tasks and waits for them, up to a few seconds.
