@@ -22,10 +22,11 @@ use std::str::FromStr;
 use reqwest::Method;
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::de::{self, DeserializeOwned, Deserializer};
 
 use super::client::{Endpoint, ExchangeClient};
 use super::error::ExchangeError;
+use super::wire::Int;
 use crate::orders::{
     Account, Balance, ClientOrderId, Fill, Order, OrderRef, OrderRequest, OrderStatus, OrderType,
     Side, TimeInForce, Trade,
@@ -302,36 +303,6 @@ fn decode(endpoint: Endpoint) -> impl FnOnce(String) -> ExchangeError {
 
 fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     serde_json::from_slice(body).map_err(|e| e.to_string())
-}
-
-/// An integer sent as a JSON number or as a string of digits.
-#[derive(Debug, Clone, Copy)]
-struct Int(i64);
-
-impl<'de> Deserialize<'de> for Int {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Int;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an integer, as a number or a string")
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int, E> {
-                Ok(Int(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
-                i64::try_from(v)
-                    .map(Int)
-                    .map_err(|_| E::custom(format!("integer {v} is too large")))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Int, E> {
-                v.parse()
-                    .map(Int)
-                    .map_err(|_| E::custom(format!("{v:?} is not an integer")))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// A decimal sent as a string (`"0.00100000"`), parsed exactly; negative values are

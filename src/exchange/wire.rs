@@ -25,9 +25,10 @@ use crate::types::{
     SymbolStatus, Ticker,
 };
 
-/// An integer sent as a JSON number or as a string of digits.
+/// An integer sent as a JSON number or as a string of digits (shared with the signed
+/// endpoints' wire structs in `trading.rs`).
 #[derive(Debug, Clone, Copy)]
-struct Int(i64);
+pub(super) struct Int(pub(super) i64);
 
 impl<'de> Deserialize<'de> for Int {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
