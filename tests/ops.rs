@@ -434,13 +434,23 @@ async fn a_second_instance_on_the_same_database_exits_1_at_once_and_touches_noth
         std::fs::read_to_string(&all_log).is_ok_and(|t| t.contains("tradebeat ready"))
     })
     .await;
-    // And the history backfill done, so that the first instance is quiet.
+    // And the history backfill done, so that the first instance is quiet. "backfill idle"
+    // is also logged once at start, before the configured symbol is registered: wait for
+    // the one that follows its job's completion.
     let backfill_log = dir.path().join("logs/backfill.log");
-    wait_until("the backfill idle", Duration::from_secs(30), || {
-        [&all_log, &backfill_log]
-            .iter()
-            .all(|log| std::fs::read_to_string(log).is_ok_and(|t| t.contains("backfill idle")))
-    })
+    wait_until(
+        "the backfill idle after its job",
+        Duration::from_secs(30),
+        || {
+            [&all_log, &backfill_log].iter().all(|log| {
+                std::fs::read_to_string(log).is_ok_and(|t| {
+                    t.rfind("backfill job done").is_some_and(|done| {
+                        t.rfind("backfill idle").is_some_and(|idle| idle > done)
+                    })
+                })
+            })
+        },
+    )
     .await;
     let lock = dir.path().join("data/tradebeat.db.lock");
     assert_eq!(
@@ -475,7 +485,13 @@ async fn a_second_instance_on_the_same_database_exits_1_at_once_and_touches_noth
         "no file created or removed"
     );
     for (path, content) in &before {
-        assert!(after[path] == *content, "{} changed", path.display());
+        if after[path] != *content {
+            let log = std::fs::read_to_string(dir.path().join("logs/tradebeat.log")).unwrap();
+            panic!(
+                "{} changed; the first instance's log:\n{log}",
+                path.display()
+            );
+        }
     }
 
     // The first instance is unharmed and stops cleanly; then the database is free again.
