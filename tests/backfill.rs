@@ -17,8 +17,6 @@ use tradebeat::backfill::{BackfillError, BackfillOptions, GapReason, GapStatus, 
 use tradebeat::store::{JobRow, Store};
 use tradebeat::types::{DAY_MS, Interval, Kline, MINUTE_MS, Market, SymbolInfo, SymbolStatus};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tradebeat");
-
 /// Backfill knobs with short waits, so that retries and gap schedules fit in a test.
 fn fast() -> BackfillOptions {
     BackfillOptions {
@@ -202,15 +200,8 @@ async fn backfill_stores_every_closed_candle_of_the_window_identical_to_the_exch
 }
 
 fn tradebeat_child(dir: &std::path::Path, sim_url: &str) -> Child {
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TRADEBEAT_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.current_dir(dir)
-        .arg("run")
-        .env_remove("RUST_LOG")
+    let mut cmd = tradebeat_command(dir);
+    cmd.arg("run")
         .env("TRADEBEAT_EXCHANGE__REST_URL", sim_url)
         .env("TRADEBEAT_EXCHANGE__REQUEST_TIMEOUT_MS", "3000")
         .env("TRADEBEAT_HEARTBEAT__PERIOD_SECS", "2")

@@ -4,29 +4,17 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tradebeat");
-
 /// Runs the binary with `args` in `dir`, without the developer's TRADEBEAT_* variables,
 /// on the blocking pool (the daemon shares this runtime).
 async fn tradebeat(dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TRADEBEAT_") {
-            cmd.env_remove(k);
-        }
-    }
+    let mut cmd = tradebeat_command(dir);
+    cmd.args(args);
     tokio::task::spawn_blocking(move || cmd.output().expect("run tradebeat"))
         .await
         .unwrap()

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,21 +21,7 @@ const UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/tradebeat.servi
 const WATCHDOG: Duration = Duration::from_secs(2);
 
 fn tradebeat(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .env_remove("RUST_LOG")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("WATCHDOG_USEC")
-        .env_remove("WATCHDOG_PID")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TRADEBEAT_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
+    tradebeat_command(dir)
 }
 
 /// A config file in `dir` for the simulator at `sim_url`, beats at `(period_secs,

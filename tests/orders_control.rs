@@ -392,21 +392,8 @@ async fn without_credentials_orders_answer_how_to_configure_them() {
 
 /// Runs `tradebeat ctl --socket SOCKET ARGS…` on the blocking pool.
 async fn ctl(dir: &Path, socket: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .arg("ctl")
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TRADEBEAT_") {
-            cmd.env_remove(k);
-        }
-    }
+    let mut cmd = common::tradebeat_command(dir);
+    cmd.arg("ctl").arg("--socket").arg(socket).args(args);
     tokio::task::spawn_blocking(move || cmd.output().expect("run tradebeat"))
         .await
         .unwrap()
@@ -619,19 +606,11 @@ async fn ctl_orders_place_get_list_cancel() {
 
 /// Starts the real daemon in `dir` with the test credentials in its environment.
 fn spawn_daemon(dir: &Path, config: &Path) -> std::process::Child {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .args(["run", "--config"])
+    let mut cmd = common::tradebeat_command(dir);
+    cmd.args(["run", "--config"])
         .arg(config)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TRADEBEAT_") {
-            cmd.env_remove(k);
-        }
-    }
     cmd.env("TRADEBEAT_EXCHANGE__API_KEY", TEST_API_KEY)
         .env("TRADEBEAT_EXCHANGE__API_SECRET", TEST_API_SECRET)
         .spawn()

@@ -3,28 +3,15 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tradebeat");
 const SECRET: &str = "S3CR3T-never-print-me-9f8e7d";
 
 fn tradebeat(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // Keep the developer's own TRADEBEAT_* variables out of the test.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TRADEBEAT_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
+    tradebeat_command(dir)
 }
 
 fn write_config(dir: &std::path::Path, sim_url: &str) -> std::path::PathBuf {

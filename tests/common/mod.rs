@@ -198,3 +198,25 @@ pub fn to_kline(k: &exchange_sim::SimKline) -> tradebeat::types::Kline {
         taker_buy_quote_volume: k.taker_buy_quote_volume,
     }
 }
+
+/// The `tradebeat` binary as a child process in `dir`: none of the developer's own
+/// `TRADEBEAT_*`, `RUST_LOG` or systemd variables reach it, stdin is closed, stdout and
+/// stderr are piped. Callers add their arguments and environment on top.
+pub fn tradebeat_command(dir: &Path) -> std::process::Command {
+    use std::process::Stdio;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tradebeat"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TRADEBEAT_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
