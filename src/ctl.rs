@@ -588,14 +588,34 @@ pub fn render_status(s: &StatusInfo) -> String {
             s.clock_offset_ms
         ),
     ));
-    items.push((
-        "user stream",
-        match s.user_stream.as_str() {
-            "not_available" => "not available yet".to_string(),
-            other => other.to_string(),
-        },
-    ));
+    items.push(("user stream", render_user_stream(&s.user_stream, s.now)));
     pairs(&items)
+}
+
+/// The `user stream` line of `ctl status`: state, then what is known of the connection.
+fn render_user_stream(u: &crate::user_stream::UserStreamStatus, now: i64) -> String {
+    use crate::user_stream::StreamState;
+    if u.state == StreamState::Off {
+        return "off (no api credentials)".to_string();
+    }
+    let mut parts = vec![u.state.as_str().to_string()];
+    if let Some(since) = u.connected_since {
+        parts.push(format!(
+            "connected since {} UTC ({})",
+            utc(since),
+            duration(u64::try_from((now - since) / 1000).unwrap_or(0))
+        ));
+    }
+    match u.last_event_time {
+        Some(t) => parts.push(format!("last event {} UTC", utc(t))),
+        None => parts.push("no event yet".to_string()),
+    }
+    parts.push(format!("{} reconnect(s)", u.reconnects));
+    parts.push(format!("{} event(s) recorded", u.events_committed));
+    if let Some(e) = &u.last_error {
+        parts.push(format!("last error: {e}"));
+    }
+    parts.join(", ")
 }
 
 /// `ctl symbols add`.
@@ -913,7 +933,15 @@ mod tests {
                 window_start: NOON,
             },
             clock_offset_ms: 3,
-            user_stream: "not_available".into(),
+            user_stream: crate::user_stream::UserStreamStatus {
+                state: crate::user_stream::StreamState::Healthy,
+                connected_since: Some(NOON - 3_600_000),
+                last_event_time: Some(NOON - 2_000),
+                reconnects: 2,
+                reconciled_at: Some(NOON - 3_590_000),
+                events_committed: 17,
+                last_error: None,
+            },
         };
         let text = render_status(&s);
         for want in [
@@ -927,7 +955,7 @@ mod tests {
             "backfill        no jobs",
             "24 of 6000 per minute used (0.4%)",
             "+3 ms (exchange clock minus local clock)",
-            "user stream     not available yet",
+            "user stream     healthy, connected since 2026-11-21 11:00:00 UTC (1h 00m), last event 2026-11-21 11:59:58 UTC, 2 reconnect(s), 17 event(s) recorded",
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }

@@ -30,6 +30,7 @@ use crate::market_data::MarketData;
 use crate::notify;
 use crate::orders::Orders;
 use crate::store::Store;
+use crate::user_stream::{UserStream, UserStreamHandle, UserStreamOptions};
 
 /// How long the components get to stop after the shutdown signal, beyond which the daemon
 /// exits anyway. Above the heartbeat's own grace, below systemd's default stop timeout.
@@ -76,6 +77,8 @@ pub struct Handles {
     /// Backfill jobs and gaps (`symbol.add`, `symbol.remove`, `backfill.start`,
     /// `symbol.list`, `status`).
     pub backfill: BackfillHandle,
+    /// The user-data stream's state ([`UserStreamHandle::off`] without credentials).
+    pub user_stream: UserStreamHandle,
 }
 
 /// What the daemon takes besides its config: knobs for tests and benchmarks.
@@ -83,6 +86,8 @@ pub struct Handles {
 pub struct RunOptions {
     /// The backfill's internal knobs (defaults in production).
     pub backfill: BackfillOptions,
+    /// The user-data stream's timings (defaults in production).
+    pub user_stream: UserStreamOptions,
     /// Receives the components' handles once they are built.
     pub handles: Option<tokio::sync::oneshot::Sender<Handles>>,
 }
@@ -140,11 +145,6 @@ pub async fn run_with(
         heartbeat.status(),
         run_options.backfill,
     );
-    if let Some(tx) = run_options.handles {
-        let _ = tx.send(Handles {
-            backfill: backfill_handle.clone(),
-        });
-    }
     // Orders: signed with the configured credentials; without any, orders answer a clear
     // error and market data runs alone. Unreadable credential files stop the start.
     let credentials = config
@@ -158,6 +158,31 @@ pub async fn run_with(
         clock.clone(),
     )
     .context("cannot use the api credentials")?;
+    // The user-data stream: with credentials only (it needs the account's key).
+    let (user_stream, user_stream_handle) = match credentials.as_ref() {
+        Some(credentials) => {
+            let (stream, handle) = UserStream::new(
+                config.exchange.resolved_ws_api_url(),
+                credentials,
+                config.exchange.recv_window_ms,
+                &exchange,
+                orders.clone(),
+                store.clone(),
+                clock.clone(),
+                schedule,
+                run_options.user_stream,
+            )
+            .context("cannot use the api credentials for the user-data stream")?;
+            (Some(stream), handle)
+        }
+        None => (None, UserStreamHandle::off()),
+    };
+    if let Some(tx) = run_options.handles {
+        let _ = tx.send(Handles {
+            backfill: backfill_handle.clone(),
+            user_stream: user_stream_handle.clone(),
+        });
+    }
 
     let symbols: Vec<&str> = config
         .market_data
@@ -175,6 +200,7 @@ pub async fn run_with(
         database = %store.path().display(),
         symbols = %symbols.join(","),
         orders = if orders.has_credentials() { "on" } else { "off (no api credentials)" },
+        user_stream = if user_stream.is_some() { config.exchange.resolved_ws_api_url() } else { "off (no api credentials)" },
         socket = %std::path::absolute(&config.control.socket)
             .unwrap_or_else(|_| config.control.socket.clone())
             .display(),
@@ -213,16 +239,26 @@ pub async fn run_with(
         orders.clone(),
         config.clone(),
         clock,
+        user_stream_handle,
     );
     let control = ControlServer::bind(&config.control, control_context)
         .await
         .context("cannot start the control socket")?;
 
     notify::status("starting: waiting for the first exchange contact");
+    let shutdown_for_stream = shutdown.clone();
     let mut heartbeat_task = tokio::spawn(heartbeat.run(shutdown.clone()));
     let mut control_task = tokio::spawn(control.run(shutdown.clone()));
     let mut backfill_task = tokio::spawn(backfill.run(shutdown.clone()));
     let mut orders_task = tokio::spawn(orders.run(shutdown.clone()));
+    let mut user_stream_task = tokio::spawn(async move {
+        match user_stream {
+            Some(stream) => stream.run(shutdown_for_stream).await,
+            None => {
+                tracing::info!(target: "tradebeat::user_stream", "no api credentials configured: no user-data stream")
+            }
+        }
+    });
 
     // READY=1 once the steps above are done and the first exchange contact (the start-up
     // beat) finished, or FIRST_CONTACT_WAIT passed; not at all when a stop came first.
@@ -258,18 +294,20 @@ pub async fn run_with(
             }
         }
     };
-    // The control server, the backfill and orders stop on the same signal (and when the heartbeat
+    // The control server, the backfill, orders and the user-data stream stop on the same signal (and when the heartbeat
     // stopped alone). A backfill page being written commits or rolls back whole.
     shutdown.cancel();
     let others = async {
         let _ = (&mut control_task).await;
         let _ = (&mut backfill_task).await;
         let _ = (&mut orders_task).await;
+        let _ = (&mut user_stream_task).await;
     };
     if tokio::time::timeout(DRAIN_DEADLINE, others).await.is_err() {
         control_task.abort();
         backfill_task.abort();
         orders_task.abort();
+        user_stream_task.abort();
     }
     let uptime_secs = started.elapsed().as_secs();
     match outcome {

@@ -39,6 +39,7 @@ pub mod notify;
 pub mod orders;
 pub mod store;
 pub mod types;
+pub mod user_stream;
 
 /// tradebeat's version, from `Cargo.toml` (`0.1.0`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -132,7 +132,11 @@ async fn status_and_the_symbol_lifecycle() {
     assert!(status.next_beat_time.unwrap() > last.beat_time);
     assert!(status.request_weight.limit > 0 && status.request_weight.used > 0);
     assert!(status.started_at <= status.now);
-    assert_eq!(status.user_stream, "not_available");
+    // No api credentials in this test: no user-data stream.
+    assert_eq!(
+        status.user_stream.state,
+        tradebeat::user_stream::StreamState::Off
+    );
     // The backfill: one job per followed series (BTCUSDT and ETHUSDT × 1m), created right
     // after the first beat.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

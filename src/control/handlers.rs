@@ -248,7 +248,7 @@ async fn status(ctx: Arc<ControlContext>, _: NoParams) -> Result<StatusInfo, Err
             window_start: weight.window_start_ms,
         },
         clock_offset_ms: ctx.exchange.clock_offset_ms(),
-        user_stream: "not_available".to_string(),
+        user_stream: ctx.user_stream.status(),
     })
 }
 

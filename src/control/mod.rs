@@ -35,6 +35,7 @@ use crate::heartbeat::HeartbeatStatus;
 use crate::market_data::MarketData;
 use crate::orders::Orders;
 use crate::store::Store;
+use crate::user_stream::UserStreamHandle;
 
 /// What the handlers may use of the daemon. Built once by the daemon, shared by every
 /// connection.
@@ -55,13 +56,17 @@ pub struct ControlContext {
     pub(crate) started_at_ms: i64,
     /// Coalesces concurrent `sync.now` calls into one beat.
     pub(crate) manual_beats: handlers::ManualBeats,
+    /// The user-data stream's state, for `status`.
+    pub(crate) user_stream: UserStreamHandle,
 }
 
 impl ControlContext {
     /// A context over the daemon's parts. `heartbeat` is [`crate::heartbeat::Heartbeat::status`],
     /// taken before the heartbeat is spawned; `config` supplies the defaults of symbols
     /// that have no overrides (intervals, backfill days) and the network's name; `orders`
-    /// is a clone of the orders component the daemon runs.
+    /// is a clone of the orders component the daemon runs; `user_stream` reports the
+    /// user-data stream ([`UserStreamHandle::off`] without credentials).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         market_data: Arc<MarketData>,
@@ -70,6 +75,7 @@ impl ControlContext {
         orders: Orders,
         config: Config,
         clock: Clock,
+        user_stream: UserStreamHandle,
     ) -> Arc<ControlContext> {
         let started_at_ms = clock.now_ms();
         Arc::new(ControlContext {
@@ -84,6 +90,7 @@ impl ControlContext {
             started: Instant::now(),
             started_at_ms,
             manual_beats: handlers::ManualBeats::default(),
+            user_stream,
         })
     }
 }

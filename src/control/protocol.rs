@@ -865,8 +865,11 @@ pub struct StatusInfo {
     pub request_weight: WeightView,
     /// Exchange clock minus local clock, ms, as last measured.
     pub clock_offset_ms: i64,
-    /// The user-data stream's state: `"not_available"` until it comes with its release.
-    pub user_stream: String,
+    /// The user-data stream: `state` (`off` without credentials, `connecting`,
+    /// `reconciling`, `healthy`, `reconnecting`, `rejected`, `stopped`), `connected_since`
+    /// and `last_event_time` (ms), `reconnects`, `reconciled_at` (ms), `events_committed`,
+    /// `last_error`.
+    pub user_stream: crate::user_stream::UserStreamStatus,
 }
 
 /// One stored candle; prices and volumes as decimal strings.

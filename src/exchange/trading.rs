@@ -10,6 +10,7 @@
 //! | [`ExchangeClient::open_orders`] | `GET /api/v3/openOrders` | 6, 80 for all symbols | retried |
 //! | [`ExchangeClient::all_orders`] | `GET /api/v3/allOrders` | 20 | retried |
 //! | [`ExchangeClient::my_trades`] | `GET /api/v3/myTrades` | 20, 5 with `orderId` | retried |
+//! | [`ExchangeClient::my_trades_from`] | `GET /api/v3/myTrades` with `fromId` | 20 | retried |
 //! | [`ExchangeClient::account`] | `GET /api/v3/account` | 20 | retried |
 //! | [`ExchangeClient::ticker_price`] | `GET /api/v3/ticker/price` (public) | 2 | retried |
 //!
@@ -201,6 +202,26 @@ impl ExchangeClient {
         params.push(("limit", limit.to_string()));
         let reply = self.signed(Method::GET, endpoint, &params).await?;
         let rows: Vec<WireTrade> = from_json(&reply.body).map_err(decode(endpoint))?;
+        Ok(rows.into_iter().map(WireTrade::into_trade).collect())
+    }
+
+    /// `GET /api/v3/myTrades` with `fromId` (BINANCE.md §4.3, weight 20): up to `limit`
+    /// (1..=1000) of the account's trades on `symbol` with trade id ≥ `from_id`, oldest
+    /// first. Reconciliation pages through the fills it has not seen with it.
+    pub async fn my_trades_from(
+        &self,
+        symbol: &Symbol,
+        from_id: i64,
+        limit: u16,
+    ) -> Result<Vec<Trade>, ExchangeError> {
+        check_limit(limit)?;
+        let params = [
+            ("symbol", symbol.to_string()),
+            ("fromId", from_id.to_string()),
+            ("limit", limit.to_string()),
+        ];
+        let reply = self.signed(Method::GET, MY_TRADES, &params).await?;
+        let rows: Vec<WireTrade> = from_json(&reply.body).map_err(decode(MY_TRADES))?;
         Ok(rows.into_iter().map(WireTrade::into_trade).collect())
     }
 

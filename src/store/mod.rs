@@ -29,6 +29,7 @@ pub use backfill::{GapCheckSnapshot, GapRow, JobRow, PageCommit, RepairCommit};
 mod control;
 pub use control::{Registration, SymbolCounts, SymbolSeries};
 mod orders;
+mod reconcile;
 pub use orders::{Inserted, OrderFilter, OrderRow};
 
 /// The schema migrations, as shipped.

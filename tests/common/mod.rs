@@ -75,6 +75,7 @@ impl InProcess {
         let options = tradebeat::daemon::RunOptions {
             backfill,
             handles: Some(tx),
+            ..Default::default()
         };
         let task = tokio::spawn(tradebeat::daemon::run_with(
             config,

@@ -1,0 +1,738 @@
+//! The user-data stream: every execution report, balance change and order-list update of
+//! the account, from Binance's WebSocket API into SQLite, with nothing lost across
+//! reconnects.
+//!
+//! # Subscription (BINANCE.md §6.2)
+//!
+//! Spot listen keys are retired (BINANCE.md §6.1). The stream connects to
+//! `exchange.ws_api_url` and sends `userDataStream.subscribe.signature` with `apiKey`,
+//! `timestamp`, `recvWindow` and an HMAC-SHA256 signature over those parameters sorted by
+//! name (`apiKey=…&recvWindow=…&timestamp=…`, [`crate::exchange::ws_api_payload`]). Events
+//! then arrive as text frames `{"subscriptionId": N, "event": {...}}`
+//! ([`crate::user_data::parse_frame`]).
+//!
+//! # Keeping the connection honest (BINANCE.md §6.4)
+//!
+//! * The server pings every 20 s and drops a client that has not answered within a minute:
+//!   pongs echo the ping's payload (tungstenite queues them; the stream flushes at once).
+//! * A connection that delivers no frame at all for [`UserStreamOptions::silence_timeout`]
+//!   (default 60 s, three server pings) is half-open or stalled: it is dropped and
+//!   replaced. After [`UserStreamOptions::keepalive_after`] of silence the stream sends its
+//!   own ping, so a live server answers (a pong) well before that.
+//! * Binance closes a connection after 24 h. After [`UserStreamOptions::renew_after`]
+//!   (23 h) the stream opens and subscribes a second connection, then closes the first
+//!   (make before break: both deliver during the overlap, and the database keeps each event
+//!   once). The switch happens half-way between two beats, never during one.
+//! * Reconnects wait with exponential backoff and full jitter
+//!   ([`UserStreamOptions::backoff_initial`] doubling up to
+//!   [`UserStreamOptions::backoff_max`]), reset once a connection has stayed healthy for a
+//!   minute. A rejected key (`-2015`, `-2014`, `-1022`, `-1002`) is logged as an error and
+//!   retried only every [`UserStreamOptions::rejected_retry`] (5 min): bad credentials
+//!   cause no reconnect storm. `-1021` (clock) re-measures the clock offset and retries at
+//!   once. `-2035` (already subscribed) counts as subscribed. `eventStreamTerminated`
+//!   subscribes again on the same connection; `serverShutdown` reconnects at once.
+//!
+//! # Nothing lost (reconciliation)
+//!
+//! Events that happen while no connection is subscribed are never replayed by Binance.
+//! After every (re)connect, once subscribed and before the stream reports `healthy`, it
+//! reconciles over REST ([`reconcile`]): every stored order not in a final state is
+//! queried, the open orders are listed (orders placed outside tradebeat are recorded too),
+//! the fills since the last known trade of every symbol are fetched (`myTrades` with
+//! `fromId`) and the account's balances are read. All of it is idempotent with what the
+//! stream delivers: a fill is one row whichever way it came (keyed by trade id), and an
+//! order never moves backwards.
+//!
+//! # Writing
+//!
+//! One writer task drains the events into the store, up to [`WRITE_BATCH`] per
+//! transaction ([`crate::store::Store::apply_user_data`]): under a burst, one commit covers
+//! many events; alone, an event is committed at once. A batch the database refuses is
+//! retried; if it still cannot be written, the stream asks for a reconciliation, which
+//! fetches the same facts again over REST.
+//!
+//! Logs go to `logs/user_stream.log`: connects, subscriptions, drops, reconciliations.
+
+pub mod reconcile;
+
+mod connection;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use futures::future::{BoxFuture, Fuse, FusedFuture as _};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{BeatSchedule, Clock};
+use crate::config::Credentials;
+use crate::exchange::{ExchangeClient, HmacSha256};
+use crate::orders::Orders;
+use crate::store::Store;
+use crate::types::Market;
+use crate::user_data::UserDataEvent;
+
+use connection::{ConnectError, Connection, Ended, Step};
+
+/// A renewal time that never comes (while one is in flight).
+const FAR_FUTURE: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Most events committed in one transaction.
+pub const WRITE_BATCH: usize = 512;
+/// Events waiting for the writer; beyond this the stream stops reading until it catches
+/// up (the socket buffers the rest).
+const CHANNEL_CAPACITY: usize = 8192;
+/// A connection that stayed healthy this long resets the reconnect backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(60);
+/// Attempts at writing one batch before giving up on it and reconciling instead.
+const WRITE_ATTEMPTS: u32 = 3;
+
+/// Timings of the stream. [`Default`] is what production uses; tests shorten them.
+#[derive(Debug, Clone)]
+pub struct UserStreamOptions {
+    /// A connection with no frame for this long is dropped and replaced (default 60 s:
+    /// Binance pings every 20 s).
+    pub silence_timeout: Duration,
+    /// After this long without a frame the stream pings the server itself (default 25 s).
+    pub keepalive_after: Duration,
+    /// Connecting (TCP, TLS, WebSocket handshake) and subscribing each give up after this
+    /// (default 10 s).
+    pub connect_timeout: Duration,
+    /// First reconnect delay (default 1 s); doubles per failed attempt, with full jitter.
+    pub backoff_initial: Duration,
+    /// Longest reconnect delay (default 60 s).
+    pub backoff_max: Duration,
+    /// Delay before trying again after the exchange rejected the API key (default 5 min).
+    pub rejected_retry: Duration,
+    /// Age at which a connection is replaced, before Binance's 24 h limit (default 23 h).
+    pub renew_after: Duration,
+    /// First delay before a failed reconciliation is tried again (default 2 s, doubling
+    /// up to `backoff_max`).
+    pub reconcile_retry: Duration,
+}
+
+impl Default for UserStreamOptions {
+    fn default() -> UserStreamOptions {
+        UserStreamOptions {
+            silence_timeout: Duration::from_secs(60),
+            keepalive_after: Duration::from_secs(25),
+            connect_timeout: Duration::from_secs(10),
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            rejected_retry: Duration::from_secs(300),
+            renew_after: Duration::from_secs(23 * 3600),
+            reconcile_retry: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Where the stream is, for `status` (`user_stream.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamState {
+    /// No API credentials configured: there is no user-data stream.
+    #[default]
+    Off,
+    /// Opening a connection and subscribing.
+    Connecting,
+    /// Subscribed; catching up over REST on what may have been missed.
+    Reconciling,
+    /// Subscribed and reconciled: every event is being recorded.
+    Healthy,
+    /// Disconnected; waiting before the next attempt.
+    Reconnecting,
+    /// The exchange rejected the API key (or its IP or permissions); retried slowly.
+    Rejected,
+    /// Stopped (the daemon is shutting down).
+    Stopped,
+}
+
+impl StreamState {
+    /// The state's name as `status` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamState::Off => "off",
+            StreamState::Connecting => "connecting",
+            StreamState::Reconciling => "reconciling",
+            StreamState::Healthy => "healthy",
+            StreamState::Reconnecting => "reconnecting",
+            StreamState::Rejected => "rejected",
+            StreamState::Stopped => "stopped",
+        }
+    }
+}
+
+/// The stream's state as `status` reports it. Times are ms since the epoch (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct UserStreamStatus {
+    pub state: StreamState,
+    /// When the current connection was subscribed; `None` while there is none.
+    pub connected_since: Option<i64>,
+    /// The event time (`E`) of the last event received.
+    pub last_event_time: Option<i64>,
+    /// Connections lost or replaced since start (renewals included).
+    pub reconnects: u64,
+    /// When the last reconciliation finished.
+    pub reconciled_at: Option<i64>,
+    /// Events committed to the database since start.
+    pub events_committed: u64,
+    /// Why the last connection or subscription attempt failed; `None` once healthy.
+    pub last_error: Option<String>,
+}
+
+/// What the daemon and tests see of a running stream.
+#[derive(Debug, Clone)]
+pub struct UserStreamHandle {
+    status: watch::Receiver<UserStreamStatus>,
+}
+
+impl UserStreamHandle {
+    /// A handle that always reports `off` (no credentials).
+    pub fn off() -> UserStreamHandle {
+        let (tx, rx) = watch::channel(UserStreamStatus::default());
+        drop(tx);
+        UserStreamHandle { status: rx }
+    }
+
+    /// The current status.
+    pub fn status(&self) -> UserStreamStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that changes with every status update (state, events committed).
+    pub fn watch(&self) -> watch::Receiver<UserStreamStatus> {
+        self.status.clone()
+    }
+}
+
+/// An event on its way to the writer.
+struct Inbound {
+    event: UserDataEvent,
+    received_at_ms: i64,
+}
+
+/// The user-data stream component (module docs).
+pub struct UserStream {
+    inner: Arc<Inner>,
+    events: mpsc::Receiver<Inbound>,
+}
+
+/// What the connection loop and the writer share.
+struct Inner {
+    ws_api_url: String,
+    credentials: Credentials,
+    /// Signs the subscription (HMAC-SHA256 with the API secret).
+    signer: HmacSha256,
+    recv_window_ms: u64,
+    /// Signed REST handle (reconciliation) sharing the daemon's weight budget and clock
+    /// offset.
+    signed: ExchangeClient,
+    orders: Orders,
+    store: Store,
+    clock: Clock,
+    schedule: BeatSchedule,
+    options: UserStreamOptions,
+    status: watch::Sender<UserStreamStatus>,
+    events: mpsc::Sender<Inbound>,
+    /// The writer lost a batch: reconcile again.
+    reconcile_needed: Notify,
+    market: Market,
+}
+
+impl std::fmt::Debug for UserStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserStream")
+            .field("ws_api_url", &self.inner.ws_api_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserStream {
+    /// A stream for the account of `credentials`, connecting to `ws_api_url` (the whole
+    /// endpoint, e.g. `wss://ws-api.binance.com:443/ws-api/v3`), reconciling through
+    /// `exchange` (signed with the same credentials) and `orders`, recording in `store`.
+    /// `schedule` is the heartbeat's: connection renewals fall between beats.
+    ///
+    /// # Errors
+    /// [`crate::exchange::ExchangeError::InvalidRequest`] when the credentials cannot sign
+    /// REST requests (an API key an HTTP header cannot carry, a recvWindow out of range).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        ws_api_url: &str,
+        credentials: &Credentials,
+        recv_window_ms: u64,
+        exchange: &ExchangeClient,
+        orders: Orders,
+        store: Store,
+        clock: Clock,
+        schedule: BeatSchedule,
+        options: UserStreamOptions,
+    ) -> Result<(UserStream, UserStreamHandle), crate::exchange::ExchangeError> {
+        let signed = exchange.with_credentials(credentials, recv_window_ms)?;
+        let (status, status_rx) = watch::channel(UserStreamStatus {
+            state: StreamState::Connecting,
+            ..UserStreamStatus::default()
+        });
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let inner = Arc::new(Inner {
+            ws_api_url: ws_api_url.to_string(),
+            credentials: credentials.clone(),
+            signer: HmacSha256::new(credentials.api_secret.expose()),
+            recv_window_ms,
+            signed,
+            orders,
+            store,
+            clock,
+            schedule,
+            options,
+            status,
+            events: tx,
+            reconcile_needed: Notify::new(),
+            market: Market::Spot,
+        });
+        Ok((
+            UserStream { inner, events: rx },
+            UserStreamHandle { status: status_rx },
+        ))
+    }
+
+    /// Runs until `shutdown`: keeps one subscribed connection, reconnecting and
+    /// reconciling as the module docs say; the writer commits every event received before
+    /// the stop.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let UserStream { inner, events } = self;
+        let writer = tokio::spawn(write_events(Arc::clone(&inner), events));
+        inner.supervise(&shutdown).await;
+        inner.set(|s| {
+            s.state = StreamState::Stopped;
+            s.connected_since = None;
+        });
+        // The writer ends once every sender is gone and the queue is drained.
+        drop(inner);
+        if let Err(e) = writer.await {
+            tracing::error!(error = %e, "user-data writer failed");
+        }
+        tracing::info!("user-data stream stopped");
+    }
+}
+
+impl Inner {
+    fn set(&self, f: impl FnOnce(&mut UserStreamStatus)) {
+        self.status.send_modify(f);
+    }
+
+    /// The connect / session / back-off loop.
+    async fn supervise(self: &Arc<Self>, shutdown: &CancellationToken) {
+        let mut attempt: u32 = 0;
+        let mut first = true;
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            self.set(|s| s.state = StreamState::Connecting);
+            let connected = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                c = self.connect() => c,
+            };
+            let delay = match connected {
+                Ok(conn) => {
+                    if !first {
+                        self.set(|s| s.reconnects += 1);
+                    }
+                    first = false;
+                    let started = Instant::now();
+                    let ended = self.session(conn, shutdown).await;
+                    self.set(|s| s.connected_since = None);
+                    if started.elapsed() >= STABLE_AFTER {
+                        attempt = 0;
+                    }
+                    match ended {
+                        Ended::Shutdown => return,
+                        Ended::ServerShutdown => {
+                            tracing::warn!(
+                                "the exchange announced a server shutdown: reconnecting now"
+                            );
+                            Duration::ZERO
+                        }
+                        Ended::Lost(reason) => {
+                            tracing::warn!(reason = %reason, "user-data connection lost");
+                            self.set(|s| s.last_error = Some(reason));
+                            attempt += 1;
+                            backoff(&self.options, attempt)
+                        }
+                    }
+                }
+                Err(ConnectError::Rejected { code, msg }) => {
+                    tracing::error!(code, msg = %msg, retry_in_secs = self.options.rejected_retry.as_secs(),
+                        "the exchange rejected the api key for the user-data stream: check the key, its ip whitelist and its permissions");
+                    self.set(|s| {
+                        s.state = StreamState::Rejected;
+                        s.last_error = Some(format!("code {code}: {msg}"));
+                    });
+                    self.options.rejected_retry
+                }
+                Err(e) => {
+                    attempt += 1;
+                    let delay = backoff(&self.options, attempt);
+                    tracing::warn!(error = %e, attempt, retry_in_ms = millis(delay), "cannot open the user-data stream");
+                    self.set(|s| s.last_error = Some(e.to_string()));
+                    delay
+                }
+            };
+            if !delay.is_zero() {
+                self.set(|s| {
+                    if s.state != StreamState::Rejected {
+                        s.state = StreamState::Reconnecting;
+                    }
+                });
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+
+    /// Connects and subscribes; on `-1021` re-measures the clock offset and tries once more.
+    async fn connect(self: &Arc<Self>) -> Result<Connection, ConnectError> {
+        match Connection::open(self).await {
+            Err(ConnectError::Timestamp(msg)) => {
+                tracing::warn!(msg = %msg, "subscription timestamp refused: re-measuring the clock offset");
+                if let Err(e) = self.signed.sync_time().await {
+                    tracing::warn!(error = %e, "cannot re-measure the clock offset");
+                }
+                Connection::open(self).await
+            }
+            other => other,
+        }
+    }
+
+    /// Runs one connection (and its renewals) until it is lost or the daemon stops.
+    async fn session(
+        self: &Arc<Self>,
+        mut conn: Connection,
+        shutdown: &CancellationToken,
+    ) -> Ended {
+        self.on_subscribed(&conn);
+        let mut reconcile: Fuse<BoxFuture<'static, ()>> = self.reconcile_later(Duration::ZERO);
+        let mut renewal: Fuse<BoxFuture<'static, Result<Connection, ConnectError>>> =
+            Fuse::terminated();
+        let mut renew_at = self.renewal_time(conn.opened);
+        let mut keepalive = tokio::time::interval(self.keepalive_tick());
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            // Branch futures are cancel-safe; handler bodies run to completion, so a frame
+            // taken off the socket is always handled.
+            let step = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    conn.close().await;
+                    return Ended::Shutdown;
+                }
+                msg = conn.next() => conn.handle(self, msg).await,
+                _ = keepalive.tick() => conn.keepalive(self).await,
+                () = &mut reconcile, if !reconcile.is_terminated() => Step::Continue,
+                () = self.reconcile_needed.notified(), if reconcile.is_terminated() => {
+                    tracing::warn!("reconciling again: a batch of events could not be written");
+                    Step::Reconcile
+                }
+                () = tokio::time::sleep_until(renew_at), if renewal.is_terminated() => {
+                    tracing::info!(age_secs = conn.opened.elapsed().as_secs(), "renewing the user-data connection before the exchange's 24 h limit");
+                    let this = Arc::clone(self);
+                    renewal = async move { this.connect().await }.boxed().fuse();
+                    // Not again until this attempt has finished.
+                    renew_at = Instant::now() + FAR_FUTURE;
+                    Step::Continue
+                }
+                renewed = &mut renewal, if !renewal.is_terminated() => match renewed {
+                    Ok(fresh) => {
+                        let mut old = std::mem::replace(&mut conn, fresh);
+                        old.close().await;
+                        tracing::info!(subscription_id = conn.subscription_id, "user-data connection renewed: the old one is closed");
+                        self.set(|s| s.reconnects += 1);
+                        self.on_subscribed(&conn);
+                        renew_at = self.renewal_time(conn.opened);
+                        Step::Reconcile
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot renew the user-data connection: keeping the current one, trying again in a minute");
+                        renew_at = Instant::now() + Duration::from_secs(60);
+                        Step::Continue
+                    }
+                },
+            };
+            match step {
+                Step::Continue => {}
+                Step::Reconcile => {
+                    if reconcile.is_terminated() {
+                        self.set(|s| s.state = StreamState::Reconciling);
+                        reconcile = self.reconcile_later(Duration::ZERO);
+                    }
+                }
+                Step::End(ended) => {
+                    conn.close().await;
+                    return ended;
+                }
+            }
+        }
+    }
+
+    /// How often the session checks for silence: a quarter of the keepalive delay, so a
+    /// silent connection is found within a few percent of `silence_timeout`.
+    fn keepalive_tick(&self) -> Duration {
+        (self
+            .options
+            .keepalive_after
+            .min(self.options.silence_timeout)
+            / 4)
+        .max(Duration::from_millis(10))
+    }
+
+    fn on_subscribed(&self, conn: &Connection) {
+        let now = self.clock.now_ms();
+        tracing::info!(subscription_id = conn.subscription_id, url = %self.ws_api_url, "user-data stream subscribed");
+        self.set(|s| {
+            s.state = StreamState::Reconciling;
+            s.connected_since = Some(now);
+            s.last_error = None;
+        });
+    }
+
+    /// A reconciliation after `delay`, retried with backoff until it succeeds; marks the
+    /// stream healthy when done.
+    fn reconcile_later(self: &Arc<Self>, delay: Duration) -> Fuse<BoxFuture<'static, ()>> {
+        let this = Arc::clone(self);
+        async move {
+            let mut delay = delay;
+            let mut failures: u32 = 0;
+            loop {
+                tokio::time::sleep(delay).await;
+                match reconcile::reconcile(&this).await {
+                    Ok(report) => {
+                        let now = this.clock.now_ms();
+                        tracing::info!(
+                            orders_refreshed = report.orders_refreshed,
+                            orders_imported = report.orders_imported,
+                            symbols = report.symbols,
+                            trades_new = report.trades_new,
+                            balances = report.balances,
+                            elapsed_ms = report.elapsed_ms,
+                            "reconciled with the exchange: user-data stream healthy"
+                        );
+                        this.set(|s| {
+                            s.state = StreamState::Healthy;
+                            s.reconciled_at = Some(now);
+                        });
+                        return;
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        delay = (this.options.reconcile_retry * 2u32.saturating_pow(failures - 1))
+                            .min(this.options.backoff_max);
+                        tracing::warn!(error = %e, failures, retry_in_ms = millis(delay), "reconciliation failed: the stream goes on, trying again");
+                    }
+                }
+            }
+        }
+        .boxed()
+        .fuse()
+    }
+
+    /// When a connection opened at `opened` is replaced: after `renew_after`, moved to
+    /// half-way between two beats.
+    fn renewal_time(&self, opened: Instant) -> Instant {
+        let due = opened + self.options.renew_after;
+        let now_ms = self.clock.now_ms();
+        let due_ms = now_ms
+            + i64::try_from(due.saturating_duration_since(Instant::now()).as_millis())
+                .unwrap_or(i64::MAX / 4);
+        let quiet_ms = quiet_moment(&self.schedule, due_ms);
+        due + Duration::from_millis(u64::try_from(quiet_ms - due_ms).unwrap_or(0))
+    }
+
+    /// Hands an event to the writer and notes its time for `status`.
+    async fn deliver(&self, event: UserDataEvent) {
+        let event_time = event_time(&event);
+        let received_at_ms = self.clock.now_ms();
+        if event_time.is_some() {
+            self.set(|s| s.last_event_time = event_time);
+        }
+        // The writer only stops after every sender is gone: a send cannot fail here
+        // while `self` lives, but if it did the event would be fetched again by the next
+        // reconciliation.
+        if self
+            .events
+            .send(Inbound {
+                event,
+                received_at_ms,
+            })
+            .await
+            .is_err()
+        {
+            tracing::error!("user-data writer is gone: event not recorded");
+        }
+    }
+}
+
+/// The first moment at or after `t_ms` that lies half-way between two beats of `schedule`.
+pub fn quiet_moment(schedule: &BeatSchedule, t_ms: i64) -> i64 {
+    let half = schedule.period_ms() / 2;
+    let next = schedule.next_at_or_after(t_ms);
+    if next - half >= t_ms {
+        next - half
+    } else {
+        next + half
+    }
+}
+
+/// Reconnect delay before attempt `attempt` (1-based): exponential with full jitter,
+/// between half and all of `initial × 2^(attempt-1)`, capped at `max`.
+pub fn backoff(options: &UserStreamOptions, attempt: u32) -> Duration {
+    let exp = options
+        .backoff_initial
+        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(20)))
+        .min(options.backoff_max);
+    exp.mul_f64(0.5 + fastrand::f64() / 2.0)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn event_time(event: &UserDataEvent) -> Option<i64> {
+    match event {
+        UserDataEvent::ExecutionReport(e) => Some(e.event_time),
+        UserDataEvent::AccountPosition(e) => Some(e.event_time),
+        UserDataEvent::BalanceUpdate(e) => Some(e.event_time),
+        UserDataEvent::ListStatus(e) => Some(e.event_time),
+        UserDataEvent::StreamTerminated { event_time }
+        | UserDataEvent::ServerShutdown { event_time } => Some(*event_time),
+        UserDataEvent::Unknown { event_time, .. } | UserDataEvent::Invalid { event_time, .. } => {
+            *event_time
+        }
+    }
+}
+
+/// The writer: drains events into the store in batches (module docs, "Writing").
+async fn write_events(inner: Arc<Inner>, mut events: mpsc::Receiver<Inbound>) {
+    let store = inner.store.clone();
+    let market = inner.market;
+    let status = inner.status.clone();
+    let reconcile = Arc::clone(&inner);
+    drop(inner);
+    let mut unknown_seen: HashSet<String> = HashSet::new();
+    let mut batch: Vec<Inbound> = Vec::with_capacity(WRITE_BATCH);
+    loop {
+        if events.recv_many(&mut batch, WRITE_BATCH).await == 0 {
+            break;
+        }
+        for inbound in &batch {
+            match &inbound.event {
+                UserDataEvent::Unknown { event_type, .. }
+                    if unknown_seen.insert(event_type.clone()) =>
+                {
+                    tracing::warn!(event_type = %event_type, "unknown user-data event type: kept raw in user_events (logged once per type)");
+                }
+                UserDataEvent::Invalid {
+                    event_type, error, ..
+                } => {
+                    tracing::warn!(event_type = %event_type, error = %error, "malformed user-data event: kept raw in user_events, nothing else written");
+                }
+                _ => {}
+            }
+        }
+        let received_at_ms = batch.last().map_or(0, |b| b.received_at_ms);
+        let count = batch.len();
+        let items: Vec<UserDataEvent> = batch.drain(..).map(|b| b.event).collect();
+        let items = Arc::new(items);
+        let mut written = false;
+        for attempt in 1..=WRITE_ATTEMPTS {
+            let items = Arc::clone(&items);
+            match store
+                .run(move |s| s.apply_user_data(market, &items, received_at_ms))
+                .await
+            {
+                Ok(report) => {
+                    if !report.unattached.is_empty() {
+                        for reason in &report.unattached {
+                            tracing::warn!(reason = %reason, "execution report stored without an order row");
+                        }
+                    }
+                    tracing::debug!(
+                        events = count,
+                        executions_new = report.executions_new,
+                        executions_duplicate = report.executions_duplicate,
+                        orders_updated = report.orders_updated,
+                        orders_inserted = report.orders_inserted,
+                        "user-data events committed"
+                    );
+                    written = true;
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, attempt, events = count, "cannot write user-data events");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+            }
+        }
+        if written {
+            status.send_modify(|s| s.events_committed += count as u64);
+        } else {
+            tracing::error!(
+                events = count,
+                "user-data events dropped after repeated write failures: reconciling to fetch them again"
+            );
+            reconcile.reconcile_needed.notify_one();
+        }
+    }
+    drop(reconcile);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        let options = UserStreamOptions::default();
+        for attempt in 1..=12u32 {
+            let nominal =
+                (Duration::from_secs(1) * 2u32.pow(attempt - 1)).min(Duration::from_secs(60));
+            for _ in 0..50 {
+                let d = backoff(&options, attempt);
+                assert!(
+                    d >= nominal / 2 && d <= nominal,
+                    "attempt {attempt}: {d:?} vs {nominal:?}"
+                );
+            }
+        }
+        // Never overflows, however long the outage.
+        assert!(backoff(&options, u32::MAX) <= Duration::from_secs(60));
+    }
+
+    #[test]
+    fn renewals_fall_half_way_between_beats() {
+        // Beats at hh:mm:05 every minute.
+        let schedule = BeatSchedule::new(60, 5).expect("schedule");
+        let minute = 60_000;
+        let base = 1_795_262_400_000; // a whole minute
+        // Due at :10 -> :35 the same minute; due at :35 exactly -> :35; due at :40 -> next :35.
+        assert_eq!(quiet_moment(&schedule, base + 10_000), base + 35_000);
+        assert_eq!(quiet_moment(&schedule, base + 35_000), base + 35_000);
+        assert_eq!(
+            quiet_moment(&schedule, base + 40_000),
+            base + minute + 35_000
+        );
+        // Due at :03 (before the beat) -> :35 of the previous beat? No: never earlier than due.
+        assert_eq!(quiet_moment(&schedule, base + 3_000), base + 35_000);
+        for t in (0..120_000).step_by(997) {
+            let q = quiet_moment(&schedule, base + t);
+            assert!(q >= base + t && q - (base + t) <= minute);
+            assert_eq!((q - 5_000 - 30_000).rem_euclid(minute), 0, "{t}");
+        }
+    }
+}
