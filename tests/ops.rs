@@ -27,6 +27,7 @@ fn tradebeat(dir: &Path) -> Command {
 /// A config file in `dir` for the simulator at `sim_url`, beats at `(period_secs,
 /// offset_secs)`, one symbol and interval, files under `dir`.
 fn write_config(dir: &Path, sim_url: &str, heartbeat: (u64, u64)) -> PathBuf {
+    let ws_api_url = common::ws_api_url(sim_url);
     let (period_secs, offset_secs) = heartbeat;
     let path = dir.join("config.toml");
     std::fs::write(
@@ -35,6 +36,7 @@ fn write_config(dir: &Path, sim_url: &str, heartbeat: (u64, u64)) -> PathBuf {
             r#"
 [exchange]
 rest_url = "{sim_url}"
+ws_api_url = "{ws_api_url}"
 request_timeout_ms = 10000
 
 [heartbeat]

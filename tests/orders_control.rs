@@ -644,10 +644,11 @@ async fn a_daemon_killed_mid_placement_reconciles_the_order_after_restart() {
     std::fs::write(
         &config,
         format!(
-            "[exchange]\nrest_url = \"{}\"\nrequest_timeout_ms = 30000\n\n[heartbeat]\nperiod_secs = 2\noffset_secs = 1\n\n\
+            "[exchange]\nrest_url = \"{}\"\nws_api_url = \"{}\"\nrequest_timeout_ms = 30000\n\n[heartbeat]\nperiod_secs = 2\noffset_secs = 1\n\n\
              [market_data]\nsymbols = [\"BTCUSDT\"]\nintervals = [\"1m\"]\n\n[storage]\ndatabase = \"data/tradebeat.db\"\n\n\
              [logging]\ndir = \"logs\"\nlevel = \"debug\"\n",
-            sim.base_url()
+            sim.base_url(),
+            common::ws_api_url(&sim.base_url())
         ),
     )
     .unwrap();

@@ -4,6 +4,7 @@
 //! once the daemon starts, and an open order of ours missing from the database is
 //! imported. No secret reaches a log file or the process's output.
 
+mod common;
 mod orders_support;
 
 use std::process::{Command, Stdio};
@@ -67,10 +68,11 @@ async fn a_restarted_daemon_reconciles_an_order_cut_off_mid_flight() {
     std::fs::write(
         &config,
         format!(
-            "[exchange]\nrest_url = \"{}\"\nrequest_timeout_ms = 2000\n\n[heartbeat]\nperiod_secs = 2\noffset_secs = 1\n\n\
+            "[exchange]\nrest_url = \"{}\"\nws_api_url = \"{}\"\nrequest_timeout_ms = 2000\n\n[heartbeat]\nperiod_secs = 2\noffset_secs = 1\n\n\
              [market_data]\nsymbols = [\"BTCUSDT\"]\nintervals = [\"1m\"]\n\n[storage]\ndatabase = \"data/tradebeat.db\"\n\n\
              [logging]\ndir = \"logs\"\nlevel = \"debug\"\n",
-            sim.base_url()
+            sim.base_url(),
+            common::ws_api_url(&sim.base_url())
         ),
     )
     .unwrap();

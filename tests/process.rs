@@ -15,6 +15,7 @@ fn tradebeat(dir: &std::path::Path) -> Command {
 }
 
 fn write_config(dir: &std::path::Path, sim_url: &str) -> std::path::PathBuf {
+    let ws_api_url = common::ws_api_url(sim_url);
     let path = dir.join("config.toml");
     std::fs::write(
         &path,
@@ -22,6 +23,7 @@ fn write_config(dir: &std::path::Path, sim_url: &str) -> std::path::PathBuf {
             r#"
 [exchange]
 rest_url = "{sim_url}"
+ws_api_url = "{ws_api_url}"
 request_timeout_ms = 2000
 
 [heartbeat]

@@ -7,12 +7,13 @@
 //! | every stored order not in a final state | `GET /api/v3/order` | 4 each |
 //! | the open orders (imports orders placed outside tradebeat) | `GET /api/v3/openOrders` | 80 |
 //! | fills since the last stored trade, per symbol | `GET /api/v3/myTrades?fromId=` | 20 per page |
-//! | orders of those fills that are not stored | `GET /api/v3/order?orderId=` | 4 each, at most [`MAX_ORDER_IMPORTS`] |
+//! | orders of those fills that are not stored | `GET /api/v3/allOrders?orderId=` | 20 per 1000 orders |
 //! | balances | `GET /api/v3/account` | 20 |
 //!
 //! The symbols looked at are those registered, those with stored orders and those with
 //! stored fills. A symbol with no stored fill yet gets its most recent 1000 fills; after
-//! that, paging with `fromId` fetches every fill exactly once. Everything written is
+//! that, paging with `fromId` fetches every fill exactly once. The orders of fetched fills
+//! that are not stored (placed outside tradebeat) are recorded too. Everything written is
 //! idempotent with what the stream delivers (fills are keyed by trade id; orders never
 //! move backwards).
 
@@ -22,12 +23,10 @@ use std::time::Instant;
 
 use super::Inner;
 use crate::exchange::{ExchangeError, ORDERS_MAX_LIMIT};
-use crate::orders::{ClientOrderId, Order, OrderError, OrderRef};
+use crate::orders::{ClientOrderId, Order, OrderError};
 use crate::store::{Inserted, StoreError};
+use crate::types::Symbol;
 
-/// Most orders imported from fills in one reconciliation (4 weight each); the rest are
-/// found by the next.
-pub const MAX_ORDER_IMPORTS: usize = 100;
 /// `-1121 BAD_SYMBOL`: a symbol the exchange no longer lists.
 const BAD_SYMBOL: i64 = -1121;
 
@@ -80,7 +79,6 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, Reconcil
         .run(move |s| s.reconcile_symbols(market))
         .await?;
     let last = inner.store.run(move |s| s.last_trade_ids(market)).await?;
-    let mut imports_left = MAX_ORDER_IMPORTS;
     for symbol in symbols {
         let mut from = last.get(&symbol).map(|id| id + 1);
         loop {
@@ -115,31 +113,22 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, Reconcil
                 .store
                 .run(move |s| s.record_trades(market, &page, now))
                 .await?;
-            // Orders of fills that happened while disconnected and are not stored: placed
-            // outside tradebeat. Only for fills after a known one (not for the history
-            // fetched the first time a symbol is seen).
-            if from.is_some() {
-                for order_id in order_ids {
-                    if imports_left == 0 {
-                        break;
-                    }
-                    let sym = symbol.clone();
-                    let stored = inner
-                        .store
-                        .run(move |s| s.order_by_exchange_id(market, &sym, order_id))
-                        .await?;
-                    if stored.is_none() {
-                        imports_left -= 1;
-                        let order = inner
-                            .signed
-                            .query_order(&symbol, &OrderRef::OrderId(order_id))
-                            .await?;
-                        if record_order(inner, order).await? {
-                            report.orders_imported += 1;
+            // Orders of these fills that are not stored: placed outside tradebeat while
+            // no connection was subscribed (or before tradebeat first ran).
+            let sym = symbol.clone();
+            let missing: BTreeSet<i64> = inner
+                .store
+                .run(move |s| {
+                    let mut missing = BTreeSet::new();
+                    for id in order_ids {
+                        if s.order_by_exchange_id(market, &sym, id)?.is_none() {
+                            missing.insert(id);
                         }
                     }
-                }
-            }
+                    Ok::<_, StoreError>(missing)
+                })
+                .await?;
+            report.orders_imported += import_orders(inner, &symbol, missing).await?;
             match (from, next) {
                 (Some(_), Some(next)) if full => from = Some(next),
                 _ => break,
@@ -155,6 +144,35 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, Reconcil
         .await?;
     report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(report)
+}
+
+/// Records the orders of `symbol` with ids in `missing` (orders of fills that are not
+/// stored), reading them with `allOrders` from the smallest id on, 1000 per page. Returns
+/// how many were recorded.
+async fn import_orders(
+    inner: &Inner,
+    symbol: &Symbol,
+    mut missing: BTreeSet<i64>,
+) -> Result<usize, ReconcileError> {
+    let mut imported = 0;
+    while let Some(&first) = missing.first() {
+        let page = inner
+            .signed
+            .all_orders(symbol, Some(first), ORDERS_MAX_LIMIT)
+            .await?;
+        let Some(last_id) = page.last().map(|o| o.order_id) else {
+            tracing::warn!(symbol = %symbol, order_id = first, "the exchange lists no order for a fill: not recorded");
+            break;
+        };
+        for order in page {
+            if missing.remove(&order.order_id) && record_order(inner, order).await? {
+                imported += 1;
+            }
+        }
+        // Ids the page passed over are not listed by the exchange.
+        missing.retain(|&id| id > last_id);
+    }
+    Ok(imported)
 }
 
 /// Stores `order` as the exchange reports it: imported when unknown (true), brought up

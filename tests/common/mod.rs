@@ -26,11 +26,18 @@ pub async fn sim() -> SimHandle {
         .expect("simulator starts")
 }
 
+/// The simulator's WebSocket API endpoint, from its base URL (`http://127.0.0.1:PORT`):
+/// no test's daemon ever dials Binance's own.
+pub fn ws_api_url(sim_url: &str) -> String {
+    format!("{}/ws-api/v3", sim_url.replacen("http://", "ws://", 1))
+}
+
 /// A config for tests: the simulator's URL, files in `dir`, a 2 s period with a 1 s offset,
 /// one day of backfill.
 pub fn config(sim_url: &str, dir: &Path, symbols: &[&str], intervals: &[&str]) -> Config {
     let mut c = Config::default();
     c.exchange.rest_url = Some(sim_url.to_string());
+    c.exchange.ws_api_url = Some(ws_api_url(sim_url));
     c.exchange.request_timeout_ms = 2_000;
     c.heartbeat.period_secs = 2;
     c.heartbeat.offset_secs = 1;
