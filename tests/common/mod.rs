@@ -76,14 +76,23 @@ impl InProcess {
         config: Config,
         backfill: tradebeat::backfill::BackfillOptions,
     ) -> (InProcess, tradebeat::daemon::Handles) {
+        let options = tradebeat::daemon::RunOptions {
+            backfill,
+            ..Default::default()
+        };
+        InProcess::start_options(config, options).await
+    }
+
+    /// Starts with `options` (their `handles` is set here) and returns the daemon's handles
+    /// once it has built its components.
+    pub async fn start_options(
+        config: Config,
+        mut options: tradebeat::daemon::RunOptions,
+    ) -> (InProcess, tradebeat::daemon::Handles) {
         let shutdown = CancellationToken::new();
         let db = config.storage.database.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let options = tradebeat::daemon::RunOptions {
-            backfill,
-            handles: Some(tx),
-            ..Default::default()
-        };
+        options.handles = Some(tx);
         let task = tokio::spawn(tradebeat::daemon::run_with(
             config,
             Clock::system(),
