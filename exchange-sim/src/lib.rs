@@ -18,6 +18,16 @@
 //! request weights, `X-MBX-USED-WEIGHT-1M` header and 429 → 418 escalation (a ban after
 //! more than [`REQUESTS_AFTER_429_BEFORE_BAN`] further rejected requests in a window).
 //!
+//! `GET /ws-api/v3` ([`SimHandle::ws_api_url`]) is the WebSocket API with the spot
+//! user-data stream (BINANCE.md §6.2–6.4): `userDataStream.subscribe.signature` (HMAC
+//! verified), `userDataStream.unsubscribe`, `session.subscriptions` and `ping`, answered
+//! with Binance's shapes and error codes; ping frames every 20 s, a 60 s pong timeout and a
+//! 24 h connection lifetime. Subscribed connections get `executionReport`,
+//! `outboundAccountPosition` and `balanceUpdate` events wrapped
+//! `{"subscriptionId":N,"event":{…}}`, shaped key for key like the recorded real payloads,
+//! at the moment the order engine changes state; [`SimHandle::ws_events`] logs every event
+//! pushed (and how many connections got it). See the `ws_api` module.
+//!
 //! Symbols: the seven of the recorded exchange information (BTCUSDT, ETHUSDT, BNBUSDT,
 //! SOLUSDT, XRPUSDT with data; ETHBTC, BNBBTC listed without data: `[]` klines, all-zero
 //! tickers) plus [`SimConfig::extra_symbols`] clones `SIM001USDT`, … of BTCUSDT.
@@ -48,7 +58,10 @@
 //! starting [`SimConfig::balances`]), with HMAC and timestamp checks, the symbols'
 //! filters, Binance's error codes, order-count headers and matching against the replayed
 //! prices. See the `orders` module for all rules; [`SimHandle::orders`] and
-//! [`SimHandle::balances`] show the exchange's side to tests.
+//! [`SimHandle::balances`] show the exchange's side to tests. Activity "outside tradebeat"
+//! goes through the same engine and events: [`SimHandle::place_order`],
+//! [`SimHandle::cancel_order_by_id`], [`SimHandle::deposit`]; [`SimHandle::set_order_price`]
+//! fills crossed resting orders at once.
 //!
 //! # Faults
 //!
@@ -56,6 +69,17 @@
 //! and halts (gaps) at runtime, and records every request ([`SimHandle::request_log`]).
 //! [`SimHandle::set_order_fault`] makes order placement execute-then-503, 503 without
 //! executing, or answer after a delay.
+//!
+//! On the WebSocket API: [`SimHandle::drop_ws_connections`] (a network cut: no close
+//! frame), [`SimHandle::set_ws_silent`] (a half-open link: nothing read or sent, not even
+//! pongs), [`SimHandle::set_ws_refuse_connections`] (upgrades answered 503),
+//! [`SimHandle::set_ws_subscribe_error`] (e.g. bad credentials),
+//! [`SimHandle::ws_server_shutdown`], keepalive timings ([`SimHandle::set_ws_ping_interval`],
+//! [`SimHandle::set_ws_pong_timeout`], [`SimHandle::set_ws_max_lifetime`]), and events pushed
+//! at will: [`SimHandle::push_ws_event`] (unknown types, `listStatus`) and
+//! [`SimHandle::replay_ws_events`] (duplicates). Events emitted while nobody is subscribed
+//! are lost for the client, as on Binance. [`SimHandle::set_unavailable`] also stops new
+//! WebSocket connections (at TCP level) but leaves open ones alone.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -552,7 +576,9 @@ impl SimHandle {
 
     /// Pushes the last `n` logged events again, unchanged (same `E`, execution ids, …),
     /// oldest first, to every subscribed connection: replays as a client may see them.
-    /// The replays are logged too.
+    /// Each is re-wrapped with the receiving connection's current subscription id (also
+    /// logged `eventStreamTerminated` / `serverShutdown` events). The replays are logged
+    /// too.
     pub fn replay_ws_events(&self, n: usize) {
         self.shared.ws.replay(n);
     }

@@ -44,6 +44,19 @@
 //! with HTTP 429 past [`crate::SimConfig::orders_per_10s`] or 160 000 a day; every
 //! `POST /api/v3/order` answer carries `X-MBX-ORDER-COUNT-10S` and `-1D`).
 //!
+//! # User-data events (BINANCE.md §6.3)
+//!
+//! Every state change emits its events to the WebSocket API (`ws_api` module) while the
+//! book is still locked, so they leave in order: an accepted order `executionReport`
+//! x=NEW (also when it fills at once, then x=TRADE, as on Binance); each fill x=TRADE with
+//! `l`/`L`/`n`/`N`/`t`/`Y` and cumulative `z`/`Z`; a cancel x=CANCELED with `c` the cancel's
+//! client order id and `C` the original one; an IOC/FOK limit without a fill x=NEW then
+//! x=EXPIRED; a deposit `balanceUpdate`. After them one `outboundAccountPosition` lists the
+//! assets whose free or locked amount changed. `I` is a global execution id counter, `W`
+//! is present once the order is working (not for untriggered stops), `N` is null and `t`
+//! -1 without a trade. Triggering a stop emits nothing by itself; orders fill whole, so
+//! PARTIALLY_FILLED never occurs.
+//!
 //! # Faults
 //!
 //! [`OrderFault`] applies to `POST /api/v3/order`: execute then answer 503, answer 503
