@@ -108,6 +108,11 @@ impl ApiError {
         }
     }
 
+    /// `(code, msg)`, the shape of the simulator's in-process helpers' errors.
+    pub(crate) fn into_pair(self) -> (i32, String) {
+        (self.code, self.msg.into_owned())
+    }
+
     /// The JSON body.
     pub(crate) fn body(&self) -> String {
         serde_json::json!({ "code": self.code, "msg": self.msg }).to_string()

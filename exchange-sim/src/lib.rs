@@ -18,6 +18,16 @@
 //! request weights, `X-MBX-USED-WEIGHT-1M` header and 429 → 418 escalation (a ban after
 //! more than [`REQUESTS_AFTER_429_BEFORE_BAN`] further rejected requests in a window).
 //!
+//! `GET /ws-api/v3` ([`SimHandle::ws_api_url`]) is the WebSocket API with the spot
+//! user-data stream (BINANCE.md §6.2–6.4): `userDataStream.subscribe.signature` (HMAC
+//! verified), `userDataStream.unsubscribe`, `session.subscriptions` and `ping`, answered
+//! with Binance's shapes and error codes; ping frames every 20 s, a 60 s pong timeout and a
+//! 24 h connection lifetime. Subscribed connections get `executionReport`,
+//! `outboundAccountPosition` and `balanceUpdate` events wrapped
+//! `{"subscriptionId":N,"event":{…}}`, shaped key for key like the recorded real payloads,
+//! at the moment the order engine changes state; [`SimHandle::ws_events`] logs every event
+//! pushed (and how many connections got it). See the `ws_api` module.
+//!
 //! Symbols: the seven of the recorded exchange information (BTCUSDT, ETHUSDT, BNBUSDT,
 //! SOLUSDT, XRPUSDT with data; ETHBTC, BNBBTC listed without data: `[]` klines, all-zero
 //! tickers) plus [`SimConfig::extra_symbols`] clones `SIM001USDT`, … of BTCUSDT.
@@ -48,7 +58,10 @@
 //! starting [`SimConfig::balances`]), with HMAC and timestamp checks, the symbols'
 //! filters, Binance's error codes, order-count headers and matching against the replayed
 //! prices. See the `orders` module for all rules; [`SimHandle::orders`] and
-//! [`SimHandle::balances`] show the exchange's side to tests.
+//! [`SimHandle::balances`] show the exchange's side to tests. Activity "outside tradebeat"
+//! goes through the same engine and events: [`SimHandle::place_order`],
+//! [`SimHandle::cancel_order_by_id`], [`SimHandle::deposit`]; [`SimHandle::set_order_price`]
+//! fills crossed resting orders at once.
 //!
 //! # Faults
 //!
@@ -56,6 +69,17 @@
 //! and halts (gaps) at runtime, and records every request ([`SimHandle::request_log`]).
 //! [`SimHandle::set_order_fault`] makes order placement execute-then-503, 503 without
 //! executing, or answer after a delay.
+//!
+//! On the WebSocket API: [`SimHandle::drop_ws_connections`] (a network cut: no close
+//! frame), [`SimHandle::set_ws_silent`] (a half-open link: nothing read or sent, not even
+//! pongs), [`SimHandle::set_ws_refuse_connections`] (upgrades answered 503),
+//! [`SimHandle::set_ws_subscribe_error`] (e.g. bad credentials),
+//! [`SimHandle::ws_server_shutdown`], keepalive timings ([`SimHandle::set_ws_ping_interval`],
+//! [`SimHandle::set_ws_pong_timeout`], [`SimHandle::set_ws_max_lifetime`]), and events pushed
+//! at will: [`SimHandle::push_ws_event`] (unknown types, `listStatus`) and
+//! [`SimHandle::replay_ws_events`] (duplicates). Events emitted while nobody is subscribed
+//! are lost for the client, as on Binance. [`SimHandle::set_unavailable`] also stops new
+//! WebSocket connections (at TCP level) but leaves open ones alone.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -70,6 +94,7 @@ mod params;
 mod rest;
 mod state;
 mod weights;
+mod ws_api;
 
 use std::{
     net::{Ipv4Addr, SocketAddr},
@@ -85,6 +110,7 @@ pub use orders::{OrderFault, SimBalance, SimOrder, TEST_API_KEY, TEST_API_SECRET
 pub use rest::USED_WEIGHT_HEADER;
 pub use state::REQUEST_LOG_CAPACITY;
 pub use weights::{FIRST_BAN_MS, MAX_BAN_MS, REQUESTS_AFTER_429_BEFORE_BAN};
+pub use ws_api::{SentEvent, WS_EVENT_LOG_CAPACITY};
 
 use crate::{
     market::{Candle, Interval},
@@ -235,11 +261,12 @@ pub async fn spawn_on(config: SimConfig, addr: SocketAddr) -> anyhow::Result<Sim
     });
     tracing::info!(%local, "exchange simulator listening");
     Ok(SimHandle {
-        shared,
+        shared: Arc::clone(&shared),
         addr: local,
         server: Arc::new(ServerControl {
             stop,
             task: Mutex::new(Some(task)),
+            shared: Arc::clone(&shared),
         }),
     })
 }
@@ -249,11 +276,14 @@ pub async fn spawn_on(config: SimConfig, addr: SocketAddr) -> anyhow::Result<Sim
 struct ServerControl {
     stop: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// To end the WebSocket connections, which outlive the HTTP server's graceful stop.
+    shared: Arc<Shared>,
 }
 
 impl Drop for ServerControl {
     fn drop(&mut self) {
         self.stop.send_replace(true);
+        self.shared.ws.drop_all();
     }
 }
 
@@ -478,10 +508,156 @@ impl SimHandle {
         self.shared.limiter.used(self.now_ms())
     }
 
-    /// Stops accepting connections, lets in-flight requests finish (up to 5 s, then aborts
-    /// them) and waits for the server task.
+    // ----- WebSocket API and user-data stream (module `ws_api`, BINANCE.md §6.2–6.4) -----
+
+    /// `ws://127.0.0.1:PORT/ws-api/v3`, the WebSocket API endpoint.
+    pub fn ws_api_url(&self) -> String {
+        format!("ws://{}/ws-api/v3", self.addr)
+    }
+
+    /// The most recent user-data event frames pushed, or that would have been pushed had a
+    /// connection been subscribed (up to [`WS_EVENT_LOG_CAPACITY`]), oldest first.
+    pub fn ws_events(&self) -> Vec<SentEvent> {
+        self.shared.ws.events()
+    }
+
+    /// Empties the event log ([`SimHandle::ws_events`]).
+    pub fn clear_ws_events(&self) {
+        self.shared.ws.clear_events();
+    }
+
+    /// Places an order for the account as if from outside tradebeat: `params` as for
+    /// `POST /api/v3/order` (`symbol`, `side`, `type`, `quantity`, …, without `timestamp`
+    /// or `signature`), through the same checks, matching and user-data events, but without
+    /// HTTP, signing, latency, faults or order-rate counting.
+    ///
+    /// Returns the `POST /api/v3/order` answer (`newOrderRespType` honoured), or Binance's
+    /// `(code, msg)` such as `(-1013, "Filter failure: LOT_SIZE")`.
+    pub fn place_order(&self, params: &[(&str, &str)]) -> Result<serde_json::Value, (i32, String)> {
+        orders::place_order(&self.shared, params)
+    }
+
+    /// Cancels the open order `order_id` of `symbol` as if from outside tradebeat (cancel
+    /// client order id generated): the `DELETE /api/v3/order` answer, or
+    /// `(-2011, "Unknown order sent.")` when no such open order exists. Emits the
+    /// `CANCELED` execution report and the balance change.
+    pub fn cancel_order_by_id(
+        &self,
+        symbol: &str,
+        order_id: i64,
+    ) -> Result<serde_json::Value, (i32, String)> {
+        orders::cancel_order_by_id(&self.shared, symbol, order_id)
+    }
+
+    /// Adds `amount` (a decimal string with up to 8 decimals, optionally negative for a
+    /// withdrawal, e.g. `"250.5"`) to the free balance of `asset`, emitting `balanceUpdate`
+    /// (`{"e":"balanceUpdate","E","a","d","T"}`) then `outboundAccountPosition`.
+    ///
+    /// # Panics
+    ///
+    /// When `amount` is not such a decimal (a bug in the calling test).
+    pub fn deposit(&self, asset: &str, amount: &str) {
+        let (negative, digits) = match amount.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, amount),
+        };
+        let Some(units) = decimal::parse_units(digits) else {
+            panic!("deposit amount {amount:?} is not a decimal with at most 8 decimals");
+        };
+        let units = i128::from(units);
+        orders::deposit(&self.shared, asset, if negative { -units } else { units });
+    }
+
+    /// Pushes `event` (an event object such as `{"e":"listStatus",…}`), wrapped
+    /// `{"subscriptionId":N,"event":…}`, to every subscribed connection, and logs it.
+    pub fn push_ws_event(&self, event: serde_json::Value) {
+        self.shared.ws.publish(&event.to_string());
+    }
+
+    /// Pushes the last `n` logged events again, unchanged (same `E`, execution ids, …),
+    /// oldest first, to every subscribed connection: replays as a client may see them.
+    /// Each is re-wrapped with the receiving connection's current subscription id (also
+    /// logged `eventStreamTerminated` / `serverShutdown` events). The replays are logged
+    /// too.
+    pub fn replay_ws_events(&self, n: usize) {
+        self.shared.ws.replay(n);
+    }
+
+    /// Sends `{"event":{"e":"serverShutdown","E":<ms>}}` to every WebSocket API
+    /// connection, then closes each with a close frame (BINANCE.md §6.3).
+    pub fn ws_server_shutdown(&self) {
+        self.shared.ws.server_shutdown(self.now_ms());
+    }
+
+    /// How often the server sends a ping frame on each connection (default 20 s).
+    pub fn set_ws_ping_interval(&self, every: Duration) {
+        self.shared.ws.set_ping_interval(every);
+    }
+
+    /// How long a ping may stay unanswered before the server closes the connection
+    /// (default 60 s).
+    pub fn set_ws_pong_timeout(&self, timeout: Duration) {
+        self.shared.ws.set_pong_timeout(timeout);
+    }
+
+    /// Age at which the server closes a connection (default 24 h, Binance's limit).
+    pub fn set_ws_max_lifetime(&self, lifetime: Duration) {
+        self.shared.ws.set_max_lifetime(lifetime);
+    }
+
+    /// Pong frames received on all connections since start (answers and unsolicited ones).
+    pub fn ws_pongs_received(&self) -> u64 {
+        self.shared.ws.pongs()
+    }
+
+    /// Closes every WebSocket API connection at once without a close frame (the socket is
+    /// dropped), like a network cut. Events emitted while nobody is subscribed are lost
+    /// for the client (logged with `delivered == 0`).
+    pub fn drop_ws_connections(&self) {
+        self.shared.ws.drop_all();
+    }
+
+    /// While `silent`, every WebSocket API connection (existing and new) stays open but the
+    /// server sends nothing — no events, pings, pongs or answers — and reads nothing: a
+    /// half-open link. Events emitted meanwhile are lost for those connections. When
+    /// silence ends, connections resume (frames the client sent meanwhile are then read
+    /// and answered).
+    pub fn set_ws_silent(&self, silent: bool) {
+        self.shared.ws.set_silent(silent);
+    }
+
+    /// While `refuse`, WebSocket upgrades are answered HTTP 503 (an outage of the WS API).
+    pub fn set_ws_refuse_connections(&self, refuse: bool) {
+        self.shared.ws.set_refuse(refuse);
+    }
+
+    /// Makes every `userDataStream.subscribe.signature` answer `(status, code, msg)`, e.g.
+    /// `(401, -2015, "Invalid API-key, IP, or permissions for action.")`, until `None`.
+    pub fn set_ws_subscribe_error(&self, error: Option<(u16, i32, String)>) {
+        self.shared.ws.set_subscribe_error(error);
+    }
+
+    /// WebSocket upgrades accepted since start.
+    pub fn ws_connections_total(&self) -> u64 {
+        self.shared.ws.connections_total()
+    }
+
+    /// WebSocket API connections open now.
+    pub fn ws_connections_open(&self) -> usize {
+        self.shared.ws.connections_open()
+    }
+
+    /// Connections with an active user-data subscription now.
+    pub fn ws_subscriptions_active(&self) -> usize {
+        self.shared.ws.subscriptions_active()
+    }
+
+    /// Stops accepting connections, drops the WebSocket API connections (no close frame),
+    /// lets in-flight requests finish (up to 5 s, then aborts them) and waits for the server
+    /// task.
     pub async fn shutdown(self) {
         self.server.stop.send_replace(true);
+        self.shared.ws.drop_all();
         let task = lock(&self.server.task).take();
         if let Some(mut task) = task
             && tokio::time::timeout(SHUTDOWN_GRACE, &mut task)

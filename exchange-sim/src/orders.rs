@@ -44,6 +44,19 @@
 //! with HTTP 429 past [`crate::SimConfig::orders_per_10s`] or 160 000 a day; every
 //! `POST /api/v3/order` answer carries `X-MBX-ORDER-COUNT-10S` and `-1D`).
 //!
+//! # User-data events (BINANCE.md §6.3)
+//!
+//! Every state change emits its events to the WebSocket API (`ws_api` module) while the
+//! book is still locked, so they leave in order: an accepted order `executionReport`
+//! x=NEW (also when it fills at once, then x=TRADE, as on Binance); each fill x=TRADE with
+//! `l`/`L`/`n`/`N`/`t`/`Y` and cumulative `z`/`Z`; a cancel x=CANCELED with `c` the cancel's
+//! client order id and `C` the original one; an IOC/FOK limit without a fill x=NEW then
+//! x=EXPIRED; a deposit `balanceUpdate`. After them one `outboundAccountPosition` lists the
+//! assets whose free or locked amount changed. `I` is a global execution id counter, `W`
+//! is present once the order is working (not for untriggered stops), `N` is null and `t`
+//! -1 without a trade. Triggering a stop emits nothing by itself; orders fill whole, so
+//! PARTIALLY_FILLED never occurs.
+//!
 //! # Faults
 //!
 //! [`OrderFault`] applies to `POST /api/v3/order`: execute then answer 503, answer 503
@@ -66,6 +79,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use hmac::{Hmac, KeyInit, Mac};
+use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -98,6 +112,10 @@ const COMMISSION_BPS: i128 = 10;
 const FIRST_ORDER_ID: i64 = 1_000_001;
 /// Longest span of minutes a resting-order evaluation looks back over.
 const MAX_EVAL_MINUTES: i64 = 1_440;
+/// Execution ids (`I` of execution reports) start here.
+const FIRST_EXECUTION_ID: i64 = 8_000_001;
+/// Largest `myTrades` window between `startTime` and `endTime`, ms (BINANCE.md §4.3).
+const MY_TRADES_MAX_WINDOW_MS: i64 = 86_400_000;
 
 /// A fault injected into `POST /api/v3/order` (see [`crate::SimHandle::set_order_fault`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -437,6 +455,12 @@ struct Book {
     /// (window start, count) of the 10 s and 1 day order windows.
     count_10s: (i64, u32),
     count_1d: (i64, u32),
+    /// Execution id (`I`) of the next execution report.
+    next_execution_id: i64,
+    /// User-data events (JSON objects) of the operation in progress, pushed by [`publish`].
+    outbox: Vec<String>,
+    /// Balances as the last `outboundAccountPosition` reported them.
+    reported: BTreeMap<String, (i128, i128)>,
 }
 
 /// The trading side of the simulator: account, orders, credentials and order faults.
@@ -460,7 +484,7 @@ impl Trading {
         balances: &[(String, String)],
         orders_per_10s: u32,
     ) -> Trading {
-        let balances = balances
+        let balances: BTreeMap<String, (i128, i128)> = balances
             .iter()
             .filter_map(|(asset, amount)| {
                 let units = parse_units(amount);
@@ -474,6 +498,8 @@ impl Trading {
             book: Mutex::new(Book {
                 next_order_id: FIRST_ORDER_ID,
                 next_trade_id: 1,
+                next_execution_id: FIRST_EXECUTION_ID,
+                reported: balances.clone(),
                 balances,
                 ..Book::default()
             }),
@@ -484,6 +510,16 @@ impl Trading {
             prices: RwLock::default(),
             orders_per_10s: AtomicU32::new(orders_per_10s),
         }
+    }
+
+    /// The API key signed requests must carry.
+    pub(crate) fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    /// The secret signatures are made with.
+    pub(crate) fn api_secret(&self) -> &str {
+        &self.api_secret
     }
 
     pub(crate) fn set_fault(&self, fault: Option<OrderFault>) {
@@ -779,7 +815,235 @@ fn price_range(sim: &Shared, inst: &Instrument, from: i64, now: i64) -> Option<(
     range
 }
 
+/// An `executionReport` event, keys in Binance's order (BINANCE.md §6.3; shaped like the
+/// recorded `execution_report_wrapped.json`).
+#[derive(Serialize)]
+struct ExecutionReport<'a> {
+    #[serde(rename = "e")]
+    event_type: &'static str,
+    #[serde(rename = "E")]
+    event_time: i64,
+    #[serde(rename = "s")]
+    symbol: &'a str,
+    #[serde(rename = "c")]
+    client_order_id: &'a str,
+    #[serde(rename = "S")]
+    side: &'static str,
+    #[serde(rename = "o")]
+    order_type: &'static str,
+    #[serde(rename = "f")]
+    time_in_force: &'static str,
+    #[serde(rename = "q")]
+    quantity: String,
+    #[serde(rename = "p")]
+    price: String,
+    #[serde(rename = "P")]
+    stop_price: String,
+    #[serde(rename = "F")]
+    iceberg_quantity: String,
+    #[serde(rename = "g")]
+    order_list_id: i64,
+    #[serde(rename = "C")]
+    orig_client_order_id: &'a str,
+    #[serde(rename = "x")]
+    execution_type: &'static str,
+    #[serde(rename = "X")]
+    status: &'static str,
+    #[serde(rename = "r")]
+    reject_reason: &'static str,
+    #[serde(rename = "i")]
+    order_id: i64,
+    #[serde(rename = "l")]
+    last_quantity: String,
+    #[serde(rename = "z")]
+    cumulative_quantity: String,
+    #[serde(rename = "L")]
+    last_price: String,
+    #[serde(rename = "n")]
+    commission: String,
+    #[serde(rename = "N")]
+    commission_asset: Option<&'a str>,
+    #[serde(rename = "T")]
+    transaction_time: i64,
+    #[serde(rename = "t")]
+    trade_id: i64,
+    #[serde(rename = "I")]
+    execution_id: i64,
+    #[serde(rename = "w")]
+    on_book: bool,
+    #[serde(rename = "m")]
+    maker: bool,
+    #[serde(rename = "M")]
+    ignore: bool,
+    #[serde(rename = "O")]
+    created: i64,
+    #[serde(rename = "Z")]
+    cumulative_quote: String,
+    #[serde(rename = "Y")]
+    last_quote: String,
+    #[serde(rename = "Q")]
+    quote_order_quantity: String,
+    #[serde(rename = "W", skip_serializing_if = "Option::is_none")]
+    working_time: Option<i64>,
+    #[serde(rename = "V")]
+    self_trade_prevention: &'static str,
+}
+
+/// What an execution report reports besides the order's state.
+enum Execution<'a> {
+    /// Accepted; `on_book` when it rests on the book.
+    New { on_book: bool },
+    /// One fill.
+    Trade(&'a FillRec, bool),
+    /// Cancelled by the cancel request with client order id `cancel_id`.
+    Canceled { cancel_id: &'a str },
+    /// IOC/FOK without a fill.
+    Expired,
+}
+
+/// A `balanceUpdate` event (BINANCE.md §6.3).
+#[derive(Serialize)]
+struct BalanceUpdate<'a> {
+    #[serde(rename = "e")]
+    event_type: &'static str,
+    #[serde(rename = "E")]
+    event_time: i64,
+    #[serde(rename = "a")]
+    asset: &'a str,
+    #[serde(rename = "d")]
+    delta: String,
+    #[serde(rename = "T")]
+    clear_time: i64,
+}
+
+/// An `outboundAccountPosition` event (BINANCE.md §6.3).
+#[derive(Serialize)]
+struct AccountPosition {
+    #[serde(rename = "e")]
+    event_type: &'static str,
+    #[serde(rename = "E")]
+    event_time: i64,
+    #[serde(rename = "u")]
+    last_update: i64,
+    #[serde(rename = "B")]
+    balances: Vec<PositionBalance>,
+}
+
+#[derive(Serialize)]
+struct PositionBalance {
+    #[serde(rename = "a")]
+    asset: String,
+    #[serde(rename = "f")]
+    free: String,
+    #[serde(rename = "l")]
+    locked: String,
+}
+
 impl Book {
+    /// Queues the execution report of `ord` (in its current state) for [`publish`].
+    fn report(&mut self, ord: &Ord, execution: &Execution<'_>, now: i64) {
+        let execution_id = self.next_execution_id;
+        self.next_execution_id += 1;
+        let zero = || format_units(0);
+        let (execution_type, on_book, client_order_id, orig_client_order_id) = match execution {
+            Execution::New { on_book } => ("NEW", *on_book, ord.client_order_id.as_str(), ""),
+            Execution::Trade(..) => ("TRADE", false, ord.client_order_id.as_str(), ""),
+            Execution::Canceled { cancel_id } => {
+                ("CANCELED", false, *cancel_id, ord.client_order_id.as_str())
+            }
+            Execution::Expired => ("EXPIRED", false, ord.client_order_id.as_str(), ""),
+        };
+        let fill = match execution {
+            Execution::Trade(fill, maker) => Some((*fill, *maker)),
+            _ => None,
+        };
+        let report = ExecutionReport {
+            event_type: "executionReport",
+            event_time: now,
+            symbol: &ord.symbol,
+            client_order_id,
+            side: ord.side.as_str(),
+            order_type: ord.kind.as_str(),
+            time_in_force: ord.tif.unwrap_or("GTC"),
+            quantity: format_units(ord.orig_qty),
+            price: format_units(ord.price),
+            stop_price: format_units(ord.stop),
+            iceberg_quantity: zero(),
+            order_list_id: -1,
+            orig_client_order_id,
+            execution_type,
+            status: ord.status.as_str(),
+            reject_reason: "NONE",
+            order_id: ord.order_id,
+            last_quantity: fill.map_or_else(zero, |(f, _)| format_units(f.qty)),
+            cumulative_quantity: format_units(ord.executed),
+            last_price: fill.map_or_else(zero, |(f, _)| format_units(f.price)),
+            commission: fill.map_or_else(|| "0".to_owned(), |(f, _)| format_units(f.commission)),
+            commission_asset: fill.map(|(f, _)| f.commission_asset.as_str()),
+            transaction_time: now,
+            trade_id: fill.map_or(-1, |(f, _)| f.trade_id),
+            execution_id,
+            on_book,
+            maker: fill.is_some_and(|(_, maker)| maker),
+            ignore: false,
+            created: ord.time,
+            cumulative_quote: format_units(ord.cumulative_quote),
+            last_quote: fill.map_or_else(zero, |(f, _)| format_units(notional(f.qty, f.price))),
+            quote_order_quantity: format_units(ord.quote_qty),
+            working_time: ord.is_working().then_some(ord.time),
+            self_trade_prevention: "NONE",
+        };
+        match serde_json::to_string(&report) {
+            Ok(json) => self.outbox.push(json),
+            Err(error) => tracing::error!(%error, "execution report not serializable"),
+        }
+    }
+
+    /// Queues a `balanceUpdate` of `delta` units of `asset`.
+    fn report_balance_update(&mut self, asset: &str, delta: i128, now: i64) {
+        let update = BalanceUpdate {
+            event_type: "balanceUpdate",
+            event_time: now,
+            asset,
+            delta: format_units(delta),
+            clear_time: now,
+        };
+        match serde_json::to_string(&update) {
+            Ok(json) => self.outbox.push(json),
+            Err(error) => tracing::error!(%error, "balance update not serializable"),
+        }
+    }
+
+    /// Queues an `outboundAccountPosition` with every asset changed since the last one.
+    fn report_positions(&mut self, now: i64) {
+        let changed: Vec<PositionBalance> = self
+            .balances
+            .iter()
+            .filter(|(asset, now_value)| {
+                self.reported.get(*asset).copied().unwrap_or((0, 0)) != **now_value
+            })
+            .map(|(asset, (free, locked))| PositionBalance {
+                asset: asset.clone(),
+                free: format_units(*free),
+                locked: format_units(*locked),
+            })
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        self.reported.clone_from(&self.balances);
+        let position = AccountPosition {
+            event_type: "outboundAccountPosition",
+            event_time: now,
+            last_update: now,
+            balances: changed,
+        };
+        match serde_json::to_string(&position) {
+            Ok(json) => self.outbox.push(json),
+            Err(error) => tracing::error!(%error, "account position not serializable"),
+        }
+    }
+
     fn balance(&mut self, asset: &str) -> &mut (i128, i128) {
         self.balances.entry(asset.to_owned()).or_insert((0, 0))
     }
@@ -816,13 +1080,15 @@ impl Book {
         ord.cumulative_quote += quote_amount;
         ord.status = Status::Filled;
         ord.update_time = now;
-        ord.fills.push(FillRec {
+        let fill = FillRec {
             price,
             qty,
             commission,
             commission_asset: commission_asset.clone(),
             trade_id,
-        });
+        };
+        self.report(ord, &Execution::Trade(&fill, is_maker), now);
+        ord.fills.push(fill);
         self.trades.push(Trade {
             id: trade_id,
             order_id: ord.order_id,
@@ -880,9 +1146,24 @@ impl Book {
     }
 }
 
+/// Pushes the queued user-data events, then an `outboundAccountPosition` if balances
+/// changed, to the WebSocket API. Called with the book still locked, so events leave in
+/// the order the state changed.
+fn publish(sim: &Shared, book: &mut Book, now: i64) {
+    book.report_positions(now);
+    for event in book.outbox.drain(..) {
+        sim.ws.publish(&event);
+    }
+}
+
 /// Evaluates every resting order against the prices since it was last looked at.
 pub(crate) fn match_resting(sim: &Shared, now: i64) {
     let mut book = lock(&sim.trading.book);
+    match_resting_locked(sim, &mut book, now);
+    publish(sim, &mut book, now);
+}
+
+fn match_resting_locked(sim: &Shared, book: &mut Book, now: i64) {
     let open: Vec<usize> = (0..book.orders.len())
         .filter(|&i| book.orders[i].is_open())
         .collect();
@@ -1273,10 +1554,19 @@ fn execute(sim: &Shared, o: NewOrder, now: i64, test_only: bool) -> Result<Optio
         locked: None,
         fills: Vec::new(),
     };
+    let rests = immediate.is_none() && !expires;
+    book.report(
+        &ord,
+        &Execution::New {
+            on_book: rests && ord.is_working(),
+        },
+        now,
+    );
     if let Some(price) = immediate {
         book.fill(&mut ord, price, false, now);
     } else if expires {
         ord.status = Status::Expired;
+        book.report(&ord, &Execution::Expired, now);
     } else {
         let b = book.balance(&need_asset);
         b.0 -= need;
@@ -1284,6 +1574,7 @@ fn execute(sim: &Shared, o: NewOrder, now: i64, test_only: bool) -> Result<Optio
         ord.locked = Some((need_asset, need));
     }
     book.orders.push(ord.clone());
+    publish(sim, &mut book, now);
     Ok(Some(ord))
 }
 
@@ -1454,6 +1745,7 @@ pub(crate) async fn cancel_order(
             .filter(|&i| book.orders[i].is_open())
             .ok_or_else(|| err(-2011, "Unknown order sent."))?;
         let json = cancel_at(&mut book, i, ctx.now, cancel_id);
+        publish(&sim, &mut book, ctx.now);
         Ok::<_, ApiError>(json_ok(&json))
     })();
     result.unwrap_or_else(IntoResponse::into_response)
@@ -1471,6 +1763,13 @@ fn cancel_at(book: &mut Book, i: usize, now: i64, cancel_id: Option<String>) -> 
     ord.update_time = now;
     book.orders[i] = ord.clone();
     let cancel_id = cancel_id.unwrap_or_else(|| format!("cancel{}", ord.order_id));
+    book.report(
+        &ord,
+        &Execution::Canceled {
+            cancel_id: &cancel_id,
+        },
+        now,
+    );
     json!({
         "symbol": ord.symbol,
         "origClientOrderId": ord.client_order_id,
@@ -1513,6 +1812,7 @@ pub(crate) async fn cancel_all(
             .into_iter()
             .map(|i| cancel_at(&mut book, i, ctx.now, None))
             .collect();
+        publish(&sim, &mut book, ctx.now);
         Ok(json_ok(&Value::from(answers)))
     })();
     result.unwrap_or_else(IntoResponse::into_response)
@@ -1577,7 +1877,12 @@ pub(crate) async fn all_orders(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// `GET /api/v3/myTrades` (USER_DATA, weight 20, 5 with `orderId`).
+/// `GET /api/v3/myTrades` (USER_DATA, weight 20, 5 with `orderId`; BINANCE.md §4.3):
+/// `symbol`, optional `orderId`, `fromId`, `startTime`, `endTime` (ms), `limit` (default
+/// 500, max 1000). Allowed combinations: none, `orderId`, `startTime`, `endTime`, `fromId`,
+/// `startTime`+`endTime`, `orderId`+`fromId` (`-1128` otherwise); a window longer than
+/// 24 h is `-1127`. With `fromId`: trades with id ≥ it, ascending, the first `limit`; with
+/// `startTime`: the first `limit` from it; otherwise the most recent `limit`.
 pub(crate) async fn my_trades(
     State(sim): Sim,
     Extension(ctx): Ctx,
@@ -1589,37 +1894,127 @@ pub(crate) async fn my_trades(
         match_resting(&sim, ctx.now);
         let symbol = symbol_param(&sim, &params)?;
         let order_id = params.optional_i64("orderId")?;
+        let from_id = params.optional_i64("fromId")?;
+        let start = params.optional_i64("startTime")?;
+        let end = params.optional_i64("endTime")?;
         let limit = params.optional_in_range("limit", 1, 1000)?.unwrap_or(500);
+        let allowed = matches!(
+            (
+                order_id.is_some(),
+                from_id.is_some(),
+                start.is_some(),
+                end.is_some()
+            ),
+            (_, false, false, false)
+                | (false, true, false, false)
+                | (false, false, _, _)
+                | (true, true, false, false)
+        );
+        if !allowed {
+            return Err(err(-1128, "Combination of optional parameters invalid."));
+        }
+        if let (Some(s), Some(e)) = (start, end)
+            && (e < s || e - s > MY_TRADES_MAX_WINDOW_MS)
+        {
+            return Err(err(
+                -1127,
+                "More than 24 hours between startTime and endTime.",
+            ));
+        }
+        // A single bound spans 24 h from (or up to) it.
+        let (start, end) = match (start, end) {
+            (Some(s), None) => (Some(s), Some(s.saturating_add(MY_TRADES_MAX_WINDOW_MS))),
+            (None, Some(e)) => (Some(e.saturating_sub(MY_TRADES_MAX_WINDOW_MS)), Some(e)),
+            other => other,
+        };
         let book = lock(&sim.trading.book);
-        let mut list: Vec<Value> = book
+        let mut list: Vec<&Trade> = book
             .trades
             .iter()
-            .filter(|t| t.symbol == symbol && order_id.is_none_or(|id| t.order_id == id))
-            .map(|t| {
-                json!({
-                    "symbol": t.symbol,
-                    "id": t.id,
-                    "orderId": t.order_id,
-                    "orderListId": -1,
-                    "price": format_units(t.price),
-                    "qty": format_units(t.qty),
-                    "quoteQty": format_units(t.quote_qty),
-                    "commission": format_units(t.commission),
-                    "commissionAsset": t.commission_asset,
-                    "time": t.time,
-                    "isBuyer": t.is_buyer,
-                    "isMaker": t.is_maker,
-                    "isBestMatch": true,
-                })
+            .filter(|t| {
+                t.symbol == symbol
+                    && order_id.is_none_or(|id| t.order_id == id)
+                    && from_id.is_none_or(|id| t.id >= id)
+                    && start.is_none_or(|s| t.time >= s)
+                    && end.is_none_or(|e| t.time <= e)
             })
             .collect();
         let limit = usize::try_from(limit).unwrap_or(500);
-        if list.len() > limit {
+        if from_id.is_some() || start.is_some() {
+            list.truncate(limit);
+        } else if list.len() > limit {
             list.drain(..list.len() - limit);
         }
+        let list: Vec<Value> = list.into_iter().map(Trade::json).collect();
         Ok::<_, ApiError>(json_ok(&Value::from(list)))
     })();
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+impl Trade {
+    /// `GET /api/v3/myTrades` element.
+    fn json(&self) -> Value {
+        json!({
+            "symbol": self.symbol,
+            "id": self.id,
+            "orderId": self.order_id,
+            "orderListId": -1,
+            "price": format_units(self.price),
+            "qty": format_units(self.qty),
+            "quoteQty": format_units(self.quote_qty),
+            "commission": format_units(self.commission),
+            "commissionAsset": self.commission_asset,
+            "time": self.time,
+            "isBuyer": self.is_buyer,
+            "isMaker": self.is_maker,
+            "isBestMatch": true,
+        })
+    }
+}
+
+/// Places an order for the account without HTTP or signing, through the same checks,
+/// matching and events as `POST /api/v3/order` (not counted against the order-rate limits).
+/// The answer as `POST /api/v3/order` gives it, or Binance's `(code, msg)`.
+pub(crate) fn place_order(sim: &Shared, params: &[(&str, &str)]) -> Result<Value, (i32, String)> {
+    let now = sim.clock.now_ms();
+    match_resting(sim, now);
+    let params = Params::from_pairs(params).map_err(ApiError::into_pair)?;
+    let order = parse_new_order(sim, &params).map_err(ApiError::into_pair)?;
+    let resp = order.resp;
+    match execute(sim, order, now, false).map_err(ApiError::into_pair)? {
+        Some(ord) => Ok(ord.new_order_json(resp)),
+        None => Err((-1001, "order not placed".to_owned())),
+    }
+}
+
+/// Cancels open order `order_id` of `symbol` like `DELETE /api/v3/order` (cancel client
+/// order id generated): the cancel answer, or `(-2011, "Unknown order sent.")`.
+pub(crate) fn cancel_order_by_id(
+    sim: &Shared,
+    symbol: &str,
+    order_id: i64,
+) -> Result<Value, (i32, String)> {
+    let now = sim.clock.now_ms();
+    match_resting(sim, now);
+    let mut book = lock(&sim.trading.book);
+    let i = book
+        .orders
+        .iter()
+        .position(|o| o.symbol == symbol && o.order_id == order_id && o.is_open())
+        .ok_or_else(|| (-2011, "Unknown order sent.".to_owned()))?;
+    let answer = cancel_at(&mut book, i, now, None);
+    publish(sim, &mut book, now);
+    Ok(answer)
+}
+
+/// Adds `delta` units of `asset` to its free balance (negative: a withdrawal), with a
+/// `balanceUpdate` and an `outboundAccountPosition` event.
+pub(crate) fn deposit(sim: &Shared, asset: &str, delta: i128) {
+    let now = sim.clock.now_ms();
+    let mut book = lock(&sim.trading.book);
+    book.balance(asset).0 += delta;
+    book.report_balance_update(asset, delta, now);
+    publish(sim, &mut book, now);
 }
 
 /// `GET /api/v3/account` (USER_DATA, weight 20), `omitZeroBalances` honoured.

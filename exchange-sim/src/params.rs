@@ -46,6 +46,25 @@ impl Params {
         })
     }
 
+    /// Parameters given as decoded pairs (in-process helpers); -1101 when a name repeats.
+    pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> Result<Params, ApiError> {
+        let mut seen = HashSet::new();
+        if !pairs.iter().all(|(name, _)| seen.insert(*name)) {
+            return Err(ApiError::duplicate_parameter());
+        }
+        Ok(Params {
+            raw: pairs
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("&"),
+            pairs: pairs
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+        })
+    }
+
     /// The query string exactly as received.
     pub(crate) fn raw(&self) -> &str {
         &self.raw

@@ -30,6 +30,7 @@ use crate::{
     params::Params,
     state::Shared,
     weights::{Admission, request_weight},
+    ws_api,
 };
 
 /// Header carrying the used request weight of the current minute.
@@ -78,6 +79,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v3/account", get(orders::account))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&shared), gate))
+        // The WebSocket API has its own weights, faults and log (`ws_api` module).
+        .route("/ws-api/v3", get(ws_api::upgrade))
         .with_state(shared)
 }
 

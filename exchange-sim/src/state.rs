@@ -18,6 +18,7 @@ use crate::{
     read,
     weights::RateLimiter,
     write,
+    ws_api::WsHub,
 };
 
 /// Most recent requests kept by the request log.
@@ -37,6 +38,8 @@ pub(crate) struct Shared {
     pub log: RequestLog,
     /// The account, its orders and the order faults.
     pub trading: Trading,
+    /// WebSocket API connections, the user-data event log and the WS faults.
+    pub ws: WsHub,
 }
 
 impl Shared {
@@ -55,6 +58,7 @@ impl Shared {
                 &config.balances,
                 config.orders_per_10s,
             ),
+            ws: WsHub::default(),
         }
     }
 

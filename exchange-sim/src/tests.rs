@@ -1171,3 +1171,5 @@ async fn cancel_all_cancels_every_open_order_of_the_symbol_and_unlocks() {
         -2011
     );
 }
+
+mod ws;
