@@ -94,9 +94,7 @@ impl UserDataEvent {
             UserDataEvent::AccountPosition(a) => Some(&a.raw),
             UserDataEvent::BalanceUpdate(b) => Some(&b.raw),
             UserDataEvent::ListStatus(l) => Some(&l.raw),
-            UserDataEvent::StreamTerminated { .. } | UserDataEvent::ServerShutdown { .. } => {
-                None
-            }
+            UserDataEvent::StreamTerminated { .. } | UserDataEvent::ServerShutdown { .. } => None,
             UserDataEvent::Unknown { raw, .. } | UserDataEvent::Invalid { raw, .. } => Some(raw),
         }
     }

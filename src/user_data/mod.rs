@@ -21,8 +21,8 @@
 pub mod events;
 
 pub use events::{
-    AccountPosition, BalanceUpdate, ExecutionReport, ExecutionType, ListOrder, ListStatus,
-    Spelled, Spelling, UserDataEvent, trade_event_key,
+    AccountPosition, BalanceUpdate, ExecutionReport, ExecutionType, ListOrder, ListStatus, Spelled,
+    Spelling, UserDataEvent, trade_event_key,
 };
 
 use serde::Deserialize;
@@ -140,7 +140,11 @@ fn response(envelope: &Envelope<'_>, status: u16) -> Result<WsResponse, FrameErr
         Some(raw) if raw.get().starts_with('"') => {
             Some(serde_json::from_str::<String>(raw.get()).map_err(json)?)
         }
-        Some(raw) if raw.get().starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
+        Some(raw)
+            if raw
+                .get()
+                .starts_with(|c: char| c == '-' || c.is_ascii_digit()) =>
+        {
             Some(raw.get().to_string())
         }
         Some(_) => {
@@ -204,14 +208,20 @@ mod tests {
         assert_eq!(r.status, 401);
         assert_eq!(r.error.unwrap().code, -2015);
         let null_id = parse_frame(r#"{"id":null,"status":400,"error":{"code":-1102,"msg":"x"}}"#);
-        assert!(matches!(null_id, Ok(Frame::Response(WsResponse { id: None, .. }))));
+        assert!(matches!(
+            null_id,
+            Ok(Frame::Response(WsResponse { id: None, .. }))
+        ));
     }
 
     #[test]
     fn the_three_event_shapes_give_the_same_event() {
         let inner = r#"{"e":"eventStreamTerminated","E":1728973001334}"#;
         for (text, sub) in [
-            (format!(r#"{{"subscriptionId":3,"event":{inner}}}"#), Some(3)),
+            (
+                format!(r#"{{"subscriptionId":3,"event":{inner}}}"#),
+                Some(3),
+            ),
             (format!(r#"{{"stream":"x","data":{inner}}}"#), None),
             (format!("  {inner}\n"), None),
         ] {
