@@ -190,3 +190,131 @@ CREATE TABLE orders (
 CREATE UNIQUE INDEX orders_exchange_id ON orders (market, symbol, order_id);
 CREATE INDEX orders_status ON orders (status);
 CREATE INDEX orders_symbol ON orders (symbol, id);
+
+-- version: 4
+
+-- One execution report as received (DESIGN.md "Tables"): an order's change from the
+-- user-data stream (BINANCE.md §6.3), or a fill from REST `GET /api/v3/myTrades` found by
+-- reconciliation. Unique per exchange event, so a replayed or re-fetched event is never
+-- stored twice: `event_key` is
+--   'trade:<t>'                       for a trade (t >= 0): the stream's report and the
+--                                     REST trade of the same fill are ONE row;
+--   'exec:<I>'                        else, by the execution id;
+--   'event:<i>:<x>:<X>:<T>:<z>'       else (recordings without I).
+-- A 'stream' report arriving for a trade stored from 'rest' fills in the stream's fields
+-- and turns the row into a 'stream' row; a REST trade never changes a stored row.
+-- Decimals are TEXT holding the exact decimal string as the exchange sent it.
+CREATE TABLE executions (
+    id                   INTEGER PRIMARY KEY,
+    market               TEXT    NOT NULL CHECK (market IN ('spot', 'usdm', 'coinm')),
+    symbol               TEXT    NOT NULL,
+    event_key            TEXT    NOT NULL,
+    -- 'stream': an executionReport; 'rest': a myTrades element (no order type, status,
+    -- cumulative quantities, execution id or event time: those columns are NULL).
+    source               TEXT    NOT NULL CHECK (source IN ('stream', 'rest')),
+    order_id             INTEGER NOT NULL, -- the exchange's order id (`i`)
+    -- The ORDER's client order id: `C` when non-empty (a cancel names the cancelled order
+    -- there), else `c`; may be empty. REST rows: the stored order's, NULL when unknown.
+    client_order_id      TEXT,
+    side                 TEXT    CHECK (side IN ('BUY', 'SELL')), -- REST: from isBuyer
+    order_type           TEXT,            -- `o` as sent (LIMIT, MARKET …)
+    execution_type       TEXT    NOT NULL, -- `x`: NEW, TRADE, CANCELED …; REST: TRADE
+    order_status         TEXT,            -- `X` after this event
+    reject_reason        TEXT,            -- `r` (NONE when none)
+    last_qty             TEXT,            -- `l` (REST: qty)
+    last_price           TEXT,            -- `L` (REST: price)
+    last_quote_qty       TEXT,            -- `Y` (REST: quoteQty); NULL when not sent
+    cumulative_qty       TEXT,            -- `z`
+    cumulative_quote_qty TEXT,            -- `Z`
+    commission           TEXT,            -- `n`
+    commission_asset     TEXT,            -- `N`; NULL when there was no trade
+    trade_id             INTEGER,         -- `t`; NULL when -1 (not a trade)
+    execution_id         INTEGER,         -- `I`; NULL when not sent
+    is_maker             INTEGER CHECK (is_maker IN (0, 1)), -- `m`
+    event_time           INTEGER,         -- `E`; REST: NULL
+    transaction_time     INTEGER NOT NULL, -- `T` (REST: time)
+    -- The event object's JSON text exactly as received; REST rows: the trade as tradebeat
+    -- parsed it ({"symbol","id","order_id","price","qty","quote_qty","commission",…}).
+    raw                  TEXT    NOT NULL,
+    received_at          INTEGER NOT NULL, -- local clock, when first stored
+    UNIQUE (market, symbol, event_key)
+);
+
+CREATE INDEX executions_order ON executions (market, symbol, order_id);
+CREATE INDEX executions_trade ON executions (market, symbol, trade_id)
+    WHERE trade_id IS NOT NULL;
+
+-- One asset's balance on one market as last reported (DESIGN.md "Tables"): by an
+-- outboundAccountPosition event ('stream') or a `GET /api/v3/account` snapshot ('rest').
+-- Only a report with a newer-or-equal `update_time` replaces the row, so a late event
+-- never undoes a newer one. An asset absent from an account snapshot (which omits zero
+-- balances) is set to zero. A balanceUpdate event (a deposit's delta) does NOT change this
+-- table: Binance sends an outboundAccountPosition with the new balance alongside it.
+CREATE TABLE balances (
+    market      TEXT    NOT NULL CHECK (market IN ('spot', 'usdm', 'coinm')),
+    asset       TEXT    NOT NULL,
+    free        TEXT    NOT NULL,
+    locked      TEXT    NOT NULL,
+    -- The exchange's time of the account update (`u`, or the account's updateTime), ms.
+    update_time INTEGER NOT NULL,
+    source      TEXT    NOT NULL CHECK (source IN ('stream', 'rest')),
+    updated_at  INTEGER NOT NULL, -- local clock
+    PRIMARY KEY (market, asset)
+) WITHOUT ROWID;
+
+-- The history of balances: one row per asset per event. event_type is
+--   'outboundAccountPosition' free/locked after the change (delta NULL);
+--   'balanceUpdate'           the delta `d` of a deposit, withdrawal or transfer
+--                             (free/locked NULL; `balances` is not changed by it);
+--   'account'                 a REST account snapshot's free/locked, recorded only for
+--                             assets whose stored balance it changed.
+-- Unique per (market, asset, event_type, event_time), so a replayed event is not recorded
+-- twice.
+CREATE TABLE balance_changes (
+    id          INTEGER PRIMARY KEY,
+    market      TEXT    NOT NULL CHECK (market IN ('spot', 'usdm', 'coinm')),
+    asset       TEXT    NOT NULL,
+    event_type  TEXT    NOT NULL,
+    event_time  INTEGER NOT NULL, -- `E`; for 'account' the snapshot's updateTime
+    -- `u` (outboundAccountPosition), `T` clear time (balanceUpdate), updateTime (account).
+    update_time INTEGER NOT NULL,
+    free        TEXT,
+    locked      TEXT,
+    delta       TEXT,
+    received_at INTEGER NOT NULL,
+    UNIQUE (market, asset, event_type, event_time)
+);
+
+-- One listStatus event (BINANCE.md §6.3): the state of an order list (OCO, OTO …).
+CREATE TABLE list_statuses (
+    id                   INTEGER PRIMARY KEY,
+    market               TEXT    NOT NULL CHECK (market IN ('spot', 'usdm', 'coinm')),
+    symbol               TEXT    NOT NULL,
+    order_list_id        INTEGER NOT NULL, -- `g`
+    contingency_type     TEXT    NOT NULL, -- `c`: OCO, OTO …
+    list_status_type     TEXT    NOT NULL, -- `l`: RESPONSE, EXEC_STARTED, UPDATED, ALL_DONE
+    list_order_status    TEXT    NOT NULL, -- `L`: EXECUTING, ALL_DONE, REJECT
+    list_reject_reason   TEXT    NOT NULL, -- `r`
+    list_client_order_id TEXT    NOT NULL, -- `C`
+    -- `O` as JSON: [{"symbol":"ETHBTC","order_id":17,"client_order_id":"…"}]
+    orders               TEXT    NOT NULL,
+    event_time           INTEGER NOT NULL,
+    transaction_time     INTEGER NOT NULL,
+    raw                  TEXT    NOT NULL, -- the event's JSON text as received
+    received_at          INTEGER NOT NULL,
+    UNIQUE (market, symbol, order_list_id, list_status_type, transaction_time)
+);
+
+-- User-data events kept raw: types tradebeat does not know (error NULL), and known types
+-- whose fields did not parse or that the store refused (error says why). Nothing else is
+-- written for them. Unique per (market, event_type, raw), so a replay is not stored twice.
+CREATE TABLE user_events (
+    id          INTEGER PRIMARY KEY,
+    market      TEXT    NOT NULL CHECK (market IN ('spot', 'usdm', 'coinm')),
+    event_type  TEXT    NOT NULL, -- `e`
+    event_time  INTEGER,          -- `E` when it is an integer
+    raw         TEXT    NOT NULL, -- the event's JSON text as received
+    error       TEXT,
+    received_at INTEGER NOT NULL,
+    UNIQUE (market, event_type, raw)
+);

@@ -105,6 +105,12 @@ pub enum CtlCommand {
     /// Place, cancel, inspect and list your orders.
     #[command(subcommand, alias = "order")]
     Orders(OrdersCommand),
+    /// Balances as last reported by the user-data stream or the account endpoint.
+    #[command(alias = "balance")]
+    Balances {
+        /// Only this asset, e.g. BTC.
+        asset: Option<String>,
+    },
 }
 
 /// `ctl orders …`.

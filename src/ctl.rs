@@ -25,11 +25,11 @@ use time::macros::format_description;
 
 use crate::cli::{CtlArgs, CtlCommand, OrderIdArgs, OrdersCommand, PlaceArgs, SymbolsCommand};
 use crate::control::protocol::{
-    BackfillStart, BackfillStartParams, BackfillSummary, BeatView, JobView, KlineList,
-    KlineListParams, KlineView, Method, NoParams, OrderCancel, OrderGet, OrderList,
-    OrderListParams, OrderPlace, OrderRefParams, OrderRequest, OrderRow, Status, StatusInfo,
-    SymbolAdd, SymbolAddParams, SymbolAdded, SymbolEntry, SymbolList, SymbolListParams,
-    SymbolParams, SymbolRemove, SymbolView, SyncNow, SyncNowParams, code,
+    BackfillStart, BackfillStartParams, BackfillSummary, BalanceList, BalanceListParams,
+    BalanceRow, BeatView, JobView, KlineList, KlineListParams, KlineView, Method, NoParams,
+    OrderCancel, OrderGet, OrderList, OrderListParams, OrderPlace, OrderRefParams, OrderRequest,
+    OrderRow, Status, StatusInfo, SymbolAdd, SymbolAddParams, SymbolAdded, SymbolEntry, SymbolList,
+    SymbolListParams, SymbolParams, SymbolRemove, SymbolView, SyncNow, SyncNowParams, code,
 };
 use crate::control::{Client, ClientError};
 use crate::types::Symbol;
@@ -281,6 +281,11 @@ async fn execute(
             };
             let (raw, rows) = call::<OrderList>(client, &params).await?;
             out.print(&raw, || render_orders(&rows, open));
+            Ok(Exit::Success)
+        }
+        CtlCommand::Balances { asset } => {
+            let (raw, rows) = call::<BalanceList>(client, &BalanceListParams { asset }).await?;
+            out.print(&raw, || render_balances(&rows));
             Ok(Exit::Success)
         }
     }
@@ -853,6 +858,30 @@ pub fn render_orders(rows: &[OrderRow], open_only: bool) -> String {
     }
     let cells: Vec<Vec<String>> = rows.iter().map(order_cells).collect();
     table(&ORDER_HEADERS, &cells, &ORDER_RIGHT)
+}
+
+/// Balances by asset: free, locked, and when the exchange last updated them.
+pub fn render_balances(rows: &[BalanceRow]) -> String {
+    if rows.is_empty() {
+        return "no balances reported yet (they come from the user-data stream or the account endpoint)\n"
+            .to_string();
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|b| {
+            vec![
+                b.asset.clone(),
+                b.free.to_string(),
+                b.locked.to_string(),
+                utc(b.update_time),
+            ]
+        })
+        .collect();
+    table(
+        &["ASSET", "FREE", "LOCKED", "UPDATED (UTC)"],
+        &cells,
+        &[false, true, true, false],
+    )
 }
 
 #[cfg(test)]

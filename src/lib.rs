@@ -12,6 +12,7 @@
 //! - [`heartbeat`]: fires a beat at every `k * period + offset`; never overlaps, never drifts.
 //! - [`market_data`]: what a beat does: tickers and closed klines into the store.
 //! - [`backfill`]: history backfill and gap repair jobs.
+//! - [`user_data`]: the spot user-data stream's frames (execution reports, balances) parsed.
 //! - [`orders`]: signed spot orders: local rule checks, recorded before sending, never
 //!   duplicated, reconciled with the exchange.
 //! - [`control`]: the control socket: JSON-RPC 2.0 protocol, server, handlers, client.
@@ -39,6 +40,7 @@ pub mod notify;
 pub mod orders;
 pub mod store;
 pub mod types;
+pub mod user_data;
 pub mod user_stream;
 
 /// tradebeat's version, from `Cargo.toml` (`0.1.0`).

@@ -597,7 +597,7 @@ async fn bad_input_gets_the_right_error_and_the_connection_goes_on() {
         (b"{\"jsonrpc\":\"2.0\",\"method\":\"status\"}\n", code::INVALID_REQUEST),
         (b"{\"jsonrpc\":\"2.0\",\"id\":1}\n", code::INVALID_REQUEST),
         (b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"nope.nope\"}\n", code::METHOD_NOT_FOUND),
-        (b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"balance.list\"}\n", code::NOT_AVAILABLE),
+        (b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"balance.list\",\"params\":{\"asset\":\"B T C\"}}\n", code::INVALID_PARAMS),
         (b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"kline.list\",\"params\":{\"symbol\":\"BTCUSDT\",\"interval\":\"1m\",\"limit\":\"ten\"}}\n", code::INVALID_PARAMS),
         (b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\",\"params\":[1,2]}\n", code::INVALID_PARAMS),
     ];

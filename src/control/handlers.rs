@@ -3,8 +3,7 @@
 //!
 //! A handler is an `async fn(Arc<ControlContext>, M::Params) -> Result<M::Result,
 //! ErrorObject>` for a [`Method`] `M` of [`protocol`](super::protocol); registering it in
-//! [`Dispatch::new`] is all it takes to serve a new method (the balance method will be
-//! one more). The table decodes the parameters (`-32602` naming the bad
+//! [`Dispatch::new`] is all it takes to serve a new method. The table decodes the parameters (`-32602` naming the bad
 //! one), calls the handler and encodes its result.
 //!
 //! Handlers validate everything before they write, so a refused request leaves nothing
@@ -21,12 +20,12 @@ use serde_json::{Value, json};
 
 use super::ControlContext;
 use super::protocol::{
-    self, BackfillStart, BackfillStartParams, BackfillSummary, BeatView, ErrorObject, JobView,
-    KlineList, KlineListParams, KlineView, Method, NoParams, OrderCancel, OrderGet, OrderList,
-    OrderListParams, OrderPlace, OrderRefParams, OrderRequest, OrderRow, Response, SeriesView,
-    Status, StatusInfo, SymbolAdd, SymbolAddParams, SymbolAdded, SymbolCountsView, SymbolEntry,
-    SymbolList, SymbolListParams, SymbolParams, SymbolRemove, SymbolView, SyncNow, SyncNowParams,
-    WeightView, code,
+    self, BackfillStart, BackfillStartParams, BackfillSummary, BalanceList, BalanceListParams,
+    BalanceRow, BeatView, ErrorObject, JobView, KlineList, KlineListParams, KlineView, Method,
+    NoParams, OrderCancel, OrderGet, OrderList, OrderListParams, OrderPlace, OrderRefParams,
+    OrderRequest, OrderRow, Response, SeriesView, Status, StatusInfo, SymbolAdd, SymbolAddParams,
+    SymbolAdded, SymbolCountsView, SymbolEntry, SymbolList, SymbolListParams, SymbolParams,
+    SymbolRemove, SymbolView, SyncNow, SyncNowParams, WeightView, code,
 };
 use crate::backfill::{BackfillError, JobState, JobStatus};
 use crate::exchange::ExchangeError;
@@ -80,6 +79,7 @@ impl Dispatch {
         d.register::<OrderCancel, _, _>(order_cancel);
         d.register::<OrderGet, _, _>(order_get);
         d.register::<OrderList, _, _>(order_list);
+        d.register::<BalanceList, _, _>(balance_list);
         for name in protocol::PLANNED_METHODS {
             d.routes.insert(name, Route::Planned);
         }
@@ -136,10 +136,7 @@ impl Dispatch {
                 id,
                 ErrorObject::new(
                     code::NOT_AVAILABLE,
-                    format!(
-                        "method {} is not available yet: balances come with a later release",
-                        request.method
-                    ),
+                    format!("method {} is not available in this release", request.method),
                 )
                 .with_data(json!({ "method": request.method })),
             ),
@@ -538,6 +535,33 @@ async fn order_list(
         limit,
     };
     ctx.orders.list(filter).await.map_err(order_error)
+}
+
+/// `balance.list`: the spot balances from the database, by asset; `asset` picks one
+/// (`-32602` when it is not 1 to 20 letters or digits). An asset never reported gives an
+/// empty list.
+async fn balance_list(
+    ctx: Arc<ControlContext>,
+    p: BalanceListParams,
+) -> Result<Vec<BalanceRow>, ErrorObject> {
+    let asset = match p.asset {
+        Some(a) => {
+            let valid = (1..=20).contains(&a.len()) && a.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !valid {
+                return Err(ErrorObject::invalid_param(
+                    "asset",
+                    format_args!("must be 1 to 20 letters or digits (e.g. BTC), not {a:?}"),
+                ));
+            }
+            Some(a.to_ascii_uppercase())
+        }
+        None => None,
+    };
+    let mut rows = db(&ctx.store, |s| s.balances(Market::Spot)).await?;
+    if let Some(asset) = asset {
+        rows.retain(|b| b.asset == asset);
+    }
+    Ok(rows)
 }
 
 // ---------------------------------------------------------------------------------------

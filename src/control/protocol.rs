@@ -25,6 +25,7 @@ use serde_json::Value;
 use crate::exchange::Network;
 use crate::orders::ClientOrderId;
 pub use crate::orders::{OrderRequest, OrderRow};
+pub use crate::store::BalanceRow;
 use crate::types::{Interval, Market, Symbol};
 
 /// The `jsonrpc` member every request and response carries.
@@ -69,8 +70,8 @@ pub mod code {
     /// The exchange could not be reached, answered 5xx or garbage, rate-limited us or
     /// banned the IP. Try again later; `data.retry_after_ms` says when, if known.
     pub const EXCHANGE_UNAVAILABLE: i64 = -32006;
-    /// The method or feature is not available in this daemon yet (balances come with a
-    /// later release; futures markets; backfill not running).
+    /// The method or feature is not available in this daemon yet (futures markets;
+    /// backfill not running).
     pub const NOT_AVAILABLE: i64 = -32007;
     /// The daemon serves its maximum number of connections; this one is refused and
     /// closed. Try again later.
@@ -465,7 +466,8 @@ pub trait Method {
 
 /// Methods of DESIGN.md's table that later releases implement; the server answers them
 /// with [`code::NOT_AVAILABLE`] (not `-32601`), so a script can tell "not yet" from a typo.
-pub const PLANNED_METHODS: [&str; 1] = ["balance.list"];
+/// Empty: every method of the table is served.
+pub const PLANNED_METHODS: [&str; 0] = [];
 
 /// Parameters of a method that takes none (`{}` or absent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -564,8 +566,27 @@ impl Method for OrderList {
     type Result = Vec<OrderRow>;
 }
 
+/// `balance.list`: balances as last reported by the user-data stream
+/// (outboundAccountPosition) or the account endpoint, by asset (the database only; no
+/// exchange request).
+pub struct BalanceList;
+impl Method for BalanceList {
+    const NAME: &'static str = "balance.list";
+    type Params = BalanceListParams;
+    type Result = Vec<BalanceRow>;
+}
+
+/// `balance.list` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceListParams {
+    /// Only this asset (e.g. `"BTC"`; lower case is accepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset: Option<String>,
+}
+
 /// The names of the methods served now, in DESIGN.md's order.
-pub const METHODS: [&str; 11] = [
+pub const METHODS: [&str; 12] = [
     Status::NAME,
     SymbolAdd::NAME,
     SymbolRemove::NAME,
@@ -577,6 +598,7 @@ pub const METHODS: [&str; 11] = [
     OrderCancel::NAME,
     OrderGet::NAME,
     OrderList::NAME,
+    BalanceList::NAME,
 ];
 
 /// `order.cancel` and `order.get` parameters: the symbol and one of the two ids (at least
@@ -1098,6 +1120,7 @@ mod tests {
                 let _ = decode_params::<OrderRequest>(p.clone());
                 let _ = decode_params::<OrderRefParams>(p.clone());
                 let _ = decode_params::<OrderListParams>(p.clone());
+                let _ = decode_params::<BalanceListParams>(p.clone());
                 if let Err(e) = decode_params::<KlineListParams>(p) {
                     assert_eq!(e.code, code::INVALID_PARAMS);
                 }

@@ -31,6 +31,8 @@ pub use control::{Registration, SymbolCounts, SymbolSeries};
 mod orders;
 mod reconcile;
 pub use orders::{Inserted, OrderFilter, OrderRow};
+mod user_data;
+pub use user_data::{ApplyReport, BalanceRow, ExecutionRow};
 
 /// The schema migrations, as shipped.
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -67,6 +69,16 @@ pub enum StoreError {
     /// The blocking task running the work panicked or was cancelled.
     #[error("database task failed: {0}")]
     Task(String),
+    /// Event `index` of a user-data batch cannot be applied: it conflicts with what is
+    /// stored (a constraint) or meets a stored value that does not parse. Nothing of the
+    /// batch was written; apply it again with that event kept raw instead
+    /// (`UserDataEvent::into_invalid`).
+    #[error("user-data event {index} ({event_type}) refused: {detail}")]
+    Event {
+        index: usize,
+        event_type: String,
+        detail: String,
+    },
 }
 
 /// A handle to the database. Cheap to clone; all clones share the pool.

@@ -89,6 +89,31 @@ const COLUMNS: &str = "id, market, symbol, client_order_id, order_id, side, type
      quantity, quote_quantity, price, stop_price, status, executed_qty, cummulative_quote_qty,
      fills, error_code, error_msg, transact_time, update_time, created_at, updated_at";
 
+/// How far an order has got: what the staleness rule compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Progress {
+    pub(super) status: OrderStatus,
+    /// The exchange's time of the change, ms.
+    pub(super) update_time: Option<i64>,
+    pub(super) executed_qty: Decimal,
+}
+
+impl Progress {
+    /// Whether this report from the exchange would move an order stored at `stored`
+    /// backwards, and must be ignored. The one rule for every path that applies the
+    /// exchange's word to an order row (answers, queries, execution reports): stale if
+    /// the stored status is final on the exchange and this one is not, or this one is
+    /// older (update time), or it has executed less. The exchange's word always beats a
+    /// local verdict (`pending`, `unknown`, `not_placed`). Reports of one order can carry
+    /// the same time (NEW and TRADE): a late NEW never undoes a fill.
+    pub(super) fn is_stale_against(&self, stored: &Progress) -> bool {
+        let final_on_exchange = stored.status.is_final() && !stored.status.is_local();
+        (final_on_exchange && !self.status.is_final())
+            || matches!((stored.update_time, self.update_time), (Some(a), Some(b)) if b < a)
+            || self.executed_qty < stored.executed_qty
+    }
+}
+
 /// The SQL list of final statuses, for `status IN (...)`.
 fn final_statuses_sql() -> String {
     OrderStatus::ALL
@@ -213,12 +238,17 @@ impl Store {
             let Some(current) = order_by_client_id_tx(tx, client_order_id.as_str())? else {
                 return Ok(None);
             };
-            // The exchange's word beats a local verdict; among the exchange's own answers,
-            // an older one never replaces a newer one.
-            let final_on_exchange = current.status.is_final() && !current.status.is_local();
-            let stale = (final_on_exchange && !order.status.is_final())
-                || matches!((current.update_time, order.update_time), (Some(a), Some(b)) if b < a);
-            if stale {
+            let stored = Progress {
+                status: current.status,
+                update_time: current.update_time,
+                executed_qty: current.executed_qty,
+            };
+            let reported = Progress {
+                status: order.status,
+                update_time: order.update_time,
+                executed_qty: order.executed_qty,
+            };
+            if reported.is_stale_against(&stored) {
                 return Ok(Some(current));
             }
             tx.execute(
@@ -689,12 +719,20 @@ mod tests {
                 .unwrap()
                 .execute("DROP TABLE orders", [])
                 .unwrap();
-            // The orders section is the newest: the database is one version behind.
-            let before = Store::latest_schema_version() - 1;
+            // Back to version 2, before the orders section (and the user-data tables
+            // after it).
             store
                 .conn()
                 .unwrap()
-                .pragma_update(None, "user_version", before)
+                .execute_batch(
+                    "DROP TABLE executions; DROP TABLE balances; DROP TABLE balance_changes;
+                     DROP TABLE list_statuses; DROP TABLE user_events;",
+                )
+                .unwrap();
+            store
+                .conn()
+                .unwrap()
+                .pragma_update(None, "user_version", 2)
                 .unwrap();
             store
                 .conn()
