@@ -38,6 +38,8 @@ fn fast() -> UserStreamOptions {
 }
 
 struct Running {
+    // Dropped last (fields drop in order): the log files are flushed after the daemon
+    // stopped.
     sim: SimHandle,
     _dir: TempDir,
     daemon: common::InProcess,
@@ -45,6 +47,8 @@ struct Running {
     db: PathBuf,
     socket: PathBuf,
     logs: PathBuf,
+    _log_default: tracing::subscriber::DefaultGuard,
+    _log_files: tradebeat::logging::LogGuard,
 }
 
 impl Running {
@@ -61,6 +65,12 @@ impl Running {
         config.exchange.api_secret = Some(Secret::new(TEST_API_SECRET));
         let socket = config.control.socket.clone();
         let logs = config.logging.dir.clone();
+        // tradebeat's own log files, for this test's thread: every test here runs on one
+        // thread (`#[tokio::test]`), so the daemon's tasks log there too.
+        config.logging.level = "debug".to_string();
+        let (subscriber, log_files) =
+            tradebeat::logging::subscriber(&config.logging, None, false).expect("logging");
+        let log_default = tracing::subscriber::set_default(subscriber);
         let (daemon, handles) = common::InProcess::start_options(
             config,
             RunOptions {
@@ -78,6 +88,8 @@ impl Running {
             db,
             socket,
             logs,
+            _log_default: log_default,
+            _log_files: log_files,
         }
     }
 
@@ -133,6 +145,17 @@ impl Running {
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.logs.join("user_stream.log")).unwrap_or_default()
+    }
+
+    /// Waits until `logs/user_stream.log` has `needle` (lines reach the file through a
+    /// background writer).
+    async fn wait_log(&self, needle: &str) {
+        common::wait_until(
+            &format!("{needle:?} in user_stream.log"),
+            Duration::from_secs(5),
+            || self.log().contains(needle),
+        )
+        .await;
     }
 }
 
@@ -197,7 +220,7 @@ fn matches_exchange(sim: &SimHandle, db: &Path) -> Result<(), String> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_fill_reaches_executions_and_the_order_row_within_a_second() {
     let r = Running::healthy(fast()).await;
 
@@ -293,15 +316,11 @@ async fn a_fill_reaches_executions_and_the_order_row_within_a_second() {
     assert!(status.user_stream.connected_since.is_some());
     assert!(status.user_stream.last_event_time.is_some());
     assert_eq!(status.user_stream.reconnects, 0);
-    assert!(
-        r.log().contains("user-data stream subscribed"),
-        "{}",
-        r.log()
-    );
+    r.wait_log("user-data stream subscribed").await;
     r.daemon.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_fill_during_an_outage_is_recorded_after_the_reconnect() {
     let r = Running::healthy(fast()).await;
     // A resting order placed elsewhere, and a first fill the stream delivers.
@@ -341,13 +360,12 @@ async fn a_fill_during_an_outage_is_recorded_after_the_reconnect() {
     matches_exchange(&r.sim, &r.db).unwrap();
     assert_eq!(fills(&r.db, during), 1);
     assert_eq!(fills(&r.db, resting), 1);
-    let log = r.log();
-    assert!(log.contains("user-data connection lost"), "{log}");
-    assert!(log.contains("reconciled with the exchange"), "{log}");
+    r.wait_log("user-data connection lost").await;
+    r.wait_log("reconciled with the exchange").await;
     r.daemon.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_silent_connection_is_detected_and_replaced() {
     let r = Running::healthy(fast()).await;
     let total = r.sim.ws_connections_total();
@@ -382,7 +400,7 @@ async fn a_silent_connection_is_detected_and_replaced() {
     r.daemon.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_replayed_event_is_not_stored_twice() {
     let r = Running::healthy(fast()).await;
     let order_id = r.outside("BUY", "MARKET", &[]);
@@ -414,7 +432,7 @@ async fn a_replayed_event_is_not_stored_twice() {
     r.daemon.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_rejected_key_is_reported_and_not_retried_in_a_storm() {
     let r = Running::start(fast(), |sim| {
         sim.set_ws_subscribe_error(Some((
@@ -442,13 +460,13 @@ async fn a_rejected_key_is_reported_and_not_retried_in_a_storm() {
     .await;
     assert_eq!(r.sim.ws_connections_total(), attempts);
     assert_eq!(r.status().state, StreamState::Rejected);
+    r.wait_log("rejected the api key").await;
     let log = r.log();
-    assert!(log.contains("rejected the api key"), "{log}");
     assert!(!log.contains(TEST_API_SECRET) && !log.contains(TEST_API_KEY));
     r.daemon.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn unknown_events_are_kept_raw_and_logged_once_and_balances_follow_the_account() {
     let r = Running::healthy(fast()).await;
     let before = r.status().events_committed;
@@ -468,6 +486,7 @@ async fn unknown_events_are_kept_raw_and_logged_once_and_balances_follow_the_acc
         ),
         2
     );
+    r.wait_log("unknown user-data event type").await;
     assert_eq!(
         r.log().matches("unknown user-data event type").count(),
         1,
@@ -501,7 +520,7 @@ async fn unknown_events_are_kept_raw_and_logged_once_and_balances_follow_the_acc
     r.daemon.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn the_connection_is_renewed_before_its_limit_without_losing_a_fill() {
     let mut options = fast();
     // Renew every second or so (half-way between the test config's 2 s beats).
@@ -523,13 +542,13 @@ async fn the_connection_is_renewed_before_its_limit_without_losing_a_fill() {
     })
     .await;
     matches_exchange(&r.sim, &r.db).unwrap();
-    assert!(r.log().contains("renewed"), "{}", r.log());
+    r.wait_log("renewed").await;
     r.daemon.stop().await;
 }
 
 /// The "done when": connections dropped at random moments during many fills; the
 /// database ends with every fill exactly once and every order in its final state.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn random_drops_during_many_fills_lose_nothing() {
     let seed = std::env::var("TRADEBEAT_TEST_SEED")
         .ok()
