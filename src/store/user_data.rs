@@ -560,8 +560,12 @@ fn find_order(
     Ok(Some(order))
 }
 
-const STORED_ORDER_COLUMNS: &str =
-    "id, market, symbol, client_order_id, order_id, status, executed_qty, update_time";
+const ORDER_BY_CLIENT_ID: &str =
+    "SELECT id, market, symbol, client_order_id, order_id, status, executed_qty, update_time
+     FROM orders WHERE client_order_id = ?1";
+const ORDER_BY_EXCHANGE_ID: &str =
+    "SELECT id, market, symbol, client_order_id, order_id, status, executed_qty, update_time
+     FROM orders WHERE market = ?1 AND symbol = ?2 AND order_id = ?3";
 
 fn apply_to_order(
     tx: &Transaction<'_>,
@@ -573,21 +577,14 @@ fn apply_to_order(
     let cid_text = r.order_client_order_id();
     let cid = ClientOrderId::from_str(cid_text).ok();
     let by_client_id = match &cid {
-        Some(c) => find_order(
-            tx,
-            &format!("SELECT {STORED_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?1"),
-            [c.as_str()],
-        )?,
+        Some(c) => find_order(tx, ORDER_BY_CLIENT_ID, [c.as_str()])?,
         None => None,
     };
     let found = match by_client_id {
         Some(o) => Some(o),
         None => find_order(
             tx,
-            &format!(
-                "SELECT {STORED_ORDER_COLUMNS} FROM orders
-                 WHERE market = ?1 AND symbol = ?2 AND order_id = ?3"
-            ),
+            ORDER_BY_EXCHANGE_ID,
             params![market.as_str(), r.symbol.as_str(), r.order_id],
         )?,
     };
@@ -1127,13 +1124,13 @@ mod tests {
         };
         assert_eq!(
             store
-                .record_trades(Market::Spot, &[trade.clone()], 2)
+                .record_trades(Market::Spot, std::slice::from_ref(&trade), 2)
                 .unwrap(),
             1
         );
         assert_eq!(
             store
-                .record_trades(Market::Spot, &[trade.clone()], 3)
+                .record_trades(Market::Spot, std::slice::from_ref(&trade), 3)
                 .unwrap(),
             0
         );
@@ -1158,7 +1155,7 @@ mod tests {
             130,
         );
         let report = store
-            .apply_user_data(Market::Spot, &[fill.clone()], 4)
+            .apply_user_data(Market::Spot, std::slice::from_ref(&fill), 4)
             .unwrap();
         assert_eq!(
             (
@@ -1406,7 +1403,7 @@ mod tests {
         assert!(error.contains("field `z`"), "{error}");
         let before = counts(&store);
         let r = store
-            .apply_user_data(Market::Spot, &[bad.clone()], 3)
+            .apply_user_data(Market::Spot, std::slice::from_ref(&bad), 3)
             .unwrap();
         assert_eq!(r.kept_raw, 1);
         let mut after = before.clone();

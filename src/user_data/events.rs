@@ -23,6 +23,9 @@ use crate::types::Symbol;
 ///
 /// Every typed event keeps `raw`: the event object's exact JSON text as received (the
 /// inner object of a wrapped frame), for the database's `raw` columns.
+// The execution report is by far the most frequent event and the largest: boxing it would
+// cost an allocation per event on the hot path for no gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserDataEvent {
     /// `executionReport`: an order changed (placed, traded, cancelled, expired …).

@@ -29,6 +29,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 /// One frame of the WebSocket API connection.
+// Events are the frequent, large case; responses are rare (see `UserDataEvent`).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
     /// The answer to a request of ours (subscribe, ping …).
