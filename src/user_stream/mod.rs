@@ -72,7 +72,7 @@ use crate::clock::{BeatSchedule, Clock};
 use crate::config::Credentials;
 use crate::exchange::{ExchangeClient, HmacSha256};
 use crate::orders::Orders;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::types::Market;
 use crate::user_data::UserDataEvent;
 
@@ -239,7 +239,7 @@ struct Inner {
     status: watch::Sender<UserStreamStatus>,
     events: mpsc::Sender<Inbound>,
     /// The writer lost a batch: reconcile again.
-    reconcile_needed: Notify,
+    reconcile_needed: Arc<Notify>,
     market: Market,
 }
 
@@ -291,7 +291,7 @@ impl UserStream {
             options,
             status,
             events: tx,
-            reconcile_needed: Notify::new(),
+            reconcile_needed: Arc::new(Notify::new()),
             market: Market::Spot,
         });
         Ok((
@@ -556,7 +556,7 @@ impl Inner {
 
     /// Hands an event to the writer and notes its time for `status`.
     async fn deliver(&self, event: UserDataEvent) {
-        let event_time = event_time(&event);
+        let event_time = event.event_time();
         let received_at_ms = self.clock.now_ms();
         if event_time.is_some() {
             self.set(|s| s.last_event_time = event_time);
@@ -603,16 +603,63 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn event_time(event: &UserDataEvent) -> Option<i64> {
-    match event {
-        UserDataEvent::ExecutionReport(e) => Some(e.event_time),
-        UserDataEvent::AccountPosition(e) => Some(e.event_time),
-        UserDataEvent::BalanceUpdate(e) => Some(e.event_time),
-        UserDataEvent::ListStatus(e) => Some(e.event_time),
-        UserDataEvent::StreamTerminated { event_time }
-        | UserDataEvent::ServerShutdown { event_time } => Some(*event_time),
-        UserDataEvent::Unknown { event_time, .. } | UserDataEvent::Invalid { event_time, .. } => {
-            *event_time
+/// Commits one batch: an event the store refuses (`StoreError::Event`: it conflicts with
+/// what is stored) is kept raw instead and the rest applied; a database failure is retried
+/// [`WRITE_ATTEMPTS`] times. Returns whether the batch was committed.
+async fn commit(
+    store: &Store,
+    market: Market,
+    mut items: Vec<UserDataEvent>,
+    received_at_ms: i64,
+) -> bool {
+    let mut failures = 0;
+    // Each refused event is kept raw, so this ends after at most `items.len()` refusals.
+    let mut refusals_left = items.len();
+    loop {
+        let (result, back) = match store
+            .run(move |s| Ok((s.apply_user_data(market, &items, received_at_ms), items)))
+            .await
+        {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::error!(error = %e, "user-data writer task failed");
+                return false;
+            }
+        };
+        items = back;
+        match result {
+            Ok(report) => {
+                for reason in &report.unattached {
+                    tracing::warn!(reason = %reason, "execution report stored without an order row");
+                }
+                tracing::debug!(
+                    events = items.len(),
+                    executions_new = report.executions_new,
+                    executions_duplicate = report.executions_duplicate,
+                    orders_updated = report.orders_updated,
+                    orders_inserted = report.orders_inserted,
+                    "user-data events committed"
+                );
+                return true;
+            }
+            Err(StoreError::Event {
+                index,
+                event_type,
+                detail,
+            }) if index < items.len() && refusals_left > 0 => {
+                refusals_left -= 1;
+                tracing::warn!(event_type = %event_type, error = %detail, "user-data event refused by the database: kept raw in user_events, the rest of the batch applied");
+                let refused = items.remove(index);
+                items.insert(index, refused.into_invalid(detail));
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::error!(error = %e, attempt = failures, events = items.len(), "cannot write user-data events");
+                if failures >= WRITE_ATTEMPTS {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(failures))).await;
+            }
         }
     }
 }
@@ -622,7 +669,9 @@ async fn write_events(inner: Arc<Inner>, mut events: mpsc::Receiver<Inbound>) {
     let store = inner.store.clone();
     let market = inner.market;
     let status = inner.status.clone();
-    let reconcile = Arc::clone(&inner);
+    // Not `inner` itself: it holds the channel's sender, and the writer ends when the last
+    // sender is gone.
+    let reconcile_needed = Arc::clone(&inner.reconcile_needed);
     drop(inner);
     let mut unknown_seen: HashSet<String> = HashSet::new();
     let mut batch: Vec<Inbound> = Vec::with_capacity(WRITE_BATCH);
@@ -648,48 +697,16 @@ async fn write_events(inner: Arc<Inner>, mut events: mpsc::Receiver<Inbound>) {
         let received_at_ms = batch.last().map_or(0, |b| b.received_at_ms);
         let count = batch.len();
         let items: Vec<UserDataEvent> = batch.drain(..).map(|b| b.event).collect();
-        let items = Arc::new(items);
-        let mut written = false;
-        for attempt in 1..=WRITE_ATTEMPTS {
-            let items = Arc::clone(&items);
-            match store
-                .run(move |s| s.apply_user_data(market, &items, received_at_ms))
-                .await
-            {
-                Ok(report) => {
-                    if !report.unattached.is_empty() {
-                        for reason in &report.unattached {
-                            tracing::warn!(reason = %reason, "execution report stored without an order row");
-                        }
-                    }
-                    tracing::debug!(
-                        events = count,
-                        executions_new = report.executions_new,
-                        executions_duplicate = report.executions_duplicate,
-                        orders_updated = report.orders_updated,
-                        orders_inserted = report.orders_inserted,
-                        "user-data events committed"
-                    );
-                    written = true;
-                    break;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, attempt, events = count, "cannot write user-data events");
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                }
-            }
-        }
-        if written {
+        if commit(&store, market, items, received_at_ms).await {
             status.send_modify(|s| s.events_committed += count as u64);
         } else {
             tracing::error!(
                 events = count,
                 "user-data events dropped after repeated write failures: reconciling to fetch them again"
             );
-            reconcile.reconcile_needed.notify_one();
+            reconcile_needed.notify_one();
         }
     }
-    drop(reconcile);
 }
 
 #[cfg(test)]
