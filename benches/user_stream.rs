@@ -12,7 +12,9 @@
 //! fill costs when the stream is quiet): p50/p99 of `parse_frame` + `apply_user_data`.
 //!
 //! Run with `cargo bench --bench user_stream` (release build). `USER_STREAM_BENCH_RUNS`
-//! sets the number of burst runs (default 3). Results go to stdout.
+//! sets the number of burst runs (default 3); `USER_STREAM_BENCH_DIR` the directory the
+//! databases are created in (default: the system's temporary directory), e.g. `/dev/shm`
+//! to take the disk's fsyncs out. Results go to stdout.
 
 use std::time::{Duration, Instant};
 
@@ -93,6 +95,14 @@ fn parse_all(frames: &[String]) -> Vec<tradebeat::user_data::UserDataEvent> {
         .collect()
 }
 
+/// A fresh directory for a database, under `USER_STREAM_BENCH_DIR` when set.
+fn db_dir() -> tempfile::TempDir {
+    match std::env::var_os("USER_STREAM_BENCH_DIR") {
+        Some(dir) => tempfile::tempdir_in(dir).expect("tempdir in USER_STREAM_BENCH_DIR"),
+        None => tempfile::tempdir().expect("tempdir"),
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
@@ -127,7 +137,7 @@ fn main() {
     drop(events);
 
     for run in 1..=runs {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = db_dir();
         let store = Store::open(&dir.path().join("bench.db")).expect("store");
         let start = Instant::now();
         let mut batch = Vec::with_capacity(BATCH);
@@ -169,7 +179,7 @@ fn main() {
     }
 
     // One report per transaction: 2000 NEW/TRADE frames of fresh orders.
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = db_dir();
     let store = Store::open(&dir.path().join("single.db")).expect("store");
     let singles: Vec<String> = burst(&template, 9_000_000)
         .into_iter()
