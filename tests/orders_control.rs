@@ -105,6 +105,15 @@ async fn list(c: &mut Client, params: OrderListParams) -> Vec<OrderRow> {
     c.call::<OrderList>(&params).await.expect("order.list")
 }
 
+/// `row` without what the user-data stream may add after `order.place` answered: the
+/// exchange's update time (an execution report's transaction time) and the local time of
+/// that change.
+fn settled(mut row: OrderRow) -> OrderRow {
+    row.update_time = None;
+    row.updated_at = 0;
+    row
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_end_to_end_over_the_socket() {
     let d = Running::start(true).await;
@@ -133,9 +142,14 @@ async fn orders_end_to_end_over_the_socket() {
         &market,
         &d.sim.order(market.client_order_id.as_str()).unwrap(),
     );
-    // order.list reads the database: the stored rows are what place returned.
+    // order.list reads the database: the stored rows are what place returned (the
+    // user-data stream may have added the exchange's update time since).
     let stored = list(&mut c, OrderListParams::default()).await;
-    assert_eq!(stored, vec![market.clone(), limit.clone()], "newest first");
+    assert_eq!(
+        stored.into_iter().map(settled).collect::<Vec<_>>(),
+        vec![settled(market.clone()), settled(limit.clone())],
+        "newest first"
+    );
     // Decimals travel as strings, times as ms.
     let raw = c
         .call_value::<OrderList>(&OrderListParams {
@@ -271,7 +285,10 @@ async fn orders_end_to_end_over_the_socket() {
         },
     )
     .await;
-    assert_eq!(newest, vec![limit2.clone()]);
+    assert_eq!(
+        newest.into_iter().map(settled).collect::<Vec<_>>(),
+        vec![settled(limit2.clone())]
+    );
     let eth = list(
         &mut c,
         OrderListParams {
@@ -658,6 +675,10 @@ async fn a_daemon_killed_mid_placement_reconciles_the_order_after_restart() {
     })
     .await;
 
+    // The user-data stream would report the order's NEW before the answer: cut it, so the
+    // daemon hears nothing at all between sending and the kill.
+    sim.set_ws_refuse_connections(true);
+    sim.drop_ws_connections();
     // The exchange executes the order and holds its answer; `ctl orders place` waits.
     sim.set_order_fault(Some(OrderFault::DelayAnswer(Duration::from_secs(60))));
     let mut place = Command::new(BIN);
@@ -699,6 +720,7 @@ async fn a_daemon_killed_mid_placement_reconciles_the_order_after_restart() {
     assert_exit(&out, 2);
     assert_eq!(stored(&db, "killed-1"), Some(("pending".to_string(), None)));
     sim.set_order_fault(None);
+    sim.set_ws_refuse_connections(false);
     // (The simulator logs a request when it answers; the held one never was.)
     let posts = requests(&sim, PLACE.0, PLACE.1);
 
