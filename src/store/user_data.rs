@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -405,25 +405,42 @@ fn execution_report(
     report: &mut ApplyReport,
 ) -> Result<(), StoreError> {
     let key = r.event_key();
-    let (m, sym) = (market.as_str(), r.symbol.as_str());
-    let fields = (
-        r.order_id,
-        r.order_client_order_id(),
-        r.side.as_str(),
-        r.order_type.as_str(),
-        r.execution_type.as_str(),
-        r.order_status.as_str(),
-        r.reject_reason.as_str(),
-    );
-    let amounts = (
+    let (last_qty, last_price, cumulative_qty, cumulative_quote_qty, commission) = (
         r.last_qty.to_string(),
         r.last_price.to_string(),
-        r.last_quote_qty.map(|d| d.to_string()),
         r.cumulative_qty.to_string(),
         r.cumulative_quote_qty.to_string(),
         r.commission.to_string(),
-        r.commission_asset.as_deref(),
     );
+    let last_quote_qty = r.last_quote_qty.map(|d| d.to_string());
+    // ?1..?23: the row's identity and fields, shared by the insert and the upgrade.
+    let fields: [&dyn ToSql; 23] = [
+        &market.as_str(),
+        &r.symbol.as_str(),
+        &key,
+        &r.order_id,
+        &r.order_client_order_id(),
+        &r.side.as_str(),
+        &r.order_type.as_str(),
+        &r.execution_type.as_str(),
+        &r.order_status.as_str(),
+        &r.reject_reason.as_str(),
+        &last_qty,
+        &last_price,
+        &last_quote_qty,
+        &cumulative_qty,
+        &cumulative_quote_qty,
+        &commission,
+        &r.commission_asset,
+        &r.trade(),
+        &r.execution_id,
+        &r.is_maker,
+        &r.event_time,
+        &r.transaction_time,
+        &r.raw,
+    ];
+    let mut with_received_at = fields.to_vec();
+    with_received_at.push(&received_at);
     let inserted = tx
         .prepare_cached(
             "INSERT INTO executions (market, symbol, event_key, source, order_id, client_order_id,
@@ -435,32 +452,7 @@ fn execution_report(
                      ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)
              ON CONFLICT (market, symbol, event_key) DO NOTHING",
         )?
-        .execute(params![
-            m,
-            sym,
-            key,
-            fields.0,
-            fields.1,
-            fields.2,
-            fields.3,
-            fields.4,
-            fields.5,
-            fields.6,
-            amounts.0,
-            amounts.1,
-            amounts.2,
-            amounts.3,
-            amounts.4,
-            amounts.5,
-            amounts.6,
-            r.trade(),
-            r.execution_id,
-            r.is_maker,
-            r.event_time,
-            r.transaction_time,
-            r.raw,
-            received_at
-        ])?;
+        .execute(&*with_received_at)?;
     if inserted == 1 {
         report.executions_new += 1;
     } else {
@@ -476,31 +468,7 @@ fn execution_report(
                      transaction_time = ?22, raw = ?23
                  WHERE market = ?1 AND symbol = ?2 AND event_key = ?3 AND source = 'rest'",
             )?
-            .execute(params![
-                m,
-                sym,
-                key,
-                fields.0,
-                fields.1,
-                fields.2,
-                fields.3,
-                fields.4,
-                fields.5,
-                fields.6,
-                amounts.0,
-                amounts.1,
-                amounts.2,
-                amounts.3,
-                amounts.4,
-                amounts.5,
-                amounts.6,
-                r.trade(),
-                r.execution_id,
-                r.is_maker,
-                r.event_time,
-                r.transaction_time,
-                r.raw
-            ])?;
+            .execute(&fields[..])?;
         if upgraded == 0 {
             // A replay: it was applied to the order in the transaction that stored it.
             report.executions_duplicate += 1;
