@@ -174,42 +174,11 @@ impl Store {
     ) -> Result<Inserted, StoreError> {
         let client_order_id = ClientOrderId::from_str(&order.client_order_id)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let nonzero = |d: Decimal| (!d.is_zero()).then(|| d.to_string());
         self.write(|tx| {
             if let Some(existing) = order_by_client_id_tx(tx, client_order_id.as_str())? {
                 return Ok(Inserted::Exists(existing));
             }
-            tx.execute(
-                "INSERT INTO orders (market, symbol, client_order_id, order_id, side, type,
-                     time_in_force, quantity, quote_quantity, price, stop_price, status,
-                     executed_qty, cummulative_quote_qty, transact_time, update_time,
-                     created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                         ?17, ?17)",
-                params![
-                    market.as_str(),
-                    order.symbol.as_str(),
-                    client_order_id.as_str(),
-                    order.order_id,
-                    order.side.as_str(),
-                    order.order_type.as_str(),
-                    // Binance reports GTC for types that have no time in force.
-                    order
-                        .time_in_force
-                        .filter(|_| order.order_type.needs_time_in_force())
-                        .map(|t| t.as_str()),
-                    nonzero(order.orig_qty),
-                    nonzero(order.orig_quote_order_qty),
-                    nonzero(order.price),
-                    order.stop_price.map(|d| d.to_string()),
-                    order.status.as_str(),
-                    order.executed_qty.to_string(),
-                    order.cummulative_quote_qty.to_string(),
-                    order.time,
-                    order.update_time,
-                    now_ms
-                ],
-            )?;
+            insert_exchange_order_tx(tx, market, order, &client_order_id, now_ms)?;
             let row = order_by_client_id_tx(tx, client_order_id.as_str())?
                 .ok_or_else(|| StoreError::Corrupt("imported order vanished".to_string()))?;
             Ok(Inserted::New(row))
@@ -365,6 +334,51 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().collect()
     }
+}
+
+/// Inserts `order`, as the exchange reports it, under `client_order_id` (an order found on
+/// the exchange and not stored: reconciliation, an execution report of an order placed
+/// outside tradebeat). Zero quantities and prices are stored as NULL ("not given").
+pub(super) fn insert_exchange_order_tx(
+    tx: &Connection,
+    market: Market,
+    order: &Order,
+    client_order_id: &ClientOrderId,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let nonzero = |d: Decimal| (!d.is_zero()).then(|| d.to_string());
+    tx.prepare_cached(
+        "INSERT INTO orders (market, symbol, client_order_id, order_id, side, type,
+             time_in_force, quantity, quote_quantity, price, stop_price, status,
+             executed_qty, cummulative_quote_qty, transact_time, update_time,
+             created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 ?17, ?17)",
+    )?
+    .execute(params![
+        market.as_str(),
+        order.symbol.as_str(),
+        client_order_id.as_str(),
+        order.order_id,
+        order.side.as_str(),
+        order.order_type.as_str(),
+        // Binance reports GTC for types that have no time in force.
+        order
+            .time_in_force
+            .filter(|_| order.order_type.needs_time_in_force())
+            .map(|t| t.as_str()),
+        nonzero(order.orig_qty),
+        nonzero(order.orig_quote_order_qty),
+        nonzero(order.price),
+        order.stop_price.map(|d| d.to_string()),
+        order.status.as_str(),
+        order.executed_qty.to_string(),
+        order.cummulative_quote_qty.to_string(),
+        order.time,
+        order.update_time,
+        now_ms
+    ])?;
+    Ok(())
 }
 
 fn order_by_client_id_tx(

@@ -20,9 +20,9 @@ use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::orders::Progress;
+use super::orders::{Progress, insert_exchange_order_tx};
 use super::{Store, StoreError};
-use crate::orders::{Account, ClientOrderId, OrderStatus, Trade, decimal_str};
+use crate::orders::{Account, ClientOrderId, Order, OrderStatus, Trade, decimal_str};
 use crate::types::{Market, Symbol};
 use crate::user_data::{
     AccountPosition, BalanceUpdate, ExecutionReport, ListStatus, Spelled, UserDataEvent,
@@ -632,37 +632,25 @@ fn insert_order(
         ));
         return Ok(());
     };
-    let nonzero = |d: Decimal| (!d.is_zero()).then(|| d.to_string());
-    let time_in_force = r
-        .time_in_force
-        .known()
-        .filter(|_| order_type.needs_time_in_force())
-        .map(|t| t.as_str());
-    tx.prepare_cached(
-        "INSERT INTO orders (market, symbol, client_order_id, order_id, side, type,
-             time_in_force, quantity, quote_quantity, price, stop_price, status, executed_qty,
-             cummulative_quote_qty, transact_time, update_time, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)",
-    )?
-    .execute(params![
-        market.as_str(),
-        r.symbol.as_str(),
-        cid.as_str(),
-        r.order_id,
-        r.side.as_str(),
-        order_type.as_str(),
-        time_in_force,
-        nonzero(r.quantity),
-        r.quote_order_qty.and_then(nonzero),
-        nonzero(r.price),
-        nonzero(r.stop_price),
-        r.order_status.as_str(),
-        r.cumulative_qty.to_string(),
-        r.cumulative_quote_qty.to_string(),
-        r.order_creation_time,
-        r.transaction_time,
-        received_at
-    ])?;
+    let order = Order {
+        symbol: r.symbol.clone(),
+        order_id: r.order_id,
+        client_order_id: cid.to_string(),
+        side: r.side,
+        order_type,
+        time_in_force: r.time_in_force.known(),
+        price: r.price,
+        orig_qty: r.quantity,
+        orig_quote_order_qty: r.quote_order_qty.unwrap_or_default(),
+        executed_qty: r.cumulative_qty,
+        cummulative_quote_qty: r.cumulative_quote_qty,
+        stop_price: (!r.stop_price.is_zero()).then_some(r.stop_price),
+        status: r.order_status,
+        time: Some(r.order_creation_time),
+        update_time: Some(r.transaction_time),
+        fills: Vec::new(),
+    };
+    insert_exchange_order_tx(tx, market, &order, cid, received_at)?;
     report.orders_inserted += 1;
     Ok(())
 }
