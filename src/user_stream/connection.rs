@@ -158,7 +158,7 @@ impl Connection {
     async fn send_subscribe(&mut self, inner: &Inner) -> Result<String, ConnectError> {
         self.next_id += 1;
         let id = format!("subscribe-{}", self.next_id);
-        let key = inner.credentials.api_key.expose();
+        let key = inner.api_key.expose();
         let timestamp = inner.signed.server_now_ms();
         let (ts, rw) = (timestamp.to_string(), inner.recv_window_ms.to_string());
         let payload = ws_api_payload(&[("apiKey", key), ("recvWindow", &rw), ("timestamp", &ts)]);
@@ -305,39 +305,36 @@ impl Connection {
 /// The subscription id of a successful answer, or the error the answer carries.
 fn subscribed(r: &WsResponse) -> Result<i64, ConnectError> {
     if let Some(e) = &r.error {
-        return Err(match e.code {
+        return match e.code {
             SUBSCRIPTION_ACTIVE => {
                 tracing::warn!("subscription already active on this connection: carrying on");
-                return Ok(0);
+                Ok(0)
             }
-            code if REJECTED_KEY_CODES.contains(&code) => ConnectError::Rejected {
+            code if REJECTED_KEY_CODES.contains(&code) => Err(ConnectError::Rejected {
                 code,
                 msg: e.msg.clone(),
-            },
-            TIMESTAMP_CODE => ConnectError::Timestamp(e.msg.clone()),
-            code => ConnectError::Refused {
+            }),
+            TIMESTAMP_CODE => Err(ConnectError::Timestamp(e.msg.clone())),
+            code => Err(ConnectError::Refused {
                 status: r.status,
                 code,
                 msg: e.msg.clone(),
-            },
-        });
+            }),
+        };
     }
-    if r.status != 200 {
-        return Err(ConnectError::Refused {
-            status: r.status,
-            code: 0,
-            msg: "error status without an error body".into(),
-        });
-    }
-    r.result
+    let id = r
+        .result
         .as_ref()
         .and_then(|v| v.get("subscriptionId"))
-        .and_then(serde_json::Value::as_i64)
-        .ok_or_else(|| ConnectError::Refused {
+        .and_then(serde_json::Value::as_i64);
+    match id {
+        Some(id) if r.status == 200 => Ok(id),
+        _ => Err(ConnectError::Refused {
             status: r.status,
             code: 0,
-            msg: "subscription answer without a subscriptionId".into(),
-        })
+            msg: "answer without an error or a subscriptionId".into(),
+        }),
+    }
 }
 
 fn close_reason(frame: Option<&tungstenite::protocol::CloseFrame>) -> String {

@@ -69,7 +69,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{BeatSchedule, Clock};
-use crate::config::Credentials;
+use crate::config::{Credentials, Secret};
 use crate::exchange::{ExchangeClient, HmacSha256};
 use crate::orders::Orders;
 use crate::store::{Store, StoreError};
@@ -77,9 +77,6 @@ use crate::types::Market;
 use crate::user_data::UserDataEvent;
 
 use connection::{ConnectError, Connection, Ended, Step};
-
-/// A renewal time that never comes (while one is in flight).
-const FAR_FUTURE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Most events committed in one transaction.
 pub const WRITE_BATCH: usize = 512;
@@ -224,7 +221,8 @@ pub struct UserStream {
 /// What the connection loop and the writer share.
 struct Inner {
     ws_api_url: String,
-    credentials: Credentials,
+    /// Sent as `apiKey` in the subscription.
+    api_key: Secret,
     /// Signs the subscription (HMAC-SHA256 with the API secret).
     signer: HmacSha256,
     recv_window_ms: u64,
@@ -280,7 +278,7 @@ impl UserStream {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let inner = Arc::new(Inner {
             ws_api_url: ws_api_url.to_string(),
-            credentials: credentials.clone(),
+            api_key: credentials.api_key.clone(),
             signer: HmacSha256::new(credentials.api_secret.expose()),
             recv_window_ms,
             signed,
@@ -418,7 +416,7 @@ impl Inner {
         shutdown: &CancellationToken,
     ) -> Ended {
         self.on_subscribed(&conn);
-        let mut reconcile: Fuse<BoxFuture<'static, ()>> = self.reconcile_later(Duration::ZERO);
+        let mut reconcile: Fuse<BoxFuture<'static, ()>> = self.reconciliation();
         let mut renewal: Fuse<BoxFuture<'static, Result<Connection, ConnectError>>> =
             Fuse::terminated();
         let mut renew_at = self.renewal_time(conn.opened);
@@ -443,9 +441,8 @@ impl Inner {
                 () = tokio::time::sleep_until(renew_at), if renewal.is_terminated() => {
                     tracing::info!(age_secs = conn.opened.elapsed().as_secs(), "renewing the user-data connection before the exchange's 24 h limit");
                     let this = Arc::clone(self);
+                    // This branch stays off until the attempt has finished.
                     renewal = async move { this.connect().await }.boxed().fuse();
-                    // Not again until this attempt has finished.
-                    renew_at = Instant::now() + FAR_FUTURE;
                     Step::Continue
                 }
                 renewed = &mut renewal, if !renewal.is_terminated() => match renewed {
@@ -470,7 +467,7 @@ impl Inner {
                 Step::Reconcile => {
                     if reconcile.is_terminated() {
                         self.set(|s| s.state = StreamState::Reconciling);
-                        reconcile = self.reconcile_later(Duration::ZERO);
+                        reconcile = self.reconciliation();
                     }
                 }
                 Step::End(ended) => {
@@ -502,15 +499,13 @@ impl Inner {
         });
     }
 
-    /// A reconciliation after `delay`, retried with backoff until it succeeds; marks the
-    /// stream healthy when done.
-    fn reconcile_later(self: &Arc<Self>, delay: Duration) -> Fuse<BoxFuture<'static, ()>> {
+    /// A reconciliation, retried with backoff until it succeeds; marks the stream healthy
+    /// when done.
+    fn reconciliation(self: &Arc<Self>) -> Fuse<BoxFuture<'static, ()>> {
         let this = Arc::clone(self);
         async move {
-            let mut delay = delay;
             let mut failures: u32 = 0;
             loop {
-                tokio::time::sleep(delay).await;
                 match reconcile::reconcile(&this).await {
                     Ok(report) => {
                         let now = this.clock.now_ms();
@@ -531,9 +526,11 @@ impl Inner {
                     }
                     Err(e) => {
                         failures += 1;
-                        delay = (this.options.reconcile_retry * 2u32.saturating_pow(failures - 1))
-                            .min(this.options.backoff_max);
+                        let delay = (this.options.reconcile_retry
+                            * 2u32.saturating_pow(failures - 1))
+                        .min(this.options.backoff_max);
                         tracing::warn!(error = %e, failures, retry_in_ms = millis(delay), "reconciliation failed: the stream goes on, trying again");
+                        tokio::time::sleep(delay).await;
                     }
                 }
             }

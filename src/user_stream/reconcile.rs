@@ -81,6 +81,7 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, Reconcil
     let last = inner.store.run(move |s| s.last_trade_ids(market)).await?;
     for symbol in symbols {
         let mut from = last.get(&symbol).map(|id| id + 1);
+        let mut listed = true;
         loop {
             let page = match from {
                 Some(id) => {
@@ -100,11 +101,11 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, Reconcil
                 Ok(page) => page,
                 Err(e) if e.code() == Some(BAD_SYMBOL) => {
                     tracing::warn!(symbol = %symbol, "the exchange does not list this symbol: its fills are not reconciled");
+                    listed = false;
                     break;
                 }
                 Err(e) => return Err(e.into()),
             };
-            report.symbols += usize::from(from.is_some() || !page.is_empty());
             let full = page.len() >= usize::from(ORDERS_MAX_LIMIT);
             let next = page.last().map(|t| t.id + 1);
             let order_ids: BTreeSet<i64> = page.iter().map(|t| t.order_id).collect();
@@ -134,6 +135,7 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, Reconcil
                 _ => break,
             }
         }
+        report.symbols += usize::from(listed);
     }
 
     let account = inner.signed.account().await?;
