@@ -239,7 +239,7 @@ pub async fn run_with(
         orders.clone(),
         config.clone(),
         clock,
-        user_stream_handle,
+        user_stream_handle.clone(),
     );
     let control = ControlServer::bind(&config.control, control_context)
         .await
@@ -250,7 +250,7 @@ pub async fn run_with(
     let mut heartbeat_task = tokio::spawn(heartbeat.run(shutdown.clone()));
     let mut control_task = tokio::spawn(control.run(shutdown.clone()));
     let mut backfill_task = tokio::spawn(backfill.run(shutdown.clone()));
-    let mut orders_task = tokio::spawn(orders.run(shutdown.clone()));
+    let mut orders_task = tokio::spawn(orders.run(shutdown.clone(), user_stream_handle.clone()));
     let mut user_stream_task = tokio::spawn(async move {
         match user_stream {
             Some(stream) => stream.run(shutdown_for_stream).await,

@@ -61,6 +61,7 @@ use crate::config::Credentials;
 use crate::exchange::{ExchangeClient, ExchangeError};
 use crate::store::{Inserted, Store, StoreError};
 use crate::types::{Market, Symbol, SymbolInfo};
+use crate::user_stream::{StreamState, UserStreamHandle};
 
 /// How long cached symbol rules are trusted before the next order refetches them, ms.
 const RULES_TTL_MS: i64 = 10 * 60_000;
@@ -77,9 +78,10 @@ const RESOLVE_MAX_DELAY: Duration = Duration::from_secs(30);
 const RETRY_MAX_DELAY: Duration = Duration::from_secs(60);
 /// How long [`Orders::run`] waits for its background tasks at shutdown.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(3);
-/// How often the orders still working on the exchange are refreshed from it, so that a
-/// resting order's fills and final state reach the database without anyone asking (the
-/// user-data stream will deliver them as they happen; this stays as the safety net).
+/// How often the orders still working on the exchange are refreshed from it while the
+/// user-data stream is not healthy (off, reconnecting), so that a resting order's fills and
+/// final state reach the database without anyone asking. A healthy stream delivers them as
+/// they happen, and reconciles after every reconnect, so no refresh is sent then.
 /// Each refresh costs 4 request weight per working order (`GET /api/v3/order`).
 pub const REFRESH_EVERY: Duration = Duration::from_secs(60);
 /// `order.list` returns this many rows when no limit is given, and at most
@@ -957,10 +959,10 @@ impl Orders {
 
     /// Runs the component until `shutdown`: reconciles at start (retrying with backoff
     /// while the exchange cannot be reached), then refreshes the working orders every
-    /// [`REFRESH_EVERY`] ([`Orders::refresh_working`]); at shutdown stops the background
-    /// resolvers and write retries and waits for them (up to a few seconds). Without
-    /// credentials it only waits.
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// [`REFRESH_EVERY`] ([`Orders::refresh_working`]) unless `user_stream` is healthy; at
+    /// shutdown stops the background resolvers and write retries and waits for them (up to
+    /// a few seconds). Without credentials it only waits.
+    pub async fn run(self, shutdown: CancellationToken, user_stream: UserStreamHandle) {
         if self.has_credentials() {
             let mut delay = Duration::from_secs(1);
             loop {
@@ -984,6 +986,9 @@ impl Orders {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(REFRESH_EVERY) => {}
+                }
+                if user_stream.status().state == StreamState::Healthy {
+                    continue;
                 }
                 let refreshed = tokio::select! {
                     _ = shutdown.cancelled() => break,
