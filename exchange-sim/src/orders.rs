@@ -478,6 +478,24 @@ pub(crate) struct Trading {
 }
 
 impl Trading {
+    /// Whether `signature` is the HMAC-SHA256 (hex, either case) of `payload` with the
+    /// account's API secret: the check of signed REST requests and of WebSocket API
+    /// subscriptions.
+    pub(crate) fn signature_matches(&self, payload: &str, signature: &str) -> bool {
+        let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(self.api_secret.as_bytes())
+        else {
+            return false;
+        };
+        mac.update(payload.as_bytes());
+        let expected: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        expected.eq_ignore_ascii_case(signature)
+    }
+
     pub(crate) fn new(
         api_key: &str,
         api_secret: &str,
@@ -515,11 +533,6 @@ impl Trading {
     /// The API key signed requests must carry.
     pub(crate) fn api_key(&self) -> &str {
         &self.api_key
-    }
-
-    /// The secret signatures are made with.
-    pub(crate) fn api_secret(&self) -> &str {
-        &self.api_secret
     }
 
     pub(crate) fn set_fault(&self, fault: Option<OrderFault>) {
@@ -662,16 +675,7 @@ fn authenticate(
         Some((query, body)) => format!("{}{}", without_signature(query), without_signature(body)),
         None => without_signature(&raw),
     };
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(trading.api_secret.as_bytes())
-        .map_err(|_| ApiError::internal())?;
-    mac.update(payload.as_bytes());
-    let expected: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if !expected.eq_ignore_ascii_case(signature) {
+    if !trading.signature_matches(&payload, signature) {
         return Err(ApiError::bad_request(
             -1022,
             "Signature for this request is not valid.",

@@ -61,9 +61,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value, json};
-use sha2::Sha256;
 use tokio::sync::{mpsc, watch};
 
 use crate::{lock, state::Shared, weights::Admission};
@@ -717,21 +715,7 @@ fn subscribe(
     }
     pairs.sort();
     let payload = pairs.join("&");
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(sim.trading.api_secret().as_bytes())
-        .map_err(|_| {
-            WsError::bad(
-                -1000,
-                "An unknown error occurred while processing the request.",
-            )
-        })?;
-    mac.update(payload.as_bytes());
-    let expected: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if !expected.eq_ignore_ascii_case(&signature) {
+    if !sim.trading.signature_matches(&payload, &signature) {
         return Err(WsError::bad(
             -1022,
             "Signature for this request is not valid.",
