@@ -23,13 +23,14 @@ use std::time::{Duration, Instant};
 use exchange_sim::SimConfig;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tradebeat::backfill::{Backfill, BackfillOptions, JobStatus};
+use tradebeat::backfill::{Backfill, BackfillOptions};
 use tradebeat::clock::Clock;
 use tradebeat::config::MarketDataConfig;
-use tradebeat::exchange::{ClientOptions, ExchangeClient, Network};
+use tradebeat::domain::JobStatus;
+use tradebeat::domain::{Interval, Kline, Market};
+use tradebeat::exchange::{ClientOptions, Network, SpotClient};
 use tradebeat::heartbeat::HeartbeatStatus;
 use tradebeat::store::Store;
-use tradebeat::types::{Interval, Kline, Market};
 
 const DAYS: u32 = 20;
 
@@ -45,7 +46,7 @@ async fn ingest_once(sim_url: &str) -> (f64, f64, Vec<f64>, usize) {
     let options =
         ClientOptions::for_network(Network::Testnet, Some(sim_url), Duration::from_secs(10))
             .unwrap();
-    let exchange = ExchangeClient::new(options, clock.clone()).unwrap();
+    let exchange = SpotClient::new(options, clock.clone()).unwrap();
     exchange.sync_time().await.unwrap();
     let info = exchange.exchange_info().await.unwrap();
     let symbol = "BTCUSDT".parse().unwrap();

@@ -26,7 +26,7 @@ use tradebeat::control::Client;
 use tradebeat::control::protocol::{
     KlineList, KlineListParams, NoParams, Status, SymbolList, SymbolListParams,
 };
-use tradebeat::types::Interval;
+use tradebeat::domain::Interval;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -159,13 +159,13 @@ fn main() {
         {
             let store = tradebeat::store::Store::open(&db).unwrap();
             let row = store
-                .symbols(tradebeat::types::Market::Spot, true)
+                .symbols(tradebeat::domain::Market::Spot, true)
                 .unwrap()
                 .into_iter()
                 .find(|r| r.symbol.as_str() == "BTCUSDT")
                 .unwrap();
             let end = Interval::M1.last_closed_open_time(sim.now_ms());
-            let klines: Vec<tradebeat::types::Kline> = sim
+            let klines: Vec<tradebeat::domain::Kline> = sim
                 .klines("BTCUSDT", "1m", end - 600 * 60_000, end)
                 .into_iter()
                 .map(|k| common::to_kline(&k))

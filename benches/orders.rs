@@ -27,10 +27,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tradebeat::clock::Clock;
-use tradebeat::config::{Credentials, Secret};
+use tradebeat::domain::{Credentials, Secret};
+use tradebeat::domain::{OrderRequest, OrderType, Side, TimeInForce, rules};
 use tradebeat::exchange::signing::encode_params;
-use tradebeat::exchange::{ClientOptions, ExchangeClient, HmacSha256, Network, Signer};
-use tradebeat::orders::{OrderRequest, OrderType, Orders, Side, TimeInForce, rules};
+use tradebeat::exchange::{ClientOptions, HmacSha256, Network, Signer, SpotClient};
+use tradebeat::orders::Orders;
 use tradebeat::store::Store;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -115,7 +116,7 @@ async fn order_path(n: usize) {
         Duration::from_secs(10),
     )
     .unwrap();
-    let exchange = ExchangeClient::new(options, Clock::system()).unwrap();
+    let exchange = SpotClient::new(options, Clock::system()).unwrap();
     exchange.sync_time().await.unwrap();
     let credentials = Credentials {
         api_key: Secret::new(TEST_API_KEY),

@@ -19,10 +19,10 @@ use exchange_sim::SimConfig;
 use tokio_util::sync::CancellationToken;
 use tradebeat::clock::Clock;
 use tradebeat::config::Config;
-use tradebeat::exchange::{ClientOptions, ExchangeClient, Network};
+use tradebeat::domain::{Interval, Symbol};
+use tradebeat::exchange::{ClientOptions, Network, SpotClient};
 use tradebeat::market_data::MarketData;
 use tradebeat::store::{BeatTrigger, Store};
-use tradebeat::types::{Interval, Symbol};
 
 fn percentile(sorted: &[i64], p: f64) -> i64 {
     if sorted.is_empty() {
@@ -134,7 +134,7 @@ async fn beat_200_symbols() {
         Duration::from_secs(10),
     )
     .unwrap();
-    let exchange = ExchangeClient::new(options, clock.clone()).unwrap();
+    let exchange = SpotClient::new(options, clock.clone()).unwrap();
     let md = Arc::new(MarketData::new(
         exchange,
         store.clone(),

@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 use exchange_sim::{SimConfig, TEST_API_KEY, TEST_API_SECRET};
 use tokio_util::sync::CancellationToken;
 use tradebeat::clock::Clock;
-use tradebeat::config::{Config, Secret};
+use tradebeat::config::Config;
 use tradebeat::daemon::RunOptions;
-use tradebeat::user_stream::StreamState;
+use tradebeat::domain::Secret;
+use tradebeat::domain::StreamState;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;

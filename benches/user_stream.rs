@@ -19,9 +19,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tradebeat::domain::Market;
+use tradebeat::exchange::spot::{Frame, parse_frame};
 use tradebeat::store::Store;
-use tradebeat::types::Market;
-use tradebeat::user_data::{Frame, parse_frame};
 
 const ORDERS: usize = 1000;
 const EVENTS_PER_ORDER: usize = 100;
@@ -85,7 +85,7 @@ fn burst(template: &Value, order_base: i64) -> Vec<String> {
     frames
 }
 
-fn parse_all(frames: &[String]) -> Vec<tradebeat::user_data::UserDataEvent> {
+fn parse_all(frames: &[String]) -> Vec<tradebeat::domain::UserDataEvent> {
     frames
         .iter()
         .map(|f| match parse_frame(f) {

@@ -66,11 +66,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::MarketDataConfig;
-use crate::exchange::ExchangeClient;
+use crate::domain::{Interval, Market, Symbol, SymbolStatus};
+use crate::exchange::SpotClient;
 use crate::heartbeat::HeartbeatStatus;
 use crate::store::{Store, StoreError, SymbolRow};
-use crate::types::{Interval, Market, Symbol, SymbolStatus};
 
+use crate::domain::{GapReason, GapStatus, JobStatus};
 pub use crate::store::{GapRow, JobRow};
 
 /// What went wrong starting or querying backfill jobs.
@@ -91,49 +92,6 @@ pub enum BackfillError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-}
-
-/// The state of one backfill job (`backfill_jobs.state`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    /// Waiting for its turn.
-    Pending,
-    /// Fetching pages.
-    Running,
-    /// History complete back to `from`.
-    Done,
-    /// Stopped with a recorded reason (symbol delisted or unknown).
-    Failed,
-    /// Stopped because the symbol was removed.
-    Stopped,
-}
-
-impl JobStatus {
-    /// The name stored in `backfill_jobs.state`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Pending => "pending",
-            JobStatus::Running => "running",
-            JobStatus::Done => "done",
-            JobStatus::Failed => "failed",
-            JobStatus::Stopped => "stopped",
-        }
-    }
-}
-
-impl std::str::FromStr for JobStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "pending" => JobStatus::Pending,
-            "running" => JobStatus::Running,
-            "done" => JobStatus::Done,
-            "failed" => JobStatus::Failed,
-            "stopped" => JobStatus::Stopped,
-            other => return Err(format!("unknown backfill job state {other:?}")),
-        })
-    }
 }
 
 /// Progress of one symbol × interval backfill, as stored in `backfill_jobs`.
@@ -157,72 +115,6 @@ pub struct JobState {
     pub last_error: Option<String>,
     /// Last change, ms.
     pub updated_at: i64,
-}
-
-/// The state of a recorded gap (`gaps.state`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GapStatus {
-    /// Asked for again at `next_check`.
-    Open,
-    /// Retries used up: re-checked rarely (daily by default).
-    Permanent,
-    /// The exchange returned every candle of it on a later attempt.
-    Filled,
-}
-
-impl GapStatus {
-    /// The name stored in `gaps.state`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GapStatus::Open => "open",
-            GapStatus::Permanent => "permanent",
-            GapStatus::Filled => "filled",
-        }
-    }
-}
-
-impl std::str::FromStr for GapStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "open" => GapStatus::Open,
-            "permanent" => GapStatus::Permanent,
-            "filled" => GapStatus::Filled,
-            other => return Err(format!("unknown gap state {other:?}")),
-        })
-    }
-}
-
-/// Why a range is missing (`gaps.reason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GapReason {
-    /// The exchange has candles before the range but none in it (a halted market).
-    NoCandles,
-    /// The exchange has no candle at or before the range (the symbol was not listed yet).
-    BeforeFirstCandle,
-}
-
-impl GapReason {
-    /// The name stored in `gaps.reason`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GapReason::NoCandles => "no_candles",
-            GapReason::BeforeFirstCandle => "before_first_candle",
-        }
-    }
-}
-
-impl std::str::FromStr for GapReason {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "no_candles" => GapReason::NoCandles,
-            "before_first_candle" => GapReason::BeforeFirstCandle,
-            other => return Err(format!("unknown gap reason {other:?}")),
-        })
-    }
 }
 
 /// A recorded gap, for `symbol.list` / `status`.
@@ -340,7 +232,7 @@ enum Command {
 /// What the component's tasks share.
 struct Ctx {
     store: Store,
-    exchange: ExchangeClient,
+    exchange: SpotClient,
     clock: Clock,
     default_intervals: Vec<Interval>,
     backfill_days: u32,
@@ -386,7 +278,7 @@ impl Backfill {
     pub fn new(
         config: &MarketDataConfig,
         store: Store,
-        exchange: &ExchangeClient,
+        exchange: &SpotClient,
         clock: Clock,
         beats: watch::Receiver<HeartbeatStatus>,
         options: BackfillOptions,

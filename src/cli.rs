@@ -10,8 +10,11 @@ use clap::{Args, Parser, Subcommand};
 
 use rust_decimal::Decimal;
 
-use crate::orders::{ClientOrderId, OrderType, Side, TimeInForce};
-use crate::types::{Interval, Symbol};
+use crate::domain::{ClientOrderId, OrderType, Side, TimeInForce};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::domain::{Interval, Symbol};
 
 /// tradebeat: Binance market data and your own orders in one SQLite file.
 #[derive(Debug, Parser)]
@@ -83,7 +86,7 @@ pub enum CtlCommand {
         interval: Option<Interval>,
         /// Oldest candle wanted: a date (2026-11-01, UTC), an RFC 3339 time or ms since the
         /// epoch [default: the symbol's backfill days before now].
-        #[arg(long, value_name = "TIME", value_parser = crate::ctl::parse_time)]
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
         from: Option<i64>,
     },
     /// Stored klines (candles) of a symbol, oldest first.
@@ -96,10 +99,10 @@ pub enum CtlCommand {
         #[arg(long, short = 'n')]
         limit: Option<u32>,
         /// First open time: a date (UTC), an RFC 3339 time or ms [default: the newest LIMIT candles].
-        #[arg(long, value_name = "TIME", value_parser = crate::ctl::parse_time)]
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
         start: Option<i64>,
         /// Last open time: a date (UTC), an RFC 3339 time or ms [default: now].
-        #[arg(long, value_name = "TIME", value_parser = crate::ctl::parse_time)]
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
         end: Option<i64>,
     },
     /// Place, cancel, inspect and list your orders.
@@ -193,7 +196,7 @@ pub struct OrderIdArgs {
 
 /// A decimal as the command line gives it (`0.001`, `65000.5`): plain digits only.
 fn parse_decimal(s: &str) -> Result<Decimal, String> {
-    crate::orders::parse_decimal(s.trim()).map_err(|e| e.to_string())
+    crate::domain::parse_decimal(s.trim()).map_err(|e| e.to_string())
 }
 
 /// `ctl symbols …`.
@@ -226,4 +229,33 @@ pub enum SymbolsCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+/// Parses a time given on the command line: ms since the epoch (`1793491200000`), a date
+/// (`2026-11-01`, midnight UTC) or an RFC 3339 time (`2026-11-01T12:00:00Z`). Returns ms.
+///
+/// # Errors
+/// A message saying which forms are accepted.
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse::<i64>()
+            .map_err(|_| format!("{s} is too large for ms since the epoch"));
+    }
+    let ms = |t: OffsetDateTime| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok();
+    if let Ok(date) = time::Date::parse(s, format_description!("[year]-[month]-[day]"))
+        && let Some(t) = ms(date.midnight().assume_utc())
+    {
+        return Ok(t);
+    }
+    if let Ok(t) = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        && let Some(t) = ms(t)
+    {
+        return Ok(t);
+    }
+    Err(format!(
+        "invalid time {s:?}: expected a date (2026-11-01, UTC), an RFC 3339 time \
+         (2026-11-01T12:00:00Z) or ms since the epoch"
+    ))
 }

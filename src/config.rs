@@ -35,8 +35,9 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::clock::BeatSchedule;
+use crate::domain::{Credentials, Secret};
+use crate::domain::{Interval, Symbol};
 use crate::exchange::Network;
-use crate::types::{Interval, Symbol};
 
 /// The prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "TRADEBEAT_";
@@ -569,15 +570,6 @@ impl Config {
     }
 }
 
-/// The API key pair, from [`Config::credentials`]. `Debug` shows neither.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    /// Sent in the `X-MBX-APIKEY` header.
-    pub api_key: Secret,
-    /// Signs requests (HMAC-SHA256); never sent.
-    pub api_secret: Secret,
-}
-
 /// Where one credential comes from.
 enum SecretSource<'a> {
     Value(&'a Secret),
@@ -854,35 +846,6 @@ impl LoggingConfig {
             ));
         }
         Ok(())
-    }
-}
-
-/// A secret string (API key or secret). `Debug` and `Serialize` never show it.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The secret itself. Call only where it is sent or used for signing.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("<redacted>")
     }
 }
 

@@ -32,7 +32,7 @@ use crate::control::protocol::{
     SymbolListParams, SymbolParams, SymbolRemove, SymbolView, SyncNow, SyncNowParams, code,
 };
 use crate::control::{Client, ClientError};
-use crate::types::Symbol;
+use crate::domain::Symbol;
 
 /// How often `symbols add --wait` asks for the backfill's progress.
 const WAIT_POLL: Duration = Duration::from_secs(1);
@@ -382,35 +382,6 @@ fn report(socket: &Path, json: bool, error: &ClientError) -> Exit {
     }
 }
 
-/// Parses a time given on the command line: ms since the epoch (`1793491200000`), a date
-/// (`2026-11-01`, midnight UTC) or an RFC 3339 time (`2026-11-01T12:00:00Z`). Returns ms.
-///
-/// # Errors
-/// A message saying which forms are accepted.
-pub fn parse_time(s: &str) -> Result<i64, String> {
-    let s = s.trim();
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s
-            .parse::<i64>()
-            .map_err(|_| format!("{s} is too large for ms since the epoch"));
-    }
-    let ms = |t: OffsetDateTime| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok();
-    if let Ok(date) = time::Date::parse(s, format_description!("[year]-[month]-[day]"))
-        && let Some(t) = ms(date.midnight().assume_utc())
-    {
-        return Ok(t);
-    }
-    if let Ok(t) = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        && let Some(t) = ms(t)
-    {
-        return Ok(t);
-    }
-    Err(format!(
-        "invalid time {s:?}: expected a date (2026-11-01, UTC), an RFC 3339 time \
-         (2026-11-01T12:00:00Z) or ms since the epoch"
-    ))
-}
-
 // ---------------------------------------------------------------------------------------
 // Rendering. Pure functions from results to text, so they are tested without a daemon.
 
@@ -598,8 +569,8 @@ pub fn render_status(s: &StatusInfo) -> String {
 }
 
 /// The `user stream` line of `ctl status`: state, then what is known of the connection.
-fn render_user_stream(u: &crate::user_stream::UserStreamStatus, now: i64) -> String {
-    use crate::user_stream::StreamState;
+fn render_user_stream(u: &crate::domain::UserStreamStatus, now: i64) -> String {
+    use crate::domain::StreamState;
     if u.state == StreamState::Off {
         return "off (no api credentials)".to_string();
     }
@@ -888,14 +859,15 @@ pub fn render_balances(rows: &[BalanceRow]) -> String {
 mod tests {
     use super::*;
     use crate::control::protocol::{SymbolCountsView, WeightView};
+    use crate::domain::{Interval, Market};
     use crate::exchange::Network;
-    use crate::types::{Interval, Market};
 
     // 2026-11-21 12:00:00 UTC.
     const NOON: i64 = 1_795_262_400_000;
 
     #[test]
     fn times_parse_in_every_accepted_form() {
+        use crate::cli::parse_time;
         assert_eq!(parse_time("1795262400000"), Ok(NOON));
         assert_eq!(parse_time("2026-11-21"), Ok(NOON - 12 * 3_600_000));
         assert_eq!(parse_time("2026-11-21T12:00:00Z"), Ok(NOON));
@@ -962,8 +934,8 @@ mod tests {
                 window_start: NOON,
             },
             clock_offset_ms: 3,
-            user_stream: crate::user_stream::UserStreamStatus {
-                state: crate::user_stream::StreamState::Healthy,
+            user_stream: crate::domain::UserStreamStatus {
+                state: crate::domain::StreamState::Healthy,
                 connected_since: Some(NOON - 3_600_000),
                 last_event_time: Some(NOON - 2_000),
                 reconnects: 2,

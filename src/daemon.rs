@@ -24,7 +24,7 @@ use crate::backfill::{Backfill, BackfillHandle, BackfillOptions};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::control::{ControlContext, ControlServer};
-use crate::exchange::{ClientOptions, ExchangeClient};
+use crate::exchange::{ClientOptions, SpotClient};
 use crate::heartbeat::{Heartbeat, HeartbeatStatus, SHUTDOWN_GRACE};
 use crate::market_data::MarketData;
 use crate::notify;
@@ -119,7 +119,7 @@ pub async fn run_with(
         config.exchange.rest_url.as_deref(),
         Duration::from_millis(config.exchange.request_timeout_ms),
     )?;
-    let exchange = ExchangeClient::new(options, clock.clone())?;
+    let exchange = SpotClient::new(options, clock.clone())?;
     let market_data = Arc::new(MarketData::new(
         exchange.clone(),
         store.clone(),
@@ -250,7 +250,7 @@ pub async fn run_with(
     let mut heartbeat_task = tokio::spawn(heartbeat.run(shutdown.clone()));
     let mut control_task = tokio::spawn(control.run(shutdown.clone()));
     let mut backfill_task = tokio::spawn(backfill.run(shutdown.clone()));
-    let mut orders_task = tokio::spawn(orders.run(shutdown.clone(), user_stream_handle.clone()));
+    let mut orders_task = tokio::spawn(orders.run(shutdown.clone(), user_stream_handle.watch()));
     let mut user_stream_task = tokio::spawn(async move {
         match user_stream {
             Some(stream) => stream.run(shutdown_for_stream).await,

@@ -31,6 +31,7 @@ pub mod config;
 pub mod control;
 pub mod ctl;
 pub mod daemon;
+pub mod domain;
 pub mod exchange;
 pub mod heartbeat;
 pub mod instance;
@@ -39,8 +40,6 @@ pub mod market_data;
 pub mod notify;
 pub mod orders;
 pub mod store;
-pub mod types;
-pub mod user_data;
 pub mod user_stream;
 
 /// tradebeat's version, from `Cargo.toml` (`0.1.0`).

@@ -20,9 +20,9 @@ use futures::StreamExt;
 use tokio::sync::Mutex;
 
 use crate::clock::Clock;
-use crate::exchange::{ExchangeClient, ExchangeError};
+use crate::domain::{ExchangeInfo, Interval, Kline, Market, Symbol, SymbolStatus, Ticker};
+use crate::exchange::{ExchangeError, Rejection, SpotClient};
 use crate::store::{BeatTrigger, BeatWrite, HeartbeatRow, Store, StoreError, SymbolRow};
-use crate::types::{ExchangeInfo, Interval, Kline, Market, Symbol, SymbolStatus, Ticker};
 
 /// Kline requests of one beat in flight at once.
 const KLINE_CONCURRENCY: usize = 8;
@@ -40,7 +40,7 @@ const MAX_ERROR_LEN: usize = 2000;
 /// Beats are serialized by an internal lock: a manual beat asked for while a scheduled one
 /// runs waits for it, so two beats never overlap.
 pub struct MarketData {
-    exchange: ExchangeClient,
+    exchange: SpotClient,
     store: Store,
     clock: Clock,
     /// Symbols from the config, registered once `exchangeInfo` has been read.
@@ -75,7 +75,7 @@ struct KlineTask {
 impl MarketData {
     /// A market-data component for the spot market.
     pub fn new(
-        exchange: ExchangeClient,
+        exchange: SpotClient,
         store: Store,
         clock: Clock,
         configured: Vec<Symbol>,
@@ -92,7 +92,7 @@ impl MarketData {
     }
 
     /// The exchange client, shared with the other components.
-    pub fn exchange(&self) -> &ExchangeClient {
+    pub fn exchange(&self) -> &SpotClient {
         &self.exchange
     }
 
@@ -180,7 +180,7 @@ impl MarketData {
                 }
             }
             Err(e) => {
-                if e.code() == Some(-1121) {
+                if e.rejection() == Some(Rejection::UnknownSymbol) {
                     // A followed symbol no longer exists: re-read the symbol list.
                     state.info_stale = true;
                 }
@@ -495,7 +495,7 @@ fn describe_failures(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::MINUTE_MS;
+    use crate::domain::MINUTE_MS;
 
     // 2026-11-21 12:00:00 UTC.
     const NOON: i64 = 1_795_262_400_000;

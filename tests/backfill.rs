@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use common::*;
 use exchange_sim::{RequestRecord, SimHandle};
 use rusqlite::Connection;
-use tradebeat::backfill::{BackfillError, BackfillOptions, GapReason, GapStatus, JobStatus};
+use tradebeat::backfill::{BackfillError, BackfillOptions};
+use tradebeat::domain::{DAY_MS, Interval, Kline, MINUTE_MS, Market, SymbolInfo, SymbolStatus};
+use tradebeat::domain::{GapReason, GapStatus, JobStatus};
 use tradebeat::store::{JobRow, Store};
-use tradebeat::types::{DAY_MS, Interval, Kline, MINUTE_MS, Market, SymbolInfo, SymbolStatus};
 
 /// Backfill knobs with short waits, so that retries and gap schedules fit in a test.
 fn fast() -> BackfillOptions {

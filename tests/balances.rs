@@ -11,10 +11,11 @@ use common::*;
 use serde_json::Value;
 use tradebeat::control::Client;
 use tradebeat::control::protocol::{BalanceList, BalanceListParams, code};
-use tradebeat::orders::{Account, Balance};
+use tradebeat::domain::Market;
+use tradebeat::domain::UserDataEvent;
+use tradebeat::domain::{Account, Balance};
+use tradebeat::exchange::spot::{Frame, parse_frame};
 use tradebeat::store::Store;
-use tradebeat::types::Market;
-use tradebeat::user_data::{Frame, UserDataEvent, parse_frame};
 
 fn recorded(name: &str) -> UserDataEvent {
     let path = format!("{}/tests/data/user_data/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -21,8 +21,8 @@ use tradebeat::control::protocol::{
     SymbolRemove, SyncNow, SyncNowParams, code,
 };
 use tradebeat::control::{Client, ClientError};
+use tradebeat::domain::{Interval, Kline, Market, SymbolInfo, SymbolStatus};
 use tradebeat::store::Store;
-use tradebeat::types::{Interval, Kline, Market, SymbolInfo, SymbolStatus};
 
 const MINUTE: i64 = 60_000;
 
@@ -135,7 +135,7 @@ async fn status_and_the_symbol_lifecycle() {
     // No api credentials in this test: no user-data stream.
     assert_eq!(
         status.user_stream.state,
-        tradebeat::user_stream::StreamState::Off
+        tradebeat::domain::StreamState::Off
     );
     // The backfill: one job per followed series (BTCUSDT and ETHUSDT × 1m), created right
     // after the first beat.

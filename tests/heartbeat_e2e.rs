@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use tradebeat::domain::{Interval, Market, SymbolInfo, SymbolStatus};
 use tradebeat::store::Store;
-use tradebeat::types::{Interval, Market, SymbolInfo, SymbolStatus};
 
 const MINUTE: i64 = 60_000;
 

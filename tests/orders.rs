@@ -9,8 +9,9 @@ use std::time::Duration;
 use exchange_sim::SimConfig;
 use orders_support::*;
 use tradebeat::clock::Clock;
-use tradebeat::orders::{OrderError, OrderFilter, OrderRef, OrderStatus, Orders};
-use tradebeat::types::Interval;
+use tradebeat::domain::Interval;
+use tradebeat::domain::{OrderRef, OrderStatus};
+use tradebeat::orders::{OrderError, OrderFilter, Orders};
 
 #[tokio::test]
 async fn every_order_type_end_to_end_matches_the_exchange() {
@@ -405,9 +406,9 @@ async fn without_credentials_orders_answer_clearly_and_market_data_works() {
 #[tokio::test]
 async fn wrong_credentials_are_rejected_and_stored() {
     let b = bench().await;
-    let wrong_secret = tradebeat::config::Credentials {
-        api_key: tradebeat::config::Secret::new(exchange_sim::TEST_API_KEY),
-        api_secret: tradebeat::config::Secret::new("not-the-secret"),
+    let wrong_secret = tradebeat::domain::Credentials {
+        api_key: tradebeat::domain::Secret::new(exchange_sim::TEST_API_KEY),
+        api_secret: tradebeat::domain::Secret::new("not-the-secret"),
     };
     let orders = Orders::new(
         b.exchange.clone(),
@@ -435,9 +436,9 @@ async fn wrong_credentials_are_rejected_and_stored() {
     );
     assert_eq!(row.status, OrderStatus::Rejected);
 
-    let wrong_key = tradebeat::config::Credentials {
-        api_key: tradebeat::config::Secret::new("someoneElsesKey123"),
-        api_secret: tradebeat::config::Secret::new(exchange_sim::TEST_API_SECRET),
+    let wrong_key = tradebeat::domain::Credentials {
+        api_key: tradebeat::domain::Secret::new("someoneElsesKey123"),
+        api_secret: tradebeat::domain::Secret::new(exchange_sim::TEST_API_SECRET),
     };
     let orders = Orders::new(
         b.exchange.clone(),

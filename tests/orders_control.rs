@@ -12,12 +12,13 @@ use std::time::Duration;
 use exchange_sim::{OrderFault, SimHandle, TEST_API_KEY, TEST_API_SECRET};
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tradebeat::config::{Config, Secret};
+use tradebeat::config::Config;
 use tradebeat::control::protocol::{
     OrderCancel, OrderGet, OrderList, OrderListParams, OrderPlace, OrderRefParams, OrderRow, code,
 };
 use tradebeat::control::{Client, ClientError};
-use tradebeat::orders::OrderStatus;
+use tradebeat::domain::OrderStatus;
+use tradebeat::domain::Secret;
 
 use orders_support::{BTC_PRICE, assert_matches_exchange, req, requests};
 

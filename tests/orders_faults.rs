@@ -10,9 +10,10 @@ use std::time::Duration;
 use exchange_sim::{OrderFault, SimConfig};
 use orders_support::*;
 use tradebeat::clock::Clock;
-use tradebeat::orders::{ClientOrderId, OrderError, OrderStatus, Orders, ReconcileReport};
+use tradebeat::domain::Market;
+use tradebeat::domain::{ClientOrderId, OrderStatus};
+use tradebeat::orders::{OrderError, Orders, ReconcileReport};
 use tradebeat::store::Inserted;
-use tradebeat::types::Market;
 
 /// Waits until the row of `id` has left `pending`/`unknown`; returns it.
 async fn settled(b: &Bench, id: &ClientOrderId, timeout: Duration) -> tradebeat::orders::OrderRow {

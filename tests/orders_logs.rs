@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use exchange_sim::{OrderFault, TEST_API_KEY, TEST_API_SECRET};
 use orders_support::*;
-use tradebeat::config::{Config, LoggingConfig, Secret};
-use tradebeat::orders::{OrderError, OrderFilter, OrderRef, OrderStatus, Orders};
+use tradebeat::config::{Config, LoggingConfig};
+use tradebeat::domain::Secret;
+use tradebeat::domain::{OrderRef, OrderStatus};
+use tradebeat::orders::{OrderError, OrderFilter, Orders};
 
 /// Logging into `dir` at debug level, as the daemon configures it.
 fn logging_config(dir: &std::path::Path) -> LoggingConfig {
@@ -177,7 +179,7 @@ async fn no_secret_reaches_a_log_file_or_an_error_after_a_full_order_session() {
     note(format!("{:?} {:?}", b.orders, b.exchange));
     note(format!(
         "{:?}",
-        tradebeat::config::Credentials {
+        tradebeat::domain::Credentials {
             api_key: Secret::new(TEST_API_KEY),
             api_secret: Secret::new(TEST_API_SECRET)
         }

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use exchange_sim::{OrderFault, SimConfig, TEST_API_KEY, TEST_API_SECRET};
 use orders_support::*;
 use tradebeat::clock::Clock;
-use tradebeat::orders::{ClientOrderId, Orders};
+use tradebeat::domain::ClientOrderId;
+use tradebeat::orders::Orders;
 use tradebeat::store::Store;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tradebeat");

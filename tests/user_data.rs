@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use tradebeat::user_data::{Frame, FrameError, UserDataEvent, parse_frame};
+use tradebeat::domain::UserDataEvent;
+use tradebeat::exchange::spot::{Frame, FrameError, parse_frame};
 
 fn recordings() -> Vec<(String, String)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/user_data");
@@ -181,7 +182,7 @@ fn informative_values_outside_the_documented_enums_are_kept_as_text() {
     let calculated = report("ws_spot_execution_report_calculated.json");
     assert_eq!(
         calculated.execution_type,
-        tradebeat::user_data::ExecutionType::Other("CALCULATED".into())
+        tradebeat::domain::ExecutionType::Other("CALCULATED".into())
     );
     let expired = report("ws_spot_execution_report_expired.json");
     assert_eq!(expired.time_in_force.as_str(), "GTD");

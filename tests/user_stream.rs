@@ -13,12 +13,13 @@ use exchange_sim::{SimHandle, TEST_API_KEY, TEST_API_SECRET};
 use rusqlite::params;
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tradebeat::config::Secret;
 use tradebeat::control::Client;
 use tradebeat::control::protocol::{NoParams, OrderPlace, Status};
 use tradebeat::daemon::{Handles, RunOptions};
-use tradebeat::orders::OrderRequest;
-use tradebeat::user_stream::{StreamState, UserStreamOptions, UserStreamStatus};
+use tradebeat::domain::OrderRequest;
+use tradebeat::domain::Secret;
+use tradebeat::domain::{StreamState, UserStreamStatus};
+use tradebeat::user_stream::UserStreamOptions;
 
 /// BTCUSDT's price in these tests (the simulator's book is one tick each side).
 const PRICE: &str = "65000.00";

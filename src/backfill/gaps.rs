@@ -5,12 +5,11 @@
 
 use std::sync::Arc;
 
-use super::plan::{self, Span};
-use super::{
-    Ctx, GapRow, GapStatus, JobStatus, MAX_REPAIRS_PER_CHECK, SeriesKey, followed_series, lock, utc,
-};
+use super::plan;
+use super::{Ctx, GapRow, MAX_REPAIRS_PER_CHECK, SeriesKey, followed_series, lock, utc};
+use crate::domain::{GapStatus, JobStatus, Span};
+use crate::domain::{Interval, Kline};
 use crate::store::{RepairCommit, SymbolRow};
-use crate::types::{Interval, Kline};
 
 impl Ctx {
     /// One gap check: for each followed series, the stored candles added since the last

@@ -13,12 +13,14 @@ use futures::StreamExt as _;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 
-use super::plan::{self, Span};
-use super::{Ctx, GapReason, GapRow, JobRow, JobStatus, Progress, lock, utc};
-use crate::exchange::{ExchangeError, KLINES_MAX_LIMIT};
+use super::plan;
+use super::{Ctx, GapRow, JobRow, Progress, lock, utc};
+use crate::domain::Span;
+use crate::domain::{GapReason, JobStatus};
+use crate::domain::{Interval, Kline, Symbol};
+use crate::exchange::{ExchangeError, KLINES_MAX_LIMIT, Rejection};
 use crate::market_data::closed_candles_in;
 use crate::store::{PageCommit, StoreError};
-use crate::types::{Interval, Kline, Symbol};
 
 /// Why a round of a job failed.
 #[derive(Debug)]
@@ -64,7 +66,7 @@ fn after_failure(error: JobError, backoff: Duration, server_now: i64) -> Failure
         ExchangeError::Banned { until_ms } => backoff.max(Duration::from_millis(
             u64::try_from(until_ms - server_now).unwrap_or(0),
         )),
-        ExchangeError::Api { code: -1121, .. } => {
+        _ if e.rejection() == Some(Rejection::UnknownSymbol) => {
             return Failure::Fatal(format!("symbol unknown to the exchange or delisted: {e}"));
         }
         ExchangeError::Decode { .. } => backoff,

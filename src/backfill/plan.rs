@@ -5,33 +5,12 @@
 
 use std::time::Duration;
 
-use crate::types::{DAY_MS, Interval};
+use crate::domain::{DAY_MS, Interval};
 
-use super::GapStatus;
+use crate::domain::{GapStatus, Span};
 
 /// Largest `limit` of `GET /api/v3/klines` (BINANCE.md §3.2): candles per page.
 pub const PAGE_CANDLES: i64 = 1000;
-
-/// A run of candle open times on an interval's grid, both ends included, in ms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span {
-    /// Open time of the first candle.
-    pub start: i64,
-    /// Open time of the last candle (`>= start`).
-    pub end: i64,
-}
-
-impl Span {
-    /// The span `start..=end`.
-    pub fn new(start: i64, end: i64) -> Span {
-        Span { start, end }
-    }
-
-    /// Number of candles of length `step` ms in the span.
-    pub fn candles(&self, step: i64) -> i64 {
-        (self.end - self.start) / step + 1
-    }
-}
 
 /// The first open time at or after `t_ms` on `interval`'s grid.
 pub fn align_up(interval: Interval, t_ms: i64) -> i64 {
@@ -241,7 +220,7 @@ pub fn eta_secs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::MINUTE_MS;
+    use crate::domain::MINUTE_MS;
 
     // 2026-11-21 12:00:00 UTC.
     const NOON: i64 = 1_795_262_400_000;

@@ -27,11 +27,13 @@ use super::protocol::{
     SymbolAdded, SymbolCountsView, SymbolEntry, SymbolList, SymbolListParams, SymbolParams,
     SymbolRemove, SymbolView, SyncNow, SyncNowParams, WeightView, code,
 };
-use crate::backfill::{BackfillError, JobState, JobStatus};
+use crate::backfill::{BackfillError, JobState};
+use crate::domain::JobStatus;
+use crate::domain::OrderRef;
+use crate::domain::{Interval, Kline, Market, Symbol, SymbolStatus};
 use crate::exchange::ExchangeError;
-use crate::orders::{OrderError, OrderFilter, OrderRef};
+use crate::orders::{OrderError, OrderFilter};
 use crate::store::{BeatTrigger, HeartbeatRow, Registration, Store, StoreError, SymbolRow};
-use crate::types::{Interval, Kline, Market, Symbol, SymbolStatus};
 
 /// A boxed handler: the context and the raw params in, the encoded result out.
 type Handler = Box<
@@ -882,7 +884,7 @@ fn backfill_error(e: BackfillError) -> ErrorObject {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::Symbol;
+    use crate::domain::Symbol;
 
     fn job(status: JobStatus, percent: f64, eta: Option<u64>) -> JobState {
         JobState {
@@ -941,7 +943,7 @@ mod tests {
 
     #[test]
     fn order_errors_map_to_documented_codes_with_data() {
-        let v = crate::orders::RuleViolation {
+        let v = crate::domain::RuleViolation {
             rule: "PRICE_FILTER",
             param: "price",
             message: "price 100.005 is not a multiple of tick size 0.01 (PRICE_FILTER); nearest valid: 100.00 or 100.01".into(),

@@ -22,11 +22,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::domain::ClientOrderId;
+pub use crate::domain::OrderRequest;
+use crate::domain::{Interval, Market, Symbol};
 use crate::exchange::Network;
-use crate::orders::ClientOrderId;
-pub use crate::orders::{OrderRequest, OrderRow};
+pub use crate::orders::OrderRow;
 pub use crate::store::BalanceRow;
-use crate::types::{Interval, Market, Symbol};
 
 /// The `jsonrpc` member every request and response carries.
 pub const JSONRPC_VERSION: &str = "2.0";
@@ -891,7 +892,7 @@ pub struct StatusInfo {
     /// `reconciling`, `healthy`, `reconnecting`, `rejected`, `stopped`), `connected_since`
     /// and `last_event_time` (ms), `reconnects`, `reconciled_at` (ms), `events_committed`,
     /// `last_error`.
-    pub user_stream: crate::user_stream::UserStreamStatus,
+    pub user_stream: crate::domain::UserStreamStatus,
 }
 
 /// One stored candle; prices and volumes as decimal strings.

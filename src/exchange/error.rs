@@ -63,6 +63,41 @@ pub enum ExchangeError {
     OrderRateLimited { retry_after_ms: u64, detail: String },
 }
 
+/// What an exchange rejection ([`ExchangeError::Api`]) means for the caller, read from
+/// Binance's error code, so that no code outside `exchange` compares error numbers.
+/// Codes: https://developers.binance.com/docs/binance-spot-api-docs/errors
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// `-1121` invalid symbol: the exchange does not (or no longer) list it.
+    UnknownSymbol,
+    /// `-1013` a filter failure: the symbol's rules changed, cached rules are stale.
+    FilterFailure,
+    /// `-2011` cancel rejected: usually the order is no longer open.
+    CancelRejected,
+    /// `-2013` the order does not exist (or not yet, or no more).
+    NoSuchOrder,
+    /// Any other code: show the code and message.
+    Other,
+}
+
+impl Rejection {
+    /// The meaning of Binance error code `code` (`-2013` → [`Rejection::NoSuchOrder`]).
+    pub fn of(code: i64) -> Rejection {
+        match code {
+            UNKNOWN_SYMBOL => Rejection::UnknownSymbol,
+            FILTER_FAILURE => Rejection::FilterFailure,
+            CANCEL_REJECTED => Rejection::CancelRejected,
+            NO_SUCH_ORDER => Rejection::NoSuchOrder,
+            _ => Rejection::Other,
+        }
+    }
+}
+
+const UNKNOWN_SYMBOL: i64 = -1121;
+const FILTER_FAILURE: i64 = -1013;
+const CANCEL_REJECTED: i64 = -2011;
+const NO_SUCH_ORDER: i64 = -2013;
+
 /// Binance error codes that ask the client to retry later (BINANCE.md §8): `-1001
 /// DISCONNECTED` and `-1008 SERVER_BUSY`.
 const RETRYABLE_API_CODES: [i64; 2] = [-1001, -1008];
@@ -85,7 +120,22 @@ impl ExchangeError {
         }
     }
 
-    /// The exchange's error code (e.g. `-1121`) for [`ExchangeError::Api`], else `None`.
+    /// What the exchange's rejection means, for [`ExchangeError::Api`]; `None` for every
+    /// other variant.
+    pub fn rejection(&self) -> Option<Rejection> {
+        match self {
+            ExchangeError::Api { code, .. } => Some(Rejection::of(*code)),
+            _ => None,
+        }
+    }
+
+    /// Whether this is the exchange saying it has no such order (`-2013`).
+    pub fn is_no_such_order(&self) -> bool {
+        self.rejection() == Some(Rejection::NoSuchOrder)
+    }
+
+    /// The exchange's error code (e.g. `-1121`) for [`ExchangeError::Api`], else `None`:
+    /// to show or store, never to branch on (use [`ExchangeError::rejection`]).
     pub fn code(&self) -> Option<i64> {
         match self {
             ExchangeError::Api { code, .. } => Some(*code),
@@ -137,6 +187,13 @@ mod tests {
         assert!(api(-1001).is_retryable());
         assert!(!api(-1121).is_retryable());
         assert_eq!(api(-1121).code(), Some(-1121));
+        assert_eq!(api(-1121).rejection(), Some(Rejection::UnknownSymbol));
+        assert_eq!(api(-1013).rejection(), Some(Rejection::FilterFailure));
+        assert_eq!(api(-2011).rejection(), Some(Rejection::CancelRejected));
+        assert_eq!(api(-2013).rejection(), Some(Rejection::NoSuchOrder));
+        assert!(api(-2013).is_no_such_order());
+        assert_eq!(api(-2010).rejection(), Some(Rejection::Other));
+        assert_eq!(ExchangeError::Banned { until_ms: 1 }.rejection(), None);
         assert!(ExchangeError::RateLimited { retry_after_ms: 1 }.is_retryable());
         assert!(!ExchangeError::Banned { until_ms: 1 }.is_retryable());
         assert!(!ExchangeError::InvalidRequest("x".into()).is_retryable());

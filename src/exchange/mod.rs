@@ -1,31 +1,33 @@
-//! The Binance REST client: the only module that knows Binance URLs, endpoint weights, JSON
-//! field names and signing.
+//! Binance: the only module that knows Binance URLs, endpoint weights, JSON field names,
+//! error codes and signing. The rest of the crate sees [`crate::domain`] types and typed
+//! errors ([`ExchangeError`], [`Rejection`]).
 //!
-//! - `client`: [`ClientOptions`] and [`ExchangeClient`], the one client every REST request
-//!   goes through (connection pool, clock offset, retries, signed handles);
-//! - `trading`: the signed order and account endpoints and their JSON shapes;
-//! - [`signing`]: the payload rules and the pluggable [`Signer`] (HMAC-SHA256 now);
-//! - `weight`: the request-weight gate ([`Priority`], [`WeightStatus`]);
-//! - `order_count`: the order-rate gate (`ORDERS` limits, `X-MBX-ORDER-COUNT-*`);
-//! - `wire`: Binance's market-data JSON shapes, private, parsed into the domain types of
-//!   [`crate::types`];
-//! - `error`: [`ExchangeError`], split by what the caller does next.
+//! Two layers:
 //!
-//! Facts about Binance come from `BINANCE.md` (§1 URLs, §2 signing, §3 market data, §4
-//! orders, §5 rate limits, §8 error codes), cited by section in the docs of each item.
+//! - the transport, shared by every Binance API: `transport` ([`RestClient`]: HTTP pool,
+//!   clock offset, retries, signed requests), [`signing`] (HMAC-SHA256, the payload
+//!   rules), `weight` (the request-weight gate, [`Priority`]), `order_count` (the
+//!   order-rate gate), `wire` (the JSON every API shares: the error body, the server
+//!   time) and `error` ([`ExchangeError`], split by what the caller does next);
+//! - one module per API: [`spot`] (`/api/v3` and the WebSocket API) today; `usdm`
+//!   (`/fapi`) and `coinm` (`/dapi`) are added beside it. Each has its own client (its own
+//!   base URL, weight budget and clock offset) and keeps its wire structs private.
+//!
+//! References: https://developers.binance.com/docs/binance-spot-api-docs/rest-api (general
+//! info, limits, endpoints), https://developers.binance.com/docs/binance-spot-api-docs/errors
 
-mod client;
 mod error;
 mod order_count;
 pub mod signing;
-mod trading;
+pub mod spot;
+mod transport;
 mod weight;
 mod wire;
 
-pub use client::{ClientOptions, DEFAULT_MAX_RETRIES, ExchangeClient, KLINES_MAX_LIMIT};
-pub use error::ExchangeError;
+pub use error::{ExchangeError, Rejection};
 pub use signing::{HmacSha256, Signer};
-pub use trading::ORDERS_MAX_LIMIT;
+pub use spot::{KLINES_MAX_LIMIT, ORDERS_MAX_LIMIT, SpotClient};
+pub use transport::{ClientOptions, DEFAULT_MAX_RETRIES, RestClient};
 pub use weight::{DEFAULT_WEIGHT_LIMIT, Priority, WeightStatus};
 
 use std::fmt;
@@ -33,16 +35,15 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::ExchangeInfo;
+use crate::domain::ExchangeInfo;
 
-/// Parses a `GET /api/v3/exchangeInfo` answer (BINANCE.md §3.4) into [`ExchangeInfo`],
-/// filters included, as [`ExchangeClient::exchange_info`] does. For tools and tests that
-/// read recorded answers.
+/// Parses a `GET /api/v3/exchangeInfo` answer into [`ExchangeInfo`], filters included, as
+/// [`SpotClient::exchange_info`] does. For tools and tests that read recorded answers.
 ///
 /// # Errors
 /// [`ExchangeError::Decode`] when the payload is not an `exchangeInfo` answer.
 pub fn parse_exchange_info(body: &[u8]) -> Result<ExchangeInfo, ExchangeError> {
-    wire::parse_exchange_info(body).map_err(|detail| ExchangeError::Decode {
+    spot::wire::parse_exchange_info(body).map_err(|detail| ExchangeError::Decode {
         endpoint: "/api/v3/exchangeInfo",
         detail,
     })

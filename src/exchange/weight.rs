@@ -16,7 +16,7 @@
 //!   knew and what the exchange says, within the same window;
 //! - after a 429 or a 418, requests are refused without being sent until the block ends.
 
-use crate::types::MINUTE_MS;
+use crate::domain::MINUTE_MS;
 
 use super::error::ExchangeError;
 

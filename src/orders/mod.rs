@@ -37,31 +37,26 @@
 //! exchange whose client order id carries tradebeat's prefix but that are missing from
 //! the database are imported.
 
-pub mod rules;
-mod types;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rust_decimal::Decimal;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use self::rules::RuleViolation;
-pub use self::types::{
-    Account, Balance, ClientOrderId, Fill, LotSizeFilter, MinNotionalFilter, NotionalFilter, Order,
-    OrderParseError, OrderRef, OrderRequest, OrderStatus, OrderType, PriceFilter, Side,
-    SymbolFilters, TimeInForce, Trade, decimal_str, parse_decimal,
-};
 pub use crate::store::{OrderFilter, OrderRow};
 
 use crate::clock::Clock;
-use crate::config::Credentials;
-use crate::exchange::{ExchangeClient, ExchangeError};
+use crate::domain::Credentials;
+use crate::domain::{
+    ClientOrderId, Order, OrderRef, OrderRequest, OrderStatus, RuleViolation, rules,
+};
+use crate::domain::{Market, Symbol, SymbolInfo};
+use crate::domain::{StreamState, UserStreamStatus};
+use crate::exchange::{ExchangeError, Rejection, SpotClient};
 use crate::store::{Inserted, Store, StoreError};
-use crate::types::{Market, Symbol, SymbolInfo};
-use crate::user_stream::{StreamState, UserStreamHandle};
 
 /// How long cached symbol rules are trusted before the next order refetches them, ms.
 const RULES_TTL_MS: i64 = 10 * 60_000;
@@ -89,18 +84,6 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(60);
 pub const LIST_DEFAULT_LIMIT: u32 = 100;
 /// The largest `limit` of [`Orders::list`].
 pub const LIST_MAX_LIMIT: u32 = 1000;
-
-/// Binance codes the component acts on (BINANCE.md §8).
-mod code {
-    /// `-1013` filter failure: the cached rules are stale.
-    pub const FILTER_FAILURE: i64 = -1013;
-    /// `-1121` invalid symbol.
-    pub const BAD_SYMBOL: i64 = -1121;
-    /// `-2011` cancel rejected (usually: the order is no longer open).
-    pub const CANCEL_REJECTED: i64 = -2011;
-    /// `-2013` order does not exist.
-    pub const NO_SUCH_ORDER: i64 = -2013;
-}
 
 /// Why an order operation failed, split by what the caller does next.
 #[derive(Debug, thiserror::Error)]
@@ -193,9 +176,9 @@ impl std::fmt::Debug for Orders {
 
 struct Inner {
     /// Public requests (rules, prices).
-    exchange: ExchangeClient,
+    exchange: SpotClient,
     /// Signed requests; `None` without credentials.
-    signed: Option<ExchangeClient>,
+    signed: Option<SpotClient>,
     store: Store,
     clock: Clock,
     market: Market,
@@ -224,7 +207,7 @@ impl Orders {
     /// [`OrderError::Exchange`] when the credentials cannot be used (an API key with
     /// characters an HTTP header cannot carry, a recvWindow out of 1..=60000).
     pub fn new(
-        exchange: ExchangeClient,
+        exchange: SpotClient,
         credentials: Option<&Credentials>,
         recv_window_ms: u64,
         store: Store,
@@ -239,8 +222,8 @@ impl Orders {
 
     /// As [`Orders::new`], with an already signed handle (any [`crate::exchange::Signer`]).
     pub fn with_signed(
-        exchange: ExchangeClient,
-        signed: Option<ExchangeClient>,
+        exchange: SpotClient,
+        signed: Option<SpotClient>,
         store: Store,
         clock: Clock,
     ) -> Orders {
@@ -265,7 +248,7 @@ impl Orders {
         self.inner.signed.is_some()
     }
 
-    fn signed(&self) -> Result<&ExchangeClient, OrderError> {
+    fn signed(&self) -> Result<&SpotClient, OrderError> {
         self.inner.signed.as_ref().ok_or(OrderError::NoCredentials)
     }
 
@@ -363,7 +346,7 @@ impl Orders {
                 http_status,
                 ..
             } => {
-                if code == code::FILTER_FAILURE {
+                if Rejection::of(code) == Rejection::FilterFailure {
                     // Our copy of the filters is stale: refetch before the next order.
                     locked(&self.inner.rules).remove(&pending.symbol);
                 }
@@ -641,7 +624,8 @@ impl Orders {
                         return;
                     }
                 }
-                Err(e) if e.code() == Some(code::NO_SUCH_ORDER) => {
+                Err(e) if e.is_no_such_order() => {
+                    let code = e.code();
                     let now = signed.server_now_ms();
                     if now >= conclusive_after_ms {
                         let msg = "the exchange has no such order (-2013) after the request's recvWindow passed: never placed";
@@ -655,7 +639,7 @@ impl Orders {
                                     s.set_order_outcome(
                                         &id,
                                         OrderStatus::NotPlaced,
-                                        Some(code::NO_SUCH_ORDER),
+                                        code,
                                         Some(msg),
                                         clock.now_ms(),
                                     )
@@ -734,7 +718,7 @@ impl Orders {
             }
             Err(ExchangeError::Api { code, msg, .. }) => {
                 tracing::warn!(symbol = %symbol, order = %which, code, msg = %msg, "cancel rejected by the exchange");
-                let order = if code == code::CANCEL_REJECTED {
+                let order = if Rejection::of(code) == Rejection::CancelRejected {
                     // Usually filled or cancelled already: learn its state.
                     match self.refresh(symbol, which).await {
                         Ok(row) => Some(Box::new(row)),
@@ -780,7 +764,7 @@ impl Orders {
         self.signed()?;
         match self.refresh(symbol, which).await {
             Ok(row) => Ok(row),
-            Err(OrderError::Exchange(e)) if e.code() == Some(code::NO_SUCH_ORDER) => self
+            Err(OrderError::Exchange(e)) if e.is_no_such_order() => self
                 .local(symbol, which)
                 .await?
                 .ok_or_else(|| OrderError::NotFound {
@@ -896,7 +880,7 @@ impl Orders {
                     }
                 }
                 Err(e) if in_doubt => {
-                    if e.code() != Some(code::NO_SUCH_ORDER) {
+                    if !e.is_no_such_order() {
                         tracing::warn!(client_order_id = %row.client_order_id, error = %e, "cannot query an order in doubt yet: resolving in the background");
                     } else if row.status == OrderStatus::Pending {
                         self.set_outcome(
@@ -962,7 +946,11 @@ impl Orders {
     /// [`REFRESH_EVERY`] ([`Orders::refresh_working`]) unless `user_stream` is healthy; at
     /// shutdown stops the background resolvers and write retries and waits for them (up to
     /// a few seconds). Without credentials it only waits.
-    pub async fn run(self, shutdown: CancellationToken, user_stream: UserStreamHandle) {
+    pub async fn run(
+        self,
+        shutdown: CancellationToken,
+        user_stream: watch::Receiver<UserStreamStatus>,
+    ) {
         if self.has_credentials() {
             let mut delay = Duration::from_secs(1);
             loop {
@@ -987,7 +975,7 @@ impl Orders {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(REFRESH_EVERY) => {}
                 }
-                if user_stream.status().state == StreamState::Healthy {
+                if user_stream.borrow().state == StreamState::Healthy {
                     continue;
                 }
                 let refreshed = tokio::select! {
@@ -1069,7 +1057,7 @@ impl Orders {
                 }
                 None => Err(OrderError::UnknownSymbol(symbol.clone())),
             },
-            Err(e) if e.code() == Some(code::BAD_SYMBOL) => {
+            Err(e) if e.rejection() == Some(Rejection::UnknownSymbol) => {
                 Err(OrderError::UnknownSymbol(symbol.clone()))
             }
             Err(e) => match cached {

@@ -9,9 +9,9 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{Store, StoreError, SymbolRow, symbol_row, upsert_klines_tx};
-use crate::backfill::plan::Span;
-use crate::backfill::{GapReason, GapStatus, JobStatus};
-use crate::types::{Interval, Kline, Symbol};
+use crate::domain::Span;
+use crate::domain::{GapReason, GapStatus, JobStatus};
+use crate::domain::{Interval, Kline, Symbol};
 
 /// One row of `backfill_jobs`, with its symbol's name.
 #[derive(Debug, Clone, PartialEq)]
@@ -634,7 +634,7 @@ fn gap_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<GapRow, StoreError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{MINUTE_MS, Market, SymbolInfo, SymbolStatus};
+    use crate::domain::{MINUTE_MS, Market, SymbolInfo, SymbolStatus};
 
     const NOON: i64 = 1_795_262_400_000;
 

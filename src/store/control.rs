@@ -8,7 +8,7 @@
 use rusqlite::{OptionalExtension as _, params};
 
 use super::{Store, StoreError, SymbolRow, symbol_by_name, upsert_symbol_tx};
-use crate::types::{Interval, Kline, Market, Symbol, SymbolInfo};
+use crate::domain::{Interval, Kline, Market, Symbol, SymbolInfo};
 
 /// What [`Store::register_symbol`] did.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,7 +177,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::SymbolStatus;
+    use crate::domain::SymbolStatus;
 
     fn info(s: &str, status: SymbolStatus) -> SymbolInfo {
         SymbolInfo {

@@ -22,7 +22,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::clock::Clock;
-use crate::types::{Interval, Kline, Market, Symbol, SymbolInfo, Ticker};
+use crate::domain::{Interval, Kline, Market, Symbol, SymbolInfo, Ticker};
 
 mod backfill;
 pub use backfill::{GapCheckSnapshot, GapRow, JobRow, PageCommit, RepairCommit};
@@ -603,10 +603,10 @@ fn symbol_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<SymbolRow, Store
     let parsed = (|| {
         let market = market
             .parse()
-            .map_err(|e: crate::types::ParseError| StoreError::Corrupt(e.to_string()))?;
+            .map_err(|e: crate::domain::ParseError| StoreError::Corrupt(e.to_string()))?;
         let symbol = symbol
             .parse()
-            .map_err(|e: crate::types::ParseError| StoreError::Corrupt(e.to_string()))?;
+            .map_err(|e: crate::domain::ParseError| StoreError::Corrupt(e.to_string()))?;
         let intervals = intervals
             .map(|s| {
                 s.split(',')
@@ -696,7 +696,7 @@ fn insert_heartbeat_tx(tx: &Transaction<'_>, row: &HeartbeatRow) -> Result<(), S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::SymbolStatus;
+    use crate::domain::SymbolStatus;
 
     fn info(s: &str) -> SymbolInfo {
         SymbolInfo {

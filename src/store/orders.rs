@@ -14,11 +14,11 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError};
-use crate::orders::{
+use crate::domain::{
     ClientOrderId, Fill, Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce,
     decimal_str,
 };
-use crate::types::{Market, Symbol};
+use crate::domain::{Market, Symbol};
 
 /// One row of `orders`: an order and its latest known state.
 ///

@@ -3,7 +3,7 @@
 use rusqlite::params;
 
 use super::{Store, StoreError};
-use crate::types::{Market, Symbol};
+use crate::domain::{Market, Symbol};
 
 impl Store {
     /// The symbols of `market` whose fills reconciliation fetches: registered (active)

@@ -22,12 +22,12 @@ use serde::{Deserialize, Serialize};
 
 use super::orders::{Progress, insert_exchange_order_tx};
 use super::{Store, StoreError};
-use crate::orders::{Account, ClientOrderId, Order, OrderStatus, Trade, decimal_str};
-use crate::types::{Market, Symbol};
-use crate::user_data::{
+use crate::domain::{Account, ClientOrderId, Order, OrderStatus, Trade, decimal_str};
+use crate::domain::{
     AccountPosition, BalanceUpdate, ExecutionReport, ListStatus, Spelled, UserDataEvent,
     trade_event_key,
 };
+use crate::domain::{Market, Symbol};
 
 /// What one [`Store::apply_user_data`] call did. Counts are rows, over the whole batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -677,7 +677,7 @@ fn account_position(
             tx,
             market,
             &b.asset,
-            crate::user_data::events::ACCOUNT_POSITION,
+            crate::domain::ACCOUNT_POSITION,
             a.event_time,
             a.last_update_time,
             (Some(b.free), Some(b.locked), None),
@@ -698,7 +698,7 @@ fn balance_update(
         tx,
         market,
         &b.asset,
-        crate::user_data::events::BALANCE_UPDATE,
+        crate::domain::BALANCE_UPDATE,
         b.event_time,
         b.clear_time,
         (None, None, Some(b.delta)),
@@ -868,13 +868,16 @@ fn balances_tx(conn: &Connection, market: Market) -> Result<Vec<BalanceRow>, Sto
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::orders::{Balance, OrderRequest, OrderType, Side, TimeInForce};
+    use crate::domain::{Balance, OrderRequest, OrderType, Side, TimeInForce};
+    use crate::exchange::spot::{Frame, parse_frame};
     use crate::store::Inserted;
-    use crate::user_data::{Frame, parse_frame};
     use serde_json::{Value, json};
 
     /// The recorded WS-API wrapped execution report (ETHBTC, order 4293153, NEW).
-    const TEMPLATE: &str = include_str!("../../tests/data/user_data/execution_report_wrapped.json");
+    const TEMPLATE: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/user_data/execution_report_wrapped.json"
+    ));
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
@@ -1157,7 +1160,7 @@ mod tests {
         );
 
         // The same rule for REST answers: less executed is stale even at a newer time.
-        let mut answer = crate::orders::Order {
+        let mut answer = crate::domain::Order {
             symbol: "ETHBTC".parse().unwrap(),
             order_id: 11,
             client_order_id: "tb-mono".into(),

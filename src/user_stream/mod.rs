@@ -9,7 +9,7 @@
 //! `timestamp`, `recvWindow` and an HMAC-SHA256 signature over those parameters sorted by
 //! name (`apiKey=…&recvWindow=…&timestamp=…`, [`crate::exchange::ws_api_payload`]). Events
 //! then arrive as text frames `{"subscriptionId": N, "event": {...}}`
-//! ([`crate::user_data::parse_frame`]).
+//! ([`crate::exchange::spot::parse_frame`]).
 //!
 //! # Keeping the connection honest (BINANCE.md §6.4)
 //!
@@ -55,28 +55,25 @@
 
 pub mod reconcile;
 
-mod connection;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt as _;
 use futures::future::{BoxFuture, Fuse, FusedFuture as _};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{BeatSchedule, Clock};
-use crate::config::{Credentials, Secret};
-use crate::exchange::{ExchangeClient, HmacSha256};
+use crate::domain::{Credentials, Market, StreamState, UserDataEvent, UserStreamStatus};
+use crate::exchange::{HmacSha256, SpotClient};
 use crate::orders::Orders;
 use crate::store::{Store, StoreError};
-use crate::types::Market;
-use crate::user_data::UserDataEvent;
 
-use connection::{ConnectError, Connection, Ended, Step};
+use crate::exchange::spot::ws_api::{
+    ConnectError, Connection, Ended, EventSink, Step, WsApiConfig,
+};
 
 /// Most events committed in one transaction.
 pub const WRITE_BATCH: usize = 512;
@@ -127,60 +124,6 @@ impl Default for UserStreamOptions {
     }
 }
 
-/// Where the stream is, for `status` (`user_stream.state`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum StreamState {
-    /// No API credentials configured: there is no user-data stream.
-    #[default]
-    Off,
-    /// Opening a connection and subscribing.
-    Connecting,
-    /// Subscribed; catching up over REST on what may have been missed.
-    Reconciling,
-    /// Subscribed and reconciled: every event is being recorded.
-    Healthy,
-    /// Disconnected; waiting before the next attempt.
-    Reconnecting,
-    /// The exchange rejected the API key (or its IP or permissions); retried slowly.
-    Rejected,
-    /// Stopped (the daemon is shutting down).
-    Stopped,
-}
-
-impl StreamState {
-    /// The state's name as `status` shows it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StreamState::Off => "off",
-            StreamState::Connecting => "connecting",
-            StreamState::Reconciling => "reconciling",
-            StreamState::Healthy => "healthy",
-            StreamState::Reconnecting => "reconnecting",
-            StreamState::Rejected => "rejected",
-            StreamState::Stopped => "stopped",
-        }
-    }
-}
-
-/// The stream's state as `status` reports it. Times are ms since the epoch (UTC).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct UserStreamStatus {
-    pub state: StreamState,
-    /// When the current connection was subscribed; `None` while there is none.
-    pub connected_since: Option<i64>,
-    /// The event time (`E`) of the last event received.
-    pub last_event_time: Option<i64>,
-    /// Connections lost or replaced since start (renewals included).
-    pub reconnects: u64,
-    /// When the last reconciliation finished.
-    pub reconciled_at: Option<i64>,
-    /// Events committed to the database since start.
-    pub events_committed: u64,
-    /// Why the last connection or subscription attempt failed; `None` once healthy.
-    pub last_error: Option<String>,
-}
-
 /// What the daemon and tests see of a running stream.
 #[derive(Debug, Clone)]
 pub struct UserStreamHandle {
@@ -220,15 +163,11 @@ pub struct UserStream {
 
 /// What the connection loop and the writer share.
 struct Inner {
-    ws_api_url: String,
-    /// Sent as `apiKey` in the subscription.
-    api_key: Secret,
-    /// Signs the subscription (HMAC-SHA256 with the API secret).
-    signer: HmacSha256,
-    recv_window_ms: u64,
+    /// The WebSocket API endpoint and subscription credentials.
+    ws: WsApiConfig,
     /// Signed REST handle (reconciliation) sharing the daemon's weight budget and clock
     /// offset.
-    signed: ExchangeClient,
+    signed: SpotClient,
     orders: Orders,
     store: Store,
     clock: Clock,
@@ -244,7 +183,7 @@ struct Inner {
 impl std::fmt::Debug for UserStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UserStream")
-            .field("ws_api_url", &self.inner.ws_api_url)
+            .field("ws_api_url", &self.inner.ws.url)
             .finish_non_exhaustive()
     }
 }
@@ -263,7 +202,7 @@ impl UserStream {
         ws_api_url: &str,
         credentials: &Credentials,
         recv_window_ms: u64,
-        exchange: &ExchangeClient,
+        exchange: &SpotClient,
         orders: Orders,
         store: Store,
         clock: Clock,
@@ -277,10 +216,15 @@ impl UserStream {
         });
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let inner = Arc::new(Inner {
-            ws_api_url: ws_api_url.to_string(),
-            api_key: credentials.api_key.clone(),
-            signer: HmacSha256::new(credentials.api_secret.expose()),
-            recv_window_ms,
+            ws: WsApiConfig {
+                url: ws_api_url.to_string(),
+                api_key: credentials.api_key.clone(),
+                signer: HmacSha256::new(credentials.api_secret.expose()),
+                recv_window_ms,
+                connect_timeout: options.connect_timeout,
+                silence_timeout: options.silence_timeout,
+                keepalive_after: options.keepalive_after,
+            },
             signed,
             orders,
             store,
@@ -315,6 +259,16 @@ impl UserStream {
             tracing::error!(error = %e, "user-data writer failed");
         }
         tracing::info!("user-data stream stopped");
+    }
+}
+
+impl EventSink for Inner {
+    async fn deliver(&self, event: UserDataEvent) {
+        self.deliver_event(event).await;
+    }
+
+    fn server_now_ms(&self) -> i64 {
+        self.signed.server_now_ms()
     }
 }
 
@@ -397,13 +351,13 @@ impl Inner {
 
     /// Connects and subscribes; on `-1021` re-measures the clock offset and tries once more.
     async fn connect(self: &Arc<Self>) -> Result<Connection, ConnectError> {
-        match Connection::open(self).await {
+        match Connection::open(&self.ws, self.as_ref()).await {
             Err(ConnectError::Timestamp(msg)) => {
                 tracing::warn!(msg = %msg, "subscription timestamp refused: re-measuring the clock offset");
                 if let Err(e) = self.signed.sync_time().await {
                     tracing::warn!(error = %e, "cannot re-measure the clock offset");
                 }
-                Connection::open(self).await
+                Connection::open(&self.ws, self.as_ref()).await
             }
             other => other,
         }
@@ -431,8 +385,8 @@ impl Inner {
                     conn.close().await;
                     return Ended::Shutdown;
                 }
-                msg = conn.next() => conn.handle(self, msg).await,
-                _ = keepalive.tick() => conn.keepalive(self).await,
+                msg = conn.next() => conn.handle(&self.ws, self.as_ref(), msg).await,
+                _ = keepalive.tick() => conn.keepalive(&self.ws).await,
                 () = &mut reconcile, if !reconcile.is_terminated() => Step::Continue,
                 () = self.reconcile_needed.notified(), if reconcile.is_terminated() => {
                     tracing::warn!("reconciling again: a batch of events could not be written");
@@ -491,7 +445,7 @@ impl Inner {
 
     fn on_subscribed(&self, conn: &Connection) {
         let now = self.clock.now_ms();
-        tracing::info!(subscription_id = conn.subscription_id, url = %self.ws_api_url, "user-data stream subscribed");
+        tracing::info!(subscription_id = conn.subscription_id, url = %self.ws.url, "user-data stream subscribed");
         self.set(|s| {
             s.state = StreamState::Reconciling;
             s.connected_since = Some(now);
@@ -552,7 +506,7 @@ impl Inner {
     }
 
     /// Hands an event to the writer and notes its time for `status`.
-    async fn deliver(&self, event: UserDataEvent) {
+    async fn deliver_event(&self, event: UserDataEvent) {
         let event_time = event.event_time();
         let received_at_ms = self.clock.now_ms();
         if event_time.is_some() {

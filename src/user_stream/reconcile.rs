@@ -22,13 +22,11 @@ use std::str::FromStr as _;
 use std::time::Instant;
 
 use super::Inner;
-use crate::exchange::{ExchangeError, ORDERS_MAX_LIMIT};
-use crate::orders::{ClientOrderId, Order, OrderError};
+use crate::domain::Symbol;
+use crate::domain::{ClientOrderId, Order};
+use crate::exchange::{ExchangeError, ORDERS_MAX_LIMIT, Rejection};
+use crate::orders::OrderError;
 use crate::store::{Inserted, StoreError};
-use crate::types::Symbol;
-
-/// `-1121 BAD_SYMBOL`: a symbol the exchange no longer lists.
-const BAD_SYMBOL: i64 = -1121;
 
 /// What one reconciliation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,7 +97,7 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, Reconcil
             };
             let page = match page {
                 Ok(page) => page,
-                Err(e) if e.code() == Some(BAD_SYMBOL) => {
+                Err(e) if e.rejection() == Some(Rejection::UnknownSymbol) => {
                     tracing::warn!(symbol = %symbol, "the exchange does not list this symbol: its fills are not reconciled");
                     listed = false;
                     break;

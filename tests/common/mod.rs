@@ -200,8 +200,8 @@ pub fn sim_row(sim: &SimHandle, symbol: &str, interval: &str, open_time: i64) ->
 }
 
 /// The simulator's candle as the daemon's domain type, for seeding a database.
-pub fn to_kline(k: &exchange_sim::SimKline) -> tradebeat::types::Kline {
-    tradebeat::types::Kline {
+pub fn to_kline(k: &exchange_sim::SimKline) -> tradebeat::domain::Kline {
+    tradebeat::domain::Kline {
         open_time: k.open_time,
         close_time: k.close_time,
         open: k.open,

@@ -11,9 +11,10 @@ use exchange_sim::{SimConfig, SimHandle, SimOrder, TEST_API_KEY, TEST_API_SECRET
 use rust_decimal::Decimal;
 use tempfile::TempDir;
 use tradebeat::clock::Clock;
-use tradebeat::config::{Credentials, Secret};
-use tradebeat::exchange::{ClientOptions, ExchangeClient, Network};
-use tradebeat::orders::{OrderRequest, OrderRow, OrderType, Orders, Side, TimeInForce};
+use tradebeat::domain::{Credentials, Secret};
+use tradebeat::domain::{OrderRequest, OrderType, Side, TimeInForce};
+use tradebeat::exchange::{ClientOptions, Network, SpotClient};
+use tradebeat::orders::{OrderRow, Orders};
 use tradebeat::store::Store;
 
 /// The price BTCUSDT orders match against in these tests (the book is one tick each side).
@@ -23,7 +24,7 @@ pub struct Bench {
     pub sim: SimHandle,
     pub dir: TempDir,
     pub store: Store,
-    pub exchange: ExchangeClient,
+    pub exchange: SpotClient,
     pub orders: Orders,
 }
 
@@ -35,10 +36,10 @@ pub fn credentials() -> Credentials {
 }
 
 /// A client of `sim` with `timeout` per request.
-pub fn client(sim: &SimHandle, timeout: Duration) -> ExchangeClient {
+pub fn client(sim: &SimHandle, timeout: Duration) -> SpotClient {
     let options = ClientOptions::for_network(Network::Testnet, Some(&sim.base_url()), timeout)
         .expect("options");
-    ExchangeClient::new(options, Clock::system()).expect("client")
+    SpotClient::new(options, Clock::system()).expect("client")
 }
 
 /// Simulator (with every order type allowed on BTCUSDT and its price pinned at

@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use crate::orders::SymbolFilters;
+pub use super::SymbolFilters;
 
 /// Milliseconds in one minute.
 pub const MINUTE_MS: i64 = 60_000;

@@ -1,18 +1,18 @@
 //! The spot trading and account endpoints (BINANCE.md §4): signed, on top of
-//! [`ExchangeClient`]'s request machinery, and their JSON shapes (private).
+//! [`SpotClient`]'s request machinery, and their JSON shapes (private).
 //!
 //! | method | endpoint | weight | sent |
 //! |---|---|---|---|
-//! | [`ExchangeClient::place_order`] | `POST /api/v3/order` (`newOrderRespType=FULL`) | 1 | once |
-//! | [`ExchangeClient::test_order`] | `POST /api/v3/order/test` | 1 | once |
-//! | [`ExchangeClient::query_order`] | `GET /api/v3/order` | 4 | retried |
-//! | [`ExchangeClient::cancel_order`] | `DELETE /api/v3/order` | 1 | once |
-//! | [`ExchangeClient::open_orders`] | `GET /api/v3/openOrders` | 6, 80 for all symbols | retried |
-//! | [`ExchangeClient::all_orders`] | `GET /api/v3/allOrders` | 20 | retried |
-//! | [`ExchangeClient::my_trades`] | `GET /api/v3/myTrades` | 20, 5 with `orderId` | retried |
-//! | [`ExchangeClient::my_trades_from`] | `GET /api/v3/myTrades` with `fromId` | 20 | retried |
-//! | [`ExchangeClient::account`] | `GET /api/v3/account` | 20 | retried |
-//! | [`ExchangeClient::ticker_price`] | `GET /api/v3/ticker/price` (public) | 2 | retried |
+//! | [`SpotClient::place_order`] | `POST /api/v3/order` (`newOrderRespType=FULL`) | 1 | once |
+//! | [`SpotClient::test_order`] | `POST /api/v3/order/test` | 1 | once |
+//! | [`SpotClient::query_order`] | `GET /api/v3/order` | 4 | retried |
+//! | [`SpotClient::cancel_order`] | `DELETE /api/v3/order` | 1 | once |
+//! | [`SpotClient::open_orders`] | `GET /api/v3/openOrders` | 6, 80 for all symbols | retried |
+//! | [`SpotClient::all_orders`] | `GET /api/v3/allOrders` | 20 | retried |
+//! | [`SpotClient::my_trades`] | `GET /api/v3/myTrades` | 20, 5 with `orderId` | retried |
+//! | [`SpotClient::my_trades_from`] | `GET /api/v3/myTrades` with `fromId` | 20 | retried |
+//! | [`SpotClient::account`] | `GET /api/v3/account` | 20 | retried |
+//! | [`SpotClient::ticker_price`] | `GET /api/v3/ticker/price` (public) | 2 | retried |
 //!
 //! "Sent once": a timeout, an HTTP 5xx or `-1006`/`-1007`/`-1000` after the request may
 //! have left is [`ExchangeError::UnknownOutcome`]; the caller reconciles by querying.
@@ -25,14 +25,15 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer};
 
-use super::client::{Endpoint, ExchangeClient};
-use super::error::ExchangeError;
-use super::wire::Int;
-use crate::orders::{
+use super::SpotClient;
+use crate::domain::Symbol;
+use crate::domain::{
     Account, Balance, ClientOrderId, Fill, Order, OrderRef, OrderRequest, OrderStatus, OrderType,
     Side, TimeInForce, Trade,
 };
-use crate::types::Symbol;
+use crate::exchange::error::ExchangeError;
+use crate::exchange::transport::Endpoint;
+use crate::exchange::wire::Int;
 
 const ORDER_NEW: Endpoint = Endpoint {
     path: "/api/v3/order",
@@ -82,7 +83,7 @@ const TICKER_PRICE: Endpoint = Endpoint {
 /// Largest `limit` of `allOrders` and `myTrades` (BINANCE.md §4.3).
 pub const ORDERS_MAX_LIMIT: u16 = 1000;
 
-impl ExchangeClient {
+impl SpotClient {
     /// `POST /api/v3/order` with `newOrderRespType=FULL` (BINANCE.md §4.1): places `order`
     /// under `client_order_id` and returns the order as the exchange answered, fills
     /// included. Counts against the `ORDERS` limits first: over them, the order is refused
@@ -99,8 +100,8 @@ impl ExchangeClient {
         client_order_id: &ClientOrderId,
     ) -> Result<Order, ExchangeError> {
         let params = new_order_params(order, client_order_id, true);
-        self.admit_order()?;
-        let reply = self.signed(Method::POST, ORDER_NEW, &params).await?;
+        self.rest.admit_order()?;
+        let reply = self.rest.signed(Method::POST, ORDER_NEW, &params).await?;
         parse_order(&reply.body).map_err(|detail| ExchangeError::UnknownOutcome {
             endpoint: ORDER_NEW.path,
             detail: format!("accepted, but the answer cannot be read: {detail}"),
@@ -108,7 +109,7 @@ impl ExchangeClient {
     }
 
     /// `POST /api/v3/order/test` (BINANCE.md §4.2): the exchange checks the order and the
-    /// signature without placing it. Same errors as [`ExchangeClient::place_order`], except
+    /// signature without placing it. Same errors as [`SpotClient::place_order`], except
     /// that nothing is ever executed.
     pub async fn test_order(
         &self,
@@ -116,7 +117,7 @@ impl ExchangeClient {
         client_order_id: &ClientOrderId,
     ) -> Result<(), ExchangeError> {
         let params = new_order_params(order, client_order_id, false);
-        self.signed(Method::POST, ORDER_TEST, &params).await?;
+        self.rest.signed(Method::POST, ORDER_TEST, &params).await?;
         Ok(())
     }
 
@@ -128,7 +129,7 @@ impl ExchangeClient {
         which: &OrderRef,
     ) -> Result<Order, ExchangeError> {
         let params = order_ref_params(symbol, which);
-        let reply = self.signed(Method::GET, ORDER_QUERY, &params).await?;
+        let reply = self.rest.signed(Method::GET, ORDER_QUERY, &params).await?;
         parse_order(&reply.body).map_err(decode(ORDER_QUERY))
     }
 
@@ -142,7 +143,10 @@ impl ExchangeClient {
         which: &OrderRef,
     ) -> Result<Order, ExchangeError> {
         let params = order_ref_params(symbol, which);
-        let reply = self.signed(Method::DELETE, ORDER_CANCEL, &params).await?;
+        let reply = self
+            .rest
+            .signed(Method::DELETE, ORDER_CANCEL, &params)
+            .await?;
         parse_order(&reply.body).map_err(|detail| ExchangeError::UnknownOutcome {
             endpoint: ORDER_CANCEL.path,
             detail: format!("accepted, but the answer cannot be read: {detail}"),
@@ -157,14 +161,14 @@ impl ExchangeClient {
             Some(s) => (OPEN_ORDERS_SYMBOL, vec![("symbol", s.to_string())]),
             None => (OPEN_ORDERS_ALL, Vec::new()),
         };
-        let reply = self.signed(Method::GET, endpoint, &params).await?;
+        let reply = self.rest.signed(Method::GET, endpoint, &params).await?;
         parse_orders(&reply.body).map_err(decode(endpoint))
     }
 
     /// `GET /api/v3/allOrders` (weight 20, BINANCE.md §4.3): up to `limit` (1..=1000)
     /// orders of `symbol`, oldest first, from order id `from_order_id` on (or the most
     /// recent ones). Orders of unknown shapes are left out as in
-    /// [`ExchangeClient::open_orders`].
+    /// [`SpotClient::open_orders`].
     pub async fn all_orders(
         &self,
         symbol: &Symbol,
@@ -177,7 +181,7 @@ impl ExchangeClient {
             params.push(("orderId", id.to_string()));
         }
         params.push(("limit", limit.to_string()));
-        let reply = self.signed(Method::GET, ALL_ORDERS, &params).await?;
+        let reply = self.rest.signed(Method::GET, ALL_ORDERS, &params).await?;
         parse_orders(&reply.body).map_err(decode(ALL_ORDERS))
     }
 
@@ -200,7 +204,7 @@ impl ExchangeClient {
             None => MY_TRADES,
         };
         params.push(("limit", limit.to_string()));
-        let reply = self.signed(Method::GET, endpoint, &params).await?;
+        let reply = self.rest.signed(Method::GET, endpoint, &params).await?;
         let rows: Vec<WireTrade> = from_json(&reply.body).map_err(decode(endpoint))?;
         Ok(rows.into_iter().map(WireTrade::into_trade).collect())
     }
@@ -220,7 +224,7 @@ impl ExchangeClient {
             ("fromId", from_id.to_string()),
             ("limit", limit.to_string()),
         ];
-        let reply = self.signed(Method::GET, MY_TRADES, &params).await?;
+        let reply = self.rest.signed(Method::GET, MY_TRADES, &params).await?;
         let rows: Vec<WireTrade> = from_json(&reply.body).map_err(decode(MY_TRADES))?;
         Ok(rows.into_iter().map(WireTrade::into_trade).collect())
     }
@@ -229,7 +233,7 @@ impl ExchangeClient {
     /// whether the account may trade, and its non-zero balances.
     pub async fn account(&self) -> Result<Account, ExchangeError> {
         let params = [("omitZeroBalances", "true".to_string())];
-        let reply = self.signed(Method::GET, ACCOUNT, &params).await?;
+        let reply = self.rest.signed(Method::GET, ACCOUNT, &params).await?;
         let wire: WireAccount = from_json(&reply.body).map_err(decode(ACCOUNT))?;
         Ok(Account {
             can_trade: wire.can_trade,
@@ -250,6 +254,7 @@ impl ExchangeClient {
     /// price of `symbol`.
     pub async fn ticker_price(&self, symbol: &Symbol) -> Result<Decimal, ExchangeError> {
         let reply = self
+            .rest
             .get(TICKER_PRICE, &[("symbol", symbol.to_string())])
             .await?;
         let wire: WirePrice = from_json(&reply.body).map_err(decode(TICKER_PRICE))?;

@@ -26,8 +26,8 @@
 
 use rust_decimal::Decimal;
 
-use super::types::{LotSizeFilter, OrderRequest, OrderType, PriceFilter, SymbolFilters};
-use crate::types::{SymbolInfo, SymbolStatus};
+use super::order::{LotSizeFilter, OrderRequest, OrderType, PriceFilter, SymbolFilters};
+use super::{SymbolInfo, SymbolStatus};
 
 /// The rule names that are not filters.
 pub mod rule {
@@ -516,15 +516,29 @@ fn show(v: Decimal) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{ExchangeInfo, Side, Symbol, TimeInForce};
     use crate::exchange::parse_exchange_info;
-    use crate::orders::types::{Side, TimeInForce};
-    use crate::types::{ExchangeInfo, Symbol};
 
-    const FULL: &str = include_str!("../../tests/data/exchange_info_spot_full.json");
-    const Y2022: &str = include_str!("../../tests/data/exchange_info_btcusdt_2022.json");
-    const EDITED: &str = include_str!("../../tests/data/exchange_info_btcusdt_handedited.json");
-    const HTTP: &str = include_str!("../../tests/data/http_spot_market_exchange_info.json");
-    const DOC: &str = include_str!("../../tests/data/doc_exchange_info_response.json");
+    const FULL: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/exchange_info_spot_full.json"
+    ));
+    const Y2022: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/exchange_info_btcusdt_2022.json"
+    ));
+    const EDITED: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/exchange_info_btcusdt_handedited.json"
+    ));
+    const HTTP: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/http_spot_market_exchange_info.json"
+    ));
+    const DOC: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/doc_exchange_info_response.json"
+    ));
 
     fn info(payload: &str, symbol: &str) -> SymbolInfo {
         let all: ExchangeInfo = parse_exchange_info(payload.as_bytes()).unwrap();

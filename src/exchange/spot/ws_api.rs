@@ -1,5 +1,9 @@
-//! One WebSocket API connection of the user-data stream: open, subscribe
-//! (`userDataStream.subscribe.signature`, BINANCE.md §6.2), read frames, keep alive, close.
+//! One WebSocket API connection of the spot user-data stream: open, subscribe
+//! (`userDataStream.subscribe.signature`), read frames, keep alive, close. See
+//! https://developers.binance.com/docs/binance-spot-api-docs/websocket-api/user-data-stream-requests
+//!
+//! The component that owns the connection's life (reconnects, renewal, reconciliation) is
+//! `crate::user_stream`; it hands this module a [`WsApiConfig`] and an [`EventSink`].
 //!
 //! Every method that reads is cancel-safe at its await points except [`Connection::handle`],
 //! which the session runs to completion (a `select!` handler body), so a frame taken off
@@ -15,10 +19,40 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::Inner;
+use std::future::Future;
+
+use super::user_data::{Frame, WsResponse, parse_frame};
+use crate::domain::{Secret, UserDataEvent};
+use crate::exchange::HmacSha256;
 use crate::exchange::Signer as _;
 use crate::exchange::signing::ws_api_payload;
-use crate::user_data::{Frame, UserDataEvent, WsResponse, parse_frame};
+
+/// How to reach and subscribe to the WebSocket API.
+#[derive(Debug, Clone)]
+pub struct WsApiConfig {
+    /// The endpoint, whole (`wss://ws-api.binance.com:443/ws-api/v3`).
+    pub url: String,
+    /// Sent as `apiKey` in the subscription (never logged).
+    pub api_key: Secret,
+    /// Signs the subscription (HMAC-SHA256 with the API secret).
+    pub signer: HmacSha256,
+    /// `recvWindow` of the subscription, ms.
+    pub recv_window_ms: u64,
+    /// Bound on connecting, and on subscribing.
+    pub connect_timeout: Duration,
+    /// A connection without any frame for this long is half-open: it is ended.
+    pub silence_timeout: Duration,
+    /// After this long without a frame, the connection pings the server.
+    pub keepalive_after: Duration,
+}
+
+/// Where a connection hands what it reads, and where it takes the time it signs with.
+pub trait EventSink: Send + Sync {
+    /// Takes one user-data event (execution report, balance …) in the order received.
+    fn deliver(&self, event: UserDataEvent) -> impl Future<Output = ()> + Send;
+    /// The exchange's time now (local clock plus measured offset), ms since the epoch.
+    fn server_now_ms(&self) -> i64;
+}
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -37,7 +71,7 @@ const SUBSCRIPTION_ACTIVE: i64 = -2035;
 
 /// Why a connection attempt failed; decides how long to wait before the next.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum ConnectError {
+pub enum ConnectError {
     /// TCP, TLS or the WebSocket handshake failed, or the connection closed early.
     #[error("cannot connect to the websocket api: {0}")]
     Transport(String),
@@ -57,7 +91,7 @@ pub(super) enum ConnectError {
 
 /// How a session ended.
 #[derive(Debug)]
-pub(super) enum Ended {
+pub enum Ended {
     /// The daemon is stopping.
     Shutdown,
     /// The exchange announced `serverShutdown`: reconnect at once.
@@ -69,7 +103,7 @@ pub(super) enum Ended {
 
 /// What the session does after a frame.
 #[derive(Debug)]
-pub(super) enum Step {
+pub enum Step {
     Continue,
     /// Something may have been missed (a subscription ended and was renewed): reconcile.
     Reconcile,
@@ -77,7 +111,7 @@ pub(super) enum Step {
 }
 
 /// An open, subscribed connection.
-pub(super) struct Connection {
+pub struct Connection {
     ws: Socket,
     pub subscription_id: i64,
     /// When it was subscribed.
@@ -91,16 +125,19 @@ pub(super) struct Connection {
 
 impl Connection {
     /// Connects to the endpoint and subscribes, within the connect timeout each.
-    pub(super) async fn open(inner: &Inner) -> Result<Connection, ConnectError> {
-        let timeout = inner.options.connect_timeout;
-        let config = WebSocketConfig::default()
+    pub async fn open<S: EventSink>(
+        config: &WsApiConfig,
+        sink: &S,
+    ) -> Result<Connection, ConnectError> {
+        let timeout = config.connect_timeout;
+        let ws_config = WebSocketConfig::default()
             .max_message_size(Some(MAX_MESSAGE_BYTES))
             .max_frame_size(Some(MAX_MESSAGE_BYTES));
-        let url = inner.ws_api_url.as_str();
+        let url = config.url.as_str();
         tracing::debug!(url, "connecting the user-data stream");
         let (ws, _) = tokio::time::timeout(
             timeout,
-            tokio_tungstenite::connect_async_with_config(url, Some(config), true),
+            tokio_tungstenite::connect_async_with_config(url, Some(ws_config), true),
         )
         .await
         .map_err(|_| ConnectError::Timeout(timeout, "connecting"))?
@@ -114,7 +151,7 @@ impl Connection {
             next_id: 0,
             resubscribing: None,
         };
-        let id = conn.send_subscribe(inner).await?;
+        let id = conn.send_subscribe(config, sink).await?;
         let deadline = Instant::now() + timeout;
         loop {
             let msg = tokio::time::timeout_at(deadline, conn.ws.next())
@@ -146,7 +183,7 @@ impl Connection {
                 Ok(Frame::Response(r)) => {
                     tracing::debug!(id = ?r.id, status = r.status, "answer to another request while subscribing");
                 }
-                Ok(Frame::Event(e)) => inner.deliver(e.event).await,
+                Ok(Frame::Event(e)) => sink.deliver(e.event).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "unreadable frame while subscribing: ignored");
                 }
@@ -155,20 +192,24 @@ impl Connection {
     }
 
     /// Sends `userDataStream.subscribe.signature`; returns the request id.
-    async fn send_subscribe(&mut self, inner: &Inner) -> Result<String, ConnectError> {
+    async fn send_subscribe<S: EventSink>(
+        &mut self,
+        config: &WsApiConfig,
+        sink: &S,
+    ) -> Result<String, ConnectError> {
         self.next_id += 1;
         let id = format!("subscribe-{}", self.next_id);
-        let key = inner.api_key.expose();
-        let timestamp = inner.signed.server_now_ms();
-        let (ts, rw) = (timestamp.to_string(), inner.recv_window_ms.to_string());
+        let key = config.api_key.expose();
+        let timestamp = sink.server_now_ms();
+        let (ts, rw) = (timestamp.to_string(), config.recv_window_ms.to_string());
         let payload = ws_api_payload(&[("apiKey", key), ("recvWindow", &rw), ("timestamp", &ts)]);
-        let signature = inner.signer.sign(payload.as_bytes());
+        let signature = config.signer.sign(payload.as_bytes());
         let request = json!({
             "id": id,
             "method": "userDataStream.subscribe.signature",
             "params": {
                 "apiKey": key,
-                "recvWindow": inner.recv_window_ms,
+                "recvWindow": config.recv_window_ms,
                 "timestamp": timestamp,
                 "signature": signature,
             }
@@ -182,14 +223,15 @@ impl Connection {
     }
 
     /// The next message (cancel-safe).
-    pub(super) async fn next(&mut self) -> Option<Result<Message, tungstenite::Error>> {
+    pub async fn next(&mut self) -> Option<Result<Message, tungstenite::Error>> {
         self.ws.next().await
     }
 
     /// Handles one message taken off the socket.
-    pub(super) async fn handle(
+    pub async fn handle<S: EventSink>(
         &mut self,
-        inner: &Inner,
+        config: &WsApiConfig,
+        sink: &S,
         msg: Option<Result<Message, tungstenite::Error>>,
     ) -> Step {
         let msg = match msg {
@@ -200,7 +242,7 @@ impl Connection {
         self.last_frame = Instant::now();
         self.pinged = false;
         match msg {
-            Message::Text(text) => self.handle_text(inner, &text).await,
+            Message::Text(text) => self.handle_text(config, sink, &text).await,
             Message::Ping(_) => {
                 // tungstenite queued the pong (echoing the payload); send it now.
                 self.flush().await;
@@ -221,12 +263,17 @@ impl Connection {
         }
     }
 
-    async fn handle_text(&mut self, inner: &Inner, text: &str) -> Step {
+    async fn handle_text<S: EventSink>(
+        &mut self,
+        config: &WsApiConfig,
+        sink: &S,
+        text: &str,
+    ) -> Step {
         match parse_frame(text) {
             Ok(Frame::Event(parsed)) => match parsed.event {
                 UserDataEvent::StreamTerminated { event_time } => {
                     tracing::warn!(event_time, subscription_id = ?parsed.subscription_id, "the exchange ended the subscription (eventStreamTerminated): subscribing again");
-                    match self.send_subscribe(inner).await {
+                    match self.send_subscribe(config, sink).await {
                         Ok(id) => {
                             self.resubscribing = Some(id);
                             Step::Continue
@@ -236,7 +283,7 @@ impl Connection {
                 }
                 UserDataEvent::ServerShutdown { .. } => Step::End(Ended::ServerShutdown),
                 event => {
-                    inner.deliver(event).await;
+                    sink.deliver(event).await;
                     Step::Continue
                 }
             },
@@ -273,15 +320,15 @@ impl Connection {
     }
 
     /// Checks for silence; pings the server after `keepalive_after` without a frame.
-    pub(super) async fn keepalive(&mut self, inner: &Inner) -> Step {
+    pub async fn keepalive(&mut self, config: &WsApiConfig) -> Step {
         let idle = self.last_frame.elapsed();
-        if idle >= inner.options.silence_timeout {
+        if idle >= config.silence_timeout {
             return Step::End(Ended::Lost(format!(
                 "no frame for {} ms: connection silent or half-open",
                 idle.as_millis()
             )));
         }
-        if idle >= inner.options.keepalive_after && !self.pinged {
+        if idle >= config.keepalive_after && !self.pinged {
             self.pinged = true;
             if let Err(e) = self.ws.send(Message::Ping(KEEPALIVE_PAYLOAD.into())).await {
                 return Step::End(Ended::Lost(format!("cannot send a ping: {e}")));
@@ -291,7 +338,7 @@ impl Connection {
     }
 
     /// Closes the connection (close handshake, bounded in time).
-    pub(super) async fn close(&mut self) {
+    pub async fn close(&mut self) {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.ws.close(None)).await;
     }
 

@@ -18,12 +18,8 @@
 //! This module knows Binance's user-data JSON field names; `src/exchange/` knows the REST
 //! ones. The store ([`crate::store::Store::apply_user_data`]) writes what is parsed here.
 
-pub mod events;
-
-pub use events::{
-    AccountPosition, BalanceUpdate, ExecutionReport, ExecutionType, ListOrder, ListStatus, Spelled,
-    Spelling, UserDataEvent, trade_event_key,
-};
+use super::user_events::{Head, parse_event};
+use crate::domain::UserDataEvent;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -126,12 +122,12 @@ pub fn parse_frame(text: &str) -> Result<Frame, FrameError> {
             "no `event`, `data`, `status` or `e` member".to_string(),
         ));
     };
-    let head: events::Head<'_> = serde_json::from_str(raw).map_err(|e| {
+    let head: Head<'_> = serde_json::from_str(raw).map_err(|e| {
         FrameError::Shape(format!("the event is not an object with a string `e`: {e}"))
     })?;
     Ok(Frame::Event(ParsedEvent {
         subscription_id,
-        event: events::parse_event(head, raw),
+        event: parse_event(head, raw),
     }))
 }
 

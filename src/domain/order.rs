@@ -14,7 +14,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::types::Symbol;
+use super::Symbol;
 
 /// Why a value is not a valid piece of an order.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -422,7 +422,7 @@ pub mod decimal_str {
 }
 
 /// A new order as asked for: the `order.place` parameters of the control protocol
-/// (DESIGN.md). Which fields each type needs is BINANCE.md §4.1; [`crate::orders::rules`]
+/// (DESIGN.md). Which fields each type needs is BINANCE.md §4.1; [`super::rules`]
 /// checks it, with the symbol's filters, before anything is sent.
 ///
 /// Decimals are strings (`"0.001"`); unknown fields are refused.

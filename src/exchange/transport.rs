@@ -1,8 +1,8 @@
-//! [`ExchangeClient`]: the one REST client for Binance spot, public and signed.
+//! [`RestClient`]: the one REST client for Binance spot, public and signed.
 //!
 //! It owns the HTTP connection pool, the server clock offset, the request-weight gate
 //! ([`super::weight`]) and the order-count gate ([`super::order_count`]). Every request
-//! goes through `ExchangeClient::execute`, which reserves the endpoint's weight (BINANCE.md
+//! goes through `RestClient::execute`, which reserves the endpoint's weight (BINANCE.md
 //! §3.1), sends, adopts the weight and order counts the exchange reports, and turns
 //! 429/418 into a back-off or a ban that stops further requests locally (§5): a 429
 //! `-1015` (too many orders) stops new orders only, any other 429 stops everything.
@@ -12,7 +12,7 @@
 //! resent: a failure after the request may have left is
 //! [`ExchangeError::UnknownOutcome`] (§5.4), for the caller to reconcile.
 //!
-//! Signed requests (§2) go through a handle made by [`ExchangeClient::with_credentials`]:
+//! Signed requests (§2) go through a handle made by [`RestClient::with_credentials`]:
 //! `timestamp` from the local clock corrected by the measured server offset,
 //! `recvWindow`, the `X-MBX-APIKEY` header (marked sensitive) and the signature over the
 //! percent-encoded parameters, all in the query string. On `-1021` (timestamp outside the
@@ -35,8 +35,7 @@ use super::signing::{HmacSha256, Signer, encode_params};
 use super::weight::{Admission, Priority, Ticket, WeightGate, WeightStatus};
 use super::{Network, wire};
 use crate::clock::Clock;
-use crate::config::{Credentials, Secret};
-use crate::types::{ExchangeInfo, Interval, Kline, RateLimitKind, Symbol, Ticker};
+use crate::domain::{Credentials, ExchangeInfo, RateLimitKind, Secret};
 
 /// Default number of extra attempts for a GET after a network error or a 5xx.
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
@@ -56,9 +55,6 @@ const BACKOFF_CAP_MS: u64 = 4_000;
 /// How much of a non-JSON error body is kept in an error, in characters.
 const ERROR_BODY_MAX_CHARS: usize = 200;
 
-/// Largest `limit` of `GET /api/v3/klines` (BINANCE.md §3.2).
-pub const KLINES_MAX_LIMIT: u16 = 1000;
-
 /// A REST endpoint and its request weight (BINANCE.md §3.1, §4).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Endpoint {
@@ -76,6 +72,14 @@ const INVALID_TIMESTAMP: i64 = -1021;
 /// Binance's code for too many new orders, sent with HTTP 429 (BINANCE.md §8).
 const TOO_MANY_ORDERS: i64 = -1015;
 
+/// What the transport needs to know of one Binance API (spot `/api/v3`, USD-M `/fapi`,
+/// COIN-M `/dapi`): where it tells the server time, for the clock offset.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Api {
+    /// `GET …/time` (`{"serverTime": ms}`), weight 1 on every Binance API.
+    pub(super) time: Endpoint,
+}
+
 /// Whether a request may be sent again after a failure that leaves its outcome open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Resend {
@@ -84,36 +88,6 @@ pub(super) enum Resend {
     /// A request that changes state: sent once; a failure after it may have left is
     /// [`ExchangeError::UnknownOutcome`].
     Never,
-}
-
-const PING: Endpoint = Endpoint {
-    path: "/api/v3/ping",
-    weight: 1,
-};
-const TIME: Endpoint = Endpoint {
-    path: "/api/v3/time",
-    weight: 1,
-};
-const EXCHANGE_INFO: Endpoint = Endpoint {
-    path: "/api/v3/exchangeInfo",
-    weight: 20,
-};
-const KLINES: Endpoint = Endpoint {
-    path: "/api/v3/klines",
-    weight: 2,
-};
-
-/// `GET /api/v3/ticker/24hr` with `symbols`: 2 for 1–20 symbols, 40 for 21–100, 80 above.
-fn ticker_24hr(symbols: usize) -> Endpoint {
-    let weight = match symbols {
-        0..=20 => 2,
-        21..=100 => 40,
-        _ => 80,
-    };
-    Endpoint {
-        path: "/api/v3/ticker/24hr",
-        weight,
-    }
 }
 
 /// How to reach the exchange. Built by [`ClientOptions::for_network`] from the config.
@@ -160,7 +134,7 @@ fn check_rest_url(url: &Url) -> Result<(), ExchangeError> {
     } else if !url.username().is_empty() || url.password().is_some() {
         Some("must not contain credentials")
     } else if url.path() != "/" && !url.path().is_empty() {
-        Some("must not have a path: /api/v3/... is appended to scheme and host")
+        Some("must not have a path: the API's path (/api/v3/...) is appended to scheme and host")
     } else if url.query().is_some() {
         Some("must not have a query")
     } else if url.fragment().is_some() {
@@ -191,10 +165,10 @@ fn check_rest_url(url: &Url) -> Result<(), ExchangeError> {
 /// also wait (asynchronously) for the next one-minute weight window when the budget of
 /// its [`Priority`] is spent.
 #[derive(Clone)]
-pub struct ExchangeClient {
+pub struct RestClient {
     inner: Arc<Inner>,
     priority: Priority,
-    /// Present on handles made by [`ExchangeClient::with_credentials`].
+    /// Present on handles made by [`RestClient::with_credentials`].
     auth: Option<Arc<Auth>>,
 }
 
@@ -204,6 +178,8 @@ struct Inner {
     clock: Clock,
     /// Server time minus local time, ms.
     offset_ms: AtomicI64,
+    /// The API this client speaks to (its time endpoint).
+    api: Api,
     /// Never held across an `.await`.
     gate: Mutex<WeightGate>,
     /// Never held across an `.await`.
@@ -234,9 +210,9 @@ impl Inner {
     }
 }
 
-impl std::fmt::Debug for ExchangeClient {
+impl std::fmt::Debug for RestClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExchangeClient")
+        f.debug_struct("RestClient")
             .field("rest_url", &self.inner.options.rest_url.as_str())
             .field("priority", &self.priority)
             .field("signed", &self.auth.is_some())
@@ -288,13 +264,17 @@ impl Drop for Reservation<'_> {
     }
 }
 
-impl ExchangeClient {
+impl RestClient {
     /// A client for `options`, reading time from `clock`, at [`Priority::Interactive`].
     ///
     /// Errors with [`ExchangeError::InvalidRequest`] for a bad `rest_url` (see
     /// [`ClientOptions::for_network`]), a zero timeout, or when the HTTP client cannot be
     /// built. Installs nothing process-wide (reqwest uses rustls with aws-lc-rs).
-    pub fn new(options: ClientOptions, clock: Clock) -> Result<ExchangeClient, ExchangeError> {
+    pub(super) fn new(
+        options: ClientOptions,
+        clock: Clock,
+        api: Api,
+    ) -> Result<RestClient, ExchangeError> {
         check_rest_url(&options.rest_url)?;
         if options.request_timeout.is_zero() {
             return Err(ExchangeError::InvalidRequest(
@@ -316,11 +296,12 @@ impl ExchangeClient {
                     describe(e)
                 ))
             })?;
-        Ok(ExchangeClient {
+        Ok(RestClient {
             inner: Arc::new(Inner {
                 http,
                 options,
                 clock,
+                api,
                 offset_ms: AtomicI64::new(0),
                 gate: Mutex::new(WeightGate::new()),
                 orders: Mutex::new(OrderCountGate::default()),
@@ -342,22 +323,22 @@ impl ExchangeClient {
         &self,
         credentials: &Credentials,
         recv_window_ms: u64,
-    ) -> Result<ExchangeClient, ExchangeError> {
+    ) -> Result<RestClient, ExchangeError> {
         let signer = Arc::new(HmacSha256::new(credentials.api_secret.expose()));
         self.with_signer(&credentials.api_key, signer, recv_window_ms)
     }
 
-    /// As [`ExchangeClient::with_credentials`], with any [`Signer`] (an Ed25519 key, a
+    /// As [`RestClient::with_credentials`], with any [`Signer`] (an Ed25519 key, a
     /// test double).
     ///
     /// # Errors
-    /// As [`ExchangeClient::with_credentials`].
+    /// As [`RestClient::with_credentials`].
     pub fn with_signer(
         &self,
         api_key: &Secret,
         signer: Arc<dyn Signer>,
         recv_window_ms: u64,
-    ) -> Result<ExchangeClient, ExchangeError> {
+    ) -> Result<RestClient, ExchangeError> {
         if !(1..=60_000).contains(&recv_window_ms) {
             return Err(ExchangeError::InvalidRequest(format!(
                 "recvWindow {recv_window_ms} ms is out of range 1..=60000"
@@ -369,7 +350,7 @@ impl ExchangeClient {
             )
         })?;
         header.set_sensitive(true);
-        Ok(ExchangeClient {
+        Ok(RestClient {
             inner: Arc::clone(&self.inner),
             priority: self.priority,
             auth: Some(Arc::new(Auth {
@@ -402,27 +383,22 @@ impl ExchangeClient {
 
     /// A handle sharing this client's connection pool, clock offset and weight budget,
     /// whose requests run at [`Priority::Background`] (history backfill).
-    pub fn background(&self) -> ExchangeClient {
-        ExchangeClient {
+    pub fn background(&self) -> RestClient {
+        RestClient {
             inner: Arc::clone(&self.inner),
             priority: Priority::Background,
             auth: self.auth.clone(),
         }
     }
 
-    /// `GET /api/v3/ping` (weight 1): checks that the exchange answers.
-    pub async fn ping(&self) -> Result<(), ExchangeError> {
-        let reply = self.get(PING, &[]).await?;
-        wire::parse_any(&reply.body).map_err(decode(PING))
-    }
-
     /// `GET /api/v3/time` (weight 1, BINANCE.md §2.3): measures the clock offset as
     /// `serverTime - midpoint(local send, local receive)`, stores it for
-    /// [`ExchangeClient::server_now_ms`] and returns it, in ms (positive: the server is
+    /// [`RestClient::server_now_ms`] and returns it, in ms (positive: the server is
     /// ahead).
     pub async fn sync_time(&self) -> Result<i64, ExchangeError> {
-        let reply = self.get(TIME, &[]).await?;
-        let server_time = wire::parse_server_time(&reply.body).map_err(decode(TIME))?;
+        let time = self.inner.api.time;
+        let reply = self.get(time, &[]).await?;
+        let server_time = wire::parse_server_time(&reply.body).map_err(decode(time))?;
         let round_trip_ms = reply.received_local_ms - reply.sent_local_ms;
         let offset = server_time - (reply.sent_local_ms + round_trip_ms / 2);
         self.inner.offset_ms.store(offset, Ordering::Relaxed);
@@ -431,7 +407,7 @@ impl ExchangeClient {
     }
 
     /// The last measured clock offset (server minus local), ms; 0 before
-    /// [`ExchangeClient::sync_time`].
+    /// [`RestClient::sync_time`].
     pub fn clock_offset_ms(&self) -> i64 {
         self.inner.offset_ms.load(Ordering::Relaxed)
     }
@@ -441,31 +417,9 @@ impl ExchangeClient {
         self.inner.server_now_ms()
     }
 
-    /// `GET /api/v3/exchangeInfo` for all symbols (weight 20, BINANCE.md §3.4). Also adopts
-    /// its one-minute `REQUEST_WEIGHT` limit as the weight budget. Symbols whose names are
-    /// not valid [`Symbol`]s are left out.
-    pub async fn exchange_info(&self) -> Result<ExchangeInfo, ExchangeError> {
-        let reply = self.get(EXCHANGE_INFO, &[]).await?;
-        let info = wire::parse_exchange_info(&reply.body).map_err(decode(EXCHANGE_INFO))?;
-        self.adopt_limits(&info);
-        Ok(info)
-    }
-
-    /// `GET /api/v3/exchangeInfo?symbol=` (weight 20, BINANCE.md §3.4): the exchange's
-    /// rules for one symbol, with its filters. Adopts the rate limits like
-    /// [`ExchangeClient::exchange_info`]. An unknown symbol is `Api` `-1121`.
-    pub async fn exchange_info_for(&self, symbol: &Symbol) -> Result<ExchangeInfo, ExchangeError> {
-        let reply = self
-            .get(EXCHANGE_INFO, &[("symbol", symbol.to_string())])
-            .await?;
-        let info = wire::parse_exchange_info(&reply.body).map_err(decode(EXCHANGE_INFO))?;
-        self.adopt_limits(&info);
-        Ok(info)
-    }
-
     /// Takes the one-minute `REQUEST_WEIGHT` limit as the weight budget and the `ORDERS`
     /// limits as the order-count limits (BINANCE.md §5.1).
-    fn adopt_limits(&self, info: &ExchangeInfo) {
+    pub(super) fn adopt_limits(&self, info: &ExchangeInfo) {
         if let Some(limit) = info.request_weight_per_minute() {
             self.inner.gate().set_limit(limit);
         }
@@ -484,67 +438,6 @@ impl ExchangeClient {
     /// `exchangeInfo` answer published some.
     pub fn order_limits(&self) -> Vec<(i64, u32)> {
         self.inner.orders().limits()
-    }
-
-    /// `GET /api/v3/klines` (weight 2, BINANCE.md §3.2): up to `limit` (1..=1000) candles of
-    /// `symbol` at `interval`, oldest first, from `start_time` and/or up to `end_time`
-    /// (open times, ms since the epoch, UTC; neither: the most recent). Candles are
-    /// returned as sent: the last one may still be open.
-    ///
-    /// Errors with [`ExchangeError::InvalidRequest`] for a `limit` out of range or
-    /// `start_time > end_time`, before anything is sent.
-    pub async fn klines(
-        &self,
-        symbol: &Symbol,
-        interval: Interval,
-        start_time: Option<i64>,
-        end_time: Option<i64>,
-        limit: u16,
-    ) -> Result<Vec<Kline>, ExchangeError> {
-        if !(1..=KLINES_MAX_LIMIT).contains(&limit) {
-            return Err(ExchangeError::InvalidRequest(format!(
-                "klines limit {limit} is out of range 1..={KLINES_MAX_LIMIT}"
-            )));
-        }
-        if let (Some(start), Some(end)) = (start_time, end_time)
-            && start > end
-        {
-            return Err(ExchangeError::InvalidRequest(format!(
-                "klines start time {start} is after end time {end}"
-            )));
-        }
-        let mut query = vec![
-            ("symbol", symbol.to_string()),
-            ("interval", interval.to_string()),
-        ];
-        if let Some(start) = start_time {
-            query.push(("startTime", start.to_string()));
-        }
-        if let Some(end) = end_time {
-            query.push(("endTime", end.to_string()));
-        }
-        query.push(("limit", limit.to_string()));
-        let reply = self.get(KLINES, &query).await?;
-        wire::parse_klines(&reply.body).map_err(decode(KLINES))
-    }
-
-    /// `GET /api/v3/ticker/24hr?symbols=[..]&type=FULL` (BINANCE.md §3.3): the rolling
-    /// 24-hour tickers of `symbols`, in one request whatever their number (weight 2 for
-    /// 1–20 symbols, 40 for 21–100, 80 above). An empty slice returns an empty vector
-    /// without a request. An unknown symbol fails the whole request (`-1121`).
-    pub async fn tickers_24hr(&self, symbols: &[Symbol]) -> Result<Vec<Ticker>, ExchangeError> {
-        if symbols.is_empty() {
-            return Ok(Vec::new());
-        }
-        // A compact JSON array; symbol names are [A-Z0-9] only, so need no escaping.
-        let names: Vec<String> = symbols.iter().map(|s| format!("\"{s}\"")).collect();
-        let query = [
-            ("symbols", format!("[{}]", names.join(","))),
-            ("type", "FULL".to_string()),
-        ];
-        let endpoint = ticker_24hr(symbols.len());
-        let reply = self.get(endpoint, &query).await?;
-        wire::parse_tickers(&reply.body).map_err(decode(endpoint))
     }
 
     /// The request-weight budget as last reported, in the current server-time window.
@@ -576,7 +469,7 @@ impl ExchangeClient {
 
     /// Sends a SIGNED request (BINANCE.md §2): `params`, then `recvWindow`, `timestamp`
     /// and `signature`, all in the query string, with the `X-MBX-APIKEY` header. GETs are
-    /// retried like [`ExchangeClient::get`] (each attempt signed afresh); other methods are
+    /// retried like [`RestClient::get`] (each attempt signed afresh); other methods are
     /// sent once ([`Resend::Never`]). On `-1021` the clock offset is measured again and the
     /// request signed and sent once more.
     ///
@@ -929,7 +822,7 @@ impl ExchangeClient {
 }
 
 /// Maps a payload problem to [`ExchangeError::Decode`] for `endpoint`.
-fn decode(endpoint: Endpoint) -> impl FnOnce(String) -> ExchangeError {
+pub(super) fn decode(endpoint: Endpoint) -> impl FnOnce(String) -> ExchangeError {
     move |detail| ExchangeError::Decode {
         endpoint: endpoint.path,
         detail,
@@ -978,19 +871,30 @@ fn backoff_delay(attempt: u32, rng: &mut fastrand::Rng) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Interval, Symbol};
+    use crate::exchange::spot::{KLINES_MAX_LIMIT, SpotClient, ticker_24hr};
 
     use std::sync::Mutex as StdMutex;
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
-    use crate::types::MINUTE_MS;
+    use crate::domain::MINUTE_MS;
 
     // 2026-11-21 12:00:00 UTC, a weight-window boundary.
     const NOON: i64 = 1_795_262_400_000;
-    const KLINES_BODY: &str = include_str!("../../tests/data/http_spot_market_klines.json");
-    const TICKER_BODY: &str = include_str!("../../tests/data/doc_ticker_24hr_response.json");
-    const INFO_BODY: &str = include_str!("../../tests/data/http_spot_market_exchange_info.json");
+    const KLINES_BODY: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/http_spot_market_klines.json"
+    ));
+    const TICKER_BODY: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/doc_ticker_24hr_response.json"
+    ));
+    const INFO_BODY: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/http_spot_market_exchange_info.json"
+    ));
 
     #[test]
     fn rest_url_validation() {
@@ -1118,13 +1022,13 @@ mod tests {
         (url, requests)
     }
 
-    fn client(url: Url) -> ExchangeClient {
+    fn client(url: Url) -> SpotClient {
         let options = ClientOptions {
             rest_url: url,
             request_timeout: Duration::from_secs(30),
             max_retries: DEFAULT_MAX_RETRIES,
         };
-        ExchangeClient::new(options, Clock::virtual_from(NOON + 10_000)).unwrap()
+        SpotClient::new(options, Clock::virtual_from(NOON + 10_000)).unwrap()
     }
 
     fn btc() -> Symbol {
@@ -1199,7 +1103,7 @@ mod tests {
             request_timeout: Duration::from_secs(2),
             max_retries: 1,
         };
-        let c = ExchangeClient::new(options, Clock::virtual_from(NOON)).unwrap();
+        let c = SpotClient::new(options, Clock::virtual_from(NOON)).unwrap();
         let err = c.ping().await.unwrap_err();
         assert!(err.is_retryable());
         assert!(err.to_string().contains("timed out"), "{err}");
@@ -1392,6 +1296,6 @@ mod tests {
             request_timeout: Duration::from_secs(1),
             max_retries: 0,
         };
-        assert!(ExchangeClient::new(bad, Clock::system()).is_err());
+        assert!(SpotClient::new(bad, Clock::system()).is_err());
     }
 }

@@ -1,0 +1,35 @@
+//! The domain vocabulary: what tradebeat talks about, free of I/O and of any wire format.
+//!
+//! This layer sits at the bottom of the crate: it imports nothing else from it, and every
+//! other module depends downward on it (a test in `tests/layout.rs` keeps it so).
+//!
+//! - `market`: [`Market`], [`Symbol`], [`Interval`], [`Kline`], [`Ticker`], [`SymbolInfo`],
+//!   [`ExchangeInfo`] and its rate limits;
+//! - `order`: the order vocabulary ([`Side`], [`OrderType`], [`TimeInForce`],
+//!   [`OrderStatus`], [`ClientOrderId`], [`OrderRequest`], [`Order`], [`Trade`]), the account
+//!   ([`Account`], [`Balance`]), the exchange filters ([`SymbolFilters`]) and the decimal
+//!   helpers ([`parse_decimal`], [`decimal_str`]);
+//! - [`rules`]: an order request checked against its symbol's filters, before sending;
+//! - `user_data`: the user-data events ([`ExecutionReport`], [`UserDataEvent`] …);
+//! - `stream`: the user-data stream's published state ([`StreamState`]);
+//! - `backfill`: job and gap status as stored, and [`Span`]s of candle open times;
+//! - `secret`: [`Secret`] and [`Credentials`], which never show themselves.
+//!
+//! Money is [`rust_decimal::Decimal`], exact, carried as a decimal string. Times are ms
+//! since the Unix epoch, UTC.
+
+mod backfill;
+mod market;
+mod order;
+pub mod rules;
+mod secret;
+mod stream;
+mod user_data;
+
+pub use backfill::*;
+pub use market::*;
+pub use order::*;
+pub use rules::RuleViolation;
+pub use secret::*;
+pub use stream::*;
+pub use user_data::*;
