@@ -9,6 +9,11 @@
 //! the spans it is in, as `key=value` (values with spaces, quotes or `=` are quoted and
 //! escaped). One line per event, no colours.
 //!
+//! Values are plain (`quantity=0.001`), never the `Debug` of a wrapper: an optional field
+//! is given as an `Option` of a tracing value (`price = price.map(tracing::field::display)`,
+//! `order_id = row.order_id`), which records the value or leaves the field out, not as
+//! `?option` (`price="Some(\"60000\")"`).
+//!
 //! - **Components.** An event's component comes from its target ([`component_of`]):
 //!   `tradebeat::heartbeat` and `tradebeat::exchange::weight` belong to `heartbeat` and
 //!   `exchange`, a bare target such as `target: "orders"` to `orders`, any other tradebeat

@@ -422,7 +422,12 @@ async fn serve(
 ) {
     match stream.peer_cred() {
         Ok(cred) => {
-            tracing::debug!(conn, uid = cred.uid(), pid = ?cred.pid(), "control connection opened")
+            tracing::debug!(
+                conn,
+                uid = cred.uid(),
+                pid = cred.pid(),
+                "control connection opened"
+            )
         }
         Err(_) => tracing::debug!(conn, "control connection opened"),
     }
