@@ -18,7 +18,7 @@
 //!   file (a symlink, a bind mount) are not detected; SQLite's own locking still keeps the
 //!   file consistent in that case.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{self, Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -71,8 +71,9 @@ pub fn lock_path(database: &Path) -> PathBuf {
 
 impl InstanceLock {
     /// Takes the exclusive lock of `database` (see [`lock_path`]) without waiting, creating
-    /// the database's directory and the lock file when missing, and writes this process's
-    /// PID into it. A relative `database` is resolved against the working directory.
+    /// the database's directory and the lock file when missing (0700 and 0600, see
+    /// [`crate::files`]), and writes this process's PID into it. A relative `database` is
+    /// resolved against the working directory.
     ///
     /// Opens nothing but the lock file: the database and its `-wal`/`-shm` files are not
     /// touched, whatever the outcome.
@@ -89,9 +90,9 @@ impl InstanceLock {
             error,
         };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io_error)?;
+            crate::files::create_dir_all(dir).map_err(io_error)?;
         }
-        let mut file = OpenOptions::new()
+        let mut file = crate::files::open_options()
             .read(true)
             .write(true)
             .create(true)

@@ -20,6 +20,7 @@
 //! - [`store`]: SQLite (r2d2 pool, WAL), the only module that knows SQL.
 //! - [`clock`]: wall time, virtual time for tests, and the beat schedule.
 //! - [`instance`]: the single-instance lock beside the database.
+//! - [`files`]: the directories (0700) and files (0600) tradebeat creates, whatever the umask.
 //! - [`notify`]: systemd notifications (READY, STATUS, WATCHDOG, STOPPING).
 //! - [`types`]: the domain vocabulary: `Symbol`, `Interval`, `Kline`, `Ticker` … (the order
 //!   vocabulary is in [`orders`]).
@@ -33,6 +34,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod domain;
 pub mod exchange;
+pub mod files;
 pub mod heartbeat;
 pub mod instance;
 pub mod logging;

@@ -9,6 +9,11 @@
 //! the spans it is in, as `key=value` (values with spaces, quotes or `=` are quoted and
 //! escaped). One line per event, no colours.
 //!
+//! Values are plain (`quantity=0.001`), never the `Debug` of a wrapper: an optional field
+//! is given as an `Option` of a tracing value (`price = price.map(tracing::field::display)`,
+//! `order_id = row.order_id`), which records the value or leaves the field out, not as
+//! `?option` (`price="Some(\"60000\")"`).
+//!
 //! - **Components.** An event's component comes from its target ([`component_of`]):
 //!   `tradebeat::heartbeat` and `tradebeat::exchange::weight` belong to `heartbeat` and
 //!   `exchange`, a bare target such as `target: "orders"` to `orders`, any other tradebeat
@@ -22,11 +27,12 @@
 //!   `heartbeat.log.2026-11-20`: the day it covers when the daemon ran through midnight.
 //!   The oldest files beyond `logging.max_files` per component (the current one included)
 //!   are deleted.
+//! - **Modes.** The directory, when created here, is 0700 and every log file tradebeat
+//!   creates (rotation included) 0600, whatever the umask ([`crate::files`]).
 //! - **Writers** run on background threads (`tracing_appender::non_blocking`): logging
 //!   never blocks a task on the disk. Keep the [`LogGuard`] until exit; dropping it flushes.
 
 use std::fmt::{self, Write as _};
-use std::fs::{self, OpenOptions};
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -122,7 +128,7 @@ pub fn subscriber(
     let filter = level_filter(&config.level, rust_log)?;
     let dir = std::path::absolute(&config.dir)
         .with_context(|| format!("cannot resolve log directory {}", config.dir.display()))?;
-    fs::create_dir_all(&dir)
+    crate::files::create_dir_all(&dir)
         .with_context(|| format!("cannot create log directory {}", dir.display()))?;
 
     let mut layers: Vec<Box<dyn Layer<Base> + Send + Sync>> = Vec::new();
@@ -211,9 +217,11 @@ fn rotating_file(
     max_files: usize,
 ) -> anyhow::Result<FileRotate<AppendTimestamp>> {
     let path = dir.join(format!("{name}.log"));
-    OpenOptions::new()
-        .create(true)
-        .append(true)
+    // Every file FileRotate opens (this one, and the new one after each rotation) is
+    // created 0600; a rotated file is renamed, so it keeps its mode.
+    let mut options = crate::files::open_options();
+    options.read(true).create(true).append(true);
+    options
         .open(&path)
         .with_context(|| format!("cannot open log file {}", path.display()))?;
     let suffix = AppendTimestamp::with_format(
@@ -226,7 +234,7 @@ fn rotating_file(
         suffix,
         ContentLimit::Time(TimeFrequency::Daily),
         Compression::None,
-        None,
+        Some(options),
     ))
 }
 
@@ -345,6 +353,8 @@ impl Visit for FieldVisitor {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]

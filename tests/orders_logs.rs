@@ -237,3 +237,68 @@ async fn no_secret_reaches_a_log_file_or_an_error_after_a_full_order_session() {
         );
     }
 }
+
+/// Order fields are plain values in the log: the placement line says `quantity=0.001` and
+/// `price=60000`, not the `Debug` of an `Option` (`quantity="Some(\"0.001\")"`), and leaves
+/// out the fields the order does not have; the line of an open order imported by
+/// reconciliation says `order_id=<digits>`. No line of the run shows `Some(`.
+#[tokio::test]
+async fn order_fields_are_logged_as_plain_values_and_absent_ones_left_out() {
+    let logs = tempfile::tempdir().unwrap();
+    let config = logging_config(logs.path());
+    let (subscriber, guard) = tradebeat::logging::subscriber(&config, None, false).unwrap();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let b = bench().await;
+    for spec in [
+        "MARKET BUY q=0.001 id=plain-market",
+        "LIMIT BUY q=0.001 p=60000 tif=GTC id=plain-limit",
+    ] {
+        b.orders.place(req("BTCUSDT", spec)).await.unwrap();
+    }
+    // An open order of tradebeat's that the database does not have: reconciliation
+    // imports it.
+    let signed = b.exchange.with_credentials(&credentials(), 5_000).unwrap();
+    let lost = "tb-lost-record".parse().unwrap();
+    signed
+        .place_order(&req("BTCUSDT", "LIMIT BUY q=0.001 p=60000 tif=GTC"), &lost)
+        .await
+        .unwrap();
+    let report = b.orders.reconcile_at_start().await.unwrap();
+    assert_eq!(report.imported, 1, "{report:?}");
+    b.orders.stop().await;
+
+    drop(_default);
+    drop(guard);
+    let text = std::fs::read_to_string(logs.path().join("orders.log")).unwrap();
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in {text}"))
+    };
+    let market = line("order pending, sending client_order_id=plain-market ");
+    assert!(
+        market.ends_with(" order_type=MARKET quantity=0.001"),
+        "{market}"
+    );
+    let limit = line("order pending, sending client_order_id=plain-limit ");
+    assert!(
+        limit.ends_with(" order_type=LIMIT quantity=0.001 price=60000"),
+        "{limit}"
+    );
+    let imported = line("missing from the database: imported");
+    let order_id = imported
+        .split_once(" order_id=")
+        .map(|(_, rest)| rest.split(' ').next().unwrap_or(""))
+        .unwrap_or_else(|| panic!("no order_id in {imported}"));
+    assert!(
+        !order_id.is_empty() && order_id.bytes().all(|c| c.is_ascii_digit()),
+        "{imported}"
+    );
+    for file in files_under(logs.path()) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for line in text.lines() {
+            assert!(!line.contains("Some("), "{}: {line}", file.display());
+        }
+    }
+}

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -148,6 +150,135 @@ async fn sigterm_exits_zero_within_five_seconds_with_everything_committed() {
     }
     assert!(!String::from_utf8_lossy(&out.stdout).contains(SECRET));
     assert!(!String::from_utf8_lossy(&out.stderr).contains(SECRET));
+}
+
+/// The permission bits of `path`.
+fn mode(path: &Path) -> u32 {
+    let meta = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    meta.permissions().mode() & 0o777
+}
+
+/// A daemon process, killed when dropped before [`Daemon::terminate`] (a failed assertion
+/// leaves no daemon behind).
+struct Daemon(Option<Child>);
+
+impl Daemon {
+    /// SIGTERM, then the exit status once the process is gone (at most 10 s).
+    async fn terminate(mut self) -> std::process::ExitStatus {
+        let mut child = self.0.take().unwrap();
+        signal(&child, "-TERM");
+        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Run by hand from a shell with umask 022, the daemon still keeps what it creates to its
+/// user: directories 0700; the database, the `-wal` and `-shm` files SQLite makes beside
+/// it, the lock file and every log file 0600, also the new file a daily rotation opens. A
+/// directory the operator made keeps its own mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_it_creates_is_private_to_its_user_under_umask_022() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let config = write_config(dir.path(), &sim.base_url());
+    // The operator's directory, world-readable on purpose; everything below is the daemon's.
+    let srv = dir.path().join("srv");
+    std::fs::DirBuilder::new().mode(0o755).create(&srv).unwrap();
+    std::fs::set_permissions(&srv, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let start = || {
+        let child = tradebeat_command_umask_022(dir.path())
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("TRADEBEAT_STORAGE__DATABASE", "srv/data/tradebeat.db")
+            .env("TRADEBEAT_LOGGING__DIR", "srv/logs")
+            .env("TRADEBEAT_CONTROL__SOCKET", "srv/run/control.sock")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Daemon(Some(child))
+    };
+    let db = srv.join("data/tradebeat.db");
+    let logs = srv.join("logs");
+
+    let child = start();
+    // A committed beat: the WAL holds it and the pool's connections keep `-wal` and `-shm`.
+    wait_until("a beat", Duration::from_secs(20), || {
+        heartbeat_count(&db) >= 1
+    })
+    .await;
+    let names = [
+        "tradebeat.db",
+        "tradebeat.db-wal",
+        "tradebeat.db-shm",
+        "tradebeat.db.lock",
+    ];
+    let mut files = names.map(|name| srv.join("data").join(name)).to_vec();
+    let log_files: Vec<_> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(
+        log_files.len(),
+        tradebeat::logging::COMPONENTS.len() + 1,
+        "{log_files:?}"
+    );
+    files.extend(log_files);
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{} is {:o}", file.display(), mode(file));
+    }
+    for created in ["data", "logs", "run"].map(|name| srv.join(name)) {
+        assert_eq!(
+            mode(&created),
+            0o700,
+            "{} is {:o}",
+            created.display(),
+            mode(&created)
+        );
+    }
+    assert_eq!(mode(&srv), 0o755, "the operator's directory keeps its mode");
+    let status = child.terminate().await;
+    assert!(status.success(), "exit status {status:?}");
+
+    // The heartbeat log as if last written two days ago: the next start's first beat line
+    // rotates it and the writer opens a new `heartbeat.log`.
+    let current = logs.join("heartbeat.log");
+    let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&current)
+        .unwrap()
+        .set_modified(two_days_ago)
+        .unwrap();
+    let child = start();
+    let rotated = || {
+        std::fs::read_dir(&logs)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .find(|name| name.starts_with("heartbeat.log."))
+    };
+    wait_until("a rotation", Duration::from_secs(20), || {
+        rotated().is_some() && current.exists()
+    })
+    .await;
+    assert_eq!(
+        mode(&current),
+        0o600,
+        "the file opened by the rotation is {:o}",
+        mode(&current)
+    );
+    let status = child.terminate().await;
+    assert!(status.success(), "exit status {status:?}");
 }
 
 #[test]

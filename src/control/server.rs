@@ -143,7 +143,7 @@ impl ControlServer {
             .ok_or_else(|| BindError::Mode(config.socket_mode.clone()))?;
         let path = config.socket.clone();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|source| BindError::Io {
+            crate::files::create_dir_all(dir).map_err(|source| BindError::Io {
                 action: "create the control socket's directory",
                 path: dir.to_path_buf(),
                 source,
@@ -422,7 +422,12 @@ async fn serve(
 ) {
     match stream.peer_cred() {
         Ok(cred) => {
-            tracing::debug!(conn, uid = cred.uid(), pid = ?cred.pid(), "control connection opened")
+            tracing::debug!(
+                conn,
+                uid = cred.uid(),
+                pid = cred.pid(),
+                "control connection opened"
+            )
         }
         Err(_) => tracing::debug!(conn, "control connection opened"),
     }

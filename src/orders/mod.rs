@@ -295,10 +295,11 @@ impl Orders {
             symbol = %request.symbol,
             side = %request.side,
             order_type = %request.order_type,
-            quantity = ?request.quantity.map(|d| d.to_string()),
-            quote_quantity = ?request.quote_quantity.map(|d| d.to_string()),
-            price = ?request.price.map(|d| d.to_string()),
-            stop_price = ?request.stop_price.map(|d| d.to_string()),
+            // An `Option` of a value records the value, or nothing (the field is left out).
+            quantity = request.quantity.map(tracing::field::display),
+            quote_quantity = request.quote_quantity.map(tracing::field::display),
+            price = request.price.map(tracing::field::display),
+            stop_price = request.stop_price.map(tracing::field::display),
             "order pending, sending"
         );
 
@@ -924,7 +925,7 @@ impl Orders {
                 .await?
             {
                 Inserted::New(row) => {
-                    tracing::warn!(client_order_id = %id, symbol = %row.symbol, order_id = ?row.order_id, status = %row.status, "open order of tradebeat missing from the database: imported");
+                    tracing::warn!(client_order_id = %id, symbol = %row.symbol, order_id = row.order_id, status = %row.status, "open order of tradebeat missing from the database: imported");
                     report.imported += 1;
                 }
                 Inserted::Exists(_) => {}

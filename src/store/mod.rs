@@ -176,13 +176,27 @@ impl Store {
     /// transaction per section. Errors: [`StoreError::Open`] when the file or directory
     /// cannot be created or is not a database, [`StoreError::TooNew`] for a database from a
     /// newer tradebeat.
+    ///
+    /// Missing directories are created 0700 and a missing database file 0600, which SQLite
+    /// gives its `-wal` and `-shm` files too (see [`crate::files`]).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let open_err = |detail: String| StoreError::Open {
             path: path.to_path_buf(),
             detail,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+            crate::files::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        }
+        // A new database file is created here, 0600, not by SQLite (0644 less the umask):
+        // SQLite gives the `-wal` and `-shm` files the database file's mode.
+        match crate::files::open_options()
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(open_err(e.to_string())),
         }
         // Journal mode is a property of the file: set it once, before the pool exists.
         {

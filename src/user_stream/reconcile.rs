@@ -197,7 +197,7 @@ async fn record_order(inner: &Inner, order: Order) -> Result<bool, ReconcileErro
         .await?;
     match inserted {
         Some(row) => {
-            tracing::info!(symbol = %row.symbol, order_id = ?row.order_id, client_order_id = %row.client_order_id, status = %row.status, "order found on the exchange and recorded");
+            tracing::info!(symbol = %row.symbol, order_id = row.order_id, client_order_id = %row.client_order_id, status = %row.status, "order found on the exchange and recorded");
             Ok(true)
         }
         None => Ok(false),

@@ -220,8 +220,27 @@ pub fn to_kline(k: &exchange_sim::SimKline) -> tradebeat::domain::Kline {
 /// `TRADEBEAT_*`, `RUST_LOG` or systemd variables reach it, stdin is closed, stdout and
 /// stderr are piped. Callers add their arguments and environment on top.
 pub fn tradebeat_command(dir: &Path) -> std::process::Command {
+    scrubbed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_tradebeat")),
+        dir,
+    )
+}
+
+/// [`tradebeat_command`] started by `sh` after `umask 022`, as from an operator's usual
+/// shell: the binary runs with that umask whatever the test runner's own.
+pub fn tradebeat_command_umask_022(dir: &Path) -> std::process::Command {
+    let mut sh = std::process::Command::new("sh");
+    sh.args([
+        "-c",
+        r#"umask 022 && exec "$0" "$@""#,
+        env!("CARGO_BIN_EXE_tradebeat"),
+    ]);
+    scrubbed(sh, dir)
+}
+
+/// `cmd` in `dir`, without the developer's variables, stdin closed, outputs piped.
+fn scrubbed(mut cmd: std::process::Command, dir: &Path) -> std::process::Command {
     use std::process::Stdio;
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tradebeat"));
     for (k, _) in std::env::vars() {
         if k.starts_with("TRADEBEAT_") {
             cmd.env_remove(k);

@@ -181,7 +181,11 @@ impl Connection {
                     return Ok(conn);
                 }
                 Ok(Frame::Response(r)) => {
-                    tracing::debug!(id = ?r.id, status = r.status, "answer to another request while subscribing");
+                    tracing::debug!(
+                        id = r.id.as_deref(),
+                        status = r.status,
+                        "answer to another request while subscribing"
+                    );
                 }
                 Ok(Frame::Event(e)) => sink.deliver(e.event).await,
                 Err(e) => {
@@ -272,7 +276,11 @@ impl Connection {
         match parse_frame(text) {
             Ok(Frame::Event(parsed)) => match parsed.event {
                 UserDataEvent::StreamTerminated { event_time } => {
-                    tracing::warn!(event_time, subscription_id = ?parsed.subscription_id, "the exchange ended the subscription (eventStreamTerminated): subscribing again");
+                    tracing::warn!(
+                        event_time,
+                        subscription_id = parsed.subscription_id,
+                        "the exchange ended the subscription (eventStreamTerminated): subscribing again"
+                    );
                     match self.send_subscribe(config, sink).await {
                         Ok(id) => {
                             self.resubscribing = Some(id);
@@ -304,10 +312,14 @@ impl Connection {
                 }
                 match &r.error {
                     Some(e) => {
-                        tracing::warn!(id = ?r.id, status = r.status, code = e.code, msg = %e.msg, "error answer on the user-data connection")
+                        tracing::warn!(id = r.id.as_deref(), status = r.status, code = e.code, msg = %e.msg, "error answer on the user-data connection")
                     }
                     None => {
-                        tracing::debug!(id = ?r.id, status = r.status, "answer on the user-data connection")
+                        tracing::debug!(
+                            id = r.id.as_deref(),
+                            status = r.status,
+                            "answer on the user-data connection"
+                        )
                     }
                 }
                 Step::Continue
