@@ -43,7 +43,7 @@ use crate::domain::ExchangeInfo;
 /// # Errors
 /// [`ExchangeError::Decode`] when the payload is not an `exchangeInfo` answer.
 pub fn parse_exchange_info(body: &[u8]) -> Result<ExchangeInfo, ExchangeError> {
-    spot::wire::parse_exchange_info(body).map_err(|detail| ExchangeError::Decode {
+    spot::parse_exchange_info(body).map_err(|detail| ExchangeError::Decode {
         endpoint: "/api/v3/exchangeInfo",
         detail,
     })

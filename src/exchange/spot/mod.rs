@@ -11,9 +11,9 @@
 //! Reference: https://developers.binance.com/docs/binance-spot-api-docs/rest-api
 
 mod trading;
-pub(crate) mod user_data;
+mod user_data;
 mod user_events;
-pub(crate) mod wire;
+mod wire;
 pub mod ws_api;
 
 use std::sync::Arc;
@@ -23,6 +23,11 @@ use url::Url;
 
 pub use trading::ORDERS_MAX_LIMIT;
 pub use user_data::{Frame, FrameError, ParsedEvent, WsError, WsResponse, parse_frame};
+
+/// `GET /api/v3/exchangeInfo` parsed, for [`crate::exchange::parse_exchange_info`].
+pub(super) fn parse_exchange_info(body: &[u8]) -> Result<ExchangeInfo, String> {
+    wire::parse_exchange_info(body)
+}
 
 use super::error::ExchangeError;
 use super::signing::Signer;
