@@ -141,7 +141,7 @@ CREATE TABLE gaps (
 
 -- version: 3
 
--- One order, its latest known state (DESIGN.md "Tables"). The row is written with status
+-- One order, its latest known state (README.md, "The database"). The row is written with status
 -- 'pending' BEFORE the order is sent, so no order reaches the exchange without a record;
 -- the exchange's answer, a query or a cancel then updates it. Statuses are Binance's
 -- (NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED, EXPIRED_IN_MATCH,
@@ -193,10 +193,11 @@ CREATE INDEX orders_symbol ON orders (symbol, id);
 
 -- version: 4
 
--- One execution report as received (DESIGN.md "Tables"): an order's change from the
--- user-data stream (BINANCE.md §6.3), or a fill from REST `GET /api/v3/myTrades` found by
--- reconciliation. Unique per exchange event, so a replayed or re-fetched event is never
--- stored twice: `event_key` is
+-- One execution report as received (README.md, "The database"): an order's change from the
+-- user-data stream
+-- (https://developers.binance.com/docs/binance-spot-api-docs/user-data-stream), or a fill from
+-- REST `GET /api/v3/myTrades` found by reconciliation. Unique per exchange event, so a replayed
+-- or re-fetched event is never stored twice: `event_key` is
 --   'trade:<t>'                       for a trade (t >= 0): the stream's report and the
 --                                     REST trade of the same fill are ONE row;
 --   'exec:<I>'                        else, by the execution id;
@@ -244,7 +245,7 @@ CREATE INDEX executions_order ON executions (market, symbol, order_id);
 CREATE INDEX executions_trade ON executions (market, symbol, trade_id)
     WHERE trade_id IS NOT NULL;
 
--- One asset's balance on one market as last reported (DESIGN.md "Tables"): by an
+-- One asset's balance on one market as last reported (README.md, "The database"): by an
 -- outboundAccountPosition event ('stream') or a `GET /api/v3/account` snapshot ('rest').
 -- Only a report with a newer-or-equal `update_time` replaces the row, so a late event
 -- never undoes a newer one. An asset absent from an account snapshot (which omits zero
@@ -285,7 +286,8 @@ CREATE TABLE balance_changes (
     UNIQUE (market, asset, event_type, event_time)
 );
 
--- One listStatus event (BINANCE.md §6.3): the state of an order list (OCO, OTO …).
+-- One listStatus event: the state of an order list (OCO, OTO …). Binance:
+-- https://developers.binance.com/docs/binance-spot-api-docs/user-data-stream
 CREATE TABLE list_statuses (
     id                   INTEGER PRIMARY KEY,
     market               TEXT    NOT NULL CHECK (market IN ('spot', 'usdm', 'coinm')),

@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md, "Command line"): `run`, `check-config`, `ctl` and
+//! The command line (README.md, "Command line"): `run`, `check-config`, `ctl` and
 //! `completions`.
 //!
 //! Exit status: 0 success, 1 failure at run time (for `ctl`: the daemon answered with an

@@ -1,10 +1,10 @@
 //! Configuration: one struct read with figment from defaults, then the TOML file given with
 //! `--config`, then environment variables `TRADEBEAT_SECTION__KEY`.
 //!
-//! The keys are the contract in DESIGN.md; `config.toml.example` documents each with its
-//! unit. Unknown keys are refused, and so are values that cannot work (an unknown
-//! interval, an offset not below the period …): the daemon does not start on a config it
-//! does not fully understand. Secrets are [`Secret`]s: redacted in `Debug`, in
+//! The keys are a contract with users (README.md, "Configuration"); `config.toml.example`
+//! documents each with its unit. Unknown keys are refused, and so are values that cannot work
+//! (an unknown interval, an offset not below the period …): the daemon does not start on a
+//! config it does not fully understand. Secrets are [`Secret`]s: redacted in `Debug`, in
 //! serialization and in `check-config` output.
 //!
 //! - **Layers.** Built-in defaults, then the file, then the environment; a later layer wins

@@ -19,14 +19,16 @@
 //! more than [`REQUESTS_AFTER_429_BEFORE_BAN`] further rejected requests in a window).
 //!
 //! `GET /ws-api/v3` ([`SimHandle::ws_api_url`]) is the WebSocket API with the spot
-//! user-data stream (BINANCE.md §6.2–6.4): `userDataStream.subscribe.signature` (HMAC
+//! user-data stream: `userDataStream.subscribe.signature` (HMAC
 //! verified), `userDataStream.unsubscribe`, `session.subscriptions` and `ping`, answered
 //! with Binance's shapes and error codes; ping frames every 20 s, a 60 s pong timeout and a
 //! 24 h connection lifetime. Subscribed connections get `executionReport`,
 //! `outboundAccountPosition` and `balanceUpdate` events wrapped
 //! `{"subscriptionId":N,"event":{…}}`, shaped key for key like the recorded real payloads,
 //! at the moment the order engine changes state; [`SimHandle::ws_events`] logs every event
-//! pushed (and how many connections got it). See the `ws_api` module.
+//! pushed (and how many connections got it). See the `ws_api` module. Binance's documentation:
+//! <https://developers.binance.com/docs/binance-spot-api-docs/websocket-api/user-data-stream-requests>,
+//! <https://developers.binance.com/docs/binance-spot-api-docs/user-data-stream>.
 //!
 //! Symbols: the seven of the recorded exchange information (BTCUSDT, ETHUSDT, BNBUSDT,
 //! SOLUSDT, XRPUSDT with data; ETHBTC, BNBBTC listed without data: `[]` klines, all-zero
@@ -508,7 +510,7 @@ impl SimHandle {
         self.shared.limiter.used(self.now_ms())
     }
 
-    // ----- WebSocket API and user-data stream (module `ws_api`, BINANCE.md §6.2–6.4) -----
+    // ----- WebSocket API and user-data stream (module `ws_api`) -----
 
     /// `ws://127.0.0.1:PORT/ws-api/v3`, the WebSocket API endpoint.
     pub fn ws_api_url(&self) -> String {
@@ -584,7 +586,8 @@ impl SimHandle {
     }
 
     /// Sends `{"event":{"e":"serverShutdown","E":<ms>}}` to every WebSocket API
-    /// connection, then closes each with a close frame (BINANCE.md §6.3).
+    /// connection, then closes each with a close frame ("General API Information" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/websocket-api/general-api-information>).
     pub fn ws_server_shutdown(&self) {
         self.shared.ws.server_shutdown(self.now_ms());
     }

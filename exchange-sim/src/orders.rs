@@ -44,7 +44,10 @@
 //! with HTTP 429 past [`crate::SimConfig::orders_per_10s`] or 160 000 a day; every
 //! `POST /api/v3/order` answer carries `X-MBX-ORDER-COUNT-10S` and `-1D`).
 //!
-//! # User-data events (BINANCE.md §6.3)
+//! # User-data events
+//!
+//! Shaped as Binance documents them:
+//! <https://developers.binance.com/docs/binance-spot-api-docs/user-data-stream>.
 //!
 //! Every state change emits its events to the WebSocket API (`ws_api` module) while the
 //! book is still locked, so they leave in order: an accepted order `executionReport`
@@ -102,7 +105,9 @@ pub const TEST_API_KEY: &str = "simKey0tradebeat0TESTONLY0aZ9bY8cX7dW6eV5fU4gT3h
 pub const TEST_API_SECRET: &str =
     "simSecret0tradebeat0TESTONLY0Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp9Oo8N";
 
-/// New orders allowed per day (Binance's documented example, BINANCE.md §5.1).
+/// New orders allowed per day (Binance's documented example: "Query Unfilled Order Count
+/// (USER_DATA)" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>).
 const ORDERS_PER_DAY: u32 = 160_000;
 /// Largest `recvWindow`, ms.
 const MAX_RECV_WINDOW_MS: i64 = 60_000;
@@ -114,7 +119,9 @@ const FIRST_ORDER_ID: i64 = 1_000_001;
 const MAX_EVAL_MINUTES: i64 = 1_440;
 /// Execution ids (`I` of execution reports) start here.
 const FIRST_EXECUTION_ID: i64 = 8_000_001;
-/// Largest `myTrades` window between `startTime` and `endTime`, ms (BINANCE.md §4.3).
+/// Largest `myTrades` window between `startTime` and `endTime`, ms ("Account trade list
+/// (USER_DATA)" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>).
 const MY_TRADES_MAX_WINDOW_MS: i64 = 86_400_000;
 
 /// A fault injected into `POST /api/v3/order` (see [`crate::SimHandle::set_order_fault`]).
@@ -245,7 +252,9 @@ impl Kind {
         )
     }
 
-    /// FULL for MARKET and LIMIT, ACK for the others (BINANCE.md §4.1).
+    /// FULL for MARKET and LIMIT, ACK for the others (the default `newOrderRespType`: "New
+    /// order (TRADE)" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>).
     fn default_resp(self) -> RespType {
         match self {
             Kind::Market | Kind::Limit => RespType::Full,
@@ -819,8 +828,9 @@ fn price_range(sim: &Shared, inst: &Instrument, from: i64, now: i64) -> Option<(
     range
 }
 
-/// An `executionReport` event, keys in Binance's order (BINANCE.md §6.3; shaped like the
-/// recorded `execution_report_wrapped.json`).
+/// An `executionReport` event, keys in Binance's order ("Order Update" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/user-data-stream>; shaped like
+/// the recorded `execution_report_wrapped.json`).
 #[derive(Serialize)]
 struct ExecutionReport<'a> {
     #[serde(rename = "e")]
@@ -905,7 +915,8 @@ enum Execution<'a> {
     Expired,
 }
 
-/// A `balanceUpdate` event (BINANCE.md §6.3).
+/// A `balanceUpdate` event ("Balance Update" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/user-data-stream>).
 #[derive(Serialize)]
 struct BalanceUpdate<'a> {
     #[serde(rename = "e")]
@@ -920,7 +931,8 @@ struct BalanceUpdate<'a> {
     clear_time: i64,
 }
 
-/// An `outboundAccountPosition` event (BINANCE.md §6.3).
+/// An `outboundAccountPosition` event ("Account Update" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/user-data-stream>).
 #[derive(Serialize)]
 struct AccountPosition {
     #[serde(rename = "e")]
@@ -1881,12 +1893,14 @@ pub(crate) async fn all_orders(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// `GET /api/v3/myTrades` (USER_DATA, weight 20, 5 with `orderId`; BINANCE.md §4.3):
+/// `GET /api/v3/myTrades` (USER_DATA, weight 20, 5 with `orderId`):
 /// `symbol`, optional `orderId`, `fromId`, `startTime`, `endTime` (ms), `limit` (default
 /// 500, max 1000). Allowed combinations: none, `orderId`, `startTime`, `endTime`, `fromId`,
 /// `startTime`+`endTime`, `orderId`+`fromId` (`-1128` otherwise); a window longer than
 /// 24 h is `-1127`. With `fromId`: trades with id ≥ it, ascending, the first `limit`; with
-/// `startTime`: the first `limit` from it; otherwise the most recent `limit`.
+/// `startTime`: the first `limit` from it; otherwise the most recent `limit`. Binance:
+/// "Account trade list (USER_DATA)" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>.
 pub(crate) async fn my_trades(
     State(sim): Sim,
     Extension(ctx): Ctx,

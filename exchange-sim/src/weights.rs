@@ -54,7 +54,10 @@ pub(crate) fn request_weight(method: &Method, path: &str, params: Option<&Params
             Some(21..=100) => 40,
             Some(_) | None => 80,
         },
-        // Trading and account endpoints (BINANCE.md §4.3).
+        // Trading and account endpoints (weights as documented in
+        // https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints
+        // and
+        // https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints).
         (&Method::GET, "/api/v3/order") => 4,
         (&Method::GET, "/api/v3/openOrders") => {
             if has("symbol") {

@@ -1,12 +1,16 @@
-//! The WebSocket API (`GET /ws-api/v3`) with the spot user-data stream (BINANCE.md §6.2–6.4).
+//! The WebSocket API (`GET /ws-api/v3`) with the spot user-data stream, as Binance documents
+//! it: <https://developers.binance.com/docs/binance-spot-api-docs/websocket-api> ("User Data
+//! Stream requests", "Rate limits") and
+//! <https://developers.binance.com/docs/binance-spot-api-docs/user-data-stream>.
 //!
 //! # Requests
 //!
 //! JSON text frames `{"id": <string|number|null>, "method": "...", "params": {...}}`, answered
 //! `{"id", "status": 200, "result": {...}, "rateLimits": [...]}` or
 //! `{"id", "status": 4xx, "error": {"code": -XXXX, "msg": "..."}, "rateLimits": [...]}` with
-//! Binance's codes (BINANCE.md §8). `rateLimits` reports the shared per-IP REQUEST_WEIGHT
-//! window, which every request is charged to (an upgrade costs 2, as on Binance):
+//! Binance's codes (<https://developers.binance.com/docs/binance-spot-api-docs/errors>).
+//! `rateLimits` reports the shared per-IP REQUEST_WEIGHT window, which every request is charged
+//! to (an upgrade costs 2, as on Binance):
 //!
 //! | method | weight | result / errors |
 //! |---|---|---|
@@ -34,12 +38,14 @@
 //!
 //! The server sends a ping frame (non-empty payload) every ping interval (20 s) and closes,
 //! with a close frame, a connection whose oldest unanswered ping is older than the pong
-//! timeout (60 s) or that has lived longer than the maximum lifetime (24 h) (BINANCE.md
-//! §6.4). A pong answers the ping whose payload it echoes and every older one. Faults: drop
+//! timeout (60 s) or that has lived longer than the maximum lifetime (24 h), as Binance
+//! does. A pong answers the ping whose payload it echoes and every older one. Faults: drop
 //! every connection without a close frame, silence (connections stay open but nothing is
 //! read or sent, not even pongs: a half-open link; the server resumes reading when silence
 //! ends), refusing upgrades (HTTP 503) and a forced subscribe error. All knobs are on
-//! [`crate::SimHandle`] and apply to open connections at once.
+//! [`crate::SimHandle`] and apply to open connections at once. Binance's rules: "General API
+//! Information" in
+//! <https://developers.binance.com/docs/binance-spot-api-docs/websocket-api/general-api-information>.
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -69,7 +75,8 @@ use crate::{lock, state::Shared, weights::Admission};
 /// Most recent events kept by the event log ([`crate::SimHandle::ws_events`]).
 pub const WS_EVENT_LOG_CAPACITY: usize = 100_000;
 
-/// Weight of a WebSocket API connection (BINANCE.md §6.4).
+/// Weight of a WebSocket API connection ("Rate limits" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/websocket-api/rate-limits>).
 const CONNECTION_WEIGHT: u32 = 2;
 /// Largest `recvWindow`, ms.
 const MAX_RECV_WINDOW_MS: f64 = 60_000.0;

@@ -48,7 +48,8 @@ enum Round {
 /// What to do after a failed round of a job, given the backoff for this failure and the
 /// exchange's time: wait and retry (connectivity, 5xx, a malformed answer, rate limiting,
 /// a ban, the database), or give up on the job (the exchange rejected the request: an
-/// unknown or delisted symbol `-1121`, a bad parameter; BINANCE.md §8).
+/// unknown or delisted symbol `-1121`, a bad parameter:
+/// <https://developers.binance.com/docs/binance-spot-api-docs/errors>).
 fn after_failure(error: JobError, backoff: Duration, server_now: i64) -> Failure {
     let e = match error {
         JobError::Store(e) => {

@@ -9,7 +9,9 @@ use crate::domain::{DAY_MS, Interval};
 
 use crate::domain::{GapStatus, Span};
 
-/// Largest `limit` of `GET /api/v3/klines` (BINANCE.md §3.2): candles per page.
+/// Largest `limit` of `GET /api/v3/klines` ("Kline/Candlestick data" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints>):
+/// candles per page.
 pub const PAGE_CANDLES: i64 = 1000;
 
 /// The first open time at or after `t_ms` on `interval`'s grid.

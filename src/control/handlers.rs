@@ -46,7 +46,8 @@ type Handler = Box<
 enum Route {
     /// A method served now.
     Serve(Handler),
-    /// A method of DESIGN.md that a later release serves: answered with `-32007`.
+    /// A method of the control protocol (README.md, "The protocol") that a later release
+    /// serves: answered with `-32007`.
     Planned,
 }
 
@@ -211,7 +212,7 @@ impl ManualBeats {
 }
 
 // ---------------------------------------------------------------------------------------
-// The handlers, in DESIGN.md's order.
+// The handlers, in the order of README.md's method table ("The protocol").
 
 /// `status`.
 async fn status(ctx: Arc<ControlContext>, _: NoParams) -> Result<StatusInfo, ErrorObject> {

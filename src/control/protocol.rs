@@ -4,8 +4,8 @@
 //! ([`super::client`], used by `tradebeat ctl`) and the tests: the envelope
 //! ([`Request`], [`Response`], [`ErrorObject`]), the error [`code`]s, and for every method a
 //! marker type implementing [`Method`] that ties its name to its typed parameters and its
-//! typed result. DESIGN.md's "Control protocol" table is the contract; README.md documents
-//! it for users.
+//! typed result. The method table in README.md ("The protocol") is the contract with users;
+//! this file implements it.
 //!
 //! Conventions on the wire:
 //! - one request object per line (`\n`; a trailing `\r` is ignored), one response object
@@ -66,7 +66,8 @@ pub mod code {
     /// `data.client_order_id` the order asked for.
     pub const NOT_FOUND: i64 = -32004;
     /// The exchange rejected the request. `data.code` and `data.msg` are Binance's own
-    /// (BINANCE.md §8), `data.http_status` the HTTP status. Retrying will not help.
+    /// (<https://developers.binance.com/docs/binance-spot-api-docs/errors>), `data.http_status`
+    /// the HTTP status. Retrying will not help.
     pub const EXCHANGE_REJECTED: i64 = -32005;
     /// The exchange could not be reached, answered 5xx or garbage, rate-limited us or
     /// banned the IP. Try again later; `data.retry_after_ms` says when, if known.
@@ -454,8 +455,8 @@ pub fn decode_params<P: DeserializeOwned>(params: Option<Value>) -> Result<P, Er
 }
 
 /// A control method: its name on the wire, its parameters and its result. Each method of
-/// DESIGN.md's table has one marker type below; the server registers one handler per
-/// marker and the client calls through it, so both sides share one definition.
+/// README.md's table ("The protocol") has one marker type below; the server registers one
+/// handler per marker and the client calls through it, so both sides share one definition.
 pub trait Method {
     /// The method's name on the wire.
     const NAME: &'static str;
@@ -465,7 +466,7 @@ pub trait Method {
     type Result: Serialize + DeserializeOwned + Send + 'static;
 }
 
-/// Methods of DESIGN.md's table that later releases implement; the server answers them
+/// Methods of README.md's table that later releases implement; the server answers them
 /// with [`code::NOT_AVAILABLE`] (not `-32601`), so a script can tell "not yet" from a typo.
 /// Empty: every method of the table is served.
 pub const PLANNED_METHODS: [&str; 0] = [];
@@ -533,7 +534,8 @@ impl Method for KlineList {
 }
 
 /// `order.place`: checks an order against the symbol's rules, stores it `pending`, sends
-/// it once and returns it as stored after the exchange answered (BINANCE.md §4.1). The
+/// it once and returns it as stored after the exchange answered ("New order (TRADE)" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>). The
 /// params are [`OrderRequest`]: `symbol`, `side`, `type`, `quantity`?, `quote_quantity`?,
 /// `price`?, `stop_price`?, `time_in_force`?, `client_order_id`?, decimals as strings.
 pub struct OrderPlace;
@@ -586,7 +588,7 @@ pub struct BalanceListParams {
     pub asset: Option<String>,
 }
 
-/// The names of the methods served now, in DESIGN.md's order.
+/// The names of the methods served now, in the order of README.md's table.
 pub const METHODS: [&str; 12] = [
     Status::NAME,
     SymbolAdd::NAME,
@@ -651,7 +653,7 @@ pub struct SymbolAddParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intervals: Option<Vec<Interval>>,
     /// The symbol's own backfill depth in days (1..=3650); absent: the config's
-    /// `market_data.backfill_days`. An extension of DESIGN.md's table.
+    /// `market_data.backfill_days`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backfill_days: Option<u32>,
 }
@@ -852,7 +854,8 @@ pub struct SymbolCountsView {
     pub following: u32,
 }
 
-/// The request-weight budget in `status` (BINANCE.md §5).
+/// The request-weight budget in `status` ("IP Limits" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits>).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WeightView {
     /// Weight used in the current one-minute window.

@@ -381,8 +381,9 @@ pub struct SymbolInfo {
     pub base_asset: String,
     /// The asset prices are quoted in, e.g. `USDT` in `BTCUSDT`.
     pub quote_asset: String,
-    /// The trading rules orders are checked against before they are sent (BINANCE.md
-    /// §3.4); empty when the answer carried none.
+    /// The trading rules orders are checked against before they are sent
+    /// (<https://developers.binance.com/docs/binance-spot-api-docs/filters>); empty when the
+    /// answer carried none.
     pub filters: SymbolFilters,
 }
 

@@ -4,9 +4,10 @@
 //! ([`SymbolFilters`]).
 //!
 //! These are tradebeat's types, not Binance's JSON: `exchange` parses the wire into them.
-//! Spellings follow Binance (`BUY`, `STOP_LOSS_LIMIT`, `GTC`, `PARTIALLY_FILLED`; spot
-//! `enums.md`, BINANCE.md §4.4). Money is [`Decimal`], exact, and travels as a decimal
-//! string (`"0.00100000"`), never as a JSON number. Times are ms since the Unix epoch, UTC.
+//! Spellings follow Binance (`BUY`, `STOP_LOSS_LIMIT`, `GTC`, `PARTIALLY_FILLED`:
+//! <https://developers.binance.com/docs/binance-spot-api-docs/enums>). Money is [`Decimal`],
+//! exact, and travels as a decimal string (`"0.00100000"`), never as a JSON number. Times are
+//! ms since the Unix epoch, UTC.
 
 use std::fmt;
 use std::str::FromStr;
@@ -34,9 +35,7 @@ pub enum OrderParseError {
     #[error("invalid order status {0:?}")]
     Status(String),
     /// Not `^[a-zA-Z0-9-_]{1,36}$`.
-    #[error(
-        "invalid client order id {0:?}: expected 1 to 36 letters, digits, '-' or '_' (BINANCE.md §4.5)"
-    )]
+    #[error("invalid client order id {0:?}: expected 1 to 36 letters, digits, '-' or '_'")]
     ClientOrderId(String),
     /// Not a plain positive-or-zero decimal such as `0.001` or `65000.5`.
     #[error("invalid decimal {0:?}: expected digits with an optional '.', e.g. \"0.001\"")]
@@ -106,8 +105,9 @@ spelled_enum!(
 );
 
 spelled_enum!(
-    /// The spot order types (BINANCE.md §4.1). Trailing stops, iceberg and pegged orders are
-    /// not offered.
+    /// The spot order types ("New order (TRADE)" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>).
+    /// Trailing stops, iceberg and pegged orders are not offered.
     OrderType, OrderType, {
         /// A resting limit order; needs `time_in_force`, `quantity`, `price`.
         Limit => "LIMIT",
@@ -183,8 +183,8 @@ impl OrderType {
     }
 }
 
-/// The state of an order as tradebeat knows it: the exchange's statuses (BINANCE.md §4.4)
-/// plus three local ones.
+/// The state of an order as tradebeat knows it: the exchange's statuses ("Order status" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/enums>) plus three local ones.
 ///
 /// Local states, spelled in lower case so they cannot be mistaken for Binance's:
 /// - `pending`: written to the database, request not answered yet (in flight, or the
@@ -297,9 +297,11 @@ impl<'de> Deserialize<'de> for OrderStatus {
     }
 }
 
-/// A client order id: 1 to 36 of `a-z A-Z 0-9 - _` (`^[a-zA-Z0-9-_]{1,36}$`, BINANCE.md
-/// §4.5). Unique per order in tradebeat's database; ids tradebeat generates start with
-/// [`ClientOrderId::PREFIX`].
+/// A client order id: 1 to 36 of `a-z A-Z 0-9 - _` (`^[a-zA-Z0-9-_]{1,36}$`, the pattern
+/// Binance's spot FIX API documents for `ClOrdID`,
+/// <https://developers.binance.com/docs/binance-spot-api-docs/fix-api>; the REST and WebSocket
+/// APIs state none). Unique per order in tradebeat's database; ids tradebeat generates start
+/// with [`ClientOrderId::PREFIX`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClientOrderId(String);
 
@@ -421,9 +423,10 @@ pub mod decimal_str {
     }
 }
 
-/// A new order as asked for: the `order.place` parameters of the control protocol
-/// (DESIGN.md). Which fields each type needs is BINANCE.md §4.1; [`super::rules`]
-/// checks it, with the symbol's filters, before anything is sent.
+/// A new order as asked for: the `order.place` parameters of the control protocol (README.md,
+/// "The protocol"). Which fields each type needs is Binance's ("New order (TRADE)" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>);
+/// [`super::rules`] checks it, with the symbol's filters, before anything is sent.
 ///
 /// Decimals are strings (`"0.001"`); unknown fields are refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -471,7 +474,9 @@ impl OrderRequest {
 }
 
 /// Which order an operation is about: the exchange's order id, or the client order id
-/// (`order_id` or `client_order_id` in the control protocol; BINANCE.md §4.3).
+/// (`order_id` or `client_order_id` in the control protocol; `orderId` or
+/// `origClientOrderId`: "Query order (USER_DATA)" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum OrderRef {
     /// The exchange's numeric order id.
@@ -504,7 +509,8 @@ impl fmt::Display for OrderRef {
     }
 }
 
-/// One fill of an order, from a `FULL` order response (BINANCE.md §4.1).
+/// One fill of an order, from a `FULL` order response ("New order (TRADE)" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fill {
     #[serde(with = "decimal_str")]
@@ -519,8 +525,10 @@ pub struct Fill {
 }
 
 /// An order as the exchange reports it (order responses, `GET /api/v3/order`,
-/// `openOrders`, `allOrders`; BINANCE.md §4.1, §4.3). `status` is always one of the
-/// exchange's statuses, never a local one.
+/// `openOrders`, `allOrders`:
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>,
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>).
+/// `status` is always one of the exchange's statuses, never a local one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Order {
     pub symbol: Symbol,
@@ -558,7 +566,8 @@ pub struct Order {
     pub fills: Vec<Fill>,
 }
 
-/// One of the account's trades (`GET /api/v3/myTrades`, BINANCE.md §4.3).
+/// One of the account's trades (`GET /api/v3/myTrades`, "Account trade list (USER_DATA)" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Trade {
     pub symbol: Symbol,
@@ -589,7 +598,9 @@ pub struct Balance {
     pub locked: Decimal,
 }
 
-/// The account (`GET /api/v3/account`, BINANCE.md §4.3), the parts tradebeat uses.
+/// The account (`GET /api/v3/account`, "Account information (USER_DATA)" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>), the
+/// parts tradebeat uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Account {
     pub can_trade: bool,
@@ -598,8 +609,9 @@ pub struct Account {
     pub balances: Vec<Balance>,
 }
 
-/// `PRICE_FILTER` (BINANCE.md §3.4): `min_price <= price <= max_price` and price a
-/// multiple of `tick_size`; a zero turns its check off. Applies to `stop_price` too.
+/// `PRICE_FILTER` (<https://developers.binance.com/docs/binance-spot-api-docs/filters>):
+/// `min_price <= price <= max_price` and price a multiple of `tick_size`; a zero turns its
+/// check off. Applies to `stop_price` too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PriceFilter {
     pub min_price: Decimal,
@@ -607,8 +619,9 @@ pub struct PriceFilter {
     pub tick_size: Decimal,
 }
 
-/// `LOT_SIZE` or `MARKET_LOT_SIZE` (BINANCE.md §3.4): `min_qty <= quantity <= max_qty`
-/// and quantity a multiple of `step_size`; a zero turns its check off.
+/// `LOT_SIZE` or `MARKET_LOT_SIZE`: `min_qty <= quantity <= max_qty`
+/// and quantity a multiple of `step_size`; a zero turns its check off
+/// (<https://developers.binance.com/docs/binance-spot-api-docs/filters>).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LotSizeFilter {
     pub min_qty: Decimal,
@@ -616,9 +629,9 @@ pub struct LotSizeFilter {
     pub step_size: Decimal,
 }
 
-/// `MIN_NOTIONAL` (older symbols, BINANCE.md §3.4): `price × quantity >= min_notional`;
+/// `MIN_NOTIONAL` (older symbols): `price × quantity >= min_notional`;
 /// MARKET orders only when `apply_to_market`, at the average price of the last
-/// `avg_price_mins` minutes.
+/// `avg_price_mins` minutes (<https://developers.binance.com/docs/binance-spot-api-docs/filters>).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MinNotionalFilter {
     pub min_notional: Decimal,
@@ -626,9 +639,9 @@ pub struct MinNotionalFilter {
     pub avg_price_mins: u32,
 }
 
-/// `NOTIONAL` (BINANCE.md §3.4): `min_notional <= price × quantity <= max_notional`
-/// (a zero maximum is no maximum); each bound applies to MARKET orders only when its
-/// flag says so.
+/// `NOTIONAL` (<https://developers.binance.com/docs/binance-spot-api-docs/filters>):
+/// `min_notional <= price × quantity <= max_notional` (a zero maximum is no maximum); each
+/// bound applies to MARKET orders only when its flag says so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct NotionalFilter {
     pub min_notional: Decimal,
@@ -638,10 +651,11 @@ pub struct NotionalFilter {
     pub avg_price_mins: u32,
 }
 
-/// A symbol's trading rules from `exchangeInfo` (BINANCE.md §3.4): the filters tradebeat
-/// enforces before sending, the allowed order types and whether MARKET orders may give a
-/// quote quantity. `None` (or an empty `order_types`) means the exchange did not say,
-/// and nothing is checked locally for it.
+/// A symbol's trading rules from `exchangeInfo`
+/// (<https://developers.binance.com/docs/binance-spot-api-docs/filters>): the filters tradebeat
+/// enforces before sending, the allowed order types and whether MARKET orders may give a quote
+/// quantity. `None` (or an empty `order_types`) means the exchange did not say, and nothing is
+/// checked locally for it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SymbolFilters {
     pub price: Option<PriceFilter>,

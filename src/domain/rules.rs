@@ -1,11 +1,15 @@
-//! The exchange's rules, checked before an order is sent (BINANCE.md §3.4, §4.1).
+//! The exchange's rules, checked before an order is sent: the symbol filters
+//! (<https://developers.binance.com/docs/binance-spot-api-docs/filters>) and the parameters of
+//! "New order (TRADE)"
+//! (<https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>).
 //!
 //! [`check`] is a pure function of the request, the symbol's `exchangeInfo` entry and, for
 //! MARKET orders given a quantity, the last price. It checks, in this order:
 //!
 //! 1. the symbol trades (`status` `TRADING`) and allows the order type (`orderTypes`);
-//! 2. the parameters each type needs and refuses (the §4.1 table): price, stop price, time
-//!    in force, quantity or quote quantity; every decimal given is positive;
+//! 2. the parameters each type needs and refuses (the per-type table of "New order (TRADE)"):
+//!    price, stop price, time in force, quantity or quote quantity; every decimal given is
+//!    positive;
 //! 3. `PRICE_FILTER` on price and stop price: minimum, maximum, multiple of the tick size;
 //! 4. `LOT_SIZE` on the quantity, and `MARKET_LOT_SIZE` too for MARKET orders;
 //! 5. `MIN_NOTIONAL` / `NOTIONAL` on price × quantity: the limit price for limit types, the
@@ -35,7 +39,8 @@ pub mod rule {
     pub const SYMBOL_STATUS: &str = "SYMBOL_STATUS";
     /// The symbol does not allow the order type.
     pub const ORDER_TYPE: &str = "ORDER_TYPE";
-    /// A parameter is missing, not allowed, or not positive (BINANCE.md §4.1).
+    /// A parameter is missing, not allowed, or not positive ("New order (TRADE)" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>).
     pub const PARAMETERS: &str = "PARAMETERS";
 }
 
@@ -140,7 +145,9 @@ fn param_error(message: String, param: &'static str) -> RuleViolation {
     RuleViolation::new(rule::PARAMETERS, param, message)
 }
 
-/// The §4.1 table: what each type needs and refuses; positive decimals.
+/// The per-type table of "New order (TRADE)"
+/// (<https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>):
+/// what each type needs and refuses; positive decimals.
 fn check_parameters(
     req: &OrderRequest,
     filters: &SymbolFilters,
@@ -267,7 +274,7 @@ fn check_lot(f: &LotSizeFilter, name: &'static str, qty: Decimal) -> Result<(), 
 }
 
 /// `min <= value <= max` and `value % step == 0`, each check off when its bound is zero
-/// (BINANCE.md §3.4).
+/// (<https://developers.binance.com/docs/binance-spot-api-docs/filters>).
 fn check_bounds_and_step(
     filter: &'static str,
     param: &'static str,
@@ -334,7 +341,8 @@ fn check_bounds_and_step(
     Ok(())
 }
 
-/// `MIN_NOTIONAL` and `NOTIONAL` (BINANCE.md §3.4).
+/// `MIN_NOTIONAL` and `NOTIONAL`
+/// (<https://developers.binance.com/docs/binance-spot-api-docs/filters>).
 fn check_notional(
     req: &OrderRequest,
     filters: &SymbolFilters,

@@ -120,7 +120,9 @@ impl UserDataEvent {
     }
 }
 
-/// `executionReport` (BINANCE.md §6.3): one change of one order.
+/// `executionReport` ("Order Update" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/user-data-stream>): one change of
+/// one order.
 ///
 /// Decimals are exact, scale kept (`"1.00000000"` stays so). Times are ms since the epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,8 +233,9 @@ pub fn trade_event_key(trade_id: i64) -> String {
     format!("trade:{trade_id}")
 }
 
-/// `outboundAccountPosition` (BINANCE.md §6.3): current balances of the assets that may
-/// have changed.
+/// `outboundAccountPosition` ("Account Update" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/user-data-stream>): current
+/// balances of the assets that may have changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountPosition {
     /// `E`, ms.
@@ -244,7 +247,9 @@ pub struct AccountPosition {
     pub raw: String,
 }
 
-/// `balanceUpdate` (BINANCE.md §6.3): a deposit, withdrawal or transfer.
+/// `balanceUpdate` ("Balance Update" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/user-data-stream>): a deposit,
+/// withdrawal or transfer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BalanceUpdate {
     /// `E`, ms.
@@ -258,7 +263,8 @@ pub struct BalanceUpdate {
     pub raw: String,
 }
 
-/// `listStatus` (BINANCE.md §6.3): the state of an order list.
+/// `listStatus` (<https://developers.binance.com/docs/binance-spot-api-docs/user-data-stream>):
+/// the state of an order list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListStatus {
     /// `E`, ms.
@@ -355,7 +361,8 @@ impl<T: Spelling> fmt::Display for Spelled<T> {
     }
 }
 
-/// The execution type `x` of an execution report (BINANCE.md §4.4).
+/// The execution type `x` of an execution report ("Execution types" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/enums>).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExecutionType {
     New,

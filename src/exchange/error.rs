@@ -8,21 +8,25 @@
 pub enum ExchangeError {
     /// The exchange could not be reached or answered HTTP 5xx, after the client's own
     /// retries: a network error, a timeout or a server-side failure. Try again later.
-    /// For an order, a 5xx means the execution status is unknown (BINANCE.md §5.3–5.4).
+    /// For an order, a 5xx means the execution status is unknown ("HTTP Return Codes" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/http-return-codes>).
     #[error("cannot reach the exchange on {endpoint}: {detail}")]
     Connectivity {
         endpoint: &'static str,
         detail: String,
     },
     /// HTTP 429 was received, or an earlier 429's `Retry-After` period is still running
-    /// (then nothing was sent). Back off for `retry_after_ms` milliseconds (BINANCE.md §5.2).
+    /// (then nothing was sent). Back off for `retry_after_ms` milliseconds ("IP Limits" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits>).
     #[error("rate limited by the exchange: retry after {retry_after_ms} ms")]
     RateLimited { retry_after_ms: u64 },
     /// HTTP 418: the IP is banned until `until_ms` (server time, ms since the epoch, UTC).
-    /// No request is sent before then (BINANCE.md §5.3).
+    /// No request is sent before then ("IP Limits" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits>).
     #[error("ip banned by the exchange until {until_ms} (ms since the epoch)")]
     Banned { until_ms: i64 },
-    /// The exchange rejected the request with `{"code": .., "msg": ..}` (BINANCE.md §8).
+    /// The exchange rejected the request with `{"code": .., "msg": ..}`
+    /// (<https://developers.binance.com/docs/binance-spot-api-docs/errors>).
     /// Give up and show the code and message; `code` is 0 when the body was not JSON (the
     /// start of the body text is in `msg` then).
     #[error(
@@ -48,17 +52,20 @@ pub enum ExchangeError {
     InvalidRequest(String),
     /// A request that changes state (a new order, a cancel) may or may not have been
     /// executed: it timed out after being sent, the exchange answered HTTP 5xx, or it said
-    /// `-1006`/`-1007`/`-1000` (BINANCE.md §5.4). Never resend it: query the order (by its
-    /// client order id) until the exchange says what happened.
+    /// `-1006`/`-1007`/`-1000`. Never resend it: query the order (by its client order id)
+    /// until the exchange says what happened. Binance: "HTTP Return Codes" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/http-return-codes>, and
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/errors>.
     #[error("outcome of {endpoint} unknown: {detail}")]
     UnknownOutcome {
         endpoint: &'static str,
         detail: String,
     },
-    /// The account's order-rate limit (`ORDERS`, BINANCE.md §5.1) is reached: the local
+    /// The account's order-rate limit (`ORDERS`) is reached: the local
     /// count says one more order would pass it (nothing was sent), or the exchange
     /// answered 429 `-1015`. Only new orders wait; other requests go on. Retry placing
-    /// after `retry_after_ms` milliseconds.
+    /// after `retry_after_ms` milliseconds. Binance: "Unfilled Order Count" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits>.
     #[error("order rate limit reached ({detail}): retry after {retry_after_ms} ms")]
     OrderRateLimited { retry_after_ms: u64, detail: String },
 }
@@ -98,8 +105,8 @@ const FILTER_FAILURE: i64 = -1013;
 const CANCEL_REJECTED: i64 = -2011;
 const NO_SUCH_ORDER: i64 = -2013;
 
-/// Binance error codes that ask the client to retry later (BINANCE.md §8): `-1001
-/// DISCONNECTED` and `-1008 SERVER_BUSY`.
+/// Binance error codes that ask the client to retry later: `-1001 DISCONNECTED` and
+/// `-1008 SERVER_BUSY` (<https://developers.binance.com/docs/binance-spot-api-docs/errors>).
 const RETRYABLE_API_CODES: [i64; 2] = [-1001, -1008];
 
 impl ExchangeError {

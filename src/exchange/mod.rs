@@ -49,8 +49,10 @@ pub fn parse_exchange_info(body: &[u8]) -> Result<ExchangeInfo, ExchangeError> {
     })
 }
 
-/// Which Binance environment to use (BINANCE.md §1). Testnet is the default: mainnet must be
-/// chosen explicitly.
+/// Which Binance environment to use: the spot test network (<https://testnet.binance.vision>)
+/// or mainnet ("General API Information" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/general-api-information>).
+/// Testnet is the default: mainnet must be chosen explicitly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Network {

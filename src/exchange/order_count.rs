@@ -1,8 +1,9 @@
 //! Order-rate accounting: the local gate every new order passes before it is sent.
 //!
 //! Binance limits the account's new orders per fixed window (`ORDERS` in
-//! `exchangeInfo.rateLimits`, e.g. 50 per 10 s and 160 000 per day; BINANCE.md §5.1),
-//! reports the count in `X-MBX-ORDER-COUNT-10S` / `-1D` headers of order responses (§5.2)
+//! `exchangeInfo.rateLimits`, e.g. 50 per 10 s and 160 000 per day), reports the count in
+//! `X-MBX-ORDER-COUNT-10S` / `-1D` headers of order responses ("Unfilled Order Count" in
+//! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits>)
 //! and answers 429 `-1015 TOO_MANY_ORDERS` beyond it. That 429 concerns orders only: it
 //! must not stop market-data requests, so it is kept here, apart from the request-weight
 //! gate.
@@ -11,7 +12,8 @@
 //! UTC). Windows are fixed and aligned to multiples of their length since the epoch (a
 //! `10 SECOND` window resets at :00, :10 …, a `1 DAY` window at 00:00 UTC). An order is
 //! refused locally when one more would pass any limit, or while a `-1015` back-off runs;
-//! a response's reported count is authoritative for its window (fills lower it, §5.3).
+//! a response's reported count is authoritative for its window (fills lower it:
+//! <https://developers.binance.com/docs/binance-spot-api-docs/faqs/order_count_decrement>).
 
 /// How long to stop placing after a 429 `-1015` without `Retry-After`: until the end of
 /// the shortest window, at least this long, ms.
@@ -175,8 +177,9 @@ impl OrderCountGate {
     }
 }
 
-/// `X-MBX-ORDER-COUNT-10S: 3` → `(10000, 3)`; `None` for other headers (BINANCE.md §5.2:
-/// the suffix is the interval number and letter `S`, `M`, `H` or `D`).
+/// `X-MBX-ORDER-COUNT-10S: 3` → `(10000, 3)`; `None` for other headers (the suffix is the
+/// interval number and letter `S`, `M`, `H` or `D`: "General Info on Limits" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits>).
 pub(super) fn parse_order_count_header(name: &str, value: &str) -> Option<(i64, u32)> {
     const PREFIX: &str = "x-mbx-order-count-";
     let suffix = name

@@ -1,15 +1,18 @@
-//! Request signing (BINANCE.md §2): the payload rules and the pluggable [`Signer`].
+//! Request signing: the payload rules and the pluggable [`Signer`] ("SIGNED Endpoint
+//! security" in
+//! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/request-security>).
 //!
 //! A SIGNED REST request carries `timestamp` (and `recvWindow`) among its parameters, and a
 //! `signature` computed over the **percent-encoded** payload: the query string followed by
-//! the request body, with no separator between the two (§2.2). Since 2026-01-15 a signature
+//! the request body, with no separator between the two. Since 2026-01-15 a signature
 //! over an un-encoded payload is refused with `-1022`, so [`encode_params`] is the one way
 //! parameters become bytes, both for signing and for sending: what is signed is exactly
 //! what is sent.
 //!
-//! The WebSocket API signs differently (§2.4, "Spot WebSocket API"): every parameter except
-//! `signature`, sorted by name, joined as `k=v&…` over raw UTF-8 ([`ws_api_payload`]); the
-//! user-data stream subscription will need it.
+//! The WebSocket API signs differently: every parameter except `signature`, sorted by name,
+//! joined as `k=v&…` over raw UTF-8 ([`ws_api_payload`]); the user-data stream subscription
+//! will need it ("SIGNED request security" in
+//! <https://developers.binance.com/docs/binance-spot-api-docs/websocket-api/request-security>).
 //!
 //! Key types: HMAC-SHA256 ([`HmacSha256`], hex output) today; Ed25519 (base64, then
 //! percent-encoded) can be added as another [`Signer`] without touching the callers.
@@ -20,7 +23,8 @@ use std::fmt;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-/// Signs request payloads with an API secret (BINANCE.md §2.2, §2.5).
+/// Signs request payloads with an API secret ("SIGNED Endpoint security" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/request-security>).
 ///
 /// Implementations must be cheap to call concurrently and must not reveal the secret in
 /// `Debug`.
@@ -34,7 +38,8 @@ pub trait Signer: Send + Sync + fmt::Debug {
     fn kind(&self) -> &'static str;
 }
 
-/// HMAC-SHA256 over the payload, lower-case hex (BINANCE.md §2.2 step 4).
+/// HMAC-SHA256 over the payload, lower-case hex ("HMAC Keys" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/request-security>).
 ///
 /// The keyed state is computed once; each signature clones it, so signing costs two SHA-256
 /// compressions per 64 bytes of payload and no allocation beyond the output.
@@ -86,16 +91,19 @@ fn hex_lower(bytes: &[u8]) -> String {
 /// Parameters as an `application/x-www-form-urlencoded` string, in the order given:
 /// `name=value` pairs joined with `&`, every byte outside `A-Z a-z 0-9 * - . _`
 /// percent-encoded with upper-case hex (`１` → `%EF%BC%91`, a space → `+`). This is both
-/// the signed payload and the query string sent (BINANCE.md §2.2 step 3).
+/// the signed payload and the query string sent: Binance refuses a signature over an
+/// un-encoded payload ("SIGNED Endpoint security" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/request-security>).
 pub fn encode_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params)
         .finish()
 }
 
-/// The WebSocket API signature payload (BINANCE.md §2.4, "Spot WebSocket API, HMAC"):
-/// every parameter except `signature`, sorted by name, as raw UTF-8 `k=v` joined with `&`
-/// (not percent-encoded).
+/// The WebSocket API signature payload: every parameter except `signature`, sorted by
+/// name, as raw UTF-8 `k=v` joined with `&` (not percent-encoded). Binance: "SIGNED request
+/// security" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/websocket-api/request-security>.
 pub fn ws_api_payload(params: &[(&str, &str)]) -> String {
     let mut sorted: Vec<&(&str, &str)> = params.iter().filter(|(k, _)| *k != "signature").collect();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
@@ -115,7 +123,8 @@ pub fn ws_api_payload(params: &[(&str, &str)]) -> String {
 mod tests {
     use super::*;
 
-    // BINANCE.md §2.4: the spot REST example key pair.
+    // The spot REST example key pair: "SIGNED Endpoint Examples for POST /api/v3/order" in
+    // https://developers.binance.com/docs/binance-spot-api-docs/rest-api/request-security
     const API_KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
     const SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
 

@@ -2,17 +2,22 @@
 //!
 //! It owns the HTTP connection pool, the server clock offset, the request-weight gate
 //! ([`super::weight`]) and the order-count gate ([`super::order_count`]). Every request
-//! goes through `RestClient::execute`, which reserves the endpoint's weight (BINANCE.md
-//! §3.1), sends, adopts the weight and order counts the exchange reports, and turns
-//! 429/418 into a back-off or a ban that stops further requests locally (§5): a 429
-//! `-1015` (too many orders) stops new orders only, any other 429 stops everything.
+//! goes through `RestClient::execute`, which reserves the endpoint's weight (as each
+//! endpoint's documentation states it), sends, adopts the weight and order counts the
+//! exchange reports, and turns 429/418 into a back-off or a ban that stops further requests
+//! locally: a 429 `-1015` (too many orders) stops new orders only, any other 429 stops
+//! everything. Binance: "LIMITS" in
+//! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits>.
 //!
 //! Reads (GET) are retried after network errors and 5xx with capped, fully jittered
 //! exponential backoff. Requests that change state (a new order, a cancel) are never
 //! resent: a failure after the request may have left is
-//! [`ExchangeError::UnknownOutcome`] (§5.4), for the caller to reconcile.
+//! [`ExchangeError::UnknownOutcome`], for the caller to reconcile ("HTTP Return Codes" in
+//! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/http-return-codes>).
 //!
-//! Signed requests (§2) go through a handle made by [`RestClient::with_credentials`]:
+//! Signed requests ("SIGNED Endpoint security" in
+//! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/request-security>) go
+//! through a handle made by [`RestClient::with_credentials`]:
 //! `timestamp` from the local clock corrected by the measured server offset,
 //! `recvWindow`, the `X-MBX-APIKEY` header (marked sensitive) and the signature over the
 //! percent-encoded parameters, all in the query string. On `-1021` (timestamp outside the
@@ -55,21 +60,25 @@ const BACKOFF_CAP_MS: u64 = 4_000;
 /// How much of a non-JSON error body is kept in an error, in characters.
 const ERROR_BODY_MAX_CHARS: usize = 200;
 
-/// A REST endpoint and its request weight (BINANCE.md §3.1, §4).
+/// A REST endpoint and its request weight, as the endpoint's documentation states it
+/// (<https://developers.binance.com/docs/binance-spot-api-docs/rest-api>).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Endpoint {
     pub(super) path: &'static str,
     pub(super) weight: u32,
 }
 
-/// Binance error codes that leave the execution status unknown (BINANCE.md §5.4, §8):
-/// `-1000 UNKNOWN`, `-1006 UNEXPECTED_RESP`, `-1007 TIMEOUT`.
+/// Binance error codes that leave the execution status unknown: `-1000 UNKNOWN`,
+/// `-1006 UNEXPECTED_RESP`, `-1007 TIMEOUT`
+/// (<https://developers.binance.com/docs/binance-spot-api-docs/errors>).
 const UNKNOWN_OUTCOME_CODES: [i64; 3] = [-1000, -1006, -1007];
 
-/// Binance's code for a timestamp outside the recvWindow (BINANCE.md §2.6).
+/// Binance's code for a timestamp outside the recvWindow
+/// (<https://developers.binance.com/docs/binance-spot-api-docs/errors>).
 const INVALID_TIMESTAMP: i64 = -1021;
 
-/// Binance's code for too many new orders, sent with HTTP 429 (BINANCE.md §8).
+/// Binance's code for too many new orders, sent with HTTP 429
+/// (<https://developers.binance.com/docs/binance-spot-api-docs/errors>).
 const TOO_MANY_ORDERS: i64 = -1015;
 
 /// What the transport needs to know of one Binance API (spot `/api/v3`, USD-M `/fapi`,
@@ -103,7 +112,7 @@ pub struct ClientOptions {
 }
 
 impl ClientOptions {
-    /// The options for `network` (BINANCE.md §1), with its REST URL replaced by
+    /// The options for `network` ([`Network::rest_url`]), with its REST URL replaced by
     /// `rest_url_override` when given, and [`DEFAULT_MAX_RETRIES`].
     ///
     /// Errors with [`ExchangeError::InvalidRequest`] when the URL is not `http` or `https`,
@@ -312,9 +321,10 @@ impl RestClient {
     }
 
     /// A handle sharing this client's connection pool, clock offset, weight budget and
-    /// order counts that can also make SIGNED requests (BINANCE.md §2): HMAC-SHA256 with
+    /// order counts that can also make SIGNED requests: HMAC-SHA256 with
     /// `credentials.api_secret`, `X-MBX-APIKEY: credentials.api_key`, and `recvWindow =
-    /// recv_window_ms`.
+    /// recv_window_ms` ("SIGNED Endpoint security" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/request-security>).
     ///
     /// Errors with [`ExchangeError::InvalidRequest`] when `recv_window_ms` is not in
     /// 1..=60000 or the API key cannot be an HTTP header value (the message never shows
@@ -391,10 +401,11 @@ impl RestClient {
         }
     }
 
-    /// `GET /api/v3/time` (weight 1, BINANCE.md §2.3): measures the clock offset as
+    /// `GET /api/v3/time` (weight 1): measures the clock offset as
     /// `serverTime - midpoint(local send, local receive)`, stores it for
     /// [`RestClient::server_now_ms`] and returns it, in ms (positive: the server is
-    /// ahead).
+    /// ahead). Binance: "Check server time" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/general-endpoints>.
     pub async fn sync_time(&self) -> Result<i64, ExchangeError> {
         let time = self.inner.api.time;
         let reply = self.get(time, &[]).await?;
@@ -418,7 +429,8 @@ impl RestClient {
     }
 
     /// Takes the one-minute `REQUEST_WEIGHT` limit as the weight budget and the `ORDERS`
-    /// limits as the order-count limits (BINANCE.md §5.1).
+    /// limits as the order-count limits ("Rate limiters" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/enums>).
     pub(super) fn adopt_limits(&self, info: &ExchangeInfo) {
         if let Some(limit) = info.request_weight_per_minute() {
             self.inner.gate().set_limit(limit);
@@ -467,11 +479,13 @@ impl RestClient {
         .await
     }
 
-    /// Sends a SIGNED request (BINANCE.md §2): `params`, then `recvWindow`, `timestamp`
+    /// Sends a SIGNED request: `params`, then `recvWindow`, `timestamp`
     /// and `signature`, all in the query string, with the `X-MBX-APIKEY` header. GETs are
     /// retried like [`RestClient::get`] (each attempt signed afresh); other methods are
     /// sent once ([`Resend::Never`]). On `-1021` the clock offset is measured again and the
-    /// request signed and sent once more.
+    /// request signed and sent once more. Binance: "SIGNED Endpoint security" and "Timing
+    /// security" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/request-security>.
     ///
     /// Errors with [`ExchangeError::InvalidRequest`] on a handle without credentials.
     pub(super) async fn signed(
@@ -649,8 +663,9 @@ impl RestClient {
         }
     }
 
-    /// Whether a new order would pass the `ORDERS` limits now (BINANCE.md §5.1), without
-    /// counting it: [`ExchangeError::OrderRateLimited`] when it would not.
+    /// Whether a new order would pass the `ORDERS` limits now, without counting it:
+    /// [`ExchangeError::OrderRateLimited`] when it would not ("Unfilled Order Count" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits>).
     pub fn check_order_rate(&self) -> Result<(), ExchangeError> {
         let now = self.server_now_ms();
         self.inner

@@ -1,9 +1,12 @@
 //! Request-weight accounting: the local gate every REST request passes before it is sent.
 //!
 //! Binance counts `REQUEST_WEIGHT` per IP in fixed one-minute windows that reset on
-//! server-time minute boundaries (BINANCE.md §5.1), reports the running total in the
-//! `X-MBX-USED-WEIGHT-1M` header of every response (§5.2), answers 429 with `Retry-After`
-//! once the limit is exceeded and bans the IP with 418 when that is ignored (§5.3).
+//! server-time minute boundaries, reports the running total in the
+//! `X-MBX-USED-WEIGHT-1M` header of every response, answers 429 with `Retry-After`
+//! once the limit is exceeded and bans the IP with 418 when that is ignored. Binance:
+//! "IP Limits" in <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits>,
+//! and the fixed windows under "Rate limits" in
+//! <https://developers.binance.com/docs/binance-spot-api-docs/websocket-api/rate-limits>.
 //!
 //! [`WeightGate`] is pure bookkeeping over explicit server times (ms since the epoch, UTC),
 //! with no clock and no sleeping, so that every rule is unit-tested with exact times:
@@ -20,8 +23,9 @@ use crate::domain::MINUTE_MS;
 
 use super::error::ExchangeError;
 
-/// The request-weight limit per minute assumed until `exchangeInfo` publishes one
-/// (BINANCE.md §5.1).
+/// The request-weight limit per minute assumed until `exchangeInfo` publishes one (the
+/// documented `REQUEST_WEIGHT` example, "Rate limiters" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/enums>).
 pub const DEFAULT_WEIGHT_LIMIT: u32 = 6000;
 
 /// Length of a weight window, ms.
@@ -41,7 +45,8 @@ const WINDOW_GUARD_MS: i64 = 250;
 const DEFAULT_RETRY_AFTER_MS: i64 = 60_000;
 
 /// How long a 418 ban is assumed to last when neither `Retry-After` nor the message says
-/// (bans last 2 minutes at least, BINANCE.md §5.3), ms.
+/// (bans last 2 minutes at least: "IP Limits" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits>), ms.
 const DEFAULT_BAN_MS: i64 = 120_000;
 
 /// Which share of the weight budget a request may use.

@@ -61,7 +61,7 @@ pub(in crate::exchange) fn parse_server_time(body: &[u8]) -> Result<i64, String>
 }
 
 /// An error body `{"code": -1121, "msg": "Invalid symbol."}` → `(code, msg)`; `None` when
-/// the body is not one (BINANCE.md §8).
+/// the body is not one (<https://developers.binance.com/docs/binance-spot-api-docs/errors>).
 pub(in crate::exchange) fn parse_api_error(body: &[u8]) -> Option<(i64, String)> {
     from_json::<WireApiError>(body)
         .ok()

@@ -1,5 +1,9 @@
-//! Orders: signed spot trading, checked locally, recorded before it is sent, never
-//! duplicated (BINANCE.md §2, §4, §5).
+//! Orders: signed spot trading, checked locally, recorded before it is sent, never duplicated.
+//! Binance:
+//! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>,
+//! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints> and,
+//! for unknown outcomes,
+//! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/http-return-codes>.
 //!
 //! [`Orders`] is the component the control socket's `order.*` methods call, one line each:
 //! [`Orders::place`], [`Orders::cancel`], [`Orders::get`], [`Orders::list`]. The daemon
@@ -63,7 +67,9 @@ const RULES_TTL_MS: i64 = 10 * 60_000;
 /// How long a fetched last price is reused for MARKET notional checks, ms.
 const PRICE_TTL_MS: i64 = 2_000;
 /// Added to the recvWindow before a `-2013` counts as "never placed": the exchange's
-/// propagation (Memory → Database, BINANCE.md §5.4) and clock-offset error, ms.
+/// propagation (data source "Memory => Database" of "Query order (USER_DATA)" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>) and
+/// clock-offset error, ms.
 const PROPAGATION_MARGIN_MS: i64 = 5_000;
 /// First wait before querying an order whose outcome is unknown.
 const RESOLVE_FIRST_DELAY: Duration = Duration::from_millis(200);
@@ -112,7 +118,8 @@ pub enum OrderError {
     /// No such order, neither on the exchange nor in the database.
     #[error("no order with {which} on {symbol}")]
     NotFound { symbol: Symbol, which: OrderRef },
-    /// The exchange refused: its `code` and `msg` (BINANCE.md §8). For a placement the
+    /// The exchange refused: its `code` and `msg`
+    /// (<https://developers.binance.com/docs/binance-spot-api-docs/errors>). For a placement the
     /// order is stored `REJECTED` with them (`order`); for a cancel, `order` is the order
     /// as the exchange now reports it.
     #[error("exchange rejected the request: code {code}: {}", msg.trim_end_matches('.'))]
@@ -996,9 +1003,10 @@ impl Orders {
 
     /// Refreshes every stored order that is working on the exchange (not in a final state,
     /// and not in doubt: orders whose placement outcome is unknown have their own resolver)
-    /// from the exchange (`GET /api/v3/order` by client order id, BINANCE.md §4.3), and
-    /// stores what it says: fills, cancellations and expiries that happened since.
-    /// Returns how many orders were refreshed.
+    /// from the exchange (`GET /api/v3/order` by client order id: "Query order (USER_DATA)" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>),
+    /// and stores what it says: fills, cancellations and expiries that happened since. Returns
+    /// how many orders were refreshed.
     ///
     /// # Errors
     /// `NoCredentials`; `Store`. An order that cannot be queried is logged and left for the

@@ -2,16 +2,21 @@
 //! the account, from Binance's WebSocket API into SQLite, with nothing lost across
 //! reconnects.
 //!
-//! # Subscription (BINANCE.md §6.2)
+//! # Subscription
 //!
-//! Spot listen keys are retired (BINANCE.md §6.1). The stream connects to
+//! Spot listen keys are retired (Binance's changelog, 2026-01-21:
+//! <https://developers.binance.com/docs/binance-spot-api-docs/CHANGELOG>). The stream connects to
 //! `exchange.ws_api_url` and sends `userDataStream.subscribe.signature` with `apiKey`,
 //! `timestamp`, `recvWindow` and an HMAC-SHA256 signature over those parameters sorted by
 //! name (`apiKey=…&recvWindow=…&timestamp=…`, [`crate::exchange::ws_api_payload`]). Events
 //! then arrive as text frames `{"subscriptionId": N, "event": {...}}`
-//! ([`crate::exchange::spot::parse_frame`]).
+//! ([`crate::exchange::spot::parse_frame`]). Binance: "User Data Stream requests" in
+//! <https://developers.binance.com/docs/binance-spot-api-docs/websocket-api/user-data-stream-requests>.
 //!
-//! # Keeping the connection honest (BINANCE.md §6.4)
+//! # Keeping the connection honest
+//!
+//! Binance's rules for a connection: "General API Information" in
+//! <https://developers.binance.com/docs/binance-spot-api-docs/websocket-api/general-api-information>.
 //!
 //! * The server pings every 20 s and drops a client that has not answered within a minute:
 //!   pongs echo the ping's payload (tungstenite queues them; the stream flushes at once).

@@ -2,13 +2,16 @@
 //! the stream may have missed while no connection was subscribed (module docs of
 //! [`crate::user_stream`], "Nothing lost").
 //!
-//! | step | request (BINANCE.md §4.3) | weight |
+//! | step | request | weight |
 //! |---|---|---|
 //! | every stored order not in a final state | `GET /api/v3/order` | 4 each |
 //! | the open orders (imports orders placed outside tradebeat) | `GET /api/v3/openOrders` | 80 |
 //! | fills since the last stored trade, per symbol | `GET /api/v3/myTrades?fromId=` | 20 per page |
 //! | orders of those fills that are not stored | `GET /api/v3/allOrders?orderId=` | 20 per 1000 orders |
 //! | balances | `GET /api/v3/account` | 20 |
+//!
+//! Requests and weights:
+//! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>.
 //!
 //! The symbols looked at are those registered, those with stored orders and those with
 //! stored fills. A symbol with no stored fill yet gets its most recent 1000 fills; after

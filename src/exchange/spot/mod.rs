@@ -36,7 +36,8 @@ use super::weight::WeightStatus;
 use crate::clock::Clock;
 use crate::domain::{Credentials, ExchangeInfo, Interval, Kline, Secret, Symbol, Ticker};
 
-/// Largest `limit` of `GET /api/v3/klines` (BINANCE.md §3.2).
+/// Largest `limit` of `GET /api/v3/klines` ("Kline/Candlestick data" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints>).
 pub const KLINES_MAX_LIMIT: u16 = 1000;
 
 const PING: Endpoint = Endpoint {
@@ -203,9 +204,10 @@ impl SpotClient {
         wire::parse_any(&reply.body).map_err(decode(PING))
     }
 
-    /// `GET /api/v3/exchangeInfo` for all symbols (weight 20, BINANCE.md §3.4). Also adopts
+    /// `GET /api/v3/exchangeInfo` for all symbols (weight 20). Also adopts
     /// its one-minute `REQUEST_WEIGHT` limit as the weight budget. Symbols whose names are
-    /// not valid [`Symbol`]s are left out.
+    /// not valid [`Symbol`]s are left out. Binance: "Exchange information" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/general-endpoints>.
     pub async fn exchange_info(&self) -> Result<ExchangeInfo, ExchangeError> {
         let reply = self.rest.get(EXCHANGE_INFO, &[]).await?;
         let info = wire::parse_exchange_info(&reply.body).map_err(decode(EXCHANGE_INFO))?;
@@ -213,9 +215,11 @@ impl SpotClient {
         Ok(info)
     }
 
-    /// `GET /api/v3/exchangeInfo?symbol=` (weight 20, BINANCE.md §3.4): the exchange's
+    /// `GET /api/v3/exchangeInfo?symbol=` (weight 20): the exchange's
     /// rules for one symbol, with its filters. Adopts the rate limits like
-    /// [`SpotClient::exchange_info`]. An unknown symbol is `Api` `-1121`.
+    /// [`SpotClient::exchange_info`]. An unknown symbol is `Api` `-1121`. Binance: "Exchange
+    /// information" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/general-endpoints>.
     pub async fn exchange_info_for(&self, symbol: &Symbol) -> Result<ExchangeInfo, ExchangeError> {
         let reply = self
             .rest
@@ -226,10 +230,11 @@ impl SpotClient {
         Ok(info)
     }
 
-    /// `GET /api/v3/klines` (weight 2, BINANCE.md §3.2): up to `limit` (1..=1000) candles of
+    /// `GET /api/v3/klines` (weight 2): up to `limit` (1..=1000) candles of
     /// `symbol` at `interval`, oldest first, from `start_time` and/or up to `end_time`
     /// (open times, ms since the epoch, UTC; neither: the most recent). Candles are
-    /// returned as sent: the last one may still be open.
+    /// returned as sent: the last one may still be open. Binance: "Kline/Candlestick data" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints>.
     ///
     /// Errors with [`ExchangeError::InvalidRequest`] for a `limit` out of range or
     /// `start_time > end_time`, before anything is sent.
@@ -268,10 +273,12 @@ impl SpotClient {
         wire::parse_klines(&reply.body).map_err(decode(KLINES))
     }
 
-    /// `GET /api/v3/ticker/24hr?symbols=[..]&type=FULL` (BINANCE.md §3.3): the rolling
+    /// `GET /api/v3/ticker/24hr?symbols=[..]&type=FULL`: the rolling
     /// 24-hour tickers of `symbols`, in one request whatever their number (weight 2 for
     /// 1–20 symbols, 40 for 21–100, 80 above). An empty slice returns an empty vector
-    /// without a request. An unknown symbol fails the whole request (`-1121`).
+    /// without a request. An unknown symbol fails the whole request (`-1121`). Binance: "24hr
+    /// ticker price change statistics" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints>.
     pub async fn tickers_24hr(&self, symbols: &[Symbol]) -> Result<Vec<Ticker>, ExchangeError> {
         if symbols.is_empty() {
             return Ok(Vec::new());

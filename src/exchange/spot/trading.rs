@@ -1,5 +1,7 @@
-//! The spot trading and account endpoints (BINANCE.md §4): signed, on top of
-//! [`SpotClient`]'s request machinery, and their JSON shapes (private).
+//! The spot trading and account endpoints: signed, on top of
+//! [`SpotClient`]'s request machinery, and their JSON shapes (private). Binance:
+//! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints> and
+//! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>.
 //!
 //! | method | endpoint | weight | sent |
 //! |---|---|---|---|
@@ -80,14 +82,18 @@ const TICKER_PRICE: Endpoint = Endpoint {
     weight: 2,
 };
 
-/// Largest `limit` of `allOrders` and `myTrades` (BINANCE.md §4.3).
+/// Largest `limit` of `allOrders` and `myTrades` ("All orders (USER_DATA)" and "Account
+/// trade list (USER_DATA)" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>).
 pub const ORDERS_MAX_LIMIT: u16 = 1000;
 
 impl SpotClient {
-    /// `POST /api/v3/order` with `newOrderRespType=FULL` (BINANCE.md §4.1): places `order`
+    /// `POST /api/v3/order` with `newOrderRespType=FULL`: places `order`
     /// under `client_order_id` and returns the order as the exchange answered, fills
     /// included. Counts against the `ORDERS` limits first: over them, the order is refused
-    /// locally with [`ExchangeError::OrderRateLimited`] and nothing is sent.
+    /// locally with [`ExchangeError::OrderRateLimited`] and nothing is sent. Binance: "New
+    /// order (TRADE)" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>.
     ///
     /// Never resent. [`ExchangeError::UnknownOutcome`] when the request may have been
     /// executed without us knowing (timeout, 5xx, `-1006`/`-1007`, or a 2xx whose body
@@ -108,9 +114,10 @@ impl SpotClient {
         })
     }
 
-    /// `POST /api/v3/order/test` (BINANCE.md §4.2): the exchange checks the order and the
+    /// `POST /api/v3/order/test`: the exchange checks the order and the
     /// signature without placing it. Same errors as [`SpotClient::place_order`], except
-    /// that nothing is ever executed.
+    /// that nothing is ever executed. Binance: "Test new order (TRADE)" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>.
     pub async fn test_order(
         &self,
         order: &OrderRequest,
@@ -121,8 +128,10 @@ impl SpotClient {
         Ok(())
     }
 
-    /// `GET /api/v3/order` (weight 4, BINANCE.md §4.3): one order by order id or client
-    /// order id. A missing order is `Api` `-2013` ("Order does not exist.").
+    /// `GET /api/v3/order` (weight 4): one order by order id or client
+    /// order id. A missing order is `Api` `-2013` ("Order does not exist."). Binance: "Query
+    /// order (USER_DATA)" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>.
     pub async fn query_order(
         &self,
         symbol: &Symbol,
@@ -133,10 +142,12 @@ impl SpotClient {
         parse_order(&reply.body).map_err(decode(ORDER_QUERY))
     }
 
-    /// `DELETE /api/v3/order` (weight 1, BINANCE.md §4.3): cancels one order by order id
+    /// `DELETE /api/v3/order` (weight 1): cancels one order by order id
     /// or client order id and returns it as the exchange answered. Sent once: a timeout or
     /// 5xx is [`ExchangeError::UnknownOutcome`]. An order that is not open (filled,
-    /// already cancelled, unknown) is `Api` `-2011` ("Unknown order sent.").
+    /// already cancelled, unknown) is `Api` `-2011` ("Unknown order sent."). Binance:
+    /// "Cancel order (TRADE)" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>.
     pub async fn cancel_order(
         &self,
         symbol: &Symbol,
@@ -153,9 +164,11 @@ impl SpotClient {
         })
     }
 
-    /// `GET /api/v3/openOrders` (BINANCE.md §4.3): the account's open orders on `symbol`
+    /// `GET /api/v3/openOrders`: the account's open orders on `symbol`
     /// (weight 6), or on every symbol (weight 80). Orders in a shape tradebeat does not
-    /// know (an order type it does not offer) are left out and logged.
+    /// know (an order type it does not offer) are left out and logged. Binance: "Current
+    /// open orders (USER_DATA)" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>.
     pub async fn open_orders(&self, symbol: Option<&Symbol>) -> Result<Vec<Order>, ExchangeError> {
         let (endpoint, params) = match symbol {
             Some(s) => (OPEN_ORDERS_SYMBOL, vec![("symbol", s.to_string())]),
@@ -165,10 +178,11 @@ impl SpotClient {
         parse_orders(&reply.body).map_err(decode(endpoint))
     }
 
-    /// `GET /api/v3/allOrders` (weight 20, BINANCE.md §4.3): up to `limit` (1..=1000)
+    /// `GET /api/v3/allOrders` (weight 20): up to `limit` (1..=1000)
     /// orders of `symbol`, oldest first, from order id `from_order_id` on (or the most
     /// recent ones). Orders of unknown shapes are left out as in
-    /// [`SpotClient::open_orders`].
+    /// [`SpotClient::open_orders`]. Binance: "All orders (USER_DATA)" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>.
     pub async fn all_orders(
         &self,
         symbol: &Symbol,
@@ -185,9 +199,10 @@ impl SpotClient {
         parse_orders(&reply.body).map_err(decode(ALL_ORDERS))
     }
 
-    /// `GET /api/v3/myTrades` (BINANCE.md §4.3): up to `limit` (1..=1000) of the account's
+    /// `GET /api/v3/myTrades`: up to `limit` (1..=1000) of the account's
     /// trades on `symbol`, of one order when `order_id` is given (weight 5) or the most
-    /// recent ones (weight 20).
+    /// recent ones (weight 20). Binance: "Account trade list (USER_DATA)" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>.
     pub async fn my_trades(
         &self,
         symbol: &Symbol,
@@ -209,9 +224,11 @@ impl SpotClient {
         Ok(rows.into_iter().map(WireTrade::into_trade).collect())
     }
 
-    /// `GET /api/v3/myTrades` with `fromId` (BINANCE.md §4.3, weight 20): up to `limit`
+    /// `GET /api/v3/myTrades` with `fromId` (weight 20): up to `limit`
     /// (1..=1000) of the account's trades on `symbol` with trade id ≥ `from_id`, oldest
-    /// first. Reconciliation pages through the fills it has not seen with it.
+    /// first. Reconciliation pages through the fills it has not seen with it. Binance:
+    /// "Account trade list (USER_DATA)" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>.
     pub async fn my_trades_from(
         &self,
         symbol: &Symbol,
@@ -229,8 +246,10 @@ impl SpotClient {
         Ok(rows.into_iter().map(WireTrade::into_trade).collect())
     }
 
-    /// `GET /api/v3/account` (weight 20, BINANCE.md §4.3) with `omitZeroBalances=true`:
-    /// whether the account may trade, and its non-zero balances.
+    /// `GET /api/v3/account` (weight 20) with `omitZeroBalances=true`:
+    /// whether the account may trade, and its non-zero balances. Binance: "Account
+    /// information (USER_DATA)" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>.
     pub async fn account(&self) -> Result<Account, ExchangeError> {
         let params = [("omitZeroBalances", "true".to_string())];
         let reply = self.rest.signed(Method::GET, ACCOUNT, &params).await?;
@@ -250,8 +269,9 @@ impl SpotClient {
         })
     }
 
-    /// `GET /api/v3/ticker/price?symbol=` (weight 2, public; BINANCE.md §3.3): the last
-    /// price of `symbol`.
+    /// `GET /api/v3/ticker/price?symbol=` (weight 2, public): the last
+    /// price of `symbol`. Binance: "Symbol price ticker" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints>.
     pub async fn ticker_price(&self, symbol: &Symbol) -> Result<Decimal, ExchangeError> {
         let reply = self
             .rest
@@ -277,7 +297,8 @@ fn dec_param(d: Decimal) -> String {
     d.normalize().to_string()
 }
 
-/// The parameters of a new order (BINANCE.md §4.1), in the documented order.
+/// The parameters of a new order, in the documented order ("New order (TRADE)" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>).
 fn new_order_params(
     order: &OrderRequest,
     client_order_id: &ClientOrderId,
@@ -310,7 +331,8 @@ fn new_order_params(
     p
 }
 
-/// `symbol` plus `orderId` or `origClientOrderId` (BINANCE.md §4.3).
+/// `symbol` plus `orderId` or `origClientOrderId` ("Query order (USER_DATA)" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>).
 fn order_ref_params(symbol: &Symbol, which: &OrderRef) -> Vec<(&'static str, String)> {
     let mut p = vec![("symbol", symbol.to_string())];
     match which {
@@ -358,9 +380,11 @@ where
     }
 }
 
-/// An order in any of the shapes the order endpoints answer with (BINANCE.md §4.1,
-/// §4.3). A cancel answer names the cancelled order's client id `origClientOrderId` and
-/// its own `clientOrderId`.
+/// An order in any of the shapes the order endpoints answer with
+/// (<https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>,
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>).
+/// A cancel answer names the cancelled order's client id `origClientOrderId` and its own
+/// `clientOrderId`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireOrder {
@@ -529,7 +553,8 @@ mod tests {
         s.parse().unwrap()
     }
 
-    // BINANCE.md §4.1, the FULL response example.
+    // The FULL response example of "New order (TRADE)" in
+    // https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints
     const FULL: &str = r#"{
         "symbol": "BTCUSDT", "orderId": 28, "orderListId": -1,
         "clientOrderId": "6gCrw2kRUAF9CvJDGP16IP", "transactTime": 1507725176595,
@@ -545,7 +570,8 @@ mod tests {
         ]
     }"#;
 
-    // BINANCE.md §4.3, the GET /api/v3/order example.
+    // The response example of "Query order (USER_DATA)" in
+    // https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints
     const QUERY: &str = r#"{
         "symbol": "LTCBTC", "orderId": 1, "orderListId": -1, "clientOrderId": "myOrder1",
         "price": "0.1", "origQty": "1.0", "executedQty": "0.0", "cummulativeQuoteQty": "0.0",

@@ -1,19 +1,21 @@
 //! The spot user-data stream's wire format: one text frame in, a typed [`Frame`] out.
 //!
-//! Spot user data comes over the WebSocket API (BINANCE.md §6.2): a frame is either the
-//! answer to a request (`{"id","status","result"|"error","rateLimits"}`) or an event. Three
-//! event shapes are accepted, as seen in recorded payloads:
+//! Spot user data comes over the WebSocket API ("User Data Stream requests" in
+//! <https://developers.binance.com/docs/binance-spot-api-docs/websocket-api/user-data-stream-requests>):
+//! a frame is either the answer to a request (`{"id","status","result"|"error","rateLimits"}`)
+//! or an event. Three event shapes are accepted, as seen in recorded payloads:
 //!
 //! - WebSocket-API wrapped: `{"subscriptionId":0,"event":{"e":…}}`;
 //! - combined stream: `{"stream":"…","data":{"e":…}}`;
 //! - bare: `{"e":…}`.
 //!
-//! The events themselves are in [`events`] (BINANCE.md §6.3). Each typed event keeps the
+//! The events themselves are in [`events`]. Each typed event keeps the
 //! event object's exact JSON text (`raw`), borrowed from the frame while parsing and
 //! copied once, never re-serialized. A frame that is not JSON, or neither a response nor
 //! an event, is a [`FrameError`]; a known event whose fields do not parse is
 //! [`UserDataEvent::Invalid`] and an unknown type [`UserDataEvent::Unknown`], both kept raw
-//! by the store. Nothing here panics on any input.
+//! by the store. Nothing here panics on any input. Binance's event payloads:
+//! <https://developers.binance.com/docs/binance-spot-api-docs/user-data-stream>.
 //!
 //! This module knows Binance's user-data JSON field names; `src/exchange/` knows the REST
 //! ones. The store ([`crate::store::Store::apply_user_data`]) writes what is parsed here.
@@ -35,8 +37,10 @@ pub enum Frame {
     Event(ParsedEvent),
 }
 
-/// The answer to a WebSocket API request (BINANCE.md §6.2):
-/// `{"id","status","result"|"error","rateLimits"}`. `rateLimits` is not kept.
+/// The answer to a WebSocket API request:
+/// `{"id","status","result"|"error","rateLimits"}`. `rateLimits` is not kept. Binance:
+/// "Response format" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/websocket-api/response-format>.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WsResponse {
     /// The request's id: a string as sent, a number as its decimal text; `None` when the
@@ -47,7 +51,8 @@ pub struct WsResponse {
     pub status: u16,
     /// The result, on success.
     pub result: Option<serde_json::Value>,
-    /// Binance's error, on failure (`-2015`, `-2035` …; BINANCE.md §8).
+    /// Binance's error, on failure (`-2015`, `-2035` …;
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/errors>).
     pub error: Option<WsError>,
 }
 

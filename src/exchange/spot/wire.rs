@@ -1,4 +1,7 @@
-//! Binance's JSON payloads (BINANCE.md §3, §8) and their conversion into domain types.
+//! Binance's JSON payloads and their conversion into domain types (shapes: "General
+//! endpoints" and "Market Data endpoints" in
+//! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api>; the error body:
+//! <https://developers.binance.com/docs/binance-spot-api-docs/errors>).
 //!
 //! Private to `exchange`: nothing else in the crate knows a Binance field name. Every
 //! parser takes the raw body and returns the domain value or a one-line description of
@@ -60,8 +63,10 @@ impl<'de> Deserialize<'de> for Dec {
     }
 }
 
-/// One kline: an array of at least 11 elements (Binance sends 12, the last unused;
-/// BINANCE.md §3.2). Elements past the 11th are ignored.
+/// One kline: an array of at least 11 elements (Binance sends 12, the last unused:
+/// "Kline/Candlestick data" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints>).
+/// Elements past the 11th are ignored.
 struct WireKline(Kline);
 
 impl<'de> Deserialize<'de> for WireKline {
@@ -114,7 +119,9 @@ impl<'de> Deserialize<'de> for WireKline {
     }
 }
 
-/// `GET /api/v3/ticker/24hr`, `type=FULL`: one element of the array (BINANCE.md §3.3).
+/// `GET /api/v3/ticker/24hr`, `type=FULL`: one element of the array ("24hr ticker price
+/// change statistics" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints>).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireTicker {
@@ -135,7 +142,10 @@ struct WireTicker {
     close_time: Int,
 }
 
-/// `GET /api/v3/exchangeInfo` (BINANCE.md §3.4, §5.1); only the fields the daemon uses.
+/// `GET /api/v3/exchangeInfo`; only the fields the daemon uses ("Exchange information" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/general-endpoints>;
+/// its `rateLimits`: "Rate limiters" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/enums>).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireExchangeInfo {
@@ -211,8 +221,8 @@ impl<'de> Deserialize<'de> for FilterDec {
     }
 }
 
-/// The symbol filters tradebeat enforces (BINANCE.md §3.4); every other `filterType` is
-/// `Other` and ignored.
+/// The symbol filters tradebeat enforces; every other `filterType` is `Other` and ignored
+/// (<https://developers.binance.com/docs/binance-spot-api-docs/filters>).
 #[derive(Deserialize)]
 #[serde(tag = "filterType")]
 enum WireFilter {

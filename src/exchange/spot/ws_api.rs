@@ -64,7 +64,7 @@ const KEEPALIVE_PAYLOAD: &[u8] = b"tradebeat";
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Binance codes that mean the API key, its IP whitelist or its permissions are refused
-/// (BINANCE.md §8): retrying soon cannot help.
+/// (<https://developers.binance.com/docs/binance-spot-api-docs/errors>): retrying soon cannot help.
 const REJECTED_KEY_CODES: [i64; 4] = [-2015, -2014, -1022, -1002];
 const TIMESTAMP_CODE: i64 = -1021;
 const SUBSCRIPTION_ACTIVE: i64 = -2035;
