@@ -116,16 +116,25 @@ pub enum OrderError {
         existing.status
     )]
     DuplicateClientOrderId { existing: Box<OrderRow> },
-    /// No such order, neither on the exchange nor in the database.
+    /// No such order, neither on the exchange nor in the database. `code` and `msg` are
+    /// what the exchange answered the request with (`-2013` "Order does not exist." for a
+    /// query, `-2011` "Unknown order sent." for a cancel).
     #[error("no order with {which} on {symbol}")]
-    NotFound { symbol: Symbol, which: OrderRef },
-    /// The exchange refused: its `code` and `msg` (BINANCE.md §8). For a placement the
-    /// order is stored `REJECTED` with them (`order`); for a cancel, `order` is the order
-    /// as the exchange now reports it.
+    NotFound {
+        symbol: Symbol,
+        which: OrderRef,
+        code: i64,
+        msg: String,
+    },
+    /// The exchange refused: its `code` and `msg` and the HTTP status of its answer
+    /// (https://developers.binance.com/docs/binance-spot-api-docs/errors). For a placement
+    /// the order is stored `REJECTED` with them (`order`); for a cancel, `order` is the
+    /// order as the exchange now reports it.
     #[error("exchange rejected the request: code {code}: {}", msg.trim_end_matches('.'))]
     Rejected {
         code: i64,
         msg: String,
+        http_status: u16,
         order: Option<Box<OrderRow>>,
     },
     /// The request may or may not have been executed (timeout, 5xx, `-1006`/`-1007`).
@@ -379,6 +388,7 @@ impl Orders {
                 OrderError::Rejected {
                     code,
                     msg,
+                    http_status,
                     order: Some(Box::new(row)),
                 }
             }
@@ -677,10 +687,12 @@ impl Orders {
     /// have yet is imported from the answer.
     ///
     /// # Errors
-    /// `NoCredentials`; `Rejected` with Binance's code and msg (`-2011` when the order is
-    /// no longer open: `order` then carries its refreshed state); `OutcomeUnknown` when the
-    /// cancel may or may not have happened and a query could not tell; `Exchange`,
-    /// `Store`.
+    /// `NoCredentials`; `NotFound` when the exchange refused because it has no such order
+    /// and the database has none either (with the exchange's code and msg, `-2011`);
+    /// `Rejected` with Binance's code, msg and HTTP status otherwise (`-2011` when the
+    /// order is no longer open: `order` then carries its refreshed state);
+    /// `OutcomeUnknown` when the cancel may or may not have happened and a query could not
+    /// tell; `Exchange`, `Store`.
     pub async fn cancel(&self, symbol: &Symbol, which: &OrderRef) -> Result<OrderRow, OrderError> {
         let venue = Arc::clone(self.venue()?);
         tracing::info!(symbol = %symbol, order = %which, "cancelling order");
@@ -689,18 +701,45 @@ impl Orders {
                 tracing::info!(symbol = %symbol, order_id = order.order_id, client_order_id = %order.client_order_id, status = %order.status, "order cancelled");
                 Ok(self.store_answer(order).await?)
             }
-            Err(ExchangeError::Api { code, msg, .. }) => {
-                tracing::warn!(symbol = %symbol, order = %which, code, msg = %msg, "cancel rejected by the exchange");
-                let order = if Rejection::of(code) == Rejection::CancelRejected {
-                    // Usually filled or cancelled already: learn its state.
+            Err(ExchangeError::Api {
+                code,
+                msg,
+                http_status,
+                ..
+            }) => {
+                tracing::warn!(symbol = %symbol, order = %which, code, http_status, msg = %msg, "cancel rejected by the exchange");
+                let rejection = Rejection::of(code);
+                let order = if matches!(
+                    rejection,
+                    Rejection::CancelRejected | Rejection::NoSuchOrder
+                ) {
+                    // Usually filled or cancelled already, or never placed: learn which.
                     match self.refresh(symbol, which).await {
-                        Ok(row) => Some(Box::new(row)),
-                        Err(_) => self.local(symbol, which).await?.map(Box::new),
+                        Ok(row) => Some(row),
+                        Err(OrderError::Exchange(e)) if e.is_no_such_order() => {
+                            match self.local(symbol, which).await? {
+                                Some(row) => Some(row),
+                                None => {
+                                    return Err(OrderError::NotFound {
+                                        symbol: symbol.clone(),
+                                        which: which.clone(),
+                                        code,
+                                        msg,
+                                    });
+                                }
+                            }
+                        }
+                        Err(_) => self.local(symbol, which).await?,
                     }
                 } else {
-                    self.local(symbol, which).await?.map(Box::new)
+                    self.local(symbol, which).await?
                 };
-                Err(OrderError::Rejected { code, msg, order })
+                Err(OrderError::Rejected {
+                    code,
+                    msg,
+                    http_status,
+                    order: order.map(Box::new),
+                })
             }
             Err(ExchangeError::UnknownOutcome { endpoint, detail }) => {
                 tracing::warn!(symbol = %symbol, order = %which, error = %detail, "cancel outcome unknown, querying the order");
@@ -731,19 +770,24 @@ impl Orders {
     /// stored.
     ///
     /// # Errors
-    /// `NoCredentials`; `NotFound` when neither knows it; `Exchange` when the exchange
-    /// cannot be asked; `Store`.
+    /// `NoCredentials`; `NotFound` when neither knows it (with the exchange's code and
+    /// msg, `-2013`); `Exchange` when the exchange cannot be asked; `Store`.
     pub async fn get(&self, symbol: &Symbol, which: &OrderRef) -> Result<OrderRow, OrderError> {
         self.venue()?;
         match self.refresh(symbol, which).await {
             Ok(row) => Ok(row),
-            Err(OrderError::Exchange(e)) if e.is_no_such_order() => self
-                .local(symbol, which)
-                .await?
-                .ok_or_else(|| OrderError::NotFound {
-                    symbol: symbol.clone(),
-                    which: which.clone(),
-                }),
+            Err(OrderError::Exchange(ExchangeError::Api { code, msg, .. }))
+                if Rejection::of(code) == Rejection::NoSuchOrder =>
+            {
+                self.local(symbol, which)
+                    .await?
+                    .ok_or_else(|| OrderError::NotFound {
+                        symbol: symbol.clone(),
+                        which: which.clone(),
+                        code,
+                        msg,
+                    })
+            }
             Err(e) => Err(e),
         }
     }
