@@ -15,6 +15,7 @@
 //! - [`user_data`]: the spot user-data stream's frames (execution reports, balances) parsed.
 //! - [`orders`]: signed spot orders: local rule checks, recorded before sending, never
 //!   duplicated, reconciled with the exchange.
+//! - [`venue`]: the trading seam `Orders` calls (`Venue`); Binance spot is `SpotVenue`.
 //! - [`control`]: the control socket: JSON-RPC 2.0 protocol, server, handlers, client.
 //! - [`exchange`]: the Binance REST client, the only module that knows Binance's wire format.
 //! - [`store`]: SQLite (r2d2 pool, WAL), the only module that knows SQL.
@@ -43,6 +44,7 @@ pub mod notify;
 pub mod orders;
 pub mod store;
 pub mod user_stream;
+pub mod venue;
 
 /// tradebeat's version, from `Cargo.toml` (`0.1.0`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

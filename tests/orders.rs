@@ -266,6 +266,7 @@ async fn exchange_rejections_are_stored_with_binances_code_and_msg() {
         code,
         msg,
         order: Some(row),
+        ..
     } = err
     else {
         panic!("expected a rejection, got {err:?}");
@@ -426,6 +427,7 @@ async fn wrong_credentials_are_rejected_and_stored() {
         code,
         msg,
         order: Some(row),
+        ..
     } = err
     else {
         panic!("{err:?}")

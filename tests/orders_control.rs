@@ -408,6 +408,97 @@ async fn without_credentials_orders_answer_how_to_configure_them() {
     d.daemon.stop().await;
 }
 
+/// The HTTP status the simulator answered the last `method path` request with.
+fn last_status(sim: &SimHandle, method: &str, path: &str) -> u16 {
+    sim.request_log()
+        .iter()
+        .rev()
+        .find(|r| r.method == method && r.path == path)
+        .unwrap_or_else(|| panic!("no {method} {path} reached the simulator"))
+        .status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_nobody_placed_is_not_found_for_cancel_as_for_get() {
+    let d = Running::start(true).await;
+    let mut c = d.client().await;
+    // What the exchange answers a cancel of an order it does not have.
+    let (exchange_code, exchange_msg) = d
+        .sim
+        .cancel_order_by_id("BTCUSDT", 999_999)
+        .expect_err("the simulator has no such order");
+
+    for params in [
+        by_client_id("BTCUSDT", "nobody-placed-this"),
+        by_order_id("BTCUSDT", 999_999),
+    ] {
+        let (code_, data, message) = rpc_error(c.call::<OrderCancel>(&params).await);
+        assert_eq!(code_, code::NOT_FOUND, "{message} {data}");
+        assert_eq!(data["code"], exchange_code, "{data}");
+        assert_eq!(data["msg"], exchange_msg.as_str(), "{data}");
+        assert_eq!(data["symbol"], "BTCUSDT", "{data}");
+        match (&params.client_order_id, params.order_id) {
+            (Some(id), _) => assert_eq!(data["client_order_id"], id.as_str(), "{data}"),
+            (None, Some(id)) => assert_eq!(data["order_id"], id, "{data}"),
+            (None, None) => unreachable!(),
+        }
+        // order.get of the same order: the same JSON-RPC code, with the query's answer.
+        let (get_code, get_data, _) = rpc_error(c.call::<OrderGet>(&params).await);
+        assert_eq!(get_code, code::NOT_FOUND, "{get_data}");
+        assert_eq!(get_data["code"], -2013, "{get_data}");
+        assert_eq!(get_data["msg"], "Order does not exist.", "{get_data}");
+    }
+    // Nothing was stored for them.
+    assert!(list(&mut c, OrderListParams::default()).await.is_empty());
+    drop(c);
+    d.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejections_carry_the_http_status_of_the_exchanges_answer() {
+    let d = Running::start(true).await;
+    let mut c = d.client().await;
+
+    // 10 BTC at 65000 is more than the simulated account's 100000 USDT: -2010.
+    let (code_, data, message) = rpc_error(
+        c.call::<OrderPlace>(&req("BTCUSDT", "LIMIT BUY q=10 p=65000 tif=GTC id=too-big"))
+            .await,
+    );
+    assert_eq!(code_, code::EXCHANGE_REJECTED, "{message}");
+    assert_eq!(data["code"], -2010, "{data}");
+    assert_eq!(
+        data["http_status"],
+        last_status(&d.sim, PLACE.0, PLACE.1),
+        "{data}"
+    );
+    assert!(
+        data["http_status"]
+            .as_u64()
+            .is_some_and(|s| (400..500).contains(&s))
+    );
+    assert_eq!(data["order"]["status"], "REJECTED", "{data}");
+
+    // A cancel the exchange refuses (the order is filled): its status too, and the order.
+    let filled = c
+        .call::<OrderPlace>(&req("BTCUSDT", "MARKET BUY q=0.001 id=filled-then-cancel"))
+        .await
+        .expect("MARKET placed");
+    assert_eq!(filled.status, OrderStatus::Filled);
+    let (code_, data, message) = rpc_error(
+        c.call::<OrderCancel>(&by_client_id("BTCUSDT", "filled-then-cancel"))
+            .await,
+    );
+    assert_eq!(code_, code::EXCHANGE_REJECTED, "{message}");
+    assert_eq!(
+        data["http_status"],
+        last_status(&d.sim, "DELETE", PLACE.1),
+        "{data}"
+    );
+    assert_eq!(data["order"]["status"], "FILLED", "{data}");
+    drop(c);
+    d.daemon.stop().await;
+}
+
 /// Runs `tradebeat ctl --socket SOCKET ARGS…` on the blocking pool.
 async fn ctl(dir: &Path, socket: &Path, args: &[&str]) -> Output {
     let mut cmd = common::tradebeat_command(dir);

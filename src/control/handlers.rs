@@ -585,11 +585,12 @@ fn order_ref(p: &OrderRefParams) -> Result<OrderRef, ErrorObject> {
 /// An orders failure as a control error (README.md's error table):
 /// - a rule violation, an unknown symbol, a client order id in use: `-32602`, `data`
 ///   naming the `param`, the `rule` (filter) and the `nearest` valid values;
-/// - the exchange's rejection: `-32005` with Binance's `code` and `msg` and the stored
-///   `order`;
+/// - the exchange's rejection: `-32005` with Binance's `code` and `msg`, the
+///   `http_status` and the stored `order`;
 /// - an unknown outcome: `-32009` with the stored `order` (being reconciled);
 /// - the order-rate limit: `-32006` with `retry_after_ms`;
-/// - no such order: `-32004`; no credentials: `-32010`; the database: `-32603`.
+/// - no such order (whatever the method): `-32004` with the order asked for and the
+///   exchange's `code` and `msg`; no credentials: `-32010`; the database: `-32603`.
 fn order_error(e: OrderError) -> ErrorObject {
     let message = e.to_string();
     match e {
@@ -616,21 +617,29 @@ fn order_error(e: OrderError) -> ErrorObject {
             format!("invalid params: `client_order_id` {message}; nothing was sent"),
         )
         .with_data(json!({ "param": "client_order_id", "order": existing })),
-        OrderError::NotFound { symbol, which } => {
+        OrderError::NotFound {
+            symbol,
+            which,
+            code: binance_code,
+            msg,
+        } => {
             let (key, value) = match &which {
                 OrderRef::OrderId(id) => ("order_id", json!(id)),
                 OrderRef::ClientOrderId(c) => ("client_order_id", json!(c)),
             };
-            ErrorObject::new(code::NOT_FOUND, message)
-                .with_data(json!({ "symbol": symbol, key: value }))
+            ErrorObject::new(code::NOT_FOUND, message).with_data(
+                json!({ "symbol": symbol, key: value, "code": binance_code, "msg": msg }),
+            )
         }
         OrderError::Rejected {
             code: binance_code,
             msg,
+            http_status,
             order,
         } => ErrorObject::new(code::EXCHANGE_REJECTED, message).with_data(json!({
             "code": binance_code,
             "msg": msg,
+            "http_status": http_status,
             "order": order,
         })),
         OrderError::OutcomeUnknown { order, detail } => {
@@ -973,16 +982,25 @@ mod tests {
         let e = order_error(OrderError::Rejected {
             code: -2010,
             msg: "Account has insufficient balance for requested action.".into(),
+            http_status: 400,
             order: None,
         });
         assert_eq!(e.code, code::EXCHANGE_REJECTED);
         assert_eq!(e.data.as_ref().unwrap()["code"], -2010);
+        assert_eq!(e.data.as_ref().unwrap()["http_status"], 400);
         let e = order_error(OrderError::NotFound {
             symbol: "BTCUSDT".parse().unwrap(),
             which: OrderRef::OrderId(7),
+            code: -2013,
+            msg: "Order does not exist.".into(),
         });
         assert_eq!(e.code, code::NOT_FOUND);
-        assert_eq!(e.data, Some(json!({"symbol": "BTCUSDT", "order_id": 7})));
+        assert_eq!(
+            e.data,
+            Some(
+                json!({"symbol": "BTCUSDT", "order_id": 7, "code": -2013, "msg": "Order does not exist."})
+            )
+        );
     }
 
     #[test]

@@ -63,7 +63,8 @@ pub mod code {
     /// The symbol is not registered (or was removed, for methods that need an active one),
     /// or (`order.get`, `order.cancel`) no such order exists, neither on the exchange nor in
     /// the database. `data.symbol` names the symbol; for orders `data.order_id` or
-    /// `data.client_order_id` the order asked for.
+    /// `data.client_order_id` the order asked for, and `data.code` and `data.msg` what the
+    /// exchange answered (Binance's own, e.g. `-2013` for a query, `-2011` for a cancel).
     pub const NOT_FOUND: i64 = -32004;
     /// The exchange rejected the request. `data.code` and `data.msg` are Binance's own
     /// (<https://developers.binance.com/docs/binance-spot-api-docs/errors>), `data.http_status`

@@ -10,6 +10,12 @@
 //! runs it ([`Orders::run`]): it reconciles the database with the exchange at start and
 //! owns the background tasks that resolve unknown outcomes.
 //!
+//! It trades through one [`Venue`] (Binance spot today: [`SpotVenue`]), held as
+//! `Arc<dyn Venue>`: everything below that is not a request to the exchange (the rules
+//! check, the pending row, never resending, resolving by query, recording the answers)
+//! lives here and holds for every venue. Every order the venue reports reaches the
+//! database through one function, [`Orders::record_exchange_order`].
+//!
 //! # Placing an order
 //!
 //! 1. Credentials must be configured ([`OrderError::NoCredentials`] otherwise; market
@@ -60,7 +66,8 @@ use crate::domain::{
 use crate::domain::{Market, Symbol, SymbolInfo};
 use crate::domain::{StreamState, UserStreamStatus};
 use crate::exchange::{ExchangeError, Rejection, SpotClient};
-use crate::store::{Inserted, Store, StoreError};
+use crate::store::{Inserted, Recorded, Store, StoreError};
+use crate::venue::{SpotVenue, Venue};
 
 /// How long cached symbol rules are trusted before the next order refetches them, ms.
 const RULES_TTL_MS: i64 = 10 * 60_000;
@@ -115,17 +122,25 @@ pub enum OrderError {
         existing.status
     )]
     DuplicateClientOrderId { existing: Box<OrderRow> },
-    /// No such order, neither on the exchange nor in the database.
+    /// No such order, neither on the exchange nor in the database. `code` and `msg` are
+    /// what the exchange answered the request with (`-2013` "Order does not exist." for a
+    /// query, `-2011` "Unknown order sent." for a cancel).
     #[error("no order with {which} on {symbol}")]
-    NotFound { symbol: Symbol, which: OrderRef },
-    /// The exchange refused: its `code` and `msg`
-    /// (<https://developers.binance.com/docs/binance-spot-api-docs/errors>). For a placement the
-    /// order is stored `REJECTED` with them (`order`); for a cancel, `order` is the order
-    /// as the exchange now reports it.
+    NotFound {
+        symbol: Symbol,
+        which: OrderRef,
+        code: i64,
+        msg: String,
+    },
+    /// The exchange refused: its `code` and `msg` and the HTTP status of its answer
+    /// (<https://developers.binance.com/docs/binance-spot-api-docs/errors>). For a placement
+    /// the order is stored `REJECTED` with them (`order`); for a cancel, `order` is the
+    /// order as the exchange now reports it.
     #[error("exchange rejected the request: code {code}: {}", msg.trim_end_matches('.'))]
     Rejected {
         code: i64,
         msg: String,
+        http_status: u16,
         order: Option<Box<OrderRow>>,
     },
     /// The request may or may not have been executed (timeout, 5xx, `-1006`/`-1007`).
@@ -176,16 +191,14 @@ pub struct Orders {
 impl std::fmt::Debug for Orders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Orders")
-            .field("credentials", &self.inner.signed.is_some())
+            .field("credentials", &self.inner.venue.is_some())
             .finish_non_exhaustive()
     }
 }
 
 struct Inner {
-    /// Public requests (rules, prices).
-    exchange: SpotClient,
-    /// Signed requests; `None` without credentials.
-    signed: Option<SpotClient>,
+    /// Where orders are traded; `None` without credentials.
+    venue: Option<Arc<dyn Venue>>,
     store: Store,
     clock: Clock,
     market: Market,
@@ -205,10 +218,10 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Orders {
-    /// An orders component trading through `exchange` (whose connection pool, clock
-    /// offset and budgets it shares), recording in `store`. With `credentials` it signs
-    /// with HMAC-SHA256 and `recv_window_ms`; without, every method but
-    /// [`Orders::list`] answers [`OrderError::NoCredentials`].
+    /// An orders component trading spot on Binance through `exchange` (whose connection
+    /// pool, clock offset and budgets it shares, [`SpotVenue`]), recording in `store`. With
+    /// `credentials` it signs with HMAC-SHA256 and `recv_window_ms`; without, every method
+    /// but [`Orders::list`] answers [`OrderError::NoCredentials`].
     ///
     /// # Errors
     /// [`OrderError::Exchange`] when the credentials cannot be used (an API key with
@@ -220,27 +233,26 @@ impl Orders {
         store: Store,
         clock: Clock,
     ) -> Result<Orders, OrderError> {
-        let signed = credentials
-            .map(|c| exchange.with_credentials(c, recv_window_ms))
+        let venue = credentials
+            .map(|c| SpotVenue::new(&exchange, c, recv_window_ms))
             .transpose()
-            .map_err(OrderError::Exchange)?;
-        Ok(Orders::with_signed(exchange, signed, store, clock))
+            .map_err(OrderError::Exchange)?
+            .map(|v| Arc::new(v) as Arc<dyn Venue>);
+        Ok(Orders::with_venue(venue, store, clock))
     }
 
-    /// As [`Orders::new`], with an already signed handle (any [`crate::exchange::Signer`]).
-    pub fn with_signed(
-        exchange: SpotClient,
-        signed: Option<SpotClient>,
-        store: Store,
-        clock: Clock,
-    ) -> Orders {
+    /// An orders component trading on `venue` (any [`Venue`]: spot signed with any
+    /// [`crate::exchange::Signer`] through [`SpotVenue::from_signed`], a test double …),
+    /// recording in `store`. Without a venue, every method but [`Orders::list`] answers
+    /// [`OrderError::NoCredentials`].
+    pub fn with_venue(venue: Option<Arc<dyn Venue>>, store: Store, clock: Clock) -> Orders {
+        let market = venue.as_ref().map_or(Market::Spot, |v| v.market());
         Orders {
             inner: Arc::new(Inner {
-                exchange,
-                signed: signed.filter(|s| s.is_signed()),
+                venue,
                 store,
                 clock,
-                market: Market::Spot,
+                market,
                 rules: Mutex::new(HashMap::new()),
                 in_flight: Mutex::new(HashSet::new()),
                 prices: Mutex::new(HashMap::new()),
@@ -252,11 +264,12 @@ impl Orders {
 
     /// Whether API credentials are configured (orders can be placed).
     pub fn has_credentials(&self) -> bool {
-        self.inner.signed.is_some()
+        self.inner.venue.is_some()
     }
 
-    fn signed(&self) -> Result<&SpotClient, OrderError> {
-        self.inner.signed.as_ref().ok_or(OrderError::NoCredentials)
+    /// The venue orders are traded on; [`OrderError::NoCredentials`] without one.
+    pub(crate) fn venue(&self) -> Result<&Arc<dyn Venue>, OrderError> {
+        self.inner.venue.as_ref().ok_or(OrderError::NoCredentials)
     }
 
     /// Places an order (module docs, "Placing an order") and returns it as stored after
@@ -265,7 +278,7 @@ impl Orders {
     /// # Errors
     /// Every [`OrderError`] variant but `NotFound`; see each for what was stored.
     pub async fn place(&self, mut request: OrderRequest) -> Result<OrderRow, OrderError> {
-        let signed = self.signed()?.clone();
+        let venue = Arc::clone(self.venue()?);
         let info = self.rules_for(&request.symbol).await?;
         rules::check(&request, &info, None)?;
         if rules::needs_market_price(&request, &info.filters)
@@ -273,7 +286,7 @@ impl Orders {
         {
             rules::check(&request, &info, Some(last_price))?;
         }
-        signed.check_order_rate().map_err(rate_limited)?;
+        venue.check_order_rate().map_err(rate_limited)?;
 
         let client_order_id = request
             .client_order_id
@@ -310,7 +323,7 @@ impl Orders {
             "order pending, sending"
         );
 
-        match signed.place_order(&request, &client_order_id).await {
+        match venue.place_order(&request, &client_order_id).await {
             Ok(order) => {
                 tracing::info!(
                     client_order_id = %client_order_id,
@@ -322,12 +335,17 @@ impl Orders {
                 );
                 Ok(self.record(&pending, order).await)
             }
-            Err(e) => Err(self.placement_failed(&pending, e).await),
+            Err(e) => Err(self.placement_failed(venue.as_ref(), &pending, e).await),
         }
     }
 
-    /// Stores a placement failure and turns it into the caller's error.
-    async fn placement_failed(&self, pending: &OrderRow, e: ExchangeError) -> OrderError {
+    /// Stores a placement failure on `venue` and turns it into the caller's error.
+    async fn placement_failed(
+        &self,
+        venue: &dyn Venue,
+        pending: &OrderRow,
+        e: ExchangeError,
+    ) -> OrderError {
         let id = pending.client_order_id.clone();
         match e {
             ExchangeError::UnknownOutcome { detail, .. } => {
@@ -340,8 +358,7 @@ impl Orders {
                 let row = self
                     .set_outcome(pending, OrderStatus::Unknown, None, Some(detail.clone()))
                     .await;
-                let conclusive_after =
-                    self.inner.exchange.server_now_ms() + self.rejection_horizon_ms();
+                let conclusive_after = venue.server_now_ms() + self.rejection_horizon_ms();
                 self.spawn_resolver(pending.symbol.clone(), id, conclusive_after);
                 OrderError::OutcomeUnknown {
                     order: Box::new(row),
@@ -378,6 +395,7 @@ impl Orders {
                 OrderError::Rejected {
                     code,
                     msg,
+                    http_status,
                     order: Some(Box::new(row)),
                 }
             }
@@ -443,56 +461,50 @@ impl Orders {
         }
     }
 
-    /// Records what the exchange said about `stored`'s order. When the database write
-    /// fails, logs a CRITICAL line with the whole order and retries the write in the
-    /// background until it succeeds; returns the row as it will be stored.
-    async fn record(&self, stored: &OrderRow, order: Order) -> OrderRow {
-        let now = self.inner.clock.now_ms();
-        let id = stored.client_order_id.clone();
-        let copy = order.clone();
-        let result = self
-            .inner
-            .store
-            .run(move |s| s.apply_exchange_order(&id, &copy, now))
-            .await;
-        match result {
-            Ok(Some(row)) => row,
-            Ok(None) => {
-                // The row vanished (deleted by hand?): write the order back in.
-                self.import_or_critical(order, now).await
-            }
-            Err(e) => {
-                self.critical(&order, &e.to_string());
-                self.spawn_write_retry(stored.client_order_id.clone(), order.clone());
-                overlay(stored, &order, now)
-            }
+    /// Records the placement answer for `pending`'s order ([`Orders::record_exchange_order`]);
+    /// returns the row as stored, or as it will be stored when the write failed (and is
+    /// being retried).
+    async fn record(&self, pending: &OrderRow, order: Order) -> OrderRow {
+        match self.record_exchange_order(&order).await {
+            Ok(Some(recorded)) => recorded.into_row(),
+            Ok(None) | Err(_) => overlay(pending, &order, self.inner.clock.now_ms()),
         }
     }
 
-    /// Imports `order` as a new row; CRITICAL and retried when that fails.
-    async fn import_or_critical(&self, order: Order, now: i64) -> OrderRow {
-        let market = self.inner.market;
-        let copy = order.clone();
-        match self
+    /// Records what the venue said about an order (a placement or cancel answer, a query,
+    /// an order listed by the venue): the one way such an answer reaches the database, for
+    /// every caller (placement, cancel, `order.get`, the resolvers, the refreshes, both
+    /// reconciliations). The row of its client order id is brought up to date, or the
+    /// order imported when no row has it, in one transaction, never moving an order
+    /// backwards ([`Store::record_exchange_order`]).
+    ///
+    /// `Ok(None)` when the order's client order id is outside the spot pattern (logged,
+    /// not stored: the database keys orders by it).
+    ///
+    /// # Errors
+    /// The database failed: a CRITICAL line with the whole order is logged and the write
+    /// retried in the background until it succeeds (or the component stops).
+    pub(crate) async fn record_exchange_order(
+        &self,
+        order: &Order,
+    ) -> Result<Option<Recorded>, StoreError> {
+        let Some(id) = ClientOrderId::try_from_exchange(&order.client_order_id) else {
+            tracing::warn!(symbol = %order.symbol, order_id = order.order_id, client_order_id = %order.client_order_id, "order with a client order id outside the spot pattern: not recorded");
+            return Ok(None);
+        };
+        let (market, now) = (self.inner.market, self.inner.clock.now_ms());
+        let (id2, copy) = (id.clone(), order.clone());
+        let result = self
             .inner
             .store
-            .run(move |s| s.import_order(market, &copy, now))
-            .await
-        {
-            Ok(Inserted::New(row)) | Ok(Inserted::Exists(row)) => row,
+            .run(move |s| s.record_exchange_order(market, &id2, &copy, now))
+            .await;
+        match result {
+            Ok(recorded) => Ok(Some(recorded)),
             Err(e) => {
-                self.critical(&order, &e.to_string());
-                match ClientOrderId::try_from_exchange(&order.client_order_id) {
-                    Some(id) => {
-                        self.spawn_write_retry(id.clone(), order.clone());
-                        overlay(&placeholder(&order, id, now), &order, now)
-                    }
-                    None => overlay(
-                        &placeholder(&order, ClientOrderId::generate(), now),
-                        &order,
-                        now,
-                    ),
-                }
+                self.critical(order, &e.to_string());
+                self.spawn_write_retry(id, order.clone());
+                Err(e)
             }
         }
     }
@@ -533,13 +545,9 @@ impl Orders {
                 let result = this
                     .inner
                     .store
-                    .run(move |s| match s.apply_exchange_order(&id, &copy, now)? {
-                        Some(row) => Ok(row),
-                        None => match s.import_order(market, &copy, now)? {
-                            Inserted::New(row) | Inserted::Exists(row) => Ok(row),
-                        },
-                    })
-                    .await;
+                    .run(move |s| s.record_exchange_order(market, &id, &copy, now))
+                    .await
+                    .map(Recorded::into_row);
                 match result {
                     Ok(row) => {
                         tracing::warn!(
@@ -577,10 +585,9 @@ impl Orders {
     fn rejection_horizon_ms(&self) -> i64 {
         let recv = self
             .inner
-            .signed
+            .venue
             .as_ref()
-            .and_then(|s| s.recv_window_ms())
-            .unwrap_or(60_000);
+            .map_or(60_000, |v| v.acceptance_window_ms());
         i64::try_from(recv).unwrap_or(60_000) + PROPAGATION_MARGIN_MS
     }
 
@@ -602,7 +609,7 @@ impl Orders {
     }
 
     async fn resolve(&self, symbol: Symbol, id: ClientOrderId, conclusive_after_ms: i64) {
-        let Some(signed) = self.inner.signed.clone() else {
+        let Some(venue) = self.inner.venue.clone() else {
             return;
         };
         let which = OrderRef::ClientOrderId(id.clone());
@@ -617,10 +624,11 @@ impl Orders {
                 _ = tokio::time::sleep(delay) => {}
             }
             queries += 1;
-            match signed.query_order(&symbol, &which).await {
+            match venue.query_order(&symbol, &which).await {
                 Ok(order) => {
                     let status = order.status;
-                    let stored = self.apply(&id, order).await;
+                    // A failed write is retried by its own task: nothing left to ask.
+                    let stored = self.record_exchange_order(&order).await.is_ok();
                     tracing::info!(
                         client_order_id = %id,
                         status = %status,
@@ -628,13 +636,11 @@ impl Orders {
                         stored,
                         "unknown outcome resolved: the exchange has the order"
                     );
-                    if stored {
-                        return;
-                    }
+                    return;
                 }
                 Err(e) if e.is_no_such_order() => {
                     let code = e.code();
-                    let now = signed.server_now_ms();
+                    let now = venue.server_now_ms();
                     if now >= conclusive_after_ms {
                         let msg = "the exchange has no such order (-2013) after the request's recvWindow passed: never placed";
                         let row = self
@@ -683,61 +689,66 @@ impl Orders {
         }
     }
 
-    /// Applies an exchange answer to the row of `id` (importing it when missing); whether
-    /// it was stored.
-    async fn apply(&self, id: &ClientOrderId, order: Order) -> bool {
-        let now = self.inner.clock.now_ms();
-        let (id2, copy, market) = (id.clone(), order.clone(), self.inner.market);
-        let result = self
-            .inner
-            .store
-            .run(move |s| match s.apply_exchange_order(&id2, &copy, now)? {
-                Some(row) => Ok(row),
-                None => match s.import_order(market, &copy, now)? {
-                    Inserted::New(row) | Inserted::Exists(row) => Ok(row),
-                },
-            })
-            .await;
-        match result {
-            Ok(_) => true,
-            Err(e) => {
-                self.critical(&order, &e.to_string());
-                false
-            }
-        }
-    }
-
     /// Cancels an open order (`DELETE /api/v3/order`) by order id or client order id and
     /// returns it as stored after the exchange answered. An order the database does not
     /// have yet is imported from the answer.
     ///
     /// # Errors
-    /// `NoCredentials`; `Rejected` with Binance's code and msg (`-2011` when the order is
-    /// no longer open: `order` then carries its refreshed state); `OutcomeUnknown` when the
-    /// cancel may or may not have happened and a query could not tell; `Exchange`,
-    /// `Store`.
+    /// `NoCredentials`; `NotFound` when the exchange refused because it has no such order
+    /// and the database has none either (with the exchange's code and msg, `-2011`);
+    /// `Rejected` with Binance's code, msg and HTTP status otherwise (`-2011` when the
+    /// order is no longer open: `order` then carries its refreshed state);
+    /// `OutcomeUnknown` when the cancel may or may not have happened and a query could not
+    /// tell; `Exchange`, `Store`.
     pub async fn cancel(&self, symbol: &Symbol, which: &OrderRef) -> Result<OrderRow, OrderError> {
-        let signed = self.signed()?.clone();
+        let venue = Arc::clone(self.venue()?);
         tracing::info!(symbol = %symbol, order = %which, "cancelling order");
-        match signed.cancel_order(symbol, which).await {
+        match venue.cancel_order(symbol, which).await {
             Ok(order) => {
                 tracing::info!(symbol = %symbol, order_id = order.order_id, client_order_id = %order.client_order_id, status = %order.status, "order cancelled");
                 Ok(self.store_answer(order).await?)
             }
-            Err(ExchangeError::Api { code, msg, .. }) => {
-                tracing::warn!(symbol = %symbol, order = %which, code, msg = %msg, "cancel rejected by the exchange");
-                let order = if Rejection::of(code) == Rejection::CancelRejected {
-                    // Usually filled or cancelled already: learn its state.
+            Err(ExchangeError::Api {
+                code,
+                msg,
+                http_status,
+                ..
+            }) => {
+                tracing::warn!(symbol = %symbol, order = %which, code, http_status, msg = %msg, "cancel rejected by the exchange");
+                let rejection = Rejection::of(code);
+                let order = if matches!(
+                    rejection,
+                    Rejection::CancelRejected | Rejection::NoSuchOrder
+                ) {
+                    // Usually filled or cancelled already, or never placed: learn which.
                     match self.refresh(symbol, which).await {
-                        Ok(row) => Some(Box::new(row)),
-                        Err(_) => self.local(symbol, which).await?.map(Box::new),
+                        Ok(row) => Some(row),
+                        Err(OrderError::Exchange(e)) if e.is_no_such_order() => {
+                            match self.local(symbol, which).await? {
+                                Some(row) => Some(row),
+                                None => {
+                                    return Err(OrderError::NotFound {
+                                        symbol: symbol.clone(),
+                                        which: which.clone(),
+                                        code,
+                                        msg,
+                                    });
+                                }
+                            }
+                        }
+                        Err(_) => self.local(symbol, which).await?,
                     }
                 } else {
-                    self.local(symbol, which).await?.map(Box::new)
+                    self.local(symbol, which).await?
                 };
-                Err(OrderError::Rejected { code, msg, order })
+                Err(OrderError::Rejected {
+                    code,
+                    msg,
+                    http_status,
+                    order: order.map(Box::new),
+                })
             }
-            Err(ExchangeError::UnknownOutcome { detail, .. }) => {
+            Err(ExchangeError::UnknownOutcome { endpoint, detail }) => {
                 tracing::warn!(symbol = %symbol, order = %which, error = %detail, "cancel outcome unknown, querying the order");
                 match self.refresh(symbol, which).await {
                     Ok(row) if row.status == OrderStatus::Canceled => Ok(row),
@@ -751,7 +762,7 @@ impl Orders {
                             detail,
                         }),
                         None => Err(OrderError::Exchange(ExchangeError::UnknownOutcome {
-                            endpoint: "/api/v3/order",
+                            endpoint,
                             detail,
                         })),
                     },
@@ -766,61 +777,47 @@ impl Orders {
     /// stored.
     ///
     /// # Errors
-    /// `NoCredentials`; `NotFound` when neither knows it; `Exchange` when the exchange
-    /// cannot be asked; `Store`.
+    /// `NoCredentials`; `NotFound` when neither knows it (with the exchange's code and
+    /// msg, `-2013`); `Exchange` when the exchange cannot be asked; `Store`.
     pub async fn get(&self, symbol: &Symbol, which: &OrderRef) -> Result<OrderRow, OrderError> {
-        self.signed()?;
+        self.venue()?;
         match self.refresh(symbol, which).await {
             Ok(row) => Ok(row),
-            Err(OrderError::Exchange(e)) if e.is_no_such_order() => self
-                .local(symbol, which)
-                .await?
-                .ok_or_else(|| OrderError::NotFound {
-                    symbol: symbol.clone(),
-                    which: which.clone(),
-                }),
+            Err(OrderError::Exchange(ExchangeError::Api { code, msg, .. }))
+                if Rejection::of(code) == Rejection::NoSuchOrder =>
+            {
+                self.local(symbol, which)
+                    .await?
+                    .ok_or_else(|| OrderError::NotFound {
+                        symbol: symbol.clone(),
+                        which: which.clone(),
+                        code,
+                        msg,
+                    })
+            }
             Err(e) => Err(e),
         }
     }
 
     /// Queries the order and stores the answer.
     async fn refresh(&self, symbol: &Symbol, which: &OrderRef) -> Result<OrderRow, OrderError> {
-        let signed = self.signed()?;
-        let order = signed
+        let order = self
+            .venue()?
             .query_order(symbol, which)
             .await
             .map_err(OrderError::Exchange)?;
         self.store_answer(order).await
     }
 
-    /// Stores an exchange answer: updates the row of its client order id, or imports it.
+    /// Stores an exchange answer ([`Orders::record_exchange_order`]) and returns the row;
+    /// an order whose client order id cannot be stored is returned as a row with id 0.
     async fn store_answer(&self, order: Order) -> Result<OrderRow, OrderError> {
-        let now = self.inner.clock.now_ms();
-        let market = self.inner.market;
-        let Some(id) = ClientOrderId::try_from_exchange(&order.client_order_id) else {
-            // Not an id tradebeat can store (legacy ids outside the spot pattern).
-            let id = ClientOrderId::generate();
-            return Ok(overlay(&placeholder(&order, id, now), &order, now));
-        };
-        let copy = order.clone();
-        let result = self
-            .inner
-            .store
-            .run(move |s| match s.apply_exchange_order(&id, &copy, now)? {
-                Some(row) => Ok(row),
-                None => match s.import_order(market, &copy, now)? {
-                    Inserted::New(row) | Inserted::Exists(row) => Ok(row),
-                },
-            })
-            .await;
-        match result {
-            Ok(row) => Ok(row),
-            Err(e) => {
-                self.critical(&order, &e.to_string());
-                if let Some(id) = ClientOrderId::try_from_exchange(&order.client_order_id) {
-                    self.spawn_write_retry(id, order.clone());
-                }
-                Err(OrderError::Store(e))
+        match self.record_exchange_order(&order).await? {
+            Some(recorded) => Ok(recorded.into_row()),
+            None => {
+                let now = self.inner.clock.now_ms();
+                let row = placeholder(&order, self.inner.market, ClientOrderId::generate(), now);
+                Ok(overlay(&row, &order, now))
             }
         }
     }
@@ -866,11 +863,11 @@ impl Orders {
     /// per-order queries that fail are counted in [`ReconcileReport::failed`] or left to
     /// the resolver).
     pub async fn reconcile_at_start(&self) -> Result<ReconcileReport, OrderError> {
-        let signed = self.signed()?.clone();
+        let venue = Arc::clone(self.venue()?);
         let mut report = ReconcileReport::default();
         // Any request of the previous run had its timestamp before now: from now plus
         // its recvWindow on, the exchange refuses it for sure.
-        let conclusive_after = signed.server_now_ms() + self.rejection_horizon_ms();
+        let conclusive_after = venue.server_now_ms() + self.rejection_horizon_ms();
         let rows = self.inner.store.run(|s| s.orders_not_final()).await?;
         for row in rows {
             if locked(&self.inner.in_flight).contains(&row.client_order_id) {
@@ -879,9 +876,9 @@ impl Orders {
             report.checked += 1;
             let which = OrderRef::ClientOrderId(row.client_order_id.clone());
             let in_doubt = matches!(row.status, OrderStatus::Pending | OrderStatus::Unknown);
-            match signed.query_order(&row.symbol, &which).await {
+            match venue.query_order(&row.symbol, &which).await {
                 Ok(order) => {
-                    if self.apply(&row.client_order_id, order).await {
+                    if self.record_exchange_order(&order).await.is_ok() {
                         report.updated += 1;
                     } else {
                         report.failed += 1;
@@ -912,30 +909,19 @@ impl Orders {
                 }
             }
         }
-        let open = signed
+        let open = venue
             .open_orders(None)
             .await
             .map_err(OrderError::Exchange)?;
-        let now = self.inner.clock.now_ms();
         for order in open {
-            let Some(id) = ClientOrderId::try_from_exchange(&order.client_order_id)
-                .filter(ClientOrderId::is_ours)
-            else {
-                continue;
-            };
-            let market = self.inner.market;
-            let copy = order.clone();
-            match self
-                .inner
-                .store
-                .run(move |s| s.import_order(market, &copy, now))
-                .await?
+            if !ClientOrderId::try_from_exchange(&order.client_order_id)
+                .is_some_and(|id| id.is_ours())
             {
-                Inserted::New(row) => {
-                    tracing::warn!(client_order_id = %id, symbol = %row.symbol, order_id = row.order_id, status = %row.status, "open order of tradebeat missing from the database: imported");
-                    report.imported += 1;
-                }
-                Inserted::Exists(_) => {}
+                continue;
+            }
+            if let Some(Recorded::Imported(row)) = self.record_exchange_order(&order).await? {
+                tracing::warn!(client_order_id = %row.client_order_id, symbol = %row.symbol, order_id = row.order_id, status = %row.status, "open order of tradebeat missing from the database: imported");
+                report.imported += 1;
             }
         }
         tracing::info!(
@@ -1012,7 +998,7 @@ impl Orders {
     /// `NoCredentials`; `Store`. An order that cannot be queried is logged and left for the
     /// next refresh.
     pub async fn refresh_working(&self) -> Result<usize, OrderError> {
-        let signed = self.signed()?.clone();
+        let venue = Arc::clone(self.venue()?);
         let rows = self.inner.store.run(|s| s.orders_not_final()).await?;
         let mut refreshed = 0;
         for row in rows {
@@ -1022,9 +1008,9 @@ impl Orders {
                 continue;
             }
             let which = OrderRef::ClientOrderId(row.client_order_id.clone());
-            match signed.query_order(&row.symbol, &which).await {
+            match venue.query_order(&row.symbol, &which).await {
                 Ok(order) => {
-                    if self.apply(&row.client_order_id, order).await {
+                    if self.record_exchange_order(&order).await.is_ok() {
                         refreshed += 1;
                     }
                 }
@@ -1058,14 +1044,12 @@ impl Orders {
         {
             return Ok(info.clone());
         }
-        match self.inner.exchange.exchange_info_for(symbol).await {
-            Ok(all) => match all.symbol(symbol) {
-                Some(info) => {
-                    locked(&self.inner.rules).insert(symbol.clone(), (info.clone(), now));
-                    Ok(info.clone())
-                }
-                None => Err(OrderError::UnknownSymbol(symbol.clone())),
-            },
+        match self.venue()?.symbol_info(symbol).await {
+            Ok(Some(info)) => {
+                locked(&self.inner.rules).insert(symbol.clone(), (info.clone(), now));
+                Ok(info)
+            }
+            Ok(None) => Err(OrderError::UnknownSymbol(symbol.clone())),
             Err(e) if e.rejection() == Some(Rejection::UnknownSymbol) => {
                 Err(OrderError::UnknownSymbol(symbol.clone()))
             }
@@ -1088,7 +1072,10 @@ impl Orders {
         {
             return Some(price);
         }
-        match self.inner.exchange.ticker_price(symbol).await {
+        let Ok(venue) = self.venue() else {
+            return None;
+        };
+        match venue.last_price(symbol).await {
             Ok(price) => {
                 locked(&self.inner.prices).insert(symbol.clone(), (price, now));
                 Some(price)
@@ -1144,7 +1131,7 @@ impl ClientOrderId {
     }
 }
 
-/// `row` with what `order` says applied (the row [`Store::apply_exchange_order`] would
+/// `row` with what `order` says applied (the row [`Store::record_exchange_order`] would
 /// write).
 fn overlay(row: &OrderRow, order: &Order, now: i64) -> OrderRow {
     let mut out = row.clone();
@@ -1164,11 +1151,16 @@ fn overlay(row: &OrderRow, order: &Order, now: i64) -> OrderRow {
 }
 
 /// A row for an order that could not be stored, from the exchange's answer (`id` 0).
-fn placeholder(order: &Order, client_order_id: ClientOrderId, now: i64) -> OrderRow {
+fn placeholder(
+    order: &Order,
+    market: Market,
+    client_order_id: ClientOrderId,
+    now: i64,
+) -> OrderRow {
     let nonzero = |d: Decimal| (!d.is_zero()).then_some(d);
     OrderRow {
         id: 0,
-        market: Market::Spot,
+        market,
         symbol: order.symbol.clone(),
         client_order_id,
         order_id: Some(order.order_id),

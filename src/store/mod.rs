@@ -30,7 +30,7 @@ mod control;
 pub use control::{Registration, SymbolCounts, SymbolSeries};
 mod orders;
 mod reconcile;
-pub use orders::{Inserted, OrderFilter, OrderRow};
+pub use orders::{Inserted, OrderFilter, OrderRow, Recorded};
 mod user_data;
 pub use user_data::{ApplyReport, BalanceRow, ExecutionRow};
 

@@ -1,11 +1,12 @@
 //! The `orders` table (schema version 2): one row per order, its latest known state.
 //!
 //! Rows are written `pending` before an order is sent ([`Store::insert_pending_order`]),
-//! then moved on by what the exchange says ([`Store::apply_exchange_order`]) or by a local
-//! verdict ([`Store::set_order_outcome`]). An update never moves an order backwards: an
-//! answer older than what is stored (a final status replaced by an open one, or an older
-//! `updateTime`) is ignored, so a slow query racing a cancel cannot resurrect the order;
-//! a local verdict (`not_placed`) always yields to what the exchange says.
+//! then moved on by what the exchange says ([`Store::record_exchange_order`], the one write
+//! for an exchange's order answer) or by a local verdict ([`Store::set_order_outcome`]). An
+//! update never moves an order backwards: an answer older than what is stored (a final
+//! status replaced by an open one, or an older `updateTime`) is ignored, so a slow query
+//! racing a cancel cannot resurrect the order; a local verdict (`not_placed`) always yields
+//! to what the exchange says.
 
 use std::str::FromStr;
 
@@ -65,13 +66,33 @@ pub struct OrderRow {
     pub updated_at: i64,
 }
 
-/// What [`Store::insert_pending_order`] and [`Store::import_order`] did.
+/// What [`Store::insert_pending_order`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
     /// The row was written.
     New(OrderRow),
     /// A row with the same client order id exists (returned, unchanged).
     Exists(OrderRow),
+}
+
+/// What [`Store::record_exchange_order`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// No order was stored under its client order id: it was written as the exchange
+    /// reports it (an order placed outside tradebeat, or a row lost).
+    Imported(OrderRow),
+    /// The stored order was brought up to date, or left as it was when the report is older
+    /// than what is stored (the staleness rule, [`Progress::is_stale_against`]).
+    Updated(OrderRow),
+}
+
+impl Recorded {
+    /// The row as stored.
+    pub fn into_row(self) -> OrderRow {
+        match self {
+            Recorded::Imported(row) | Recorded::Updated(row) => row,
+        }
+    }
 }
 
 /// Which orders [`Store::orders`] returns.
@@ -164,8 +185,49 @@ impl Store {
         })
     }
 
-    /// Writes an order found on the exchange but not in the database (reconciliation at
-    /// start). Returns [`Inserted::Exists`] when its client order id is already stored.
+    /// Records what the exchange says about an order (a placement answer, a query, a
+    /// cancel, an order listed by `openOrders` or `allOrders`): the one write every such
+    /// answer goes through, in one transaction. `client_order_id` is the order's own
+    /// (`order.client_order_id`, checked by the caller). An order stored under it is
+    /// brought up to date (order id, status, executed quantities, times, fills when the
+    /// answer has some; a previous error cleared) unless the answer would move it backwards
+    /// ([`Progress::is_stale_against`]: then it is left as it is); an order not stored is
+    /// written as the exchange reports it, under `market`.
+    pub fn record_exchange_order(
+        &self,
+        market: Market,
+        client_order_id: &ClientOrderId,
+        order: &Order,
+        now_ms: i64,
+    ) -> Result<Recorded, StoreError> {
+        let fills = fills_json(order)?;
+        self.write(|tx| {
+            let recorded = match order_by_client_id_tx(tx, client_order_id.as_str())? {
+                Some(current) => {
+                    apply_exchange_order_tx(tx, &current, order, fills.as_deref(), now_ms)?;
+                    Recorded::Updated
+                }
+                None => {
+                    insert_exchange_order_tx(tx, market, order, client_order_id, now_ms)?;
+                    if let Some(fills) = &fills {
+                        tx.execute(
+                            "UPDATE orders SET fills = ?2 WHERE client_order_id = ?1",
+                            params![client_order_id.as_str(), fills],
+                        )?;
+                    }
+                    Recorded::Imported
+                }
+            };
+            let row = order_by_client_id_tx(tx, client_order_id.as_str())?
+                .ok_or_else(|| StoreError::Corrupt("recorded order vanished".to_string()))?;
+            Ok(recorded(row))
+        })
+    }
+
+    /// Writes an order found on the exchange but not in the database. Returns
+    /// [`Inserted::Exists`] when its client order id is already stored. (Tests only: the
+    /// code records through [`Store::record_exchange_order`].)
+    #[cfg(test)]
     pub fn import_order(
         &self,
         market: Market,
@@ -185,60 +247,22 @@ impl Store {
         })
     }
 
-    /// Records what the exchange says about the order stored under `client_order_id`:
-    /// its order id, status, executed quantities, times, and fills when the answer has
-    /// some. Clears a previous error. An answer that would move the order backwards is
-    /// ignored (module docs). Returns the row as stored, `None` when there is no such row.
+    /// Records what the exchange says about the order stored under `client_order_id`, as
+    /// [`Store::record_exchange_order`] does for a stored order. Returns the row as stored,
+    /// `None` when there is no such row. (Tests only.)
+    #[cfg(test)]
     pub fn apply_exchange_order(
         &self,
         client_order_id: &ClientOrderId,
         order: &Order,
         now_ms: i64,
     ) -> Result<Option<OrderRow>, StoreError> {
-        let fills = if order.fills.is_empty() {
-            None
-        } else {
-            Some(
-                serde_json::to_string(&order.fills)
-                    .map_err(|e| StoreError::Corrupt(format!("fills: {e}")))?,
-            )
-        };
+        let fills = fills_json(order)?;
         self.write(|tx| {
             let Some(current) = order_by_client_id_tx(tx, client_order_id.as_str())? else {
                 return Ok(None);
             };
-            let stored = Progress {
-                status: current.status,
-                update_time: current.update_time,
-                executed_qty: current.executed_qty,
-            };
-            let reported = Progress {
-                status: order.status,
-                update_time: order.update_time,
-                executed_qty: order.executed_qty,
-            };
-            if reported.is_stale_against(&stored) {
-                return Ok(Some(current));
-            }
-            tx.execute(
-                "UPDATE orders SET order_id = ?2, status = ?3, executed_qty = ?4,
-                     cummulative_quote_qty = ?5, fills = COALESCE(?6, fills),
-                     transact_time = COALESCE(transact_time, ?7),
-                     update_time = COALESCE(?8, update_time),
-                     error_code = NULL, error_msg = NULL, updated_at = ?9
-                 WHERE client_order_id = ?1",
-                params![
-                    client_order_id.as_str(),
-                    order.order_id,
-                    order.status.as_str(),
-                    order.executed_qty.to_string(),
-                    order.cummulative_quote_qty.to_string(),
-                    fills,
-                    order.time,
-                    order.update_time,
-                    now_ms
-                ],
-            )?;
+            apply_exchange_order_tx(tx, &current, order, fills.as_deref(), now_ms)?;
             order_by_client_id_tx(tx, client_order_id.as_str())
         })
     }
@@ -334,6 +358,61 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().collect()
     }
+}
+
+/// The fills of an exchange answer as stored (JSON), `None` when it reports none.
+fn fills_json(order: &Order) -> Result<Option<String>, StoreError> {
+    if order.fills.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(&order.fills)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("fills: {e}")))
+}
+
+/// Applies `order`, as the exchange reports it, to the stored row `current`: its order id,
+/// status, executed quantities, times, `fills` when given; clears a previous error. Writes
+/// nothing when the report is stale ([`Progress::is_stale_against`]).
+fn apply_exchange_order_tx(
+    tx: &Connection,
+    current: &OrderRow,
+    order: &Order,
+    fills: Option<&str>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let stored = Progress {
+        status: current.status,
+        update_time: current.update_time,
+        executed_qty: current.executed_qty,
+    };
+    let reported = Progress {
+        status: order.status,
+        update_time: order.update_time,
+        executed_qty: order.executed_qty,
+    };
+    if reported.is_stale_against(&stored) {
+        return Ok(());
+    }
+    tx.execute(
+        "UPDATE orders SET order_id = ?2, status = ?3, executed_qty = ?4,
+             cummulative_quote_qty = ?5, fills = COALESCE(?6, fills),
+             transact_time = COALESCE(transact_time, ?7),
+             update_time = COALESCE(?8, update_time),
+             error_code = NULL, error_msg = NULL, updated_at = ?9
+         WHERE id = ?1",
+        params![
+            current.id,
+            order.order_id,
+            order.status.as_str(),
+            order.executed_qty.to_string(),
+            order.cummulative_quote_qty.to_string(),
+            fills,
+            order.time,
+            order.update_time,
+            now_ms
+        ],
+    )?;
+    Ok(())
 }
 
 /// Inserts `order`, as the exchange reports it, under `client_order_id` (an order found on
@@ -720,6 +799,47 @@ mod tests {
         let mut odd = order.clone();
         odd.client_order_id = "not valid!".into();
         assert!(store.import_order(Market::Spot, &odd, 9).is_err());
+    }
+
+    #[test]
+    fn recording_imports_then_updates_and_never_goes_backwards() {
+        let (_dir, store) = store();
+        let id: ClientOrderId = "tb-recorded".parse().unwrap();
+        // Not stored: written as the exchange reports it, fills included.
+        let partial = exchange_order(&id, OrderStatus::PartiallyFilled, 100);
+        let Recorded::Imported(row) = store
+            .record_exchange_order(Market::Spot, &id, &partial, 7)
+            .unwrap()
+        else {
+            panic!("expected an import");
+        };
+        assert_eq!(
+            (row.order_id, row.status, row.created_at),
+            (Some(42), OrderStatus::PartiallyFilled, 7)
+        );
+        assert_eq!(row.fills, partial.fills);
+        // Stored: brought up to date.
+        let mut filled = exchange_order(&id, OrderStatus::Filled, 200);
+        filled.executed_qty = d("0.001");
+        let Recorded::Updated(row) = store
+            .record_exchange_order(Market::Spot, &id, &filled, 8)
+            .unwrap()
+        else {
+            panic!("expected an update");
+        };
+        assert_eq!(
+            (row.status, row.executed_qty, row.updated_at),
+            (OrderStatus::Filled, d("0.001"), 8)
+        );
+        // An older answer (a slow query) changes nothing.
+        let stale = exchange_order(&id, OrderStatus::New, 150);
+        assert_eq!(
+            store
+                .record_exchange_order(Market::Spot, &id, &stale, 9)
+                .unwrap(),
+            Recorded::Updated(row.clone())
+        );
+        assert_eq!(store.order_by_client_id(&id).unwrap(), Some(row));
     }
 
     #[test]

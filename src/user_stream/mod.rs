@@ -170,9 +170,11 @@ pub struct UserStream {
 struct Inner {
     /// The WebSocket API endpoint and subscription credentials.
     ws: WsApiConfig,
-    /// Signed REST handle (reconciliation) sharing the daemon's weight budget and clock
-    /// offset.
+    /// Signed REST handle sharing the daemon's weight budget and clock offset: the server
+    /// time the subscriptions are stamped with, re-measured after a `-1021`.
     signed: SpotClient,
+    /// The orders component: reconciliation refreshes its orders, asks its venue and
+    /// records through it.
     orders: Orders,
     store: Store,
     clock: Clock,
@@ -195,8 +197,9 @@ impl std::fmt::Debug for UserStream {
 
 impl UserStream {
     /// A stream for the account of `credentials`, connecting to `ws_api_url` (the whole
-    /// endpoint, e.g. `wss://ws-api.binance.com:443/ws-api/v3`), reconciling through
-    /// `exchange` (signed with the same credentials) and `orders`, recording in `store`.
+    /// endpoint, e.g. `wss://ws-api.binance.com:443/ws-api/v3`), timed by `exchange`
+    /// (signed with the same credentials), reconciling through `orders` (and its venue),
+    /// recording in `store`.
     /// `schedule` is the heartbeat's: connection renewals fall between beats.
     ///
     /// # Errors

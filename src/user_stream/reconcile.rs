@@ -10,6 +10,9 @@
 //! | orders of those fills that are not stored | `GET /api/v3/allOrders?orderId=` | 20 per 1000 orders |
 //! | balances | `GET /api/v3/account` | 20 |
 //!
+//! The requests go to the orders component's venue ([`crate::venue::Venue`]; the table
+//! names Binance spot's endpoints), and every order they report is recorded through
+//! [`crate::orders::Orders::record_exchange_order`].
 //! Requests and weights:
 //! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>.
 //!
@@ -21,15 +24,15 @@
 //! move backwards).
 
 use std::collections::BTreeSet;
-use std::str::FromStr as _;
 use std::time::Instant;
 
 use super::Inner;
+use crate::domain::Order;
 use crate::domain::Symbol;
-use crate::domain::{ClientOrderId, Order};
 use crate::exchange::{ExchangeError, ORDERS_MAX_LIMIT, Rejection};
 use crate::orders::OrderError;
-use crate::store::{Inserted, StoreError};
+use crate::store::{Recorded, StoreError};
+use crate::venue::Venue;
 
 /// What one reconciliation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,12 +67,13 @@ pub enum ReconcileError {
 pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, ReconcileError> {
     let started = Instant::now();
     let market = inner.market;
+    let venue: &dyn Venue = inner.orders.venue()?.as_ref();
     let mut report = ReconcileReport {
         orders_refreshed: inner.orders.refresh_working().await?,
         ..ReconcileReport::default()
     };
 
-    for order in inner.signed.open_orders(None).await? {
+    for order in venue.open_orders(None).await? {
         if record_order(inner, order).await? {
             report.orders_imported += 1;
         }
@@ -84,21 +88,7 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, Reconcil
         let mut from = last.get(&symbol).map(|id| id + 1);
         let mut listed = true;
         loop {
-            let page = match from {
-                Some(id) => {
-                    inner
-                        .signed
-                        .my_trades_from(&symbol, id, ORDERS_MAX_LIMIT)
-                        .await
-                }
-                None => {
-                    inner
-                        .signed
-                        .my_trades(&symbol, None, ORDERS_MAX_LIMIT)
-                        .await
-                }
-            };
-            let page = match page {
+            let page = match venue.my_trades(&symbol, from, ORDERS_MAX_LIMIT).await {
                 Ok(page) => page,
                 Err(e) if e.rejection() == Some(Rejection::UnknownSymbol) => {
                     tracing::warn!(symbol = %symbol, "the exchange does not list this symbol: its fills are not reconciled");
@@ -130,7 +120,7 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, Reconcil
                     Ok::<_, StoreError>(missing)
                 })
                 .await?;
-            report.orders_imported += import_orders(inner, &symbol, missing).await?;
+            report.orders_imported += import_orders(inner, venue, &symbol, missing).await?;
             match (from, next) {
                 (Some(_), Some(next)) if full => from = Some(next),
                 _ => break,
@@ -139,7 +129,7 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, Reconcil
         report.symbols += usize::from(listed);
     }
 
-    let account = inner.signed.account().await?;
+    let account = venue.account().await?;
     let now = inner.clock.now_ms();
     report.balances = inner
         .store
@@ -154,13 +144,13 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, Reconcil
 /// how many were recorded.
 async fn import_orders(
     inner: &Inner,
+    venue: &dyn Venue,
     symbol: &Symbol,
     mut missing: BTreeSet<i64>,
 ) -> Result<usize, ReconcileError> {
     let mut imported = 0;
     while let Some(&first) = missing.first() {
-        let page = inner
-            .signed
+        let page = venue
             .all_orders(symbol, Some(first), ORDERS_MAX_LIMIT)
             .await?;
         let Some(last_id) = page.last().map(|o| o.order_id) else {
@@ -178,31 +168,15 @@ async fn import_orders(
     Ok(imported)
 }
 
-/// Stores `order` as the exchange reports it: imported when unknown (true), brought up
-/// to date otherwise (never backwards). Orders whose client order id is outside the spot
-/// pattern are logged and left out.
+/// Stores `order` as the exchange reports it ([`crate::orders::Orders::record_exchange_order`]):
+/// imported when unknown (true), brought up to date otherwise (never backwards). Orders
+/// whose client order id is outside the spot pattern are logged and left out.
 async fn record_order(inner: &Inner, order: Order) -> Result<bool, ReconcileError> {
-    let Ok(client_order_id) = ClientOrderId::from_str(&order.client_order_id) else {
-        tracing::warn!(symbol = %order.symbol, order_id = order.order_id, "order with a client order id outside the spot pattern: not recorded");
-        return Ok(false);
-    };
-    let market = inner.market;
-    let now = inner.clock.now_ms();
-    let inserted = inner
-        .store
-        .run(move |s| match s.import_order(market, &order, now)? {
-            Inserted::New(row) => Ok(Some(row)),
-            Inserted::Exists(_) => {
-                s.apply_exchange_order(&client_order_id, &order, now)?;
-                Ok(None)
-            }
-        })
-        .await?;
-    match inserted {
-        Some(row) => {
+    match inner.orders.record_exchange_order(&order).await? {
+        Some(Recorded::Imported(row)) => {
             tracing::info!(symbol = %row.symbol, order_id = row.order_id, client_order_id = %row.client_order_id, status = %row.status, "order found on the exchange and recorded");
             Ok(true)
         }
-        None => Ok(false),
+        Some(Recorded::Updated(_)) | None => Ok(false),
     }
 }
