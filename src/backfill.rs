@@ -430,6 +430,25 @@ impl Backfill {
     }
 }
 
+impl crate::component::Component for Backfill {
+    fn name(&self) -> &'static str {
+        "backfill"
+    }
+
+    /// Two seconds: it stops at once, aborting its jobs; a page being written commits or
+    /// rolls back whole on the blocking pool whatever happens to the task.
+    fn drain_deadline(&self) -> Duration {
+        Duration::from_secs(2)
+    }
+
+    fn run(
+        self,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        Backfill::run(self, shutdown)
+    }
+}
+
 /// A background task of the component besides the jobs.
 enum Chore {
     Check,

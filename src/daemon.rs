@@ -1,10 +1,12 @@
 //! The daemon: opens the store, builds the components, runs them until SIGTERM or SIGINT,
 //! then drains them.
 //!
-//! This is the one place that spawns and joins components. Each component is a struct with
-//! `async fn run(self, shutdown: CancellationToken)`; all of them share one shutdown token.
-//! A first signal cancels it: no new beat starts, the beat in flight gets a grace period to
-//! commit, and the process exits 0. A second signal exits at once (status 130).
+//! This is the one place that starts components: each implements
+//! [`Component`](crate::component::Component) (a name, a drain deadline,
+//! `run(self, shutdown)`) and is added to one [`Components`] set with one line; all of them share one shutdown token. A first signal cancels it: no new beat
+//! starts, the beat in flight gets a grace period to commit, every component gets its drain
+//! deadline (one still running then is aborted), and the process exits 0. A second signal
+//! exits at once (status 130).
 //!
 //! Under systemd (`Type=notify`, see [`crate::notify`]) it sends `READY=1` once start-up is
 //! complete: the database is open and migrated (the binary took the instance lock before
@@ -22,19 +24,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backfill::{Backfill, BackfillHandle, BackfillOptions};
 use crate::clock::Clock;
+use crate::component::{Components, Stop};
 use crate::config::Config;
 use crate::control::{ControlContext, ControlServer};
 use crate::exchange::{ClientOptions, SpotClient};
-use crate::heartbeat::{Heartbeat, HeartbeatStatus, SHUTDOWN_GRACE};
+use crate::heartbeat::{Heartbeat, HeartbeatStatus};
 use crate::market_data::MarketData;
 use crate::notify;
-use crate::orders::Orders;
+use crate::orders::{Orders, OrdersComponent};
 use crate::store::Store;
 use crate::user_stream::{UserStream, UserStreamHandle, UserStreamOptions};
-
-/// How long the components get to stop after the shutdown signal, beyond which the daemon
-/// exits anyway. Above the heartbeat's own grace, below systemd's default stop timeout.
-const DRAIN_DEADLINE: Duration = Duration::from_millis(SHUTDOWN_GRACE.as_millis() as u64 + 1000);
 
 /// The longest start-up waits for the first exchange contact (the start-up beat: clock
 /// sync, `exchangeInfo`, catch-up) before it reports ready anyway. A healthy exchange
@@ -246,19 +245,18 @@ pub async fn run_with(
         .context("cannot start the control socket")?;
 
     notify::status("starting: waiting for the first exchange contact");
-    let shutdown_for_stream = shutdown.clone();
-    let mut heartbeat_task = tokio::spawn(heartbeat.run(shutdown.clone()));
-    let mut control_task = tokio::spawn(control.run(shutdown.clone()));
-    let mut backfill_task = tokio::spawn(backfill.run(shutdown.clone()));
-    let mut orders_task = tokio::spawn(orders.run(shutdown.clone(), user_stream_handle.watch()));
-    let mut user_stream_task = tokio::spawn(async move {
-        match user_stream {
-            Some(stream) => stream.run(shutdown_for_stream).await,
-            None => {
-                tracing::info!(target: "tradebeat::user_stream", "no api credentials configured: no user-data stream")
-            }
+    // The components, in start order; adding one is adding a line here.
+    let mut components = Components::new(shutdown.clone());
+    components.start(heartbeat);
+    components.start(control);
+    components.start(backfill);
+    components.start(OrdersComponent::new(orders, user_stream_handle.watch()));
+    match user_stream {
+        Some(stream) => components.start(stream),
+        None => {
+            tracing::info!(target: "tradebeat::user_stream", "no api credentials configured: no user-data stream")
         }
-    });
+    }
 
     // READY=1 once the steps above are done and the first exchange contact (the start-up
     // beat) finished, or FIRST_CONTACT_WAIT passed; not at all when a stop came first.
@@ -279,39 +277,29 @@ pub async fn run_with(
         notify::ready(&status);
     }
 
-    let stopping = || notify::stopping("stopping: finishing the beat in flight");
-    let outcome = tokio::select! {
-        joined = &mut heartbeat_task => match joined {
-            Ok(()) if shutdown.is_cancelled() => { stopping(); Ok("clean") }
-            Ok(()) => Err(anyhow::anyhow!("the heartbeat stopped unexpectedly")),
-            Err(e) => Err(anyhow::anyhow!("the heartbeat task failed: {e}")),
-        },
-        _ = shutdown.cancelled() => {
-            stopping();
-            match tokio::time::timeout(DRAIN_DEADLINE, &mut heartbeat_task).await {
-                Ok(_) => Ok("clean"),
-                Err(_) => { heartbeat_task.abort(); Ok("drain deadline passed") }
-            }
+    // Until a signal, or until the heartbeat (the one essential component) stops alone.
+    let outcome = match components.wait().await {
+        Stop::Shutdown => {
+            notify::stopping("stopping: finishing the beat in flight");
+            Ok(())
         }
+        Stop::Ended { name, outcome } => match outcome {
+            Ok(()) => Err(anyhow::anyhow!("the {name} stopped unexpectedly")),
+            Err(e) => Err(anyhow::anyhow!("the {name} task failed: {e}")),
+        },
     };
-    // The control server, the backfill, orders and the user-data stream stop on the same signal (and when the heartbeat
-    // stopped alone). A backfill page being written commits or rolls back whole.
-    shutdown.cancel();
-    let others = async {
-        let _ = (&mut control_task).await;
-        let _ = (&mut backfill_task).await;
-        let _ = (&mut orders_task).await;
-        let _ = (&mut user_stream_task).await;
-    };
-    if tokio::time::timeout(DRAIN_DEADLINE, others).await.is_err() {
-        control_task.abort();
-        backfill_task.abort();
-        orders_task.abort();
-        user_stream_task.abort();
-    }
+    // Every component stops on the same token (cancelled here when the heartbeat stopped
+    // alone), each within its drain deadline. A backfill page being written commits or
+    // rolls back whole.
+    let drained = components.drain().await;
     let uptime_secs = started.elapsed().as_secs();
     match outcome {
-        Ok(stop) => {
+        Ok(()) => {
+            let stop = if drained.late.is_empty() {
+                "clean"
+            } else {
+                "drain deadline passed"
+            };
             tracing::info!(target: "tradebeat::daemon", uptime_secs, stop, "tradebeat stopped");
             Ok(())
         }

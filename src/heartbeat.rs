@@ -251,6 +251,30 @@ impl<R: BeatRunner> Heartbeat<R> {
     }
 }
 
+/// The daemon's essential component: without beats there is nothing to keep, so it ending
+/// before shutdown stops the daemon with an error.
+impl<R: BeatRunner> crate::component::Component for Heartbeat<R> {
+    fn name(&self) -> &'static str {
+        "heartbeat"
+    }
+
+    /// [`SHUTDOWN_GRACE`] for the beat in flight, plus a second to commit and log it.
+    fn drain_deadline(&self) -> Duration {
+        SHUTDOWN_GRACE + Duration::from_secs(1)
+    }
+
+    fn essential(&self) -> bool {
+        true
+    }
+
+    fn run(
+        self,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        Heartbeat::run(self, shutdown)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

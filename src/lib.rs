@@ -9,6 +9,7 @@
 //! - [`config`]: the one `Config` struct, read with figment (defaults → TOML → env).
 //! - [`logging`]: one log file per component plus `tradebeat.log`, rotated daily.
 //! - [`daemon`]: builds the components, runs them until SIGTERM/SIGINT, drains them.
+//! - [`component`]: the `Component` trait and the set that starts and drains them.
 //! - [`heartbeat`]: fires a beat at every `k * period + offset`; never overlaps, never drifts.
 //! - [`market_data`]: what a beat does: tickers and closed klines into the store.
 //! - [`backfill`]: history backfill and gap repair jobs.
@@ -29,6 +30,7 @@
 pub mod backfill;
 pub mod cli;
 pub mod clock;
+pub mod component;
 pub mod config;
 pub mod control;
 pub mod ctl;

@@ -258,6 +258,21 @@ impl ControlServer {
     }
 }
 
+impl crate::component::Component for ControlServer {
+    fn name(&self) -> &'static str {
+        "control"
+    }
+
+    /// [`ControlLimits::drain_timeout`] for the requests in flight, plus a second.
+    fn drain_deadline(&self) -> Duration {
+        self.limits.drain_timeout + Duration::from_secs(1)
+    }
+
+    fn run(self, shutdown: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
+        ControlServer::run(self, shutdown)
+    }
+}
+
 /// The socket file this server bound; removed when dropped if it is still that file.
 struct SocketFile {
     path: PathBuf,

@@ -1088,6 +1088,42 @@ impl Orders {
     }
 }
 
+/// [`Orders`] as one of the daemon's components: [`Orders::run`] with the user-data
+/// stream's status it watches (no periodic refresh while the stream is healthy).
+#[derive(Debug)]
+pub struct OrdersComponent {
+    orders: Orders,
+    user_stream: watch::Receiver<UserStreamStatus>,
+}
+
+impl OrdersComponent {
+    /// `orders`, run with `user_stream` (`UserStreamHandle::watch`).
+    pub fn new(orders: Orders, user_stream: watch::Receiver<UserStreamStatus>) -> Self {
+        OrdersComponent {
+            orders,
+            user_stream,
+        }
+    }
+}
+
+impl crate::component::Component for OrdersComponent {
+    fn name(&self) -> &'static str {
+        "orders"
+    }
+
+    /// The background tasks' own drain deadline (3 s), plus a second.
+    fn drain_deadline(&self) -> Duration {
+        DRAIN_DEADLINE + Duration::from_secs(1)
+    }
+
+    fn run(
+        self,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.orders.run(shutdown, self.user_stream)
+    }
+}
+
 /// Marks a placement in flight for as long as it lives.
 struct InFlight<'a> {
     set: &'a Mutex<HashSet<ClientOrderId>>,

@@ -270,6 +270,25 @@ impl UserStream {
     }
 }
 
+impl crate::component::Component for UserStream {
+    fn name(&self) -> &'static str {
+        "user_stream"
+    }
+
+    /// Four seconds: closing the connection (at most 2 s) and committing the events
+    /// received before the stop.
+    fn drain_deadline(&self) -> Duration {
+        Duration::from_secs(4)
+    }
+
+    fn run(
+        self,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        UserStream::run(self, shutdown)
+    }
+}
+
 impl EventSink for Inner {
     async fn deliver(&self, event: UserDataEvent) {
         self.deliver_event(event).await;
