@@ -9,9 +9,9 @@
 //!
 //! The schedule of ceilings and the retry loop come from the `backon` crate: a [`Policy`]
 //! is a [`backon::BackoffBuilder`], so a plain loop is written
-//! `(|| work()).retry(policy).notify(log).await` ([`backon::Retryable`]); a loop with logic
-//! of its own (honouring `Retry-After`, stopping on shutdown, starting over after a stable
-//! period) keeps its loop and takes each wait from [`Delays`]. The jitter is drawn here:
+//! `(|| work()).retry(policy).notify(log).await` ([`Retryable`]); a loop with logic of its
+//! own (honouring `Retry-After`, stopping on shutdown, starting over after a stable period)
+//! keeps its loop and takes each wait from [`Policy::delays`]. The jitter is drawn here:
 //! backon's own jitter adds up to one more ceiling on top of the ceiling, which is neither
 //! "full" nor "equal" jitter and can exceed the cap.
 //!
@@ -23,6 +23,9 @@
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+
+/// `work.retry(policy)`: backon's retry loop over an async closure, sleeping on tokio time.
+pub use backon::Retryable;
 
 /// How a wait is drawn below its ceiling `c`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +86,12 @@ impl Policy {
         self.cap
     }
 
-    fn delays(self, rng: fastrand::Rng) -> Delays {
+    /// The waits of one run of this policy, for a loop that sleeps them itself.
+    pub fn delays(self) -> Delays {
+        self.delays_with(fastrand::Rng::new())
+    }
+
+    fn delays_with(self, rng: fastrand::Rng) -> Delays {
         let builder = ExponentialBuilder::new()
             .with_factor(2.0)
             .with_min_delay(self.first)
@@ -104,7 +112,7 @@ impl BackoffBuilder for Policy {
     type Backoff = Delays;
 
     fn build(self) -> Delays {
-        self.delays(fastrand::Rng::new())
+        self.delays()
     }
 }
 
@@ -126,7 +134,7 @@ impl Delays {
 
     /// Starts over from the first wait (after a success, or a connection that held).
     pub fn reset(&mut self) {
-        self.ceilings = self.policy.delays(fastrand::Rng::new()).ceilings;
+        self.ceilings = self.policy.delays().ceilings;
     }
 }
 
@@ -218,8 +226,6 @@ pub fn backfill(first: Duration, cap: Duration) -> Policy {
 mod tests {
     use super::*;
 
-    use backon::Retryable as _;
-
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
     }
@@ -230,7 +236,7 @@ mod tests {
             jitter: Jitter::None,
             ..policy
         }
-        .build()
+        .delays()
         .take(n)
         .collect()
     }
@@ -273,26 +279,26 @@ mod tests {
 
     #[test]
     fn unjittered_waits_are_the_ceilings() {
-        let got: Vec<Duration> = resolve_order().build().take(12).collect();
+        let got: Vec<Duration> = resolve_order().delays().take(12).collect();
         assert_eq!(got, ceilings(resolve_order(), 12));
         assert_eq!(
-            reconcile_stream(ms(2000), ms(60_000)).build().next(),
+            reconcile_stream(ms(2000), ms(60_000)).delays().next(),
             Some(ms(2000))
         );
     }
 
     #[test]
     fn retry_limits_count_waits() {
-        assert_eq!(exchange_reads(3).build().count(), 3);
-        assert_eq!(exchange_reads(0).build().next(), None);
+        assert_eq!(exchange_reads(3).delays().count(), 3);
+        assert_eq!(exchange_reads(0).delays().next(), None);
         // The user-data writer: three attempts, two waits of 200 and 400 ms.
-        let waits: Vec<Duration> = user_data_writes(2).build().collect();
+        let waits: Vec<Duration> = user_data_writes(2).delays().collect();
         assert_eq!(waits, [ms(200), ms(400)]);
         // Policies without end keep going, at the cap.
-        let mut d = record_order().build();
+        let mut d = record_order().delays();
         assert_eq!(d.nth(10_000), Some(Duration::from_secs(60)));
         // `next_wait` falls back to the cap once a limited policy has given up.
-        let mut d = user_data_writes(1).build();
+        let mut d = user_data_writes(1).delays();
         assert_eq!((d.next_wait(), d.next_wait()), (ms(200), ms(400)));
     }
 
@@ -302,7 +308,10 @@ mod tests {
         let want = ceilings(policy, 6);
         let mut seen = vec![Vec::new(); 6];
         for seed in 0..200 {
-            for (i, d) in policy.delays(fastrand::Rng::with_seed(seed)).enumerate() {
+            for (i, d) in policy
+                .delays_with(fastrand::Rng::with_seed(seed))
+                .enumerate()
+            {
                 seen[i].push(d);
             }
         }
@@ -329,7 +338,7 @@ mod tests {
             let want = ceilings(policy, 12);
             for seed in 0..50 {
                 let got: Vec<Duration> = policy
-                    .delays(fastrand::Rng::with_seed(seed))
+                    .delays_with(fastrand::Rng::with_seed(seed))
                     .take(12)
                     .collect();
                 for (d, max) in got.iter().zip(&want) {
@@ -339,25 +348,25 @@ mod tests {
             let spread: Vec<Duration> = (0..50)
                 .map(|seed| {
                     policy
-                        .delays(fastrand::Rng::with_seed(seed))
+                        .delays_with(fastrand::Rng::with_seed(seed))
                         .nth(3)
                         .unwrap_or_default()
                 })
                 .collect();
             assert!(spread.iter().any(|d| *d < ms(6000)) && spread.iter().any(|d| *d > ms(7000)));
             // However long the outage, never past the cap.
-            assert!(policy.build().nth(100_000).unwrap_or_default() <= Duration::from_secs(60));
+            assert!(policy.delays().nth(100_000).unwrap_or_default() <= Duration::from_secs(60));
         }
     }
 
     #[test]
     fn reset_starts_over() {
-        let mut d = resolve_order().build();
+        let mut d = resolve_order().delays();
         d.by_ref().take(5).for_each(drop);
         assert_eq!(d.next(), Some(ms(6400)));
         d.reset();
         assert_eq!(d.next(), Some(ms(200)));
-        let mut d = user_data_writes(1).build();
+        let mut d = user_data_writes(1).delays();
         assert_eq!((d.next(), d.next()), (Some(ms(200)), None));
         d.reset();
         assert_eq!(d.next(), Some(ms(200)));
