@@ -92,6 +92,15 @@ impl Policy {
     }
 
     fn delays_with(self, rng: fastrand::Rng) -> Delays {
+        Delays {
+            policy: self,
+            ceilings: self.ceilings(),
+            rng,
+        }
+    }
+
+    /// backon's schedule of ceilings for this policy.
+    fn ceilings(self) -> ExponentialBackoff {
         let builder = ExponentialBuilder::new()
             .with_factor(2.0)
             .with_min_delay(self.first)
@@ -100,11 +109,7 @@ impl Policy {
             Some(n) => builder.with_max_times(usize::try_from(n).unwrap_or(usize::MAX)),
             None => builder.without_max_times(),
         };
-        Delays {
-            policy: self,
-            ceilings: builder.build(),
-            rng,
-        }
+        builder.build()
     }
 }
 
@@ -134,7 +139,7 @@ impl Delays {
 
     /// Starts over from the first wait (after a success, or a connection that held).
     pub fn reset(&mut self) {
-        self.ceilings = self.policy.delays().ceilings;
+        self.ceilings = self.policy.ceilings();
     }
 }
 
