@@ -69,6 +69,7 @@ use crate::config::MarketDataConfig;
 use crate::domain::{Interval, Market, Symbol, SymbolStatus};
 use crate::exchange::SpotClient;
 use crate::heartbeat::HeartbeatStatus;
+use crate::retry::{self, Retryable as _};
 use crate::store::{Store, StoreError, SymbolRow};
 
 use crate::domain::{GapReason, GapStatus, JobStatus};
@@ -470,38 +471,26 @@ impl Ctx {
     /// request of a job (so background work never runs on the default limit). Retries
     /// with backoff; `false` if shutdown came first.
     async fn prepare(&self, shutdown: &CancellationToken) -> bool {
-        let mut attempt = 0;
-        loop {
-            let ready = async {
-                self.exchange.sync_time().await?;
-                self.exchange.exchange_info().await
-            };
-            let result = tokio::select! {
-                _ = shutdown.cancelled() => return false,
-                r = ready => r,
-            };
-            match result {
-                Ok(_) => return true,
-                Err(e) => {
-                    let wait = self.retry_wait(attempt);
-                    attempt += 1;
-                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64,
-                        "exchange not reachable; backfill waits");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return false,
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                }
-            }
+        let ready = (|| async {
+            self.exchange.sync_time().await?;
+            self.exchange.exchange_info().await
+        })
+        .retry(self.retry_policy())
+        .notify(|e, wait| {
+            tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64,
+                "exchange not reachable; backfill waits");
+        });
+        // Retried without end: it ends ready, or at shutdown.
+        tokio::select! {
+            _ = shutdown.cancelled() => false,
+            r = ready => r.is_ok(),
         }
     }
 
-    /// Capped exponential backoff with full jitter for the `attempt`-th retry (from 0).
-    fn retry_wait(&self, attempt: u32) -> Duration {
-        let base = self.options.retry_base.as_millis() as u64;
-        let cap = self.options.retry_cap.as_millis() as u64;
-        let max = base.saturating_mul(1u64 << attempt.min(20)).min(cap).max(1);
-        Duration::from_millis(max / 2 + fastrand::u64(0..=max / 2))
+    /// The backoff after failed backfill work: [`retry::backfill`] from `retry_base` up to
+    /// `retry_cap`.
+    fn retry_policy(&self) -> retry::Policy {
+        retry::backfill(self.options.retry_base, self.options.retry_cap)
     }
 
     /// Creates the jobs of followed series that have none, stops the jobs of removed

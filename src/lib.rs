@@ -21,6 +21,7 @@
 //! - [`exchange`]: the Binance REST client, the only module that knows Binance's wire format.
 //! - [`store`]: SQLite (r2d2 pool, WAL), the only module that knows SQL.
 //! - [`clock`]: wall time, virtual time for tests, and the beat schedule.
+//! - [`retry`]: the one retry policy: every backoff the daemon waits, named, with its numbers.
 //! - [`instance`]: the single-instance lock beside the database.
 //! - [`files`]: the directories (0700) and files (0600) tradebeat creates, whatever the umask.
 //! - [`notify`]: systemd notifications (READY, STATUS, WATCHDOG, STOPPING).
@@ -44,6 +45,7 @@ pub mod logging;
 pub mod market_data;
 pub mod notify;
 pub mod orders;
+pub mod retry;
 pub mod store;
 pub mod user_stream;
 pub mod venue;

@@ -141,6 +141,7 @@ impl Ctx {
             },
         );
         let mut failures = 0u32;
+        let mut delays = self.retry_policy().delays();
         loop {
             let failure = match self.job_round(&mut job).await {
                 Ok(Round::Continue) if job.status == JobStatus::Done => {
@@ -155,13 +156,13 @@ impl Ctx {
                 }
                 Ok(Round::Continue) => {
                     failures = 0;
+                    delays.reset();
                     continue;
                 }
                 Ok(Round::Moved) => break,
                 Err(e) => {
                     failures += 1;
-                    let backoff = self.retry_wait(failures - 1);
-                    after_failure(e, backoff, self.exchange.server_now_ms())
+                    after_failure(e, delays.next_wait(), self.exchange.server_now_ms())
                 }
             };
             let (id, interval, next, now) = (

@@ -10,8 +10,8 @@
 //! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits>.
 //!
 //! Reads (GET) are retried after network errors and 5xx with capped, fully jittered
-//! exponential backoff. Requests that change state (a new order, a cancel) are never
-//! resent: a failure after the request may have left is
+//! exponential backoff ([`crate::retry::exchange_reads`]). Requests that change state (a
+//! new order, a cancel) are never resent: a failure after the request may have left is
 //! [`ExchangeError::UnknownOutcome`], for the caller to reconcile ("HTTP Return Codes" in
 //! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/http-return-codes>).
 //!
@@ -41,6 +41,7 @@ use super::weight::{Admission, Priority, Ticket, WeightGate, WeightStatus};
 use super::{Network, wire};
 use crate::clock::Clock;
 use crate::domain::{Credentials, ExchangeInfo, RateLimitKind, Secret};
+use crate::retry;
 
 /// Default number of extra attempts for a GET after a network error or a 5xx.
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
@@ -51,11 +52,6 @@ const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const POOL_MAX_IDLE_PER_HOST: usize = 16;
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const USER_AGENT: &str = concat!("tradebeat/", env!("CARGO_PKG_VERSION"));
-
-/// Retry backoff: attempt `n` (from 0) waits a uniformly random time in
-/// `0..=min(BASE * 2^n, CAP)` ms ("full jitter").
-const BACKOFF_BASE_MS: u64 = 250;
-const BACKOFF_CAP_MS: u64 = 4_000;
 
 /// How much of a non-JSON error body is kept in an error, in characters.
 const ERROR_BODY_MAX_CHARS: usize = 200;
@@ -560,6 +556,7 @@ impl RestClient {
             Resend::Idempotent => self.inner.options.max_retries,
             Resend::Never => 0,
         };
+        let mut delays = retry::exchange_reads(max_retries).delays();
         let mut attempt = 0;
         loop {
             let reservation = self.reserve(endpoint).await?;
@@ -643,13 +640,12 @@ impl RestClient {
                     detail
                 }
             };
-            if attempt >= max_retries {
+            let Some(delay) = delays.next() else {
                 return Err(ExchangeError::Connectivity {
                     endpoint: endpoint.path,
                     detail: failure,
                 });
-            }
-            let delay = backoff_delay(attempt, &mut fastrand::Rng::new());
+            };
             attempt += 1;
             tracing::warn!(
                 endpoint = endpoint.path,
@@ -871,18 +867,6 @@ fn describe(err: reqwest::Error) -> String {
     text
 }
 
-/// The largest backoff before retry `attempt` (0-based), ms: `min(250 * 2^attempt, 4000)`.
-fn backoff_ceiling_ms(attempt: u32) -> u64 {
-    BACKOFF_BASE_MS
-        .saturating_mul(2u64.saturating_pow(attempt))
-        .min(BACKOFF_CAP_MS)
-}
-
-/// A random backoff in `0..=backoff_ceiling_ms(attempt)` ("full jitter").
-fn backoff_delay(attempt: u32, rng: &mut fastrand::Rng) -> Duration {
-    Duration::from_millis(rng.u64(0..=backoff_ceiling_ms(attempt)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -954,26 +938,6 @@ mod tests {
     fn ticker_weights_follow_the_symbol_count() {
         for (n, weight) in [(1, 2), (20, 2), (21, 40), (100, 40), (101, 80), (3000, 80)] {
             assert_eq!(ticker_24hr(n).weight, weight, "{n} symbols");
-        }
-    }
-
-    #[test]
-    fn backoff_is_capped_full_jitter() {
-        let ceilings: Vec<u64> = [0, 1, 2, 3, 4, 5, 63, u32::MAX]
-            .into_iter()
-            .map(backoff_ceiling_ms)
-            .collect();
-        assert_eq!(ceilings, [250, 500, 1000, 2000, 4000, 4000, 4000, 4000]);
-        let mut rng = fastrand::Rng::with_seed(7);
-        for attempt in 0..6 {
-            let samples: Vec<Duration> =
-                (0..200).map(|_| backoff_delay(attempt, &mut rng)).collect();
-            let max = Duration::from_millis(backoff_ceiling_ms(attempt));
-            assert!(samples.iter().all(|d| *d <= max), "attempt {attempt}");
-            assert!(
-                samples.iter().any(|d| *d < max / 2),
-                "attempt {attempt}: jittered"
-            );
         }
     }
 

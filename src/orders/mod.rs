@@ -66,6 +66,7 @@ use crate::domain::{
 use crate::domain::{Market, Symbol, SymbolInfo};
 use crate::domain::{StreamState, UserStreamStatus};
 use crate::exchange::{ExchangeError, Rejection, SpotClient};
+use crate::retry::{self, Retryable as _};
 use crate::store::{Inserted, Recorded, Store, StoreError};
 use crate::venue::{SpotVenue, Venue};
 
@@ -78,12 +79,6 @@ const PRICE_TTL_MS: i64 = 2_000;
 /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>) and
 /// clock-offset error, ms.
 const PROPAGATION_MARGIN_MS: i64 = 5_000;
-/// First wait before querying an order whose outcome is unknown.
-const RESOLVE_FIRST_DELAY: Duration = Duration::from_millis(200);
-/// Longest wait between two queries of an unknown outcome.
-const RESOLVE_MAX_DELAY: Duration = Duration::from_secs(30);
-/// Longest wait between two attempts of a failed database write or reconciliation.
-const RETRY_MAX_DELAY: Duration = Duration::from_secs(60);
 /// How long [`Orders::run`] waits for its background tasks at shutdown.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(3);
 /// How often the orders still working on the exchange are refreshed from it while the
@@ -528,12 +523,12 @@ impl Orders {
     fn spawn_write_retry(&self, client_order_id: ClientOrderId, order: Order) {
         let this = self.clone();
         self.inner.tasks.spawn(async move {
-            let mut delay = Duration::from_millis(100);
+            let mut delays = retry::record_order().delays();
             let mut attempts = 1u32;
             loop {
                 let stopping = tokio::select! {
                     _ = this.inner.stop.cancelled() => true,
-                    _ = tokio::time::sleep(delay) => false,
+                    _ = tokio::time::sleep(delays.next_wait()) => false,
                 };
                 attempts += 1;
                 let (id, copy, now) = (
@@ -575,7 +570,6 @@ impl Orders {
                         );
                     }
                 }
-                delay = (delay * 2).min(RETRY_MAX_DELAY);
             }
         });
     }
@@ -613,7 +607,8 @@ impl Orders {
             return;
         };
         let which = OrderRef::ClientOrderId(id.clone());
-        let mut delay = RESOLVE_FIRST_DELAY;
+        let mut delays = retry::resolve_order().delays();
+        let mut delay = delays.next_wait();
         let mut queries = 0u32;
         loop {
             tokio::select! {
@@ -675,9 +670,7 @@ impl Orders {
                         let left = Duration::from_millis(
                             u64::try_from(conclusive_after_ms - now).unwrap_or(0),
                         );
-                        delay = (delay * 2)
-                            .min(RESOLVE_MAX_DELAY)
-                            .min(left.max(Duration::from_millis(50)));
+                        delay = delays.next_wait().min(left.max(Duration::from_millis(50)));
                         continue;
                     }
                 }
@@ -685,7 +678,7 @@ impl Orders {
                     tracing::warn!(client_order_id = %id, error = %e, queries, "cannot query an order of unknown outcome yet, retrying");
                 }
             }
-            delay = (delay * 2).min(RESOLVE_MAX_DELAY);
+            delay = delays.next_wait();
         }
     }
 
@@ -946,23 +939,15 @@ impl Orders {
         user_stream: watch::Receiver<UserStreamStatus>,
     ) {
         if self.has_credentials() {
-            let mut delay = Duration::from_secs(1);
-            loop {
-                let outcome = tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    r = self.reconcile_at_start() => r,
-                };
-                match outcome {
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "reconciliation failed, retrying");
-                        tokio::select! {
-                            _ = shutdown.cancelled() => break,
-                            _ = tokio::time::sleep(delay) => {}
-                        }
-                        delay = (delay * 2).min(RETRY_MAX_DELAY);
-                    }
-                }
+            let reconciled = (|| self.reconcile_at_start())
+                .retry(retry::reconcile_orders())
+                .notify(|e, delay| {
+                    tracing::warn!(error = %e, retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "reconciliation failed, retrying");
+                });
+            // Retried without end: it ends reconciled, or at shutdown.
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = reconciled => {}
             }
             loop {
                 tokio::select! {

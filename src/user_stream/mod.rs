@@ -28,8 +28,8 @@
 //!   (23 h) the stream opens and subscribes a second connection, then closes the first
 //!   (make before break: both deliver during the overlap, and the database keeps each event
 //!   once). The switch happens half-way between two beats, never during one.
-//! * Reconnects wait with exponential backoff and full jitter
-//!   ([`UserStreamOptions::backoff_initial`] doubling up to
+//! * Reconnects wait with exponential backoff and equal jitter ([`crate::retry::reconnect`]:
+//!   [`UserStreamOptions::backoff_initial`] doubling up to
 //!   [`UserStreamOptions::backoff_max`]), reset once a connection has stayed healthy for a
 //!   minute. A rejected key (`-2015`, `-2014`, `-1022`, `-1002`) is logged as an error and
 //!   retried only every [`UserStreamOptions::rejected_retry`] (5 min): bad credentials
@@ -74,6 +74,7 @@ use crate::clock::{BeatSchedule, Clock};
 use crate::domain::{Credentials, Market, StreamState, UserDataEvent, UserStreamStatus};
 use crate::exchange::{HmacSha256, SpotClient};
 use crate::orders::Orders;
+use crate::retry;
 use crate::store::{Store, StoreError};
 
 use crate::exchange::spot::ws_api::{
@@ -101,7 +102,8 @@ pub struct UserStreamOptions {
     /// Connecting (TCP, TLS, WebSocket handshake) and subscribing each give up after this
     /// (default 10 s).
     pub connect_timeout: Duration,
-    /// First reconnect delay (default 1 s); doubles per failed attempt, with full jitter.
+    /// First reconnect delay (default 1 s); doubles per failed attempt, each wait drawn
+    /// between half and all of it.
     pub backoff_initial: Duration,
     /// Longest reconnect delay (default 60 s).
     pub backoff_max: Duration,
@@ -307,6 +309,8 @@ impl Inner {
     /// The connect / session / back-off loop.
     async fn supervise(self: &Arc<Self>, shutdown: &CancellationToken) {
         let mut attempt: u32 = 0;
+        let mut delays =
+            retry::reconnect(self.options.backoff_initial, self.options.backoff_max).delays();
         let mut first = true;
         loop {
             if shutdown.is_cancelled() {
@@ -328,6 +332,7 @@ impl Inner {
                     self.set(|s| s.connected_since = None);
                     if started.elapsed() >= STABLE_AFTER {
                         attempt = 0;
+                        delays.reset();
                     }
                     match ended {
                         Ended::Shutdown => return,
@@ -341,7 +346,7 @@ impl Inner {
                             tracing::warn!(reason = %reason, "user-data connection lost");
                             self.set(|s| s.last_error = Some(reason));
                             attempt += 1;
-                            backoff(&self.options, attempt)
+                            delays.next_wait()
                         }
                     }
                 }
@@ -356,7 +361,7 @@ impl Inner {
                 }
                 Err(e) => {
                     attempt += 1;
-                    let delay = backoff(&self.options, attempt);
+                    let delay = delays.next_wait();
                     tracing::warn!(error = %e, attempt, retry_in_ms = millis(delay), "cannot open the user-data stream");
                     self.set(|s| s.last_error = Some(e.to_string()));
                     delay
@@ -486,6 +491,9 @@ impl Inner {
         let this = Arc::clone(self);
         async move {
             let mut failures: u32 = 0;
+            let mut delays =
+                retry::reconcile_stream(this.options.reconcile_retry, this.options.backoff_max)
+                    .delays();
             loop {
                 match reconcile::reconcile(&this).await {
                     Ok(report) => {
@@ -507,9 +515,7 @@ impl Inner {
                     }
                     Err(e) => {
                         failures += 1;
-                        let delay = (this.options.reconcile_retry
-                            * 2u32.saturating_pow(failures - 1))
-                        .min(this.options.backoff_max);
+                        let delay = delays.next_wait();
                         tracing::warn!(error = %e, failures, retry_in_ms = millis(delay), "reconciliation failed: the stream goes on, trying again");
                         tokio::time::sleep(delay).await;
                     }
@@ -567,16 +573,6 @@ pub fn quiet_moment(schedule: &BeatSchedule, t_ms: i64) -> i64 {
     }
 }
 
-/// Reconnect delay before attempt `attempt` (1-based): exponential with full jitter,
-/// between half and all of `initial × 2^(attempt-1)`, capped at `max`.
-pub fn backoff(options: &UserStreamOptions, attempt: u32) -> Duration {
-    let exp = options
-        .backoff_initial
-        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(20)))
-        .min(options.backoff_max);
-    exp.mul_f64(0.5 + fastrand::f64() / 2.0)
-}
-
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -591,6 +587,7 @@ async fn commit(
     received_at_ms: i64,
 ) -> bool {
     let mut failures = 0;
+    let mut waits = retry::user_data_writes(WRITE_ATTEMPTS - 1).delays();
     // Each refused event is kept raw, so this ends after at most `items.len()` refusals.
     let mut refusals_left = items.len();
     loop {
@@ -633,10 +630,10 @@ async fn commit(
             Err(e) => {
                 failures += 1;
                 tracing::error!(error = %e, attempt = failures, events = items.len(), "cannot write user-data events");
-                if failures >= WRITE_ATTEMPTS {
+                let Some(wait) = waits.next() else {
                     return false;
-                }
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(failures))).await;
+                };
+                tokio::time::sleep(wait).await;
             }
         }
     }
@@ -690,24 +687,6 @@ async fn write_events(inner: Arc<Inner>, mut events: mpsc::Receiver<Inbound>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter_up_to_the_cap() {
-        let options = UserStreamOptions::default();
-        for attempt in 1..=12u32 {
-            let nominal =
-                (Duration::from_secs(1) * 2u32.pow(attempt - 1)).min(Duration::from_secs(60));
-            for _ in 0..50 {
-                let d = backoff(&options, attempt);
-                assert!(
-                    d >= nominal / 2 && d <= nominal,
-                    "attempt {attempt}: {d:?} vs {nominal:?}"
-                );
-            }
-        }
-        // Never overflows, however long the outage.
-        assert!(backoff(&options, u32::MAX) <= Duration::from_secs(60));
-    }
 
     #[test]
     fn renewals_fall_half_way_between_beats() {
