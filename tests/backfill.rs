@@ -1,13 +1,14 @@
 //! History backfill and gap repair end to end, against the exchange simulator: complete
 //! windows identical to the recorded data, resume after a real `kill -9`, holes repaired
 //! within one beat of start, no 429 under a lowered weight limit while beats stay on time,
-//! exchange gaps recorded instead of retried forever, failing pages retried, and the
-//! handle the control socket uses.
+//! exchange gaps recorded instead of retried forever, failing pages retried, the handle
+//! the control socket uses, and the idle line logged only once there are jobs and all of
+//! them are done.
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -831,4 +832,112 @@ async fn retention_prunes_old_candles_and_backfill_never_fetches_them() {
     let conn = read_db(&db);
     assert_complete(&conn, &sim, "BTCUSDT", Interval::M1, m1.from, m1.to);
     assert_complete(&conn, &sim, "BTCUSDT", Interval::H1, h1.from, h1.to);
+}
+
+/// A `tradebeat run` child that is killed if the test ends (or panics) before stopping it.
+struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    /// Stops the daemon with SIGTERM and asserts it exits cleanly.
+    async fn stop(&mut self) {
+        let Some(child) = self.0.take() else {
+            return;
+        };
+        let ok = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        assert!(wait_exit(child, Duration::from_secs(10)).await.success());
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs `tradebeat ctl --socket <socket> <args>` in `dir` on the blocking pool and returns
+/// its output.
+async fn ctl(dir: &std::path::Path, socket: &std::path::Path, args: &[&str]) -> Output {
+    let mut cmd = tradebeat_command(dir);
+    cmd.arg("ctl").arg("--socket").arg(socket).args(args);
+    tokio::task::spawn_blocking(move || cmd.output().expect("run tradebeat ctl"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idle_line_waits_for_jobs_and_follows_their_completion() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let db = dir.path().join("data/tradebeat.db");
+    let socket = dir.path().join("data/control.sock");
+    // A fresh database and no symbol in the config: the backfill starts with no job.
+    let child = tradebeat_command(dir.path())
+        .arg("run")
+        .env("TRADEBEAT_EXCHANGE__REST_URL", sim.base_url())
+        .env(
+            "TRADEBEAT_EXCHANGE__WS_API_URL",
+            ws_api_url(&sim.base_url()),
+        )
+        .env("TRADEBEAT_HEARTBEAT__PERIOD_SECS", "1")
+        .env("TRADEBEAT_HEARTBEAT__OFFSET_SECS", "0")
+        .env("TRADEBEAT_MARKET_DATA__SYMBOLS", "[]")
+        .env("TRADEBEAT_MARKET_DATA__INTERVALS", r#"["1m","1h"]"#)
+        .env("TRADEBEAT_MARKET_DATA__BACKFILL_DAYS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tradebeat starts");
+    let mut daemon = KillOnDrop(Some(child));
+    // Several beats, each followed by a gap check, with nothing to backfill.
+    wait_until("three beats", Duration::from_secs(30), || {
+        heartbeat_count(&db) >= 3
+    })
+    .await;
+    let log_path = dir.path().join("logs/backfill.log");
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(!log.contains("backfill idle"), "idle without a job:\n{log}");
+
+    // A symbol comes: its jobs run, and only then is the backfill idle.
+    let out = ctl(
+        dir.path(),
+        &socket,
+        &[
+            "symbols",
+            "add",
+            "BTCUSDT",
+            "--intervals",
+            "1m,1h",
+            "--wait",
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("the idle line", Duration::from_secs(30), || {
+        std::fs::read_to_string(&log_path).is_ok_and(|t| t.contains("backfill idle"))
+    })
+    .await;
+    daemon.stop().await;
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    let idle: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("backfill idle"))
+        .collect();
+    let done: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("backfill job done"))
+        .collect();
+    assert_eq!(done.len(), 2, "{log}");
+    assert_eq!(idle.len(), 1, "{log}");
+    assert!(done.iter().all(|&d| d < idle[0]), "{log}");
 }
