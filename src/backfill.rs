@@ -6,8 +6,11 @@
 //! One job per symbol × interval (`backfill_jobs`) covers the open times `from..=to`:
 //! `from` is the first candle inside the symbol's `backfill_days` (its own, or
 //! `market_data.backfill_days`), never older than `market_data.retention_days` would keep;
-//! `to` is the candle before the newest closed one when the job was created (the beats own
-//! everything after it). Jobs are created at start for every followed series (active
+//! `to` is the newest closed candle when the job was created. Once the job has fetched up
+//! to `to`, `to` moves on to the newest closed candle of that moment, until nothing closed
+//! in between: a finished job covers its series up to the newest closed candle at the time
+//! it finished (the beats keep the series current from there), so a symbol added between
+//! two beats has its history complete when its jobs are done. Jobs are created at start for every followed series (active
 //! `TRADING` symbols × their intervals), after every beat for series that appeared, and by
 //! [`BackfillHandle::start`] (the control socket's `symbol.add` and `backfill.start`).
 //!
@@ -144,7 +147,8 @@ pub struct JobState {
     pub interval: Interval,
     /// Oldest open time wanted, ms.
     pub from_ms: i64,
-    /// Newest open time the job covers, ms (candles after it are the beats' job).
+    /// Newest open time the job covers, ms: the newest closed candle when the job was
+    /// created, moved on while it runs; candles after it are the beats' job.
     pub to_ms: i64,
     /// Open time of the next page to fetch, ms.
     pub next_start_ms: i64,
@@ -713,9 +717,10 @@ fn followed_series(
         .collect())
 }
 
-/// A new run of a job over `from..` up to the candle before the newest closed one.
+/// A new run of a job over `from..` up to the newest closed candle (moved on to the newest
+/// closed one when the job reaches it).
 fn new_job(row: &SymbolRow, interval: Interval, from: i64, server_now: i64, now: i64) -> JobRow {
-    let to = interval.last_closed_open_time(server_now) - interval.duration_ms();
+    let to = interval.last_closed_open_time(server_now);
     JobRow {
         symbol_id: row.id,
         symbol: row.symbol.clone(),

@@ -218,7 +218,12 @@ impl Ctx {
         let step = interval.duration_ms();
         let (id, next, to) = (job.symbol_id, job.next_start_time, job.to_time);
         if next > to {
-            // Nothing left (an empty range, or the last commit was cut short): finish.
+            // The range is stored. Candles that closed since it was planned are the job's
+            // too: it ends only once it reaches the newest closed candle.
+            let newest = interval.last_closed_open_time(self.exchange.server_now_ms());
+            if newest > to {
+                return self.extend(job, newest).await;
+            }
             return self.commit(job, Vec::new(), Vec::new(), next, true).await;
         }
         let window_end = plan::plan_window_end(interval, next, to);
@@ -239,7 +244,7 @@ impl Ctx {
         let after_window = window_end + step;
         if pages.is_empty() {
             return self
-                .commit(job, Vec::new(), Vec::new(), after_window, after_window > to)
+                .commit(job, Vec::new(), Vec::new(), after_window, false)
                 .await;
         }
         let mut first_seen = first_stored;
@@ -287,8 +292,7 @@ impl Ctx {
                     candles = g.span().candles(step), reason = g.reason.as_str(),
                     "gap: the exchange returned no candles for this range");
             }
-            let done = next_start > to;
-            match self.commit(job, candles, gaps, next_start, done).await? {
+            match self.commit(job, candles, gaps, next_start, false).await? {
                 Round::Continue => {}
                 Round::Moved => return Ok(Round::Moved),
             }
@@ -333,6 +337,25 @@ impl Ctx {
             job.status = JobStatus::Done;
         }
         self.log_progress(job);
+        Ok(Round::Continue)
+    }
+
+    /// Moves the end of `job` (stored and in memory) on to `to`, the newest closed candle.
+    async fn extend(&self, job: &mut JobRow, to: i64) -> Result<Round, JobError> {
+        let (id, interval, expected) = (job.symbol_id, job.interval, job.next_start_time);
+        let now = self.clock.now_ms();
+        let extended = self
+            .db(move |s| s.extend_backfill_job(id, interval, expected, to, now))
+            .await
+            .map_err(JobError::Store)?;
+        if !extended {
+            return Ok(Round::Moved);
+        }
+        job.to_time = to;
+        job.updated_at = now;
+        if let Some(p) = lock(&self.progress).get_mut(&(id, interval)) {
+            p.to = to;
+        }
         Ok(Round::Continue)
     }
 

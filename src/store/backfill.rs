@@ -216,6 +216,35 @@ impl Store {
         })
     }
 
+    /// Moves the end (`to_time`) of a job still `running` at `expected_next_start` on to
+    /// the later open time `to` (ms): candles that closed while it ran. Returns `false`,
+    /// changing nothing, when the job was stopped, restarted or moved on, or already
+    /// reaches `to`.
+    pub fn extend_backfill_job(
+        &self,
+        symbol_id: i64,
+        interval: Interval,
+        expected_next_start: i64,
+        to: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE backfill_jobs SET to_time = ?4, updated_at = ?5
+                 WHERE symbol_id = ?1 AND interval = ?2 AND next_start_time = ?3
+                   AND state = 'running' AND to_time < ?4",
+                params![
+                    symbol_id,
+                    interval.as_str(),
+                    expected_next_start,
+                    to,
+                    now_ms
+                ],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
     /// Marks every job of a symbol `stopped` (the symbol was removed), except failed ones.
     /// Returns how many changed.
     pub fn stop_backfill_jobs(&self, symbol_id: i64, now_ms: i64) -> Result<usize, StoreError> {
@@ -775,6 +804,48 @@ mod tests {
             store.backfill_jobs(Some(id)).unwrap()[0].status,
             JobStatus::Stopped
         );
+    }
+
+    #[test]
+    fn a_running_job_is_extended_to_later_candles_only() {
+        let (_dir, store, id) = setup();
+        store
+            .put_backfill_job(&job(id, m(0), m(9), JobStatus::Running))
+            .unwrap();
+        let to = |store: &Store| {
+            store
+                .backfill_job(id, Interval::M1)
+                .unwrap()
+                .unwrap()
+                .to_time
+        };
+        // Where the job stands: moved on.
+        assert!(
+            store
+                .extend_backfill_job(id, Interval::M1, m(0), m(11), 8)
+                .unwrap()
+        );
+        assert_eq!(to(&store), m(11));
+        // Not back, not from a stale position.
+        assert!(
+            !store
+                .extend_backfill_job(id, Interval::M1, m(0), m(10), 9)
+                .unwrap()
+        );
+        assert!(
+            !store
+                .extend_backfill_job(id, Interval::M1, m(5), m(12), 9)
+                .unwrap()
+        );
+        assert_eq!(to(&store), m(11));
+        // Not once the job has ended.
+        assert_eq!(store.stop_backfill_jobs(id, 9).unwrap(), 1);
+        assert!(
+            !store
+                .extend_backfill_job(id, Interval::M1, m(0), m(12), 9)
+                .unwrap()
+        );
+        assert_eq!(to(&store), m(11));
     }
 
     #[test]
