@@ -259,7 +259,7 @@ impl GapState {
             interval: g.interval,
             start_ms: g.start_time,
             end_ms: g.end_time,
-            candles: g.span().candles(g.interval.duration_ms()),
+            candles: g.span().candles(g.interval),
             reason: g.reason,
             status: g.status,
             attempts: g.attempts,
@@ -820,7 +820,7 @@ fn ensure_jobs(
             }
         }
     }
-    runnable.sort_by_key(|j| (std::cmp::Reverse(j.interval.duration_ms()), j.symbol_id));
+    runnable.sort_by_key(|j| (std::cmp::Reverse(j.interval), j.symbol_id));
     Ok((runnable, tally))
 }
 

@@ -89,12 +89,11 @@ fn assert_complete(
     from: i64,
     to: i64,
 ) {
-    let step = interval.duration_ms();
     let stored: Vec<Row> = stored_klines(conn, symbol, interval.as_str())
         .into_iter()
         .filter(|r| r.0 >= from && r.0 <= to)
         .collect();
-    let expected = (to - from) / step + 1;
+    let expected = interval.candle_count(from, to);
     assert_eq!(
         stored.len() as i64,
         expected,
@@ -103,7 +102,7 @@ fn assert_complete(
     for (i, row) in stored.iter().enumerate() {
         assert_eq!(
             row.0,
-            from + i as i64 * step,
+            interval.add_candles(from, i as i64),
             "{symbol} {interval}: no hole"
         );
         assert_eq!(
@@ -165,12 +164,12 @@ async fn backfill_stores_every_closed_candle_of_the_window_identical_to_the_exch
         assert_eq!((state.status, state.percent), (JobStatus::Done, 100.0));
         assert_eq!(state.to_ms, job.to);
         let interval = job.interval;
-        let step = interval.duration_ms();
         // The window: candles opening within the two days before the job was created, up
         // to the newest closed candle when it finished (the beats own the later ones).
         let wanted_from = job.started_at - 2 * DAY_MS;
         assert!(
-            job.from >= wanted_from - 1_000 && job.from < wanted_from + step + 1_000,
+            job.from >= wanted_from - 1_000
+                && job.from <= interval.add_candles(wanted_from + 1_000, 1),
             "{} {interval}: from {} for a start at {}",
             job.symbol,
             job.from,
@@ -188,7 +187,7 @@ async fn backfill_stores_every_closed_candle_of_the_window_identical_to_the_exch
         );
         // The beats may have stored the newest candles first: the job skips them.
         assert!(
-            job.rows <= (job.to - job.from) / step + 1,
+            job.rows <= interval.candle_count(job.from, job.to),
             "nothing written twice"
         );
         assert_complete(&conn, &sim, &job.symbol, interval, job.from, job.to);
@@ -196,7 +195,12 @@ async fn backfill_stores_every_closed_candle_of_the_window_identical_to_the_exch
         let all = stored_klines(&conn, &job.symbol, interval.as_str());
         assert_eq!(all[0].0, job.from);
         for pair in all.windows(2) {
-            assert_eq!(pair[1].0 - pair[0].0, step, "{} {interval}", job.symbol);
+            assert_eq!(
+                pair[1].0,
+                interval.add_candles(pair[0].0, 1),
+                "{} {interval}",
+                job.symbol
+            );
         }
     }
     let gaps: i64 = conn
@@ -1030,5 +1034,86 @@ async fn a_symbol_added_between_beats_is_complete_to_the_last_closed_candle_once
             .unwrap();
         assert_eq!((job.state.as_str(), job.to), ("done", last_closed));
         assert_complete(&conn, &sim, "ETHUSDT", interval, job.from, last_closed);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_day_weekly_and_monthly_history_equals_what_the_exchange_serves() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let config = config(&sim.base_url(), dir.path(), &[], &["1m"]);
+    let socket = config.control.socket.clone();
+    let db = config.storage.database.clone();
+    let daemon = InProcess::start(config);
+    wait_until(
+        "the socket and the start-up beat",
+        Duration::from_secs(20),
+        || socket.exists() && heartbeat_count(&db) >= 1,
+    )
+    .await;
+    // 400 days: about 133 three-day, 57 weekly and 13 monthly candles.
+    let before = sim.now_ms();
+    let out = ctl(
+        dir.path(),
+        &socket,
+        &[
+            "symbols",
+            "add",
+            "BTCUSDT",
+            "--intervals",
+            "3d,1w,1M",
+            "--backfill-days",
+            "400",
+            "--wait",
+        ],
+    )
+    .await;
+    let after = sim.now_ms();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    daemon.stop().await;
+
+    let conn = read_db(&db);
+    let day = |t: i64| time::OffsetDateTime::from_unix_timestamp(t / 1000).unwrap();
+    for (interval, at_least) in [(Interval::D3, 130), (Interval::W1, 56), (Interval::Mo1, 13)] {
+        let job = jobs(&db)
+            .into_iter()
+            .find(|j| j.symbol == "BTCUSDT" && j.interval == interval)
+            .unwrap();
+        assert_eq!(job.state, "done", "{interval}");
+        // The window: 400 days back, to the last closed candle.
+        let newest = (
+            interval.last_closed_open_time(before),
+            interval.last_closed_open_time(after),
+        );
+        assert!(job.to >= newest.0 && job.to <= newest.1, "{interval}");
+        let wanted_from = job.started_at - 400 * DAY_MS;
+        assert!(
+            job.from >= wanted_from - 1_000
+                && job.from <= interval.add_candles(wanted_from + 1_000, 1),
+            "{interval}"
+        );
+        assert_complete(&conn, &sim, "BTCUSDT", interval, job.from, job.to);
+        let rows = stored_klines(&conn, "BTCUSDT", interval.as_str());
+        assert!(rows.len() >= at_least, "{interval}: {} candles", rows.len());
+        for pair in rows.windows(2) {
+            assert_eq!(pair[0].1, pair[1].0 - 1, "{interval}: close time");
+        }
+        for row in &rows {
+            let open = day(row.0);
+            assert_eq!(open.time(), time::Time::MIDNIGHT, "{interval}");
+            match interval {
+                Interval::D3 => assert_eq!((row.0 / DAY_MS) % 3, 1, "{interval} {open}"),
+                Interval::W1 => assert_eq!(open.weekday(), time::Weekday::Monday),
+                _ => {
+                    assert_eq!(open.day(), 1, "{interval} {open}");
+                    let next = day(row.1 + 1);
+                    assert_eq!((next.day(), next.time()), (1, time::Time::MIDNIGHT));
+                }
+            }
+        }
     }
 }

@@ -116,14 +116,13 @@ impl Ctx {
                 }
             }
         }
-        let step = job.interval.duration_ms();
         tracing::info!(
             symbol = %job.symbol,
             interval = %job.interval,
             from = %utc(job.from_time),
             to = %utc(job.to_time),
             next = %utc(job.next_start_time),
-            candles = Span::new(job.next_start_time, job.to_time.max(job.next_start_time - step)).candles(step).max(0),
+            candles = job.interval.candle_count(job.next_start_time, job.to_time).max(0),
             "backfill job started"
         );
         let since = Instant::now();
@@ -215,7 +214,6 @@ impl Ctx {
     /// bounded by the request slots) and commits them in order.
     async fn job_round(self: &Arc<Self>, job: &mut JobRow) -> Result<Round, JobError> {
         let interval = job.interval;
-        let step = interval.duration_ms();
         let (id, next, to) = (job.symbol_id, job.next_start_time, job.to_time);
         if next > to {
             // The range is stored. Candles that closed since it was planned are the job's
@@ -241,7 +239,7 @@ impl Ctx {
             .await
             .map_err(JobError::Store)?;
         let pages = plan::plan_pages(interval, next, window_end, &stored, &known);
-        let after_window = window_end + step;
+        let after_window = interval.add_candles(window_end, 1);
         if pages.is_empty() {
             return self
                 .commit(job, Vec::new(), Vec::new(), after_window, false)
@@ -289,7 +287,7 @@ impl Ctx {
             for g in &gaps {
                 tracing::warn!(symbol = %job.symbol, interval = %interval,
                     start = %utc(g.start_time), end = %utc(g.end_time),
-                    candles = g.span().candles(step), reason = g.reason.as_str(),
+                    candles = g.span().candles(interval), reason = g.reason.as_str(),
                     "gap: the exchange returned no candles for this range");
             }
             match self.commit(job, candles, gaps, next_start, false).await? {
@@ -428,8 +426,7 @@ impl Ctx {
         page: Span,
     ) -> Result<Vec<Kline>, ExchangeError> {
         let _slot = self.requests.acquire().await.ok();
-        let step = interval.duration_ms();
-        let limit = u16::try_from(page.candles(step).clamp(1, i64::from(KLINES_MAX_LIMIT)))
+        let limit = u16::try_from(page.candles(interval).clamp(1, i64::from(KLINES_MAX_LIMIT)))
             .unwrap_or(KLINES_MAX_LIMIT);
         let fetched = self
             .exchange
