@@ -6,8 +6,11 @@
 //! One job per symbol × interval (`backfill_jobs`) covers the open times `from..=to`:
 //! `from` is the first candle inside the symbol's `backfill_days` (its own, or
 //! `market_data.backfill_days`), never older than `market_data.retention_days` would keep;
-//! `to` is the candle before the newest closed one when the job was created (the beats own
-//! everything after it). Jobs are created at start for every followed series (active
+//! `to` is the newest closed candle when the job was created. Once the job has fetched up
+//! to `to`, `to` moves on to the newest closed candle of that moment, until nothing closed
+//! in between: a finished job covers its series up to the newest closed candle at the time
+//! it finished (the beats keep the series current from there), so a symbol added between
+//! two beats has its history complete when its jobs are done. Jobs are created at start for every followed series (active
 //! `TRADING` symbols × their intervals), after every beat for series that appeared, and by
 //! [`BackfillHandle::start`] (the control socket's `symbol.add` and `backfill.start`).
 //!
@@ -103,7 +106,8 @@ pub struct JobState {
     pub interval: Interval,
     /// Oldest open time wanted, ms.
     pub from_ms: i64,
-    /// Newest open time the job covers, ms (candles after it are the beats' job).
+    /// Newest open time the job covers, ms: the newest closed candle when the job was
+    /// created, moved on while it runs; candles after it are the beats' job.
     pub to_ms: i64,
     /// Open time of the next page to fetch, ms.
     pub next_start_ms: i64,
@@ -148,7 +152,7 @@ impl GapState {
             interval: g.interval,
             start_ms: g.start_time,
             end_ms: g.end_time,
-            candles: g.span().candles(g.interval.duration_ms()),
+            candles: g.span().candles(g.interval),
             reason: g.reason,
             status: g.status,
             attempts: g.attempts,
@@ -331,11 +335,15 @@ impl Backfill {
         // Whether work happened since the last "idle" line (logged once the jobs are done
         // and the gap check and retention after them have finished).
         let mut busy = true;
+        // What the last sync saw: the idle line needs jobs, every one of them done.
+        let mut all_done = false;
         loop {
             if sync_due {
                 sync_due = false;
                 let before = running.len();
-                self.ctx.sync_jobs(&mut jobs, &mut running).await;
+                if let Some(tally) = self.ctx.sync_jobs(&mut jobs, &mut running).await {
+                    all_done = tally.all_done();
+                }
                 busy |= running.len() > before;
             }
             if check_due && !checking {
@@ -356,7 +364,14 @@ impl Backfill {
                     Chore::Retention
                 });
             }
-            if busy && running.is_empty() && !checking && !pruning && !check_due && !sync_due {
+            if busy
+                && all_done
+                && running.is_empty()
+                && !checking
+                && !pruning
+                && !check_due
+                && !sync_due
+            {
                 busy = false;
                 tracing::info!("backfill idle: every job done and the stored history checked");
             }
@@ -494,23 +509,24 @@ impl Ctx {
     }
 
     /// Creates the jobs of followed series that have none, stops the jobs of removed
-    /// symbols, and starts tasks for runnable jobs, up to `max_active_jobs`.
+    /// symbols, and starts tasks for runnable jobs, up to `max_active_jobs`. Returns the
+    /// states of the followed series' jobs, or `None` when the database could not tell.
     async fn sync_jobs(
         self: &Arc<Self>,
         jobs: &mut JoinSet<SeriesKey>,
         running: &mut HashMap<SeriesKey, AbortHandle>,
-    ) {
+    ) -> Option<JobTally> {
         let server_now = self.exchange.server_now_ms();
         let now = self.clock.now_ms();
         let settings = self.settings();
-        let runnable = match self
+        let (runnable, tally) = match self
             .db(move |s| ensure_jobs(s, &settings, server_now, now))
             .await
         {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read or create backfill jobs");
-                return;
+                return None;
             }
         };
         for job in runnable {
@@ -528,6 +544,7 @@ impl Ctx {
             });
             running.insert(key, handle);
         }
+        Some(tally)
     }
 
     fn settings(&self) -> Settings {
@@ -600,9 +617,10 @@ fn followed_series(
         .collect())
 }
 
-/// A new run of a job over `from..` up to the candle before the newest closed one.
+/// A new run of a job over `from..` up to the newest closed candle (moved on to the newest
+/// closed one when the job reaches it).
 fn new_job(row: &SymbolRow, interval: Interval, from: i64, server_now: i64, now: i64) -> JobRow {
-    let to = interval.last_closed_open_time(server_now) - interval.duration_ms();
+    let to = interval.last_closed_open_time(server_now);
     JobRow {
         symbol_id: row.id,
         symbol: row.symbol.clone(),
@@ -622,18 +640,33 @@ fn new_job(row: &SymbolRow, interval: Interval, from: i64, server_now: i64, now:
     }
 }
 
+/// How many followed series have a job, and how many of those jobs are done.
+#[derive(Debug, Clone, Copy, Default)]
+struct JobTally {
+    jobs: usize,
+    done: usize,
+}
+
+impl JobTally {
+    /// There are jobs and every one of them is done (none pending, running or failed).
+    fn all_done(self) -> bool {
+        self.jobs > 0 && self.done == self.jobs
+    }
+}
+
 /// Brings `backfill_jobs` in line with the followed series and returns the runnable jobs
 /// (pending or running, of followed series), longest intervals first (their history is
-/// a page or two), then by symbol.
+/// a page or two), then by symbol, with the tally of the followed series' jobs.
 fn ensure_jobs(
     store: &Store,
     settings: &Settings,
     server_now: i64,
     now: i64,
-) -> Result<Vec<JobRow>, StoreError> {
+) -> Result<(Vec<JobRow>, JobTally), StoreError> {
     let followed = followed_series(store, &settings.default_intervals)?;
     let existing = store.backfill_jobs(None)?;
     let mut runnable = Vec::new();
+    let mut tally = JobTally::default();
     for (row, interval) in &followed {
         let days = row.backfill_days.unwrap_or(settings.backfill_days);
         let from = plan::job_from(
@@ -642,10 +675,10 @@ fn ensure_jobs(
             days,
             settings.retention_days.get(interval).copied(),
         );
-        let job = existing
+        let current = existing
             .iter()
             .find(|j| j.symbol_id == row.id && j.interval == *interval);
-        let job = match job {
+        let job = match current {
             // A new series, a re-added symbol, or more history asked for in the config.
             None => Some(new_job(row, *interval, from, server_now, now)),
             Some(j) if j.status == JobStatus::Stopped => {
@@ -656,6 +689,11 @@ fn ensure_jobs(
             }
             Some(_) => None,
         };
+        let status = job.as_ref().or(current).map(|j| j.status);
+        if let Some(status) = status {
+            tally.jobs += 1;
+            tally.done += usize::from(status == JobStatus::Done);
+        }
         if let Some(job) = job {
             store.put_backfill_job(&job)?;
             if job.status == JobStatus::Done {
@@ -682,8 +720,8 @@ fn ensure_jobs(
             }
         }
     }
-    runnable.sort_by_key(|j| (std::cmp::Reverse(j.interval.duration_ms()), j.symbol_id));
-    Ok(runnable)
+    runnable.sort_by_key(|j| (std::cmp::Reverse(j.interval), j.symbol_id));
+    Ok((runnable, tally))
 }
 
 /// A handle to the backfill component, for the control socket. Cheap to clone.

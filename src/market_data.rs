@@ -283,8 +283,7 @@ impl MarketData {
 
     /// Fetches the candles of one task and keeps the closed, well-formed ones.
     async fn fetch_closed(&self, task: &KlineTask) -> Result<Vec<Kline>, ExchangeError> {
-        let step = task.interval.duration_ms();
-        let missing = (task.last_closed - task.start) / step + 1;
+        let missing = task.interval.candle_count(task.start, task.last_closed);
         let limit = u16::try_from(missing.clamp(1, MAX_KLINES_PER_REQUEST)).unwrap_or(1000);
         let end = task.interval.close_time(task.last_closed);
         let fetched = self
@@ -338,10 +337,10 @@ fn plan_klines(
             let last_closed = interval.last_closed_open_time(server_now);
             // Far behind (after a long stop): the newest page only; the candles before it
             // are the backfill's gap repair, at background priority.
-            let newest_page = last_closed - (MAX_KLINES_PER_REQUEST - 1) * interval.duration_ms();
+            let newest_page = interval.add_candles(last_closed, 1 - MAX_KLINES_PER_REQUEST);
             let start = match newest.get(&(s.id, interval)) {
                 Some(&t) if t >= last_closed => continue,
-                Some(&t) => (t + interval.duration_ms()).max(newest_page),
+                Some(&t) => interval.add_candles(t, 1).max(newest_page),
                 None => last_closed,
             };
             tasks.push(KlineTask {
@@ -568,6 +567,45 @@ mod tests {
             planned,
             vec![(Interval::M1, NOON + 14 * MINUTE_MS), (Interval::M15, NOON)]
         );
+    }
+
+    #[test]
+    fn calendar_intervals_are_planned_and_checked_by_the_calendar() {
+        let intervals = vec![Interval::D3, Interval::W1, Interval::Mo1];
+        let symbols = [row(1, "BTCUSDT", Some(intervals))];
+        // 2026-12-01 00:00:05 UTC, a Tuesday, and the first day of a 3d candle.
+        let now = 1_796_083_200_000 + 5_000;
+        let (oct, nov) = (1_790_812_800_000, 1_793_491_200_000);
+        let (nov_23, nov_28) = (1_795_392_000_000, 1_795_824_000_000);
+        // October stored: November (30 days) is the month to fetch.
+        let newest = HashMap::from([((1, Interval::Mo1), oct)]);
+        let tasks = plan_klines(&symbols, &newest, &[], now);
+        let planned: Vec<_> = tasks
+            .iter()
+            .map(|t| (t.interval, t.start, t.last_closed))
+            .collect();
+        assert_eq!(
+            planned,
+            vec![
+                (Interval::D3, nov_28, nov_28),
+                (Interval::W1, nov_23, nov_23),
+                (Interval::Mo1, nov, nov),
+            ]
+        );
+        // November closes at its last millisecond; a 31-day "month" is refused.
+        let task = &tasks[2];
+        let month = kline(nov, Interval::Mo1);
+        assert_eq!(month.close_time, 1_796_083_200_000 - 1);
+        assert_eq!(closed_candles(task, vec![month], now).unwrap(), vec![month]);
+        let wrong = Kline {
+            close_time: nov + 31 * 86_400_000 - 1,
+            ..month
+        };
+        assert!(closed_candles(task, vec![wrong], now).is_err());
+        // Far behind: the newest 1000 months at most.
+        let newest = HashMap::from([((1, Interval::Mo1), i64::MIN)]);
+        let tasks = plan_klines(&symbols, &newest, &[], now);
+        assert_eq!(tasks[2].start, Interval::Mo1.add_candles(nov, -999));
     }
 
     #[test]

@@ -122,11 +122,11 @@ async fn stores_closed_klines_identical_to_the_recorded_data() {
         for interval in ["1m", "15m", "1h"] {
             let stored = stored_klines(&conn, symbol, interval);
             assert!(!stored.is_empty(), "{symbol} {interval} has candles");
-            let step = interval.parse::<Interval>().unwrap().duration_ms();
+            let grid = interval.parse::<Interval>().unwrap();
             for pair in stored.windows(2) {
                 assert_eq!(
-                    pair[1].0 - pair[0].0,
-                    step,
+                    pair[1].0,
+                    grid.add_candles(pair[0].0, 1),
                     "{symbol} {interval} has no hole"
                 );
             }

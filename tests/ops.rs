@@ -422,9 +422,8 @@ async fn a_second_instance_on_the_same_database_exits_1_at_once_and_touches_noth
         std::fs::read_to_string(&all_log).is_ok_and(|t| t.contains("tradebeat ready"))
     })
     .await;
-    // And the history backfill done, so that the first instance is quiet. "backfill idle"
-    // is also logged once at start, before the configured symbol is registered: wait for
-    // the one that follows its job's completion.
+    // And the history backfill done, so that the first instance is quiet: the "backfill
+    // idle" line that follows its job's completion.
     let backfill_log = dir.path().join("logs/backfill.log");
     wait_until(
         "the backfill idle after its job",

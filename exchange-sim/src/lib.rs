@@ -177,7 +177,8 @@ impl Default for SimConfig {
 pub struct SimKline {
     /// Open time, ms since the epoch.
     pub open_time: i64,
-    /// Close time: `open_time + interval - 1` ms.
+    /// Close time: one ms before the next candle opens (`open_time + interval - 1` for
+    /// fixed lengths; the month's last ms for `1M`).
     pub close_time: i64,
     /// Open price.
     pub open: f64,
@@ -372,7 +373,7 @@ impl SimHandle {
             return Vec::new();
         };
         let now = self.now_ms();
-        let end = end.min(now.saturating_sub(interval.ms()));
+        let end = end.min(interval.prev_open(now));
         if end < start {
             return Vec::new();
         }

@@ -32,8 +32,10 @@
 //!   field ("ignore") is `"0"`. Derived decimals are written with 8 decimals.
 //! * Higher intervals aggregate the 1m candles: first open, last close, max high, min low
 //!   (recorded strings), summed volume / quote volume / trades (8 decimals), taker fields
-//!   recomputed from the sums. Weekly candles open on Mondays 00:00 UTC, others at
-//!   multiples of their length since the epoch.
+//!   recomputed from the sums. Every `GET /api/v3/klines` interval but `1s` is served.
+//!   Weekly candles open on Mondays 00:00 UTC, 3d candles every three days from
+//!   1970-01-02 (as Binance's do), monthly ones (`1M`) on the first of each calendar month
+//!   (28 to 31 days of minutes), others at multiples of their length since the epoch.
 //! * The candle containing "now" is partial: closed minutes plus the current minute as of
 //!   now, with `f = elapsed / 60 s`: open = recorded open, close = open + (close − open)·f
 //!   rounded to the tick size, high/low = max/min(open, close), volume = volume·f.
@@ -76,68 +78,139 @@ const DAY_MINUTES: i64 = 1440;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Interval {
     name: &'static str,
-    minutes: i64,
+    grid: Grid,
+}
+
+/// Where an interval's candles open (UTC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Grid {
+    /// Every `minutes` from `anchor_days` days after the epoch, both ways.
+    Fixed { minutes: i64, anchor_days: i64 },
+    /// The first of every calendar month, 00:00.
+    Month,
+}
+
+/// Milliseconds in a day.
+const DAY_MS: i64 = 86_400_000;
+
+/// Month numbers (0 is 1970-01) of the first and last month the `time` crate represents.
+const FIRST_MONTH: i64 = (-9999 - 1970) * 12;
+const LAST_MONTH: i64 = (9999 - 1970) * 12 + 11;
+
+/// The number of the calendar month containing `t` (ms), 0 being 1970-01.
+fn month_of(t: i64) -> i64 {
+    match time::OffsetDateTime::from_unix_timestamp(t.div_euclid(1000)) {
+        Ok(t) => (i64::from(t.year()) - 1970) * 12 + i64::from(u8::from(t.month())) - 1,
+        Err(_) if t < 0 => FIRST_MONTH,
+        Err(_) => LAST_MONTH,
+    }
+}
+
+/// 00:00 UTC on the first day of month number `month` (0 being 1970-01), in ms.
+fn month_start(month: i64) -> i64 {
+    let month = month.clamp(FIRST_MONTH, LAST_MONTH);
+    i32::try_from(1970 + month.div_euclid(12))
+        .ok()
+        .zip(u8::try_from(month.rem_euclid(12) + 1).ok())
+        .and_then(|(year, m)| {
+            time::Date::from_calendar_date(year, time::Month::try_from(m).ok()?, 1).ok()
+        })
+        .map_or(i64::MAX, |d| {
+            d.midnight()
+                .assume_utc()
+                .unix_timestamp()
+                .saturating_mul(1000)
+        })
 }
 
 impl Interval {
-    /// The supported intervals, shortest first.
-    pub(crate) const ALL: [Interval; 13] = [
-        Interval::new("1m", 1),
-        Interval::new("3m", 3),
-        Interval::new("5m", 5),
-        Interval::new("15m", 15),
-        Interval::new("30m", 30),
-        Interval::new("1h", 60),
-        Interval::new("2h", 120),
-        Interval::new("4h", 240),
-        Interval::new("6h", 360),
-        Interval::new("8h", 480),
-        Interval::new("12h", 720),
-        Interval::new("1d", 1440),
-        Interval::new("1w", 10_080),
+    /// The supported intervals, shortest first: every `GET /api/v3/klines` interval but
+    /// `1s`.
+    pub(crate) const ALL: [Interval; 15] = [
+        Interval::fixed("1m", 1),
+        Interval::fixed("3m", 3),
+        Interval::fixed("5m", 5),
+        Interval::fixed("15m", 15),
+        Interval::fixed("30m", 30),
+        Interval::fixed("1h", 60),
+        Interval::fixed("2h", 120),
+        Interval::fixed("4h", 240),
+        Interval::fixed("6h", 360),
+        Interval::fixed("8h", 480),
+        Interval::fixed("12h", 720),
+        Interval::fixed("1d", 1440),
+        // Binance's 3d candles open every three days from 1970-01-02 (BTCUSDT's first ones
+        // on 2017-08-17 and 2017-08-20).
+        Interval::anchored("3d", 3 * 1440, 1),
+        // Weekly candles open on Mondays; 1970-01-05 was the first.
+        Interval::anchored("1w", 7 * 1440, 4),
+        Interval {
+            name: "1M",
+            grid: Grid::Month,
+        },
     ];
 
     /// One minute.
     pub(crate) const MINUTE: Interval = Interval::ALL[0];
 
-    const fn new(name: &'static str, minutes: i64) -> Interval {
-        Interval { name, minutes }
+    const fn fixed(name: &'static str, minutes: i64) -> Interval {
+        Interval::anchored(name, minutes, 0)
     }
 
-    /// Looks up an interval by its Binance name (`"1m"`, `"1h"`, …; case-sensitive).
+    const fn anchored(name: &'static str, minutes: i64, anchor_days: i64) -> Interval {
+        Interval {
+            name,
+            grid: Grid::Fixed {
+                minutes,
+                anchor_days,
+            },
+        }
+    }
+
+    /// Looks up an interval by its Binance name (`"1m"`, `"1h"`, `"1M"` …; case-sensitive).
     pub(crate) fn parse(name: &str) -> Option<Interval> {
         Interval::ALL.into_iter().find(|i| i.name == name)
     }
 
-    /// Length in minutes.
-    pub(crate) fn minutes(self) -> i64 {
-        self.minutes
-    }
-
-    /// Length in milliseconds.
-    pub(crate) fn ms(self) -> i64 {
-        self.minutes * MINUTE_MS
-    }
-
-    /// Where the candle grid is anchored: Mondays (1970-01-05) for weeks, the epoch otherwise.
-    fn anchor_ms(self) -> i64 {
-        if self.minutes == 10_080 {
-            4 * 86_400_000
-        } else {
-            0
-        }
-    }
-
     /// Open time of the candle containing `t`.
     pub(crate) fn align_down(self, t: i64) -> i64 {
-        let anchor = self.anchor_ms();
-        anchor + (t - anchor).div_euclid(self.ms()) * self.ms()
+        match self.grid {
+            Grid::Fixed {
+                minutes,
+                anchor_days,
+            } => {
+                let (length, anchor) = (minutes * MINUTE_MS, anchor_days * DAY_MS);
+                anchor + (t - anchor).div_euclid(length) * length
+            }
+            Grid::Month => month_start(month_of(t)),
+        }
     }
 
     /// Smallest candle open time `>= t`.
     pub(crate) fn align_up(self, t: i64) -> i64 {
         let down = self.align_down(t);
-        if down == t { t } else { down + self.ms() }
+        if down == t { t } else { self.next_open(down) }
+    }
+
+    /// Open time of the candle after the one containing `t`.
+    pub(crate) fn next_open(self, t: i64) -> i64 {
+        match self.grid {
+            Grid::Fixed { minutes, .. } => self.align_down(t) + minutes * MINUTE_MS,
+            Grid::Month => month_start(month_of(t) + 1),
+        }
+    }
+
+    /// Open time of the candle before the one containing `t`.
+    pub(crate) fn prev_open(self, t: i64) -> i64 {
+        match self.grid {
+            Grid::Fixed { minutes, .. } => self.align_down(t) - minutes * MINUTE_MS,
+            Grid::Month => month_start(month_of(t) - 1),
+        }
+    }
+
+    /// Minutes in the candle opening at `open` (28 to 31 days' worth for `1M`).
+    pub(crate) fn minutes_at(self, open: i64) -> i64 {
+        (self.next_open(open) - open) / MINUTE_MS
     }
 }
 
@@ -487,7 +560,7 @@ impl Instrument {
     ) -> Option<Candle> {
         let series = self.series?;
         let first = open_time.div_euclid(MINUTE_MS);
-        let last = first + interval.minutes() - 1;
+        let last = first + interval.minutes_at(open_time) - 1;
         let (closed_last, partial) = match now {
             None => (last, None),
             Some(now) => {
@@ -513,7 +586,7 @@ impl Instrument {
         {
             acc.push(self.partial_piece(series, minute, elapsed));
         }
-        acc.finish(open_time, open_time + interval.ms() - 1)
+        acc.finish(open_time, interval.next_open(open_time) - 1)
     }
 
     /// `GET /api/v3/klines` selection at server time `now`, chronological:
@@ -534,7 +607,6 @@ impl Instrument {
         if self.series.is_none() || limit == 0 {
             return out;
         }
-        let ms = interval.ms();
         let upper = end.map_or(now, |e| e.min(now));
         let last_open = interval.align_down(upper);
         match start {
@@ -546,13 +618,15 @@ impl Instrument {
                 while open <= last_open && out.len() < limit {
                     if let Some(candle) = self.candle(interval, open, Some(now), blocked) {
                         out.push(candle);
-                        open += ms;
+                        open = interval.next_open(open);
                         continue;
                     }
                     // Fully halted / unlisted: jump to the candle of the next open minute.
                     match blocked.next_open(open.div_euclid(MINUTE_MS)) {
                         Some(minute) => {
-                            open = interval.align_down(minute * MINUTE_MS).max(open + ms)
+                            open = interval
+                                .align_down(minute * MINUTE_MS)
+                                .max(interval.next_open(open))
                         }
                         None => break,
                     }
@@ -563,12 +637,14 @@ impl Instrument {
                 while out.len() < limit {
                     if let Some(candle) = self.candle(interval, open, Some(now), blocked) {
                         out.push(candle);
-                        open -= ms;
+                        open = interval.prev_open(open);
                         continue;
                     }
-                    match blocked.prev_open(open.div_euclid(MINUTE_MS) + interval.minutes() - 1) {
+                    match blocked.prev_open(interval.next_open(open).div_euclid(MINUTE_MS) - 1) {
                         Some(minute) => {
-                            open = interval.align_down(minute * MINUTE_MS).min(open - ms)
+                            open = interval
+                                .align_down(minute * MINUTE_MS)
+                                .min(interval.prev_open(open))
                         }
                         None => break,
                     }
@@ -873,12 +949,15 @@ mod tests {
         for (name, open) in [
             ("15m", MAP_ANCHOR_MS + 45 * MINUTE_MS),
             ("1h", MAP_ANCHOR_MS + 3_600_000),
+            ("3d", MAP_ANCHOR_MS - 2 * DAY_MS),
             ("1w", 1_794_787_200_000),
+            // November 2026: 30 days, more minutes than the recording has (it wraps).
+            ("1M", 1_793_491_200_000),
         ] {
             let interval = Interval::parse(name).expect("interval");
             assert_eq!(interval.align_down(open), open);
             let agg = closed(inst, interval, open);
-            let minutes: Vec<Candle> = (0..interval.minutes())
+            let minutes: Vec<Candle> = (0..interval.minutes_at(open))
                 .map(|k| closed(inst, Interval::MINUTE, open + k * MINUTE_MS))
                 .collect();
             assert_eq!(agg.open, minutes[0].open);
@@ -900,8 +979,33 @@ mod tests {
                 minutes.iter().map(|c| c.quote_volume.units).sum::<i128>()
             );
             assert_eq!(agg.trades, minutes.iter().map(|c| c.trades).sum::<u64>());
-            assert_eq!(agg.close_time, open + interval.ms() - 1);
+            assert_eq!(agg.close_time, interval.next_open(open) - 1);
         }
+        let month = Interval::parse("1M").expect("1M");
+        assert_eq!(month.minutes_at(1_793_491_200_000), 30 * 1440);
+    }
+
+    #[test]
+    fn three_day_and_monthly_candles_open_as_on_binance() {
+        // 3d: every three days from 1970-01-02, as BTCUSDT's 3d candles on Binance open
+        // (2017-08-17, 2017-08-20); 2026-11-21 is in the one opened 2026-11-19.
+        let d3 = Interval::parse("3d").expect("3d");
+        assert_eq!(d3.align_down(1_503_187_200_000 - 1), 1_502_928_000_000);
+        assert_eq!(d3.next_open(1_502_928_000_000), 1_503_187_200_000);
+        assert_eq!(d3.align_down(MAP_ANCHOR_MS), MAP_ANCHOR_MS - 2 * DAY_MS);
+        assert_eq!(d3.align_down(LISTING_MS), 1_502_928_000_000);
+        // 1M: calendar months, December to January, and a leap February (2028).
+        let m = Interval::parse("1M").expect("1M");
+        let (dec, jan) = (1_796_083_200_000, 1_798_761_600_000);
+        assert_eq!(m.align_down(MAP_ANCHOR_MS), 1_793_491_200_000);
+        assert_eq!(m.next_open(dec), jan);
+        assert_eq!(m.prev_open(jan), dec);
+        assert_eq!(m.align_up(dec + 1), jan);
+        assert_eq!(m.align_down(jan - 1), dec);
+        let (feb_2028, mar_2028) = (1_832_976_000_000, 1_835_481_600_000);
+        assert_eq!(m.next_open(feb_2028), mar_2028);
+        assert_eq!(m.minutes_at(feb_2028), 29 * 1440);
+        assert_eq!(Interval::parse("1mo"), None);
     }
 
     #[test]

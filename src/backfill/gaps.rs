@@ -53,7 +53,6 @@ impl Ctx {
 
     async fn check_series(&self, row: &SymbolRow, interval: Interval, newest: i64) {
         let key = (row.id, interval);
-        let step = interval.duration_ms();
         let checked = lock(&self.checked).get(&key).copied();
         let id = row.id;
         let kept = self.kept_from(interval);
@@ -92,12 +91,12 @@ impl Ctx {
         let windows = plan::fetch_windows(interval, &holes);
         if !holes.is_empty() {
             tracing::info!(symbol = %row.symbol, interval = %interval,
-                holes = holes.len(), candles = holes.iter().map(|h| h.candles(step)).sum::<i64>(),
+                holes = holes.len(), candles = holes.iter().map(|h| h.candles(interval)).sum::<i64>(),
                 first = %utc(holes[0].start), "gap check found missing candles; fetching them");
         }
         for (n, window) in windows.iter().enumerate() {
             if n >= MAX_REPAIRS_PER_CHECK {
-                resolved_through = window.start - step;
+                resolved_through = interval.add_candles(window.start, -1);
                 break;
             }
             let inside: Vec<Span> = holes
@@ -108,14 +107,14 @@ impl Ctx {
             if let Err(e) = self.repair(row, interval, *window, &inside, None).await {
                 tracing::warn!(symbol = %row.symbol, interval = %interval, error = %e,
                     "gap repair failed; the next check tries again");
-                resolved_through = window.start - step;
+                resolved_through = interval.add_candles(window.start, -1);
                 break;
             }
         }
         let through = if job.status == JobStatus::Done {
             resolved_through
         } else {
-            resolved_through.min(job.next_start_time - step)
+            resolved_through.min(interval.add_candles(job.next_start_time, -1))
         };
         lock(&self.checked).insert(key, through.max(lo));
     }
@@ -147,15 +146,14 @@ impl Ctx {
         missing: &[Span],
         rechecked: Option<&GapRow>,
     ) -> Result<(), String> {
-        let step = interval.duration_ms();
         let now = self.clock.now_ms();
         let returned: Vec<i64> = candles.iter().map(|k| k.open_time).collect();
         let still: Vec<Span> = missing
             .iter()
             .flat_map(|m| plan::uncovered(interval, *m, &returned))
             .collect();
-        let wanted: i64 = missing.iter().map(|m| m.candles(step)).sum();
-        let lacking: i64 = still.iter().map(|m| m.candles(step)).sum();
+        let wanted: i64 = missing.iter().map(|m| m.candles(interval)).sum();
+        let lacking: i64 = still.iter().map(|m| m.candles(interval)).sum();
         let first = returned.first().copied();
         let id = row.id;
         let first_stored = self
@@ -214,7 +212,11 @@ impl Ctx {
                 candles = wanted - lacking, rows = stored, "gap filled");
         }
         for g in &gaps {
-            let fields = (utc(g.start_time), utc(g.end_time), g.span().candles(step));
+            let fields = (
+                utc(g.start_time),
+                utc(g.end_time),
+                g.span().candles(interval),
+            );
             if g.status == GapStatus::Permanent {
                 tracing::warn!(symbol = %row.symbol, interval = %interval, start = %fields.0,
                     end = %fields.1, candles = fields.2, reason = g.reason.as_str(),

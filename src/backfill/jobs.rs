@@ -119,14 +119,13 @@ impl Ctx {
                 }
             }
         }
-        let step = job.interval.duration_ms();
         tracing::info!(
             symbol = %job.symbol,
             interval = %job.interval,
             from = %utc(job.from_time),
             to = %utc(job.to_time),
             next = %utc(job.next_start_time),
-            candles = Span::new(job.next_start_time, job.to_time.max(job.next_start_time - step)).candles(step).max(0),
+            candles = job.interval.candle_count(job.next_start_time, job.to_time).max(0),
             "backfill job started"
         );
         let since = Instant::now();
@@ -219,10 +218,14 @@ impl Ctx {
     /// bounded by the request slots) and commits them in order.
     async fn job_round(self: &Arc<Self>, job: &mut JobRow) -> Result<Round, JobError> {
         let interval = job.interval;
-        let step = interval.duration_ms();
         let (id, next, to) = (job.symbol_id, job.next_start_time, job.to_time);
         if next > to {
-            // Nothing left (an empty range, or the last commit was cut short): finish.
+            // The range is stored. Candles that closed since it was planned are the job's
+            // too: it ends only once it reaches the newest closed candle.
+            let newest = interval.last_closed_open_time(self.exchange.server_now_ms());
+            if newest > to {
+                return self.extend(job, newest).await;
+            }
             return self.commit(job, Vec::new(), Vec::new(), next, true).await;
         }
         let window_end = plan::plan_window_end(interval, next, to);
@@ -240,10 +243,10 @@ impl Ctx {
             .await
             .map_err(JobError::Store)?;
         let pages = plan::plan_pages(interval, next, window_end, &stored, &known);
-        let after_window = window_end + step;
+        let after_window = interval.add_candles(window_end, 1);
         if pages.is_empty() {
             return self
-                .commit(job, Vec::new(), Vec::new(), after_window, after_window > to)
+                .commit(job, Vec::new(), Vec::new(), after_window, false)
                 .await;
         }
         let mut first_seen = first_stored;
@@ -288,11 +291,10 @@ impl Ctx {
             for g in &gaps {
                 tracing::warn!(symbol = %job.symbol, interval = %interval,
                     start = %utc(g.start_time), end = %utc(g.end_time),
-                    candles = g.span().candles(step), reason = g.reason.as_str(),
+                    candles = g.span().candles(interval), reason = g.reason.as_str(),
                     "gap: the exchange returned no candles for this range");
             }
-            let done = next_start > to;
-            match self.commit(job, candles, gaps, next_start, done).await? {
+            match self.commit(job, candles, gaps, next_start, false).await? {
                 Round::Continue => {}
                 Round::Moved => return Ok(Round::Moved),
             }
@@ -337,6 +339,25 @@ impl Ctx {
             job.status = JobStatus::Done;
         }
         self.log_progress(job);
+        Ok(Round::Continue)
+    }
+
+    /// Moves the end of `job` (stored and in memory) on to `to`, the newest closed candle.
+    async fn extend(&self, job: &mut JobRow, to: i64) -> Result<Round, JobError> {
+        let (id, interval, expected) = (job.symbol_id, job.interval, job.next_start_time);
+        let now = self.clock.now_ms();
+        let extended = self
+            .db(move |s| s.extend_backfill_job(id, interval, expected, to, now))
+            .await
+            .map_err(JobError::Store)?;
+        if !extended {
+            return Ok(Round::Moved);
+        }
+        job.to_time = to;
+        job.updated_at = now;
+        if let Some(p) = lock(&self.progress).get_mut(&(id, interval)) {
+            p.to = to;
+        }
         Ok(Round::Continue)
     }
 
@@ -409,8 +430,7 @@ impl Ctx {
         page: Span,
     ) -> Result<Vec<Kline>, ExchangeError> {
         let _slot = self.requests.acquire().await.ok();
-        let step = interval.duration_ms();
-        let limit = u16::try_from(page.candles(step).clamp(1, i64::from(KLINES_MAX_LIMIT)))
+        let limit = u16::try_from(page.candles(interval).clamp(1, i64::from(KLINES_MAX_LIMIT)))
             .unwrap_or(KLINES_MAX_LIMIT);
         let fetched = self
             .exchange

@@ -20,7 +20,7 @@ pub fn align_up(interval: Interval, t_ms: i64) -> i64 {
     if open == t_ms {
         open
     } else {
-        open + interval.duration_ms()
+        interval.add_candles(open, 1)
     }
 }
 
@@ -52,7 +52,7 @@ pub const PLAN_WINDOW_CANDLES: i64 = 8 * PAGE_CANDLES;
 /// The end of the window a job plans next: `PLAN_WINDOW_CANDLES` candles from
 /// `next_start`, not beyond `to`.
 pub fn plan_window_end(interval: Interval, next_start: i64, to: i64) -> i64 {
-    to.min(next_start + (PLAN_WINDOW_CANDLES - 1) * interval.duration_ms())
+    to.min(interval.add_candles(next_start, PLAN_WINDOW_CANDLES - 1))
 }
 
 /// The pages to fetch for the window `next_start..=window_end`, given the open times
@@ -68,7 +68,6 @@ pub fn plan_pages(
     stored: &[i64],
     skip: &[Span],
 ) -> Vec<Span> {
-    let step = interval.duration_ms();
     let mut pages = Vec::new();
     let mut stored = stored.iter().copied().peekable();
     let mut is_stored = |t: i64| {
@@ -80,7 +79,7 @@ pub fn plan_pages(
     while t <= window_end {
         let missing = !is_stored(t);
         match page.as_mut() {
-            Some(p) if (t - p.start) / step >= PAGE_CANDLES => {
+            Some(p) if interval.candle_count(p.start, t) > PAGE_CANDLES => {
                 pages.extend(page.take());
                 if missing {
                     page = Some(Span::new(t, t));
@@ -91,7 +90,7 @@ pub fn plan_pages(
             None if missing => page = Some(Span::new(t, t)),
             None => {}
         }
-        t += step;
+        t = interval.add_candles(t, 1);
     }
     pages.extend(page);
     pages
@@ -100,7 +99,6 @@ pub fn plan_pages(
 /// The parts of `range` whose open times are not in `returned` (ascending): what the
 /// exchange did not send when asked for `range`.
 pub fn uncovered(interval: Interval, range: Span, returned: &[i64]) -> Vec<Span> {
-    let step = interval.duration_ms();
     let mut out = Vec::new();
     let mut cursor = range.start;
     for &t in returned
@@ -108,9 +106,9 @@ pub fn uncovered(interval: Interval, range: Span, returned: &[i64]) -> Vec<Span>
         .filter(|&&t| t >= range.start && t <= range.end)
     {
         if t > cursor {
-            out.push(Span::new(cursor, t - step));
+            out.push(Span::new(cursor, interval.add_candles(t, -1)));
         }
-        cursor = cursor.max(t + step);
+        cursor = cursor.max(interval.add_candles(t, 1));
     }
     if cursor <= range.end {
         out.push(Span::new(cursor, range.end));
@@ -121,7 +119,6 @@ pub fn uncovered(interval: Interval, range: Span, returned: &[i64]) -> Vec<Span>
 /// `spans` without the open times covered by `known` (both sorted or not; the result is
 /// sorted and its spans do not touch each other).
 pub fn subtract(interval: Interval, spans: &[Span], known: &[Span]) -> Vec<Span> {
-    let step = interval.duration_ms();
     let mut known: Vec<Span> = known.to_vec();
     known.sort_by_key(|k| k.start);
     let mut out = Vec::new();
@@ -134,9 +131,9 @@ pub fn subtract(interval: Interval, spans: &[Span], known: &[Span]) -> Vec<Span>
             .filter(|k| k.end >= s.start && k.start <= s.end)
         {
             if k.start > cursor {
-                out.push(Span::new(cursor, k.start - step));
+                out.push(Span::new(cursor, interval.add_candles(k.start, -1)));
             }
-            cursor = cursor.max(k.end + step);
+            cursor = cursor.max(interval.add_candles(k.end, 1));
         }
         if cursor <= s.end {
             out.push(Span::new(cursor, s.end));
@@ -149,8 +146,7 @@ pub fn subtract(interval: Interval, spans: &[Span], known: &[Span]) -> Vec<Span>
 /// spans close enough to share one request share it, a long span is cut into pages.
 /// Each window starts and ends on a missing candle.
 pub fn fetch_windows(interval: Interval, missing: &[Span]) -> Vec<Span> {
-    let step = interval.duration_ms();
-    let max_end = |start: i64| start + (PAGE_CANDLES - 1) * step;
+    let max_end = |start: i64| interval.add_candles(start, PAGE_CANDLES - 1);
     let mut out: Vec<Span> = Vec::new();
     for s in missing {
         let mut start = s.start;
@@ -158,12 +154,12 @@ pub fn fetch_windows(interval: Interval, missing: &[Span]) -> Vec<Span> {
             && start <= max_end(last.start)
         {
             last.end = s.end.min(max_end(last.start));
-            start = last.end + step;
+            start = interval.add_candles(last.end, 1);
         }
         while start <= s.end {
             let end = s.end.min(max_end(start));
             out.push(Span::new(start, end));
-            start = end + step;
+            start = interval.add_candles(end, 1);
         }
     }
     out
@@ -195,9 +191,8 @@ pub fn percent(interval: Interval, from: i64, to: i64, next_start: i64) -> f64 {
     if to < from || next_start > to {
         return 100.0;
     }
-    let step = interval.duration_ms();
-    let total = ((to - from) / step + 1) as f64;
-    let done = ((next_start - from).max(0) / step) as f64;
+    let total = interval.candle_count(from, to) as f64;
+    let done = (interval.candle_count(from, next_start) - 1).max(0) as f64;
     (done / total * 100.0).clamp(0.0, 100.0)
 }
 
@@ -214,7 +209,7 @@ pub fn eta_secs(
     if covered <= 0 || elapsed.is_zero() {
         return None;
     }
-    let left = (to + interval.duration_ms() - next_start).max(0);
+    let left = (interval.add_candles(to, 1) - next_start).max(0);
     let secs = elapsed.as_secs_f64() * left as f64 / covered as f64;
     Some(secs.ceil() as u64)
 }
@@ -304,7 +299,7 @@ mod tests {
             vec![Span::new(m(3), m(1002)), Span::new(m(1003), m(1200))]
         );
         for p in &pages {
-            assert!(p.candles(MINUTE_MS) <= PAGE_CANDLES);
+            assert!(p.candles(Interval::M1) <= PAGE_CANDLES);
         }
         // A known gap at the start and one at the end are left to their own schedule.
         let skip = [Span::new(m(0), m(9)), Span::new(m(30), m(39))];
@@ -375,7 +370,7 @@ mod tests {
             ]
         );
         for w in fetch_windows(Interval::M1, &missing) {
-            assert!(w.candles(MINUTE_MS) <= PAGE_CANDLES);
+            assert!(w.candles(Interval::M1) <= PAGE_CANDLES);
         }
         assert!(fetch_windows(Interval::M1, &[]).is_empty());
     }
@@ -404,6 +399,61 @@ mod tests {
             gap_schedule(1, NOON, &[], day),
             (GapStatus::Permanent, NOON + DAY_MS)
         );
+    }
+
+    #[test]
+    fn monthly_series_are_planned_by_the_calendar() {
+        let mo = Interval::Mo1;
+        // NOON is 2026-11-21: month(0) opens 2026-11-01, month(1) 2026-12-01.
+        let month = |n: i64| mo.add_candles(NOON, n);
+        assert_eq!(month(0), 1_793_491_200_000);
+        assert_eq!(align_up(mo, NOON), month(1));
+        assert_eq!(align_up(mo, month(1)), month(1));
+        // 90 days back from 2026-11-21 is 2026-08-23: the first month after it, September.
+        assert_eq!(job_from(mo, NOON, 90, None), month(-2));
+        assert_eq!(Span::new(month(-12), month(0)).candles(mo), 13);
+        assert_eq!(plan_window_end(mo, month(-12), month(0)), month(0));
+        assert_eq!(
+            plan_window_end(mo, month(0), i64::MAX),
+            month(PLAN_WINDOW_CANDLES - 1)
+        );
+        // Stored and known months inside one page are fetched again with it.
+        let stored = [month(-11)];
+        let skip = [Span::new(month(-2), month(-1))];
+        assert_eq!(
+            plan_pages(mo, month(-12), month(0), &stored, &skip),
+            vec![Span::new(month(-12), month(0))]
+        );
+        assert_eq!(
+            plan_pages(mo, month(-12), month(-2), &[], &skip),
+            vec![Span::new(month(-12), month(-3))]
+        );
+        assert_eq!(
+            uncovered(mo, Span::new(month(-3), month(0)), &[month(-3), month(-1)]),
+            vec![
+                Span::new(month(-2), month(-2)),
+                Span::new(month(0), month(0))
+            ]
+        );
+        assert_eq!(
+            subtract(
+                mo,
+                &[Span::new(month(-6), month(0))],
+                &[Span::new(month(-4), month(-3))]
+            ),
+            vec![
+                Span::new(month(-6), month(-5)),
+                Span::new(month(-2), month(0))
+            ]
+        );
+        assert_eq!(
+            fetch_windows(mo, &[Span::new(month(-1200), month(0))]),
+            vec![
+                Span::new(month(-1200), month(-201)),
+                Span::new(month(-200), month(0))
+            ]
+        );
+        assert_eq!(percent(mo, month(-3), month(0), month(-1)), 50.0);
     }
 
     #[test]

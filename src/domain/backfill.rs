@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use super::Interval;
+
 /// The state of one backfill job (`backfill_jobs.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -127,8 +129,8 @@ impl Span {
         Span { start, end }
     }
 
-    /// Number of candles of length `step` ms in the span.
-    pub fn candles(&self, step: i64) -> i64 {
-        (self.end - self.start) / step + 1
+    /// Number of `interval` candles in the span.
+    pub fn candles(&self, interval: Interval) -> i64 {
+        interval.candle_count(self.start, self.end)
     }
 }

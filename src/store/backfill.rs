@@ -139,10 +139,7 @@ impl Store {
         let mut jobs = rows
             .map(|r| r.map_err(StoreError::from).and_then(|r| r))
             .collect::<Result<Vec<_>, _>>()?;
-        jobs.sort_by(|a, b| {
-            (a.symbol.as_str(), a.interval.duration_ms())
-                .cmp(&(b.symbol.as_str(), b.interval.duration_ms()))
-        });
+        jobs.sort_by(|a, b| (a.symbol.as_str(), a.interval).cmp(&(b.symbol.as_str(), b.interval)));
         Ok(jobs)
     }
 
@@ -209,6 +206,35 @@ impl Store {
                     expected_next_start,
                     status.as_str(),
                     last_error,
+                    now_ms
+                ],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Moves the end (`to_time`) of a job still `running` at `expected_next_start` on to
+    /// the later open time `to` (ms): candles that closed while it ran. Returns `false`,
+    /// changing nothing, when the job was stopped, restarted or moved on, or already
+    /// reaches `to`.
+    pub fn extend_backfill_job(
+        &self,
+        symbol_id: i64,
+        interval: Interval,
+        expected_next_start: i64,
+        to: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE backfill_jobs SET to_time = ?4, updated_at = ?5
+                 WHERE symbol_id = ?1 AND interval = ?2 AND next_start_time = ?3
+                   AND state = 'running' AND to_time < ?4",
+                params![
+                    symbol_id,
+                    interval.as_str(),
+                    expected_next_start,
+                    to,
                     now_ms
                 ],
             )?;
@@ -485,7 +511,7 @@ fn record_gap_tx(tx: &Transaction<'_>, gap: &GapRow) -> Result<(), StoreError> {
             params![
                 gap.symbol_id,
                 interval,
-                gap.start_time - gap.interval.duration_ms(),
+                gap.interval.add_candles(gap.start_time, -1),
                 gap.end_time,
                 gap.reason.as_str(),
                 gap.last_checked
@@ -532,7 +558,6 @@ fn missing_spans(
     if hi < lo {
         return Ok(Vec::new());
     }
-    let step = interval.duration_ms();
     let (first, last): (Option<i64>, Option<i64>) = conn
         .prepare_cached(
             "SELECT MIN(open_time), MAX(open_time) FROM klines
@@ -546,8 +571,11 @@ fn missing_spans(
     };
     let mut out = Vec::new();
     if first > lo {
-        out.push(Span::new(lo, first - step));
+        out.push(Span::new(lo, interval.add_candles(first, -1)));
     }
+    // Consecutive candles are at most the longest candle apart; a missing one makes it at
+    // least two candles (for `1M`, 56 days or more against 31).
+    let step = interval.longest_ms();
     let mut stmt = conn.prepare_cached(
         "SELECT prev, open_time FROM (
              SELECT open_time, LAG(open_time) OVER (ORDER BY open_time) AS prev
@@ -557,15 +585,16 @@ fn missing_spans(
     )?;
     let runs = stmt.query_map(params![symbol_id, interval.as_str(), lo, hi, step], |r| {
         Ok(Span::new(
-            r.get::<_, i64>(0)? + step,
-            r.get::<_, i64>(1)? - step,
+            interval.add_candles(r.get::<_, i64>(0)?, 1),
+            interval.add_candles(r.get::<_, i64>(1)?, -1),
         ))
     })?;
     for run in runs {
         out.push(run?);
     }
-    if last + step <= hi {
-        out.push(Span::new(last + step, hi));
+    let after = interval.add_candles(last, 1);
+    if after <= hi {
+        out.push(Span::new(after, hi));
     }
     Ok(out)
 }
@@ -778,6 +807,48 @@ mod tests {
     }
 
     #[test]
+    fn a_running_job_is_extended_to_later_candles_only() {
+        let (_dir, store, id) = setup();
+        store
+            .put_backfill_job(&job(id, m(0), m(9), JobStatus::Running))
+            .unwrap();
+        let to = |store: &Store| {
+            store
+                .backfill_job(id, Interval::M1)
+                .unwrap()
+                .unwrap()
+                .to_time
+        };
+        // Where the job stands: moved on.
+        assert!(
+            store
+                .extend_backfill_job(id, Interval::M1, m(0), m(11), 8)
+                .unwrap()
+        );
+        assert_eq!(to(&store), m(11));
+        // Not back, not from a stale position.
+        assert!(
+            !store
+                .extend_backfill_job(id, Interval::M1, m(0), m(10), 9)
+                .unwrap()
+        );
+        assert!(
+            !store
+                .extend_backfill_job(id, Interval::M1, m(5), m(12), 9)
+                .unwrap()
+        );
+        assert_eq!(to(&store), m(11));
+        // Not once the job has ended.
+        assert_eq!(store.stop_backfill_jobs(id, 9).unwrap(), 1);
+        assert!(
+            !store
+                .extend_backfill_job(id, Interval::M1, m(0), m(12), 9)
+                .unwrap()
+        );
+        assert_eq!(to(&store), m(11));
+    }
+
+    #[test]
     fn missing_spans_finds_head_holes_and_tail() {
         let (_dir, store, id) = setup();
         let stored: Vec<Kline> = [2, 3, 4, 7, 8, 12]
@@ -809,6 +880,38 @@ mod tests {
                 .stored_open_times(id, Interval::M1, m(3), m(8))
                 .unwrap(),
             vec![m(3), m(4), m(7), m(8)]
+        );
+    }
+
+    #[test]
+    fn missing_months_are_found_by_the_calendar() {
+        let (_dir, store, id) = setup();
+        let mo = Interval::Mo1;
+        // NOON is in 2026-11: month(0) opens 2026-11-01. Stored: 2026-01, 02, 04, 05 and
+        // 07; missing: March (after a 28-day month) and June (after a 31-day one).
+        let month = |n: i64| mo.add_candles(NOON, n);
+        let stored: Vec<Kline> = [-10, -9, -7, -6, -4]
+            .into_iter()
+            .map(|n| Kline {
+                close_time: mo.close_time(month(n)),
+                ..kline(month(n))
+            })
+            .collect();
+        store.upsert_klines(id, mo, &stored).unwrap();
+        assert_eq!(
+            store.missing_spans(id, mo, month(-12), month(0)).unwrap(),
+            vec![
+                Span::new(month(-12), month(-11)),
+                Span::new(month(-8), month(-8)),
+                Span::new(month(-5), month(-5)),
+                Span::new(month(-3), month(0))
+            ]
+        );
+        assert!(
+            store
+                .missing_spans(id, mo, month(-10), month(-9))
+                .unwrap()
+                .is_empty()
         );
     }
 
