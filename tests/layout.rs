@@ -110,8 +110,7 @@ fn binance_code_in(code: &str) -> Option<String> {
             continue;
         }
         let n: u32 = digits.parse().expect("four digits");
-        if (1000..=1299).contains(&n) || (2000..=2099).contains(&n) || (4000..=5999).contains(&n)
-        {
+        if (1000..=1299).contains(&n) || (2000..=2099).contains(&n) || (4000..=5999).contains(&n) {
             return Some(format!("-{digits}"));
         }
     }
@@ -179,9 +178,17 @@ fn the_scanners_see_what_they_look_for() {
     assert_eq!(binance_code_in("if code == -2013 {"), Some("-2013".into()));
     assert_eq!(binance_code_in("Some(-1121)"), Some("-1121".into()));
     assert_eq!(binance_code_in("x = -4120;"), Some("-4120".into()));
-    assert_eq!(binance_code_in("ERR: i64 = -32004;"), None, "json-rpc codes");
+    assert_eq!(
+        binance_code_in("ERR: i64 = -32004;"),
+        None,
+        "json-rpc codes"
+    );
     assert_eq!(binance_code_in("a-1000"), None, "a subtraction");
-    assert_eq!(binance_code_in("let d = -3000;"), None, "outside the ranges");
+    assert_eq!(
+        binance_code_in("let d = -3000;"),
+        None,
+        "outside the ranges"
+    );
     assert_eq!(without_strings(r#"f("code -2013", -1)"#), r#"f("", -1)"#);
     let text = "use crate::x; // crate::y\n#[cfg(test)]\nmod tests {\n use crate::z;\n}\n";
     let lines = code_lines(text);

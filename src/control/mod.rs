@@ -17,6 +17,7 @@ pub mod client;
 pub mod handlers;
 pub mod protocol;
 pub mod server;
+mod views;
 
 pub use client::{Client, ClientError};
 pub use handlers::Dispatch;

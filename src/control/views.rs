@@ -1,0 +1,223 @@
+//! The JSON of the control protocol's order, balance and backfill-job results, pinned.
+//!
+//! The JSON is a user contract (README.md, "The protocol"): these golden values are what
+//! the daemon sends today, field for field.
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+    use serde_json::{Value, json};
+
+    use crate::control::protocol::JobView;
+    use crate::domain::{
+        ClientOrderId, Fill, Interval, Market, OrderStatus, OrderType, Side, Symbol, TimeInForce,
+    };
+    use crate::store::{BalanceRow, OrderRow};
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn btcusdt() -> Symbol {
+        "BTCUSDT".parse().unwrap()
+    }
+
+    /// A limit order partly filled: every optional member set but `quote_quantity` and
+    /// `stop_price`, one fill.
+    fn limit_row() -> OrderRow {
+        OrderRow {
+            id: 7,
+            market: Market::Spot,
+            symbol: btcusdt(),
+            client_order_id: "tb-golden-1".parse::<ClientOrderId>().unwrap(),
+            order_id: Some(42),
+            side: Side::Buy,
+            order_type: OrderType::Limit,
+            time_in_force: Some(TimeInForce::Gtc),
+            quantity: Some(d("0.00100000")),
+            quote_quantity: None,
+            price: Some(d("65000.10")),
+            stop_price: None,
+            status: OrderStatus::PartiallyFilled,
+            executed_qty: d("0.00050000"),
+            cummulative_quote_qty: d("32.50005000"),
+            fills: vec![Fill {
+                price: d("65000.10"),
+                qty: d("0.00050000"),
+                commission: d("0.0000005"),
+                commission_asset: "BNB".into(),
+                trade_id: 9,
+            }],
+            error_code: None,
+            error_msg: None,
+            transact_time: Some(1_795_262_400_000),
+            update_time: Some(1_795_262_401_000),
+            created_at: 1_795_262_399_990,
+            updated_at: 1_795_262_401_010,
+        }
+    }
+
+    fn limit_json() -> Value {
+        json!({
+            "id": 7,
+            "market": "spot",
+            "symbol": "BTCUSDT",
+            "client_order_id": "tb-golden-1",
+            "order_id": 42,
+            "side": "BUY",
+            "type": "LIMIT",
+            "time_in_force": "GTC",
+            "quantity": "0.00100000",
+            "quote_quantity": null,
+            "price": "65000.10",
+            "stop_price": null,
+            "status": "PARTIALLY_FILLED",
+            "executed_qty": "0.00050000",
+            "cummulative_quote_qty": "32.50005000",
+            "fills": [{
+                "price": "65000.10",
+                "qty": "0.00050000",
+                "commission": "0.0000005",
+                "commission_asset": "BNB",
+                "trade_id": 9
+            }],
+            "error_code": null,
+            "error_msg": null,
+            "transact_time": 1_795_262_400_000_i64,
+            "update_time": 1_795_262_401_000_i64,
+            "created_at": 1_795_262_399_990_i64,
+            "updated_at": 1_795_262_401_010_i64
+        })
+    }
+
+    /// A market order by quote amount the exchange refused: no exchange id, no fills, the
+    /// exchange's code and message.
+    fn rejected_row() -> OrderRow {
+        OrderRow {
+            id: 8,
+            market: Market::Spot,
+            symbol: btcusdt(),
+            client_order_id: "my-stop-1".parse::<ClientOrderId>().unwrap(),
+            order_id: None,
+            side: Side::Sell,
+            order_type: OrderType::StopLossLimit,
+            time_in_force: None,
+            quantity: None,
+            quote_quantity: Some(d("100")),
+            price: None,
+            stop_price: Some(d("59500")),
+            status: OrderStatus::Rejected,
+            executed_qty: Decimal::ZERO,
+            cummulative_quote_qty: Decimal::ZERO,
+            fills: vec![],
+            error_code: Some(-2010),
+            error_msg: Some("Account has insufficient balance for requested action.".into()),
+            transact_time: None,
+            update_time: None,
+            created_at: 5,
+            updated_at: 6,
+        }
+    }
+
+    fn rejected_json() -> Value {
+        json!({
+            "id": 8,
+            "market": "spot",
+            "symbol": "BTCUSDT",
+            "client_order_id": "my-stop-1",
+            "order_id": null,
+            "side": "SELL",
+            "type": "STOP_LOSS_LIMIT",
+            "time_in_force": null,
+            "quantity": null,
+            "quote_quantity": "100",
+            "price": null,
+            "stop_price": "59500",
+            "status": "REJECTED",
+            "executed_qty": "0",
+            "cummulative_quote_qty": "0",
+            "fills": [],
+            "error_code": -2010,
+            "error_msg": "Account has insufficient balance for requested action.",
+            "transact_time": null,
+            "update_time": null,
+            "created_at": 5,
+            "updated_at": 6
+        })
+    }
+
+    fn balance_row() -> BalanceRow {
+        BalanceRow {
+            asset: "BTC".into(),
+            free: d("0.99950000"),
+            locked: d("0.00100000"),
+            update_time: 1_795_262_401_000,
+            source: "stream".into(),
+            updated_at: 1_795_262_401_020,
+        }
+    }
+
+    fn balance_json() -> Value {
+        json!({
+            "asset": "BTC",
+            "free": "0.99950000",
+            "locked": "0.00100000",
+            "update_time": 1_795_262_401_000_i64,
+            "source": "stream",
+            "updated_at": 1_795_262_401_020_i64
+        })
+    }
+
+    fn job_view() -> JobView {
+        JobView {
+            symbol_id: 3,
+            symbol: btcusdt(),
+            interval: Interval::H1,
+            from_ms: 1_792_670_400_000,
+            to_ms: 1_795_258_800_000,
+            next_start_ms: 1_794_000_000_000,
+            status: "running".into(),
+            rows_written: 371,
+            percent: 51.5,
+            eta_secs: Some(42),
+            last_error: Some("page failed: timeout".into()),
+            updated_at: 1_795_262_400_500,
+        }
+    }
+
+    fn job_json() -> Value {
+        json!({
+            "symbol_id": 3,
+            "symbol": "BTCUSDT",
+            "interval": "1h",
+            "from_ms": 1_792_670_400_000_i64,
+            "to_ms": 1_795_258_800_000_i64,
+            "next_start_ms": 1_794_000_000_000_i64,
+            "status": "running",
+            "rows_written": 371,
+            "percent": 51.5,
+            "eta_secs": 42,
+            "last_error": "page failed: timeout",
+            "updated_at": 1_795_262_400_500_i64
+        })
+    }
+
+    #[test]
+    fn orders_serialize_as_today() {
+        assert_eq!(serde_json::to_value(limit_row()).unwrap(), limit_json());
+        assert_eq!(
+            serde_json::to_value(rejected_row()).unwrap(),
+            rejected_json()
+        );
+    }
+
+    #[test]
+    fn balances_serialize_as_today() {
+        assert_eq!(serde_json::to_value(balance_row()).unwrap(), balance_json());
+    }
+
+    #[test]
+    fn backfill_jobs_serialize_as_today() {
+        assert_eq!(serde_json::to_value(job_view()).unwrap(), job_json());
+    }
+}
