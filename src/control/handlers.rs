@@ -21,9 +21,9 @@ use serde_json::{Value, json};
 use super::ControlContext;
 use super::protocol::{
     self, BackfillStart, BackfillStartParams, BackfillSummary, BalanceList, BalanceListParams,
-    BalanceRow, BeatView, ErrorObject, JobView, KlineList, KlineListParams, KlineView, Method,
+    BalanceView, BeatView, ErrorObject, JobView, KlineList, KlineListParams, KlineView, Method,
     NoParams, OrderCancel, OrderGet, OrderList, OrderListParams, OrderPlace, OrderRefParams,
-    OrderRequest, OrderRow, Response, SeriesView, Status, StatusInfo, SymbolAdd, SymbolAddParams,
+    OrderRequest, OrderView, Response, SeriesView, Status, StatusInfo, SymbolAdd, SymbolAddParams,
     SymbolAdded, SymbolCountsView, SymbolEntry, SymbolList, SymbolListParams, SymbolParams,
     SymbolRemove, SymbolView, SyncNow, SyncNowParams, WeightView, code,
 };
@@ -494,33 +494,42 @@ async fn kline_list(
 }
 
 /// `order.place`: the orders component does the work (rules, pending row, one request).
-async fn order_place(ctx: Arc<ControlContext>, p: OrderRequest) -> Result<OrderRow, ErrorObject> {
-    ctx.orders.place(p).await.map_err(order_error)
+async fn order_place(ctx: Arc<ControlContext>, p: OrderRequest) -> Result<OrderView, ErrorObject> {
+    ctx.orders
+        .place(p)
+        .await
+        .map(|row| OrderView::from(&row))
+        .map_err(order_error)
 }
 
 /// `order.cancel`.
 async fn order_cancel(
     ctx: Arc<ControlContext>,
     p: OrderRefParams,
-) -> Result<OrderRow, ErrorObject> {
+) -> Result<OrderView, ErrorObject> {
     let which = order_ref(&p)?;
     ctx.orders
         .cancel(&p.symbol, &which)
         .await
+        .map(|row| OrderView::from(&row))
         .map_err(order_error)
 }
 
 /// `order.get`.
-async fn order_get(ctx: Arc<ControlContext>, p: OrderRefParams) -> Result<OrderRow, ErrorObject> {
+async fn order_get(ctx: Arc<ControlContext>, p: OrderRefParams) -> Result<OrderView, ErrorObject> {
     let which = order_ref(&p)?;
-    ctx.orders.get(&p.symbol, &which).await.map_err(order_error)
+    ctx.orders
+        .get(&p.symbol, &which)
+        .await
+        .map(|row| OrderView::from(&row))
+        .map_err(order_error)
 }
 
 /// `order.list`: from the database, newest first.
 async fn order_list(
     ctx: Arc<ControlContext>,
     p: OrderListParams,
-) -> Result<Vec<OrderRow>, ErrorObject> {
+) -> Result<Vec<OrderView>, ErrorObject> {
     let limit = p.limit.unwrap_or(protocol::ORDER_LIST_DEFAULT_LIMIT);
     if !(1..=protocol::ORDER_LIST_MAX_LIMIT).contains(&limit) {
         return Err(ErrorObject::invalid_param(
@@ -536,7 +545,11 @@ async fn order_list(
         open: p.open.unwrap_or(false),
         limit,
     };
-    ctx.orders.list(filter).await.map_err(order_error)
+    ctx.orders
+        .list(filter)
+        .await
+        .map(|rows| rows.iter().map(OrderView::from).collect())
+        .map_err(order_error)
 }
 
 /// `balance.list`: the spot balances from the database, by asset; `asset` picks one
@@ -545,7 +558,7 @@ async fn order_list(
 async fn balance_list(
     ctx: Arc<ControlContext>,
     p: BalanceListParams,
-) -> Result<Vec<BalanceRow>, ErrorObject> {
+) -> Result<Vec<BalanceView>, ErrorObject> {
     let asset = match p.asset {
         Some(a) => {
             let valid = (1..=20).contains(&a.len()) && a.bytes().all(|b| b.is_ascii_alphanumeric());
@@ -563,7 +576,7 @@ async fn balance_list(
     if let Some(asset) = asset {
         rows.retain(|b| b.asset == asset);
     }
-    Ok(rows)
+    Ok(rows.iter().map(BalanceView::from).collect())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -614,7 +627,7 @@ fn order_error(e: OrderError) -> ErrorObject {
             code::INVALID_PARAMS,
             format!("invalid params: `client_order_id` {message}; nothing was sent"),
         )
-        .with_data(json!({ "param": "client_order_id", "order": existing })),
+        .with_data(json!({ "param": "client_order_id", "order": OrderView::from(&*existing) })),
         OrderError::NotFound { symbol, which } => {
             let (key, value) = match &which {
                 OrderRef::OrderId(id) => ("order_id", json!(id)),
@@ -630,11 +643,11 @@ fn order_error(e: OrderError) -> ErrorObject {
         } => ErrorObject::new(code::EXCHANGE_REJECTED, message).with_data(json!({
             "code": binance_code,
             "msg": msg,
-            "order": order,
+            "order": order.as_deref().map(OrderView::from),
         })),
         OrderError::OutcomeUnknown { order, detail } => {
             ErrorObject::new(code::ORDER_OUTCOME_UNKNOWN, message)
-                .with_data(json!({ "order": order, "detail": detail }))
+                .with_data(json!({ "order": OrderView::from(&*order), "detail": detail }))
         }
         OrderError::RateLimited { retry_after_ms, .. } => {
             ErrorObject::new(code::EXCHANGE_UNAVAILABLE, message)

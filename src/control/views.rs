@@ -1,18 +1,79 @@
-//! The JSON of the control protocol's order, balance and backfill-job results, pinned.
+//! From what the components report to what the control protocol shows: the store's order
+//! and balance rows become the protocol's views ([`OrderView`], [`BalanceView`]).
 //!
-//! The JSON is a user contract (README.md, "The protocol"): these golden values are what
-//! the daemon sends today, field for field.
+//! The conversions live here, on the control side, so that the store knows nothing of the
+//! protocol and the protocol nothing of the store: a socket client only ever sees a view.
+//! The views' JSON is a user contract (README.md, "The protocol"); the tests below pin it,
+//! field for field, to what the daemon sent before the views existed.
+
+use crate::control::protocol::{BalanceView, FillView, OrderView};
+use crate::domain::Fill;
+use crate::store::{BalanceRow, OrderRow};
+
+impl From<&OrderRow> for OrderView {
+    fn from(o: &OrderRow) -> OrderView {
+        OrderView {
+            id: o.id,
+            market: o.market,
+            symbol: o.symbol.clone(),
+            client_order_id: o.client_order_id.clone(),
+            order_id: o.order_id,
+            side: o.side,
+            order_type: o.order_type,
+            time_in_force: o.time_in_force,
+            quantity: o.quantity,
+            quote_quantity: o.quote_quantity,
+            price: o.price,
+            stop_price: o.stop_price,
+            status: o.status,
+            executed_qty: o.executed_qty,
+            cummulative_quote_qty: o.cummulative_quote_qty,
+            fills: o.fills.iter().map(FillView::from).collect(),
+            error_code: o.error_code,
+            error_msg: o.error_msg.clone(),
+            transact_time: o.transact_time,
+            update_time: o.update_time,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+impl From<&Fill> for FillView {
+    fn from(f: &Fill) -> FillView {
+        FillView {
+            price: f.price,
+            qty: f.qty,
+            commission: f.commission,
+            commission_asset: f.commission_asset.clone(),
+            trade_id: f.trade_id,
+        }
+    }
+}
+
+impl From<&BalanceRow> for BalanceView {
+    fn from(b: &BalanceRow) -> BalanceView {
+        BalanceView {
+            asset: b.asset.clone(),
+            free: b.free,
+            locked: b.locked,
+            update_time: b.update_time,
+            source: b.source.clone(),
+            updated_at: b.updated_at,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use rust_decimal::Decimal;
     use serde_json::{Value, json};
 
-    use crate::control::protocol::JobView;
+    use super::*;
+    use crate::control::protocol::{self, JobView};
     use crate::domain::{
-        ClientOrderId, Fill, Interval, Market, OrderStatus, OrderType, Side, Symbol, TimeInForce,
+        ClientOrderId, Interval, Market, OrderStatus, OrderType, Side, Symbol, TimeInForce,
     };
-    use crate::store::{BalanceRow, OrderRow};
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
@@ -202,22 +263,43 @@ mod tests {
         })
     }
 
+    /// The view's JSON is `golden`, and `golden` reads back (as `ctl` reads it) into the
+    /// same view.
+    fn assert_golden<V>(view: V, golden: Value)
+    where
+        V: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        assert_eq!(serde_json::to_value(&view).unwrap(), golden);
+        assert_eq!(serde_json::from_value::<V>(golden).unwrap(), view);
+    }
+
     #[test]
     fn orders_serialize_as_today() {
-        assert_eq!(serde_json::to_value(limit_row()).unwrap(), limit_json());
-        assert_eq!(
-            serde_json::to_value(rejected_row()).unwrap(),
-            rejected_json()
-        );
+        assert_golden(OrderView::from(&limit_row()), limit_json());
+        assert_golden(OrderView::from(&rejected_row()), rejected_json());
     }
 
     #[test]
     fn balances_serialize_as_today() {
-        assert_eq!(serde_json::to_value(balance_row()).unwrap(), balance_json());
+        assert_golden(BalanceView::from(&balance_row()), balance_json());
     }
 
     #[test]
     fn backfill_jobs_serialize_as_today() {
-        assert_eq!(serde_json::to_value(job_view()).unwrap(), job_json());
+        assert_golden(job_view(), job_json());
+    }
+
+    #[test]
+    fn order_list_limits_are_the_orders_components() {
+        assert_eq!(
+            (
+                protocol::ORDER_LIST_DEFAULT_LIMIT,
+                protocol::ORDER_LIST_MAX_LIMIT
+            ),
+            (
+                crate::orders::LIST_DEFAULT_LIMIT,
+                crate::orders::LIST_MAX_LIMIT
+            )
+        );
     }
 }
