@@ -322,7 +322,7 @@ async fn symbol_add(
     };
     tracing::info!(symbol = %row.symbol, id = row.id, "symbol registered on the control socket");
     let (backfill, backfill_error) = match ctx.backfill.start(row.id, None, None).await {
-        Ok(jobs) => (jobs.iter().map(job_view).collect(), None),
+        Ok(jobs) => (jobs.iter().map(JobView::from).collect(), None),
         Err(e) => {
             tracing::warn!(symbol = %row.symbol, error = %e, "backfill did not start");
             (Vec::new(), Some(backfill_error(e)))
@@ -374,7 +374,7 @@ async fn symbol_list(
     };
     let mut by_symbol: HashMap<i64, Vec<JobState>> = HashMap::new();
     for job in jobs {
-        by_symbol.entry(job.symbol_id).or_default().push(job);
+        by_symbol.entry(job.job.symbol_id).or_default().push(job);
     }
     Ok(series
         .into_iter()
@@ -454,7 +454,7 @@ async fn backfill_start(
         .await
         .map_err(backfill_error)?;
     tracing::info!(symbol = %row.symbol, jobs = jobs.len(), "backfill started on the control socket");
-    Ok(jobs.iter().map(job_view).collect())
+    Ok(jobs.iter().map(JobView::from).collect())
 }
 
 /// `kline.list`.
@@ -756,33 +756,6 @@ fn beat_view(row: &HeartbeatRow) -> BeatView {
     }
 }
 
-fn job_status(status: JobStatus) -> &'static str {
-    match status {
-        JobStatus::Pending => "pending",
-        JobStatus::Running => "running",
-        JobStatus::Done => "done",
-        JobStatus::Failed => "failed",
-        JobStatus::Stopped => "stopped",
-    }
-}
-
-fn job_view(job: &JobState) -> JobView {
-    JobView {
-        symbol_id: job.symbol_id,
-        symbol: job.symbol.clone(),
-        interval: job.interval,
-        from_ms: job.from_ms,
-        to_ms: job.to_ms,
-        next_start_ms: job.next_start_ms,
-        status: job_status(job.status).to_string(),
-        rows_written: job.rows_written,
-        percent: job.percent,
-        eta_secs: job.eta_secs,
-        last_error: job.last_error.clone(),
-        updated_at: job.updated_at,
-    }
-}
-
 /// Sums jobs up: counts per state, mean progress, rows, and the longest ETA of the
 /// running ones.
 fn summarize(jobs: &[JobState]) -> BackfillSummary {
@@ -790,7 +763,8 @@ fn summarize(jobs: &[JobState]) -> BackfillSummary {
         jobs: u32::try_from(jobs.len()).unwrap_or(u32::MAX),
         ..BackfillSummary::default()
     };
-    for job in jobs {
+    for state in jobs {
+        let job = &state.job;
         match job.status {
             JobStatus::Pending => s.pending += 1,
             JobStatus::Running => s.running += 1,
@@ -800,7 +774,7 @@ fn summarize(jobs: &[JobState]) -> BackfillSummary {
         }
         s.rows_written = s.rows_written.saturating_add(job.rows_written);
         if job.status == JobStatus::Running {
-            s.eta_secs = s.eta_secs.max(job.eta_secs);
+            s.eta_secs = s.eta_secs.max(state.eta_secs);
         }
     }
     if !jobs.is_empty() {
@@ -901,18 +875,21 @@ mod tests {
 
     fn job(status: JobStatus, percent: f64, eta: Option<u64>) -> JobState {
         JobState {
-            symbol_id: 1,
-            symbol: "BTCUSDT".parse::<Symbol>().unwrap(),
-            interval: Interval::M1,
-            from_ms: 0,
-            to_ms: 10,
-            next_start_ms: 5,
-            status,
-            rows_written: 10,
+            job: crate::domain::BackfillJob {
+                symbol_id: 1,
+                symbol: "BTCUSDT".parse::<Symbol>().unwrap(),
+                interval: Interval::M1,
+                from_ms: 0,
+                to_ms: 10,
+                next_start_ms: 5,
+                status,
+                rows_written: 10,
+                last_error: None,
+                started_at: 1,
+                updated_at: 1,
+            },
             percent,
             eta_secs: eta,
-            last_error: None,
-            updated_at: 1,
         }
     }
 

@@ -1,13 +1,15 @@
 //! From what the components report to what the control protocol shows: the store's order
-//! and balance rows become the protocol's views ([`OrderView`], [`BalanceView`]).
+//! and balance rows and the backfill's job states become the protocol's views
+//! ([`OrderView`], [`BalanceView`], [`JobView`]).
 //!
 //! The conversions live here, on the control side, so that the store knows nothing of the
 //! protocol and the protocol nothing of the store: a socket client only ever sees a view.
 //! The views' JSON is a user contract (README.md, "The protocol"); the tests below pin it,
 //! field for field, to what the daemon sent before the views existed.
 
-use crate::control::protocol::{BalanceView, FillView, OrderView};
-use crate::domain::Fill;
+use crate::backfill::JobState;
+use crate::control::protocol::{BalanceView, FillView, JobView, OrderView};
+use crate::domain::{Fill, JobStatus};
 use crate::store::{BalanceRow, OrderRow};
 
 impl From<&OrderRow> for OrderView {
@@ -64,15 +66,47 @@ impl From<&BalanceRow> for BalanceView {
     }
 }
 
+impl From<&JobState> for JobView {
+    fn from(s: &JobState) -> JobView {
+        let job = &s.job;
+        JobView {
+            symbol_id: job.symbol_id,
+            symbol: job.symbol.clone(),
+            interval: job.interval,
+            from_ms: job.from_ms,
+            to_ms: job.to_ms,
+            next_start_ms: job.next_start_ms,
+            status: job_status(job.status).to_string(),
+            rows_written: job.rows_written,
+            percent: s.percent,
+            eta_secs: s.eta_secs,
+            last_error: job.last_error.clone(),
+            updated_at: job.updated_at,
+        }
+    }
+}
+
+/// A job's status on the wire.
+fn job_status(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Pending => "pending",
+        JobStatus::Running => "running",
+        JobStatus::Done => "done",
+        JobStatus::Failed => "failed",
+        JobStatus::Stopped => "stopped",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rust_decimal::Decimal;
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::control::protocol::{self, JobView};
+    use crate::control::protocol;
     use crate::domain::{
-        ClientOrderId, Interval, Market, OrderStatus, OrderType, Side, Symbol, TimeInForce,
+        BackfillJob, ClientOrderId, Interval, Market, OrderStatus, OrderType, Side, Symbol,
+        TimeInForce,
     };
 
     fn d(s: &str) -> Decimal {
@@ -229,20 +263,23 @@ mod tests {
         })
     }
 
-    fn job_view() -> JobView {
-        JobView {
-            symbol_id: 3,
-            symbol: btcusdt(),
-            interval: Interval::H1,
-            from_ms: 1_792_670_400_000,
-            to_ms: 1_795_258_800_000,
-            next_start_ms: 1_794_000_000_000,
-            status: "running".into(),
-            rows_written: 371,
+    fn job_state(status: JobStatus) -> JobState {
+        JobState {
+            job: BackfillJob {
+                symbol_id: 3,
+                symbol: btcusdt(),
+                interval: Interval::H1,
+                from_ms: 1_792_670_400_000,
+                to_ms: 1_795_258_800_000,
+                next_start_ms: 1_794_000_000_000,
+                status,
+                rows_written: 371,
+                last_error: Some("page failed: timeout".into()),
+                started_at: 1_795_262_000_000,
+                updated_at: 1_795_262_400_500,
+            },
             percent: 51.5,
             eta_secs: Some(42),
-            last_error: Some("page failed: timeout".into()),
-            updated_at: 1_795_262_400_500,
         }
     }
 
@@ -286,7 +323,17 @@ mod tests {
 
     #[test]
     fn backfill_jobs_serialize_as_today() {
-        assert_golden(job_view(), job_json());
+        assert_golden(JobView::from(&job_state(JobStatus::Running)), job_json());
+        for (status, name) in [
+            (JobStatus::Pending, "pending"),
+            (JobStatus::Running, "running"),
+            (JobStatus::Done, "done"),
+            (JobStatus::Failed, "failed"),
+            (JobStatus::Stopped, "stopped"),
+        ] {
+            let json = serde_json::to_value(JobView::from(&job_state(status))).unwrap();
+            assert_eq!(json["status"], name);
+        }
     }
 
     #[test]
