@@ -73,7 +73,7 @@ async fn ingest_once(sim_url: &str) -> (f64, f64, Vec<f64>, usize) {
     let task = tokio::spawn(backfill.run(shutdown.clone()));
     let rows = loop {
         let jobs = handle.jobs(None).await.unwrap();
-        if let Some(job) = jobs.first()
+        if let Some(job) = jobs.first().map(|s| &s.job)
             && job.status == JobStatus::Done
         {
             break job.rows_written as usize;

@@ -75,8 +75,8 @@ use crate::heartbeat::HeartbeatStatus;
 use crate::retry::{self, Retryable as _};
 use crate::store::{Store, StoreError, SymbolRow};
 
-use crate::domain::{GapReason, GapStatus, JobStatus};
-pub use crate::store::{GapRow, JobRow};
+use crate::domain::{BackfillJob, GapReason, GapStatus, JobStatus};
+pub use crate::store::GapRow;
 
 /// What went wrong starting or querying backfill jobs.
 #[derive(Debug, thiserror::Error)]
@@ -98,28 +98,16 @@ pub enum BackfillError {
     Store(#[from] crate::store::StoreError),
 }
 
-/// Progress of one symbol × interval backfill, as stored in `backfill_jobs`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What the backfill reports of one job ([`BackfillHandle::jobs`], [`BackfillHandle::start`]):
+/// the job as stored, and how far it got.
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobState {
-    pub symbol_id: i64,
-    pub symbol: Symbol,
-    pub interval: Interval,
-    /// Oldest open time wanted, ms.
-    pub from_ms: i64,
-    /// Newest open time the job covers, ms: the newest closed candle when the job was
-    /// created, moved on while it runs; candles after it are the beats' job.
-    pub to_ms: i64,
-    /// Open time of the next page to fetch, ms.
-    pub next_start_ms: i64,
-    pub status: JobStatus,
-    pub rows_written: u64,
-    /// 0.0 ..= 100.0.
+    /// The job as stored in `backfill_jobs`.
+    pub job: BackfillJob,
+    /// Progress, 0.0 ..= 100.0 (100 once done).
     pub percent: f64,
-    /// Estimated seconds to completion, when running.
+    /// Estimated seconds to completion, when running and known.
     pub eta_secs: Option<u64>,
-    pub last_error: Option<String>,
-    /// Last change, ms.
-    pub updated_at: i64,
 }
 
 /// A recorded gap, for `symbol.list` / `status`.
@@ -555,7 +543,7 @@ impl Ctx {
         }
     }
 
-    fn job_state(&self, job: &JobRow) -> JobState {
+    fn job_state(&self, job: &BackfillJob) -> JobState {
         let key = (job.symbol_id, job.interval);
         let eta_secs = (job.status == JobStatus::Running)
             .then(|| {
@@ -565,27 +553,13 @@ impl Ctx {
             })
             .flatten();
         JobState {
-            symbol_id: job.symbol_id,
-            symbol: job.symbol.clone(),
-            interval: job.interval,
-            from_ms: job.from_time,
-            to_ms: job.to_time,
-            next_start_ms: job.next_start_time,
-            status: job.status,
-            rows_written: job.rows_written,
             percent: if job.status == JobStatus::Done {
                 100.0
             } else {
-                plan::percent(
-                    job.interval,
-                    job.from_time,
-                    job.to_time,
-                    job.next_start_time,
-                )
+                plan::percent(job.interval, job.from_ms, job.to_ms, job.next_start_ms)
             },
             eta_secs,
-            last_error: job.last_error.clone(),
-            updated_at: job.updated_at,
+            job: job.clone(),
         }
     }
 }
@@ -619,15 +593,21 @@ fn followed_series(
 
 /// A new run of a job over `from..` up to the newest closed candle (moved on to the newest
 /// closed one when the job reaches it).
-fn new_job(row: &SymbolRow, interval: Interval, from: i64, server_now: i64, now: i64) -> JobRow {
+fn new_job(
+    row: &SymbolRow,
+    interval: Interval,
+    from: i64,
+    server_now: i64,
+    now: i64,
+) -> BackfillJob {
     let to = interval.last_closed_open_time(server_now);
-    JobRow {
+    BackfillJob {
         symbol_id: row.id,
         symbol: row.symbol.clone(),
         interval,
-        from_time: from,
-        to_time: to,
-        next_start_time: from,
+        from_ms: from,
+        to_ms: to,
+        next_start_ms: from,
         status: if from > to {
             JobStatus::Done
         } else {
@@ -662,7 +642,7 @@ fn ensure_jobs(
     settings: &Settings,
     server_now: i64,
     now: i64,
-) -> Result<(Vec<JobRow>, JobTally), StoreError> {
+) -> Result<(Vec<BackfillJob>, JobTally), StoreError> {
     let followed = followed_series(store, &settings.default_intervals)?;
     let existing = store.backfill_jobs(None)?;
     let mut runnable = Vec::new();
@@ -684,7 +664,7 @@ fn ensure_jobs(
             Some(j) if j.status == JobStatus::Stopped => {
                 Some(new_job(row, *interval, from, server_now, now))
             }
-            Some(j) if j.status != JobStatus::Failed && from < j.from_time => {
+            Some(j) if j.status != JobStatus::Failed && from < j.from_ms => {
                 Some(new_job(row, *interval, from, server_now, now))
             }
             Some(_) => None,
@@ -710,7 +690,7 @@ fn ensure_jobs(
             if followed_now {
                 if !runnable
                     .iter()
-                    .any(|r: &JobRow| r.symbol_id == j.symbol_id && r.interval == j.interval)
+                    .any(|r: &BackfillJob| r.symbol_id == j.symbol_id && r.interval == j.interval)
                 {
                     runnable.push(j.clone());
                 }
@@ -781,7 +761,7 @@ impl BackfillHandle {
                 .filter(|j| restarted.contains(&(j.symbol_id, j.interval)))
             {
                 tracing::info!(symbol = %job.symbol, interval = %job.interval,
-                    from = %utc(job.from_time), "backfill requested");
+                    from = %utc(job.from_ms), "backfill requested");
             }
             self.commands
                 .send(Command::Restart(restarted))
@@ -848,7 +828,7 @@ fn start_jobs(
     from_ms: Option<i64>,
     server_now: i64,
     now: i64,
-) -> Result<(Vec<JobRow>, Vec<SeriesKey>), BackfillError> {
+) -> Result<(Vec<BackfillJob>, Vec<SeriesKey>), BackfillError> {
     let row = store
         .symbol_by_id(symbol_id)?
         .filter(|r| r.active)
@@ -884,7 +864,7 @@ fn start_jobs(
                 if matches!(
                     j.status,
                     JobStatus::Done | JobStatus::Pending | JobStatus::Running
-                ) && j.from_time <= from =>
+                ) && j.from_ms <= from =>
             {
                 jobs.push(j)
             }

@@ -26,10 +26,11 @@ use time::macros::format_description;
 use crate::cli::{CtlArgs, CtlCommand, OrderIdArgs, OrdersCommand, PlaceArgs, SymbolsCommand};
 use crate::control::protocol::{
     BackfillStart, BackfillStartParams, BackfillSummary, BalanceList, BalanceListParams,
-    BalanceRow, BeatView, JobView, KlineList, KlineListParams, KlineView, Method, NoParams,
+    BalanceView, BeatView, JobView, KlineList, KlineListParams, KlineView, Method, NoParams,
     OrderCancel, OrderGet, OrderList, OrderListParams, OrderPlace, OrderRefParams, OrderRequest,
-    OrderRow, Status, StatusInfo, SymbolAdd, SymbolAddParams, SymbolAdded, SymbolEntry, SymbolList,
-    SymbolListParams, SymbolParams, SymbolRemove, SymbolView, SyncNow, SyncNowParams, code,
+    OrderView, Status, StatusInfo, SymbolAdd, SymbolAddParams, SymbolAdded, SymbolEntry,
+    SymbolList, SymbolListParams, SymbolParams, SymbolRemove, SymbolView, SyncNow, SyncNowParams,
+    code,
 };
 use crate::control::{Client, ClientError};
 use crate::domain::Symbol;
@@ -781,7 +782,7 @@ const ORDER_RIGHT: [bool; 11] = [
     false, false, false, true, true, true, true, false, true, false, false,
 ];
 
-fn order_cells(o: &OrderRow) -> Vec<String> {
+fn order_cells(o: &OrderView) -> Vec<String> {
     let dash = || "-".to_string();
     let qty = match (o.quantity, o.quote_quantity) {
         (Some(q), _) => q.to_string(),
@@ -804,7 +805,7 @@ fn order_cells(o: &OrderRow) -> Vec<String> {
 }
 
 /// One order: its table row, then the exchange's error or tradebeat's reason, if any.
-pub fn render_order(o: &OrderRow) -> String {
+pub fn render_order(o: &OrderView) -> String {
     let mut out = table(&ORDER_HEADERS, &[order_cells(o)], &ORDER_RIGHT);
     match (o.error_code, &o.error_msg) {
         (Some(code), Some(msg)) => {
@@ -819,7 +820,7 @@ pub fn render_order(o: &OrderRow) -> String {
 }
 
 /// Stored orders, newest first, one row each.
-pub fn render_orders(rows: &[OrderRow], open_only: bool) -> String {
+pub fn render_orders(rows: &[OrderView], open_only: bool) -> String {
     if rows.is_empty() {
         return if open_only {
             "no open orders\n".to_string()
@@ -832,7 +833,7 @@ pub fn render_orders(rows: &[OrderRow], open_only: bool) -> String {
 }
 
 /// Balances by asset: free, locked, and when the exchange last updated them.
-pub fn render_balances(rows: &[BalanceRow]) -> String {
+pub fn render_balances(rows: &[BalanceView]) -> String {
     if rows.is_empty() {
         return "no balances reported yet (they come from the user-data stream or the account endpoint)\n"
             .to_string();

@@ -15,9 +15,9 @@ use common::*;
 use exchange_sim::{RequestRecord, SimHandle};
 use rusqlite::Connection;
 use tradebeat::backfill::{BackfillError, BackfillOptions};
+use tradebeat::domain::{BackfillJob, GapReason, GapStatus, JobStatus};
 use tradebeat::domain::{DAY_MS, Interval, Kline, MINUTE_MS, Market, SymbolInfo, SymbolStatus};
-use tradebeat::domain::{GapReason, GapStatus, JobStatus};
-use tradebeat::store::{JobRow, Store};
+use tradebeat::store::Store;
 
 /// Backfill knobs with short waits, so that retries and gap schedules fit in a test.
 fn fast() -> BackfillOptions {
@@ -160,10 +160,10 @@ async fn backfill_stores_every_closed_candle_of_the_window_identical_to_the_exch
     for job in jobs(&db) {
         let state = states
             .iter()
-            .find(|s| s.symbol.as_str() == job.symbol && s.interval == job.interval)
+            .find(|s| s.job.symbol.as_str() == job.symbol && s.job.interval == job.interval)
             .unwrap();
-        assert_eq!((state.status, state.percent), (JobStatus::Done, 100.0));
-        assert_eq!(state.to_ms, job.to);
+        assert_eq!((state.job.status, state.percent), (JobStatus::Done, 100.0));
+        assert_eq!(state.job.to_ms, job.to);
         let interval = job.interval;
         // The window: candles opening within the two days before the job was created, up
         // to the newest closed candle when it finished (the beats own the later ones).
@@ -383,13 +383,13 @@ fn seed_history(
         .collect();
     store.upsert_klines(row.id, Interval::M1, &klines).unwrap();
     store
-        .put_backfill_job(&JobRow {
+        .put_backfill_job(&BackfillJob {
             symbol_id: row.id,
             symbol: info.symbol,
             interval: Interval::M1,
-            from_time: from,
-            to_time: to,
-            next_start_time: to + MINUTE_MS,
+            from_ms: from,
+            to_ms: to,
+            next_start_ms: to + MINUTE_MS,
             status: JobStatus::Done,
             rows_written: klines.len() as u64,
             last_error: None,
@@ -697,14 +697,14 @@ async fn the_handle_starts_extends_and_stops_jobs() {
     })
     .await;
     let backfill = handles.backfill;
-    let first = backfill.jobs(None).await.unwrap().remove(0);
+    let first = backfill.jobs(None).await.unwrap().remove(0).job;
     let id = first.symbol_id;
 
     // Asked again for the same range: done, nothing refetched.
     let same = backfill.start(id, None, None).await.unwrap();
     assert_eq!(same.len(), 1);
     assert_eq!(
-        (same[0].status, same[0].from_ms),
+        (same[0].job.status, same[0].job.from_ms),
         (JobStatus::Done, first.from_ms)
     );
 
@@ -715,16 +715,16 @@ async fn the_handle_starts_extends_and_stops_jobs() {
         .start(id, Some(Interval::H1), Some(three_days))
         .await
         .unwrap();
-    assert_eq!(started[0].status, JobStatus::Pending);
+    assert_eq!(started[0].job.status, JobStatus::Pending);
     assert_eq!(
-        started[0].from_ms,
+        started[0].job.from_ms,
         tradebeat::backfill::plan::align_up(Interval::H1, three_days)
     );
     wait_until("the longer job done", Duration::from_secs(30), || {
         jobs_done(&db) == 1
     })
     .await;
-    let done = backfill.jobs(Some(id)).await.unwrap().remove(0);
+    let done = backfill.jobs(Some(id)).await.unwrap().remove(0).job;
     assert_eq!(done.status, JobStatus::Done);
     for (_, _, start, end) in sim.request_log().iter().filter_map(klines_request) {
         assert!(
@@ -767,7 +767,7 @@ async fn the_handle_starts_extends_and_stops_jobs() {
     }
     backfill.stop(id).await.unwrap();
     assert_eq!(
-        backfill.jobs(Some(id)).await.unwrap()[0].status,
+        backfill.jobs(Some(id)).await.unwrap()[0].job.status,
         JobStatus::Stopped
     );
     daemon.stop().await;

@@ -1,6 +1,8 @@
 //! The layout rules of ARCHITECTURE.md, checked over the source text:
 //!
 //! - `src/domain/` imports nothing else from the crate (it is the bottom layer);
+//! - `src/control/protocol.rs` imports only the domain and the exchange's `Network`: its
+//!   results are its own views, so a socket client never sees a store row;
 //! - no Binance error-code literal appears outside `src/exchange/` (callers match on
 //!   `ExchangeError::rejection()` instead).
 //!
@@ -144,6 +146,37 @@ fn domain_imports_nothing_else_from_the_crate() {
         offenders.is_empty(),
         "src/domain/ must not import from the rest of the crate:\n{}",
         offenders.join("\n")
+    );
+}
+
+#[test]
+fn the_control_protocol_imports_no_store_and_no_component() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/control/protocol.rs");
+    let text = fs::read_to_string(&file).expect("readable source file");
+    let mut imports = Vec::new();
+    for (n, line) in code_lines(&text) {
+        let mut rest = line.as_str();
+        while let Some(at) = rest.find("crate::") {
+            let after = &rest[at + "crate::".len()..];
+            let module: String = after
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            imports.push(module.clone());
+            if module != "domain" && !after.starts_with("exchange::Network") {
+                panic!(
+                    "{}:{n}: the control protocol imports crate::{module} (only the domain \
+                     and the exchange's Network; its results are its own views): {}",
+                    file.display(),
+                    line.trim()
+                );
+            }
+            rest = after;
+        }
+    }
+    assert!(
+        imports.iter().any(|m| m == "domain"),
+        "the scan read the protocol's imports"
     );
 }
 

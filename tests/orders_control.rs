@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tradebeat::config::Config;
 use tradebeat::control::protocol::{
-    OrderCancel, OrderGet, OrderList, OrderListParams, OrderPlace, OrderRefParams, OrderRow, code,
+    OrderCancel, OrderGet, OrderList, OrderListParams, OrderPlace, OrderRefParams, OrderView, code,
 };
 use tradebeat::control::{Client, ClientError};
 use tradebeat::domain::OrderStatus;
@@ -102,14 +102,14 @@ fn by_client_id(symbol: &str, id: &str) -> OrderRefParams {
     }
 }
 
-async fn list(c: &mut Client, params: OrderListParams) -> Vec<OrderRow> {
+async fn list(c: &mut Client, params: OrderListParams) -> Vec<OrderView> {
     c.call::<OrderList>(&params).await.expect("order.list")
 }
 
 /// `row` without what the user-data stream may add after `order.place` answered: the
 /// exchange's update time (an execution report's transaction time) and the local time of
 /// that change.
-fn settled(mut row: OrderRow) -> OrderRow {
+fn settled(mut row: OrderView) -> OrderView {
     row.update_time = None;
     row.updated_at = 0;
     row
@@ -131,7 +131,7 @@ async fn orders_end_to_end_over_the_socket() {
         .expect("LIMIT placed");
     assert_eq!(limit.status, OrderStatus::New);
     assert_eq!(limit.client_order_id.as_str(), "sock-limit-1");
-    assert_matches_exchange(&limit, &d.sim.order("sock-limit-1").unwrap());
+    assert_matches_exchange(limit.clone(), &d.sim.order("sock-limit-1").unwrap());
     let market = c
         .call::<OrderPlace>(&req("BTCUSDT", "MARKET BUY q=0.002"))
         .await
@@ -140,7 +140,7 @@ async fn orders_end_to_end_over_the_socket() {
     assert!(market.client_order_id.is_ours(), "a generated tb- id");
     assert!(!market.fills.is_empty());
     assert_matches_exchange(
-        &market,
+        market.clone(),
         &d.sim.order(market.client_order_id.as_str()).unwrap(),
     );
     // order.list reads the database: the stored rows are what place returned (the
@@ -225,7 +225,7 @@ async fn orders_end_to_end_over_the_socket() {
         .await
         .unwrap();
     assert_eq!(got.order_id, limit.order_id);
-    assert_matches_exchange(&got, &d.sim.order("sock-limit-1").unwrap());
+    assert_matches_exchange(got.clone(), &d.sim.order("sock-limit-1").unwrap());
 
     // Both ids absent: -32602 naming them.
     for params in [
@@ -329,7 +329,7 @@ async fn orders_end_to_end_over_the_socket() {
         .await
         .unwrap();
     assert_eq!(cancelled.status, OrderStatus::Canceled);
-    assert_matches_exchange(&cancelled, &d.sim.order("sock-limit-1").unwrap());
+    assert_matches_exchange(cancelled.clone(), &d.sim.order("sock-limit-1").unwrap());
     let cancelled = c
         .call::<OrderCancel>(&by_client_id("BTCUSDT", "sock-limit-2"))
         .await

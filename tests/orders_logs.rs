@@ -152,7 +152,9 @@ async fn no_secret_reaches_a_log_file_or_an_error_after_a_full_order_session() {
             note(e.to_string());
         }
         if let Ok(row) = result {
-            note(serde_json::to_string(&row).unwrap());
+            // What the control socket shows of it.
+            let view = tradebeat::control::protocol::OrderView::from(&row);
+            note(serde_json::to_string(&view).unwrap());
             let which = OrderRef::ClientOrderId(row.client_order_id.clone());
             note(format!("{:?}", b.orders.get(&row.symbol, &which).await));
             if !row.status.is_final() {

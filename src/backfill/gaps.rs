@@ -63,7 +63,7 @@ impl Ctx {
                 let Some(job) = job else {
                     return Ok(None);
                 };
-                let lo = lo_guess.max(job.from_time);
+                let lo = lo_guess.max(job.from_ms);
                 let snapshot = s.gap_check_snapshot(id, interval, lo, newest)?;
                 Ok(snapshot
                     .job
@@ -83,8 +83,8 @@ impl Ctx {
             return;
         }
         let mut exclude: Vec<Span> = known.iter().map(GapRow::span).collect();
-        if job.status != JobStatus::Done && job.next_start_time <= job.to_time {
-            exclude.push(Span::new(job.next_start_time, job.to_time));
+        if job.status != JobStatus::Done && job.next_start_ms <= job.to_ms {
+            exclude.push(Span::new(job.next_start_ms, job.to_ms));
         }
         let holes = plan::subtract(interval, &missing, &exclude);
         let mut resolved_through = newest;
@@ -114,7 +114,7 @@ impl Ctx {
         let through = if job.status == JobStatus::Done {
             resolved_through
         } else {
-            resolved_through.min(interval.add_candles(job.next_start_time, -1))
+            resolved_through.min(interval.add_candles(job.next_start_ms, -1))
         };
         lock(&self.checked).insert(key, through.max(lo));
     }

@@ -14,7 +14,7 @@ use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 
 use super::plan;
-use super::{Ctx, GapRow, JobRow, Progress, lock, utc};
+use super::{BackfillJob, Ctx, GapRow, Progress, lock, utc};
 use crate::domain::Span;
 use crate::domain::{GapReason, JobStatus};
 use crate::domain::{Interval, Kline, Symbol};
@@ -99,11 +99,11 @@ impl<T> Future for AbortOnDrop<T> {
 
 impl Ctx {
     /// Runs one job to its end: done, failed, or moved by the handle.
-    pub(super) async fn drive_job(self: &Arc<Self>, mut job: JobRow) {
+    pub(super) async fn drive_job(self: &Arc<Self>, mut job: BackfillJob) {
         let key = (job.symbol_id, job.interval);
         if job.status != JobStatus::Running {
             let now = self.clock.now_ms();
-            let (id, interval, next) = (job.symbol_id, job.interval, job.next_start_time);
+            let (id, interval, next) = (job.symbol_id, job.interval, job.next_start_ms);
             match self
                 .db(move |s| {
                     s.set_backfill_job_state(id, interval, next, JobStatus::Running, None, now)
@@ -122,10 +122,10 @@ impl Ctx {
         tracing::info!(
             symbol = %job.symbol,
             interval = %job.interval,
-            from = %utc(job.from_time),
-            to = %utc(job.to_time),
-            next = %utc(job.next_start_time),
-            candles = job.interval.candle_count(job.next_start_time, job.to_time).max(0),
+            from = %utc(job.from_ms),
+            to = %utc(job.to_ms),
+            next = %utc(job.next_start_ms),
+            candles = job.interval.candle_count(job.next_start_ms, job.to_ms).max(0),
             "backfill job started"
         );
         let since = Instant::now();
@@ -133,9 +133,9 @@ impl Ctx {
             key,
             Progress {
                 since,
-                start_next: job.next_start_time,
-                next: job.next_start_time,
-                to: job.to_time,
+                start_next: job.next_start_ms,
+                next: job.next_start_ms,
+                to: job.to_ms,
                 last_log: since,
             },
         );
@@ -167,13 +167,13 @@ impl Ctx {
             let (id, interval, next, now) = (
                 job.symbol_id,
                 job.interval,
-                job.next_start_time,
+                job.next_start_ms,
                 self.clock.now_ms(),
             );
             match failure {
                 Failure::Retry { error, wait } => {
                     tracing::warn!(symbol = %job.symbol, interval = %job.interval,
-                        next = %utc(job.next_start_time), failures, error = %error,
+                        next = %utc(job.next_start_ms), failures, error = %error,
                         retry_in_ms = wait.as_millis() as u64, "backfill page failed; retrying");
                     let current = self
                         .db(move |s| {
@@ -216,9 +216,9 @@ impl Ctx {
 
     /// Plans the next window of a job (up to eight pages), fetches its pages (pipelined,
     /// bounded by the request slots) and commits them in order.
-    async fn job_round(self: &Arc<Self>, job: &mut JobRow) -> Result<Round, JobError> {
+    async fn job_round(self: &Arc<Self>, job: &mut BackfillJob) -> Result<Round, JobError> {
         let interval = job.interval;
-        let (id, next, to) = (job.symbol_id, job.next_start_time, job.to_time);
+        let (id, next, to) = (job.symbol_id, job.next_start_ms, job.to_ms);
         if next > to {
             // The range is stored. Candles that closed since it was planned are the job's
             // too: it ends only once it reaches the newest closed candle.
@@ -305,13 +305,13 @@ impl Ctx {
     /// Commits a page (possibly empty) of `job` and advances it to `next_start`.
     async fn commit(
         &self,
-        job: &mut JobRow,
+        job: &mut BackfillJob,
         candles: Vec<Kline>,
         gaps: Vec<GapRow>,
         next_start: i64,
         done: bool,
     ) -> Result<Round, JobError> {
-        let (id, interval, expected) = (job.symbol_id, job.interval, job.next_start_time);
+        let (id, interval, expected) = (job.symbol_id, job.interval, job.next_start_ms);
         let now = self.clock.now_ms();
         let rows = candles.len() as u64;
         let committed = self
@@ -332,7 +332,7 @@ impl Ctx {
         if !committed {
             return Ok(Round::Moved);
         }
-        job.next_start_time = next_start;
+        job.next_start_ms = next_start;
         job.rows_written += rows;
         job.updated_at = now;
         if done {
@@ -343,8 +343,8 @@ impl Ctx {
     }
 
     /// Moves the end of `job` (stored and in memory) on to `to`, the newest closed candle.
-    async fn extend(&self, job: &mut JobRow, to: i64) -> Result<Round, JobError> {
-        let (id, interval, expected) = (job.symbol_id, job.interval, job.next_start_time);
+    async fn extend(&self, job: &mut BackfillJob, to: i64) -> Result<Round, JobError> {
+        let (id, interval, expected) = (job.symbol_id, job.interval, job.next_start_ms);
         let now = self.clock.now_ms();
         let extended = self
             .db(move |s| s.extend_backfill_job(id, interval, expected, to, now))
@@ -353,7 +353,7 @@ impl Ctx {
         if !extended {
             return Ok(Round::Moved);
         }
-        job.to_time = to;
+        job.to_ms = to;
         job.updated_at = now;
         if let Some(p) = lock(&self.progress).get_mut(&(id, interval)) {
             p.to = to;
@@ -362,13 +362,13 @@ impl Ctx {
     }
 
     /// Updates a job's in-memory progress and logs it at most every `progress_log_every`.
-    fn log_progress(&self, job: &JobRow) {
+    fn log_progress(&self, job: &BackfillJob) {
         let key = (job.symbol_id, job.interval);
         let mut progress = lock(&self.progress);
         let Some(p) = progress.get_mut(&key) else {
             return;
         };
-        p.next = job.next_start_time;
+        p.next = job.next_start_ms;
         if job.status == JobStatus::Done || p.last_log.elapsed() < self.options.progress_log_every {
             return;
         }
@@ -379,10 +379,10 @@ impl Ctx {
             interval = %job.interval,
             percent = %format_args!(
                 "{:.1}",
-                plan::percent(job.interval, job.from_time, job.to_time, job.next_start_time)
+                plan::percent(job.interval, job.from_ms, job.to_ms, job.next_start_ms)
             ),
             rows = job.rows_written,
-            at = %utc(job.next_start_time),
+            at = %utc(job.next_start_ms),
             eta_secs = eta.unwrap_or(0),
             "backfill progress"
         );

@@ -21,9 +21,9 @@ use serde_json::{Value, json};
 use super::ControlContext;
 use super::protocol::{
     self, BackfillStart, BackfillStartParams, BackfillSummary, BalanceList, BalanceListParams,
-    BalanceRow, BeatView, ErrorObject, JobView, KlineList, KlineListParams, KlineView, Method,
+    BalanceView, BeatView, ErrorObject, JobView, KlineList, KlineListParams, KlineView, Method,
     NoParams, OrderCancel, OrderGet, OrderList, OrderListParams, OrderPlace, OrderRefParams,
-    OrderRequest, OrderRow, Response, SeriesView, Status, StatusInfo, SymbolAdd, SymbolAddParams,
+    OrderRequest, OrderView, Response, SeriesView, Status, StatusInfo, SymbolAdd, SymbolAddParams,
     SymbolAdded, SymbolCountsView, SymbolEntry, SymbolList, SymbolListParams, SymbolParams,
     SymbolRemove, SymbolView, SyncNow, SyncNowParams, WeightView, code,
 };
@@ -323,7 +323,7 @@ async fn symbol_add(
     };
     tracing::info!(symbol = %row.symbol, id = row.id, "symbol registered on the control socket");
     let (backfill, backfill_error) = match ctx.backfill.start(row.id, None, None).await {
-        Ok(jobs) => (jobs.iter().map(job_view).collect(), None),
+        Ok(jobs) => (jobs.iter().map(JobView::from).collect(), None),
         Err(e) => {
             tracing::warn!(symbol = %row.symbol, error = %e, "backfill did not start");
             (Vec::new(), Some(backfill_error(e)))
@@ -375,7 +375,7 @@ async fn symbol_list(
     };
     let mut by_symbol: HashMap<i64, Vec<JobState>> = HashMap::new();
     for job in jobs {
-        by_symbol.entry(job.symbol_id).or_default().push(job);
+        by_symbol.entry(job.job.symbol_id).or_default().push(job);
     }
     Ok(series
         .into_iter()
@@ -455,7 +455,7 @@ async fn backfill_start(
         .await
         .map_err(backfill_error)?;
     tracing::info!(symbol = %row.symbol, jobs = jobs.len(), "backfill started on the control socket");
-    Ok(jobs.iter().map(job_view).collect())
+    Ok(jobs.iter().map(JobView::from).collect())
 }
 
 /// `kline.list`.
@@ -495,33 +495,42 @@ async fn kline_list(
 }
 
 /// `order.place`: the orders component does the work (rules, pending row, one request).
-async fn order_place(ctx: Arc<ControlContext>, p: OrderRequest) -> Result<OrderRow, ErrorObject> {
-    ctx.orders.place(p).await.map_err(order_error)
+async fn order_place(ctx: Arc<ControlContext>, p: OrderRequest) -> Result<OrderView, ErrorObject> {
+    ctx.orders
+        .place(p)
+        .await
+        .map(|row| OrderView::from(&row))
+        .map_err(order_error)
 }
 
 /// `order.cancel`.
 async fn order_cancel(
     ctx: Arc<ControlContext>,
     p: OrderRefParams,
-) -> Result<OrderRow, ErrorObject> {
+) -> Result<OrderView, ErrorObject> {
     let which = order_ref(&p)?;
     ctx.orders
         .cancel(&p.symbol, &which)
         .await
+        .map(|row| OrderView::from(&row))
         .map_err(order_error)
 }
 
 /// `order.get`.
-async fn order_get(ctx: Arc<ControlContext>, p: OrderRefParams) -> Result<OrderRow, ErrorObject> {
+async fn order_get(ctx: Arc<ControlContext>, p: OrderRefParams) -> Result<OrderView, ErrorObject> {
     let which = order_ref(&p)?;
-    ctx.orders.get(&p.symbol, &which).await.map_err(order_error)
+    ctx.orders
+        .get(&p.symbol, &which)
+        .await
+        .map(|row| OrderView::from(&row))
+        .map_err(order_error)
 }
 
 /// `order.list`: from the database, newest first.
 async fn order_list(
     ctx: Arc<ControlContext>,
     p: OrderListParams,
-) -> Result<Vec<OrderRow>, ErrorObject> {
+) -> Result<Vec<OrderView>, ErrorObject> {
     let limit = p.limit.unwrap_or(protocol::ORDER_LIST_DEFAULT_LIMIT);
     if !(1..=protocol::ORDER_LIST_MAX_LIMIT).contains(&limit) {
         return Err(ErrorObject::invalid_param(
@@ -537,7 +546,11 @@ async fn order_list(
         open: p.open.unwrap_or(false),
         limit,
     };
-    ctx.orders.list(filter).await.map_err(order_error)
+    ctx.orders
+        .list(filter)
+        .await
+        .map(|rows| rows.iter().map(OrderView::from).collect())
+        .map_err(order_error)
 }
 
 /// `balance.list`: the spot balances from the database, by asset; `asset` picks one
@@ -546,7 +559,7 @@ async fn order_list(
 async fn balance_list(
     ctx: Arc<ControlContext>,
     p: BalanceListParams,
-) -> Result<Vec<BalanceRow>, ErrorObject> {
+) -> Result<Vec<BalanceView>, ErrorObject> {
     let asset = match p.asset {
         Some(a) => {
             let valid = (1..=20).contains(&a.len()) && a.bytes().all(|b| b.is_ascii_alphanumeric());
@@ -564,7 +577,7 @@ async fn balance_list(
     if let Some(asset) = asset {
         rows.retain(|b| b.asset == asset);
     }
-    Ok(rows)
+    Ok(rows.iter().map(BalanceView::from).collect())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -616,7 +629,7 @@ fn order_error(e: OrderError) -> ErrorObject {
             code::INVALID_PARAMS,
             format!("invalid params: `client_order_id` {message}; nothing was sent"),
         )
-        .with_data(json!({ "param": "client_order_id", "order": existing })),
+        .with_data(json!({ "param": "client_order_id", "order": OrderView::from(&*existing) })),
         OrderError::NotFound {
             symbol,
             which,
@@ -640,11 +653,11 @@ fn order_error(e: OrderError) -> ErrorObject {
             "code": binance_code,
             "msg": msg,
             "http_status": http_status,
-            "order": order,
+            "order": order.as_deref().map(OrderView::from),
         })),
         OrderError::OutcomeUnknown { order, detail } => {
             ErrorObject::new(code::ORDER_OUTCOME_UNKNOWN, message)
-                .with_data(json!({ "order": order, "detail": detail }))
+                .with_data(json!({ "order": OrderView::from(&*order), "detail": detail }))
         }
         OrderError::RateLimited { retry_after_ms, .. } => {
             ErrorObject::new(code::EXCHANGE_UNAVAILABLE, message)
@@ -753,33 +766,6 @@ fn beat_view(row: &HeartbeatRow) -> BeatView {
     }
 }
 
-fn job_status(status: JobStatus) -> &'static str {
-    match status {
-        JobStatus::Pending => "pending",
-        JobStatus::Running => "running",
-        JobStatus::Done => "done",
-        JobStatus::Failed => "failed",
-        JobStatus::Stopped => "stopped",
-    }
-}
-
-fn job_view(job: &JobState) -> JobView {
-    JobView {
-        symbol_id: job.symbol_id,
-        symbol: job.symbol.clone(),
-        interval: job.interval,
-        from_ms: job.from_ms,
-        to_ms: job.to_ms,
-        next_start_ms: job.next_start_ms,
-        status: job_status(job.status).to_string(),
-        rows_written: job.rows_written,
-        percent: job.percent,
-        eta_secs: job.eta_secs,
-        last_error: job.last_error.clone(),
-        updated_at: job.updated_at,
-    }
-}
-
 /// Sums jobs up: counts per state, mean progress, rows, and the longest ETA of the
 /// running ones.
 fn summarize(jobs: &[JobState]) -> BackfillSummary {
@@ -787,7 +773,8 @@ fn summarize(jobs: &[JobState]) -> BackfillSummary {
         jobs: u32::try_from(jobs.len()).unwrap_or(u32::MAX),
         ..BackfillSummary::default()
     };
-    for job in jobs {
+    for state in jobs {
+        let job = &state.job;
         match job.status {
             JobStatus::Pending => s.pending += 1,
             JobStatus::Running => s.running += 1,
@@ -797,7 +784,7 @@ fn summarize(jobs: &[JobState]) -> BackfillSummary {
         }
         s.rows_written = s.rows_written.saturating_add(job.rows_written);
         if job.status == JobStatus::Running {
-            s.eta_secs = s.eta_secs.max(job.eta_secs);
+            s.eta_secs = s.eta_secs.max(state.eta_secs);
         }
     }
     if !jobs.is_empty() {
@@ -898,18 +885,21 @@ mod tests {
 
     fn job(status: JobStatus, percent: f64, eta: Option<u64>) -> JobState {
         JobState {
-            symbol_id: 1,
-            symbol: "BTCUSDT".parse::<Symbol>().unwrap(),
-            interval: Interval::M1,
-            from_ms: 0,
-            to_ms: 10,
-            next_start_ms: 5,
-            status,
-            rows_written: 10,
+            job: crate::domain::BackfillJob {
+                symbol_id: 1,
+                symbol: "BTCUSDT".parse::<Symbol>().unwrap(),
+                interval: Interval::M1,
+                from_ms: 0,
+                to_ms: 10,
+                next_start_ms: 5,
+                status,
+                rows_written: 10,
+                last_error: None,
+                started_at: 1,
+                updated_at: 1,
+            },
             percent,
             eta_secs: eta,
-            last_error: None,
-            updated_at: 1,
         }
     }
 

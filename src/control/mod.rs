@@ -6,6 +6,8 @@
 //!   stale-file takeover, removal at shutdown), accepts connections and enforces the
 //!   limits (line length, connection count, idle and write timeouts);
 //! - [`handlers`]: one handler per method and the [`Dispatch`] table that routes to them;
+//! - `views`: the `From` conversions of store rows and backfill job states into the
+//!   protocol's views, so the protocol never names a store or component type;
 //! - [`client`]: [`Client`], the async client `tradebeat ctl`, the tests and the benchmark
 //!   use.
 //!
@@ -17,6 +19,7 @@ pub mod client;
 pub mod handlers;
 pub mod protocol;
 pub mod server;
+mod views;
 
 pub use client::{Client, ClientError};
 pub use handlers::Dispatch;

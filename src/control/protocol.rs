@@ -18,6 +18,7 @@
 
 use std::fmt;
 
+use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,9 +26,8 @@ use serde_json::Value;
 use crate::domain::ClientOrderId;
 pub use crate::domain::OrderRequest;
 use crate::domain::{Interval, Market, Symbol};
+use crate::domain::{OrderStatus, OrderType, Side, TimeInForce, decimal_str};
 use crate::exchange::Network;
-pub use crate::orders::OrderRow;
-pub use crate::store::BalanceRow;
 
 /// The `jsonrpc` member every request and response carries.
 pub const JSONRPC_VERSION: &str = "2.0";
@@ -543,7 +543,7 @@ pub struct OrderPlace;
 impl Method for OrderPlace {
     const NAME: &'static str = "order.place";
     type Params = OrderRequest;
-    type Result = OrderRow;
+    type Result = OrderView;
 }
 
 /// `order.cancel`: cancels an open order (`DELETE /api/v3/order`) and returns it as stored.
@@ -551,7 +551,7 @@ pub struct OrderCancel;
 impl Method for OrderCancel {
     const NAME: &'static str = "order.cancel";
     type Params = OrderRefParams;
-    type Result = OrderRow;
+    type Result = OrderView;
 }
 
 /// `order.get`: one order, refreshed from the exchange (`GET /api/v3/order`) and stored.
@@ -559,7 +559,7 @@ pub struct OrderGet;
 impl Method for OrderGet {
     const NAME: &'static str = "order.get";
     type Params = OrderRefParams;
-    type Result = OrderRow;
+    type Result = OrderView;
 }
 
 /// `order.list`: stored orders, newest first (the database only; no exchange request).
@@ -567,7 +567,7 @@ pub struct OrderList;
 impl Method for OrderList {
     const NAME: &'static str = "order.list";
     type Params = OrderListParams;
-    type Result = Vec<OrderRow>;
+    type Result = Vec<OrderView>;
 }
 
 /// `balance.list`: balances as last reported by the user-data stream
@@ -577,7 +577,7 @@ pub struct BalanceList;
 impl Method for BalanceList {
     const NAME: &'static str = "balance.list";
     type Params = BalanceListParams;
-    type Result = Vec<BalanceRow>;
+    type Result = Vec<BalanceView>;
 }
 
 /// `balance.list` parameters.
@@ -635,10 +635,12 @@ pub struct OrderListParams {
     pub limit: Option<u32>,
 }
 
-/// The number of orders `order.list` returns when no `limit` is given.
-pub const ORDER_LIST_DEFAULT_LIMIT: u32 = crate::orders::LIST_DEFAULT_LIMIT;
-/// The most orders one `order.list` returns.
-pub const ORDER_LIST_MAX_LIMIT: u32 = crate::orders::LIST_MAX_LIMIT;
+/// The number of orders `order.list` returns when no `limit` is given (the orders
+/// component's own default, which a test keeps equal).
+pub const ORDER_LIST_DEFAULT_LIMIT: u32 = 100;
+/// The most orders one `order.list` returns (the orders component's own cap, which a test
+/// keeps equal).
+pub const ORDER_LIST_MAX_LIMIT: u32 = 1000;
 
 /// `symbol.add` parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -803,7 +805,8 @@ pub struct BackfillSummary {
     pub eta_secs: Option<u64>,
 }
 
-/// One backfill job (a `backfill_jobs` row): one symbol × interval.
+/// One backfill job of one symbol × interval, with its progress (`backfill.start`, and
+/// `symbol.add`'s `backfill`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobView {
     pub symbol_id: i64,
@@ -917,6 +920,121 @@ pub struct KlineView {
     pub trades: u64,
     pub taker_buy_base_volume: String,
     pub taker_buy_quote_volume: String,
+}
+
+/// One order as stored, with the exchange's latest word on it: the result of `order.place`,
+/// `order.cancel`, `order.get` and `order.list`, and `data.order` of their errors.
+///
+/// Every member is named explicitly: the JSON is a user contract (README.md, "The
+/// protocol"). Decimals are strings with the exchange's scale (`"0.00100000"`), times ms
+/// since the Unix epoch, UTC. The order vocabulary (`side`, `type`, `time_in_force`,
+/// `status`) is Binance's spelling, see
+/// <https://developers.binance.com/docs/binance-spot-api-docs/enums>; tradebeat's own
+/// statuses are `pending`, `unknown` and `not_placed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderView {
+    /// tradebeat's id of the order.
+    #[serde(rename = "id")]
+    pub id: i64,
+    #[serde(rename = "market")]
+    pub market: Market,
+    #[serde(rename = "symbol")]
+    pub symbol: Symbol,
+    /// The caller's, or the `tb-…` one tradebeat generated.
+    #[serde(rename = "client_order_id")]
+    pub client_order_id: ClientOrderId,
+    /// The exchange's order id; `null` until the exchange answered.
+    #[serde(rename = "order_id")]
+    pub order_id: Option<i64>,
+    #[serde(rename = "side")]
+    pub side: Side,
+    #[serde(rename = "type")]
+    pub order_type: OrderType,
+    #[serde(rename = "time_in_force")]
+    pub time_in_force: Option<TimeInForce>,
+    /// Base-asset quantity.
+    #[serde(rename = "quantity", with = "decimal_str::option")]
+    pub quantity: Option<Decimal>,
+    /// Quote-asset amount (MARKET orders placed by amount).
+    #[serde(rename = "quote_quantity", with = "decimal_str::option")]
+    pub quote_quantity: Option<Decimal>,
+    /// Limit price, quote asset.
+    #[serde(rename = "price", with = "decimal_str::option")]
+    pub price: Option<Decimal>,
+    /// Trigger price of the stop and take-profit types.
+    #[serde(rename = "stop_price", with = "decimal_str::option")]
+    pub stop_price: Option<Decimal>,
+    #[serde(rename = "status")]
+    pub status: OrderStatus,
+    /// Base-asset quantity filled so far.
+    #[serde(rename = "executed_qty", with = "decimal_str")]
+    pub executed_qty: Decimal,
+    /// Quote-asset amount filled so far (Binance's spelling).
+    #[serde(rename = "cummulative_quote_qty", with = "decimal_str")]
+    pub cummulative_quote_qty: Decimal,
+    /// Fills of the placement answer; empty when there were none or none were reported.
+    #[serde(rename = "fills")]
+    pub fills: Vec<FillView>,
+    /// Binance's error code when the exchange refused the order.
+    #[serde(rename = "error_code")]
+    pub error_code: Option<i64>,
+    /// Binance's message, or tradebeat's reason for `not_placed`.
+    #[serde(rename = "error_msg")]
+    pub error_msg: Option<String>,
+    /// The exchange's time of placement, ms.
+    #[serde(rename = "transact_time")]
+    pub transact_time: Option<i64>,
+    /// The exchange's time of the order's last change, ms.
+    #[serde(rename = "update_time")]
+    pub update_time: Option<i64>,
+    /// When tradebeat stored the order (local clock), ms.
+    #[serde(rename = "created_at")]
+    pub created_at: i64,
+    /// When tradebeat last changed it (local clock), ms.
+    #[serde(rename = "updated_at")]
+    pub updated_at: i64,
+}
+
+/// One fill of an order (an entry of [`OrderView::fills`]); decimals as strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FillView {
+    /// Price, quote asset.
+    #[serde(rename = "price", with = "decimal_str")]
+    pub price: Decimal,
+    /// Base-asset quantity.
+    #[serde(rename = "qty", with = "decimal_str")]
+    pub qty: Decimal,
+    #[serde(rename = "commission", with = "decimal_str")]
+    pub commission: Decimal,
+    /// The asset the commission was paid in.
+    #[serde(rename = "commission_asset")]
+    pub commission_asset: String,
+    #[serde(rename = "trade_id")]
+    pub trade_id: i64,
+}
+
+/// One asset's balance as last reported (`balance.list`). Every member is named
+/// explicitly, as for [`OrderView`]; decimals are strings, times ms since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceView {
+    /// The asset, e.g. `BTC`.
+    #[serde(rename = "asset")]
+    pub asset: String,
+    /// Available.
+    #[serde(rename = "free", with = "decimal_str")]
+    pub free: Decimal,
+    /// Locked in open orders.
+    #[serde(rename = "locked", with = "decimal_str")]
+    pub locked: Decimal,
+    /// The exchange's time of the account update the amounts come from, ms.
+    #[serde(rename = "update_time")]
+    pub update_time: i64,
+    /// `stream` (outboundAccountPosition) or `rest` (account snapshot).
+    #[serde(rename = "source")]
+    pub source: String,
+    /// When tradebeat last changed it (local clock), ms.
+    #[serde(rename = "updated_at")]
+    pub updated_at: i64,
 }
 
 #[cfg(test)]

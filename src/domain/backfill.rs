@@ -1,9 +1,39 @@
-//! The vocabulary of history backfill and gap repair: a job's and a gap's status as stored
-//! (`backfill_jobs.state`, `gaps.state`, `gaps.reason`) and a [`Span`] of candle open times.
+//! The vocabulary of history backfill and gap repair: a [`BackfillJob`], a job's and a
+//! gap's status as stored (`backfill_jobs.state`, `gaps.state`, `gaps.reason`) and a
+//! [`Span`] of candle open times.
 
 use serde::Serialize;
 
-use super::Interval;
+use super::{Interval, Symbol};
+
+/// One backfill job: the history of one symbol × interval, the candles that opened in
+/// `from_ms..=to_ms`, fetched oldest first. The one job type of the crate: the store keeps
+/// it in `backfill_jobs` (one row per series), the backfill component drives and reports
+/// it, the control protocol shows it. Times are open times or instants, ms since the Unix
+/// epoch, UTC.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackfillJob {
+    /// The symbol's `symbols.id`.
+    pub symbol_id: i64,
+    pub symbol: Symbol,
+    pub interval: Interval,
+    /// Open time of the oldest candle wanted, ms.
+    pub from_ms: i64,
+    /// Open time of the newest candle the job covers, ms: the newest closed candle when the
+    /// job was created, moved on while it runs; candles after it are the beats'.
+    pub to_ms: i64,
+    /// Open time the next page starts at, ms; past `to_ms` when the job is complete.
+    pub next_start_ms: i64,
+    pub status: JobStatus,
+    /// Candles written by this run of the job.
+    pub rows_written: u64,
+    /// Why the job waits (a page failed) or failed; `None` when all is well.
+    pub last_error: Option<String>,
+    /// When this run of the job was created, ms.
+    pub started_at: i64,
+    /// Last change, ms.
+    pub updated_at: i64,
+}
 
 /// The state of one backfill job (`backfill_jobs.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -10,30 +10,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{Store, StoreError, SymbolRow, symbol_row, upsert_klines_tx};
 use crate::domain::Span;
-use crate::domain::{GapReason, GapStatus, JobStatus};
+use crate::domain::{BackfillJob, GapReason, GapStatus, JobStatus};
 use crate::domain::{Interval, Kline, Symbol};
-
-/// One row of `backfill_jobs`, with its symbol's name.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JobRow {
-    pub symbol_id: i64,
-    pub symbol: Symbol,
-    pub interval: Interval,
-    /// Open time of the oldest candle wanted, ms.
-    pub from_time: i64,
-    /// Open time of the newest candle the job covers, ms.
-    pub to_time: i64,
-    /// Open time the next page starts at, ms; past `to_time` when the job is complete.
-    pub next_start_time: i64,
-    pub status: JobStatus,
-    /// Candles written by this run of the job.
-    pub rows_written: u64,
-    pub last_error: Option<String>,
-    /// When this run of the job was created, ms.
-    pub started_at: i64,
-    /// Last change, ms.
-    pub updated_at: i64,
-}
 
 /// One row of `gaps`: candles `start_time..=end_time` (open times, ms) the exchange did not
 /// return.
@@ -64,7 +42,7 @@ impl GapRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct GapCheckSnapshot {
     /// The series' backfill job, if it has one.
-    pub job: Option<JobRow>,
+    pub job: Option<BackfillJob>,
     /// Runs of candles missing from the stored series in the range asked for.
     pub missing: Vec<Span>,
     /// The series' `open` and `permanent` gap rows.
@@ -129,7 +107,7 @@ impl Store {
     }
 
     /// The backfill jobs of one symbol, or of all, by symbol name then interval length.
-    pub fn backfill_jobs(&self, symbol_id: Option<i64>) -> Result<Vec<JobRow>, StoreError> {
+    pub fn backfill_jobs(&self, symbol_id: Option<i64>) -> Result<Vec<BackfillJob>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {JOB_COLUMNS} FROM backfill_jobs j JOIN symbols s ON s.id = j.symbol_id
@@ -148,7 +126,7 @@ impl Store {
         &self,
         symbol_id: i64,
         interval: Interval,
-    ) -> Result<Option<JobRow>, StoreError> {
+    ) -> Result<Option<BackfillJob>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {JOB_COLUMNS} FROM backfill_jobs j JOIN symbols s ON s.id = j.symbol_id
@@ -160,7 +138,7 @@ impl Store {
     }
 
     /// Creates a job, or replaces the job of the same symbol × interval (a new run).
-    pub fn put_backfill_job(&self, job: &JobRow) -> Result<(), StoreError> {
+    pub fn put_backfill_job(&self, job: &BackfillJob) -> Result<(), StoreError> {
         self.write(|tx| {
             tx.execute(
                 "INSERT OR REPLACE INTO backfill_jobs (symbol_id, interval, from_time, to_time,
@@ -169,9 +147,9 @@ impl Store {
                 params![
                     job.symbol_id,
                     job.interval.as_str(),
-                    job.from_time,
-                    job.to_time,
-                    job.next_start_time,
+                    job.from_ms,
+                    job.to_ms,
+                    job.next_start_ms,
                     job.status.as_str(),
                     i64::try_from(job.rows_written).unwrap_or(i64::MAX),
                     job.last_error,
@@ -611,23 +589,22 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
-/// Reads a `backfill_jobs` row joined with its symbol (columns [`JOB_COLUMNS`]).
-fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<JobRow, StoreError>> {
+/// Reads a `backfill_jobs` row joined with its symbol (columns [`JOB_COLUMNS`]) into a job.
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<BackfillJob, StoreError>> {
     let symbol: String = r.get(1)?;
     let interval: String = r.get(2)?;
     let state: String = r.get(6)?;
     let rows_written: i64 = r.get(7)?;
-    let (symbol_id, from_time, to_time, next_start_time) =
-        (r.get(0)?, r.get(3)?, r.get(4)?, r.get(5)?);
+    let (symbol_id, from_ms, to_ms, next_start_ms) = (r.get(0)?, r.get(3)?, r.get(4)?, r.get(5)?);
     let (last_error, started_at, updated_at) = (r.get(8)?, r.get(9)?, r.get(10)?);
     Ok((|| {
-        Ok(JobRow {
+        Ok(BackfillJob {
             symbol_id,
             symbol: symbol.parse().map_err(corrupt)?,
             interval: interval.parse().map_err(corrupt)?,
-            from_time,
-            to_time,
-            next_start_time,
+            from_ms,
+            to_ms,
+            next_start_ms,
             status: state.parse().map_err(corrupt)?,
             rows_written: u64::try_from(rows_written).unwrap_or(0),
             last_error,
@@ -704,14 +681,14 @@ mod tests {
         (dir, store, id)
     }
 
-    fn job(id: i64, from: i64, to: i64, status: JobStatus) -> JobRow {
-        JobRow {
+    fn job(id: i64, from: i64, to: i64, status: JobStatus) -> BackfillJob {
+        BackfillJob {
             symbol_id: id,
             symbol: "BTCUSDT".parse().unwrap(),
             interval: Interval::M1,
-            from_time: from,
-            to_time: to,
-            next_start_time: from,
+            from_ms: from,
+            to_ms: to,
+            next_start_ms: from,
             status,
             rows_written: 0,
             last_error: None,
@@ -767,7 +744,7 @@ mod tests {
         );
         let j = store.backfill_job(id, Interval::M1).unwrap().unwrap();
         assert_eq!(
-            (j.next_start_time, j.rows_written, j.status),
+            (j.next_start_ms, j.rows_written, j.status),
             (m(5), 5, JobStatus::Running)
         );
         assert!(
@@ -817,7 +794,7 @@ mod tests {
                 .backfill_job(id, Interval::M1)
                 .unwrap()
                 .unwrap()
-                .to_time
+                .to_ms
         };
         // Where the job stands: moved on.
         assert!(

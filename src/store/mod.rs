@@ -25,7 +25,7 @@ use crate::clock::Clock;
 use crate::domain::{Interval, Kline, Market, Symbol, SymbolInfo, Ticker};
 
 mod backfill;
-pub use backfill::{GapCheckSnapshot, GapRow, JobRow, PageCommit, RepairCommit};
+pub use backfill::{GapCheckSnapshot, GapRow, PageCommit, RepairCommit};
 mod control;
 pub use control::{Registration, SymbolCounts, SymbolSeries};
 mod orders;

@@ -10,22 +10,17 @@
 
 use std::str::FromStr;
 
-use rusqlite::{Connection, OptionalExtension, params};
-use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
-
 use super::{Store, StoreError};
 use crate::domain::{
     ClientOrderId, Fill, Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce,
-    decimal_str,
 };
 use crate::domain::{Market, Symbol};
+use rusqlite::{Connection, OptionalExtension, params};
+use rust_decimal::Decimal;
 
-/// One row of `orders`: an order and its latest known state.
-///
-/// Serialized for the control protocol with decimals as strings and times as ms since the
-/// epoch (UTC).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One row of `orders`: an order and its latest known state. Times are ms since the epoch
+/// (UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderRow {
     pub id: i64,
     pub market: Market,
@@ -34,21 +29,14 @@ pub struct OrderRow {
     /// The exchange's order id; `None` until the exchange answered.
     pub order_id: Option<i64>,
     pub side: Side,
-    #[serde(rename = "type")]
     pub order_type: OrderType,
     pub time_in_force: Option<TimeInForce>,
-    #[serde(with = "decimal_str::option")]
     pub quantity: Option<Decimal>,
-    #[serde(with = "decimal_str::option")]
     pub quote_quantity: Option<Decimal>,
-    #[serde(with = "decimal_str::option")]
     pub price: Option<Decimal>,
-    #[serde(with = "decimal_str::option")]
     pub stop_price: Option<Decimal>,
     pub status: OrderStatus,
-    #[serde(with = "decimal_str")]
     pub executed_qty: Decimal,
-    #[serde(with = "decimal_str")]
     pub cummulative_quote_qty: Decimal,
     /// Fills of the placement answer (empty when there were none or none were reported).
     pub fills: Vec<Fill>,
@@ -654,13 +642,6 @@ mod tests {
                 .unwrap(),
             Some(answered.clone())
         );
-
-        // JSON for the control protocol: decimals as strings.
-        let json = serde_json::to_value(&answered).unwrap();
-        assert_eq!(json["executed_qty"], "0.00050000");
-        assert_eq!(json["type"], "LIMIT");
-        assert_eq!(json["status"], "PARTIALLY_FILLED");
-        assert_eq!(json["fills"][0]["price"], "65000.10");
     }
 
     #[test]

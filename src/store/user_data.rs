@@ -18,11 +18,11 @@ use std::str::FromStr;
 
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::orders::{Progress, insert_exchange_order_tx};
 use super::{Store, StoreError};
-use crate::domain::{Account, ClientOrderId, Order, OrderStatus, Trade, decimal_str};
+use crate::domain::{Account, ClientOrderId, Order, OrderStatus, Trade};
 use crate::domain::{
     AccountPosition, BalanceUpdate, ExecutionReport, ListStatus, Spelled, UserDataEvent,
     trade_event_key,
@@ -56,19 +56,15 @@ pub struct ApplyReport {
     pub unattached: Vec<String>,
 }
 
-/// One row of `balances`: an asset's balance as last reported.
-///
-/// Serialized for the control protocol (`balance.list`) with decimals as strings and
-/// times as ms since the epoch (UTC).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One row of `balances`: an asset's balance as last reported. Times are ms since the
+/// epoch (UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BalanceRow {
     /// The asset, e.g. `BTC`.
     pub asset: String,
     /// Available, exact decimal.
-    #[serde(with = "decimal_str")]
     pub free: Decimal,
     /// Locked in open orders, exact decimal.
-    #[serde(with = "decimal_str")]
     pub locked: Decimal,
     /// The exchange's time of the account update the amounts come from, ms.
     pub update_time: i64,

@@ -11,10 +11,11 @@ use exchange_sim::{SimConfig, SimHandle, SimOrder, TEST_API_KEY, TEST_API_SECRET
 use rust_decimal::Decimal;
 use tempfile::TempDir;
 use tradebeat::clock::Clock;
+use tradebeat::control::protocol::OrderView;
 use tradebeat::domain::{Credentials, Secret};
 use tradebeat::domain::{OrderRequest, OrderType, Side, TimeInForce};
 use tradebeat::exchange::{ClientOptions, Network, SpotClient};
-use tradebeat::orders::{OrderRow, Orders};
+use tradebeat::orders::Orders;
 use tradebeat::store::Store;
 
 /// The price BTCUSDT orders match against in these tests (the book is one tick each side).
@@ -109,8 +110,10 @@ pub fn req(symbol: &str, spec: &str) -> OrderRequest {
     r
 }
 
-/// Asserts that the stored row says what the exchange says about the order.
-pub fn assert_matches_exchange(row: &OrderRow, sim_order: &SimOrder) {
+/// Asserts that the stored row (or the control socket's view of it) says what the exchange
+/// says about the order.
+pub fn assert_matches_exchange(order: impl Into<OrderView>, sim_order: &SimOrder) {
+    let row: OrderView = order.into();
     assert_eq!(row.order_id, Some(sim_order.order_id), "order id");
     assert_eq!(row.client_order_id.as_str(), sim_order.client_order_id);
     assert_eq!(
