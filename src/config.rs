@@ -13,8 +13,10 @@
 //!   the name after the prefix is lower-cased and `__` separates section and key. A value
 //!   starting with `[` or `{` is read as a list or table (`'["BTCUSDT"]'`,
 //!   `'{ 1m = 30 }'`); any other value is a string, and numbers may be given as strings
-//!   (also in the file). Variables of the prefix without `__`, such as `TRADEBEAT_CONFIG`,
-//!   belong to the command line and are ignored here.
+//!   (also in the file). The list keys ([`LIST_KEYS`]) also take a comma-separated value,
+//!   each item trimmed (`BTCUSDT,SOLUSDT`; an empty item is refused). Variables of the
+//!   prefix without `__`, such as `TRADEBEAT_CONFIG`, belong to the command line and are
+//!   ignored here.
 //! - **Duplicates** in `market_data.symbols` or `market_data.intervals` are an error, not
 //!   silently dropped: a symbol listed twice is usually a typo for another one.
 //! - **URL overrides** carry no user name or password. On mainnet, or with credentials,
@@ -45,6 +47,10 @@ pub const ENV_PREFIX: &str = "TRADEBEAT_";
 
 /// The values `logging.level` accepts, most severe first.
 pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
+/// The list-valued keys, whose environment variables may also be comma-separated lists
+/// (`TRADEBEAT_MARKET_DATA__SYMBOLS=BTCUSDT,SOLUSDT`).
+pub const LIST_KEYS: [&str; 2] = ["market_data.symbols", "market_data.intervals"];
 
 /// The keys whose values are never shown, in errors or in `check-config` output.
 const SECRET_KEYS: [&str; 2] = ["exchange.api_key", "exchange.api_secret"];
@@ -142,6 +148,9 @@ impl Layer {
         let value = if structured && !SECRET_KEYS.contains(&key.as_str()) {
             let Ok(value) = raw.parse::<Value>();
             value
+        } else if LIST_KEYS.contains(&key.as_str()) {
+            let items: Vec<&str> = raw.split(',').map(str::trim).collect();
+            Value::from(items)
         } else {
             Value::from(raw.to_string())
         };
@@ -1236,6 +1245,66 @@ mod tests {
             "{message}"
         );
         assert!(!message.contains("P4SSW0RD"), "{message}");
+    }
+
+    #[test]
+    fn list_keys_take_comma_separated_environment_values() {
+        let env = [
+            ("TRADEBEAT_MARKET_DATA__SYMBOLS", "BTCUSDT, sol/usdt,ETHBTC"),
+            ("TRADEBEAT_MARKET_DATA__INTERVALS", "1m,1h"),
+        ];
+        let config = load_str("", &env).unwrap();
+        let symbols: Vec<_> = config
+            .market_data
+            .symbols
+            .iter()
+            .map(Symbol::as_str)
+            .collect();
+        assert_eq!(symbols, ["BTCUSDT", "SOLUSDT", "ETHBTC"]);
+        assert_eq!(config.market_data.intervals, [Interval::M1, Interval::H1]);
+
+        // One value is a list of one; a TOML array still works.
+        let env = [
+            ("TRADEBEAT_MARKET_DATA__SYMBOLS", "XRPUSDT"),
+            ("TRADEBEAT_MARKET_DATA__INTERVALS", " [\"4h\", \"1d\"]"),
+        ];
+        let config = load_str("", &env).unwrap();
+        assert_eq!(config.market_data.symbols, [sym("XRPUSDT")]);
+        assert_eq!(config.market_data.intervals, [Interval::H4, Interval::D1]);
+
+        // An empty item is refused, naming the variable and the item.
+        for (name, value, key) in [
+            (
+                "TRADEBEAT_MARKET_DATA__SYMBOLS",
+                "BTCUSDT,",
+                "`market_data.symbols[1]`",
+            ),
+            (
+                "TRADEBEAT_MARKET_DATA__SYMBOLS",
+                "",
+                "`market_data.symbols[0]`",
+            ),
+            (
+                "TRADEBEAT_MARKET_DATA__INTERVALS",
+                "1m,2m",
+                "`market_data.intervals[1]`",
+            ),
+            (
+                "TRADEBEAT_MARKET_DATA__SYMBOLS",
+                "BTCUSDT,btc/usdt",
+                "BTCUSDT is listed twice",
+            ),
+        ] {
+            let message = load_str("", &[(name, value)]).unwrap_err().to_string();
+            assert!(message.contains(key), "{value:?} gave {message:?}");
+            assert!(message.contains(name), "{value:?} gave {message:?}");
+        }
+        // Other keys keep their commas.
+        let env = [("TRADEBEAT_LOGGING__DIR", "logs,old")];
+        assert_eq!(
+            load_str("", &env).unwrap().logging.dir,
+            Path::new("logs,old")
+        );
     }
 
     #[test]
