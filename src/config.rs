@@ -13,10 +13,14 @@
 //!   the name after the prefix is lower-cased and `__` separates section and key. A value
 //!   starting with `[` or `{` is read as a list or table (`'["BTCUSDT"]'`,
 //!   `'{ 1m = 30 }'`); any other value is a string, and numbers may be given as strings
-//!   (also in the file). Variables of the prefix without `__`, such as `TRADEBEAT_CONFIG`,
-//!   belong to the command line and are ignored here.
+//!   (also in the file). The list keys ([`LIST_KEYS`]) also take a comma-separated value,
+//!   each item trimmed (`BTCUSDT,SOLUSDT`; an empty item is refused). Variables of the
+//!   prefix without `__`, such as `TRADEBEAT_CONFIG`, belong to the command line and are
+//!   ignored here.
 //! - **Duplicates** in `market_data.symbols` or `market_data.intervals` are an error, not
 //!   silently dropped: a symbol listed twice is usually a typo for another one.
+//! - **URL overrides** carry no user name or password. On mainnet, or with credentials,
+//!   they use TLS (`https`, `wss`) unless the host is loopback (a simulator, a tunnel).
 //! - **Relative paths** (database, socket, log directory, credential files) are resolved
 //!   against the daemon's working directory; this module leaves them as written.
 //! - **Errors** name the key (`heartbeat.period_secs`) and where its value came from (the
@@ -44,6 +48,10 @@ pub const ENV_PREFIX: &str = "TRADEBEAT_";
 
 /// The values `logging.level` accepts, most severe first.
 pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
+/// The list-valued keys, whose environment variables may also be comma-separated lists
+/// (`TRADEBEAT_MARKET_DATA__SYMBOLS=BTCUSDT,SOLUSDT`).
+pub const LIST_KEYS: [&str; 2] = ["market_data.symbols", "market_data.intervals"];
 
 /// The keys whose values are never shown, in errors or in `check-config` output.
 const SECRET_KEYS: [&str; 2] = ["exchange.api_key", "exchange.api_secret"];
@@ -141,6 +149,9 @@ impl Layer {
         let value = if structured && !SECRET_KEYS.contains(&key.as_str()) {
             let Ok(value) = raw.parse::<Value>();
             value
+        } else if LIST_KEYS.contains(&key.as_str()) {
+            let items: Vec<&str> = raw.split(',').map(str::trim).collect();
+            Value::from(items)
         } else {
             Value::from(raw.to_string())
         };
@@ -506,9 +517,10 @@ impl Default for LoggingConfig {
 }
 
 impl Config {
-    /// Checks what the types alone do not: ranges, URL schemes, the socket mode, the log
-    /// level, duplicates, and that credentials come in pairs from one source each. Reads
-    /// no file; [`Config::credentials`] does.
+    /// Checks what the types alone do not: ranges, URL schemes (no user or password; on
+    /// mainnet or with credentials, plain-text `http`/`ws` only to a loopback host), the
+    /// socket mode, the log level, duplicates, and that credentials come in pairs from one
+    /// source each. Reads no file; [`Config::credentials`] does.
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] naming the first key refused.
@@ -629,18 +641,40 @@ impl ExchangeConfig {
                 "must be at least 1 (ms)",
             ));
         }
+        // Mainnet and signed traffic go over TLS, except to this machine (a simulator, a
+        // local tunnel): a plain-text hop elsewhere could read or alter them.
+        let tls_needed = match self.network {
+            Network::Mainnet => Some("on mainnet"),
+            Network::Testnet if self.has_credentials() => Some("with api keys configured"),
+            Network::Testnet => None,
+        };
         check_url(
             "exchange.rest_url",
             self.rest_url.as_deref(),
-            &["http", "https"],
+            ["https", "http"],
+            tls_needed,
         )?;
-        check_url("exchange.ws_url", self.ws_url.as_deref(), &["ws", "wss"])?;
+        check_url(
+            "exchange.ws_url",
+            self.ws_url.as_deref(),
+            ["wss", "ws"],
+            tls_needed,
+        )?;
         check_url(
             "exchange.ws_api_url",
             self.ws_api_url.as_deref(),
-            &["ws", "wss"],
+            ["wss", "ws"],
+            tls_needed,
         )?;
         self.credential_sources().map(drop)
+    }
+
+    /// Whether any credential key is set, paired or not, as a value or as a file.
+    fn has_credentials(&self) -> bool {
+        self.api_key.is_some()
+            || self.api_secret.is_some()
+            || self.api_key_file.is_some()
+            || self.api_secret_file.is_some()
     }
 
     /// Where the key and the secret come from, without reading any file.
@@ -695,20 +729,43 @@ fn secret_source<'a>(
     }
 }
 
-/// Checks an optional URL override: parseable, with a host and one of `schemes`, without
-/// query or fragment. The value is not echoed: it could carry a password.
-fn check_url(key: &str, value: Option<&str>, schemes: &[&str]) -> Result<(), ConfigError> {
+/// Checks an optional URL override: parseable, with a host and the scheme `tls` or its
+/// plain-text twin `plain`, without user name, password, query or fragment. When
+/// `tls_needed` gives a reason (`"on mainnet"`), `plain` is allowed only to a loopback
+/// host: `127.0.0.0/8`, `::1` or `localhost`. The value is not echoed: it could carry a
+/// password.
+fn check_url(
+    key: &str,
+    value: Option<&str>,
+    [tls, plain]: [&str; 2],
+    tls_needed: Option<&str>,
+) -> Result<(), ConfigError> {
     let Some(value) = value else {
         return Ok(());
     };
     let url =
         Url::parse(value).map_err(|e| ConfigError::invalid(key, format!("not a url: {e}")))?;
-    if !schemes.contains(&url.scheme()) || !url.has_host() {
+    if ![tls, plain].contains(&url.scheme()) || !url.has_host() {
+        return Err(ConfigError::invalid(
+            key,
+            format!("must be a url with scheme {plain} or {tls} and a host"),
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::invalid(
+            key,
+            "must not contain a user name or password (the value is not shown)",
+        ));
+    }
+    if let Some(reason) = tls_needed
+        && url.scheme() == plain
+        && !is_loopback(&url)
+    {
         return Err(ConfigError::invalid(
             key,
             format!(
-                "must be a url with scheme {} and a host",
-                schemes.join(" or ")
+                "must use {tls}, not plain-text {plain}, {reason}, unless the host is loopback \
+                 (127.0.0.0/8, ::1 or localhost)"
             ),
         ));
     }
@@ -719,6 +776,17 @@ fn check_url(key: &str, value: Option<&str>, schemes: &[&str]) -> Result<(), Con
         ));
     }
     Ok(())
+}
+
+/// Whether `url`'s host is this machine: an address in `127.0.0.0/8`, `::1`, or the name
+/// `localhost` (any case).
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
 }
 
 /// Refuses an empty path (an unset environment variable, often).
@@ -1028,6 +1096,177 @@ mod tests {
         assert_eq!(
             config.market_data.retention_days.get(&Interval::M1),
             Some(&7)
+        );
+    }
+
+    #[test]
+    fn plain_text_urls_are_refused_on_mainnet_or_with_keys_unless_the_host_is_loopback() {
+        let mainnet = "network = \"mainnet\"\n";
+        let keys = [
+            ("TRADEBEAT_EXCHANGE__API_KEY", "KEY-123"),
+            ("TRADEBEAT_EXCHANGE__API_SECRET", SECRET),
+        ];
+        // (on mainnet, else testnet with keys; the line; what the message names)
+        let refused = [
+            (
+                true,
+                "rest_url = \"http://api.binance.com\"",
+                "`exchange.rest_url` in test.toml",
+            ),
+            (
+                true,
+                "ws_url = \"ws://stream.binance.com:9443\"",
+                "`exchange.ws_url`",
+            ),
+            (
+                false,
+                "rest_url = \"http://10.0.0.7:8080\"",
+                "`exchange.rest_url`",
+            ),
+            (
+                false,
+                "ws_api_url = \"ws://proxy.lan/ws-api/v3\"",
+                "`exchange.ws_api_url`",
+            ),
+            // Names that merely look local are not loopback.
+            (
+                false,
+                "rest_url = \"http://localhost.example.com\"",
+                "`exchange.rest_url`",
+            ),
+        ];
+        for (on_mainnet, line, key) in refused {
+            let (head, env): (&str, &[(&str, &str)]) = if on_mainnet {
+                (mainnet, &[])
+            } else {
+                ("", &keys)
+            };
+            let toml = format!("[exchange]\n{head}{line}");
+            let message = load_str(&toml, env).unwrap_err().to_string();
+            let reason = if on_mainnet { "on mainnet" } else { "api keys" };
+            for part in [key, reason, "loopback"] {
+                assert!(
+                    message.contains(part),
+                    "{toml:?} gave {message:?}, lacking {part:?}"
+                );
+            }
+            assert!(!message.contains(SECRET), "{message}");
+        }
+
+        let accepted = [
+            "rest_url = \"http://127.0.0.1:9000\"",
+            "rest_url = \"http://127.8.9.10\"",
+            "rest_url = \"http://[::1]:9000\"",
+            "rest_url = \"http://localhost:9000\"",
+            "ws_url = \"ws://LOCALHOST:9001\"",
+            "ws_api_url = \"ws://127.0.0.1:9001/ws-api/v3\"",
+            "rest_url = \"https://proxy.lan\"",
+            "ws_api_url = \"wss://proxy.lan/ws-api/v3\"",
+        ];
+        for line in accepted {
+            let toml = format!("[exchange]\n{mainnet}{line}");
+            load_str(&toml, &keys).unwrap_or_else(|e| panic!("{toml:?}: {e}"));
+        }
+        // Testnet market data without keys may go through a plain-text proxy.
+        load_str("[exchange]\nrest_url = \"http://proxy.lan:8080\"", &[]).unwrap();
+    }
+
+    #[test]
+    fn urls_with_a_user_or_password_are_refused_without_showing_them() {
+        for (line, key) in [
+            (
+                "rest_url = \"https://alice:P4SSW0RD@proxy.lan\"",
+                "`exchange.rest_url`",
+            ),
+            (
+                "ws_url = \"wss://:P4SSW0RD@proxy.lan\"",
+                "`exchange.ws_url`",
+            ),
+            (
+                "ws_api_url = \"ws://alice:P4SSW0RD@127.0.0.1:9001/ws\"",
+                "`exchange.ws_api_url`",
+            ),
+            (
+                "rest_url = \"https://alice@proxy.lan\"",
+                "`exchange.rest_url`",
+            ),
+        ] {
+            let message = error_of(&format!("[exchange]\n{line}"));
+            assert!(message.contains(key), "{line:?} gave {message:?}");
+            assert!(message.contains("user name or password"), "{message}");
+            assert!(!message.contains("P4SSW0RD"), "{message}");
+            assert!(!message.contains("alice"), "{message}");
+        }
+        let env = [(
+            "TRADEBEAT_EXCHANGE__REST_URL",
+            "http://alice:P4SSW0RD@127.0.0.1:1",
+        )];
+        let error = load_str("", &env).unwrap_err();
+        let message = format!("{error} {error:?}");
+        assert!(
+            message.contains("TRADEBEAT_EXCHANGE__REST_URL"),
+            "{message}"
+        );
+        assert!(!message.contains("P4SSW0RD"), "{message}");
+    }
+
+    #[test]
+    fn list_keys_take_comma_separated_environment_values() {
+        let env = [
+            ("TRADEBEAT_MARKET_DATA__SYMBOLS", "BTCUSDT, sol/usdt,ETHBTC"),
+            ("TRADEBEAT_MARKET_DATA__INTERVALS", "1m,1h"),
+        ];
+        let config = load_str("", &env).unwrap();
+        let symbols: Vec<_> = config
+            .market_data
+            .symbols
+            .iter()
+            .map(Symbol::as_str)
+            .collect();
+        assert_eq!(symbols, ["BTCUSDT", "SOLUSDT", "ETHBTC"]);
+        assert_eq!(config.market_data.intervals, [Interval::M1, Interval::H1]);
+
+        // One value is a list of one; a TOML array still works.
+        let env = [
+            ("TRADEBEAT_MARKET_DATA__SYMBOLS", "XRPUSDT"),
+            ("TRADEBEAT_MARKET_DATA__INTERVALS", " [\"4h\", \"1d\"]"),
+        ];
+        let config = load_str("", &env).unwrap();
+        assert_eq!(config.market_data.symbols, [sym("XRPUSDT")]);
+        assert_eq!(config.market_data.intervals, [Interval::H4, Interval::D1]);
+
+        // An empty item is refused, naming the variable and the item.
+        for (name, value, key) in [
+            (
+                "TRADEBEAT_MARKET_DATA__SYMBOLS",
+                "BTCUSDT,",
+                "`market_data.symbols[1]`",
+            ),
+            (
+                "TRADEBEAT_MARKET_DATA__SYMBOLS",
+                "",
+                "`market_data.symbols[0]`",
+            ),
+            (
+                "TRADEBEAT_MARKET_DATA__INTERVALS",
+                "1m,2m",
+                "`market_data.intervals[1]`",
+            ),
+            (
+                "TRADEBEAT_MARKET_DATA__SYMBOLS",
+                "BTCUSDT,btc/usdt",
+                "BTCUSDT is listed twice",
+            ),
+        ] {
+            let message = load_str("", &[(name, value)]).unwrap_err().to_string();
+            assert!(message.contains(key), "{value:?} gave {message:?}");
+            assert!(message.contains(name), "{value:?} gave {message:?}");
+        }
+        // Other keys keep their commas.
+        let env = [("TRADEBEAT_LOGGING__DIR", "logs,old")];
+        assert_eq!(
+            load_str("", &env).unwrap().logging.dir,
+            Path::new("logs,old")
         );
     }
 

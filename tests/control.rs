@@ -247,7 +247,7 @@ async fn status_and_the_symbol_lifecycle() {
             "backfill_days",
         ),
         (json!({"symbol": "XRPUSDT", "intervals": "1m"}), "intervals"),
-        (json!({"symbol": "XRP/USDT"}), "symbol"),
+        (json!({"symbol": "XRP-USDT"}), "symbol"),
         (json!({}), "symbol"),
     ] {
         let request = Request {
@@ -353,6 +353,18 @@ async fn status_and_the_symbol_lifecycle() {
     let back = c.call::<SymbolAdd>(&add("ETHUSDT")).await.unwrap();
     assert_eq!(back.symbol.id, removed.id);
     assert!(back.symbol.active);
+
+    // A ccxt-style BASE/QUOTE symbol is accepted on the wire and stored as BASEQUOTE.
+    let request = Request {
+        jsonrpc: "2.0".into(),
+        id: Id::from(10),
+        method: "symbol.add".into(),
+        params: Some(json!({"symbol": "xrp/usdt", "intervals": ["1h"]})),
+    };
+    let response = c.request(&request).await.unwrap();
+    assert!(response.error.is_none(), "{response:?}");
+    assert_eq!(response.result.unwrap()["symbol"], "XRPUSDT");
+    assert!(symbol_rows(&d.db).contains(&("XRPUSDT".into(), true)));
 
     drop(c);
     d.daemon.stop().await;

@@ -104,7 +104,8 @@ async fn ctl_exit_statuses_tables_and_json() {
         .collect();
     assert_eq!(names, ["BTCUSDT", "ETHUSDT"]);
 
-    // symbols add: success (0), then refusals (1) with the message on stderr.
+    // symbols add: success (0), then refusals (1) with the message on stderr. The symbol
+    // is given ccxt-style, BASE/QUOTE, and registered as Binance spells it.
     let out = tradebeat(
         &dir,
         &[
@@ -113,7 +114,7 @@ async fn ctl_exit_statuses_tables_and_json() {
             s,
             "symbols",
             "add",
-            "SOLUSDT",
+            "SOL/USDT",
             "--intervals",
             "1m,15m",
         ],

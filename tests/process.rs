@@ -340,3 +340,54 @@ fn check_config_prints_the_effective_config_without_secrets() {
     assert!(!stdout.contains(SECRET));
     assert!(!stdout.contains("vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"));
 }
+
+/// `check-config` refuses a plain-text URL to a non-loopback host on mainnet or with keys,
+/// and a URL with a password, naming the key and its variable and printing neither the
+/// password nor the credentials. (`run` loads the config the same way; it is left out
+/// here because, were the check missing, it would start and wait for a signal.)
+#[test]
+fn check_config_refuses_plain_text_and_passwords_in_urls_without_printing_them() {
+    let dir = tempdir();
+    let keys = [
+        ("TRADEBEAT_EXCHANGE__API_KEY", "key-for-the-leak-test"),
+        ("TRADEBEAT_EXCHANGE__API_SECRET", SECRET),
+    ];
+    // (the network, the variable, its url, what the message names); keys on testnet
+    let cases = [
+        (
+            "mainnet",
+            "TRADEBEAT_EXCHANGE__REST_URL",
+            "http://api.binance.com",
+            "`exchange.rest_url` from TRADEBEAT_EXCHANGE__REST_URL",
+        ),
+        (
+            "testnet",
+            "TRADEBEAT_EXCHANGE__WS_API_URL",
+            "ws://10.1.2.3:9001/ws-api/v3",
+            "`exchange.ws_api_url` from TRADEBEAT_EXCHANGE__WS_API_URL",
+        ),
+        (
+            "testnet",
+            "TRADEBEAT_EXCHANGE__REST_URL",
+            "https://alice:P4SSW0RD-url@proxy.example",
+            "`exchange.rest_url` from TRADEBEAT_EXCHANGE__REST_URL",
+        ),
+    ];
+    for (network, name, url, expected) in cases {
+        let keys = if network == "testnet" { &keys[..] } else { &[] };
+        let out = tradebeat(dir.path())
+            .arg("check-config")
+            .env("TRADEBEAT_EXCHANGE__NETWORK", network)
+            .envs(keys.iter().copied())
+            .env(name, url)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {stderr}");
+        assert!(stderr.contains(expected), "{url}: {stderr}");
+        assert!(out.stdout.is_empty(), "{url}: printed a config");
+        for hidden in [SECRET, "key-for-the-leak-test", "P4SSW0RD-url", "alice"] {
+            assert!(!stderr.contains(hidden), "{url}: {stderr}");
+        }
+    }
+}
