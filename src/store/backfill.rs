@@ -789,13 +789,7 @@ mod tests {
         store
             .put_backfill_job(&job(id, m(0), m(9), JobStatus::Running))
             .unwrap();
-        let to = |store: &Store| {
-            store
-                .backfill_job(id, Interval::M1)
-                .unwrap()
-                .unwrap()
-                .to_ms
-        };
+        let to = |store: &Store| store.backfill_job(id, Interval::M1).unwrap().unwrap().to_ms;
         // Where the job stands: moved on.
         assert!(
             store
