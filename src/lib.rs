@@ -1,32 +1,28 @@
 //! tradebeat: a daemon that keeps Binance market data and your own orders in one SQLite
 //! file.
 //!
-//! The crate is a library with a thin binary (`src/main.rs`). Map of the modules, from the
-//! edges in (ARCHITECTURE.md has the full picture and the invariants):
+//! The crate is a library with a thin binary (`src/main.rs`). Its modules form layers, and
+//! every import points down (ARCHITECTURE.md has the full picture and the invariants). From
+//! the bottom up:
 //!
-//! - [`cli`]: the command line (`run`, `check-config`, `ctl`, `completions`).
-//! - [`ctl`]: `tradebeat ctl`, the control socket's command-line client: tables and `--json`.
-//! - [`config`]: the one `Config` struct, read with figment (defaults → TOML → env).
-//! - [`logging`]: one log file per component plus `tradebeat.log`, rotated daily.
-//! - [`daemon`]: builds the components, runs them until SIGTERM/SIGINT, drains them.
-//! - [`component`]: the `Component` trait and the set that starts and drains them.
-//! - [`heartbeat`]: fires a beat at every `k * period + offset`; never overlaps, never drifts.
-//! - [`market_data`]: what a beat does: tickers and closed klines into the store.
-//! - [`backfill`]: history backfill and gap repair jobs.
-//! - [`user_data`]: the spot user-data stream's frames (execution reports, balances) parsed.
-//! - [`orders`]: signed spot orders: local rule checks, recorded before sending, never
-//!   duplicated, reconciled with the exchange.
-//! - [`venue`]: the trading seam `Orders` calls (`Venue`); Binance spot is `SpotVenue`.
-//! - [`control`]: the control socket: JSON-RPC 2.0 protocol, server, handlers, client.
-//! - [`exchange`]: the Binance REST client, the only module that knows Binance's wire format.
-//! - [`store`]: SQLite (r2d2 pool, WAL), the only module that knows SQL.
+//! - [`domain`]: the vocabulary: markets, symbols, intervals, klines, tickers, the order
+//!   vocabulary and filters, user-data events, secrets. Imports nothing else of the crate.
 //! - [`clock`]: wall time, virtual time for tests, and the beat schedule.
 //! - [`retry`]: the one retry policy: every backoff the daemon waits, named, with its numbers.
-//! - [`instance`]: the single-instance lock beside the database.
 //! - [`files`]: the directories (0700) and files (0600) tradebeat creates, whatever the umask.
-//! - [`notify`]: systemd notifications (READY, STATUS, WATCHDOG, STOPPING).
-//! - [`types`]: the domain vocabulary: `Symbol`, `Interval`, `Kline`, `Ticker` … (the order
-//!   vocabulary is in [`orders`]).
+//! - [`exchange`]: Binance, and the only module that knows it: the shared transport
+//!   (HTTP, signing, weights, clock offset, errors) and one module per API (`spot`).
+//! - [`config`]: the one `Config` struct, read with figment (defaults → TOML → env).
+//! - [`store`]: SQLite (r2d2 pool, WAL), the only module that knows SQL.
+//! - [`logging`], [`instance`], [`notify`]: log files, the single-instance lock, systemd.
+//! - [`venue`]: the trading seam `Orders` calls (`Venue`); Binance spot is `SpotVenue`.
+//! - The components, each with `run(self, shutdown)`: [`market_data`] (what a beat does),
+//!   [`heartbeat`] (fires the beats), [`backfill`] (history and gap repair), [`orders`]
+//!   (checked, recorded before sending, never duplicated), [`user_stream`] (the user-data
+//!   stream), and [`control`] (the socket: JSON-RPC 2.0 protocol, server, handlers, client).
+//! - [`component`]: the `Component` trait and the set that starts and drains them.
+//! - [`daemon`]: builds the components, runs them until SIGTERM/SIGINT, drains them.
+//! - [`cli`], [`ctl`]: the command line and `tradebeat ctl`, the socket's client.
 
 pub mod backfill;
 pub mod cli;

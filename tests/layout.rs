@@ -227,3 +227,44 @@ fn the_scanners_see_what_they_look_for() {
     let lines = code_lines(text);
     assert_eq!(lines, vec![(1, "use crate::x; ".to_string())]);
 }
+
+#[test]
+fn binance_urls_and_headers_are_known_only_inside_exchange() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let exchange = src.join("exchange");
+    let needles = [
+        "/api/v3",
+        "/fapi/",
+        "/dapi/",
+        "binance.com",
+        "binance.vision",
+        "X-MBX",
+    ];
+    let mut offenders = Vec::new();
+    for file in rust_files(&src) {
+        if file.starts_with(&exchange) {
+            continue;
+        }
+        let text = fs::read_to_string(&file).expect("readable source file");
+        // Whole lines, not `code_lines`: a URL's `//` is not a comment. Comment lines are
+        // skipped (docs cite Binance's pages), and so is the inline test module.
+        let code = match text.find("#[cfg(test)]\nmod tests") {
+            Some(at) => &text[..at],
+            None => &text,
+        };
+        for (i, line) in code.lines().enumerate() {
+            let n = i + 1;
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            if needles.iter().any(|needle| line.contains(needle)) {
+                offenders.push(format!("{}:{n}: {}", file.display(), line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "Binance URLs or headers outside src/exchange/:\n{}",
+        offenders.join("\n")
+    );
+}

@@ -23,8 +23,8 @@ pub const DAY_MS: i64 = 86_400_000;
 /// Why a string is not a valid value of one of the domain types.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    /// Not a Binance symbol name (1–20 of `A-Z`, `0-9`).
-    #[error("invalid symbol {0:?}: expected 1 to 20 letters or digits, e.g. BTCUSDT")]
+    /// Not a Binance symbol name (1–20 of `A-Z`, `0-9`), nor `BASE/QUOTE` joining to one.
+    #[error("invalid symbol {0:?}: expected 1 to 20 letters or digits, e.g. BTCUSDT or BTC/USDT")]
     Symbol(String),
     /// Not one of the supported kline intervals.
     #[error("unknown interval {0:?}: expected one of {list}", list = Interval::NAMES.join(", "))]
@@ -37,7 +37,9 @@ pub enum ParseError {
 /// A Binance symbol name such as `BTCUSDT`: upper-case letters and digits, 1 to 20 of them.
 ///
 /// Lower-case input is accepted and upper-cased (`btcusdt` → `BTCUSDT`), as Binance's
-/// REST API expects upper case (spot `rest-api.md`, "Terminology").
+/// REST API expects upper case (spot `rest-api.md`, "Terminology"). The ccxt spelling
+/// `BASE/QUOTE` is accepted too and joined (`BTC/USDT` → `BTCUSDT`): exactly one `/` with
+/// letters or digits on both sides, the joined name within the same limits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Symbol(String);
 
@@ -53,6 +55,12 @@ impl FromStr for Symbol {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let upper = s.trim().to_ascii_uppercase();
+        // ccxt's `BASE/QUOTE`: both parts present, at most one slash.
+        let upper = match upper.split_once('/') {
+            Some((base, quote)) if !base.is_empty() && !quote.is_empty() => base.to_owned() + quote,
+            Some(_) => String::new(),
+            None => upper,
+        };
         let valid = (1..=20).contains(&upper.len())
             && upper
                 .bytes()
@@ -552,6 +560,42 @@ mod tests {
         assert!("BTC-USDT".parse::<Symbol>().is_err());
         assert!("BTC USDT".parse::<Symbol>().is_err());
         assert!("A".repeat(21).parse::<Symbol>().is_err());
+    }
+
+    #[test]
+    fn ccxt_base_slash_quote_symbols_are_joined() {
+        for (input, expected) in [
+            ("BTC/USDT", "BTCUSDT"),
+            ("eth/btc", "ETHBTC"),
+            (" Sol/Usdt ", "SOLUSDT"),
+            ("1000SATS/USDT", "1000SATSUSDT"),
+            // 20 characters once joined: the longest a symbol may be.
+            ("ABCDEFGHIJ/KLMNOPQRST", "ABCDEFGHIJKLMNOPQRST"),
+        ] {
+            let symbol = input.parse::<Symbol>();
+            assert_eq!(
+                symbol.as_ref().map(Symbol::as_str),
+                Ok(expected),
+                "{input:?}"
+            );
+        }
+        for input in [
+            "/",
+            "BTC/",
+            "/USDT",
+            "BTC//USDT",
+            "BTC/USDT/EUR",
+            "BTC / USDT",
+            "BTC/USDT:USDT",
+            "BTC-/USDT",
+            "ABCDEFGHIJK/KLMNOPQRST",
+        ] {
+            let error = input.parse::<Symbol>().unwrap_err().to_string();
+            assert!(
+                error.contains(&format!("{input:?}")) && error.contains("BTC/USDT"),
+                "{input:?} gave {error}"
+            );
+        }
     }
 
     #[test]
