@@ -70,7 +70,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::MarketDataConfig;
 use crate::domain::{Interval, Market, Symbol, SymbolStatus};
-use crate::exchange::SpotClient;
+use crate::exchange::MarketClient;
 use crate::heartbeat::HeartbeatStatus;
 use crate::retry::{self, Retryable as _};
 use crate::store::{Store, StoreError, SymbolRow};
@@ -225,7 +225,7 @@ enum Command {
 /// What the component's tasks share.
 struct Ctx {
     store: Store,
-    exchange: SpotClient,
+    exchange: MarketClient,
     clock: Clock,
     default_intervals: Vec<Interval>,
     backfill_days: u32,
@@ -271,7 +271,7 @@ impl Backfill {
     pub fn new(
         config: &MarketDataConfig,
         store: Store,
-        exchange: &SpotClient,
+        exchange: impl Into<MarketClient>,
         clock: Clock,
         beats: watch::Receiver<HeartbeatStatus>,
         options: BackfillOptions,
@@ -279,7 +279,7 @@ impl Backfill {
         let (tx, rx) = mpsc::unbounded_channel();
         let ctx = Arc::new(Ctx {
             store,
-            exchange: exchange.background(),
+            exchange: exchange.into().background(),
             clock,
             default_intervals: config.intervals.clone(),
             backfill_days: config.backfill_days,

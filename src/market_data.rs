@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 
 use crate::clock::Clock;
 use crate::domain::{ExchangeInfo, Interval, Kline, Market, Symbol, SymbolStatus, Ticker};
-use crate::exchange::{ExchangeError, Rejection, SpotClient};
+use crate::exchange::{ExchangeError, MarketClient, Rejection};
 use crate::store::{BeatTrigger, BeatWrite, HeartbeatRow, Store, StoreError, SymbolRow};
 
 /// Kline requests of one beat in flight at once.
@@ -40,7 +40,7 @@ const MAX_ERROR_LEN: usize = 2000;
 /// Beats are serialized by an internal lock: a manual beat asked for while a scheduled one
 /// runs waits for it, so two beats never overlap.
 pub struct MarketData {
-    exchange: SpotClient,
+    exchange: MarketClient,
     store: Store,
     clock: Clock,
     /// Symbols from the config, registered once `exchangeInfo` has been read.
@@ -73,16 +73,17 @@ struct KlineTask {
 }
 
 impl MarketData {
-    /// A market-data component for the spot market.
+    /// A market-data component for the market `exchange` serves: a [`MarketClient`], or
+    /// one market's client such as a `SpotClient`.
     pub fn new(
-        exchange: SpotClient,
+        exchange: impl Into<MarketClient>,
         store: Store,
         clock: Clock,
         configured: Vec<Symbol>,
         default_intervals: Vec<Interval>,
     ) -> MarketData {
         MarketData {
-            exchange,
+            exchange: exchange.into(),
             store,
             clock,
             configured,
@@ -92,7 +93,7 @@ impl MarketData {
     }
 
     /// The exchange client, shared with the other components.
-    pub fn exchange(&self) -> &SpotClient {
+    pub fn exchange(&self) -> &MarketClient {
         &self.exchange
     }
 

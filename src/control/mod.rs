@@ -33,7 +33,7 @@ use tokio::sync::watch;
 use crate::backfill::BackfillHandle;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::exchange::SpotClient;
+use crate::exchange::MarketClient;
 use crate::heartbeat::HeartbeatStatus;
 use crate::market_data::MarketData;
 use crate::orders::Orders;
@@ -45,7 +45,7 @@ use crate::user_stream::UserStreamHandle;
 pub struct ControlContext {
     pub(crate) store: Store,
     pub(crate) market_data: Arc<MarketData>,
-    pub(crate) exchange: SpotClient,
+    pub(crate) exchange: MarketClient,
     pub(crate) heartbeat: watch::Receiver<HeartbeatStatus>,
     pub(crate) backfill: BackfillHandle,
     /// `order.*`: a clone of the daemon's component (without credentials its methods but

@@ -17,6 +17,7 @@
 //! info, limits, endpoints), https://developers.binance.com/docs/binance-spot-api-docs/errors
 
 mod error;
+mod market;
 mod order_count;
 pub mod signing;
 pub mod spot;
@@ -25,6 +26,7 @@ mod weight;
 mod wire;
 
 pub use error::{ExchangeError, Rejection};
+pub use market::MarketClient;
 pub use signing::{HmacSha256, Signer};
 pub use spot::{KLINES_MAX_LIMIT, ORDERS_MAX_LIMIT, SpotClient};
 pub use transport::{ClientOptions, DEFAULT_MAX_RETRIES, RestClient};
