@@ -56,6 +56,16 @@ pub const LIST_KEYS: [&str; 2] = ["market_data.symbols", "market_data.intervals"
 /// The keys whose values are never shown, in errors or in `check-config` output.
 const SECRET_KEYS: [&str; 2] = ["exchange.api_key", "exchange.api_secret"];
 
+/// The largest credential file (`api_key_file`, `api_secret_file`) read, in bytes (4 KiB).
+/// A Binance API key is 64 characters, an Ed25519 private key in PEM about 120.
+pub const MAX_CREDENTIAL_FILE_BYTES: u64 = 4096;
+
+/// How deep an environment variable may nest, its key's levels (`section.key` is 2) and its
+/// value's lists and tables together. The deepest key of this configuration is 3 levels
+/// (`market_data.retention_days.1m`) and its values 1; a deeper variable is refused before
+/// it is parsed.
+pub const MAX_ENV_NESTING: usize = 16;
+
 /// The longest Unix socket path Linux accepts, in bytes (`sun_path` less its final NUL).
 const MAX_SOCKET_PATH_BYTES: usize = 107;
 
@@ -112,7 +122,7 @@ where
         figment = figment.merge(Layer::file(path, text)?);
     }
     for (name, value) in vars {
-        if let Some(layer) = Layer::env(name.as_ref(), value.as_ref()) {
+        if let Some(layer) = Layer::env(name.as_ref(), value.as_ref())? {
             figment = figment.merge(layer);
         }
     }
@@ -139,14 +149,33 @@ impl Layer {
     }
 
     /// The variable `name` when it has the form `TRADEBEAT_SECTION__KEY`, else `None`.
-    fn env(name: &str, raw: &str) -> Option<Layer> {
-        let key = name.strip_prefix(ENV_PREFIX)?;
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] when the key's levels and the value's nesting together go
+    /// deeper than [`MAX_ENV_NESTING`]: parsing them (figment recurses) could overflow the
+    /// stack, and no key of this configuration is nested that deep.
+    fn env(name: &str, raw: &str) -> Result<Option<Layer>, ConfigError> {
+        let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+            return Ok(None);
+        };
         if !key.contains("__") {
-            return None;
+            return Ok(None);
         }
         let key = key.replace("__", ".").to_ascii_lowercase();
         let structured = raw.trim_start().starts_with(['[', '{']);
-        let value = if structured && !SECRET_KEYS.contains(&key.as_str()) {
+        let parsed = structured && !SECRET_KEYS.contains(&key.as_str());
+        let depth = key.split('.').count() + if parsed { nesting_depth(raw) } else { 0 };
+        if depth > MAX_ENV_NESTING {
+            return Err(ConfigError::Invalid {
+                key: shorten(&key),
+                message: format!(
+                    "is nested {depth} levels deep (key and value); at most {MAX_ENV_NESTING} \
+                     are accepted"
+                ),
+                origin: Origin::Env(shorten(name)),
+            });
+        }
+        let value = if parsed {
             let Ok(value) = raw.parse::<Value>();
             value
         } else if LIST_KEYS.contains(&key.as_str()) {
@@ -155,10 +184,42 @@ impl Layer {
         } else {
             Value::from(raw.to_string())
         };
-        Some(Layer {
-            metadata: Metadata::from(format!("environment variable {name}"), name.to_string()),
-            dict: figment::util::nest(&key, value).into_dict()?,
-        })
+        Ok(figment::util::nest(&key, value)
+            .into_dict()
+            .map(|dict| Layer {
+                metadata: Metadata::from(format!("environment variable {name}"), name.to_string()),
+                dict,
+            }))
+    }
+}
+
+/// The deepest nesting of `[` and `{` in `raw`, outside `"` strings (`\"` escapes a quote).
+/// Counts brackets, not what figment's parser makes of them: never less than the depth of
+/// the parsed value.
+fn nesting_depth(raw: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for c in raw.chars() {
+        match (in_string, c) {
+            (true, _) if escaped => escaped = false,
+            (true, '\\') => escaped = true,
+            (_, '"') => in_string = !in_string,
+            (false, '[' | '{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// `text` cut to 64 characters and `…`, for messages that name a variable of any length.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
     }
 }
 
@@ -538,13 +599,27 @@ impl Config {
     ///
     /// # Errors
     /// Only one of key and secret is configured, one is given both as a value and as a
-    /// file, or a file cannot be read or is empty. Errors name the file, never its content.
+    /// file, a file cannot be read, is not a regular file, is larger than
+    /// [`MAX_CREDENTIAL_FILE_BYTES`] or is empty, or the key is not printable ASCII. Errors
+    /// name the file, never its content.
     pub fn credentials(&self) -> Result<Option<Credentials>, ConfigError> {
         let Some((key, secret)) = self.exchange.credential_sources()? else {
             return Ok(None);
         };
+        let key_name = match key {
+            SecretSource::Value(_) => "exchange.api_key",
+            SecretSource::File(_) => "exchange.api_key_file",
+        };
+        let api_key = key.read("exchange.api_key_file")?;
+        // Sent as the `X-MBX-APIKEY` header: visible ASCII only.
+        if !api_key.expose().bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::invalid(
+                key_name,
+                "the api key must be printable ascii without spaces (the value is not shown)",
+            ));
+        }
         Ok(Some(Credentials {
-            api_key: key.read("exchange.api_key_file")?,
+            api_key,
             api_secret: secret.read("exchange.api_secret_file")?,
         }))
     }
@@ -595,7 +670,7 @@ impl SecretSource<'_> {
             SecretSource::Value(secret) => return Ok(secret.clone()),
             SecretSource::File(path) => path,
         };
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::SecretFile {
+        let text = read_credential_file(path).map_err(|error| ConfigError::SecretFile {
             key: file_key,
             path: path.to_path_buf(),
             error,
@@ -608,6 +683,41 @@ impl SecretSource<'_> {
             value => Ok(Secret::new(value)),
         }
     }
+}
+
+/// Reads a credential file: a regular file (a device such as `/dev/zero`, a pipe or a
+/// socket is refused before it is read: it could be endless or block) of at most
+/// [`MAX_CREDENTIAL_FILE_BYTES`], in UTF-8. Never reads more than that bound plus one byte.
+fn read_credential_file(path: &Path) -> io::Result<String> {
+    use std::io::Read as _;
+    let not_regular = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is not a regular file (a device, a pipe or a socket cannot hold a credential)",
+        )
+    };
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::File::open(path)?;
+    // Checked again on what was opened: the path may have changed in between.
+    if !file.metadata()?.is_file() {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CREDENTIAL_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CREDENTIAL_FILE_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "is larger than {MAX_CREDENTIAL_FILE_BYTES} bytes; a credential file holds one \
+                 key"
+            ),
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "is not valid UTF-8 text"))
 }
 
 impl ExchangeConfig {
@@ -1271,6 +1381,58 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_environment_variables_are_refused_before_they_are_parsed() {
+        // Before the bound, figment's recursive parser overflowed the stack (SIGABRT) on
+        // these: a value nested 1600 levels, a key of 20 000 levels.
+        let deep_value = "[".repeat(1600);
+        let deep_key = format!("TRADEBEAT_A{}", "__A".repeat(20_000));
+        let closed = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let table = format!("{}{}", "{ a = ".repeat(1000), "}".repeat(1000));
+        let cases = [
+            (
+                "TRADEBEAT_MARKET_DATA__SYMBOLS",
+                deep_value.as_str(),
+                "1602 levels",
+            ),
+            (
+                "TRADEBEAT_MARKET_DATA__INTERVALS",
+                closed.as_str(),
+                "100002 levels",
+            ),
+            (
+                "TRADEBEAT_MARKET_DATA__RETENTION_DAYS",
+                table.as_str(),
+                "1002 levels",
+            ),
+            (deep_key.as_str(), "1", "20001 levels"),
+        ];
+        for (name, value, depth) in cases {
+            let message = load_str("", &[(name, value)]).unwrap_err().to_string();
+            assert!(message.contains(depth), "{message}");
+            assert!(message.contains("at most 16"), "{message}");
+            assert!(message.contains(&name[..30]), "{message}");
+            assert!(message.len() < 400, "a long name is shortened: {message}");
+        }
+        // At the bound, and brackets inside strings, are parsed as before.
+        let fourteen = format!("{}\"BTCUSDT\"{}", "[".repeat(14), "]".repeat(14));
+        let message = load_str("", &[("TRADEBEAT_MARKET_DATA__SYMBOLS", fourteen.as_str())])
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("expected a string"), "{message}");
+        let quoted = format!("[\"{}\"]", "[".repeat(50));
+        let message = load_str("", &[("TRADEBEAT_MARKET_DATA__SYMBOLS", quoted.as_str())])
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("invalid symbol"), "{message}");
+        // A secret is never parsed as a list, so never counted.
+        let env = [
+            ("TRADEBEAT_EXCHANGE__API_KEY", deep_value.as_str()),
+            ("TRADEBEAT_EXCHANGE__API_SECRET", SECRET),
+        ];
+        load_str("", &env).unwrap();
+    }
+
+    #[test]
     fn toml_syntax_errors_name_the_file_line_and_column() {
         let message = error_of("[heartbeat]\nperiod_secs = 60\noffset_secs = = 5\n");
         assert!(message.contains("test.toml"), "{message}");
@@ -1409,5 +1571,79 @@ mod tests {
         std::fs::write(&secret_file, "\n").unwrap();
         let message = config.credentials().unwrap_err().to_string();
         assert!(message.contains("is empty"), "{message}");
+    }
+
+    #[test]
+    fn credential_files_are_bounded_regular_files_and_the_key_fits_a_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key_file, secret_file) = (dir.path().join("key"), dir.path().join("secret"));
+        std::fs::write(&secret_file, SECRET).unwrap();
+        let config_with = |key: &Path| {
+            let env = [
+                ("TRADEBEAT_EXCHANGE__API_KEY_FILE", key.to_str().unwrap()),
+                (
+                    "TRADEBEAT_EXCHANGE__API_SECRET_FILE",
+                    secret_file.to_str().unwrap(),
+                ),
+            ];
+            load_str("", &env).unwrap()
+        };
+        // At the bound: read.
+        std::fs::write(&key_file, "K".repeat(4096)).unwrap();
+        let credentials = config_with(&key_file).credentials().unwrap().unwrap();
+        assert_eq!(credentials.api_key.expose().len(), 4096);
+
+        // One byte more: refused. Before the bound, /dev/zero was read until memory ran out.
+        std::fs::write(&key_file, "K".repeat(4097)).unwrap();
+        let message = config_with(&key_file)
+            .credentials()
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("larger than 4096 bytes"), "{message}");
+        assert!(message.contains("`exchange.api_key_file`"), "{message}");
+        let message = config_with(Path::new("/dev/zero"))
+            .credentials()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("/dev/zero: is not a regular file"),
+            "{message}"
+        );
+
+        // A pipe without a writer is refused, not waited on.
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let message = config_with(&fifo).credentials().unwrap_err().to_string();
+        assert!(message.contains("not a regular file"), "{message}");
+
+        // The key goes into an HTTP header: printable ASCII, no inner space; not shown.
+        std::fs::write(&key_file, format!("{SECRET} two\n")).unwrap();
+        let message = config_with(&key_file)
+            .credentials()
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("`exchange.api_key_file`"), "{message}");
+        assert!(message.contains("printable ascii"), "{message}");
+        assert!(!message.contains(SECRET), "{message}");
+        let env = [
+            ("TRADEBEAT_EXCHANGE__API_KEY", "k\u{e9}y"),
+            ("TRADEBEAT_EXCHANGE__API_SECRET", SECRET),
+        ];
+        let message = load_str("", &env)
+            .unwrap()
+            .credentials()
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("`exchange.api_key`"), "{message}");
+        std::fs::write(&key_file, [0xff, 0xfe]).unwrap();
+        let message = config_with(&key_file)
+            .credentials()
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("not valid UTF-8"), "{message}");
     }
 }

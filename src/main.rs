@@ -27,11 +27,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// The config of `run` and `check-config`, credential files read and checked too (the
+/// daemon reads them again when it builds its clients): an unreadable, oversized or
+/// malformed credential is a config error, exit 2, before anything starts.
 fn load(path: Option<&Path>) -> Result<config::Config, ExitCode> {
-    config::load(path).map_err(|e| {
-        eprintln!("tradebeat: {e}");
-        ExitCode::from(2)
-    })
+    config::load(path)
+        .and_then(|config| config.credentials().map(|_| config))
+        .map_err(|e| {
+            eprintln!("tradebeat: {e}");
+            ExitCode::from(2)
+        })
 }
 
 fn check_config(path: Option<&Path>) -> ExitCode {

@@ -628,6 +628,34 @@ async fn bad_input_gets_the_right_error_and_the_connection_goes_on() {
     assert_eq!(error.data.unwrap()["param"], "limit");
     assert!(error.message.contains("`limit`"), "{}", error.message);
 
+    // A numeric id beyond 64 bits comes back digit for digit, not as a float; a key given
+    // twice is refused, naming it.
+    let big = "123456789012345678901234567890";
+    let response = raw(
+        &mut c,
+        format!("{{\"jsonrpc\":\"2.0\",\"id\":{big},\"method\":\"status\"}}\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(response.id.to_string(), big);
+    assert!(response.result.is_some());
+    let response = raw(
+        &mut c,
+        b"{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"status\",\"method\":\"symbol.remove\"}\n",
+    )
+    .await;
+    let error = response.error.expect("a duplicate key is refused");
+    assert_eq!(error.code, code::INVALID_REQUEST);
+    assert!(
+        error.message.contains("duplicate key `method`"),
+        "{}",
+        error.message
+    );
+    assert_eq!(response.id, Id::from(5));
+    let response = raw(&mut c, b"{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"kline.list\",\"params\":{\"symbol\":\"BTCUSDT\",\"interval\":\"1m\",\"limit\":1,\"limit\":5000}}\n").await;
+    let error = response.error.expect("a duplicate param is refused");
+    assert_eq!(error.code, code::INVALID_PARAMS);
+    assert_eq!(error.data.unwrap()["param"], "limit");
+
     // Twenty pipelined requests in one write: twenty answers, in order.
     let mut batch = Vec::new();
     for id in 1..=20 {

@@ -391,3 +391,58 @@ fn check_config_refuses_plain_text_and_passwords_in_urls_without_printing_them()
         }
     }
 }
+
+/// Config input that used to crash or exhaust the process: an environment value nested
+/// 1600 levels (stack overflow, SIGABRT, exit 134), a key of 20 000 levels (the same), and
+/// `api_key_file = "/dev/zero"` (`run` read it until memory ran out, ignoring SIGTERM).
+/// Both `run` and `check-config` now exit 2 at once, naming the variable or the file, in an
+/// address space capped at 1 GiB (`ulimit -v`), and start nothing.
+#[test]
+fn config_input_that_crashed_or_exhausted_the_process_exits_2_at_once_in_bounded_memory() {
+    let dir = tempdir();
+    let deep_value = "[".repeat(1600);
+    let deep_key = format!("TRADEBEAT_A{}", "__A".repeat(20_000));
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (
+            &[("TRADEBEAT_MARKET_DATA__SYMBOLS", &deep_value)],
+            "from TRADEBEAT_MARKET_DATA__SYMBOLS: is nested 1602 levels deep",
+        ),
+        (&[(&deep_key, "1")], "is nested 20001 levels deep"),
+        (
+            &[
+                ("TRADEBEAT_EXCHANGE__API_KEY_FILE", "/dev/zero"),
+                ("TRADEBEAT_EXCHANGE__API_SECRET", SECRET),
+            ],
+            "cannot read `exchange.api_key_file` /dev/zero: is not a regular file",
+        ),
+    ];
+    for (env, expected) in cases {
+        for sub in ["run", "check-config"] {
+            let started = Instant::now();
+            let mut child = tradebeat_command_memory_capped(dir.path(), 1024 * 1024)
+                .arg(sub)
+                .envs(env.iter().copied())
+                .spawn()
+                .unwrap();
+            let status = wait_exit(&mut child, Duration::from_secs(20));
+            let elapsed = started.elapsed();
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            assert_eq!(
+                status.code(),
+                Some(2),
+                "{sub} {expected:?}: {status:?} {stderr}"
+            );
+            assert!(stderr.contains(expected), "{sub}: {stderr}");
+            assert!(!stderr.contains(SECRET), "{sub}: {stderr}");
+            assert!(
+                stderr.len() < 1000,
+                "{sub}: a long name is shortened: {stderr}"
+            );
+            assert!(elapsed < Duration::from_secs(5), "{sub} took {elapsed:?}");
+        }
+    }
+    // Nothing started: no database, no log directory.
+    assert!(!dir.path().join("data").exists());
+    assert!(!dir.path().join("logs").exists());
+}

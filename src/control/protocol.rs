@@ -11,17 +11,22 @@
 //! - one request object per line (`\n`; a trailing `\r` is ignored), one response object
 //!   per line, in request order; a line is at most [`MAX_LINE_BYTES`] bytes;
 //! - parameters by name (an object); absent or `null` params mean "no parameters";
-//! - every request carries an `id` (number or string) which its response echoes;
-//!   notifications (no `id`) and batches (a JSON array) are refused with `-32600`;
+//! - every request carries an `id` (number or string) which its response echoes exactly
+//!   as written (a number of any size); notifications (no `id`) and batches (a JSON array)
+//!   are refused with `-32600`; so is a key given twice in one object (`-32602` inside
+//!   `params`);
 //! - times are integer milliseconds since the Unix epoch, UTC; prices and quantities are
 //!   decimal strings (`"43210.5"`), as Binance sends them.
 
 use std::fmt;
 
 use rust_decimal::Decimal;
-use serde::de::DeserializeOwned;
+use std::cell::RefCell;
+
+use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use crate::domain::ClientOrderId;
 pub use crate::domain::OrderRequest;
@@ -43,13 +48,15 @@ pub mod code {
     /// The line is not valid JSON (or not UTF-8).
     pub const PARSE_ERROR: i64 = -32700;
     /// The JSON is not a valid request: not an object, a batch (array), `jsonrpc` not
-    /// `"2.0"`, `id` or `method` missing or of the wrong type, or the line is longer than
+    /// `"2.0"`, `id` or `method` missing or of the wrong type, a key given twice in one
+    /// object (outside `params`), or the line is longer than
     /// [`super::MAX_LINE_BYTES`] (then the connection is closed).
     pub const INVALID_REQUEST: i64 = -32600;
     /// No such method. `data.method` names it.
     pub const METHOD_NOT_FOUND: i64 = -32601;
-    /// A parameter is missing, unknown, of the wrong type or out of range. The message
-    /// names it and says why; `data.param` holds its name.
+    /// A parameter is missing, unknown, of the wrong type or out of range, or a key is
+    /// given twice inside `params`. The message names it and says why; `data.param` holds
+    /// its name.
     pub const INVALID_PARAMS: i64 = -32602;
     /// The daemon failed to do what was asked (the database failed). The message says what.
     pub const INTERNAL_ERROR: i64 = -32603;
@@ -115,28 +122,78 @@ pub mod code {
 }
 
 /// A request or response id: a number or a string (JSON-RPC 2.0 §4), or `null` in a
-/// response to a request whose id could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(untagged)]
+/// response to a request whose id could not be read. A number is kept as the client wrote
+/// it, so that its response echoes it exactly, however many digits it has
+/// (`123456789012345678901234567890` comes back as such, not as a float).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Id {
-    Number(serde_json::Number),
+    Number(NumberId),
     String(String),
     Null,
 }
 
+/// A numeric id: the text of a JSON number, as the client wrote it (`7`, `-1`,
+/// `18446744073709551616`, `1.50`). Only this module makes one, from a number it parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NumberId(String);
+
+impl NumberId {
+    /// The number as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Id {
+    /// The id a JSON value's exact text stands for, or `None` when that value is not a
+    /// number, a string or `null`. `raw` is one JSON value without surrounding whitespace,
+    /// as [`RawValue`] holds it.
+    fn from_raw(raw: &RawValue) -> Option<Id> {
+        let text = raw.get();
+        match text.as_bytes().first()? {
+            b'"' => serde_json::from_str(text).ok().map(Id::String),
+            b'n' => Some(Id::Null),
+            b'-' | b'0'..=b'9' => Some(Id::Number(NumberId(text.to_string()))),
+            _ => None,
+        }
+    }
+}
+
 impl From<u64> for Id {
     fn from(n: u64) -> Id {
-        Id::Number(n.into())
+        Id::Number(NumberId(n.to_string()))
     }
 }
 
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Id::Number(n) => write!(f, "{n}"),
+            Id::Number(n) => f.write_str(n.as_str()),
             Id::String(s) => write!(f, "{s:?}"),
             Id::Null => f.write_str("null"),
         }
+    }
+}
+
+/// A number is written back as its own text.
+impl Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Id::Number(n) => RawValue::from_string(n.0.clone())
+                .map_err(serde::ser::Error::custom)?
+                .serialize(s),
+            Id::String(text) => s.serialize_str(text),
+            Id::Null => s.serialize_unit(),
+        }
+    }
+}
+
+/// Reads a number as its exact text (with serde_json, whose raw values this needs).
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        Id::from_raw(&raw)
+            .ok_or_else(|| serde::de::Error::custom("an id must be a number, a string or null"))
     }
 }
 
@@ -316,33 +373,48 @@ impl DecodeError {
 
 /// Decodes one request line (without its `\n`).
 ///
-/// Checks the envelope only: valid UTF-8 JSON (`-32700` otherwise); an object, not an array
-/// or a scalar; `jsonrpc` exactly `"2.0"`; `id` a number or a string (or `null`), present;
+/// Checks the envelope only: valid UTF-8 JSON (`-32700` otherwise); no object in it with a
+/// key twice (`-32600`, or `-32602` naming the parameter inside `params`: which of the two
+/// values was meant cannot be known); an object, not an array or a scalar; `jsonrpc`
+/// exactly `"2.0"`; `id` a number or a string (or `null`), present, kept as written;
 /// `method` a string; `params` absent, `null` or an object (an array, positional params,
 /// is `-32602`). Members other than these four are ignored. The method's own parameters are
-/// decoded by [`decode_params`]. Never panics, whatever the bytes.
+/// decoded by [`decode_params`]. Never panics, whatever the bytes; nesting deeper than
+/// serde_json's limit (128) is a parse error.
 pub fn decode_request(line: &[u8]) -> Result<Request, DecodeError> {
     let fail = |id: Id, code: i64, message: &str| DecodeError {
         id,
         error: Box::new(ErrorObject::new(code, message)),
     };
-    let value: Value = serde_json::from_slice(line).map_err(|e| DecodeError {
-        id: Id::Null,
-        error: Box::new(ErrorObject::new(
-            code::PARSE_ERROR,
-            format!("parse error: {e}"),
-        )),
-    })?;
-    let mut object = match value {
-        Value::Object(map) => map,
-        Value::Array(_) => {
+    let found = RefCell::new(Found::default());
+    let mut deserializer = serde_json::Deserializer::from_slice(line);
+    let top = TopLevel { found: &found }
+        .deserialize(&mut deserializer)
+        .and_then(|top| deserializer.end().map(|()| top));
+    let top = match top {
+        Ok(top) => top,
+        Err(e) => {
+            let found = found.into_inner();
+            let id = found.id.unwrap_or(Id::Null);
+            return Err(match found.duplicate {
+                Some(duplicate) => DecodeError {
+                    id,
+                    error: Box::new(duplicate.error()),
+                },
+                None => fail(id, code::PARSE_ERROR, &format!("parse error: {e}")),
+            });
+        }
+    };
+    let (raw_id, mut object) = match top {
+        Top::Object(raw_id, map) => (raw_id, map),
+        Top::Array => {
             return Err(fail(
                 Id::Null,
                 code::INVALID_REQUEST,
                 "invalid request: batch requests are not supported; send one object per line",
             ));
         }
-        _ => {
+        Top::Scalar => {
             return Err(fail(
                 Id::Null,
                 code::INVALID_REQUEST,
@@ -350,11 +422,9 @@ pub fn decode_request(line: &[u8]) -> Result<Request, DecodeError> {
             ));
         }
     };
-    let id = match object.remove("id") {
-        Some(Value::Number(n)) => Id::Number(n),
-        Some(Value::String(s)) => Id::String(s),
-        Some(Value::Null) => Id::Null,
-        Some(_) => {
+    let id = match raw_id.map(|raw| Id::from_raw(&raw)) {
+        Some(Some(id)) => id,
+        Some(None) => {
             return Err(fail(
                 Id::Null,
                 code::INVALID_REQUEST,
@@ -425,6 +495,256 @@ pub fn decode_request(line: &[u8]) -> Result<Request, DecodeError> {
         method,
         params,
     })
+}
+
+/// The longest key a duplicate-key error quotes, in characters.
+const MAX_ECHOED_KEY: usize = 64;
+
+/// What [`decode_request`]'s parser learnt before it stopped: the request's id once read,
+/// and the first key found twice.
+#[derive(Default)]
+struct Found {
+    id: Option<Id>,
+    duplicate: Option<Duplicate>,
+}
+
+/// A key found twice in one object: the key, the envelope member it is under (`None` for
+/// the envelope itself) and, under `params`, the parameter it is in.
+struct Duplicate {
+    key: String,
+    member: Option<String>,
+    param: Option<String>,
+}
+
+impl Duplicate {
+    /// `-32602` naming the parameter for one in `params`, else `-32600`.
+    fn error(self) -> ErrorObject {
+        let key = shorten(&self.key);
+        match (self.member.as_deref(), self.param) {
+            (None, _) => ErrorObject::new(
+                code::INVALID_REQUEST,
+                format!("invalid request: duplicate key `{key}`; each key may appear once"),
+            ),
+            (Some("params"), None) => ErrorObject::new(
+                code::INVALID_PARAMS,
+                format!("invalid params: duplicate key `{key}`; each key may appear once"),
+            )
+            .with_data(serde_json::json!({ "param": key })),
+            (Some("params"), Some(param)) => {
+                let param = shorten(&param);
+                ErrorObject::new(
+                    code::INVALID_PARAMS,
+                    format!(
+                        "invalid params: duplicate key `{key}` inside `{param}`; each key may \
+                         appear once"
+                    ),
+                )
+                .with_data(serde_json::json!({ "param": param }))
+            }
+            (Some(member), _) => ErrorObject::new(
+                code::INVALID_REQUEST,
+                format!(
+                    "invalid request: duplicate key `{key}` inside `{}`; each key may appear once",
+                    shorten(member)
+                ),
+            ),
+        }
+    }
+}
+
+/// `text` cut to [`MAX_ECHOED_KEY`] characters and `…`.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(MAX_ECHOED_KEY) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// A line's top level: an object (its `id` as written, and its other members), an array
+/// (a batch), or anything else.
+enum Top {
+    Object(Option<Box<RawValue>>, Map<String, Value>),
+    Array,
+    Scalar,
+}
+
+/// Parses a line's top level, refusing a key found twice anywhere (recorded in `found`).
+struct TopLevel<'f> {
+    found: &'f RefCell<Found>,
+}
+
+impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
+    type Value = Top;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Top, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopLevel<'_> {
+    type Value = Top;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON-RPC request object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
+        let (mut id, mut members) = (None, Map::new());
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "id" {
+                if id.is_some() {
+                    return Err(duplicate(self.found, key, None, None));
+                }
+                let raw: Box<RawValue> = map.next_value()?;
+                self.found.borrow_mut().id = Id::from_raw(&raw);
+                id = Some(raw);
+                continue;
+            }
+            if members.contains_key(&key) {
+                return Err(duplicate(self.found, key, None, None));
+            }
+            let value = map.next_value_seed(StrictValue {
+                found: self.found,
+                member: Some(&key),
+                param: None,
+            })?;
+            members.insert(key, value);
+        }
+        Ok(Top::Object(id, members))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top, A::Error> {
+        let strict = || StrictValue {
+            found: self.found,
+            member: None,
+            param: None,
+        };
+        while seq.next_element_seed(strict())?.is_some() {}
+        Ok(Top::Array)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Top, E> {
+        Ok(Top::Scalar)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Top, E> {
+        Ok(Top::Scalar)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Top, E> {
+        Ok(Top::Scalar)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Top, E> {
+        Ok(Top::Scalar)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Top, E> {
+        Ok(Top::Scalar)
+    }
+
+    fn visit_unit<E>(self) -> Result<Top, E> {
+        Ok(Top::Scalar)
+    }
+}
+
+/// Records the first duplicate key and makes the error that stops the parse.
+fn duplicate<E: serde::de::Error>(
+    found: &RefCell<Found>,
+    key: String,
+    member: Option<&str>,
+    param: Option<&str>,
+) -> E {
+    let message = format!("duplicate key `{}`", shorten(&key));
+    found.borrow_mut().duplicate.get_or_insert(Duplicate {
+        key,
+        member: member.map(str::to_string),
+        param: param.map(str::to_string),
+    });
+    E::custom(message)
+}
+
+/// Parses one JSON value below the top level as serde_json's [`Value`] does, except that
+/// an object with a key twice is refused. `member` is the envelope member it is under,
+/// `param` the parameter when that member is `params`.
+struct StrictValue<'f, 'k> {
+    found: &'f RefCell<Found>,
+    member: Option<&'k str>,
+    param: Option<&'k str>,
+}
+
+impl<'de> DeserializeSeed<'de> for StrictValue<'_, '_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue<'_, '_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        // The object right under `params` holds the parameters by name.
+        let holds_params = self.member == Some("params") && self.param.is_none();
+        let mut members = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if members.contains_key(&key) {
+                return Err(duplicate(self.found, key, self.member, self.param));
+            }
+            let value = map.next_value_seed(StrictValue {
+                found: self.found,
+                member: self.member,
+                param: if holds_params { Some(&key) } else { self.param },
+            })?;
+            members.insert(key, value);
+        }
+        Ok(Value::Object(members))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(StrictValue {
+            found: self.found,
+            member: self.member,
+            param: self.param,
+        })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_string()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
 }
 
 /// Decodes a method's parameters (absent: `{}`) into `P`, or a `-32602` error that names
@@ -1287,6 +1607,121 @@ mod tests {
             let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": {key: value}});
             decode_everything(&serde_json::to_vec(&request).unwrap());
         }
+    }
+
+    #[test]
+    fn numeric_ids_are_echoed_exactly_however_large() {
+        // Beyond u64 and i64, many digits, a fraction as written, an exponent.
+        for id in [
+            "18446744073709551616",
+            "-9223372036854775809",
+            "123456789012345678901234567890123456789",
+            "9007199254740993",
+            "1.50",
+            "-0",
+            "1e400",
+            "7",
+        ] {
+            let text = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"status"}}"#);
+            let request = decode_request(text.as_bytes()).unwrap();
+            assert_eq!(request.id.to_string(), id);
+            let line = Response::result(request.id.clone(), json!(1)).to_line();
+            let line = String::from_utf8(line).unwrap();
+            assert_eq!(
+                line,
+                format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":1}}\n")
+            );
+            // The client reads it back as the same id.
+            let back: Response = serde_json::from_str(&line).unwrap();
+            assert_eq!(back.id, request.id);
+            // An envelope error after the id was read echoes it too.
+            let text = format!(r#"{{"jsonrpc":"2.0","id":{id}}}"#);
+            let error = decode_request(text.as_bytes()).unwrap_err().into_response();
+            let line = String::from_utf8(error.to_line()).unwrap();
+            assert!(line.contains(&format!("\"id\":{id},")), "{line}");
+        }
+        // Strings and null as before; anything else is not an id.
+        let request = decode_request(br#"{"jsonrpc":"2.0","id":"x\"y","method":"m"}"#).unwrap();
+        assert_eq!(request.id, Id::String("x\"y".into()));
+        let request = decode_request(br#"{"jsonrpc":"2.0","id":null,"method":"m"}"#).unwrap();
+        assert_eq!(request.id, Id::Null);
+        for id in ["true", "{}", "[1]"] {
+            let text = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"status"}}"#);
+            assert_eq!(code_of(text.as_bytes()), code::INVALID_REQUEST, "{id}");
+            assert!(serde_json::from_str::<Id>(id).is_err(), "{id}");
+        }
+        assert_eq!(Id::from(u64::MAX).to_string(), "18446744073709551615");
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_naming_the_key() {
+        // (line, code, words in the message, data.param)
+        let cases: [(&str, i64, &str, Option<&str>); 7] = [
+            (
+                r#"{"jsonrpc":"2.0","id":3,"method":"status","method":"symbol.remove"}"#,
+                code::INVALID_REQUEST,
+                "duplicate key `method`",
+                None,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":3,"id":4,"method":"status"}"#,
+                code::INVALID_REQUEST,
+                "duplicate key `id`",
+                None,
+            ),
+            (
+                r#"{"id":3,"jsonrpc":"2.0","jsonrpc":"2.0","method":"status"}"#,
+                code::INVALID_REQUEST,
+                "duplicate key `jsonrpc`",
+                None,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":3,"method":"order.place","params":{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","quantity":"1","side":"SELL"}}"#,
+                code::INVALID_PARAMS,
+                "duplicate key `side`",
+                Some("side"),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":3,"method":"symbol.add","params":{"symbol":"BTCUSDT","intervals":[{"a":1,"a":2}]}}"#,
+                code::INVALID_PARAMS,
+                "duplicate key `a` inside `intervals`",
+                Some("intervals"),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":3,"method":"status","meta":{"k":[{"z":1,"z":1}]}}"#,
+                code::INVALID_REQUEST,
+                "duplicate key `z` inside `meta`",
+                None,
+            ),
+            (
+                r#"[{"jsonrpc":"2.0","id":3,"method":"status","method":"status"}]"#,
+                code::INVALID_REQUEST,
+                "duplicate key `method`",
+                None,
+            ),
+        ];
+        for (text, want, words, param) in cases {
+            let err = decode_request(text.as_bytes()).unwrap_err();
+            assert_eq!(err.error.code, want, "{text}");
+            assert!(
+                err.error.message.contains(words),
+                "{text}: {}",
+                err.error.message
+            );
+            let data = err.error.data.as_ref().map(|d| d["param"].clone());
+            assert_eq!(data, param.map(|p| json!(p)), "{text}");
+            // The id is echoed when it was read before the second key.
+            if text.starts_with('{') {
+                assert_eq!(err.id, Id::from(3), "{text}");
+            }
+        }
+        // A long key is quoted shortened; the same key in two objects is fine.
+        let long = "k".repeat(10_000);
+        let text = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"m","{long}":1,"{long}":2}}"#);
+        let err = decode_request(text.as_bytes()).unwrap_err();
+        assert!(err.error.message.len() < 200, "{}", err.error.message);
+        let text = r#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":{"x":1},"b":{"x":1}}}"#;
+        assert!(decode_request(text.as_bytes()).is_ok());
     }
 
     #[test]

@@ -238,6 +238,22 @@ pub fn tradebeat_command_umask_022(dir: &Path) -> std::process::Command {
     scrubbed(sh, dir)
 }
 
+/// [`tradebeat_command`] started by `sh` after `ulimit -v KIB`: the binary cannot map more
+/// than `address_space_kib` KiB, so input that would make it grow fails instead of taking
+/// the machine's memory. The caller adds the subcommand and its arguments.
+pub fn tradebeat_command_memory_capped(
+    dir: &Path,
+    address_space_kib: u64,
+) -> std::process::Command {
+    let mut sh = std::process::Command::new("sh");
+    sh.args([
+        "-c",
+        &format!(r#"ulimit -v {address_space_kib} && exec "$0" "$@""#),
+        env!("CARGO_BIN_EXE_tradebeat"),
+    ]);
+    scrubbed(sh, dir)
+}
+
 /// `cmd` in `dir`, without the developer's variables, stdin closed, outputs piped.
 fn scrubbed(mut cmd: std::process::Command, dir: &Path) -> std::process::Command {
     use std::process::Stdio;
