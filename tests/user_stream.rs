@@ -775,3 +775,130 @@ async fn a_fill_in_an_outage_is_fetched_after_a_restart() {
     assert_eq!((fills(&r.db, a), fills(&r.db, b)), (1, 1));
     r.daemon.stop().await;
 }
+
+/// A `tradebeat run` child process, killed with SIGKILL when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill(); // SIGKILL: no shutdown path runs
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until the simulator has no subscribed user-data connection (a killed daemon's
+/// socket is closed by the kernel).
+async fn wait_unsubscribed(sim: &SimHandle) {
+    common::wait_until("no subscription", Duration::from_secs(10), || {
+        sim.ws_subscriptions_active() == 0
+    })
+    .await;
+}
+
+/// The outage repro across `kill -9` at random moments: in each cycle the real daemon runs,
+/// two resting orders A and B are stored, the stream drops, A fills, the stream comes back
+/// (its catch-up slowed), B fills on the new stream, and the process is killed at a random
+/// moment (before or after B's fill is stored, during the catch-up). A last daemon then
+/// stores every fill the simulator made, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fills_made_around_kill_9_at_random_moments_are_all_stored() {
+    let seed = std::env::var("TRADEBEAT_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    println!("TRADEBEAT_TEST_SEED={seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let sim = common::sim().await;
+    sim.set_order_price("BTCUSDT", Some(PRICE));
+    let tmp = common::tempdir();
+    let dir = tmp.path();
+    let db = dir.join("data/tradebeat.db");
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[exchange]\nrest_url = \"{}\"\nws_api_url = \"{}\"\n\n[heartbeat]\nperiod_secs = 2\noffset_secs = 1\n\n\
+             [market_data]\nsymbols = [\"BTCUSDT\"]\nintervals = [\"1m\"]\nbackfill_days = 1\n\n\
+             [storage]\ndatabase = \"data/tradebeat.db\"\n\n[logging]\ndir = \"logs\"\n",
+            sim.base_url(),
+            sim.ws_api_url()
+        ),
+    )
+    .unwrap();
+    let spawn = || {
+        let mut cmd = common::tradebeat_command(dir);
+        cmd.args(["run", "--config"])
+            .arg(&config)
+            .env("TRADEBEAT_EXCHANGE__API_KEY", TEST_API_KEY)
+            .env("TRADEBEAT_EXCHANGE__API_SECRET", TEST_API_SECRET)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        Child(cmd.spawn().expect("tradebeat starts"))
+    };
+    let place = |price: &str| {
+        sim.place_order(&[
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("quantity", "0.00100000"),
+            ("price", price),
+        ])
+        .expect("placed")["orderId"]
+            .as_i64()
+            .expect("orderId")
+    };
+    for cycle in 0..4 {
+        let child = spawn();
+        wait_subscribed(&sim).await;
+        let (a, b) = (place("64000.00"), place("63000.00"));
+        common::wait_until("A and B stored", Duration::from_secs(10), || {
+            db.exists() && order_row(&db, a).is_some() && order_row(&db, b).is_some()
+        })
+        .await;
+        sim.set_ws_refuse_connections(true);
+        sim.drop_ws_connections();
+        wait_unsubscribed(&sim).await;
+        dip(&sim, "63990.00"); // A fills while nobody listens
+        sim.set_latency(Duration::from_millis(rng.u64(50..300)));
+        sim.set_ws_refuse_connections(false);
+        wait_subscribed(&sim).await;
+        dip(&sim, "62990.00"); // B fills on the new stream
+        if rng.bool() {
+            common::wait_until("B's fill from the stream", Duration::from_secs(5), || {
+                fills(&db, b) == 1
+            })
+            .await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..600))).await; // a random moment
+        drop(child); // kill -9
+        sim.set_latency(Duration::ZERO);
+        wait_unsubscribed(&sim).await;
+        println!(
+            "cycle {cycle}: at the kill, A {} fill rows, B {}",
+            fills(&db, a),
+            fills(&db, b)
+        );
+    }
+    let _last = spawn();
+    let mut last = Err(String::new());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        last = matches_exchange(&sim, &db);
+        if last.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last.unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    let filled = sim.orders().iter().filter(|o| o.status == "FILLED").count();
+    assert_eq!(filled, 8, "seed {seed}");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM executions WHERE trade_id IS NOT NULL"
+        ),
+        8,
+        "seed {seed}"
+    );
+}
