@@ -25,7 +25,8 @@
 //! after the subscription, so the stream delivers every fill newer than the last page,
 //! while a fill the stream stores first (or stored before a crash, or between failed
 //! catch-ups) moves nothing and hides nothing older. A symbol without a checkpoint (never
-//! caught up, or a database from before checkpoints) gets its most recent 1000 fills. The
+//! caught up, or a database from before checkpoints) gets its most recent 1000 fills (none:
+//! its checkpoint becomes 0, so later catch-ups page through everything that follows). The
 //! orders of fetched fills that are not stored (placed outside tradebeat) are recorded
 //! too. Everything written is idempotent with what the stream delivers (fills are keyed by
 //! trade id; orders never move backwards), so fetching a fill again costs weight only.
@@ -108,7 +109,14 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, Reconcil
                 Err(e) => return Err(e.into()),
             };
             let full = page.len() >= usize::from(ORDERS_MAX_LIMIT);
-            let next = page.last().map(|t| t.id + 1);
+            // Where the checkpoint moves once this page is stored. An empty answer to a
+            // symbol's first catch-up means the account has no fill there yet: every later
+            // one is at or past 0.
+            let next = match page.last() {
+                Some(t) => Some(t.id.saturating_add(1)),
+                None if from.is_none() => Some(0),
+                None => None,
+            };
             let order_ids: BTreeSet<i64> = page.iter().map(|t| t.order_id).collect();
             let now = inner.clock.now_ms();
             report.trades_new += inner
