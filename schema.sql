@@ -320,3 +320,19 @@ CREATE TABLE user_events (
     received_at INTEGER NOT NULL,
     UNIQUE (market, event_type, raw)
 );
+
+-- version: 5
+
+-- Where the next `GET /api/v3/myTrades?fromId=` catch-up of a symbol starts (README.md,
+-- "Nothing lost"): every fill of the account on this symbol with a lower trade id is in
+-- `executions`. Advanced only by a catch-up, to one past the last trade the exchange listed
+-- to it, while a subscribed stream delivers what comes after; never by the stream's own
+-- rows (a fill the stream stores may be newer than fills nobody has fetched yet). A symbol
+-- without a row gets its most recent 1000 fills.
+CREATE TABLE trade_checkpoints (
+    market        TEXT    NOT NULL CHECK (market IN ('spot', 'usdm', 'coinm')),
+    symbol        TEXT    NOT NULL,
+    next_trade_id INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL, -- local clock, ms
+    PRIMARY KEY (market, symbol)
+);

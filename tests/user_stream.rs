@@ -59,7 +59,28 @@ impl Running {
         let sim = common::sim().await;
         sim.set_order_price("BTCUSDT", Some(PRICE));
         before(&sim);
-        let dir = common::tempdir();
+        Running::launch(sim, common::tempdir(), options).await
+    }
+
+    /// Stops the daemon (as a restart would) and starts a new one on the same simulator and
+    /// the same files.
+    async fn restart(self, options: UserStreamOptions) -> Running {
+        let Running {
+            sim,
+            _dir: dir,
+            daemon,
+            _log_default,
+            _log_files,
+            ..
+        } = self;
+        daemon.stop().await;
+        drop(_log_default);
+        drop(_log_files);
+        Running::launch(sim, dir, options).await
+    }
+
+    /// A daemon with the test credentials on `sim`, its files in `dir`.
+    async fn launch(sim: SimHandle, dir: TempDir, options: UserStreamOptions) -> Running {
         let mut config = common::config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1m"]);
         config.exchange.ws_api_url = Some(sim.ws_api_url());
         config.exchange.api_key = Some(Secret::new(TEST_API_KEY));
@@ -619,4 +640,273 @@ async fn random_drops_during_many_fills_lose_nothing() {
     assert_eq!(trades, i64::try_from(filled).unwrap(), "seed {seed}");
     assert!(drops > 0, "seed {seed}: no drop happened");
     r.daemon.stop().await;
+}
+
+/// Waits (tightly) until the simulator has a subscribed user-data connection.
+async fn wait_subscribed(sim: &SimHandle) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.ws_subscriptions_active() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for a subscription"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Waits until the stored orders and fills match the simulator's; panics with `what`.
+async fn wait_matches(r: &Running, what: &str) {
+    let mut last = Err(String::new());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        last = matches_exchange(&r.sim, &r.db);
+        if last.is_ok() && r.status().state == StreamState::Healthy {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: {last:?}; status {:?}", r.status());
+}
+
+/// Two resting buys (A above B) placed elsewhere, both stored from the stream.
+async fn two_resting(r: &Running) -> (i64, i64) {
+    let a = r.outside(
+        "BUY",
+        "LIMIT",
+        &[("timeInForce", "GTC"), ("price", "64000.00")],
+    );
+    let b = r.outside(
+        "BUY",
+        "LIMIT",
+        &[("timeInForce", "GTC"), ("price", "63000.00")],
+    );
+    common::wait_until("A and B stored", Duration::from_secs(5), || {
+        order_row(&r.db, a).is_some() && order_row(&r.db, b).is_some()
+    })
+    .await;
+    (a, b)
+}
+
+/// The market dips to `price` and comes back: the resting buys at or above it fill.
+fn dip(sim: &SimHandle, price: &str) {
+    sim.set_order_price("BTCUSDT", Some(price));
+    sim.set_order_price("BTCUSDT", Some(PRICE));
+}
+
+/// The issue's repro, repeated with random timing: two resting orders A and B, the stream
+/// dropped, A filled during the outage, B filled right after the resubscription (the new
+/// stream stores B's fill while the catch-up is still running, its requests slowed or
+/// failing at random). Every fill the simulator made ends with its `executions` row. Before
+/// the catch-up was driven by the trade-id checkpoint, B's fill moved `MAX(trade_id)` past
+/// A's and A's fill was never fetched.
+#[tokio::test]
+async fn a_fill_in_an_outage_is_kept_when_the_next_fill_comes_first_on_the_new_stream() {
+    let seed = std::env::var("TRADEBEAT_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    println!("TRADEBEAT_TEST_SEED={seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let r = Running::healthy(fast()).await;
+    // No fill yet: the first catch-up found none, so later ones page from trade id 0.
+    assert_eq!(
+        count(
+            &r.db,
+            "SELECT next_trade_id FROM trade_checkpoints WHERE symbol = 'BTCUSDT'"
+        ),
+        0
+    );
+    for round in 0..8 {
+        let (a, b) = two_resting(&r).await;
+        r.sim.set_ws_refuse_connections(true);
+        r.sim.drop_ws_connections();
+        r.wait_status("the stream to notice", Duration::from_secs(5), |s| {
+            s.state != StreamState::Healthy
+        })
+        .await;
+        dip(&r.sim, "63990.00"); // A fills while nobody listens
+        // The catch-up after the reconnect is slow, or fails a few times first.
+        r.sim.set_latency(Duration::from_millis(rng.u64(20..200)));
+        let failing = rng.bool();
+        if failing {
+            r.sim.set_error_rate_5xx(1.0);
+        }
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..300))).await; // the outage
+        r.sim.set_ws_refuse_connections(false);
+        wait_subscribed(&r.sim).await;
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..20))).await;
+        dip(&r.sim, "62990.00"); // B fills on the new stream
+        common::wait_until("B's fill from the stream", Duration::from_secs(5), || {
+            fills(&r.db, b) == 1
+        })
+        .await;
+        r.sim.set_error_rate_5xx(0.0);
+        wait_matches(
+            &r,
+            &format!("seed {seed} round {round} (failing {failing})"),
+        )
+        .await;
+        r.sim.set_latency(Duration::ZERO);
+        assert_eq!((fills(&r.db, a), fills(&r.db, b)), (1, 1), "seed {seed}");
+    }
+    r.daemon.stop().await;
+}
+
+/// The same outage, and the daemon restarted before any catch-up succeeded (the exchange's
+/// REST answers 503 meanwhile): A's fill, made while nothing listened, is fetched by the
+/// next process although B's, newer, was stored first.
+#[tokio::test]
+async fn a_fill_in_an_outage_is_fetched_after_a_restart() {
+    let r = Running::healthy(fast()).await;
+    let (a, b) = two_resting(&r).await;
+    r.sim.set_ws_refuse_connections(true);
+    r.sim.drop_ws_connections();
+    r.wait_status("the stream to notice", Duration::from_secs(5), |s| {
+        s.state != StreamState::Healthy
+    })
+    .await;
+    dip(&r.sim, "63990.00");
+    r.sim.set_error_rate_5xx(1.0);
+    r.sim.set_ws_refuse_connections(false);
+    wait_subscribed(&r.sim).await;
+    dip(&r.sim, "62990.00");
+    common::wait_until("B's fill from the stream", Duration::from_secs(5), || {
+        fills(&r.db, b) == 1
+    })
+    .await;
+    assert_eq!(fills(&r.db, a), 0);
+    assert_ne!(r.status().state, StreamState::Healthy);
+
+    let r = r.restart(fast()).await;
+    r.sim.set_error_rate_5xx(0.0);
+    wait_matches(&r, "after the restart").await;
+    assert_eq!((fills(&r.db, a), fills(&r.db, b)), (1, 1));
+    r.daemon.stop().await;
+}
+
+/// A `tradebeat run` child process, killed with SIGKILL when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill(); // SIGKILL: no shutdown path runs
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until the simulator has no subscribed user-data connection (a killed daemon's
+/// socket is closed by the kernel).
+async fn wait_unsubscribed(sim: &SimHandle) {
+    common::wait_until("no subscription", Duration::from_secs(10), || {
+        sim.ws_subscriptions_active() == 0
+    })
+    .await;
+}
+
+/// The outage repro across `kill -9` at random moments: in each cycle the real daemon runs,
+/// two resting orders A and B are stored, the stream drops, A fills, the stream comes back
+/// (its catch-up slowed), B fills on the new stream, and the process is killed at a random
+/// moment (before or after B's fill is stored, during the catch-up). A last daemon then
+/// stores every fill the simulator made, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fills_made_around_kill_9_at_random_moments_are_all_stored() {
+    let seed = std::env::var("TRADEBEAT_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    println!("TRADEBEAT_TEST_SEED={seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let sim = common::sim().await;
+    sim.set_order_price("BTCUSDT", Some(PRICE));
+    let tmp = common::tempdir();
+    let dir = tmp.path();
+    let db = dir.join("data/tradebeat.db");
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[exchange]\nrest_url = \"{}\"\nws_api_url = \"{}\"\n\n[heartbeat]\nperiod_secs = 2\noffset_secs = 1\n\n\
+             [market_data]\nsymbols = [\"BTCUSDT\"]\nintervals = [\"1m\"]\nbackfill_days = 1\n\n\
+             [storage]\ndatabase = \"data/tradebeat.db\"\n\n[logging]\ndir = \"logs\"\n",
+            sim.base_url(),
+            sim.ws_api_url()
+        ),
+    )
+    .unwrap();
+    let spawn = || {
+        let mut cmd = common::tradebeat_command(dir);
+        cmd.args(["run", "--config"])
+            .arg(&config)
+            .env("TRADEBEAT_EXCHANGE__API_KEY", TEST_API_KEY)
+            .env("TRADEBEAT_EXCHANGE__API_SECRET", TEST_API_SECRET)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        Child(cmd.spawn().expect("tradebeat starts"))
+    };
+    let place = |price: &str| {
+        sim.place_order(&[
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("quantity", "0.00100000"),
+            ("price", price),
+        ])
+        .expect("placed")["orderId"]
+            .as_i64()
+            .expect("orderId")
+    };
+    for cycle in 0..4 {
+        let child = spawn();
+        wait_subscribed(&sim).await;
+        let (a, b) = (place("64000.00"), place("63000.00"));
+        common::wait_until("A and B stored", Duration::from_secs(10), || {
+            db.exists() && order_row(&db, a).is_some() && order_row(&db, b).is_some()
+        })
+        .await;
+        sim.set_ws_refuse_connections(true);
+        sim.drop_ws_connections();
+        wait_unsubscribed(&sim).await;
+        dip(&sim, "63990.00"); // A fills while nobody listens
+        sim.set_latency(Duration::from_millis(rng.u64(50..300)));
+        sim.set_ws_refuse_connections(false);
+        wait_subscribed(&sim).await;
+        dip(&sim, "62990.00"); // B fills on the new stream
+        if rng.bool() {
+            common::wait_until("B's fill from the stream", Duration::from_secs(5), || {
+                fills(&db, b) == 1
+            })
+            .await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..600))).await; // a random moment
+        drop(child); // kill -9
+        sim.set_latency(Duration::ZERO);
+        wait_unsubscribed(&sim).await;
+        println!(
+            "cycle {cycle}: at the kill, A {} fill rows, B {}",
+            fills(&db, a),
+            fills(&db, b)
+        );
+    }
+    let _last = spawn();
+    let mut last = Err(String::new());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        last = matches_exchange(&sim, &db);
+        if last.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last.unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    let filled = sim.orders().iter().filter(|o| o.status == "FILLED").count();
+    assert_eq!(filled, 8, "seed {seed}");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM executions WHERE trade_id IS NOT NULL"
+        ),
+        8,
+        "seed {seed}"
+    );
 }

@@ -841,7 +841,8 @@ mod tests {
                 .unwrap()
                 .execute_batch(
                     "DROP TABLE executions; DROP TABLE balances; DROP TABLE balance_changes;
-                     DROP TABLE list_statuses; DROP TABLE user_events;",
+                     DROP TABLE list_statuses; DROP TABLE user_events;
+                     DROP TABLE trade_checkpoints;",
                 )
                 .unwrap();
             store

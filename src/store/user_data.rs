@@ -153,60 +153,47 @@ impl Store {
         trades: &[Trade],
         received_at_ms: i64,
     ) -> Result<usize, StoreError> {
+        self.write(|tx| record_trades_tx(tx, market, trades, received_at_ms))
+    }
+
+    /// Moves the `myTrades` checkpoint of `symbol` (`trade_checkpoints`) to
+    /// `next_trade_id`, never backwards. The caller vouches that every fill of the account
+    /// on `symbol` with a lower trade id is stored (recorded from a catch-up that listed
+    /// them all, with their orders), and that a subscribed stream delivers the fills after
+    /// the catch-up's last page.
+    pub fn advance_trade_checkpoint(
+        &self,
+        market: Market,
+        symbol: &Symbol,
+        next_trade_id: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         self.write(|tx| {
-            let mut client_id = tx.prepare_cached(
-                "SELECT client_order_id FROM orders
-                 WHERE market = ?1 AND symbol = ?2 AND order_id = ?3",
-            )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO executions (market, symbol, event_key, source, order_id,
-                     client_order_id, side, execution_type, last_qty, last_price, last_quote_qty,
-                     commission, commission_asset, trade_id, is_maker, transaction_time, raw,
-                     received_at)
-                 VALUES (?1, ?2, ?3, 'rest', ?4, ?5, ?6, 'TRADE', ?7, ?8, ?9, ?10, ?11, ?12, ?13,
-                         ?14, ?15, ?16)
-                 ON CONFLICT (market, symbol, event_key) DO NOTHING",
-            )?;
-            let mut new = 0;
-            for t in trades {
-                let cid: Option<String> = client_id
-                    .query_row(
-                        params![market.as_str(), t.symbol.as_str(), t.order_id],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                let raw = serde_json::to_string(t)
-                    .map_err(|e| StoreError::Corrupt(format!("trade {}: {e}", t.id)))?;
-                new += insert.execute(params![
-                    market.as_str(),
-                    t.symbol.as_str(),
-                    trade_event_key(t.id),
-                    t.order_id,
-                    cid,
-                    if t.is_buyer { "BUY" } else { "SELL" },
-                    t.qty.to_string(),
-                    t.price.to_string(),
-                    t.quote_qty.to_string(),
-                    t.commission.to_string(),
-                    t.commission_asset,
-                    t.id,
-                    t.is_maker,
-                    t.time,
-                    raw,
-                    received_at_ms
-                ])?;
-            }
-            Ok(new)
+            tx.prepare_cached(
+                "INSERT INTO trade_checkpoints (market, symbol, next_trade_id, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (market, symbol) DO UPDATE
+                 SET next_trade_id = excluded.next_trade_id, updated_at = excluded.updated_at
+                 WHERE excluded.next_trade_id > next_trade_id",
+            )?
+            .execute(params![
+                market.as_str(),
+                symbol.as_str(),
+                next_trade_id,
+                now_ms
+            ])?;
+            Ok(())
         })
     }
 
-    /// The highest trade id stored per symbol of `market` (executions with a trade id,
-    /// from either source): where a `myTrades` catch-up starts (`fromId` = this + 1).
-    pub fn last_trade_ids(&self, market: Market) -> Result<HashMap<Symbol, i64>, StoreError> {
+    /// Where the next `myTrades` catch-up of each symbol of `market` starts (`fromId`):
+    /// every fill with a lower trade id is stored. Symbols never caught up are absent. Only
+    /// [`Store::advance_trade_checkpoint`] moves it: the highest trade id stored is no such mark,
+    /// since the stream may store a fill while older ones are still missing.
+    pub fn trade_checkpoints(&self, market: Market) -> Result<HashMap<Symbol, i64>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT symbol, MAX(trade_id) FROM executions
-             WHERE market = ?1 AND trade_id IS NOT NULL GROUP BY symbol",
+            "SELECT symbol, next_trade_id FROM trade_checkpoints WHERE market = ?1",
         )?;
         let rows = stmt
             .query_map([market.as_str()], |r| {
@@ -218,7 +205,7 @@ impl Store {
                 symbol
                     .parse::<Symbol>()
                     .map(|s| (s, id))
-                    .map_err(|e| StoreError::Corrupt(format!("executions.symbol: {e}")))
+                    .map_err(|e| StoreError::Corrupt(format!("trade_checkpoints.symbol: {e}")))
             })
             .collect()
     }
@@ -340,6 +327,58 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
+}
+
+/// [`Store::record_trades`] inside `tx`.
+fn record_trades_tx(
+    tx: &Transaction<'_>,
+    market: Market,
+    trades: &[Trade],
+    received_at_ms: i64,
+) -> Result<usize, StoreError> {
+    let mut client_id = tx.prepare_cached(
+        "SELECT client_order_id FROM orders
+             WHERE market = ?1 AND symbol = ?2 AND order_id = ?3",
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO executions (market, symbol, event_key, source, order_id,
+                 client_order_id, side, execution_type, last_qty, last_price, last_quote_qty,
+                 commission, commission_asset, trade_id, is_maker, transaction_time, raw,
+                 received_at)
+             VALUES (?1, ?2, ?3, 'rest', ?4, ?5, ?6, 'TRADE', ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                     ?14, ?15, ?16)
+             ON CONFLICT (market, symbol, event_key) DO NOTHING",
+    )?;
+    let mut new = 0;
+    for t in trades {
+        let cid: Option<String> = client_id
+            .query_row(
+                params![market.as_str(), t.symbol.as_str(), t.order_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let raw = serde_json::to_string(t)
+            .map_err(|e| StoreError::Corrupt(format!("trade {}: {e}", t.id)))?;
+        new += insert.execute(params![
+            market.as_str(),
+            t.symbol.as_str(),
+            trade_event_key(t.id),
+            t.order_id,
+            cid,
+            if t.is_buyer { "BUY" } else { "SELL" },
+            t.qty.to_string(),
+            t.price.to_string(),
+            t.quote_qty.to_string(),
+            t.commission.to_string(),
+            t.commission_asset,
+            t.id,
+            t.is_maker,
+            t.time,
+            raw,
+            received_at_ms
+        ])?;
+    }
+    Ok(new)
 }
 
 /// Whether `e` comes from the event's data (a constraint it breaks, a stored value it
@@ -1097,10 +1136,8 @@ mod tests {
             ("rest", Some("tb-rest"))
         );
         assert_eq!(rows[1].order_status, None);
-        assert_eq!(
-            store.last_trade_ids(Market::Spot).unwrap(),
-            HashMap::from([(symbol.clone(), 77)])
-        );
+        // Only a catch-up page moves the checkpoint.
+        assert!(store.trade_checkpoints(Market::Spot).unwrap().is_empty());
 
         let fill = trade_report(
             "tb-rest",
@@ -1133,6 +1170,34 @@ mod tests {
         assert_eq!(report.executions_duplicate, 1);
         assert_eq!(store.record_trades(Market::Spot, &[trade], 6).unwrap(), 0);
         assert_eq!(store.execution_count().unwrap(), 2);
+    }
+
+    #[test]
+    fn only_a_catch_up_moves_the_trade_checkpoint_and_never_backwards() {
+        let (_dir, store) = store();
+        let symbol: Symbol = "ETHBTC".parse().unwrap();
+        pending(&store, "tb-cp");
+        // A fill from the stream (say, newer than fills nobody fetched yet) is no checkpoint.
+        let fill = trade_report("tb-cp", 9, 500, ("FILLED", "1.00000000", "1.00000000"), 130);
+        store.apply_user_data(Market::Spot, &[fill], 1).unwrap();
+        assert!(store.trade_checkpoints(Market::Spot).unwrap().is_empty());
+        store
+            .advance_trade_checkpoint(Market::Spot, &symbol, 78, 2)
+            .unwrap();
+        store
+            .advance_trade_checkpoint(Market::Spot, &symbol, 60, 3)
+            .unwrap();
+        assert_eq!(
+            store.trade_checkpoints(Market::Spot).unwrap(),
+            HashMap::from([(symbol.clone(), 78)])
+        );
+        store
+            .advance_trade_checkpoint(Market::Spot, &symbol, 501, 4)
+            .unwrap();
+        assert_eq!(
+            store.trade_checkpoints(Market::Spot).unwrap(),
+            HashMap::from([(symbol, 501)])
+        );
     }
 
     #[test]

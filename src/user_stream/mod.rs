@@ -43,8 +43,9 @@
 //! After every (re)connect, once subscribed and before the stream reports `healthy`, it
 //! reconciles over REST ([`reconcile`]): every stored order not in a final state is
 //! queried, the open orders are listed (orders placed outside tradebeat are recorded too),
-//! the fills since the last known trade of every symbol are fetched (`myTrades` with
-//! `fromId`) and the account's balances are read. All of it is idempotent with what the
+//! the fills of every symbol from its checkpoint on are fetched (`myTrades` with `fromId`;
+//! the checkpoint moves only once a catch-up stored every fill below it, never with the
+//! stream's own fills: [`reconcile`]) and the account's balances are read. All of it is idempotent with what the
 //! stream delivers: a fill is one row whichever way it came (keyed by trade id), and an
 //! order never moves backwards.
 //!

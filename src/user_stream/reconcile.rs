@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | every stored order not in a final state | `GET /api/v3/order` | 4 each |
 //! | the open orders (imports orders placed outside tradebeat) | `GET /api/v3/openOrders` | 80 |
-//! | fills since the last stored trade, per symbol | `GET /api/v3/myTrades?fromId=` | 20 per page |
+//! | fills from the symbol's checkpoint on, per symbol | `GET /api/v3/myTrades?fromId=` | 20 per page |
 //! | orders of those fills that are not stored | `GET /api/v3/allOrders?orderId=` | 20 per 1000 orders |
 //! | balances | `GET /api/v3/account` | 20 |
 //!
@@ -17,11 +17,19 @@
 //! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>.
 //!
 //! The symbols looked at are those registered, those with stored orders and those with
-//! stored fills. A symbol with no stored fill yet gets its most recent 1000 fills; after
-//! that, paging with `fromId` fetches every fill exactly once. The orders of fetched fills
-//! that are not stored (placed outside tradebeat) are recorded too. Everything written is
-//! idempotent with what the stream delivers (fills are keyed by trade id; orders never
-//! move backwards).
+//! stored fills. The catch-up of a symbol is driven by what may be missing, not by the
+//! fills stored: it starts at the symbol's checkpoint (`trade_checkpoints`, see
+//! [`crate::store::Store::advance_trade_checkpoint`]), one past the last trade an earlier
+//! catch-up was listed, and pages with `fromId` to the newest fill. Once a page's fills and
+//! their orders are stored, the checkpoint moves past it, and only here: the catch-up runs
+//! after the subscription, so the stream delivers every fill newer than the last page,
+//! while a fill the stream stores first (or stored before a crash, or between failed
+//! catch-ups) moves nothing and hides nothing older. A symbol without a checkpoint (never
+//! caught up, or a database from before checkpoints) gets its most recent 1000 fills (none:
+//! its checkpoint becomes 0, so later catch-ups page through everything that follows). The
+//! orders of fetched fills that are not stored (placed outside tradebeat) are recorded
+//! too. Everything written is idempotent with what the stream delivers (fills are keyed by
+//! trade id; orders never move backwards), so fetching a fill again costs weight only.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -83,9 +91,12 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, Reconcil
         .store
         .run(move |s| s.reconcile_symbols(market))
         .await?;
-    let last = inner.store.run(move |s| s.last_trade_ids(market)).await?;
+    let checkpoints = inner
+        .store
+        .run(move |s| s.trade_checkpoints(market))
+        .await?;
     for symbol in symbols {
-        let mut from = last.get(&symbol).map(|id| id + 1);
+        let mut from = checkpoints.get(&symbol).copied();
         let mut listed = true;
         loop {
             let page = match venue.my_trades(&symbol, from, ORDERS_MAX_LIMIT).await {
@@ -98,7 +109,14 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, Reconcil
                 Err(e) => return Err(e.into()),
             };
             let full = page.len() >= usize::from(ORDERS_MAX_LIMIT);
-            let next = page.last().map(|t| t.id + 1);
+            // Where the checkpoint moves once this page is stored. An empty answer to a
+            // symbol's first catch-up means the account has no fill there yet: every later
+            // one is at or past 0.
+            let next = match page.last() {
+                Some(t) => Some(t.id.saturating_add(1)),
+                None if from.is_none() => Some(0),
+                None => None,
+            };
             let order_ids: BTreeSet<i64> = page.iter().map(|t| t.order_id).collect();
             let now = inner.clock.now_ms();
             report.trades_new += inner
@@ -121,6 +139,13 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, Reconcil
                 })
                 .await?;
             report.orders_imported += import_orders(inner, venue, &symbol, missing).await?;
+            if let Some(next) = next {
+                let sym = symbol.clone();
+                inner
+                    .store
+                    .run(move |s| s.advance_trade_checkpoint(market, &sym, next, now))
+                    .await?;
+            }
             match (from, next) {
                 (Some(_), Some(next)) if full => from = Some(next),
                 _ => break,
