@@ -215,7 +215,9 @@ impl MarketData {
                 Ok(closed) if closed.is_empty() => {}
                 Ok(closed) => {
                     row.klines_written += u32::try_from(closed.len()).unwrap_or(u32::MAX);
-                    write.klines.push((task.symbol_id, task.interval, closed));
+                    write
+                        .klines
+                        .push((task.symbol_id, task.interval, closed, task.closed_before));
                 }
                 Err(e) => {
                     tracing::warn!(symbol = %task.symbol, interval = %task.interval, error = %e,
