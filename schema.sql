@@ -336,3 +336,11 @@ CREATE TABLE trade_checkpoints (
     updated_at    INTEGER NOT NULL, -- local clock, ms
     PRIMARY KEY (market, symbol)
 );
+
+-- version: 6
+
+-- The exchange's own time (`serverTime` of `GET /api/v3/time`, ms) read before the request
+-- whose answer held this candle: the exchange produced the values after it, so
+-- `close_time < closed_before` proves they are final. NULL for candles written before this
+-- version, which the gap check fetches again once, like a candle whose proof is missing.
+ALTER TABLE klines ADD COLUMN closed_before INTEGER;

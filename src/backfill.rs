@@ -725,8 +725,11 @@ impl BackfillHandle {
     /// states right after they were persisted. Jobs already complete for the range are
     /// returned as `Done` without refetching.
     ///
-    /// `from_ms` (ms since the epoch) is moved up to the interval's grid and to what
-    /// `retention_days` keeps. Errors: [`BackfillError::UnknownSymbol`] for an id that is
+    /// `from_ms` (ms since the epoch) is moved up to the interval's grid, to what
+    /// `retention_days` keeps and to the symbol's first candle (one `GET /api/v3/klines`
+    /// from `from_ms` with `limit=1`: Binance answers with the first candle at or after
+    /// it, so `--from 1970-01-01` starts at the listing, not 56 years of empty pages; if
+    /// that request fails, `from_ms` is kept). Errors: [`BackfillError::UnknownSymbol`] for an id that is
     /// not an active registered symbol, [`BackfillError::UnknownInterval`] for an interval
     /// the symbol does not follow, [`BackfillError::InvalidFrom`] for a negative or future
     /// `from_ms`, [`BackfillError::NotRunning`] once the component has stopped.
@@ -746,12 +749,22 @@ impl BackfillHandle {
         {
             return Err(BackfillError::InvalidFrom(from));
         }
+        let first_candle = match from_ms {
+            Some(from) => self.first_candle(symbol_id, from).await?,
+            None => None,
+        };
         let settings = self.ctx.settings();
         let (jobs, restarted) = self
             .ctx
             .db(move |s| {
                 Ok(start_jobs(
-                    s, &settings, symbol_id, interval, from_ms, server_now, now,
+                    s,
+                    &settings,
+                    symbol_id,
+                    interval,
+                    from_ms.map(|f| (f, first_candle)),
+                    server_now,
+                    now,
                 ))
             })
             .await??;
@@ -768,6 +781,28 @@ impl BackfillHandle {
                 .map_err(|_| BackfillError::NotRunning)?;
         }
         Ok(jobs.iter().map(|j| self.ctx.job_state(j)).collect())
+    }
+
+    /// The open time of the symbol's first 1m candle at or after `from` (ms), as the
+    /// exchange reports it; `None` when the symbol is not registered (the caller reports
+    /// it), the exchange has no candle since `from`, or the request failed (logged).
+    async fn first_candle(&self, symbol_id: i64, from: i64) -> Result<Option<i64>, BackfillError> {
+        let Some(row) = self.ctx.db(move |s| s.symbol_by_id(symbol_id)).await? else {
+            return Ok(None);
+        };
+        match self
+            .ctx
+            .exchange
+            .klines(&row.symbol, Interval::M1, Some(from), None, 1)
+            .await
+        {
+            Ok(first) => Ok(first.first().map(|k| k.open_time)),
+            Err(e) => {
+                tracing::warn!(symbol = %row.symbol, error = %e,
+                    "first candle not found; the backfill starts where asked");
+                Ok(None)
+            }
+        }
     }
 
     /// Stops the symbol's jobs (the symbol was removed); their rows stay, as `Stopped`.
@@ -819,13 +854,14 @@ impl BackfillHandle {
 }
 
 /// The body of [`BackfillHandle::start`], on the store: the jobs as they stand after the
-/// call, and the ones written anew.
+/// call, and the ones written anew. `from` is the start asked for and the open time of the
+/// symbol's first 1m candle at or after it, when known.
 fn start_jobs(
     store: &Store,
     settings: &Settings,
     symbol_id: i64,
     interval: Option<Interval>,
-    from_ms: Option<i64>,
+    from_ms: Option<(i64, Option<i64>)>,
     server_now: i64,
     now: i64,
 ) -> Result<(Vec<BackfillJob>, Vec<SeriesKey>), BackfillError> {
@@ -853,9 +889,9 @@ fn start_jobs(
     for interval in intervals {
         let retention = settings.retention_days.get(&interval).copied();
         let from = match from_ms {
-            Some(f) => {
-                plan::align_up(interval, f).max(plan::kept_from(interval, server_now, retention))
-            }
+            Some((f, first)) => plan::align_up(interval, f)
+                .max(first.map_or(i64::MIN, |t| interval.open_time_containing(t)))
+                .max(plan::kept_from(interval, server_now, retention)),
             None => plan::job_from(interval, server_now, days, retention),
         };
         let existing = store.backfill_job(row.id, interval)?;

@@ -11,7 +11,11 @@
 //! skipped, the rest run.
 //!
 //! Architecture invariant: a candle is stored only once its close time has passed on the
-//! exchange's clock; the still-open candle never reaches the database.
+//! exchange's clock; the still-open candle never reaches the database. "Passed" is proven
+//! by the exchange itself, never by the local clock: every beat reads the exchange's time
+//! (`GET /api/v3/time`) before it asks for candles, and keeps only candles that closed
+//! before that time. A clock step (NTP, a resumed VM, the exchange's own clock) can then
+//! delay a candle to the next beat, never store it early.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -28,8 +32,6 @@ use crate::store::{BeatTrigger, BeatWrite, HeartbeatRow, Store, StoreError, Symb
 const KLINE_CONCURRENCY: usize = 8;
 /// Binance's maximum `limit` for `GET /api/v3/klines`.
 const MAX_KLINES_PER_REQUEST: i64 = 1000;
-/// How often the clock offset to the exchange is measured again, ms.
-const TIME_SYNC_EVERY_MS: i64 = 10 * 60_000;
 /// How often symbol statuses are refreshed from `exchangeInfo`, ms.
 const EXCHANGE_INFO_EVERY_MS: i64 = 60 * 60_000;
 /// The longest `heartbeats.error` text kept, in bytes.
@@ -53,8 +55,6 @@ pub struct MarketData {
 /// What the beats remember between them. Guarded by the beat lock.
 #[derive(Default)]
 struct State {
-    /// When the clock offset was last measured, local ms.
-    time_synced_at: Option<i64>,
     /// When `exchangeInfo` was last read, local ms.
     info_read_at: Option<i64>,
     /// Set when the exchange said a followed symbol is invalid: re-read `exchangeInfo`.
@@ -70,6 +70,9 @@ struct KlineTask {
     start: i64,
     /// Open time of the newest closed candle, ms.
     last_closed: i64,
+    /// The exchange's time read before the request (ms): only candles that closed before
+    /// it are kept.
+    closed_before: i64,
 }
 
 impl MarketData {
@@ -145,8 +148,23 @@ impl MarketData {
         };
         let (symbols, newest) = followed;
 
-        let server_now = self.exchange.server_now_ms();
-        let tasks = plan_klines(&symbols, &newest, &self.default_intervals, server_now);
+        // The exchange's own time, read before any candle is asked for: a candle that
+        // closed before it is final. Without a fresh reading the last one still proves
+        // what closed before it (the newer candles wait for the next beat).
+        let server_time = match self.exchange.server_time().await {
+            Ok(t) => t,
+            Err(e) => {
+                let seen = self.exchange.server_time_seen();
+                tracing::warn!(error = %e, "exchange time not read; the last one is used");
+                if seen == i64::MIN {
+                    row.error = Some(format!("exchange not ready: {e}"));
+                    row.symbols_failed = u32::try_from(symbols.len()).unwrap_or(u32::MAX);
+                    return self.record_failed_beat(row).await;
+                }
+                seen
+            }
+        };
+        let tasks = plan_klines(&symbols, &newest, &self.default_intervals, server_time);
         let names: Vec<Symbol> = symbols.iter().map(|s| s.symbol.clone()).collect();
 
         let tickers = self.exchange.tickers_24hr(&names);
@@ -197,7 +215,9 @@ impl MarketData {
                 Ok(closed) if closed.is_empty() => {}
                 Ok(closed) => {
                     row.klines_written += u32::try_from(closed.len()).unwrap_or(u32::MAX);
-                    write.klines.push((task.symbol_id, task.interval, closed));
+                    write
+                        .klines
+                        .push((task.symbol_id, task.interval, closed, task.closed_before));
                 }
                 Err(e) => {
                     tracing::warn!(symbol = %task.symbol, interval = %task.interval, error = %e,
@@ -240,24 +260,13 @@ impl MarketData {
         row
     }
 
-    /// Measures the clock offset and reads `exchangeInfo` when they are due (first beat,
-    /// then every few minutes / hours, or when a symbol turned out invalid), registering
-    /// the configured symbols and refreshing the status of registered ones.
+    /// Reads `exchangeInfo` when it is due (first beat, then hourly, or when a symbol
+    /// turned out invalid), registering the configured symbols and refreshing the status
+    /// of registered ones. (The clock offset is measured by every beat, with the
+    /// exchange's time.)
     async fn refresh_exchange_state(&self, state: &mut State) -> Result<(), ExchangeError> {
         let now = self.clock.now_ms();
         let due = |at: Option<i64>, every: i64| at.is_none_or(|t| now - t >= every);
-        if due(state.time_synced_at, TIME_SYNC_EVERY_MS) {
-            match self.exchange.sync_time().await {
-                Ok(offset_ms) => {
-                    tracing::info!(offset_ms, "clock offset to the exchange measured");
-                    state.time_synced_at = Some(now);
-                }
-                // Without a first measurement the beat cannot tell closed candles from open
-                // ones; later, the previous offset is still good.
-                Err(e) if state.time_synced_at.is_none() => return Err(e),
-                Err(e) => tracing::warn!(error = %e, "clock offset not re-measured"),
-            }
-        }
         if state.info_stale || due(state.info_read_at, EXCHANGE_INFO_EVERY_MS) {
             match self.exchange.exchange_info().await {
                 Ok(info) => {
@@ -297,8 +306,8 @@ impl MarketData {
                 limit,
             )
             .await?;
-        // Re-read the exchange's clock: the answer may have taken a while.
-        closed_candles(task, fetched, self.exchange.server_now_ms())
+        // Closed on the exchange's clock read before the request, not on ours.
+        closed_candles(task, fetched, task.closed_before)
     }
 }
 
@@ -322,7 +331,8 @@ fn followed_series(store: &Store, default_intervals: &[Interval]) -> Result<Foll
     Ok((symbols, newest))
 }
 
-/// The kline requests a beat makes at exchange time `server_now`: one per symbol × interval
+/// The kline requests a beat makes at exchange time `server_now` (the exchange's own, read
+/// before the requests; candles closing at or after it are not kept): one per symbol × interval
 /// whose newest closed candle is not stored yet, starting after the newest stored candle
 /// but at most [`MAX_KLINES_PER_REQUEST`] candles back (or at the newest closed candle for
 /// a series with none): history, and holes older than that, are the backfill's job.
@@ -350,13 +360,14 @@ fn plan_klines(
                 interval,
                 start,
                 last_closed,
+                closed_before: server_now,
             });
         }
     }
     tasks
 }
 
-/// Keeps the candles of `fetched` that belong to the task and have closed by `server_now`.
+/// Keeps the candles of `fetched` that belong to the task and closed before `server_now`.
 /// A candle after the newest closed one is not refused: it is the open candle when the
 /// clock offset is slightly off, and the close-time filter drops it.
 fn closed_candles(
@@ -633,6 +644,7 @@ mod tests {
             interval: Interval::M1,
             start: NOON - 2 * MINUTE_MS,
             last_closed: NOON - MINUTE_MS,
+            closed_before: NOON,
         };
         let fetched = vec![
             kline(NOON - 2 * MINUTE_MS, Interval::M1),
@@ -654,6 +666,7 @@ mod tests {
             interval: Interval::M1,
             start: NOON - 2 * MINUTE_MS,
             last_closed: NOON - MINUTE_MS,
+            closed_before: NOON,
         };
         let mut off_grid = kline(NOON - MINUTE_MS, Interval::M1);
         off_grid.open_time += 1;

@@ -726,7 +726,13 @@ async fn the_handle_starts_extends_and_stops_jobs() {
     .await;
     let done = backfill.jobs(Some(id)).await.unwrap().remove(0).job;
     assert_eq!(done.status, JobStatus::Done);
-    for (_, _, start, end) in sim.request_log().iter().filter_map(klines_request) {
+    // (The 1m request with limit=1 asks for the first candle since the start.)
+    for (_, _, start, end) in sim
+        .request_log()
+        .iter()
+        .filter_map(klines_request)
+        .filter(|(_, i, _, _)| i == "1h")
+    {
         assert!(
             start > first.to_ms || end < first.from_ms,
             "stored hours were fetched again: {start}..{end}"
@@ -1117,4 +1123,35 @@ async fn three_day_weekly_and_monthly_history_equals_what_the_exchange_serves() 
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_from_1970_starts_at_the_first_candle() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let config = config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1h", "1w"]);
+    let db = config.storage.database.clone();
+    let (daemon, handles) = InProcess::start_with(config, fast()).await;
+    wait_until("the jobs done", Duration::from_secs(30), || {
+        jobs_done(&db) == 2
+    })
+    .await;
+    let backfill = handles.backfill;
+    let id = backfill.jobs(None).await.unwrap()[0].job.symbol_id;
+    // `--from 1970-01-01`: the jobs start at the listing (2017-08-17 04:00 UTC, a
+    // Thursday), on each interval's grid: the hour, and the week (from Monday) holding it.
+    let started = backfill.start(id, None, Some(0)).await.unwrap();
+    let from: BTreeMap<Interval, i64> = started
+        .iter()
+        .map(|j| (j.job.interval, j.job.from_ms))
+        .collect();
+    let listing = exchange_sim::LISTING_MS;
+    assert_eq!(
+        from,
+        BTreeMap::from([
+            (Interval::H1, listing),
+            (Interval::W1, listing - 3 * DAY_MS - 4 * 3_600_000),
+        ])
+    );
+    daemon.stop().await;
 }

@@ -67,10 +67,10 @@ impl Ctx {
                 let snapshot = s.gap_check_snapshot(id, interval, lo, newest)?;
                 Ok(snapshot
                     .job
-                    .map(|j| (j, lo, snapshot.missing, snapshot.known)))
+                    .map(|j| (j, lo, snapshot.missing, snapshot.unproven, snapshot.known)))
             })
             .await;
-        let (job, lo, missing, known) = match snapshot {
+        let (job, lo, mut missing, unproven, known) = match snapshot {
             Ok(Some(s)) => s,
             Ok(None) => return,
             Err(e) => {
@@ -86,6 +86,9 @@ impl Ctx {
         if job.status != JobStatus::Done && job.next_start_ms <= job.to_ms {
             exclude.push(Span::new(job.next_start_ms, job.to_ms));
         }
+        // Candles stored without proof of their close are fetched again like missing ones.
+        missing.extend(unproven);
+        missing.sort_by_key(|s| s.start);
         let holes = plan::subtract(interval, &missing, &exclude);
         let mut resolved_through = newest;
         let windows = plan::fetch_windows(interval, &holes);
@@ -130,11 +133,11 @@ impl Ctx {
         missing: &[Span],
         rechecked: Option<&GapRow>,
     ) -> Result<(), String> {
-        let candles = self
+        let fetched = self
             .fetch(&row.symbol, interval, window)
             .await
             .map_err(|e| e.to_string())?;
-        self.commit_repair(row, interval, candles, missing, rechecked)
+        self.commit_repair(row, interval, fetched, missing, rechecked)
             .await
     }
 
@@ -142,7 +145,7 @@ impl Ctx {
         &self,
         row: &SymbolRow,
         interval: Interval,
-        candles: Vec<Kline>,
+        (candles, closed_before): (Vec<Kline>, i64),
         missing: &[Span],
         rechecked: Option<&GapRow>,
     ) -> Result<(), String> {
@@ -200,6 +203,7 @@ impl Ctx {
                 symbol_id: id,
                 interval,
                 klines: &to_store,
+                closed_before,
                 rechecked: rechecked_row.as_ref(),
                 missing: &to_record,
                 now,
@@ -266,10 +270,14 @@ impl Ctx {
                 continue; // Retention deletes it.
             }
             let mut candles = Vec::new();
+            let mut closed_before = i64::MAX;
             let mut failed = None;
             for window in plan::fetch_windows(interval, &[span]) {
                 match self.fetch(&row.symbol, interval, window).await {
-                    Ok(mut got) => candles.append(&mut got),
+                    Ok((mut got, proof)) => {
+                        candles.append(&mut got);
+                        closed_before = closed_before.min(proof);
+                    }
                     Err(e) => {
                         failed = Some(e);
                         break;
@@ -282,7 +290,13 @@ impl Ctx {
                 continue;
             }
             if let Err(e) = self
-                .commit_repair(&row, interval, candles, &[span], Some(&gap))
+                .commit_repair(
+                    &row,
+                    interval,
+                    (candles, closed_before),
+                    &[span],
+                    Some(&gap),
+                )
                 .await
             {
                 tracing::warn!(symbol = %row.symbol, interval = %interval, error = %e,

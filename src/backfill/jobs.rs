@@ -97,6 +97,9 @@ impl<T> Future for AbortOnDrop<T> {
     }
 }
 
+/// An empty page: no candles, nothing to prove.
+const NO_CANDLES: (Vec<Kline>, i64) = (Vec::new(), i64::MAX);
+
 impl Ctx {
     /// Runs one job to its end: done, failed, or moved by the handle.
     pub(super) async fn drive_job(self: &Arc<Self>, mut job: BackfillJob) {
@@ -222,11 +225,11 @@ impl Ctx {
         if next > to {
             // The range is stored. Candles that closed since it was planned are the job's
             // too: it ends only once it reaches the newest closed candle.
-            let newest = interval.last_closed_open_time(self.exchange.server_now_ms());
+            let newest = interval.last_closed_open_time(self.exchange.server_time_seen());
             if newest > to {
                 return self.extend(job, newest).await;
             }
-            return self.commit(job, Vec::new(), Vec::new(), next, true).await;
+            return self.commit(job, NO_CANDLES, Vec::new(), next, true).await;
         }
         let window_end = plan::plan_window_end(interval, next, to);
         let (stored, known, first_stored) = self
@@ -246,7 +249,7 @@ impl Ctx {
         let after_window = interval.add_candles(window_end, 1);
         if pages.is_empty() {
             return self
-                .commit(job, Vec::new(), Vec::new(), after_window, false)
+                .commit(job, NO_CANDLES, Vec::new(), after_window, false)
                 .await;
         }
         let mut first_seen = first_stored;
@@ -271,7 +274,7 @@ impl Ctx {
                     "page fetch task failed: {e}"
                 )))
             })?;
-            let candles = result.map_err(JobError::Exchange)?;
+            let (candles, closed_before) = result.map_err(JobError::Exchange)?;
             let next_start = pages.get(index + 1).map_or(after_window, |p| p.start);
             index += 1;
             let returned: Vec<i64> = candles.iter().map(|k| k.open_time).collect();
@@ -294,7 +297,10 @@ impl Ctx {
                     candles = g.span().candles(interval), reason = g.reason.as_str(),
                     "gap: the exchange returned no candles for this range");
             }
-            match self.commit(job, candles, gaps, next_start, false).await? {
+            match self
+                .commit(job, (candles, closed_before), gaps, next_start, false)
+                .await?
+            {
                 Round::Continue => {}
                 Round::Moved => return Ok(Round::Moved),
             }
@@ -302,11 +308,12 @@ impl Ctx {
         Ok(Round::Continue)
     }
 
-    /// Commits a page (possibly empty) of `job` and advances it to `next_start`.
+    /// Commits a page (possibly empty) of `job`, its candles with their proof of close,
+    /// and advances it to `next_start`.
     async fn commit(
         &self,
         job: &mut BackfillJob,
-        candles: Vec<Kline>,
+        (candles, closed_before): (Vec<Kline>, i64),
         gaps: Vec<GapRow>,
         next_start: i64,
         done: bool,
@@ -323,6 +330,7 @@ impl Ctx {
                     next_start,
                     done,
                     klines: &candles,
+                    closed_before,
                     gaps: &gaps,
                     now,
                 })
@@ -422,16 +430,24 @@ impl Ctx {
         }
     }
 
-    /// Fetches the closed candles of `page` (one request, in a request slot).
+    /// Fetches the candles of `page` (one request, in a request slot) that closed before
+    /// the exchange's time as the exchange reported it before the request; returns them
+    /// and that time (their proof of close, `klines.closed_before`).
     pub(super) async fn fetch(
         &self,
         symbol: &Symbol,
         interval: Interval,
         page: Span,
-    ) -> Result<Vec<Kline>, ExchangeError> {
+    ) -> Result<(Vec<Kline>, i64), ExchangeError> {
         let _slot = self.requests.acquire().await.ok();
         let limit = u16::try_from(page.candles(interval).clamp(1, i64::from(KLINES_MAX_LIMIT)))
             .unwrap_or(KLINES_MAX_LIMIT);
+        // Closed on the exchange's own clock, read before the request: the newest time it
+        // reported, or a fresh reading when the page reaches past it.
+        let mut closed_before = self.exchange.server_time_seen();
+        if interval.close_time(page.end) >= closed_before {
+            closed_before = self.exchange.server_time().await?;
+        }
         let fetched = self
             .exchange
             .klines(
@@ -442,13 +458,8 @@ impl Ctx {
                 limit,
             )
             .await?;
-        closed_candles_in(
-            interval,
-            page.start,
-            page.end,
-            fetched,
-            self.exchange.server_now_ms(),
-        )
+        let closed = closed_candles_in(interval, page.start, page.end, fetched, closed_before)?;
+        Ok((closed, closed_before))
     }
 }
 

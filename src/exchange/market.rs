@@ -67,6 +67,27 @@ impl MarketClient {
         }
     }
 
+    /// Measures the exchange's time now and returns its own `serverTime`, ms since the
+    /// epoch (also measures the offset). The exchange's clock has passed it before any
+    /// request sent after this returns: a candle closing before it is final, whatever
+    /// the local clock says.
+    ///
+    /// # Errors
+    /// As any request of the market's client.
+    pub async fn server_time(&self) -> Result<i64, ExchangeError> {
+        match self {
+            MarketClient::Spot(c) => c.server_time().await,
+        }
+    }
+
+    /// The newest server time the exchange reported to this client, ms (`i64::MIN` before
+    /// the first): read before a request, a time the exchange had passed when answering.
+    pub fn server_time_seen(&self) -> i64 {
+        match self {
+            MarketClient::Spot(c) => c.server_time_seen(),
+        }
+    }
+
     /// The last measured clock offset (server minus local), ms.
     pub fn clock_offset_ms(&self) -> i64 {
         match self {

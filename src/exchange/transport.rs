@@ -183,6 +183,8 @@ struct Inner {
     clock: Clock,
     /// Server time minus local time, ms.
     offset_ms: AtomicI64,
+    /// The newest `serverTime` a time answer reported, ms (`i64::MIN` before the first).
+    server_time_seen: AtomicI64,
     /// The API this client speaks to (its time endpoint).
     api: Api,
     /// Never held across an `.await`.
@@ -308,6 +310,7 @@ impl RestClient {
                 clock,
                 api,
                 offset_ms: AtomicI64::new(0),
+                server_time_seen: AtomicI64::new(i64::MIN),
                 gate: Mutex::new(WeightGate::new()),
                 orders: Mutex::new(OrderCountGate::default()),
             }),
@@ -403,14 +406,42 @@ impl RestClient {
     /// ahead). Binance: "Check server time" in
     /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/general-endpoints>.
     pub async fn sync_time(&self) -> Result<i64, ExchangeError> {
+        self.measure_time().await.map(|(offset, _)| offset)
+    }
+
+    /// `GET /api/v3/time` (weight 1), as [`RestClient::sync_time`], returning the exchange's
+    /// own `serverTime` (ms since the epoch): a moment the exchange's clock has certainly
+    /// passed before any request sent after this call returns.
+    ///
+    /// # Errors
+    /// As any request; [`ExchangeError::Decode`] for an answer without `serverTime`.
+    pub async fn server_time(&self) -> Result<i64, ExchangeError> {
+        self.measure_time()
+            .await
+            .map(|(_, server_time)| server_time)
+    }
+
+    /// The newest `serverTime` the exchange reported to this client (through
+    /// [`RestClient::sync_time`] or [`RestClient::server_time`]), ms; `i64::MIN` before
+    /// the first. Read before sending a request, it is a time the exchange's clock had
+    /// passed when it answered that request: never an estimate from the local clock.
+    pub fn server_time_seen(&self) -> i64 {
+        self.inner.server_time_seen.load(Ordering::Relaxed)
+    }
+
+    /// Measures the offset; returns it and the server time of the answer.
+    async fn measure_time(&self) -> Result<(i64, i64), ExchangeError> {
         let time = self.inner.api.time;
         let reply = self.get(time, &[]).await?;
         let server_time = wire::parse_server_time(&reply.body).map_err(decode(time))?;
         let round_trip_ms = reply.received_local_ms - reply.sent_local_ms;
         let offset = server_time - (reply.sent_local_ms + round_trip_ms / 2);
         self.inner.offset_ms.store(offset, Ordering::Relaxed);
+        self.inner
+            .server_time_seen
+            .fetch_max(server_time, Ordering::Relaxed);
         tracing::debug!(offset_ms = offset, round_trip_ms, "clock offset measured");
-        Ok(offset)
+        Ok((offset, server_time))
     }
 
     /// The last measured clock offset (server minus local), ms; 0 before

@@ -45,6 +45,9 @@ pub struct GapCheckSnapshot {
     pub job: Option<BackfillJob>,
     /// Runs of candles missing from the stored series in the range asked for.
     pub missing: Vec<Span>,
+    /// Runs of stored candles in the range without proof that they were closed when
+    /// written (`closed_before` NULL or not after `close_time`): fetched again.
+    pub unproven: Vec<Span>,
     /// The series' `open` and `permanent` gap rows.
     pub known: Vec<GapRow>,
 }
@@ -63,6 +66,8 @@ pub struct PageCommit<'a> {
     pub done: bool,
     /// The page's closed candles.
     pub klines: &'a [Kline],
+    /// The exchange's time read before the page's request (`klines.closed_before`).
+    pub closed_before: i64,
     /// Ranges of the page the exchange did not return.
     pub gaps: &'a [GapRow],
     /// Now, ms.
@@ -76,6 +81,8 @@ pub struct RepairCommit<'a> {
     pub interval: Interval,
     /// The candles the exchange returned.
     pub klines: &'a [Kline],
+    /// The exchange's time read before their requests (`klines.closed_before`).
+    pub closed_before: i64,
     /// The `gaps` row this repair asked for again: replaced by `missing`, or marked
     /// `filled` when `missing` is empty. `None` for holes found in the stored series.
     pub rechecked: Option<&'a GapRow>,
@@ -261,7 +268,13 @@ impl Store {
             if advanced == 0 {
                 return Ok(false);
             }
-            upsert_klines_tx(tx, page.symbol_id, page.interval, page.klines)?;
+            upsert_klines_tx(
+                tx,
+                page.symbol_id,
+                page.interval,
+                page.klines,
+                Some(page.closed_before),
+            )?;
             for gap in page.gaps {
                 record_gap_tx(tx, gap)?;
             }
@@ -322,6 +335,7 @@ impl Store {
             .optional()?
             .transpose()?;
         let missing = missing_spans(&tx, symbol_id, interval, lo, hi)?;
+        let unproven = unproven_spans(&tx, symbol_id, interval, lo, hi)?;
         let known = {
             let mut stmt = tx.prepare_cached(&format!(
                 "SELECT {GAP_COLUMNS} FROM gaps g
@@ -336,6 +350,7 @@ impl Store {
         Ok(GapCheckSnapshot {
             job,
             missing,
+            unproven,
             known,
         })
     }
@@ -381,7 +396,13 @@ impl Store {
     /// (see [`RepairCommit`]).
     pub fn commit_gap_repair(&self, repair: &RepairCommit<'_>) -> Result<(), StoreError> {
         self.write(|tx| {
-            upsert_klines_tx(tx, repair.symbol_id, repair.interval, repair.klines)?;
+            upsert_klines_tx(
+                tx,
+                repair.symbol_id,
+                repair.interval,
+                repair.klines,
+                Some(repair.closed_before),
+            )?;
             if let Some(old) = repair.rechecked {
                 if repair.missing.is_empty() {
                     tx.execute(
@@ -526,6 +547,35 @@ fn record_gap_tx(tx: &Transaction<'_>, gap: &GapRow) -> Result<(), StoreError> {
 
 /// The runs of candles missing from one stored series in `lo..=hi` (see
 /// [`Store::missing_spans`]).
+/// Runs of stored candles in `lo..=hi` written without proof of their close (a clock step
+/// before version 6 of the schema could store the open candle as closed).
+fn unproven_spans(
+    conn: &rusqlite::Connection,
+    symbol_id: i64,
+    interval: Interval,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<Span>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT open_time FROM klines
+         WHERE symbol_id = ?1 AND interval = ?2 AND open_time BETWEEN ?3 AND ?4
+           AND (closed_before IS NULL OR closed_before <= close_time)
+         ORDER BY open_time",
+    )?;
+    let times = stmt.query_map(params![symbol_id, interval.as_str(), lo, hi], |r| {
+        r.get::<_, i64>(0)
+    })?;
+    let mut runs: Vec<Span> = Vec::new();
+    for t in times {
+        let t = t?;
+        match runs.last_mut() {
+            Some(run) if interval.add_candles(run.end, 1) == t => run.end = t,
+            _ => runs.push(Span::new(t, t)),
+        }
+    }
+    Ok(runs)
+}
+
 fn missing_spans(
     conn: &rusqlite::Connection,
     symbol_id: i64,
@@ -727,6 +777,7 @@ mod tests {
                 next_start: next,
                 done,
                 klines: ks,
+                closed_before: i64::MAX,
                 gaps: &[],
                 now: 7,
             }
@@ -899,6 +950,7 @@ mod tests {
                     symbol_id: id,
                     interval: Interval::M1,
                     klines: &[],
+                    closed_before: i64::MAX,
                     rechecked: None,
                     missing: &[gap(id, start, end, 1)],
                     now: 5,
@@ -919,6 +971,7 @@ mod tests {
                 symbol_id: id,
                 interval: Interval::M1,
                 klines: &got,
+                closed_before: i64::MAX,
                 rechecked: Some(&old),
                 missing: &pieces,
                 now: 6,
@@ -945,6 +998,7 @@ mod tests {
                 symbol_id: id,
                 interval: Interval::M1,
                 klines: &[],
+                closed_before: i64::MAX,
                 rechecked: Some(&gaps[1]),
                 missing: &[],
                 now: 7,

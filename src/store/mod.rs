@@ -161,8 +161,9 @@ pub struct HeartbeatRow {
 pub struct BeatWrite {
     /// One ticker per symbol, keyed by `symbols.id`; stored with `time = heartbeat.beat_time`.
     pub tickers: Vec<(i64, Ticker)>,
-    /// Closed candles per symbol id and interval.
-    pub klines: Vec<(i64, Interval, Vec<Kline>)>,
+    /// Closed candles per symbol id and interval, with the exchange's time read before
+    /// their request (`klines.closed_before`: every candle closed before it).
+    pub klines: Vec<(i64, Interval, Vec<Kline>, i64)>,
     /// The beat's row; `finished_at` is set to the clock's time just before commit.
     pub heartbeat: HeartbeatRow,
 }
@@ -429,8 +430,8 @@ impl Store {
                     ])?;
                 }
             }
-            for (id, interval, klines) in &beat.klines {
-                upsert_klines_tx(tx, *id, *interval, klines)?;
+            for (id, interval, klines, closed_before) in &beat.klines {
+                upsert_klines_tx(tx, *id, *interval, klines, Some(*closed_before))?;
             }
             let mut row = beat.heartbeat.clone();
             row.finished_at = clock.now_ms();
@@ -446,13 +447,16 @@ impl Store {
     }
 
     /// Upserts candles of one symbol and interval in one transaction; returns how many.
+    /// For candles the caller knows are final (an import, a test's seed): each is recorded
+    /// as proven closed (`closed_before` just after its close), so the gap check does not
+    /// fetch it again.
     pub fn upsert_klines(
         &self,
         symbol_id: i64,
         interval: Interval,
         klines: &[Kline],
     ) -> Result<usize, StoreError> {
-        self.write(|tx| upsert_klines_tx(tx, symbol_id, interval, klines))
+        self.write(|tx| upsert_klines_tx(tx, symbol_id, interval, klines, None))
     }
 
     /// Stored candles of one symbol and interval with `start <= open_time <= end`, oldest
@@ -649,23 +653,28 @@ fn symbol_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<SymbolRow, Store
     })
 }
 
+/// Upserts `klines` with their proof of close: `closed_before`, the exchange's time read
+/// before their request; `None` for candles the caller knows are final (recorded as
+/// `close_time + 1`).
 fn upsert_klines_tx(
     tx: &Transaction<'_>,
     symbol_id: i64,
     interval: Interval,
     klines: &[Kline],
+    closed_before: Option<i64>,
 ) -> Result<usize, StoreError> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO klines (symbol_id, interval, open_time, close_time, open, high, low, close,
                              volume, quote_volume, trades, taker_buy_base_volume,
-                             taker_buy_quote_volume)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                             taker_buy_quote_volume, closed_before)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT (symbol_id, interval, open_time) DO UPDATE SET
              close_time = excluded.close_time, open = excluded.open, high = excluded.high,
              low = excluded.low, close = excluded.close, volume = excluded.volume,
              quote_volume = excluded.quote_volume, trades = excluded.trades,
              taker_buy_base_volume = excluded.taker_buy_base_volume,
-             taker_buy_quote_volume = excluded.taker_buy_quote_volume",
+             taker_buy_quote_volume = excluded.taker_buy_quote_volume,
+             closed_before = excluded.closed_before",
     )?;
     for k in klines {
         stmt.execute(params![
@@ -681,7 +690,8 @@ fn upsert_klines_tx(
             k.quote_volume,
             to_sql_count(k.trades),
             k.taker_buy_base_volume,
-            k.taker_buy_quote_volume
+            k.taker_buy_quote_volume,
+            closed_before.unwrap_or(k.close_time.saturating_add(1))
         ])?;
     }
     Ok(klines.len())
@@ -877,7 +887,12 @@ mod tests {
         };
         let beat = BeatWrite {
             tickers: vec![],
-            klines: vec![(id, Interval::M1, vec![kline(0, 1.5), kline(60_000, 1.6)])],
+            klines: vec![(
+                id,
+                Interval::M1,
+                vec![kline(0, 1.5), kline(60_000, 1.6)],
+                i64::MAX,
+            )],
             heartbeat: hb.clone(),
         };
         let clock = Clock::system();
@@ -901,7 +916,7 @@ mod tests {
         // key) leaves nothing behind: no klines, no heartbeat row.
         let mut bad = beat.clone();
         bad.heartbeat.beat_time = 125_000;
-        bad.klines = vec![(id, Interval::M1, vec![kline(120_000, 9.9)])];
+        bad.klines = vec![(id, Interval::M1, vec![kline(120_000, 9.9)], i64::MAX)];
         bad.tickers = vec![(id + 100, sample_ticker())];
         assert!(store.commit_beat(&bad, &clock).is_err());
         assert_eq!(

@@ -835,14 +835,15 @@ mod tests {
                 .execute("DROP TABLE orders", [])
                 .unwrap();
             // Back to version 2, before the orders section (and the user-data tables
-            // after it).
+            // and the klines' proof of close after it).
             store
                 .conn()
                 .unwrap()
                 .execute_batch(
                     "DROP TABLE executions; DROP TABLE balances; DROP TABLE balance_changes;
                      DROP TABLE list_statuses; DROP TABLE user_events;
-                     DROP TABLE trade_checkpoints;",
+                     DROP TABLE trade_checkpoints;
+                     ALTER TABLE klines DROP COLUMN closed_before;",
                 )
                 .unwrap();
             store

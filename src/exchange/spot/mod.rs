@@ -168,6 +168,20 @@ impl SpotClient {
         self.rest.sync_time().await
     }
 
+    /// The exchange's own time, measured now (`GET /api/v3/time`, weight 1; also measures
+    /// the offset): see [`RestClient::server_time`].
+    ///
+    /// # Errors
+    /// As any request.
+    pub async fn server_time(&self) -> Result<i64, ExchangeError> {
+        self.rest.server_time().await
+    }
+
+    /// The newest server time the exchange reported, ms (`i64::MIN` before the first).
+    pub fn server_time_seen(&self) -> i64 {
+        self.rest.server_time_seen()
+    }
+
     /// The last measured clock offset (server minus local), ms; 0 before
     /// [`SpotClient::sync_time`].
     pub fn clock_offset_ms(&self) -> i64 {
