@@ -158,9 +158,8 @@ impl Dispatch {
             }
         };
         let id = request.id;
-        if let Some(rate) = rate
-            && EXCHANGE_METHODS.contains(&request.method.as_str())
-        {
+        let rate = rate.filter(|_| EXCHANGE_METHODS.contains(&request.method.as_str()));
+        if let Some(rate) = rate {
             let mut rate = rate.lock().unwrap_or_else(PoisonError::into_inner);
             if let Err(retry_after_ms) = rate.take() {
                 tracing::debug!(method = %request.method, retry_after_ms,
@@ -184,6 +183,12 @@ impl Dispatch {
                 Err(error) => {
                     tracing::debug!(method = %request.method, code = error.code,
                             error = %error.message, "request refused");
+                    if error.code == code::INVALID_PARAMS
+                        && let Some(rate) = rate
+                    {
+                        // Refused for its parameters: it never reached the exchange.
+                        rate.lock().unwrap_or_else(PoisonError::into_inner).refund();
+                    }
                     Response::error(id, error)
                 }
             },

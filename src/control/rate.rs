@@ -2,7 +2,7 @@
 //!
 //! A token bucket per connection: `burst` requests at once, then one every
 //! `1 / per_second` seconds. A request beyond it is refused at once with `-32008` and
-//! `data.retry_after_ms`, without running, so one client cannot keep the exchange busy
+//! `data.retry_after_ms`, without running (one refused for its parameters is given back), so one client cannot keep the exchange busy
 //! (the request-weight gate already keeps the beats' share; this keeps one client from
 //! taking all of the control share). Time is tokio's, so the rule is tested with paused time.
 
@@ -64,6 +64,15 @@ impl RequestRate {
         }
     }
 
+    /// Gives back the request last taken (it never reached the exchange: refused for its
+    /// parameters).
+    pub fn refund(&mut self) {
+        self.milli_tokens = self
+            .milli_tokens
+            .saturating_add(1000)
+            .min(u64::from(self.burst) * 1000);
+    }
+
     /// The time one request takes to come back, for messages.
     pub fn period(&self) -> Duration {
         Duration::from_millis(1000 / u64::from(self.per_second))
@@ -91,6 +100,9 @@ mod tests {
         for _ in 0..10 {
             assert_eq!(rate.take(), Ok(()));
         }
+        assert!(rate.take().is_err());
+        rate.refund();
+        assert_eq!(rate.take(), Ok(()));
         assert!(rate.take().is_err());
         assert_eq!(rate.period(), Duration::from_millis(200));
     }
