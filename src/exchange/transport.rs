@@ -168,7 +168,8 @@ fn check_rest_url(url: &Url) -> Result<(), ExchangeError> {
 /// runs; `Api` when the exchange rejects the request (never retried); `Decode` for a
 /// payload that does not parse; `InvalidRequest` for a broken precondition. A request may
 /// also wait (asynchronously) for the next one-minute weight window when the budget of
-/// its [`Priority`] is spent.
+/// its [`Priority`] is spent; on a [`RestClient::control`] handle it never waits but fails
+/// at once with `WeightReserved` instead.
 #[derive(Clone)]
 pub struct RestClient {
     inner: Arc<Inner>,
