@@ -119,17 +119,20 @@ pub async fn run_with(
         Duration::from_millis(config.exchange.request_timeout_ms),
     )?;
     let exchange = SpotClient::new(options, clock.clone())?;
-    let market_data = Arc::new(MarketData::new(
-        exchange.clone(),
-        store.clone(),
-        clock.clone(),
-        config.market_data.symbols.clone(),
-        config.market_data.intervals.clone(),
-    ));
     let schedule = config
         .heartbeat
         .schedule()
         .context("heartbeat.period_secs and offset_secs do not make a schedule")?;
+    let market_data = Arc::new(
+        MarketData::new(
+            exchange.clone(),
+            store.clone(),
+            clock.clone(),
+            config.market_data.symbols.clone(),
+            config.market_data.intervals.clone(),
+        )
+        .with_beat_period(schedule.period_ms()),
+    );
     let watchdog = notify::watchdog_interval();
     let heartbeat =
         Heartbeat::new(schedule, clock.clone(), Arc::clone(&market_data)).with_watchdog(watchdog);

@@ -19,6 +19,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures::StreamExt;
 use tokio::sync::Mutex;
@@ -49,6 +50,10 @@ pub struct MarketData {
     configured: Vec<Symbol>,
     /// Intervals of symbols that name none of their own.
     default_intervals: Vec<Interval>,
+    /// Scheduled beats one one-minute weight window can hold (their weight is reserved).
+    beats_per_window: u32,
+    /// The request weight of the last beat's plan, for `sync.now`'s admission.
+    beat_weight: AtomicU32,
     state: Mutex<State>,
 }
 
@@ -91,8 +96,23 @@ impl MarketData {
             clock,
             configured,
             default_intervals,
+            beats_per_window: beats_per_window(60_000),
+            beat_weight: AtomicU32::new(0),
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// Sets the period of the scheduled beats, ms (default a minute), from which the
+    /// request weight kept for them in every one-minute window follows.
+    pub fn with_beat_period(mut self, period_ms: i64) -> MarketData {
+        self.beats_per_window = beats_per_window(period_ms);
+        self
+    }
+
+    /// The request weight one beat over the followed symbols needs, as of the last beat
+    /// (0 before the first): what a manual beat costs.
+    pub fn beat_weight(&self) -> u32 {
+        self.beat_weight.load(Ordering::Relaxed)
     }
 
     /// The exchange client, shared with the other components.
@@ -147,6 +167,20 @@ impl MarketData {
             }
         };
         let (symbols, newest) = followed;
+        // Keep every window's weight for the beats, from what they are about to fetch.
+        let series: usize = symbols
+            .iter()
+            .map(|s| {
+                s.intervals
+                    .as_deref()
+                    .unwrap_or(&self.default_intervals)
+                    .len()
+            })
+            .sum();
+        let weight = self.exchange.beat_weight(symbols.len(), series);
+        self.beat_weight.store(weight, Ordering::Relaxed);
+        self.exchange
+            .reserve_for_beats(weight, self.beats_per_window);
 
         // The exchange's own time, read before any candle is asked for: a candle that
         // closed before it is final. Without a fresh reading the last one still proves
@@ -309,6 +343,14 @@ impl MarketData {
         // Closed on the exchange's clock read before the request, not on ours.
         closed_candles(task, fetched, task.closed_before)
     }
+}
+
+/// How many scheduled beats of `period_ms` a one-minute window can hold, plus one (the
+/// start-up beat).
+fn beats_per_window(period_ms: i64) -> u32 {
+    let period = period_ms.max(1);
+    let beats = (60_000 + period - 1) / period + 1;
+    u32::try_from(beats).unwrap_or(u32::MAX)
 }
 
 /// Active, trading symbols and the newest stored candle of each of their series.

@@ -27,6 +27,7 @@ use super::protocol::{
     SymbolAdded, SymbolCountsView, SymbolEntry, SymbolList, SymbolListParams, SymbolParams,
     SymbolRemove, SymbolView, SyncNow, SyncNowParams, WeightView, code,
 };
+use super::rate::RequestRate;
 use crate::backfill::{BackfillError, JobState};
 use crate::domain::JobStatus;
 use crate::domain::OrderRef;
@@ -61,6 +62,16 @@ impl Default for Dispatch {
         Dispatch::new()
     }
 }
+
+/// The methods that send requests to the exchange: held to a rate per connection
+/// ([`Dispatch::handle_line_rated`]).
+pub const EXCHANGE_METHODS: [&str; 5] = [
+    SymbolAdd::NAME,
+    SyncNow::NAME,
+    OrderPlace::NAME,
+    OrderCancel::NAME,
+    OrderGet::NAME,
+];
 
 /// The longest method name echoed back in a `-32601` error, in bytes.
 const MAX_ECHOED_METHOD: usize = 64;
@@ -118,6 +129,27 @@ impl Dispatch {
     /// Answers one request line (without its `\n`): decodes it, runs its method, and
     /// returns the response. Never fails: every problem is an error response.
     pub async fn handle_line(&self, ctx: &Arc<ControlContext>, line: &[u8]) -> Response {
+        self.handle(ctx, line, None).await
+    }
+
+    /// As [`Dispatch::handle_line`], for a connection whose requests that reach the
+    /// exchange ([`EXCHANGE_METHODS`]) are held to `rate`: beyond it, the request is
+    /// answered `-32008` with `data.retry_after_ms` and not run.
+    pub async fn handle_line_rated(
+        &self,
+        ctx: &Arc<ControlContext>,
+        line: &[u8],
+        rate: &Mutex<RequestRate>,
+    ) -> Response {
+        self.handle(ctx, line, Some(rate)).await
+    }
+
+    async fn handle(
+        &self,
+        ctx: &Arc<ControlContext>,
+        line: &[u8],
+        rate: Option<&Mutex<RequestRate>>,
+    ) -> Response {
         let request = match protocol::decode_request(line) {
             Ok(request) => request,
             Err(e) => {
@@ -126,12 +158,37 @@ impl Dispatch {
             }
         };
         let id = request.id;
+        let rate = rate.filter(|_| EXCHANGE_METHODS.contains(&request.method.as_str()));
+        if let Some(rate) = rate {
+            let mut rate = rate.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Err(retry_after_ms) = rate.take() {
+                tracing::debug!(method = %request.method, retry_after_ms,
+                    "request refused: this connection's exchange request rate is spent");
+                return Response::error(
+                    id,
+                    ErrorObject::new(
+                        code::SERVER_BUSY,
+                        format!(
+                            "too many requests to the exchange on this connection (one per {} ms once the burst is used): retry after {retry_after_ms} ms",
+                            rate.period().as_millis()
+                        ),
+                    )
+                    .with_data(json!({ "retry_after_ms": retry_after_ms })),
+                );
+            }
+        }
         match self.routes.get(request.method.as_str()) {
             Some(Route::Serve(handler)) => match handler(Arc::clone(ctx), request.params).await {
                 Ok(result) => Response::result(id, result),
                 Err(error) => {
                     tracing::debug!(method = %request.method, code = error.code,
                             error = %error.message, "request refused");
+                    if error.code == code::INVALID_PARAMS
+                        && let Some(rate) = rate
+                    {
+                        // Refused for its parameters: it never reached the exchange.
+                        rate.lock().unwrap_or_else(PoisonError::into_inner).refund();
+                    }
                     Response::error(id, error)
                 }
             },
@@ -181,13 +238,19 @@ pub(crate) struct ManualBeats {
 }
 
 impl ManualBeats {
-    /// Runs a manual beat, or joins the one running; returns its row.
-    async fn run(&self, ctx: &ControlContext) -> HeartbeatRow {
+    /// Runs a manual beat, or joins the one running; returns its row. A new manual beat
+    /// first counts a beat's request weight against the control share: when that share
+    /// is spent, `-32006` with `data.retry_after_ms`, and no beat runs (the weight kept for
+    /// the scheduled beats stays theirs). Joining a running one costs nothing.
+    async fn run(&self, ctx: &ControlContext) -> Result<HeartbeatRow, ErrorObject> {
         let beat = {
             let mut slot = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
             match slot.as_ref() {
                 Some(beat) if beat.peek().is_none() => beat.clone(),
                 _ => {
+                    ctx.exchange
+                        .prepay_control(ctx.market_data.beat_weight())
+                        .map_err(exchange_error)?;
                     let market_data = Arc::clone(&ctx.market_data);
                     let clock = ctx.clock.clone();
                     let beat = async move {
@@ -207,7 +270,7 @@ impl ManualBeats {
         if slot.as_ref().is_some_and(|b| b.ptr_eq(&beat)) {
             *slot = None;
         }
-        row
+        Ok(row)
     }
 }
 
@@ -411,7 +474,7 @@ async fn sync_now(ctx: Arc<ControlContext>, p: SyncNowParams) -> Result<BeatView
             .with_data(json!({ "symbol": symbol, "status": row.status })));
         }
     }
-    let row = ctx.manual_beats.run(&ctx).await;
+    let row = ctx.manual_beats.run(&ctx).await?;
     tracing::info!(
         beat_time = row.beat_time,
         symbols_ok = row.symbols_ok,
@@ -831,7 +894,8 @@ fn exchange_error(e: ExchangeError) -> ErrorObject {
             "msg": msg,
             "http_status": http_status,
         })),
-        ExchangeError::RateLimited { retry_after_ms } => {
+        ExchangeError::RateLimited { retry_after_ms }
+        | ExchangeError::WeightReserved { retry_after_ms } => {
             ErrorObject::new(code::EXCHANGE_UNAVAILABLE, message)
                 .with_data(json!({ "retry_after_ms": retry_after_ms }))
         }

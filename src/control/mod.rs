@@ -6,6 +6,7 @@
 //!   stale-file takeover, removal at shutdown), accepts connections and enforces the
 //!   limits (line length, connection count, idle and write timeouts);
 //! - [`handlers`]: one handler per method and the [`Dispatch`] table that routes to them;
+//! - [`rate`]: the per-connection rate of requests that reach the exchange;
 //! - `views`: the `From` conversions of store rows and backfill job states into the
 //!   protocol's views, so the protocol never names a store or component type;
 //! - [`client`]: [`Client`], the async client `tradebeat ctl`, the tests and the benchmark
@@ -18,6 +19,7 @@
 pub mod client;
 pub mod handlers;
 pub mod protocol;
+pub mod rate;
 pub mod server;
 mod views;
 
@@ -48,8 +50,8 @@ pub struct ControlContext {
     pub(crate) exchange: MarketClient,
     pub(crate) heartbeat: watch::Receiver<HeartbeatStatus>,
     pub(crate) backfill: BackfillHandle,
-    /// `order.*`: a clone of the daemon's component (without credentials its methods but
-    /// `list` answer "no credentials").
+    /// `order.*`: a handle on the daemon's component whose requests are made at control
+    /// priority (without credentials its methods but `list` answer "no credentials").
     pub(crate) orders: Orders,
     pub(crate) config: Config,
     pub(crate) clock: Clock,
@@ -83,11 +85,12 @@ impl ControlContext {
         let started_at_ms = clock.now_ms();
         Arc::new(ControlContext {
             store,
-            exchange: market_data.exchange().clone(),
+            // Control requests may not take the weight kept for the beats.
+            exchange: market_data.exchange().control(),
             market_data,
             heartbeat,
             backfill,
-            orders,
+            orders: orders.for_control(),
             config,
             clock,
             started: Instant::now(),

@@ -78,13 +78,18 @@ pub mod code {
     /// the HTTP status. Retrying will not help.
     pub const EXCHANGE_REJECTED: i64 = -32005;
     /// The exchange could not be reached, answered 5xx or garbage, rate-limited us or
-    /// banned the IP. Try again later; `data.retry_after_ms` says when, if known.
+    /// banned the IP, or the request would have taken request weight kept for the beats
+    /// (control requests are refused at once then, never queued). Try again later;
+    /// `data.retry_after_ms` says when, if known.
     pub const EXCHANGE_UNAVAILABLE: i64 = -32006;
     /// The method or feature is not available in this daemon yet (futures markets;
     /// backfill not running).
     pub const NOT_AVAILABLE: i64 = -32007;
     /// The daemon serves its maximum number of connections; this one is refused and
-    /// closed. Try again later.
+    /// closed. Try again later. Also: this connection sent requests that reach the
+    /// exchange (`symbol.add`, `sync.now`, `order.place`, `order.cancel`, `order.get`)
+    /// faster than its rate allows; the request was not run, the connection stays open,
+    /// and `data.retry_after_ms` says when to send it again.
     pub const SERVER_BUSY: i64 = -32008;
     /// The order request may or may not have been executed by the exchange (a timeout, an
     /// HTTP 5xx, Binance's `-1006`/`-1007`). `data.order` is the stored order (state

@@ -27,7 +27,9 @@
 //! can take: a line longer than `max_line_bytes` is answered with `-32600` and the
 //! connection closed; beyond `max_connections` a new connection gets a `-32008` line and
 //! is closed; a connection that sends nothing for `idle_timeout` is closed; a client that
-//! does not read its responses for `write_timeout` is dropped. None of it touches the
+//! does not read its responses for `write_timeout` is dropped; requests that reach the
+//! exchange are held to a rate per connection ([`super::rate`]: beyond it, `-32008` with
+//! `data.retry_after_ms`, the connection stays open). None of it touches the
 //! heartbeat, which runs in its own task, so a slow or hostile client cannot delay a beat.
 
 use std::fs;
@@ -50,6 +52,7 @@ use tokio_util::sync::CancellationToken;
 use super::ControlContext;
 use super::handlers::Dispatch;
 use super::protocol::{ErrorObject, Id, MAX_LINE_BYTES, Response, code};
+use super::rate::RequestRate;
 use crate::config::ControlConfig;
 
 /// The longest path a Unix socket may be bound at, in bytes (`sun_path` less its NUL).
@@ -446,9 +449,16 @@ async fn serve(
         }
         Err(_) => tracing::debug!(conn, "control connection opened"),
     }
+    // The connection's own rate of requests that reach the exchange.
+    let rate = Arc::new(std::sync::Mutex::new(RequestRate::exchange_default()));
     let closed = serve_connection(stream, limits, shutdown, |line| {
-        let (ctx, dispatch) = (Arc::clone(&ctx), Arc::clone(&dispatch));
-        async move { dispatch.handle_line(&ctx, &line).await.to_line() }
+        let (ctx, dispatch, rate) = (Arc::clone(&ctx), Arc::clone(&dispatch), Arc::clone(&rate));
+        async move {
+            dispatch
+                .handle_line_rated(&ctx, &line, &rate)
+                .await
+                .to_line()
+        }
     })
     .await;
     tracing::debug!(conn, reason = ?closed, "control connection closed");

@@ -25,6 +25,13 @@ pub enum ExchangeError {
     /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits>).
     #[error("ip banned by the exchange until {until_ms} (ms since the epoch)")]
     Banned { until_ms: i64 },
+    /// A request made for a control client was not sent: it would have taken request
+    /// weight kept for the beats (the control share of this one-minute window is spent).
+    /// Retry after `retry_after_ms` milliseconds, when the next window starts.
+    #[error(
+        "request weight kept for the beats: control requests may use no more in this minute, retry after {retry_after_ms} ms"
+    )]
+    WeightReserved { retry_after_ms: u64 },
     /// The exchange rejected the request with `{"code": .., "msg": ..}`
     /// (<https://developers.binance.com/docs/binance-spot-api-docs/errors>).
     /// Give up and show the code and message; `code` is 0 when the body was not JSON (the
@@ -118,6 +125,7 @@ impl ExchangeError {
         match self {
             ExchangeError::Connectivity { .. }
             | ExchangeError::RateLimited { .. }
+            | ExchangeError::WeightReserved { .. }
             | ExchangeError::OrderRateLimited { .. } => true,
             ExchangeError::Api { code, .. } => RETRYABLE_API_CODES.contains(code),
             ExchangeError::Banned { .. }

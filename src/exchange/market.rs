@@ -49,6 +49,40 @@ impl MarketClient {
         }
     }
 
+    /// A handle whose requests are made for control clients (refused at once instead of
+    /// waiting when they would take weight kept for the beats), sharing the rest.
+    pub fn control(&self) -> MarketClient {
+        match self {
+            MarketClient::Spot(c) => MarketClient::Spot(c.control()),
+        }
+    }
+
+    /// The request weight of one beat over `symbols` symbols and `series` series.
+    pub fn beat_weight(&self, symbols: usize, series: usize) -> u32 {
+        match self {
+            MarketClient::Spot(_) => SpotClient::beat_weight(symbols, series),
+        }
+    }
+
+    /// Keeps the weight of `beats` beats of `beat_weight` (plus the beats' occasional
+    /// `exchangeInfo` and `time`) in every window for the beats.
+    pub fn reserve_for_beats(&self, beat_weight: u32, beats: u32) {
+        match self {
+            MarketClient::Spot(c) => c.reserve_for_beats(beat_weight, beats),
+        }
+    }
+
+    /// Counts `weight` as spent by a control client now, if the control share has room.
+    ///
+    /// # Errors
+    /// [`ExchangeError::WeightReserved`] when it has not; `RateLimited` or `Banned`
+    /// while a back-off or ban runs.
+    pub fn prepay_control(&self, weight: u32) -> Result<(), ExchangeError> {
+        match self {
+            MarketClient::Spot(c) => c.prepay_control(weight),
+        }
+    }
+
     /// The REST base URL requests go to (scheme, host, port).
     pub fn rest_url(&self) -> &Url {
         match self {

@@ -168,7 +168,8 @@ fn check_rest_url(url: &Url) -> Result<(), ExchangeError> {
 /// runs; `Api` when the exchange rejects the request (never retried); `Decode` for a
 /// payload that does not parse; `InvalidRequest` for a broken precondition. A request may
 /// also wait (asynchronously) for the next one-minute weight window when the budget of
-/// its [`Priority`] is spent.
+/// its [`Priority`] is spent; on a [`RestClient::control`] handle it never waits but fails
+/// at once with `WeightReserved` instead.
 #[derive(Clone)]
 pub struct RestClient {
     inner: Arc<Inner>,
@@ -398,6 +399,33 @@ impl RestClient {
             priority: Priority::Background,
             auth: self.auth.clone(),
         }
+    }
+
+    /// A handle sharing everything with this one whose requests run at
+    /// [`Priority::Control`]: refused at once with [`ExchangeError::WeightReserved`], never
+    /// held, when they would take weight kept for the beats.
+    pub fn control(&self) -> RestClient {
+        RestClient {
+            inner: Arc::clone(&self.inner),
+            priority: Priority::Control,
+            auth: self.auth.clone(),
+        }
+    }
+
+    /// Keeps `weight` of every one-minute window for the beats (see [`super::weight`]).
+    pub(super) fn reserve_for_beats(&self, weight: u32) {
+        self.inner.gate().set_beat_reserve(weight);
+    }
+
+    /// Counts `weight` as spent now by control work (a manual beat) if it fits the control
+    /// share, before that work runs at interactive priority.
+    ///
+    /// # Errors
+    /// [`ExchangeError::WeightReserved`] when it does not fit; `RateLimited` or `Banned`
+    /// while a 429 back-off or a 418 ban runs.
+    pub(super) fn prepay_control(&self, weight: u32) -> Result<(), ExchangeError> {
+        let now = self.server_now_ms();
+        self.inner.gate().prepay_control(now, weight)
     }
 
     /// `GET /api/v3/time` (weight 1): measures the clock offset as

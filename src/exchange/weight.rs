@@ -15,6 +15,11 @@
 //!   when `used + in_flight + weight` would pass its [`Priority`]'s share of the limit
 //!   (95 % for interactive work, 60 % for background work, so that background work always
 //!   leaves interactive work room);
+//! - the beats' weight for a whole window is reserved ([`WeightGate::set_beat_reserve`],
+//!   from the requests the beats will make): a request made for a control client
+//!   ([`Priority::Control`]) is refused at once, never queued, when `used + in_flight +
+//!   weight + reserve` would pass 95 %, and background work stays below that line too, so
+//!   neither can take the weight a beat needs;
 //! - a response's reported weight is authoritative: `used` becomes the maximum of what we
 //!   knew and what the exchange says, within the same window;
 //! - after a 429 or a 418, requests are refused without being sent until the block ends.
@@ -56,14 +61,18 @@ pub enum Priority {
     #[default]
     Interactive,
     /// History backfill: held back above 60 % of the limit, so it never starves
-    /// interactive work.
+    /// interactive work, and above 95 % less the beats' reserve.
     Background,
+    /// Requests a control client asked for (`order.get`, `symbol.add` …): never held
+    /// back; refused at once with [`ExchangeError::WeightReserved`] when they would pass
+    /// 95 % of the limit less the beats' reserve.
+    Control,
 }
 
 impl Priority {
     fn max_permille(self) -> u64 {
         match self {
-            Priority::Interactive => INTERACTIVE_MAX_PERMILLE,
+            Priority::Interactive | Priority::Control => INTERACTIVE_MAX_PERMILLE,
             Priority::Background => BACKGROUND_MAX_PERMILLE,
         }
     }
@@ -109,6 +118,9 @@ pub(super) struct WeightGate {
     rate_limited_until_ms: i64,
     /// Server time until which the IP is banned (0: none).
     banned_until_ms: i64,
+    /// Weight kept for the beats of one window: control and background requests never
+    /// take it.
+    beat_reserve: u32,
 }
 
 fn window_start(now_ms: i64) -> i64 {
@@ -125,6 +137,45 @@ impl WeightGate {
             in_flight: 0,
             rate_limited_until_ms: 0,
             banned_until_ms: 0,
+            beat_reserve: 0,
+        }
+    }
+
+    /// Keeps `weight` of every window for the beats (the weight of the requests the beats
+    /// of one window make, see [`WeightGate::admit`]).
+    pub(super) fn set_beat_reserve(&mut self, weight: u32) {
+        self.beat_reserve = weight;
+    }
+
+    /// The weight below which control and background work must stay: 95 % of the limit
+    /// less the beats' reserve.
+    fn unreserved_cap(&self) -> u64 {
+        (u64::from(self.limit) * INTERACTIVE_MAX_PERMILLE / 1000)
+            .saturating_sub(u64::from(self.beat_reserve))
+    }
+
+    /// How long, ms, until the next window (plus the guard) from `now_ms`.
+    fn until_next_window(&self, now_ms: i64) -> u64 {
+        u64::try_from(self.window_start_ms + WINDOW_MS + WINDOW_GUARD_MS - now_ms).unwrap_or(0)
+    }
+
+    /// Counts `weight` as spent now for control work that runs at [`Priority::Interactive`]
+    /// afterwards (a manual beat), if it fits the control share at `now_ms` (the rule of
+    /// [`Priority::Control`] in [`WeightGate::admit`]). The requests' reported weight later
+    /// replaces the count (`used` is the maximum of both), so nothing is counted twice.
+    ///
+    /// Errors with [`ExchangeError::WeightReserved`] (or the running 429/418) otherwise.
+    pub(super) fn prepay_control(&mut self, now_ms: i64, weight: u32) -> Result<(), ExchangeError> {
+        match self.admit(now_ms, weight, Priority::Control) {
+            Admission::Send(ticket) => {
+                self.in_flight = self.in_flight.saturating_sub(ticket.weight);
+                self.used = self.used.saturating_add(ticket.weight);
+                Ok(())
+            }
+            Admission::Refuse(e) => Err(e),
+            Admission::HoldUntil(_) => Err(ExchangeError::WeightReserved {
+                retry_after_ms: self.until_next_window(now_ms),
+            }),
         }
     }
 
@@ -160,10 +211,25 @@ impl WeightGate {
             });
         }
         let committed = u64::from(self.used) + u64::from(self.in_flight);
+        let wanted = committed + u64::from(weight);
         let cap = u64::from(self.limit) * priority.max_permille() / 1000;
+        if priority == Priority::Control {
+            // Never queued: a control request waiting for the next window would be sent
+            // in it together with that window's beats.
+            if wanted > self.unreserved_cap() {
+                return Admission::Refuse(ExchangeError::WeightReserved {
+                    retry_after_ms: self.until_next_window(now_ms),
+                });
+            }
+        } else if priority == Priority::Background
+            && committed > 0
+            && wanted > self.unreserved_cap()
+        {
+            return Admission::HoldUntil(self.window_start_ms + WINDOW_MS + WINDOW_GUARD_MS);
+        }
         // A request alone in its window always goes, even if it is heavier than the cap:
         // holding it would hold it forever.
-        if committed == 0 || committed + u64::from(weight) <= cap {
+        if committed == 0 || wanted <= cap {
             self.in_flight = self.in_flight.saturating_add(weight);
             Admission::Send(Ticket {
                 weight,
@@ -406,6 +472,74 @@ mod tests {
                 Admission::Send(_)
             ));
         }
+    }
+
+    #[test]
+    fn control_requests_beyond_the_unreserved_share_are_refused_at_once() {
+        // 95 % of 1000 = 950; 300 kept for the beats: control may go up to 650.
+        let mut gate = gate_with(1000, NOON + 10, 640);
+        gate.set_beat_reserve(300);
+        let ticket = sent(gate.admit(NOON + 20, 10, Priority::Control));
+        gate.finish(ticket, NOON + 30, Some(650));
+        let retry_after_ms = u64::try_from(WINDOW_MS + WINDOW_GUARD_MS - 40).unwrap();
+        assert_eq!(
+            gate.admit(NOON + 40, 1, Priority::Control),
+            Admission::Refuse(ExchangeError::WeightReserved { retry_after_ms })
+        );
+        // The beats still have their 300.
+        assert!(matches!(
+            gate.admit(NOON + 40, 300, Priority::Interactive),
+            Admission::Send(_)
+        ));
+        // In the next window control goes again.
+        assert!(matches!(
+            gate.admit(NOON + WINDOW_MS, 1, Priority::Control),
+            Admission::Send(_)
+        ));
+    }
+
+    #[test]
+    fn control_weight_in_flight_counts_and_nothing_is_ever_held() {
+        let mut gate = WeightGate::new();
+        gate.set_limit(100); // 95 interactive
+        gate.set_beat_reserve(45); // control up to 50
+        let _a = sent(gate.admit(NOON, 30, Priority::Control));
+        assert!(matches!(
+            gate.admit(NOON, 30, Priority::Control),
+            Admission::Refuse(ExchangeError::WeightReserved { .. })
+        ));
+        let _b = sent(gate.admit(NOON, 20, Priority::Control));
+    }
+
+    #[test]
+    fn background_work_stays_below_the_beats_reserve_too() {
+        // 60 % of 1000 = 600, but 950 - 500 = 450 is lower.
+        let mut gate = gate_with(1000, NOON + 10, 440);
+        gate.set_beat_reserve(500);
+        let ticket = sent(gate.admit(NOON + 20, 10, Priority::Background));
+        gate.finish(ticket, NOON + 30, Some(450));
+        assert_eq!(
+            gate.admit(NOON + 40, 1, Priority::Background),
+            Admission::HoldUntil(NOON + WINDOW_MS + WINDOW_GUARD_MS)
+        );
+    }
+
+    #[test]
+    fn a_prepaid_manual_beat_counts_once() {
+        let mut gate = gate_with(1000, NOON + 10, 600);
+        gate.set_beat_reserve(300);
+        assert_eq!(gate.prepay_control(NOON + 20, 40), Ok(()));
+        assert_eq!(gate.status(NOON + 20).used, 640);
+        // The manual beat's own requests report what the exchange counted: no double count.
+        let ticket = sent(gate.admit(NOON + 30, 4, Priority::Interactive));
+        gate.finish(ticket, NOON + 40, Some(644));
+        assert_eq!(gate.status(NOON + 40).used, 644);
+        // 644 + 10 + 300 > 950: no room for another manual beat in this window.
+        assert!(matches!(
+            gate.prepay_control(NOON + 50, 10),
+            Err(ExchangeError::WeightReserved { .. })
+        ));
+        assert_eq!(gate.status(NOON + 50).used, 644);
     }
 
     #[test]

@@ -181,6 +181,9 @@ pub struct ReconcileReport {
 #[derive(Clone)]
 pub struct Orders {
     inner: Arc<Inner>,
+    /// On a handle made by [`Orders::for_control`]: the venue at control priority, used
+    /// instead of the component's own for this handle's requests.
+    control_venue: Option<Arc<dyn Venue>>,
 }
 
 impl std::fmt::Debug for Orders {
@@ -254,6 +257,7 @@ impl Orders {
                 tasks: TaskTracker::new(),
                 stop: CancellationToken::new(),
             }),
+            control_venue: None,
         }
     }
 
@@ -262,9 +266,23 @@ impl Orders {
         self.inner.venue.is_some()
     }
 
+    /// A handle on this component (sharing everything) for the control socket: the
+    /// requests its methods make are control requests ([`Venue::for_control`]), refused at
+    /// once instead of taking request weight kept for the beats. Background work (the
+    /// resolvers, reconciliation) keeps the component's own venue.
+    pub fn for_control(&self) -> Orders {
+        Orders {
+            inner: Arc::clone(&self.inner),
+            control_venue: self.inner.venue.as_ref().and_then(|v| v.for_control()),
+        }
+    }
+
     /// The venue orders are traded on; [`OrderError::NoCredentials`] without one.
     pub(crate) fn venue(&self) -> Result<&Arc<dyn Venue>, OrderError> {
-        self.inner.venue.as_ref().ok_or(OrderError::NoCredentials)
+        self.control_venue
+            .as_ref()
+            .or(self.inner.venue.as_ref())
+            .ok_or(OrderError::NoCredentials)
     }
 
     /// Places an order (module docs, "Placing an order") and returns it as stored after

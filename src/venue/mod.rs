@@ -23,6 +23,8 @@ mod spot;
 
 pub use spot::SpotVenue;
 
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use rust_decimal::Decimal;
 
@@ -161,4 +163,11 @@ pub trait Venue: Send + Sync {
     /// # Errors
     /// [`ExchangeError::OrderRateLimited`] with the time to wait.
     fn check_order_rate(&self) -> VenueResult<()>;
+
+    /// The same venue for requests a control client asked for, whose requests are refused
+    /// at once ([`ExchangeError::WeightReserved`]) rather than take weight kept for the
+    /// beats; `None` (the default) when the venue has no such budget.
+    fn for_control(&self) -> Option<Arc<dyn Venue>> {
+        None
+    }
 }

@@ -6,6 +6,8 @@
 //! Reference:
 //! https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints
 
+use std::sync::Arc;
+
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use rust_decimal::Decimal;
@@ -149,5 +151,12 @@ impl Venue for SpotVenue {
 
     fn check_order_rate(&self) -> VenueResult<()> {
         self.client.check_order_rate()
+    }
+
+    /// The same account through [`SpotClient::control`].
+    fn for_control(&self) -> Option<Arc<dyn Venue>> {
+        Some(Arc::new(SpotVenue {
+            client: self.client.control(),
+        }))
     }
 }

@@ -139,6 +139,49 @@ impl SpotClient {
         }
     }
 
+    /// A handle whose requests are made for control clients, sharing everything else:
+    /// refused at once with [`ExchangeError::WeightReserved`] instead of waiting when they
+    /// would take request weight kept for the beats.
+    pub fn control(&self) -> SpotClient {
+        SpotClient {
+            rest: self.rest.control(),
+        }
+    }
+
+    /// The request weight of one beat over `symbols` symbols and `series` symbol ×
+    /// interval series: one `ticker/24hr` for all symbols and one `klines` per series
+    /// (weights as documented in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints>).
+    pub fn beat_weight(symbols: usize, series: usize) -> u32 {
+        let series = u32::try_from(series).unwrap_or(u32::MAX);
+        let tickers = if symbols == 0 {
+            0
+        } else {
+            ticker_24hr(symbols).weight
+        };
+        tickers.saturating_add(series.saturating_mul(KLINES.weight))
+    }
+
+    /// Keeps, in every one-minute window, the weight of `beats` beats of `beat_weight`
+    /// (from [`SpotClient::beat_weight`]) plus one `exchangeInfo` and one `time` request,
+    /// for the beats: control and background requests never take it.
+    pub fn reserve_for_beats(&self, beat_weight: u32, beats: u32) {
+        let reserve = beat_weight
+            .saturating_mul(beats)
+            .saturating_add(EXCHANGE_INFO.weight + TIME.weight);
+        self.rest.reserve_for_beats(reserve);
+    }
+
+    /// Counts `weight` (a manual beat's, [`SpotClient::beat_weight`]) as spent by a
+    /// control client now, if the control share has room for it.
+    ///
+    /// # Errors
+    /// [`ExchangeError::WeightReserved`] when it has not (with the time to the next
+    /// window); `RateLimited` or `Banned` while a back-off or ban runs.
+    pub fn prepay_control(&self, weight: u32) -> Result<(), ExchangeError> {
+        self.rest.prepay_control(weight)
+    }
+
     /// Whether this handle can make signed requests.
     pub fn is_signed(&self) -> bool {
         self.rest.is_signed()
