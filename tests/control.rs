@@ -905,3 +905,32 @@ async fn fifty_clients_making_twenty_calls_each_while_beats_stay_on_time() {
     }
     d.daemon.stop().await;
 }
+
+#[tokio::test]
+async fn a_socket_owned_by_another_user_gets_nothing() {
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path().join("squatted.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    // Plant it as another user would: only possible as root (CI may not be).
+    if let Err(e) = std::os::unix::fs::chown(&socket, Some(65534), Some(65534)) {
+        eprintln!("skipped: cannot chown the socket to another user ({e})");
+        return;
+    }
+    let err = Client::connect(&socket)
+        .await
+        .err()
+        .expect("a squatted socket is refused");
+    assert!(
+        matches!(err, ClientError::Untrusted { owner: 65534, .. }),
+        "{err}"
+    );
+    // Not even a connection reached the squatter.
+    assert_eq!(
+        listener.accept().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+    // `ctl` refuses it the same way, with a non-zero exit.
+    let exit = tradebeat::ctl::run(&socket, false, tradebeat::cli::CtlCommand::Status).await;
+    assert_eq!(exit, tradebeat::ctl::Exit::Failed);
+}
