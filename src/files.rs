@@ -114,6 +114,19 @@ pub fn check_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Makes this process not dumpable (`prctl(PR_SET_DUMPABLE, 0)`): no core file is written
+/// when it crashes, and other processes of the same user cannot `ptrace` it or read its
+/// `/proc/<pid>/mem`. Its memory holds the API key and secret. The systemd unit also sets
+/// `LimitCORE=0`. Call it first thing in `run`, before any credential is read.
+///
+/// # Errors
+/// The `prctl` call failed (it does not on Linux).
+/// See <https://man7.org/linux/man-pages/man2/PR_SET_DUMPABLE.2const.html>.
+pub fn disable_core_dumps() -> io::Result<()> {
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(io::Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +149,14 @@ mod tests {
         let plain = dir.path().join("plain");
         open_nofollow(&options, &plain).unwrap();
         open_nofollow(&options, &plain).unwrap();
+    }
+
+    #[test]
+    fn core_dumps_are_disabled() {
+        use rustix::process::{DumpableBehavior, dumpable_behavior};
+        assert_eq!(dumpable_behavior().unwrap(), DumpableBehavior::Dumpable);
+        disable_core_dumps().unwrap();
+        assert_eq!(dumpable_behavior().unwrap(), DumpableBehavior::NotDumpable);
     }
 
     #[test]
