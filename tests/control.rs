@@ -917,10 +917,9 @@ async fn a_socket_owned_by_another_user_gets_nothing() {
         eprintln!("skipped: cannot chown the socket to another user ({e})");
         return;
     }
-    let err = Client::connect(&socket)
-        .await
-        .err()
-        .expect("a squatted socket is refused");
+    let Err(err) = Client::connect(&socket).await else {
+        panic!("a squatted socket is refused")
+    };
     assert!(
         matches!(err, ClientError::Untrusted { owner: 65534, .. }),
         "{err}"

@@ -33,9 +33,9 @@ fn planted_symlinks_for_the_lock_the_database_and_the_logs_are_refused() {
 
     // The lock file.
     std::os::unix::fs::symlink(&target, lock_path(&db)).unwrap();
-    let err = InstanceLock::acquire(&db)
-        .err()
-        .expect("a linked lock file");
+    let Err(err) = InstanceLock::acquire(&db) else {
+        panic!("a linked lock file")
+    };
     assert!(err.to_string().contains("symbolic link"), "{err}");
     std::fs::remove_file(lock_path(&db)).unwrap();
     let _lock = InstanceLock::acquire(&db).unwrap();
@@ -43,7 +43,9 @@ fn planted_symlinks_for_the_lock_the_database_and_the_logs_are_refused() {
     // The database, and its write-ahead log.
     for linked in [db.clone(), db.with_extension("db-wal")] {
         std::os::unix::fs::symlink(&target, &linked).unwrap();
-        let err = Store::open(&db).err().expect("a linked database file");
+        let Err(err) = Store::open(&db) else {
+            panic!("a linked database file")
+        };
         assert!(err.to_string().contains("symbolic link"), "{err}");
         std::fs::remove_file(&linked).unwrap();
     }
@@ -53,9 +55,9 @@ fn planted_symlinks_for_the_lock_the_database_and_the_logs_are_refused() {
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     std::os::unix::fs::symlink(&target, logs.join("tradebeat.log")).unwrap();
-    let err = tradebeat::logging::subscriber(&logging(&logs), None, false)
-        .err()
-        .expect("a linked log file");
+    let Err(err) = tradebeat::logging::subscriber(&logging(&logs), None, false) else {
+        panic!("a linked log file")
+    };
     assert!(format!("{err:#}").contains("symbolic link"), "{err:#}");
 
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
@@ -69,15 +71,17 @@ fn a_directory_everyone_may_write_to_without_the_sticky_bit_is_refused() {
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
     let db = open.join("tradebeat.db");
 
-    let err = InstanceLock::acquire(&db)
-        .err()
-        .expect("lock in an open dir");
+    let Err(err) = InstanceLock::acquire(&db) else {
+        panic!("lock in an open dir")
+    };
     assert!(err.to_string().contains("sticky"), "{err}");
-    let err = Store::open(&db).err().expect("database in an open dir");
+    let Err(err) = Store::open(&db) else {
+        panic!("database in an open dir")
+    };
     assert!(err.to_string().contains("sticky"), "{err}");
-    let err = tradebeat::logging::subscriber(&logging(&open), None, false)
-        .err()
-        .expect("logs in an open dir");
+    let Err(err) = tradebeat::logging::subscriber(&logging(&open), None, false) else {
+        panic!("logs in an open dir")
+    };
     assert!(format!("{err:#}").contains("sticky"), "{err:#}");
     assert!(!db.exists(), "nothing created in it");
 
