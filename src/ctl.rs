@@ -355,7 +355,7 @@ fn report(socket: &Path, json: bool, error: &ClientError) -> Exit {
             }
             Exit::Failed
         }
-        ClientError::Protocol(_) => {
+        ClientError::Protocol(_) | ClientError::Untrusted { .. } => {
             eprintln!("tradebeat: {error}");
             Exit::Failed
         }

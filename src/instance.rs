@@ -91,14 +91,11 @@ impl InstanceLock {
         };
         if let Some(dir) = path.parent() {
             crate::files::create_dir_all(dir).map_err(io_error)?;
+            crate::files::check_dir(dir).map_err(io_error)?;
         }
-        let mut file = crate::files::open_options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_error)?;
+        let mut options = crate::files::open_options();
+        options.read(true).write(true).create(true).truncate(false);
+        let mut file = crate::files::open_nofollow(&options, &path).map_err(io_error)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

@@ -130,6 +130,7 @@ pub fn subscriber(
         .with_context(|| format!("cannot resolve log directory {}", config.dir.display()))?;
     crate::files::create_dir_all(&dir)
         .with_context(|| format!("cannot create log directory {}", dir.display()))?;
+    crate::files::check_dir(&dir)?;
 
     let mut layers: Vec<Box<dyn Layer<Base> + Send + Sync>> = Vec::new();
     let mut workers = Vec::new();
@@ -221,8 +222,7 @@ fn rotating_file(
     // created 0600; a rotated file is renamed, so it keeps its mode.
     let mut options = crate::files::open_options();
     options.read(true).create(true).append(true);
-    options
-        .open(&path)
+    crate::files::open_nofollow(&options, &path)
         .with_context(|| format!("cannot open log file {}", path.display()))?;
     let suffix = AppendTimestamp::with_format(
         "%Y-%m-%d",

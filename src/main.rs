@@ -50,6 +50,11 @@ fn check_config(path: Option<&Path>) -> ExitCode {
 }
 
 fn run(path: Option<&Path>) -> ExitCode {
+    // Before the config (and the credentials it names) is read: a core would hold them.
+    if let Err(e) = tradebeat::files::disable_core_dumps() {
+        eprintln!("tradebeat: cannot disable core dumps: {e}");
+        return ExitCode::FAILURE;
+    }
     let mut config = match load(path) {
         Ok(c) => c,
         Err(code) => return code,

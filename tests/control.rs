@@ -781,7 +781,9 @@ async fn a_hundred_clients_at_once_the_excess_is_refused_and_beats_go_on() {
     }
     let (mut served, mut refused) = (0, 0);
     for c in &mut clients {
-        let request = Request::new::<Status>(Id::from(1), &NoParams {}).unwrap();
+        // Not `status`: that one is answered beyond the limit too (below).
+        let request =
+            Request::new::<SymbolList>(Id::from(1), &SymbolListParams::default()).unwrap();
         let mut line = serde_json::to_vec(&request).unwrap();
         line.push(b'\n');
         // A refused connection may already be closed: its answer is waiting all the same.
@@ -796,6 +798,14 @@ async fn a_hundred_clients_at_once_the_excess_is_refused_and_beats_go_on() {
         }
     }
     assert_eq!((served, refused), (64, 36));
+
+    // With every slot held by an idle client, `status` still gets through.
+    clients.truncate(64);
+    for _ in 0..3 {
+        let mut c = Client::connect(&d.socket).await.unwrap();
+        let status = c.call::<Status>(&NoParams {}).await;
+        assert!(status.is_ok(), "status beyond the limit: {status:?}");
+    }
     drop(clients);
 
     // Capacity comes back as clients leave, and the beats never stopped.
@@ -894,4 +904,32 @@ async fn fifty_clients_making_twenty_calls_each_while_beats_stay_on_time() {
         assert_eq!((ok, error), (3, None), "beat {beat_time}");
     }
     d.daemon.stop().await;
+}
+
+#[tokio::test]
+async fn a_socket_owned_by_another_user_gets_nothing() {
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path().join("squatted.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    // Plant it as another user would: only possible as root (CI may not be).
+    if let Err(e) = std::os::unix::fs::chown(&socket, Some(65534), Some(65534)) {
+        eprintln!("skipped: cannot chown the socket to another user ({e})");
+        return;
+    }
+    let Err(err) = Client::connect(&socket).await else {
+        panic!("a squatted socket is refused")
+    };
+    assert!(
+        matches!(err, ClientError::Untrusted { owner: 65534, .. }),
+        "{err}"
+    );
+    // Not even a connection reached the squatter.
+    assert_eq!(
+        listener.accept().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+    // `ctl` refuses it the same way, with a non-zero exit.
+    let exit = tradebeat::ctl::run(&socket, false, tradebeat::cli::CtlCommand::Status).await;
+    assert_eq!(exit, tradebeat::ctl::Exit::Failed);
 }

@@ -622,6 +622,16 @@ fn systemd_analyze() -> Option<PathBuf> {
 }
 
 #[test]
+fn the_unit_disables_core_dumps() {
+    // A core file would hold the API key and secret.
+    let unit = std::fs::read_to_string(UNIT).unwrap();
+    assert!(
+        unit.lines().any(|l| l == "LimitCORE=0"),
+        "LimitCORE=0 missing"
+    );
+}
+
+#[test]
 fn the_unit_file_is_valid_and_its_exposure_is_at_most_2() {
     let Some(analyze) = systemd_analyze() else {
         eprintln!(

@@ -7,6 +7,7 @@
 //! [`Client::read_response`] let tests send anything at all.
 
 use std::io;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -44,6 +45,17 @@ pub enum ClientError {
     /// The daemon answered with an error.
     #[error("{0}")]
     Rpc(ErrorObject),
+    /// The socket (or the process serving it) belongs to another user than ours and
+    /// root: it may be a squatter's, so nothing was sent.
+    #[error(
+        "refusing the control socket {}: it is owned by uid {owner}, not by us (uid {ours}) nor root; nothing was sent",
+        path.display()
+    )]
+    Untrusted {
+        path: PathBuf,
+        owner: u32,
+        ours: u32,
+    },
 }
 
 impl ClientError {
@@ -56,6 +68,13 @@ impl ClientError {
     }
 }
 
+/// This process's effective uid, read without `unsafe`: the peer credentials of one end
+/// of a socket pair it just made are its own.
+fn own_uid() -> io::Result<u32> {
+    let (a, _b) = UnixStream::pair()?;
+    Ok(a.peer_cred()?.uid())
+}
+
 /// A connection to a daemon's control socket.
 pub struct Client {
     reader: BufReader<OwnedReadHalf>,
@@ -65,17 +84,34 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to the socket at `path`.
+    /// Connects to the socket at `path`, after checking that the socket file is owned by
+    /// our own uid or root, and, once connected, that the process serving it runs as one
+    /// of them: a socket planted by another user in a shared directory gets no request
+    /// (an order's parameters, say).
     ///
     /// # Errors
-    /// [`ClientError::Connect`] when nothing listens there or permission is denied.
+    /// [`ClientError::Connect`] when nothing listens there or permission is denied;
+    /// [`ClientError::Untrusted`] when the socket or its server belongs to another user.
     pub async fn connect(path: &Path) -> Result<Client, ClientError> {
-        let stream = UnixStream::connect(path)
-            .await
-            .map_err(|source| ClientError::Connect {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let connect_err = |source| ClientError::Connect {
+            path: path.to_path_buf(),
+            source,
+        };
+        let ours = own_uid().map_err(connect_err)?;
+        let untrusted = |owner| ClientError::Untrusted {
+            path: path.to_path_buf(),
+            owner,
+            ours,
+        };
+        let owner = std::fs::metadata(path).map_err(connect_err)?.uid();
+        if owner != ours && owner != 0 {
+            return Err(untrusted(owner));
+        }
+        let stream = UnixStream::connect(path).await.map_err(connect_err)?;
+        let server = stream.peer_cred().map_err(connect_err)?.uid();
+        if server != ours && server != 0 {
+            return Err(untrusted(server));
+        }
         let (reader, writer) = stream.into_split();
         Ok(Client {
             reader: BufReader::new(reader),

@@ -25,11 +25,15 @@
 //! **Connections.** One task per connection; requests on a connection are answered one
 //! at a time, in order (a client may pipeline many). [`ControlLimits`] bound what a client
 //! can take: a line longer than `max_line_bytes` is answered with `-32600` and the
-//! connection closed; beyond `max_connections` a new connection gets a `-32008` line and
-//! is closed; a connection that sends nothing for `idle_timeout` is closed; a client that
-//! does not read its responses for `write_timeout` is dropped; requests that reach the
-//! exchange are held to a rate per connection ([`super::rate`]: beyond it, `-32008` with
-//! `data.retry_after_ms`, the connection stays open). None of it touches the
+//! connection closed; a connection that sends no complete request for `idle_timeout` is
+//! closed (blank lines do not count: they cannot keep a slot); a client that does not read
+//! its responses for `write_timeout` is dropped; requests that reach the exchange are held
+//! to a rate per connection ([`super::rate`]: beyond it, `-32008` with
+//! `data.retry_after_ms`, the connection stays open). Beyond `max_connections`, up to
+//! [`OVERFLOW_CONNECTIONS`] more connections each get [`OVERFLOW_WAIT`] to send one line:
+//! a `status` request is answered (so an operator can always see the daemon's state), any
+//! other gets a `-32008` line; then the connection is closed. Beyond those, a new
+//! connection gets the `-32008` line at once and is closed. None of it touches the
 //! heartbeat, which runs in its own task, so a slow or hostile client cannot delay a beat.
 
 use std::fs;
@@ -64,6 +68,10 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Bytes read from a connection at a time.
 const READ_CHUNK: usize = 8 * 1024;
+/// Connections served beyond `max_connections`, one `status` request each.
+pub const OVERFLOW_CONNECTIONS: usize = 8;
+/// How long an overflow connection has to send its one line.
+pub const OVERFLOW_WAIT: Duration = Duration::from_secs(2);
 
 /// What one client may take. The defaults suit an operator's shell and scripts.
 #[derive(Debug, Clone)]
@@ -72,7 +80,8 @@ pub struct ControlLimits {
     pub max_line_bytes: usize,
     /// Connections served at once; more are refused with `-32008`. Default 64.
     pub max_connections: usize,
-    /// A connection that sends no complete line for this long is closed. Default 60 s.
+    /// A connection that sends no complete request (blank lines do not count) for this
+    /// long is closed. Default 60 s.
     pub idle_timeout: Duration,
     /// A response the client does not read within this long drops the connection.
     /// Default 10 s.
@@ -203,6 +212,7 @@ impl ControlServer {
         } = self;
         let limits = Arc::new(limits);
         let permits = Arc::new(Semaphore::new(limits.max_connections));
+        let overflow = Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS));
         let mut connections = JoinSet::new();
         let next_id = AtomicU64::new(1);
         let mut refusals = Refusals::default();
@@ -232,7 +242,23 @@ impl ControlServer {
                                     drop(permit);
                                 });
                             }
-                            Err(_) => refusals.refuse(conn, &stream, limits.max_connections),
+                            Err(_) => match Arc::clone(&overflow).try_acquire_owned() {
+                                Ok(permit) => {
+                                    let (ctx, dispatch, limits) = (
+                                        Arc::clone(&ctx),
+                                        Arc::clone(&dispatch),
+                                        Arc::clone(&limits),
+                                    );
+                                    connections.spawn(async move {
+                                        serve_overflow(stream, &limits, move |line| {
+                                            async move { dispatch.handle_line(&ctx, &line).await.to_line() }
+                                        })
+                                        .await;
+                                        drop(permit);
+                                    });
+                                }
+                                Err(_) => refusals.refuse(conn, &stream, limits.max_connections),
+                            },
                         }
                     }
                     Err(e) => {
@@ -417,16 +443,58 @@ impl Refusals {
             self.last_logged = Some(now);
             self.unlogged = 0;
         }
-        let line = Response::error(
-            Id::Null,
-            ErrorObject::new(
-                code::SERVER_BUSY,
-                format!("server busy: {max} connections are open; try again later"),
-            ),
-        )
-        .to_line();
-        let _ = stream.try_write(&line);
+        let _ = stream.try_write(&busy_line(max));
     }
+}
+
+/// The `-32008` line a connection beyond the limit gets.
+fn busy_line(max: usize) -> Vec<u8> {
+    Response::error(
+        Id::Null,
+        ErrorObject::new(
+            code::SERVER_BUSY,
+            format!("server busy: {max} connections are open; try again later"),
+        ),
+    )
+    .to_line()
+}
+
+/// Serves a connection beyond `max_connections`: its first line, within
+/// [`OVERFLOW_WAIT`], is answered with `handle` when it is a `status` request and with
+/// the `-32008` line otherwise; then the connection is closed.
+pub(crate) async fn serve_overflow<S, H, Fut>(stream: S, limits: &ControlLimits, handle: H)
+where
+    S: AsyncRead + AsyncWrite,
+    H: FnOnce(Vec<u8>) -> Fut,
+    Fut: Future<Output = Vec<u8>>,
+{
+    let (reader, mut writer) = tokio::io::split(stream);
+    let mut lines = LineReader::new(reader, limits.max_line_bytes);
+    let line = tokio::time::timeout(OVERFLOW_WAIT, async {
+        loop {
+            match lines.next_line().await {
+                Ok(Frame::Line(line)) if line.iter().all(u8::is_ascii_whitespace) => continue,
+                Ok(Frame::Line(line)) => return Some(line),
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten();
+    let is_status = line.as_deref().is_some_and(|l| {
+        super::protocol::decode_request(l)
+            .is_ok_and(|r| r.method == <super::protocol::Status as super::protocol::Method>::NAME)
+    });
+    let reply = match line {
+        Some(line) if is_status => handle(line).await,
+        _ => busy_line(limits.max_connections),
+    };
+    let _ = tokio::time::timeout(limits.write_timeout, async {
+        writer.write_all(&reply).await?;
+        writer.shutdown().await
+    })
+    .await;
 }
 
 /// Serves one accepted connection until it closes, idles out or the daemon stops.
@@ -469,7 +537,7 @@ async fn serve(
 pub(crate) enum Closed {
     /// The client closed its side.
     Eof,
-    /// Nothing was received for `idle_timeout`.
+    /// No complete request was received for `idle_timeout`.
     Idle,
     /// A line was longer than `max_line_bytes`; the client was told.
     TooLong,
@@ -483,7 +551,8 @@ pub(crate) enum Closed {
 
 /// The connection loop, over any byte stream: read a line (bounded, with the idle
 /// timeout), answer it with `handle`, write the answer (with the write timeout); repeat.
-/// Empty lines are skipped. Responses go out in request order.
+/// Empty lines are skipped and do not reset the idle timeout, which runs from the last
+/// answered request. Responses go out in request order.
 pub(crate) async fn serve_connection<S, H, Fut>(
     stream: S,
     limits: &ControlLimits,
@@ -497,10 +566,11 @@ where
 {
     let (reader, mut writer) = tokio::io::split(stream);
     let mut lines = LineReader::new(reader, limits.max_line_bytes);
+    let mut idle_deadline = tokio::time::Instant::now() + limits.idle_timeout;
     loop {
         let next = tokio::select! {
             _ = shutdown.cancelled() => return Closed::Shutdown,
-            next = tokio::time::timeout(limits.idle_timeout, lines.next_line()) => next,
+            next = tokio::time::timeout_at(idle_deadline, lines.next_line()) => next,
         };
         let reply = match next {
             Err(_) => return Closed::Idle,
@@ -531,6 +601,7 @@ where
             Ok(Err(_)) => return Closed::Io,
             Err(_) => return Closed::SlowReader,
         }
+        idle_deadline = tokio::time::Instant::now() + limits.idle_timeout;
     }
 }
 
@@ -734,6 +805,67 @@ mod tests {
         w.write_all(b"ping\n").await.unwrap();
         assert_eq!(server.await.unwrap(), Closed::SlowReader);
         assert_eq!(before.elapsed(), limits.write_timeout);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn blank_lines_do_not_keep_a_connection_open() {
+        let (client, server) = tokio::io::duplex(4096);
+        let shutdown = CancellationToken::new();
+        let started = tokio::time::Instant::now();
+        let server =
+            tokio::spawn(async move { serve_connection(server, &limits(), &shutdown, echo).await });
+        let (_r, mut w) = tokio::io::split(client);
+        let keep_alive = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(50)).await;
+                if w.write_all(b"\n").await.is_err() {
+                    return;
+                }
+            }
+        });
+        let closed = tokio::time::timeout(Duration::from_secs(600), server).await;
+        assert_eq!(
+            closed.expect("still open after 10 min").unwrap(),
+            Closed::Idle
+        );
+        assert_eq!(started.elapsed(), ControlLimits::default().idle_timeout);
+        keep_alive.abort();
+    }
+
+    /// What an overflow connection gets back for `request` (the handler answers "served").
+    async fn overflow_answer(request: Option<&[u8]>) -> String {
+        let (client, server) = tokio::io::duplex(4096);
+        let server = tokio::spawn(async move {
+            serve_overflow(server, &ControlLimits::default(), |_| {
+                std::future::ready(b"served\n".to_vec())
+            })
+            .await
+        });
+        let (r, mut w) = tokio::io::split(client);
+        if let Some(request) = request {
+            w.write_all(request).await.unwrap();
+        }
+        let mut answer = String::new();
+        tokio::io::BufReader::new(r)
+            .read_line(&mut answer)
+            .await
+            .unwrap();
+        server.await.unwrap();
+        answer
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn beyond_the_limit_status_is_answered_and_anything_else_refused() {
+        let status = b"\n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\n";
+        assert_eq!(overflow_answer(Some(status)).await, "served\n");
+        let other = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"symbol.list\"}\n";
+        for request in [Some(&other[..]), Some(b"not json\n"), None] {
+            let started = tokio::time::Instant::now();
+            let answer = overflow_answer(request).await;
+            let response: Response = serde_json::from_str(&answer).unwrap();
+            assert_eq!(response.error.unwrap().code, code::SERVER_BUSY);
+            assert!(started.elapsed() <= OVERFLOW_WAIT);
+        }
     }
 
     #[tokio::test(start_paused = true)]

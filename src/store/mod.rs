@@ -187,6 +187,14 @@ impl Store {
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::files::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+            crate::files::check_dir(dir).map_err(|e| open_err(e.to_string()))?;
+        }
+        // Neither the database nor its companions through a link planted by another
+        // user; SQLite is told not to follow one either (`SQLITE_OPEN_NOFOLLOW`).
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            crate::files::refuse_symlink(Path::new(&name)).map_err(|e| open_err(e.to_string()))?;
         }
         // A new database file is created here, 0600, not by SQLite (0644 less the umask):
         // SQLite gives the `-wal` and `-shm` files the database file's mode.
@@ -201,7 +209,8 @@ impl Store {
         }
         // Journal mode is a property of the file: set it once, before the pool exists.
         {
-            let conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
+            let conn = Connection::open_with_flags(path, open_flags())
+                .map_err(|e| open_err(e.to_string()))?;
             conn.busy_timeout(BUSY_TIMEOUT)
                 .map_err(|e| open_err(e.to_string()))?;
             // Switching a new file to WAL needs an exclusive lock, and SQLite does not wait
@@ -224,10 +233,12 @@ impl Store {
                 return Err(open_err(format!("cannot switch to WAL mode (got {mode})")));
             }
         }
-        let manager = SqliteConnectionManager::file(path).with_init(|c| {
-            c.busy_timeout(BUSY_TIMEOUT)?;
-            c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-        });
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(open_flags())
+            .with_init(|c| {
+                c.busy_timeout(BUSY_TIMEOUT)?;
+                c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            });
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .connection_timeout(Duration::from_secs(10))
@@ -715,6 +726,11 @@ fn insert_heartbeat_tx(tx: &Transaction<'_>, row: &HeartbeatRow) -> Result<(), S
         ],
     )?;
     Ok(())
+}
+
+/// How the store opens the database: rusqlite's defaults, never through a symbolic link.
+fn open_flags() -> rusqlite::OpenFlags {
+    rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW
 }
 
 #[cfg(test)]
