@@ -247,6 +247,8 @@ pub async fn run_with(
     notify::status("starting: waiting for the first exchange contact");
     // The components, in start order; adding one is adding a line here.
     let mut components = Components::new(shutdown.clone());
+    // The database deleted or replaced under us ends the daemon (exit 1): see its module.
+    components.start(crate::store::DatabaseWatch::new(store.clone()));
     components.start(heartbeat);
     components.start(control);
     components.start(backfill);

@@ -446,3 +446,43 @@ fn config_input_that_crashed_or_exhausted_the_process_exits_2_at_once_in_bounded
     assert!(!dir.path().join("data").exists());
     assert!(!dir.path().join("logs").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_deleted_and_replaced_while_running_ends_the_daemon_non_zero_with_an_error() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let config = write_config(dir.path(), &sim.base_url());
+    let db = dir.path().join("data/tradebeat.db");
+    let mut child = tradebeat(dir.path())
+        .args(["run", "--config"])
+        .arg(&config)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("a beat", Duration::from_secs(20), || {
+        heartbeat_count(&db) >= 1
+    })
+    .await;
+
+    // Deleted, then replaced by another file of the same name (a restore gone wrong).
+    std::fs::remove_file(&db).unwrap();
+    std::fs::write(&db, b"").unwrap();
+    let (status, out) = tokio::task::spawn_blocking(move || {
+        let status = wait_exit(&mut child, Duration::from_secs(10));
+        (status, child.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(1), "exit status {status:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("database watch"), "stderr: {stderr}");
+    let log = std::fs::read_to_string(dir.path().join("logs/tradebeat.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("deleted or replaced under the daemon"))
+        .unwrap_or_else(|| panic!("no line about the replaced database in:\n{log}"));
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(line.contains(&db.display().to_string()), "{line}");
+    // Nothing was written to the new file: it is still the empty file put there.
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 0);
+}

@@ -14,7 +14,9 @@
 //! list of `-- version: N` migrations applied in order on open (see [`Store::open`]).
 
 use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,7 +34,9 @@ mod orders;
 mod reconcile;
 pub use orders::{Inserted, OrderFilter, OrderRow, Recorded};
 mod user_data;
+mod watch;
 pub use user_data::{ApplyReport, BalanceRow, ExecutionRow};
+pub use watch::DatabaseWatch;
 
 /// The schema migrations, as shipped.
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -69,6 +73,13 @@ pub enum StoreError {
     /// The blocking task running the work panicked or was cancelled.
     #[error("database task failed: {0}")]
     Task(String),
+    /// The database path no longer names the file this store opened: it was deleted,
+    /// renamed or replaced under the daemon. Every later write would go to a file nobody
+    /// will read again, so from then on every write is refused with this error (see
+    /// [`Store::check_file`]); the daemon stops with an error so that it is restarted on
+    /// the file the path names.
+    #[error("database {path} was deleted or replaced while open: {detail}")]
+    Replaced { path: PathBuf, detail: String },
     /// Event `index` of a user-data batch cannot be applied: it conflicts with what is
     /// stored (a constraint) or meets a stored value that does not parse. Nothing of the
     /// batch was written; apply it again with that event kept raw instead
@@ -87,6 +98,10 @@ pub struct Store {
     pool: r2d2::Pool<SqliteConnectionManager>,
     write_lock: Arc<Mutex<()>>,
     path: Arc<PathBuf>,
+    /// The opened file's device and inode, to notice the path naming another file.
+    identity: (u64, u64),
+    /// Set once [`Store::check_file`] saw the path name another file (or none): sticky.
+    replaced: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -233,10 +248,15 @@ impl Store {
             .connection_timeout(Duration::from_secs(10))
             .build(manager)
             .map_err(|e| open_err(e.to_string()))?;
+        // The file the connections opened: taken after they opened it, so that a file
+        // swapped in between is noticed by the first check (the pool holds it open).
+        let meta = std::fs::metadata(path).map_err(|e| open_err(e.to_string()))?;
         let store = Store {
             pool,
             write_lock: Arc::new(Mutex::new(())),
             path: Arc::new(path.to_path_buf()),
+            identity: (meta.dev(), meta.ino()),
+            replaced: Arc::new(AtomicBool::new(false)),
         };
         store.migrate()?;
         Ok(store)
@@ -277,11 +297,59 @@ impl Store {
             .write_lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.check_file()?;
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
+        // Checked again right before the commit: a commit to a replaced file is lost.
+        self.check_file()?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Checks that the database path still names the file this store opened: same device
+    /// and inode, at least one link. One `stat(2)`, no database access.
+    ///
+    /// Every write runs it before starting and again right before committing, and the
+    /// daemon runs it periodically ([`DatabaseWatch`]). Once it failed it fails for good, for every
+    /// clone of this store: a file that came back under the path is not the one written to
+    /// in the meantime.
+    ///
+    /// # Errors
+    /// [`StoreError::Replaced`] when the path is missing, names another file, or the file
+    /// has no link left.
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        let replaced = |detail: String| StoreError::Replaced {
+            path: self.path.to_path_buf(),
+            detail,
+        };
+        if self.replaced.load(Ordering::Acquire) {
+            return Err(replaced("seen earlier; writes are refused".into()));
+        }
+        let detail = match std::fs::metadata(self.path.as_path()) {
+            Err(e) => Some(format!("the path cannot be read: {e}")),
+            Ok(meta) if (meta.dev(), meta.ino()) != self.identity => Some(format!(
+                "the path names another file (device {} inode {}, opened device {} inode {})",
+                meta.dev(),
+                meta.ino(),
+                self.identity.0,
+                self.identity.1
+            )),
+            Ok(meta) if meta.nlink() == 0 => Some("the file has no link left".into()),
+            Ok(_) => None,
+        };
+        match detail {
+            None => Ok(()),
+            Some(detail) => {
+                self.replaced.store(true, Ordering::Release);
+                Err(replaced(detail))
+            }
+        }
+    }
+
+    /// Whether [`Store::check_file`] has failed: the database was deleted or replaced.
+    pub fn is_replaced(&self) -> bool {
+        self.replaced.load(Ordering::Acquire)
     }
 
     /// The newest schema version this binary knows.
