@@ -486,3 +486,42 @@ async fn a_database_deleted_and_replaced_while_running_ends_the_daemon_non_zero_
     // Nothing was written to the new file: it is still the empty file put there.
     assert_eq!(std::fs::metadata(&db).unwrap().len(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_or_foreign_empty_database_file_is_refused_at_start_and_left_untouched() {
+    let sim = sim().await;
+    for case in ["empty", "read-only"] {
+        let dir = tempdir();
+        let config = write_config(dir.path(), &sim.base_url());
+        let db = dir.path().join("data/tradebeat.db");
+        std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+        let expected = match case {
+            "empty" => {
+                std::fs::write(&db, b"").unwrap();
+                "the file is empty and tradebeat did not create it"
+            }
+            _ => {
+                let conn = rusqlite::Connection::open(&db).unwrap();
+                conn.execute_batch("CREATE TABLE kept(x)").unwrap();
+                drop(conn);
+                std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
+                "the file is read-only"
+            }
+        };
+        let before = std::fs::read(&db).unwrap();
+        let out = tradebeat(dir.path())
+            .args(["run", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{case}: {stderr}");
+        assert!(stderr.contains(expected), "{case}: {stderr}");
+        assert_eq!(
+            std::fs::read(&db).unwrap(),
+            before,
+            "{case}: the file changed"
+        );
+        assert!(!dir.path().join("data/tradebeat.db-wal").exists(), "{case}");
+    }
+}

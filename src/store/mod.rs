@@ -183,6 +183,36 @@ pub struct BeatWrite {
     pub heartbeat: HeartbeatRow,
 }
 
+/// Why an existing database file is not opened, if it is not: SQLite would open a read-only
+/// file read-only (every later write failing) and would make an empty file a new, empty
+/// database, hiding a restore or a mount gone wrong. A database tradebeat created is never
+/// empty once its opener switched it to WAL (that writes its first page), which the check
+/// waits for up to the busy timeout.
+fn refuse_existing(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.permissions().readonly() {
+        return Err("the file is read-only (no write permission bit): make it writable".into());
+    }
+    if let Err(e) = std::fs::OpenOptions::new().write(true).open(path) {
+        return Err(format!("the file cannot be opened for writing: {e}"));
+    }
+    // Another opener may have just created it and not yet switched it to WAL: give it
+    // the busy timeout, as the WAL switch below does.
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut len = meta.len();
+    while len == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    }
+    if len == 0 {
+        return Err(
+            "the file is empty and tradebeat did not create it: restore the database, or remove the file to start a new one"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     ///
@@ -190,8 +220,9 @@ impl Store {
     /// `synchronous=NORMAL`, a busy timeout and foreign keys on every connection. Applies
     /// each `-- version: N` section of `schema.sql` above the file's `user_version`, one
     /// transaction per section. Errors: [`StoreError::Open`] when the file or directory
-    /// cannot be created or is not a database, [`StoreError::TooNew`] for a database from a
-    /// newer tradebeat.
+    /// cannot be created or is not a database, or is an existing file that is read-only or
+    /// empty (tradebeat never leaves its own database empty), [`StoreError::TooNew`] for a
+    /// database from a newer tradebeat.
     ///
     /// Missing directories are created 0700 and a missing database file 0600, which SQLite
     /// gives its `-wal` and `-shm` files too (see [`crate::files`]).
@@ -211,7 +242,8 @@ impl Store {
             .open(path)
         {
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => refuse_existing(path)
+                .map_err(|detail| open_err(format!("{detail}; nothing was written to it")))?,
             Err(e) => return Err(open_err(e.to_string())),
         }
         // Journal mode is a property of the file: set it once, before the pool exists.
