@@ -468,7 +468,7 @@ async fn a_database_deleted_and_replaced_while_running_ends_the_daemon_non_zero_
     std::fs::remove_file(&db).unwrap();
     std::fs::write(&db, b"").unwrap();
     let (status, out) = tokio::task::spawn_blocking(move || {
-        let status = wait_exit(&mut child, Duration::from_secs(10));
+        let status = wait_exit(&mut child, Duration::from_secs(20));
         (status, child.wait_with_output().unwrap())
     })
     .await
@@ -524,4 +524,39 @@ async fn a_read_only_or_foreign_empty_database_file_is_refused_at_start_and_left
         );
         assert!(!dir.path().join("data/tradebeat.db-wal").exists(), "{case}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_file_deleted_while_running_ends_the_daemon_non_zero_with_an_error() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let config = write_config(dir.path(), &sim.base_url());
+    let db = dir.path().join("data/tradebeat.db");
+    let mut child = tradebeat(dir.path())
+        .args(["run", "--config"])
+        .arg(&config)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("a beat", Duration::from_secs(20), || {
+        heartbeat_count(&db) >= 1
+    })
+    .await;
+
+    std::fs::remove_file(dir.path().join("data/tradebeat.db.lock")).unwrap();
+    let (status, out) = tokio::task::spawn_blocking(move || {
+        let status = wait_exit(&mut child, Duration::from_secs(10));
+        (status, child.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(1), "exit status {status:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("lock watch"), "stderr: {stderr}");
+    let log = std::fs::read_to_string(dir.path().join("logs/tradebeat.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("the instance lock file was deleted or replaced"))
+        .unwrap_or_else(|| panic!("no line about the lock file in:\n{log}"));
+    assert!(line.contains("ERROR"), "{line}");
 }
