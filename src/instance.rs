@@ -205,8 +205,8 @@ impl Component for LockWatch {
         true
     }
 
-    fn run(self, shutdown: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
-        async move {
+    async fn run(self, shutdown: CancellationToken) {
+        {
             let mut ticks = tokio::time::interval(Self::PERIOD);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {

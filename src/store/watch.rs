@@ -45,8 +45,8 @@ impl Component for DatabaseWatch {
 
     /// Returns at shutdown, or as soon as the database was deleted or replaced (logged at
     /// ERROR with the path and what was seen).
-    fn run(self, shutdown: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
-        async move {
+    async fn run(self, shutdown: CancellationToken) {
+        {
             let mut ticks = tokio::time::interval(Self::PERIOD);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
