@@ -467,8 +467,17 @@ async fn a_database_deleted_and_replaced_while_running_ends_the_daemon_non_zero_
     // Deleted, then replaced by another file of the same name (a restore gone wrong).
     std::fs::remove_file(&db).unwrap();
     std::fs::write(&db, b"").unwrap();
+    let logs = dir.path().join("logs/tradebeat.log");
     let (status, out) = tokio::task::spawn_blocking(move || {
-        let status = wait_exit(&mut child, Duration::from_secs(20));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let Some(status) = child.try_wait().unwrap() else {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(&logs).unwrap_or_default();
+            panic!("the daemon did not exit; its log:\n{log}");
+        };
         (status, child.wait_with_output().unwrap())
     })
     .await
@@ -509,11 +518,15 @@ async fn a_read_only_or_foreign_empty_database_file_is_refused_at_start_and_left
             }
         };
         let before = std::fs::read(&db).unwrap();
-        let out = tradebeat(dir.path())
+        let mut child = tradebeat(dir.path())
             .args(["run", "--config"])
             .arg(&config)
-            .output()
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .unwrap();
+        // Before the refusal it ran on (an empty file became a new database): bounded.
+        wait_exit(&mut child, Duration::from_secs(15));
+        let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{case}: {stderr}");
         assert!(stderr.contains(expected), "{case}: {stderr}");

@@ -316,6 +316,14 @@ impl Store {
     }
 
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
+        // Once the file was seen replaced, nothing touches the database any more: a new
+        // connection would open the other file, beside the old one's `-wal` and `-shm`.
+        if self.is_replaced() {
+            return Err(StoreError::Replaced {
+                path: self.path.to_path_buf(),
+                detail: "seen earlier; the database is no longer used".into(),
+            });
+        }
         Ok(self.pool.get()?)
     }
 
