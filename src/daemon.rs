@@ -45,13 +45,20 @@ pub const FIRST_CONTACT_WAIT: Duration = Duration::from_secs(15);
 
 /// Runs the daemon until SIGTERM or SIGINT. Errors are start-up failures (database,
 /// exchange client set-up); once running, the daemon reports problems and carries on.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+///
+/// `lock` is the instance lock `main` holds: the daemon stops (exit 1) once its file is
+/// deleted or replaced ([`crate::instance::LockWatch`]).
+pub async fn run(config: Config, lock: crate::instance::HeldLock) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT])
         .context("cannot install signal handlers")?;
     let handle = signals.handle();
     let watcher = tokio::spawn(watch_signals(signals, shutdown.clone()));
-    let result = run_until(config, Clock::system(), shutdown).await;
+    let options = RunOptions {
+        lock: Some(lock),
+        ..RunOptions::default()
+    };
+    let result = run_with(config, Clock::system(), shutdown, options).await;
     handle.close();
     watcher.abort();
     result
@@ -89,6 +96,8 @@ pub struct RunOptions {
     pub user_stream: UserStreamOptions,
     /// Receives the components' handles once they are built.
     pub handles: Option<tokio::sync::oneshot::Sender<Handles>>,
+    /// The instance lock to watch (`run` only: the tests' daemons take no lock).
+    pub lock: Option<crate::instance::HeldLock>,
 }
 
 /// Runs the daemon with `clock` until `shutdown` is cancelled (the tests' entry point).
@@ -250,6 +259,11 @@ pub async fn run_with(
     notify::status("starting: waiting for the first exchange contact");
     // The components, in start order; adding one is adding a line here.
     let mut components = Components::new(shutdown.clone());
+    // The database deleted or replaced under us ends the daemon (exit 1): see its module.
+    components.start(crate::store::DatabaseWatch::new(store.clone()));
+    if let Some(lock) = run_options.lock {
+        components.start(crate::instance::LockWatch::new(lock));
+    }
     components.start(heartbeat);
     components.start(control);
     components.start(backfill);

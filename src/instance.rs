@@ -17,10 +17,21 @@
 //! - **Scope.** The lock guards the path as given, made absolute. Two different paths to one
 //!   file (a symlink, a bind mount) are not detected; SQLite's own locking still keeps the
 //!   file consistent in that case.
+//! - **The lock file must stay the one we hold.** Unlinked or replaced, the path would let a
+//!   second `run` lock a new file and start beside us. So `acquire` checks, once locked,
+//!   that the path still names the file it locked, and the running daemon checks it every
+//!   [`LockWatch::PERIOD`] ([`LockWatch`]): on a mismatch it logs at ERROR and stops with
+//!   exit 1, before a second daemon can write much.
 
 use std::fs::{File, TryLockError};
 use std::io::{self, Read as _, Seek as _, Write as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::component::Component;
 
 /// Why the lock could not be taken. Both end the start with exit status 1.
 #[derive(Debug, thiserror::Error)]
@@ -105,12 +116,112 @@ impl InstanceLock {
             Err(TryLockError::Error(error)) => return Err(io_error(error)),
         }
         write_pid(&mut file, std::process::id()).map_err(io_error)?;
-        Ok(InstanceLock { _file: file, path })
+        let lock = InstanceLock {
+            _file: file,
+            path: path.clone(),
+        };
+        lock.held()
+            .check()
+            .map_err(|detail| io_error(io::Error::other(detail)))?;
+        Ok(lock)
+    }
+
+    /// What [`LockWatch`] needs to check that the lock file is still the one held: its path,
+    /// device and inode (from the open file, not the path).
+    pub fn held(&self) -> HeldLock {
+        let identity = self
+            ._file
+            .metadata()
+            .map_or((0, 0), |meta| (meta.dev(), meta.ino()));
+        HeldLock {
+            path: self.path.clone(),
+            identity,
+        }
     }
 
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// The identity of a held lock file; see [`InstanceLock::held`].
+#[derive(Debug, Clone)]
+pub struct HeldLock {
+    path: PathBuf,
+    identity: (u64, u64),
+}
+
+impl HeldLock {
+    /// Checks that the lock path still names the locked file (same device and inode).
+    ///
+    /// # Errors
+    /// What was seen instead: the path missing, or naming another file.
+    pub fn check(&self) -> Result<(), String> {
+        match std::fs::metadata(&self.path) {
+            Err(e) => Err(format!("the lock file cannot be read: {e}")),
+            Ok(meta) if (meta.dev(), meta.ino()) != self.identity => Err(format!(
+                "the lock path names another file (device {} inode {}, locked device {} inode {})",
+                meta.dev(),
+                meta.ino(),
+                self.identity.0,
+                self.identity.1
+            )),
+            Ok(_) => Ok(()),
+        }
+    }
+}
+
+/// The component that ends the daemon once the lock file is not the one it holds (see the
+/// module docs). Essential: its end stops the daemon with exit 1.
+#[derive(Debug)]
+pub struct LockWatch {
+    held: HeldLock,
+}
+
+impl LockWatch {
+    /// How often the lock path is checked: one `stat(2)` each time.
+    pub const PERIOD: Duration = Duration::from_secs(1);
+
+    /// A watch on `held`.
+    pub fn new(held: HeldLock) -> LockWatch {
+        LockWatch { held }
+    }
+}
+
+impl Component for LockWatch {
+    fn name(&self) -> &'static str {
+        "lock watch"
+    }
+
+    fn drain_deadline(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn essential(&self) -> bool {
+        true
+    }
+
+    async fn run(self, shutdown: CancellationToken) {
+        {
+            let mut ticks = tokio::time::interval(Self::PERIOD);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = ticks.tick() => {}
+                }
+                if let Err(detail) = self.held.check() {
+                    tracing::error!(
+                        target: "tradebeat::daemon",
+                        lock = %self.held.path.display(),
+                        error = %detail,
+                        "the instance lock file was deleted or replaced: another tradebeat could start on this database, so this one stops"
+                    );
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -217,5 +328,31 @@ mod tests {
             err.to_string().ends_with("locked by another process"),
             "{err}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_lock_watch_ends_once_the_lock_file_is_unlinked_or_replaced() {
+        for replace in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = dir.path().join("tradebeat.db");
+            let lock = InstanceLock::acquire(&db).unwrap();
+            assert!(lock.held().check().is_ok());
+            let shutdown = CancellationToken::new();
+            let watch = tokio::spawn(LockWatch::new(lock.held()).run(shutdown.clone()));
+            tokio::time::sleep(LockWatch::PERIOD * 3).await;
+            assert!(!watch.is_finished(), "ended on an untouched lock file");
+
+            std::fs::remove_file(lock.path()).unwrap();
+            if replace {
+                // What a second daemon does: a new lock file of the same name, locked.
+                let _second = InstanceLock::acquire(&db).unwrap();
+            }
+            assert!(lock.held().check().is_err());
+            tokio::time::timeout(LockWatch::PERIOD * 2, watch)
+                .await
+                .expect("the watch did not notice")
+                .unwrap();
+            shutdown.cancel();
+        }
     }
 }

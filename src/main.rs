@@ -67,7 +67,7 @@ fn run(path: Option<&Path>) -> ExitCode {
     // database must leave the first one's database and log files alone, so it is refused
     // before logging opens them (its refusal goes to stderr, which is the journal under
     // systemd). Held until `main` returns; the kernel drops it on any exit.
-    let _instance = match InstanceLock::acquire(&config.storage.database) {
+    let instance = match InstanceLock::acquire(&config.storage.database) {
         Ok(lock) => lock,
         Err(e) => {
             eprintln!("tradebeat: {e}");
@@ -93,7 +93,7 @@ fn run(path: Option<&Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(daemon::run(config)) {
+    match runtime.block_on(daemon::run(config, instance.held())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(target: "tradebeat::daemon", error = %format!("{e:#}"), "tradebeat failed");

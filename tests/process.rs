@@ -446,3 +446,130 @@ fn config_input_that_crashed_or_exhausted_the_process_exits_2_at_once_in_bounded
     assert!(!dir.path().join("data").exists());
     assert!(!dir.path().join("logs").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_deleted_and_replaced_while_running_ends_the_daemon_non_zero_with_an_error() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let config = write_config(dir.path(), &sim.base_url());
+    let db = dir.path().join("data/tradebeat.db");
+    let mut child = tradebeat(dir.path())
+        .args(["run", "--config"])
+        .arg(&config)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("a beat", Duration::from_secs(20), || {
+        heartbeat_count(&db) >= 1
+    })
+    .await;
+
+    // Deleted, then replaced by another file of the same name (a restore gone wrong).
+    std::fs::remove_file(&db).unwrap();
+    std::fs::write(&db, b"").unwrap();
+    let logs = dir.path().join("logs/tradebeat.log");
+    let (status, out) = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let Some(status) = child.try_wait().unwrap() else {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(&logs).unwrap_or_default();
+            panic!("the daemon did not exit; its log:\n{log}");
+        };
+        (status, child.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(1), "exit status {status:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("database watch"), "stderr: {stderr}");
+    let log = std::fs::read_to_string(dir.path().join("logs/tradebeat.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("deleted or replaced under the daemon"))
+        .unwrap_or_else(|| panic!("no line about the replaced database in:\n{log}"));
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(line.contains(&db.display().to_string()), "{line}");
+    // Nothing was written to the new file: it is still the empty file put there.
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_or_foreign_empty_database_file_is_refused_at_start_and_left_untouched() {
+    let sim = sim().await;
+    for case in ["empty", "read-only"] {
+        let dir = tempdir();
+        let config = write_config(dir.path(), &sim.base_url());
+        let db = dir.path().join("data/tradebeat.db");
+        std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+        let expected = match case {
+            "empty" => {
+                std::fs::write(&db, b"").unwrap();
+                "the file is empty and tradebeat did not create it"
+            }
+            _ => {
+                let conn = rusqlite::Connection::open(&db).unwrap();
+                conn.execute_batch("CREATE TABLE kept(x)").unwrap();
+                drop(conn);
+                std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
+                "the file is read-only"
+            }
+        };
+        let before = std::fs::read(&db).unwrap();
+        let mut child = tradebeat(dir.path())
+            .args(["run", "--config"])
+            .arg(&config)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Before the refusal it ran on (an empty file became a new database): bounded.
+        wait_exit(&mut child, Duration::from_secs(15));
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{case}: {stderr}");
+        assert!(stderr.contains(expected), "{case}: {stderr}");
+        assert_eq!(
+            std::fs::read(&db).unwrap(),
+            before,
+            "{case}: the file changed"
+        );
+        assert!(!dir.path().join("data/tradebeat.db-wal").exists(), "{case}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_file_deleted_while_running_ends_the_daemon_non_zero_with_an_error() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let config = write_config(dir.path(), &sim.base_url());
+    let db = dir.path().join("data/tradebeat.db");
+    let mut child = tradebeat(dir.path())
+        .args(["run", "--config"])
+        .arg(&config)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("a beat", Duration::from_secs(20), || {
+        heartbeat_count(&db) >= 1
+    })
+    .await;
+
+    std::fs::remove_file(dir.path().join("data/tradebeat.db.lock")).unwrap();
+    let (status, out) = tokio::task::spawn_blocking(move || {
+        let status = wait_exit(&mut child, Duration::from_secs(10));
+        (status, child.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(1), "exit status {status:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("lock watch"), "stderr: {stderr}");
+    let log = std::fs::read_to_string(dir.path().join("logs/tradebeat.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("the instance lock file was deleted or replaced"))
+        .unwrap_or_else(|| panic!("no line about the lock file in:\n{log}"));
+    assert!(line.contains("ERROR"), "{line}");
+}

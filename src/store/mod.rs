@@ -14,7 +14,9 @@
 //! list of `-- version: N` migrations applied in order on open (see [`Store::open`]).
 
 use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,7 +34,9 @@ mod orders;
 mod reconcile;
 pub use orders::{Inserted, OrderFilter, OrderRow, Recorded};
 mod user_data;
+mod watch;
 pub use user_data::{ApplyReport, BalanceRow, ExecutionRow};
+pub use watch::DatabaseWatch;
 
 /// The schema migrations, as shipped.
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -69,6 +73,13 @@ pub enum StoreError {
     /// The blocking task running the work panicked or was cancelled.
     #[error("database task failed: {0}")]
     Task(String),
+    /// The database path no longer names the file this store opened: it was deleted,
+    /// renamed or replaced under the daemon. Every later write would go to a file nobody
+    /// will read again, so from then on every write is refused with this error (see
+    /// [`Store::check_file`]); the daemon stops with an error so that it is restarted on
+    /// the file the path names.
+    #[error("database {path} was deleted or replaced while open: {detail}")]
+    Replaced { path: PathBuf, detail: String },
     /// Event `index` of a user-data batch cannot be applied: it conflicts with what is
     /// stored (a constraint) or meets a stored value that does not parse. Nothing of the
     /// batch was written; apply it again with that event kept raw instead
@@ -87,6 +98,10 @@ pub struct Store {
     pool: r2d2::Pool<SqliteConnectionManager>,
     write_lock: Arc<Mutex<()>>,
     path: Arc<PathBuf>,
+    /// The opened file's device and inode, to notice the path naming another file.
+    identity: (u64, u64),
+    /// Set once [`Store::check_file`] saw the path name another file (or none): sticky.
+    replaced: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -168,6 +183,36 @@ pub struct BeatWrite {
     pub heartbeat: HeartbeatRow,
 }
 
+/// Why an existing database file is not opened, if it is not: SQLite would open a read-only
+/// file read-only (every later write failing) and would make an empty file a new, empty
+/// database, hiding a restore or a mount gone wrong. A database tradebeat created is never
+/// empty once its opener switched it to WAL (that writes its first page), which the check
+/// waits for up to the busy timeout.
+fn refuse_existing(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.permissions().readonly() {
+        return Err("the file is read-only (no write permission bit): make it writable".into());
+    }
+    if let Err(e) = std::fs::OpenOptions::new().write(true).open(path) {
+        return Err(format!("the file cannot be opened for writing: {e}"));
+    }
+    // Another opener may have just created it and not yet switched it to WAL: give it
+    // the busy timeout, as the WAL switch below does.
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut len = meta.len();
+    while len == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    }
+    if len == 0 {
+        return Err(
+            "the file is empty and tradebeat did not create it: restore the database, or remove the file to start a new one"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     ///
@@ -175,8 +220,9 @@ impl Store {
     /// `synchronous=NORMAL`, a busy timeout and foreign keys on every connection. Applies
     /// each `-- version: N` section of `schema.sql` above the file's `user_version`, one
     /// transaction per section. Errors: [`StoreError::Open`] when the file or directory
-    /// cannot be created or is not a database, [`StoreError::TooNew`] for a database from a
-    /// newer tradebeat.
+    /// cannot be created or is not a database, or is an existing file that is read-only or
+    /// empty (tradebeat never leaves its own database empty), [`StoreError::TooNew`] for a
+    /// database from a newer tradebeat.
     ///
     /// Missing directories are created 0700 and a missing database file 0600, which SQLite
     /// gives its `-wal` and `-shm` files too (see [`crate::files`]).
@@ -204,7 +250,8 @@ impl Store {
             .open(path)
         {
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => refuse_existing(path)
+                .map_err(|detail| open_err(format!("{detail}; nothing was written to it")))?,
             Err(e) => return Err(open_err(e.to_string())),
         }
         // Journal mode is a property of the file: set it once, before the pool exists.
@@ -244,10 +291,15 @@ impl Store {
             .connection_timeout(Duration::from_secs(10))
             .build(manager)
             .map_err(|e| open_err(e.to_string()))?;
+        // The file the connections opened: taken after they opened it, so that a file
+        // swapped in between is noticed by the first check (the pool holds it open).
+        let meta = std::fs::metadata(path).map_err(|e| open_err(e.to_string()))?;
         let store = Store {
             pool,
             write_lock: Arc::new(Mutex::new(())),
             path: Arc::new(path.to_path_buf()),
+            identity: (meta.dev(), meta.ino()),
+            replaced: Arc::new(AtomicBool::new(false)),
         };
         store.migrate()?;
         Ok(store)
@@ -275,6 +327,14 @@ impl Store {
     }
 
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
+        // Once the file was seen replaced, nothing touches the database any more: a new
+        // connection would open the other file, beside the old one's `-wal` and `-shm`.
+        if self.is_replaced() {
+            return Err(StoreError::Replaced {
+                path: self.path.to_path_buf(),
+                detail: "seen earlier; the database is no longer used".into(),
+            });
+        }
         Ok(self.pool.get()?)
     }
 
@@ -288,11 +348,59 @@ impl Store {
             .write_lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.check_file()?;
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
+        // Checked again right before the commit: a commit to a replaced file is lost.
+        self.check_file()?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Checks that the database path still names the file this store opened: same device
+    /// and inode, at least one link. One `stat(2)`, no database access.
+    ///
+    /// Every write runs it before starting and again right before committing, and the
+    /// daemon runs it periodically ([`DatabaseWatch`]). Once it failed it fails for good, for every
+    /// clone of this store: a file that came back under the path is not the one written to
+    /// in the meantime.
+    ///
+    /// # Errors
+    /// [`StoreError::Replaced`] when the path is missing, names another file, or the file
+    /// has no link left.
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        let replaced = |detail: String| StoreError::Replaced {
+            path: self.path.to_path_buf(),
+            detail,
+        };
+        if self.replaced.load(Ordering::Acquire) {
+            return Err(replaced("seen earlier; writes are refused".into()));
+        }
+        let detail = match std::fs::metadata(self.path.as_path()) {
+            Err(e) => Some(format!("the path cannot be read: {e}")),
+            Ok(meta) if (meta.dev(), meta.ino()) != self.identity => Some(format!(
+                "the path names another file (device {} inode {}, opened device {} inode {})",
+                meta.dev(),
+                meta.ino(),
+                self.identity.0,
+                self.identity.1
+            )),
+            Ok(meta) if meta.nlink() == 0 => Some("the file has no link left".into()),
+            Ok(_) => None,
+        };
+        match detail {
+            None => Ok(()),
+            Some(detail) => {
+                self.replaced.store(true, Ordering::Release);
+                Err(replaced(detail))
+            }
+        }
+    }
+
+    /// Whether [`Store::check_file`] has failed: the database was deleted or replaced.
+    pub fn is_replaced(&self) -> bool {
+        self.replaced.load(Ordering::Acquire)
     }
 
     /// The newest schema version this binary knows.
