@@ -228,6 +228,27 @@ fn record(drained: &mut Drained, name: &'static str, outcome: Result<(), JoinErr
     }
 }
 
+/// Runs `check` every `period` (the first at once) until it fails or `shutdown` is
+/// cancelled: the loop of the watch components (database file, instance lock). Returns the
+/// failure, or `None` at shutdown. A late tick is delayed, never bunched.
+pub async fn check_every<E>(
+    period: Duration,
+    shutdown: &CancellationToken,
+    mut check: impl FnMut() -> Result<(), E>,
+) -> Option<E> {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            _ = ticks.tick() => {}
+        }
+        if let Err(e) = check() {
+            return Some(e);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::component::Component;
+use crate::component::{Component, check_every};
 
 /// Why the lock could not be taken. Both end the start with exit status 1.
 #[derive(Debug, thiserror::Error)]
@@ -203,24 +203,14 @@ impl Component for LockWatch {
     }
 
     async fn run(self, shutdown: CancellationToken) {
-        {
-            let mut ticks = tokio::time::interval(Self::PERIOD);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    _ = ticks.tick() => {}
-                }
-                if let Err(detail) = self.held.check() {
-                    tracing::error!(
-                        target: "tradebeat::daemon",
-                        lock = %self.held.path.display(),
-                        error = %detail,
-                        "the instance lock file was deleted or replaced: another tradebeat could start on this database, so this one stops"
-                    );
-                    return;
-                }
-            }
+        let held = &self.held;
+        if let Some(detail) = check_every(Self::PERIOD, &shutdown, || held.check()).await {
+            tracing::error!(
+                target: "tradebeat::daemon",
+                lock = %held.path.display(),
+                error = %detail,
+                "the instance lock file was deleted or replaced: another tradebeat could start on this database, so this one stops"
+            );
         }
     }
 }

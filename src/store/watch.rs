@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::Store;
-use crate::component::Component;
+use crate::component::{Component, check_every};
 
 /// The component that checks the database file; see the module docs.
 #[derive(Debug)]
@@ -46,24 +46,14 @@ impl Component for DatabaseWatch {
     /// Returns at shutdown, or as soon as the database was deleted or replaced (logged at
     /// ERROR with the path and what was seen).
     async fn run(self, shutdown: CancellationToken) {
-        {
-            let mut ticks = tokio::time::interval(Self::PERIOD);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    _ = ticks.tick() => {}
-                }
-                if let Err(e) = self.store.check_file() {
-                    tracing::error!(
-                        target: "tradebeat::store",
-                        database = %self.store.path().display(),
-                        error = %e,
-                        "the database file was deleted or replaced under the daemon: writes are refused and the daemon stops, to be restarted on the file the path names"
-                    );
-                    return;
-                }
-            }
+        let store = &self.store;
+        if let Some(e) = check_every(Self::PERIOD, &shutdown, || store.check_file()).await {
+            tracing::error!(
+                target: "tradebeat::store",
+                database = %store.path().display(),
+                error = %e,
+                "the database file was deleted or replaced under the daemon: writes are refused and the daemon stops, to be restarted on the file the path names"
+            );
         }
     }
 }
