@@ -134,6 +134,8 @@ struct Log {
     runs: Vec<(i64, i64)>,
     /// method → (ok, refused by the daemon's limits, other errors, connection failures)
     calls: BTreeMap<&'static str, [u64; 4]>,
+    /// (method, control error code) → how many.
+    errors: BTreeMap<(&'static str, i64), u64>,
     /// (symbol, client order id) of every order.place sent.
     placed: Vec<(String, String)>,
 }
@@ -155,7 +157,11 @@ fn count_call<T>(log: &Shared, method: &'static str, r: &Result<T, ClientError>)
         Err(ClientError::Rpc(_)) => 2,
         Err(_) => 3,
     };
-    lock(log).calls.entry(method).or_default()[slot] += 1;
+    let mut l = lock(log);
+    l.calls.entry(method).or_default()[slot] += 1;
+    if let Err(ClientError::Rpc(e)) = r {
+        *l.errors.entry((method, e.code)).or_default() += 1;
+    }
 }
 
 /// A control connection, reopened after a failure (the daemon may be down).
@@ -903,7 +909,16 @@ fn print_table(args: &Args, log: &Log, v: &Verdict) {
     );
     println!();
     for (method, [ok, refused, errors, down]) in &log.calls {
-        println!("  {method}: {ok} ok, {refused} refused, {errors} errors, {down} not connected");
+        let codes: Vec<String> = log
+            .errors
+            .iter()
+            .filter(|((m, _), _)| m == method)
+            .map(|((_, c), n)| format!("{c} ×{n}"))
+            .collect();
+        println!(
+            "  {method}: {ok} ok, {refused} refused, {errors} errors, {down} not connected (error codes: {})",
+            codes.join(", ")
+        );
     }
 }
 
