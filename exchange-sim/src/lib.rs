@@ -108,7 +108,7 @@ use anyhow::Context as _;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub use market::{LISTING_MS, MAP_ANCHOR_MS, RECORDED_ANCHOR_MS, SHIFT_MINUTES};
-pub use orders::{OrderFault, SimBalance, SimOrder, TEST_API_KEY, TEST_API_SECRET};
+pub use orders::{OrderFault, SimBalance, SimOrder, SimTrade, TEST_API_KEY, TEST_API_SECRET};
 pub use rest::USED_WEIGHT_HEADER;
 pub use state::REQUEST_LOG_CAPACITY;
 pub use weights::{FIRST_BAN_MS, MAX_BAN_MS, REQUESTS_AFTER_429_BEFORE_BAN};
@@ -499,6 +499,11 @@ impl SimHandle {
             .into_iter()
             .rev()
             .find(|o| o.client_order_id == client_order_id)
+    }
+
+    /// Every trade (fill) of the account, oldest first.
+    pub fn trades(&self) -> Vec<SimTrade> {
+        self.shared.trading.trades()
     }
 
     /// The account's balances, by asset.

@@ -172,6 +172,23 @@ pub struct SimOrder {
     pub update_time: i64,
 }
 
+/// One trade (fill) of the account, as the exchange recorded it (`GET /api/v3/myTrades`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimTrade {
+    /// e.g. `BTCUSDT`.
+    pub symbol: String,
+    /// The trade id (`id` in myTrades, `t` in an execution report); unique per symbol.
+    pub id: i64,
+    /// The order it filled.
+    pub order_id: i64,
+    /// Price, 8 decimals.
+    pub price: String,
+    /// Quantity, 8 decimals.
+    pub qty: String,
+    /// When it happened, ms since the epoch (server time).
+    pub time: i64,
+}
+
 /// One asset of the simulated account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimBalance {
@@ -577,6 +594,21 @@ impl Trading {
 
     pub(crate) fn orders(&self) -> Vec<SimOrder> {
         lock(&self.book).orders.iter().map(Ord::public).collect()
+    }
+
+    pub(crate) fn trades(&self) -> Vec<SimTrade> {
+        lock(&self.book)
+            .trades
+            .iter()
+            .map(|t| SimTrade {
+                symbol: t.symbol.clone(),
+                id: t.id,
+                order_id: t.order_id,
+                price: format_units(t.price),
+                qty: format_units(t.qty),
+                time: t.time,
+            })
+            .collect()
     }
 
     pub(crate) fn balances(&self) -> Vec<SimBalance> {

@@ -1173,3 +1173,43 @@ async fn cancel_all_cancels_every_open_order_of_the_symbol_and_unlocks() {
 }
 
 mod ws;
+
+/// `SimHandle::trades` lists every fill once, with the order it filled, the limit price of
+/// a resting order and the taker price of a crossing one; an order resting unfilled and a
+/// cancelled one add none.
+#[tokio::test]
+async fn trades_lists_each_fill_once() {
+    let sim = spawn(SimConfig::default()).await.expect("simulator starts");
+    sim.set_order_price("BTCUSDT", Some("65000"));
+    let limit = |side: &'static str, price: &'static str| {
+        [
+            ("symbol", "BTCUSDT"),
+            ("side", side),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("quantity", "0.001"),
+            ("price", price),
+        ]
+    };
+    let id = |placed: &Value| placed["orderId"].as_i64().expect("orderId");
+    let resting = id(&sim.place_order(&limit("BUY", "64000")).expect("placed"));
+    let cancelled = id(&sim.place_order(&limit("BUY", "63000")).expect("placed"));
+    sim.cancel_order_by_id("BTCUSDT", cancelled)
+        .expect("cancelled");
+    let crossing = id(&sim.place_order(&limit("BUY", "66000")).expect("placed"));
+    assert_eq!(sim.trades().len(), 1, "the crossing order filled at once");
+    sim.set_order_price("BTCUSDT", Some("63999"));
+    let trades = sim.trades();
+    let seen: Vec<(i64, i64, &str, &str)> = trades
+        .iter()
+        .map(|t| (t.id, t.order_id, t.price.as_str(), t.qty.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, crossing, "65000.01000000", "0.00100000"),
+            (2, resting, "64000.00000000", "0.00100000"),
+        ]
+    );
+    assert!(trades.iter().all(|t| t.symbol == "BTCUSDT" && t.time > 0));
+}

@@ -115,11 +115,20 @@ impl Progress {
     /// older (update time), or it has executed less. The exchange's word always beats a
     /// local verdict (`pending`, `unknown`, `not_placed`). Reports of one order can carry
     /// the same time (NEW and TRADE): a late NEW never undoes a fill.
+    ///
+    /// The update time only decides between reports that do not move the order on: one
+    /// that executed more, or that closes an order still open on the exchange, is applied
+    /// even when its time is older. The exchange's clock may step back between two changes
+    /// of one order (the order's NEW stamped after its fill); comparing times alone would
+    /// then refuse every later report of the fill, and the row would stay open for good.
     pub(super) fn is_stale_against(&self, stored: &Progress) -> bool {
         let final_on_exchange = stored.status.is_final() && !stored.status.is_local();
+        let moves_on = self.executed_qty > stored.executed_qty
+            || (self.status.is_final() && !final_on_exchange);
         (final_on_exchange && !self.status.is_final())
-            || matches!((stored.update_time, self.update_time), (Some(a), Some(b)) if b < a)
             || self.executed_qty < stored.executed_qty
+            || (!moves_on
+                && matches!((stored.update_time, self.update_time), (Some(a), Some(b)) if b < a))
     }
 }
 
@@ -821,6 +830,50 @@ mod tests {
             Recorded::Updated(row.clone())
         );
         assert_eq!(store.order_by_client_id(&id).unwrap(), Some(row));
+    }
+
+    /// The exchange's clock stepped back between an order's placement and its fill: the
+    /// fill's report carries an older update time than the stored NEW, and still moves the
+    /// row on (before, every report of the fill was refused as older and the row stayed
+    /// NEW for good). An older report that does not move the order on stays ignored.
+    #[test]
+    fn a_fill_stamped_before_the_stored_new_still_moves_the_order_on() {
+        let (_dir, store) = store();
+        let id: ClientOrderId = "tb-step".parse().unwrap();
+        store
+            .insert_pending_order(Market::Spot, &limit_request(), &id, 1)
+            .unwrap();
+        let mut new = exchange_order(&id, OrderStatus::New, 47_484);
+        new.executed_qty = Decimal::ZERO;
+        new.fills.clear();
+        store
+            .record_exchange_order(Market::Spot, &id, &new, 2)
+            .unwrap();
+        let mut older_new = new.clone();
+        older_new.update_time = Some(47_000);
+        let Recorded::Updated(row) = store
+            .record_exchange_order(Market::Spot, &id, &older_new, 3)
+            .unwrap()
+        else {
+            panic!("expected the stored row");
+        };
+        assert_eq!(
+            (row.status, row.update_time, row.updated_at),
+            (OrderStatus::New, Some(47_484), 2),
+            "an older report that moves nothing on changes nothing"
+        );
+        let mut filled = exchange_order(&id, OrderStatus::Filled, 44_991);
+        filled.executed_qty = d("0.001");
+        let Recorded::Updated(row) = store
+            .record_exchange_order(Market::Spot, &id, &filled, 4)
+            .unwrap()
+        else {
+            panic!("expected an update");
+        };
+        assert_eq!(
+            (row.status, row.executed_qty, row.update_time),
+            (OrderStatus::Filled, d("0.001"), Some(44_991))
+        );
     }
 
     #[test]
