@@ -27,7 +27,7 @@ use crate::clock::Clock;
 use crate::component::{Components, Stop};
 use crate::config::Config;
 use crate::control::{ControlContext, ControlServer};
-use crate::exchange::{ClientOptions, SpotClient};
+use crate::exchange::{ClientOptions, FuturesClient, SpotClient};
 use crate::heartbeat::{Heartbeat, HeartbeatStatus};
 use crate::market_data::MarketData;
 use crate::notify;
@@ -132,16 +132,35 @@ pub async fn run_with(
         .heartbeat
         .schedule()
         .context("heartbeat.period_secs and offset_secs do not make a schedule")?;
-    let market_data = Arc::new(
-        MarketData::new(
-            exchange.clone(),
-            store.clone(),
-            clock.clone(),
-            config.market_data.symbols.clone(),
-            config.market_data.intervals.clone(),
-        )
-        .with_beat_period(schedule.period_ms()),
-    );
+    let mut market_data = MarketData::new(
+        exchange.clone(),
+        store.clone(),
+        clock.clone(),
+        config.market_data.symbols.clone(),
+        config.market_data.intervals.clone(),
+    )
+    .with_beat_period(schedule.period_ms());
+    // Each futures market with symbols gets its own client (own URL, weight budget and
+    // clock offset) and its own part of every beat.
+    let timeout = Duration::from_millis(config.exchange.request_timeout_ms);
+    let network = config.exchange.network;
+    if !config.market_data.usdm_symbols.is_empty() {
+        let url = config.exchange.resolved_usdm_rest_url();
+        let options = ClientOptions::for_network(network, Some(url), timeout)?;
+        market_data = market_data.with_futures_market(
+            FuturesClient::usdm(options, clock.clone())?,
+            config.market_data.usdm_symbols.clone(),
+        );
+    }
+    if !config.market_data.coinm_symbols.is_empty() {
+        let url = config.exchange.resolved_coinm_rest_url();
+        let options = ClientOptions::for_network(network, Some(url), timeout)?;
+        market_data = market_data.with_futures_market(
+            FuturesClient::coinm(options, clock.clone())?,
+            config.market_data.coinm_symbols.clone(),
+        );
+    }
+    let market_data = Arc::new(market_data);
     let watchdog = notify::watchdog_interval();
     let heartbeat =
         Heartbeat::new(schedule, clock.clone(), Arc::clone(&market_data)).with_watchdog(watchdog);
@@ -210,6 +229,8 @@ pub async fn run_with(
         rest_url = %exchange.rest_url(),
         database = %store.path().display(),
         symbols = %symbols.join(","),
+        usdm_symbols = %config.market_data.usdm_symbols.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+        coinm_symbols = %config.market_data.coinm_symbols.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
         orders = if orders.has_credentials() { "on" } else { "off (no api credentials)" },
         user_stream = if user_stream.is_some() { config.exchange.resolved_ws_api_url() } else { "off (no api credentials)" },
         socket = %std::path::absolute(&config.control.socket)
