@@ -355,3 +355,6 @@ impl FuturesSim {
         self.shared.log.clear();
     }
 }
+
+#[cfg(test)]
+mod tests;
