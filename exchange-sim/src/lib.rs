@@ -90,6 +90,7 @@ mod data;
 mod decimal;
 mod error;
 mod faults;
+mod futures;
 mod market;
 mod orders;
 mod params;
@@ -107,6 +108,11 @@ use std::{
 use anyhow::Context as _;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
+pub use futures::{
+    COINM_CONTRACT_SIZES, FUNDING_INTERVAL_MS, FUTURES_DATA_REQUESTS_PER_5MIN, FuturesMarket,
+    FuturesSim, OPEN_INTEREST_HIST_KEPT_MS, SimFundingRate, SimFuturesKline, SimOpenInterest,
+    SimPremiumIndex, delivery_symbol_at,
+};
 pub use market::{LISTING_MS, MAP_ANCHOR_MS, RECORDED_ANCHOR_MS, SHIFT_MINUTES};
 pub use orders::{OrderFault, SimBalance, SimOrder, TEST_API_KEY, TEST_API_SECRET};
 pub use rest::USED_WEIGHT_HEADER;
@@ -240,7 +246,9 @@ pub async fn spawn(config: SimConfig) -> anyhow::Result<SimHandle> {
     spawn_on(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
 }
 
-/// Starts a simulator on `addr` (use port 0 for an OS-assigned port).
+/// Starts a simulator on `addr` (use port 0 for an OS-assigned port). The USD-M and
+/// COIN-M listeners take OS-assigned ports on the same IP ([`SimHandle::usdm_url`],
+/// [`SimHandle::coinm_url`]).
 pub async fn spawn_on(config: SimConfig, addr: SocketAddr) -> anyhow::Result<SimHandle> {
     let shared = Arc::new(Shared::new(&config));
     let listener = TcpListener::bind(addr)
@@ -249,9 +257,43 @@ pub async fn spawn_on(config: SimConfig, addr: SocketAddr) -> anyhow::Result<Sim
     let local = listener.local_addr().context("reading the bound address")?;
     let incoming = shared.faults.listener(listener);
     let app = rest::router(Arc::clone(&shared));
+    let usdm = Arc::new(futures::FuturesShared::new(FuturesMarket::Usdm, &config));
+    let coinm = Arc::new(futures::FuturesShared::new(FuturesMarket::Coinm, &config));
+    let mut futures_servers = Vec::new();
+    let mut futures_urls = Vec::new();
+    for market in [&usdm, &coinm] {
+        let futures_addr = SocketAddr::new(addr.ip(), 0);
+        let listener = TcpListener::bind(futures_addr).await.with_context(|| {
+            format!(
+                "binding the {} simulator to {futures_addr}",
+                market.market.name()
+            )
+        })?;
+        let bound = listener.local_addr().context("reading the bound address")?;
+        futures_urls.push(format!("http://{bound}"));
+        futures_servers.push((
+            market.faults.listener(listener),
+            futures::router(Arc::clone(market)),
+        ));
+    }
     let (stop, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
         // Stops when asked to, or when the last handle is dropped (sender gone).
+        let serve_futures = futures_servers.into_iter().map(|(incoming, app)| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                let signal = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                if let Err(error) = axum::serve(incoming, app)
+                    .with_graceful_shutdown(signal)
+                    .await
+                {
+                    tracing::error!(%error, "futures simulator stopped with an error");
+                }
+            })
+        });
+        let serve_futures: Vec<_> = serve_futures.collect();
         let signal = async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
@@ -261,9 +303,24 @@ pub async fn spawn_on(config: SimConfig, addr: SocketAddr) -> anyhow::Result<Sim
         {
             tracing::error!(%error, "exchange simulator stopped with an error");
         }
+        for server in serve_futures {
+            let _ = server.await;
+        }
     });
-    tracing::info!(%local, "exchange simulator listening");
+    tracing::info!(%local, usdm = %futures_urls[0], coinm = %futures_urls[1], "exchange simulator listening");
+    let coinm_url = futures_urls.pop().unwrap_or_default();
+    let usdm_url = futures_urls.pop().unwrap_or_default();
     Ok(SimHandle {
+        usdm: FuturesSim {
+            shared: usdm,
+            url: usdm_url.clone(),
+        },
+        coinm: FuturesSim {
+            shared: coinm,
+            url: coinm_url.clone(),
+        },
+        usdm_url,
+        coinm_url,
         shared: Arc::clone(&shared),
         addr: local,
         server: Arc::new(ServerControl {
@@ -296,6 +353,14 @@ impl Drop for ServerControl {
 /// [`SimHandle::shutdown`] or when the last clone is dropped.
 #[derive(Clone)]
 pub struct SimHandle {
+    /// `http://127.0.0.1:PORT` of the USD-M futures listener (`/fapi/v1/...` and
+    /// `/futures/data/...`), without a trailing slash.
+    pub usdm_url: String,
+    /// `http://127.0.0.1:PORT` of the COIN-M futures listener (`/dapi/v1/...` and
+    /// `/futures/data/...`), without a trailing slash.
+    pub coinm_url: String,
+    usdm: FuturesSim,
+    coinm: FuturesSim,
     shared: Arc<Shared>,
     addr: SocketAddr,
     server: Arc<ServerControl>,
@@ -318,6 +383,24 @@ impl SimHandle {
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Control of the USD-M futures market (its own listener, clock, limits and faults).
+    pub fn usdm(&self) -> &FuturesSim {
+        &self.usdm
+    }
+
+    /// Control of the COIN-M futures market (its own listener, clock, limits and faults).
+    pub fn coinm(&self) -> &FuturesSim {
+        &self.coinm
+    }
+
+    /// Control of the futures market `market`.
+    pub fn futures(&self, market: FuturesMarket) -> &FuturesSim {
+        match market {
+            FuturesMarket::Usdm => &self.usdm,
+            FuturesMarket::Coinm => &self.coinm,
+        }
     }
 
     /// The simulator's server time, ms since the epoch.
