@@ -349,7 +349,10 @@ ALTER TABLE klines ADD COLUMN closed_before INTEGER;
 
 -- Futures market data (markets `usdm` and `coinm`). Prices, rates and quantities are TEXT
 -- holding Binance's exact decimal string; times are ms since the epoch, UTC. Quantities
--- keep Binance's units: contracts on COIN-M, the base asset on USDⓈ-M.
+-- keep Binance's units: contracts on COIN-M, the base asset on USDⓈ-M. Futures rows of
+-- `klines` and `tickers` keep them too: on COIN-M `volume` is contracts and `quote_volume`
+-- the base-asset volume; futures `tickers` rows have bid/ask price and quantity 0 (Binance's
+-- futures 24 h ticker carries no book).
 
 -- One `premiumIndex` snapshot per futures symbol per beat; `time` is the beat's scheduled
 -- time (heartbeats.beat_time).

@@ -849,6 +849,57 @@ mod tests {
     }
 
     #[test]
+    fn a_settled_futures_contract_is_retired_and_spot_is_not() {
+        use crate::domain::{SymbolFilters, SymbolInfo};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let info = |symbol: &str, status: &str| SymbolInfo {
+            symbol: symbol.parse().unwrap(),
+            status: SymbolStatus::parse(status),
+            base_asset: "BTC".into(),
+            quote_asset: "USD".into(),
+            filters: SymbolFilters::default(),
+        };
+        let exchange = |symbols: Vec<SymbolInfo>| ExchangeInfo {
+            server_time: 0,
+            rate_limits: Vec::new(),
+            symbols,
+        };
+        let quarter: Symbol = "BTCUSD_251226".parse().unwrap();
+        let perp: Symbol = "BTCUSD_PERP".parse().unwrap();
+        let configured = vec![quarter.clone(), perp.clone()];
+        let trading = exchange(vec![
+            info("BTCUSD_251226", "TRADING"),
+            info("BTCUSD_PERP", "TRADING"),
+        ]);
+        apply_exchange_info(&store, Market::CoinM, &trading, &configured, true, 1).unwrap();
+        assert_eq!(store.symbols(Market::CoinM, true).unwrap().len(), 2);
+        // The quarter settles: retired, with its status; the perpetual goes on.
+        let settled = exchange(vec![
+            info("BTCUSD_251226", "SETTLING"),
+            info("BTCUSD_PERP", "TRADING"),
+        ]);
+        apply_exchange_info(&store, Market::CoinM, &settled, &configured, false, 2).unwrap();
+        let active = store.symbols(Market::CoinM, true).unwrap();
+        assert_eq!(
+            active.iter().map(|r| &r.symbol).collect::<Vec<_>>(),
+            vec![&perp]
+        );
+        let all = store.symbols(Market::CoinM, false).unwrap();
+        assert_eq!(all[0].status, "SETTLING");
+        // Read again: still retired, not registered again as configured.
+        apply_exchange_info(&store, Market::CoinM, &settled, &configured, false, 3).unwrap();
+        assert_eq!(store.symbols(Market::CoinM, true).unwrap().len(), 1);
+        // A spot symbol in a break is not retired (it may trade again).
+        let spot = exchange(vec![info("BTCUSDT", "TRADING")]);
+        let btc = vec!["BTCUSDT".parse().unwrap()];
+        apply_exchange_info(&store, Market::Spot, &spot, &btc, true, 1).unwrap();
+        let closed = exchange(vec![info("BTCUSDT", "CLOSE")]);
+        apply_exchange_info(&store, Market::Spot, &closed, &btc, false, 2).unwrap();
+        assert_eq!(store.symbols(Market::Spot, true).unwrap().len(), 1);
+    }
+
+    #[test]
     fn failure_text_is_bounded_and_sorted() {
         let failures = HashMap::from([
             ("ETHUSDT".parse().unwrap(), "klines 1m: boom".to_string()),

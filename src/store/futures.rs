@@ -356,7 +356,7 @@ mod tests {
         assert_eq!(store.upsert_funding_rates(id, &rates[..2]).unwrap(), 2);
         let listed = store.funding_rates(&symbol, id, 0, i64::MAX, 3).unwrap();
         let times: Vec<i64> = listed.iter().map(|f| f.funding_time).collect();
-        assert_eq!(times, vec![2, 3, 4].map(|i| i * 8 * 3_600_000));
+        assert_eq!(times, [2, 3, 4].map(|i: i64| i * 8 * 3_600_000));
         let hist = vec![OpenInterest {
             symbol,
             time: 300_000,

@@ -21,10 +21,6 @@ pub(super) const PATHS: Paths = Paths {
         path: "/dapi/v1/ticker/24hr",
         weight: 40,
     },
-    book_ticker_all: Endpoint {
-        path: "/dapi/v1/ticker/bookTicker",
-        weight: 5,
-    },
     premium_index_all: Endpoint {
         path: "/dapi/v1/premiumIndex",
         weight: 10,

@@ -43,8 +43,6 @@ struct Paths {
     klines: &'static str,
     /// `ticker/24hr` without a symbol (all of them).
     ticker_24hr_all: Endpoint,
-    /// `ticker/bookTicker` without a symbol (all of them).
-    book_ticker_all: Endpoint,
     /// `premiumIndex` without a symbol (all of them).
     premium_index_all: Endpoint,
     /// `openInterest?symbol=`.
@@ -129,7 +127,7 @@ impl FuturesClient {
     }
 
     /// The request weight of one beat over `symbols` symbols and `series` series: one
-    /// `ticker/24hr`, one `ticker/bookTicker` and one `premiumIndex` for all symbols, one
+    /// `ticker/24hr` and one `premiumIndex` for all symbols, one
     /// `openInterest` per symbol, one `klines` (of fewer than 500 candles) per series.
     pub fn beat_weight(&self, symbols: usize, series: usize) -> u32 {
         if symbols == 0 {
@@ -138,7 +136,7 @@ impl FuturesClient {
         let p = self.paths;
         let per_symbol = u32::try_from(symbols).unwrap_or(u32::MAX);
         let series = u32::try_from(series).unwrap_or(u32::MAX);
-        (p.ticker_24hr_all.weight + p.book_ticker_all.weight + p.premium_index_all.weight)
+        (p.ticker_24hr_all.weight + p.premium_index_all.weight)
             .saturating_add(per_symbol.saturating_mul(p.open_interest.weight))
             .saturating_add(series.saturating_mul(klines_weight(499)))
     }
@@ -283,23 +281,19 @@ impl FuturesClient {
         super::spot::parse_klines(&reply.body).map_err(decode(endpoint))
     }
 
-    /// The 24-hour tickers of `symbols`: one `ticker/24hr` and one `ticker/bookTicker` for
-    /// all symbols of the market (the futures APIs take one symbol or none), kept for
-    /// `symbols`. An empty slice sends nothing.
+    /// The 24-hour tickers of `symbols`: one `ticker/24hr` for all symbols of the market
+    /// (weight 40; the futures APIs take one symbol or none), kept for `symbols`. The
+    /// futures ticker has no book: `bid_*`/`ask_*` are 0. An empty slice sends nothing.
     ///
     /// # Errors
-    /// As any request; [`ExchangeError::Decode`] when either answer does not parse.
+    /// As any request; [`ExchangeError::Decode`] when the answer does not parse.
     pub async fn tickers_24hr(&self, symbols: &[Symbol]) -> Result<Vec<Ticker>, ExchangeError> {
         if symbols.is_empty() {
             return Ok(Vec::new());
         }
-        let (stats, book) = tokio::join!(
-            self.rest.get(self.paths.ticker_24hr_all, &[]),
-            self.rest.get(self.paths.book_ticker_all, &[])
-        );
-        let (stats, book) = (stats?, book?);
-        let mut tickers = wire::parse_tickers(&stats.body, &book.body)
-            .map_err(decode(self.paths.ticker_24hr_all))?;
+        let endpoint = self.paths.ticker_24hr_all;
+        let reply = self.rest.get(endpoint, &[]).await?;
+        let mut tickers = wire::parse_tickers(&reply.body).map_err(decode(endpoint))?;
         tickers.retain(|t| symbols.contains(&t.symbol));
         Ok(tickers)
     }

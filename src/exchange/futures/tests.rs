@@ -93,22 +93,24 @@ fn recorded_open_interest_history_parses_with_string_timestamps() {
 }
 
 #[test]
-fn recorded_tickers_and_book_join() {
-    let tickers = wire::parse_tickers(
-        &data("http_futures_market_ticker_24hr.json"),
-        &data("http_futures_market_book_ticker.json"),
-    )
-    .unwrap();
+fn recorded_ticker_parses_without_a_book() {
+    let tickers = wire::parse_tickers(&data("http_futures_market_ticker_24hr.json")).unwrap();
     assert_eq!(tickers.len(), 1);
     let t = &tickers[0];
     assert_eq!(t.symbol.as_str(), "BTCUSDT");
     assert_eq!(t.last_price, 4.000002);
-    assert_eq!(t.bid_price, 4.0);
-    assert_eq!(t.ask_qty, 9.0);
+    assert_eq!((t.bid_price, t.ask_qty), (0.0, 0.0));
     assert_eq!(t.volume, 8913.3);
     assert_eq!(t.quote_volume, 15.3);
     assert_eq!(t.trades, 76);
     assert_eq!(t.open_time, 1_499_783_499_040);
+    // COIN-M (documented example): volume in contracts, base-asset volume as the second.
+    let body = br#"[{"symbol":"BTCUSD_200925","pair":"BTCUSD","priceChange":"136.6","priceChangePercent":"1.436",
+        "weightedAvgPrice":"9547.3","lastPrice":"9651.6","lastQty":"1","openPrice":"9515.0","highPrice":"9687.0",
+        "lowPrice":"9499.5","volume":"494109","baseVolume":"5192.94797687","openTime":1591170300000,
+        "closeTime":1591256718418,"firstId":600507,"lastId":697803,"count":97297}]"#;
+    let t = &wire::parse_tickers(body).unwrap()[0];
+    assert_eq!((t.volume, t.quote_volume), (494_109.0, 5192.94797687));
 }
 
 #[test]

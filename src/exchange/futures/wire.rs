@@ -204,32 +204,12 @@ struct WireTicker24hr {
     close_time: Int,
 }
 
-/// One element of the futures `ticker/bookTicker`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireBookTicker {
-    symbol: Symbol,
-    bid_price: Real,
-    bid_qty: Real,
-    ask_price: Real,
-    ask_qty: Real,
-}
-
-/// The futures 24-hour tickers (`ticker/24hr`, all symbols) completed with the best bid
-/// and ask of `ticker/bookTicker` (the futures 24-hour ticker carries no book): one
-/// [`Ticker`] per symbol present in both answers.
-pub(super) fn parse_tickers(body_24hr: &[u8], body_book: &[u8]) -> Result<Vec<Ticker>, String> {
-    let stats: Vec<WireTicker24hr> =
-        one_or_many(body_24hr).map_err(|e| format!("ticker/24hr: {e}"))?;
-    let books: Vec<WireBookTicker> =
-        one_or_many(body_book).map_err(|e| format!("ticker/bookTicker: {e}"))?;
-    let books: std::collections::HashMap<Symbol, WireBookTicker> =
-        books.into_iter().map(|b| (b.symbol.clone(), b)).collect();
+/// The futures 24-hour tickers (`ticker/24hr`, one object or an array) → [`Ticker`]s.
+/// The futures ticker carries no order book: `bid_*` and `ask_*` are 0 ("not given").
+pub(super) fn parse_tickers(body: &[u8]) -> Result<Vec<Ticker>, String> {
+    let stats: Vec<WireTicker24hr> = one_or_many(body)?;
     let mut out = Vec::with_capacity(stats.len());
     for t in stats {
-        let Some(book) = books.get(&t.symbol) else {
-            continue;
-        };
         let Some(Real(quote_volume)) = t.quote_volume.or(t.base_volume) else {
             return Err(format!(
                 "ticker/24hr: {} has neither quoteVolume nor baseVolume",
@@ -239,10 +219,10 @@ pub(super) fn parse_tickers(body_24hr: &[u8], body_book: &[u8]) -> Result<Vec<Ti
         out.push(Ticker {
             symbol: t.symbol,
             last_price: t.last_price.0,
-            bid_price: book.bid_price.0,
-            bid_qty: book.bid_qty.0,
-            ask_price: book.ask_price.0,
-            ask_qty: book.ask_qty.0,
+            bid_price: 0.0,
+            bid_qty: 0.0,
+            ask_price: 0.0,
+            ask_qty: 0.0,
             open_price: t.open_price.0,
             high_price: t.high_price.0,
             low_price: t.low_price.0,
