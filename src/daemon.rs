@@ -132,7 +132,7 @@ pub async fn run_with(
         .heartbeat
         .schedule()
         .context("heartbeat.period_secs and offset_secs do not make a schedule")?;
-    let mut market_data = MarketData::new(
+    let market_data = MarketData::new(
         exchange.clone(),
         store.clone(),
         clock.clone(),
@@ -140,26 +140,29 @@ pub async fn run_with(
         config.market_data.intervals.clone(),
     )
     .with_beat_period(schedule.period_ms());
-    // Each futures market with symbols gets its own client (own URL, weight budget and
-    // clock offset) and its own part of every beat.
+    // Each futures market gets its own client (own URL, weight budget and clock offset)
+    // and its own part of every beat; a market with no symbols sends nothing.
     let timeout = Duration::from_millis(config.exchange.request_timeout_ms);
     let network = config.exchange.network;
-    if !config.market_data.usdm_symbols.is_empty() {
-        let url = config.exchange.resolved_usdm_rest_url();
-        let options = ClientOptions::for_network(network, Some(url), timeout)?;
-        market_data = market_data.with_futures_market(
-            FuturesClient::usdm(options, clock.clone())?,
+    let usdm = ClientOptions::for_network(
+        network,
+        Some(config.exchange.resolved_usdm_rest_url()),
+        timeout,
+    )?;
+    let coinm = ClientOptions::for_network(
+        network,
+        Some(config.exchange.resolved_coinm_rest_url()),
+        timeout,
+    )?;
+    let market_data = market_data
+        .with_futures_market(
+            FuturesClient::usdm(usdm, clock.clone())?,
             config.market_data.usdm_symbols.clone(),
-        );
-    }
-    if !config.market_data.coinm_symbols.is_empty() {
-        let url = config.exchange.resolved_coinm_rest_url();
-        let options = ClientOptions::for_network(network, Some(url), timeout)?;
-        market_data = market_data.with_futures_market(
-            FuturesClient::coinm(options, clock.clone())?,
+        )
+        .with_futures_market(
+            FuturesClient::coinm(coinm, clock.clone())?,
             config.market_data.coinm_symbols.clone(),
         );
-    }
     let market_data = Arc::new(market_data);
     let watchdog = notify::watchdog_interval();
     let heartbeat =

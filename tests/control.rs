@@ -56,6 +56,8 @@ async fn start_with(
     let sim = sim().await;
     let dir = tempdir();
     let mut config = config(&sim.base_url(), dir.path(), symbols, intervals);
+    config.exchange.usdm_rest_url = Some(sim.usdm_url.clone());
+    config.exchange.coinm_rest_url = Some(sim.coinm_url.clone());
     tweak(&mut config);
     let socket = config.control.socket.clone();
     let db = config.storage.database.clone();
@@ -96,7 +98,7 @@ async fn raw(client: &mut Client, bytes: &[u8]) -> Response {
 
 fn symbol_rows(db: &Path) -> Vec<(String, bool)> {
     read_db(db)
-        .prepare("SELECT symbol, active FROM symbols ORDER BY symbol")
+        .prepare("SELECT symbol, active FROM symbols WHERE market = 'spot' ORDER BY symbol")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
@@ -227,15 +229,49 @@ async fn status_and_the_symbol_lifecycle() {
     assert_eq!(code_, code::SYMBOL_NOT_TRADING);
     assert_eq!(data.unwrap()["status"], "BREAK");
 
-    let (code_, data, _) = rpc_error(
+    // Futures markets: an unknown contract is -32001 naming the market; a listed one is
+    // registered on its market, beside the spot symbol of the same name.
+    let (code_, data, message) = rpc_error(
         c.call::<SymbolAdd>(&SymbolAddParams {
             market: Some(Market::UsdM),
             ..add("XRPUSDT")
         })
         .await,
     );
-    assert_eq!(code_, code::NOT_AVAILABLE);
-    assert_eq!(data.unwrap()["param"], "market");
+    assert_eq!(code_, code::UNKNOWN_SYMBOL);
+    assert_eq!(data.unwrap()["market"], "usdm");
+    assert!(message.contains("usdm"), "{message}");
+    let futures = c
+        .call::<SymbolAdd>(&SymbolAddParams {
+            market: Some(Market::UsdM),
+            ..add("BTC/USDT")
+        })
+        .await
+        .unwrap();
+    assert_eq!(futures.symbol.market, Market::UsdM);
+    let listed = c
+        .call::<SymbolList>(&SymbolListParams {
+            active: None,
+            market: Some(Market::UsdM),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|e| e.symbol.symbol.to_string())
+            .collect::<Vec<_>>(),
+        ["BTCUSDT"]
+    );
+    let (code_, data, _) = rpc_error(
+        c.call::<SymbolRemove>(&SymbolParams {
+            symbol: "ETHUSDT".parse().unwrap(),
+            market: Some(Market::CoinM),
+        })
+        .await,
+    );
+    assert_eq!(code_, code::UNKNOWN_SYMBOL);
+    assert_eq!(data.unwrap()["market"], "coinm");
     for (params, param) in [
         (json!({"symbol": "XRPUSDT", "intervals": []}), "intervals"),
         (
@@ -300,7 +336,10 @@ async fn status_and_the_symbol_lifecycle() {
             .map(|e| e.symbol.symbol.to_string())
             .collect::<Vec<_>>()
     };
-    let list = |active| SymbolListParams { active };
+    let list = |active| SymbolListParams {
+        active,
+        market: None,
+    };
     assert_eq!(
         names(c.call::<SymbolList>(&list(Some(true))).await.unwrap()),
         ["BTCUSDT", "SOLUSDT"]
@@ -482,6 +521,7 @@ async fn kline_list_and_backfill_start() {
         start,
         end,
         limit,
+        market: None,
     };
 
     // The newest `limit`, oldest first, exactly the recorded data, prices as strings.
@@ -854,6 +894,7 @@ async fn fifty_clients_making_twenty_calls_each_while_beats_stay_on_time() {
                                 start: None,
                                 end: None,
                                 limit: Some(100),
+                                market: None,
                             })
                             .await
                             .unwrap(),

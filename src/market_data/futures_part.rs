@@ -124,6 +124,14 @@ impl FuturesPart {
     ) -> PartOutcome {
         let market = self.exchange.market();
         let mut state = self.state.lock().await;
+        // A market with nothing configured nor registered costs no request at all.
+        if self.configured.is_empty() {
+            match store.run(move |s| s.symbols(market, true)).await {
+                Ok(rows) if rows.is_empty() => return PartOutcome::new(market, 0),
+                Ok(_) => {}
+                Err(e) => return PartOutcome::failed(market, 0, format!("database: {e}")),
+            }
+        }
         if let Err(e) =
             refresh_market(&self.exchange, store, clock, &self.configured, &mut state).await
         {
