@@ -620,6 +620,9 @@ pub fn render_status(s: &StatusInfo) -> String {
         ),
     ));
     items.push(("user stream", render_user_stream(&s.user_stream, s.now)));
+    for m in &s.futures {
+        items.push((m.market.as_str(), futures_tables::describe_market(m)));
+    }
     pairs(&items)
 }
 
@@ -998,8 +1001,28 @@ mod tests {
                 events_committed: 17,
                 last_error: None,
             },
+            futures: vec![crate::control::protocol::MarketStatusView {
+                market: crate::domain::Market::UsdM,
+                symbols: SymbolCountsView {
+                    registered: 1,
+                    active: 1,
+                    following: 1,
+                },
+                request_weight: WeightView {
+                    used: 12,
+                    limit: 2400,
+                    window_start: NOON,
+                },
+                clock_offset_ms: -2,
+                last_error: Some("ip banned".into()),
+            }],
         };
         let text = render_status(&s);
+        assert!(
+            text.contains("usdm ") && text.contains("weight 12 of 2400 per minute"),
+            "{text}"
+        );
+        assert!(text.contains("last error: ip banned"), "{text}");
         for want in [
             "0.1.0, up 1h 00m (since 2026-11-21 11:00:00 UTC)",
             "2026-11-21 12:00:05 UTC (schedule): 2 symbol(s) ok, 1 failed",

@@ -131,6 +131,14 @@ impl MarketData {
         self.futures.iter().map(FuturesPart::exchange)
     }
 
+    /// Each futures market's client and the error of its part of the last beat.
+    pub fn futures_status(&self) -> Vec<(&MarketClient, Option<String>)> {
+        self.futures
+            .iter()
+            .map(|p| (p.exchange(), p.last_error()))
+            .collect()
+    }
+
     /// Sets the period of the scheduled beats, ms (default a minute), from which the
     /// request weight kept for them in every one-minute window follows.
     pub fn with_beat_period(mut self, period_ms: i64) -> MarketData {

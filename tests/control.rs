@@ -272,6 +272,48 @@ async fn status_and_the_symbol_lifecycle() {
     );
     assert_eq!(code_, code::UNKNOWN_SYMBOL);
     assert_eq!(data.unwrap()["market"], "coinm");
+    // A beat stores the futures symbol's mark price and open interest; the queries read them.
+    c.call::<SyncNow>(&SyncNowParams { symbol: None })
+        .await
+        .unwrap();
+    let query = |symbol: &str, market| protocol::FuturesListParams {
+        symbol: symbol.parse().unwrap(),
+        market,
+        start: None,
+        end: None,
+        limit: None,
+        period: None,
+    };
+    let marks = c
+        .call::<protocol::MarkPriceList>(&query("BTCUSDT", Market::UsdM))
+        .await
+        .unwrap();
+    assert_eq!(marks.len(), 1, "{marks:?}");
+    assert!(marks[0].mark_price.parse::<f64>().unwrap() > 0.0);
+    let oi = c
+        .call::<protocol::OpenInterestList>(&query("BTCUSDT", Market::UsdM))
+        .await
+        .unwrap();
+    assert_eq!(oi.len(), 1, "{oi:?}");
+    assert_eq!(oi[0].period, "beat");
+    assert_eq!(oi[0].time, marks[0].time);
+    let funding = c
+        .call::<protocol::FundingRateList>(&query("BTCUSDT", Market::UsdM))
+        .await
+        .unwrap();
+    assert!(funding.is_empty(), "not backfilled yet");
+    let (code_, data, _) = rpc_error(
+        c.call::<protocol::MarkPriceList>(&query("BTCUSDT", Market::Spot))
+            .await,
+    );
+    assert_eq!(code_, code::INVALID_PARAMS);
+    assert_eq!(data.unwrap()["param"], "market");
+    let (code_, data, _) = rpc_error(
+        c.call::<protocol::OpenInterestList>(&query("BTCUSD_PERP", Market::CoinM))
+            .await,
+    );
+    assert_eq!(code_, code::UNKNOWN_SYMBOL);
+    assert_eq!(data.unwrap()["market"], "coinm");
     for (params, param) in [
         (json!({"symbol": "XRPUSDT", "intervals": []}), "intervals"),
         (
@@ -386,7 +428,8 @@ async fn status_and_the_symbol_lifecycle() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((ok, failed), (2, 0));
+    // Two spot symbols and the usdm BTCUSDT added above, all in the one beat.
+    assert_eq!((ok, failed), (3, 0));
 
     // Added again: the same row, active.
     let back = c.call::<SymbolAdd>(&add("ETHUSDT")).await.unwrap();

@@ -317,6 +317,7 @@ async fn status(ctx: Arc<ControlContext>, _: NoParams) -> Result<StatusInfo, Err
         },
         clock_offset_ms: ctx.exchange.clock_offset_ms(),
         user_stream: ctx.user_stream.status(),
+        futures: futures_queries::market_status(&ctx).await?,
     })
 }
 

@@ -1234,6 +1234,22 @@ pub struct StatusInfo {
     /// and `last_event_time` (ms), `reconnects`, `reconciled_at` (ms), `events_committed`,
     /// `last_error`.
     pub user_stream: crate::domain::UserStreamStatus,
+    /// The futures markets (`usdm`, `coinm`), each with its own symbols, weight budget,
+    /// clock offset and last error. Spot is the fields above.
+    #[serde(default)]
+    pub futures: Vec<MarketStatusView>,
+}
+
+/// One futures market in `status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarketStatusView {
+    pub market: Market,
+    pub symbols: SymbolCountsView,
+    pub request_weight: WeightView,
+    /// Exchange clock minus local clock, ms, as last measured on this market.
+    pub clock_offset_ms: i64,
+    /// What went wrong in this market's part of the last beat; `None` when nothing did.
+    pub last_error: Option<String>,
 }
 
 /// One stored candle; prices and volumes as decimal strings.

@@ -2,7 +2,9 @@
 //! tables (or `--json`).
 
 use super::{table, utc};
-use crate::control::protocol::{FundingRateView, MarkPriceView, OpenInterestView};
+use crate::control::protocol::{
+    FundingRateView, MarkPriceView, MarketStatusView, OpenInterestView,
+};
 use crate::domain::{Market, Symbol};
 
 fn or_dash(v: Option<&str>) -> String {
@@ -88,6 +90,28 @@ pub fn render_open_interest(rows: &[OpenInterestView], symbol: &Symbol, market: 
         &cells,
         &[false, false, true, true],
     )
+}
+
+/// A futures market's line of `ctl status`: symbols, its own weight budget and clock
+/// offset, and the last beat's error.
+pub fn describe_market(m: &MarketStatusView) -> String {
+    if m.symbols.registered == 0 {
+        return "no symbols".to_string();
+    }
+    let mut text = format!(
+        "{} followed, {} active, {} registered; weight {} of {} per minute; clock offset {:+} ms",
+        m.symbols.following,
+        m.symbols.active,
+        m.symbols.registered,
+        m.request_weight.used,
+        m.request_weight.limit,
+        m.clock_offset_ms
+    );
+    if let Some(e) = &m.last_error {
+        text.push_str("; last error: ");
+        text.push_str(e);
+    }
+    text
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ pub(super) struct FuturesPart {
     configured: Vec<Symbol>,
     beats_per_window: u32,
     state: Mutex<State>,
+    /// The error of this market's part of the last beat.
+    last_error: std::sync::Mutex<Option<String>>,
 }
 
 /// What one market's part of a beat produced.
@@ -107,6 +109,7 @@ impl FuturesPart {
             configured,
             beats_per_window,
             state: Mutex::new(State::default()),
+            last_error: std::sync::Mutex::new(None),
         }
     }
 
@@ -115,8 +118,30 @@ impl FuturesPart {
         &self.exchange
     }
 
+    /// The error of this market's part of the last beat (`None`: none, or no beat yet).
+    pub(super) fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Runs this market's part of a beat. Never fails: failures are in the outcome.
     pub(super) async fn beat(
+        &self,
+        store: &Store,
+        clock: &Clock,
+        default_intervals: &[Interval],
+    ) -> PartOutcome {
+        let outcome = self.run(store, clock, default_intervals).await;
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = outcome.error.clone();
+        outcome
+    }
+
+    async fn run(
         &self,
         store: &Store,
         clock: &Clock,

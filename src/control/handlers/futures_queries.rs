@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::{ControlContext, db, not_on_market};
 use crate::control::protocol::{
-    self, ErrorObject, FundingRateView, FuturesListParams, MarkPriceView, OpenInterestView,
+    self, ErrorObject, FundingRateView, FuturesListParams, MarkPriceView, MarketStatusView,
+    OpenInterestView, SymbolCountsView, WeightView,
 };
 use crate::domain::{Market, OPEN_INTEREST_PERIODS};
 use crate::store::BEAT_PERIOD;
@@ -139,4 +140,32 @@ pub(super) async fn open_interest_list(
             open_interest_value: r.open_interest_value.map(|d| d.to_string()),
         })
         .collect())
+}
+
+/// `status`'s futures markets: symbols, weight used and limit, clock offset, last error.
+pub(super) async fn market_status(
+    ctx: &ControlContext,
+) -> Result<Vec<MarketStatusView>, ErrorObject> {
+    let mut out = Vec::new();
+    for (client, last_error) in ctx.market_data.futures_status() {
+        let market = client.market();
+        let counts = db(&ctx.store, move |s| s.symbol_counts(market)).await?;
+        let weight = client.weight();
+        out.push(MarketStatusView {
+            market,
+            symbols: SymbolCountsView {
+                registered: counts.registered,
+                active: counts.active,
+                following: counts.following,
+            },
+            request_weight: WeightView {
+                used: weight.used,
+                limit: weight.limit,
+                window_start: weight.window_start_ms,
+            },
+            clock_offset_ms: client.clock_offset_ms(),
+            last_error,
+        });
+    }
+    Ok(out)
 }
