@@ -148,33 +148,37 @@ fn usdm_contracts() -> Vec<Contract> {
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn coinm_entry(
-    name: &str,
-    pair: &str,
-    base: &str,
-    contract_type: &str,
+/// What distinguishes one COIN-M contract.
+struct CoinmSpec {
+    name: String,
+    pair: &'static str,
+    base: &'static str,
+    contract_type: &'static str,
     delivery_ms: i64,
     onboard_ms: i64,
     size: i64,
-    tick: &str,
-    min_price: &str,
-    max_price: &str,
-) -> Value {
+    tick: &'static str,
+    min_price: &'static str,
+    max_price: &'static str,
+    /// The USD-M symbol whose data it replays.
+    source: &'static str,
+}
+
+fn coinm_entry(s: &CoinmSpec) -> Value {
     json!({
-        "symbol": name,
-        "pair": pair,
-        "contractType": contract_type,
-        "deliveryDate": delivery_ms,
-        "onboardDate": onboard_ms,
+        "symbol": s.name,
+        "pair": s.pair,
+        "contractType": s.contract_type,
+        "deliveryDate": s.delivery_ms,
+        "onboardDate": s.onboard_ms,
         "contractStatus": "TRADING",
-        "contractSize": size,
-        "marginAsset": base,
+        "contractSize": s.size,
+        "marginAsset": s.base,
         "maintMarginPercent": "2.5000",
         "requiredMarginPercent": "5.0000",
-        "baseAsset": base,
+        "baseAsset": s.base,
         "quoteAsset": "USD",
-        "pricePrecision": decimals_of(tick),
+        "pricePrecision": decimals_of(s.tick),
         "quantityPrecision": 0,
         "baseAssetPrecision": 8,
         "quotePrecision": 8,
@@ -184,7 +188,7 @@ fn coinm_entry(
         "underlyingType": "COIN",
         "underlyingSubType": [],
         "filters": [
-            {"minPrice": min_price, "maxPrice": max_price, "filterType": "PRICE_FILTER", "tickSize": tick},
+            {"minPrice": s.min_price, "maxPrice": s.max_price, "filterType": "PRICE_FILTER", "tickSize": s.tick},
             {"stepSize": "1", "filterType": "LOT_SIZE", "maxQty": "1000000", "minQty": "1"},
             {"stepSize": "1", "filterType": "MARKET_LOT_SIZE", "maxQty": "60000", "minQty": "1"},
             {"limit": 200, "filterType": "MAX_NUM_ORDERS"},
@@ -200,82 +204,63 @@ fn coinm_entry(
 
 fn coinm_contracts(now_ms: i64) -> Vec<Contract> {
     let (delivery_name, delivery_ms) = delivery_symbol_at(now_ms);
-    // A quarterly contract is listed about half a year before its delivery.
-    let delivery_onboard = delivery_ms - 182 * 86_400_000;
-    let specs: [(
-        String,
-        &str,
-        &str,
-        &'static str,
-        i64,
-        i64,
-        i64,
-        &str,
-        &str,
-        &str,
-        &'static str,
-    ); 3] = [
-        (
+    let btc = |name: String, contract_type, delivery_ms, onboard_ms| CoinmSpec {
+        name,
+        pair: "BTCUSD",
+        base: "BTC",
+        contract_type,
+        delivery_ms,
+        onboard_ms,
+        size: 100,
+        tick: "0.1",
+        min_price: "1000",
+        max_price: "4520958",
+        source: "BTCUSDT",
+    };
+    let specs = [
+        btc(
             "BTCUSD_PERP".to_owned(),
-            "BTCUSD",
-            "BTC",
             "PERPETUAL",
             PERPETUAL_DELIVERY_MS,
             1_597_042_800_000,
-            100,
-            "0.1",
-            "1000",
-            "4520958",
-            "BTCUSDT",
         ),
-        (
-            "ETHUSD_PERP".to_owned(),
-            "ETHUSD",
-            "ETH",
-            "PERPETUAL",
-            PERPETUAL_DELIVERY_MS,
-            1_597_734_000_000,
-            10,
-            "0.01",
-            "50",
-            "306177",
-            "ETHUSDT",
-        ),
-        (
+        CoinmSpec {
+            name: "ETHUSD_PERP".to_owned(),
+            pair: "ETHUSD",
+            base: "ETH",
+            contract_type: "PERPETUAL",
+            delivery_ms: PERPETUAL_DELIVERY_MS,
+            onboard_ms: 1_597_734_000_000,
+            size: 10,
+            tick: "0.01",
+            min_price: "50",
+            max_price: "306177",
+            source: "ETHUSDT",
+        },
+        // A quarterly contract is listed about half a year before its delivery.
+        btc(
             delivery_name,
-            "BTCUSD",
-            "BTC",
             "CURRENT_QUARTER",
             delivery_ms,
-            delivery_onboard,
-            100,
-            "0.1",
-            "1000",
-            "4520958",
-            "BTCUSDT",
+            delivery_ms - 182 * 86_400_000,
         ),
     ];
     specs
         .into_iter()
-        .filter_map(
-            |(name, pair, base, kind, delivery, onboard, size, tick, min, max, source)| {
-                let info = coinm_entry(
-                    &name, pair, base, kind, delivery, onboard, size, tick, min, max,
-                );
-                Some(Contract {
-                    pair: pair.to_owned(),
-                    contract_type: kind,
-                    info,
-                    series: derived_coinm(source, size)?,
-                    onboard_ms: onboard,
-                    contract_size: Some(size),
-                    price_decimals: decimals_of(tick),
-                    min_qty: "1",
-                    base_symbol: source,
-                    name,
-                })
-            },
-        )
+        .filter_map(|spec| {
+            Some(Contract {
+                pair: spec.pair.to_owned(),
+                contract_type: spec.contract_type,
+                info: coinm_entry(&spec),
+                series: derived_coinm(spec.source, spec.size)?,
+                onboard_ms: spec.onboard_ms,
+                contract_size: Some(spec.size),
+                price_decimals: decimals_of(spec.tick),
+                min_qty: "1",
+                base_symbol: spec.source,
+                name: spec.name,
+            })
+        })
         .collect()
 }
 
