@@ -139,7 +139,9 @@ pub struct SimConfig {
     /// Fraction (`0.0..=1.0`, clamped) of admitted requests answered with HTTP 503
     /// `{"code":-1001,...}`.
     pub error_rate_5xx: f64,
-    /// Number of benchmark clones of BTCUSDT (`SIM001USDT`, `SIM002USDT`, …) to list.
+    /// Number of benchmark clones of BTCUSDT (`SIM001USDT`, `SIM002USDT`, …) to list; as
+    /// many USD-M clones of the BTCUSDT perpetual (`SIM001USDT`, …) and COIN-M clones of
+    /// BTCUSD_PERP (`SIM001USD_PERP`, …) are listed on the futures markets.
     pub extra_symbols: usize,
     /// Offset of server time from the system clock, in ms (clock-offset tests).
     pub clock_skew_ms: i64,

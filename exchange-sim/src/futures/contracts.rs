@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::{
     FuturesMarket,
-    series::{Series, derived_coinm, recorded},
+    series::{Row, Run, Series, derived_coinm, recorded},
 };
 use crate::{read, write};
 
@@ -52,9 +52,26 @@ pub(crate) struct Contract {
     pub min_qty: &'static str,
     /// The USD-M symbol whose data this contract replays.
     pub base_symbol: &'static str,
+    /// Replay offset in minutes (0 but for the benchmark clones).
+    pub phase_min: i64,
 }
 
 impl Contract {
+    /// The row wall-clock minute `minute` shows.
+    pub(crate) fn row(&self, minute: i64) -> &Row {
+        self.series.row(minute + self.phase_min)
+    }
+
+    /// Aggregates `count >= 1` minutes from wall-clock minute `first`.
+    pub(crate) fn run(&self, first: i64, count: i64) -> Run {
+        self.series.run(first + self.phase_min, count)
+    }
+
+    /// Deterministic id of the first trade of wall-clock minute `minute`.
+    pub(crate) fn trades_before(&self, minute: i64) -> u64 {
+        self.series.trades_before(minute + self.phase_min)
+    }
+
     pub(crate) fn perpetual(&self) -> bool {
         self.contract_type == "PERPETUAL"
     }
@@ -142,6 +159,7 @@ fn usdm_contracts() -> Vec<Contract> {
                     .unwrap_or_else(|| decimals_of(&tick)),
                 min_qty: "0.001",
                 base_symbol: name,
+                phase_min: 0,
                 info: entry,
             })
         })
@@ -258,20 +276,57 @@ fn coinm_contracts(now_ms: i64) -> Vec<Contract> {
                 price_decimals: decimals_of(spec.tick),
                 min_qty: "1",
                 base_symbol: spec.source,
+                phase_min: 0,
                 name: spec.name,
             })
         })
         .collect()
 }
 
+/// Benchmark clone `i` (1-based) of BTCUSDT (USD-M: `SIM001USDT`) or BTCUSD_PERP (COIN-M:
+/// `SIM001USD_PERP`): the template's specification with the names changed, replaying its
+/// data shifted by `(1 + (i - 1) mod 23)` hours, as the spot clones do.
+fn clone_of(template: &Contract, market: FuturesMarket, i: usize) -> Contract {
+    let base = format!("SIM{i:03}");
+    let (name, pair) = match market {
+        FuturesMarket::Usdm => (format!("{base}USDT"), format!("{base}USDT")),
+        FuturesMarket::Coinm => (format!("{base}USD_PERP"), format!("{base}USD")),
+    };
+    let mut info = template.info.clone();
+    info["symbol"] = Value::String(name.clone());
+    info["pair"] = Value::String(pair.clone());
+    info["baseAsset"] = Value::String(base.clone());
+    if market == FuturesMarket::Coinm {
+        info["marginAsset"] = Value::String(base);
+    }
+    Contract {
+        name,
+        pair,
+        contract_type: template.contract_type,
+        info,
+        series: template.series,
+        onboard_ms: template.onboard_ms,
+        contract_size: template.contract_size,
+        price_decimals: template.price_decimals,
+        min_qty: template.min_qty,
+        base_symbol: template.base_symbol,
+        phase_min: (1 + i64::try_from(i - 1).unwrap_or(0) % 23) * 60,
+    }
+}
+
 impl Contracts {
     /// The contracts of `market` listed at `now_ms` (the COIN-M delivery contract depends
-    /// on it).
-    pub(crate) fn new(market: FuturesMarket, now_ms: i64) -> Contracts {
-        let list = match market {
+    /// on it), plus `extra` benchmark clones (see [`clone_of`]).
+    pub(crate) fn new(market: FuturesMarket, now_ms: i64, extra: usize) -> Contracts {
+        let mut list = match market {
             FuturesMarket::Usdm => usdm_contracts(),
             FuturesMarket::Coinm => coinm_contracts(now_ms),
         };
+        if let Some(template) = list.first() {
+            let clones: Vec<Contract> =
+                (1..=extra).map(|i| clone_of(template, market, i)).collect();
+            list.extend(clones);
+        }
         Contracts {
             market,
             list,
@@ -390,7 +445,7 @@ mod tests {
 
     #[test]
     fn usdm_specs_come_from_the_recording() {
-        let c = Contracts::new(FuturesMarket::Usdm, 0);
+        let c = Contracts::new(FuturesMarket::Usdm, 0, 0);
         assert_eq!(c.listed_names(), ["BTCUSDT", "ETHUSDT"]);
         let btc = c.get("BTCUSDT").expect("BTCUSDT");
         assert_eq!(btc.price_decimals, 2);
@@ -418,8 +473,22 @@ mod tests {
     }
 
     #[test]
+    fn clones_copy_the_first_perpetual_with_a_phase() {
+        let c = Contracts::new(FuturesMarket::Coinm, 0, 24);
+        assert_eq!(c.listed().len(), 3 + 24);
+        let perp = c.get("BTCUSD_PERP").expect("perp");
+        let clone = c.get("SIM002USD_PERP").expect("clone");
+        assert_eq!(clone.pair, "SIM002USD");
+        assert_eq!(clone.info["contractSize"], 100);
+        assert_eq!(clone.phase_min, 120);
+        assert_eq!(c.get("SIM024USD_PERP").map(|c| c.phase_min), Some(60));
+        let m = 29_000_000;
+        assert_eq!(clone.row(m).open, perp.row(m + 120).open);
+    }
+
+    #[test]
     fn settling_and_delisting() {
-        let c = Contracts::new(FuturesMarket::Coinm, 1_796_212_800_000);
+        let c = Contracts::new(FuturesMarket::Coinm, 1_796_212_800_000, 0);
         let delivery = c.delivery_symbol().expect("delivery contract");
         assert_eq!(
             c.listed_names(),

@@ -189,7 +189,11 @@ impl FuturesShared {
             data_limiter: RateLimiter::with_window(FUTURES_DATA_REQUESTS_PER_5MIN, 5 * 60_000),
             faults: Faults::new(config.latency, config.error_rate_5xx),
             log: RequestLog::default(),
-            contracts: contracts::Contracts::new(market, Clock::new(config.clock_skew_ms).now_ms()),
+            contracts: contracts::Contracts::new(
+                market,
+                Clock::new(config.clock_skew_ms).now_ms(),
+                config.extra_symbols,
+            ),
         }
     }
 }

@@ -309,7 +309,7 @@ fn candle(
     let current = now.map(|n| n.div_euclid(MINUTE_MS)).filter(|m| *m < end);
     let closed_end = current.unwrap_or(end);
     let mut kline = if closed_end > first {
-        let run = series.run(first, closed_end - first);
+        let run = c.run(first, closed_end - first);
         let rows = &series.rows;
         let row = |i: usize| -> &Row { &rows[i] };
         let single = closed_end - first == 1 && current.is_none();
@@ -335,7 +335,7 @@ fn candle(
         }
     } else {
         let zero = |k: usize| fixed(0, series.add_decimals[k]);
-        let price = series.row(first).open.text.to_string();
+        let price = c.row(first).open.text.to_string();
         SimFuturesKline {
             open_time: open,
             close_time: next - 1,
@@ -352,7 +352,7 @@ fn candle(
     };
     if let Some(minute) = current.filter(|m| *m > first) {
         // Opening trade of the running minute: it may extend the range.
-        let row = series.row(minute);
+        let row = c.row(minute);
         let as_units = |s: &str| crate::decimal::parse_units(s).map_or(0, i128::from);
         if i128::from(row.open.units) > as_units(&kline.high) {
             kline.high = row.open.text.to_string();
@@ -562,7 +562,7 @@ fn day_stats(c: &Contract, now: i64) -> DayStats {
     let s = c.series;
     let end = now.div_euclid(MINUTE_MS);
     let first = end - 1440;
-    let run = s.run(first, 1440);
+    let run = c.run(first, 1440);
     let (open, last) = (&s.rows[run.first].open, &s.rows[run.last].close);
     let change = i128::from(last.units) - i128::from(open.units);
     let percent = if open.units > 0 {
@@ -582,8 +582,8 @@ fn day_stats(c: &Contract, now: i64) -> DayStats {
         ),
         _ => 0,
     };
-    let first_id = s.trades_before(first);
-    let last_id = s.trades_before(end).saturating_sub(1);
+    let first_id = c.trades_before(first);
+    let last_id = c.trades_before(end).saturating_sub(1);
     DayStats {
         change: fixed(change, c.price_decimals),
         percent: format_milli(percent),
