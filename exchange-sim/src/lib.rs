@@ -252,6 +252,17 @@ pub async fn spawn(config: SimConfig) -> anyhow::Result<SimHandle> {
 /// COIN-M listeners take OS-assigned ports on the same IP ([`SimHandle::usdm_url`],
 /// [`SimHandle::coinm_url`]).
 pub async fn spawn_on(config: SimConfig, addr: SocketAddr) -> anyhow::Result<SimHandle> {
+    spawn_with_futures_ports(config, addr, 0, 0).await
+}
+
+/// Starts a simulator on `addr` with the USD-M listener on port `usdm_port` and the COIN-M
+/// one on `coinm_port` of the same IP (0: an OS-assigned port).
+pub async fn spawn_with_futures_ports(
+    config: SimConfig,
+    addr: SocketAddr,
+    usdm_port: u16,
+    coinm_port: u16,
+) -> anyhow::Result<SimHandle> {
     let shared = Arc::new(Shared::new(&config));
     let listener = TcpListener::bind(addr)
         .await
@@ -263,8 +274,8 @@ pub async fn spawn_on(config: SimConfig, addr: SocketAddr) -> anyhow::Result<Sim
     let coinm = Arc::new(futures::FuturesShared::new(FuturesMarket::Coinm, &config));
     let mut futures_servers = Vec::new();
     let mut futures_urls = Vec::new();
-    for market in [&usdm, &coinm] {
-        let futures_addr = SocketAddr::new(addr.ip(), 0);
+    for (market, port) in [(&usdm, usdm_port), (&coinm, coinm_port)] {
+        let futures_addr = SocketAddr::new(addr.ip(), port);
         let listener = TcpListener::bind(futures_addr).await.with_context(|| {
             format!(
                 "binding the {} simulator to {futures_addr}",
