@@ -131,10 +131,14 @@ fn decimals_of(tick: &str) -> u32 {
         .map_or(0, |(_, f)| u32::try_from(f.len()).unwrap_or(8))
 }
 
-fn usdm_contracts() -> Vec<Contract> {
+/// The recorded USD-M exchange information, parsed once.
+fn usdm_recorded_info() -> &'static Value {
     static INFO: OnceLock<Value> = OnceLock::new();
-    let info =
-        INFO.get_or_init(|| serde_json::from_str(USDM_EXCHANGE_INFO_JSON).unwrap_or(Value::Null));
+    INFO.get_or_init(|| serde_json::from_str(USDM_EXCHANGE_INFO_JSON).unwrap_or(Value::Null))
+}
+
+fn usdm_contracts() -> Vec<Contract> {
+    let info = usdm_recorded_info();
     let symbols = info["symbols"].as_array().cloned().unwrap_or_default();
     ["BTCUSDT", "ETHUSDT"]
         .into_iter()
@@ -404,9 +408,7 @@ impl Contracts {
         ]);
         match self.market {
             FuturesMarket::Usdm => {
-                let assets = serde_json::from_str::<Value>(USDM_EXCHANGE_INFO_JSON)
-                    .map(|v| v["assets"].clone())
-                    .unwrap_or(Value::Null);
+                let assets = usdm_recorded_info()["assets"].clone();
                 json!({
                     "timezone": "UTC",
                     "serverTime": now,

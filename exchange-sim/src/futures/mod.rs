@@ -15,7 +15,13 @@ mod derived;
 mod rest;
 mod series;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 pub(crate) use rest::router;
 
@@ -178,6 +184,8 @@ pub(crate) struct FuturesShared {
     pub faults: Faults,
     pub log: RequestLog,
     pub contracts: contracts::Contracts,
+    /// While set, every request is answered 429 (see [`FuturesSim::set_forced_429`]).
+    pub forced_429: AtomicBool,
 }
 
 impl FuturesShared {
@@ -194,6 +202,7 @@ impl FuturesShared {
                 Clock::new(config.clock_skew_ms).now_ms(),
                 config.extra_symbols,
             ),
+            forced_429: AtomicBool::new(false),
         }
     }
 }
@@ -253,6 +262,13 @@ impl FuturesSim {
         self.shared
             .limiter
             .ban_until(self.now_ms().saturating_add(ms));
+    }
+
+    /// While `on`, every request of this market is answered HTTP 429
+    /// `{"code":-1003,...}` with `Retry-After`, charging no weight and never escalating to
+    /// a ban (use [`FuturesSim::ban_for`] for a 418).
+    pub fn set_forced_429(&self, on: bool) {
+        self.shared.forced_429.store(on, Ordering::Relaxed);
     }
 
     /// Changes the delay added before every answer of this market.

@@ -8,7 +8,7 @@
 //! <https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api>
 //! and <https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/rest-api>.
 
-use std::sync::Arc;
+use std::sync::{Arc, atomic::Ordering};
 
 use axum::{
     Extension, Router,
@@ -173,10 +173,22 @@ async fn gate(State(sim): Sim, mut request: Request, next: Next) -> Response {
     let now = sim.clock.now_ms();
     let params = Params::parse(&query);
     let weight = request_weight(sim.market, &path, params.as_ref().ok());
-    let mut rejected = rejection(
-        sim.limiter.admit(weight, now),
-        "request weight per 1 MINUTE",
-    );
+    let mut rejected = if sim.forced_429.load(Ordering::Relaxed) {
+        let limit = sim.limiter.limit();
+        let retry_after_secs = 60 - now.rem_euclid(60_000) / 1000;
+        rejection(
+            Admission::Throttled {
+                retry_after_secs,
+                limit,
+            },
+            "request weight per 1 MINUTE",
+        )
+    } else {
+        rejection(
+            sim.limiter.admit(weight, now),
+            "request weight per 1 MINUTE",
+        )
+    };
     if rejected.is_none() && path == OI_HIST_PATH {
         rejected = rejection(sim.data_limiter.admit(1, now), "requests per 5 MINUTE");
     }
@@ -585,7 +597,7 @@ fn day_stats(c: &Contract, now: i64) -> DayStats {
     let first_id = c.trades_before(first);
     let last_id = c.trades_before(end).saturating_sub(1);
     DayStats {
-        change: fixed(change, c.price_decimals),
+        change: rounded(change, c.price_decimals),
         percent: format_milli(percent),
         weighted: rounded(weighted, c.price_decimals),
         last: last.text.to_string(),

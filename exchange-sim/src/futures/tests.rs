@@ -580,6 +580,19 @@ async fn limits_bans_and_faults_are_per_market() {
     assert_eq!(statuses(sim.coinm(), "/dapi/v1/time").await, 418);
     assert_eq!(statuses(sim.usdm(), ping).await, 200);
 
+    sim.coinm().reset_rate_limits();
+    sim.coinm().set_forced_429(true);
+    for _ in 0..=crate::REQUESTS_AFTER_429_BEFORE_BAN + 1 {
+        let forced = get(&sim.coinm_url, "/dapi/v1/time").await;
+        assert_eq!(
+            (forced.status, forced.error_code()),
+            (429, -1003),
+            "never a ban"
+        );
+    }
+    sim.coinm().set_forced_429(false);
+    assert_eq!(statuses(sim.coinm(), "/dapi/v1/time").await, 200);
+
     sim.usdm().set_malformed("/fapi/v1/premiumIndex", true);
     let garbled = get(&sim.usdm_url, "/fapi/v1/premiumIndex?symbol=BTCUSDT").await;
     assert_eq!(garbled.status, 200);
