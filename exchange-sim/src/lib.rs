@@ -60,10 +60,11 @@
 //! hosts), and its own clock skew, REQUEST_WEIGHT limiter (429 → 418 as on spot, header
 //! `X-MBX-USED-WEIGHT-1M`), faults and request log, controlled through [`SimHandle::usdm`],
 //! [`SimHandle::coinm`] or [`SimHandle::futures`] ([`FuturesSim`]: `set_clock_skew_ms`,
-//! `set_weight_limit`, `set_forced_429`, `ban_for` (a forced 418), `reset_rate_limits`, `set_latency`,
-//! `set_error_rate_5xx`, `set_unavailable`, `set_malformed`, `set_symbol_status`,
-//! `settle`, `delist`, `request_log`, and the served values: `kline(s)`, `premium_index`,
-//! `funding_rates`, `open_interest`). The spot knobs above do not touch them.
+//! `set_weight_limit`, `set_forced_429`, `ban_for` (a forced 418), `reset_rate_limits`,
+//! `set_latency`, `set_error_rate_5xx`, `set_unavailable`, `set_malformed`,
+//! `set_symbol_status`, `settle`, `delist`, `request_log`, and the served values:
+//! `kline(s)`, `premium_index`, `funding_rates`, `open_interest`). The spot knobs above do
+//! not touch them.
 //!
 //! | `GET` | weight | notes |
 //! |---|---|---|
