@@ -74,7 +74,7 @@
 //! | `/fapi/v1/premiumIndex` | 1 with `symbol`, else 10 | object for `symbol`, else array |
 //! | `/dapi/v1/premiumIndex` | 10 | always an array, `symbol` or `pair`; delivery contracts: `lastFundingRate` `""`, `nextFundingTime` 0 |
 //! | `…/openInterest` | 1 | USD-M base asset (3 decimals); COIN-M whole contracts, with `pair` and `contractType` |
-//! | `…/fundingRate` | 1 | `startTime`/`endTime`/`limit` (default 100, max 1000) paged like klines; every 8 h; none for delivery contracts |
+//! | `…/fundingRate` | 1 | `startTime`/`endTime`/`limit` (default 100, max 1000) paged like klines; every 8 h; none for delivery contracts; USD-M also [`FUNDING_RATE_REQUESTS_PER_5MIN`] requests per 5 minutes |
 //! | `/futures/data/openInterestHist` | fapi 0, dapi 1 | fapi `symbol`, dapi `pair` + `contractType`; `period` 5m…1d; `limit` default 30, max 500; only the last 30 days ([`OPEN_INTEREST_HIST_KEPT_MS`]: an older `startTime`/`endTime` is `-1130`); also [`FUTURES_DATA_REQUESTS_PER_5MIN`] requests per 5 minutes (429, then 418) |
 //!
 //! Unknown or delisted contracts get `-1121`. Contracts: USD-M BTCUSDT and ETHUSDT
@@ -167,9 +167,9 @@ use anyhow::Context as _;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub use futures::{
-    COINM_CONTRACT_SIZES, FUNDING_INTERVAL_MS, FUTURES_DATA_REQUESTS_PER_5MIN, FuturesMarket,
-    FuturesSim, OPEN_INTEREST_HIST_KEPT_MS, SimFundingRate, SimFuturesKline, SimOpenInterest,
-    SimPremiumIndex, delivery_symbol_at,
+    COINM_CONTRACT_SIZES, FUNDING_INTERVAL_MS, FUNDING_RATE_REQUESTS_PER_5MIN,
+    FUTURES_DATA_REQUESTS_PER_5MIN, FuturesMarket, FuturesSim, OPEN_INTEREST_HIST_KEPT_MS,
+    SimFundingRate, SimFuturesKline, SimOpenInterest, SimPremiumIndex, delivery_symbol_at,
 };
 pub use market::{LISTING_MS, MAP_ANCHOR_MS, RECORDED_ANCHOR_MS, SHIFT_MINUTES};
 pub use orders::{OrderFault, SimBalance, SimOrder, TEST_API_KEY, TEST_API_SECRET};

@@ -74,6 +74,10 @@ impl FuturesMarket {
 /// Requests per 5 minutes `/futures/data/*` allows per IP (its own limit, besides weight).
 pub const FUTURES_DATA_REQUESTS_PER_5MIN: u32 = 1000;
 
+/// Requests per 5 minutes `GET /fapi/v1/fundingRate` allows per IP (its own limit, shared
+/// on Binance with `fundingInfo`; USD-M only).
+pub const FUNDING_RATE_REQUESTS_PER_5MIN: u32 = 500;
+
 /// A kline of a futures market as served: decimals are the exact wire strings.
 ///
 /// 1m candles carry the recorded strings verbatim (USD-M) or the derived ones (COIN-M, see
@@ -181,6 +185,8 @@ pub(crate) struct FuturesShared {
     pub limiter: RateLimiter,
     /// The request-count limit of `/futures/data/*` (5-minute windows).
     pub data_limiter: RateLimiter,
+    /// The request-count limit of `GET /fapi/v1/fundingRate` (5-minute windows).
+    pub funding_limiter: RateLimiter,
     pub faults: Faults,
     pub log: RequestLog,
     pub contracts: contracts::Contracts,
@@ -195,6 +201,7 @@ impl FuturesShared {
             clock: Clock::new(config.clock_skew_ms),
             limiter: RateLimiter::new(market.default_weight_limit()),
             data_limiter: RateLimiter::with_window(FUTURES_DATA_REQUESTS_PER_5MIN, 5 * 60_000),
+            funding_limiter: RateLimiter::with_window(FUNDING_RATE_REQUESTS_PER_5MIN, 5 * 60_000),
             faults: Faults::new(config.latency, config.error_rate_5xx),
             log: RequestLog::default(),
             contracts: contracts::Contracts::new(
@@ -248,10 +255,11 @@ impl FuturesSim {
     }
 
     /// Forgets this market's used weight, 429 history and IP bans (also of
-    /// `/futures/data/*`).
+    /// `/futures/data/*` and `fundingRate`).
     pub fn reset_rate_limits(&self) {
         self.shared.limiter.reset();
         self.shared.data_limiter.reset();
+        self.shared.funding_limiter.reset();
     }
 
     /// Bans "the IP" on this market for `length` from now: every request gets HTTP 418

@@ -192,6 +192,9 @@ async fn gate(State(sim): Sim, mut request: Request, next: Next) -> Response {
     if rejected.is_none() && path == OI_HIST_PATH {
         rejected = rejection(sim.data_limiter.admit(1, now), "requests per 5 MINUTE");
     }
+    if rejected.is_none() && path == "/fapi/v1/fundingRate" {
+        rejected = rejection(sim.funding_limiter.admit(1, now), "requests per 5 MINUTE");
+    }
     let (response, charged) = match rejected {
         Some(response) => (response, 0),
         None => {
@@ -961,7 +964,7 @@ fn funding_event(c: &Contract, t: i64) -> SimFundingRate {
 
 /// `GET …/fundingRate` (weight 1): `symbol` (optional on USD-M: all perpetuals, by time),
 /// `startTime`, `endTime`, `limit` (default 100, 1..=1000). Events every 8 h; none for
-/// delivery contracts.
+/// delivery contracts. USD-M also allows only 500 requests per 5 minutes (429, then 418).
 async fn funding_rate(State(sim): Sim, Extension(ctx): Ctx) -> ApiResult {
     let params = &ctx.params;
     let contracts = if sim.market == FuturesMarket::Usdm && params.get("symbol").is_none() {

@@ -452,6 +452,15 @@ async fn funding_rate_history_pages() {
     .await
     .json();
     assert_eq!(perp[0]["symbol"], "BTCUSD_PERP");
+
+    // USD-M: 500 requests per 5 minutes of their own, then 429.
+    sim.usdm().reset_rate_limits();
+    sim.usdm.shared.funding_limiter.set_limit(1);
+    let q = "/fapi/v1/fundingRate?symbol=BTCUSDT&limit=1";
+    assert_eq!(get(&sim.usdm_url, q).await.status, 200);
+    let throttled = get(&sim.usdm_url, q).await;
+    assert_eq!((throttled.status, throttled.error_code()), (429, -1003));
+    assert_eq!(get(&sim.usdm_url, "/fapi/v1/ping").await.status, 200);
 }
 
 #[tokio::test]
