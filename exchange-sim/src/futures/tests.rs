@@ -632,3 +632,52 @@ async fn clock_skew_is_per_market() {
     assert!((spot - coin - 3_600_000).abs() < 30_000, "{spot} {coin}");
     assert!((usdm - spot).abs() < 30_000, "{usdm} {spot}");
 }
+
+#[tokio::test]
+async fn kline_weights_and_errors() {
+    let sim = frozen().await;
+    let weight = |reply: &Reply| reply.used_weight();
+    let mut used = 0;
+    for (limit, w) in [("99", 1), ("100", 2), ("500", 5), ("1000", 5), ("1001", 10)] {
+        let reply = get(
+            &sim.usdm_url,
+            &format!("/fapi/v1/klines?symbol=ETHUSDT&interval=1m&limit={limit}"),
+        )
+        .await;
+        used += w;
+        assert_eq!(weight(&reply), used, "limit {limit}");
+    }
+    let default = get(&sim.usdm_url, "/fapi/v1/klines?symbol=ETHUSDT&interval=1m").await;
+    assert_eq!(weight(&default), used + 5, "default limit 500");
+    assert_eq!(default.json().as_array().map(Vec::len), Some(500));
+    let over = get(
+        &sim.usdm_url,
+        "/fapi/v1/klines?symbol=ETHUSDT&interval=1m&limit=1501",
+    )
+    .await;
+    assert_eq!(over.error_code(), -1100);
+    let unknown = get(
+        &sim.usdm_url,
+        "/fapi/v1/klines?symbol=BTCUSD_PERP&interval=1m",
+    )
+    .await;
+    assert_eq!((unknown.status, unknown.error_code()), (400, -1121));
+    let interval = get(&sim.usdm_url, "/fapi/v1/klines?symbol=ETHUSDT&interval=2m").await;
+    assert_eq!(interval.error_code(), -1120);
+    // COIN-M ranges are at most 200 days.
+    let start = NOW - 201 * 86_400_000;
+    let long = get(
+        &sim.coinm_url,
+        &format!("/dapi/v1/klines?symbol=BTCUSD_PERP&interval=1d&startTime={start}&endTime={NOW}"),
+    )
+    .await;
+    assert_eq!((long.status, long.error_code()), (400, -1130));
+    let from = get(
+        &sim.coinm_url,
+        &format!("/dapi/v1/klines?symbol=BTCUSD_PERP&interval=1d&startTime={start}&limit=1500"),
+    )
+    .await
+    .json();
+    // Daily candles opening in [start, start + 200 days]: 200 of them, none after.
+    assert_eq!(from.as_array().map(Vec::len), Some(200));
+}
