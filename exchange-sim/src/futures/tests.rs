@@ -73,8 +73,18 @@ async fn get(base: &str, path_and_query: &str) -> Reply {
     }
 }
 
+/// A simulator whose markets all stand still at [`NOW`], started as if at [`NOW`] (the
+/// COIN-M delivery contract listed depends on the start time).
 async fn frozen() -> SimHandle {
-    let sim = spawn(SimConfig::default()).await.expect("spawn");
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let sim = spawn(SimConfig {
+        clock_skew_ms: NOW - wall,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("spawn");
     sim.shared.clock.freeze(NOW);
     sim.usdm.shared.clock.freeze(NOW);
     sim.coinm.shared.clock.freeze(NOW);
