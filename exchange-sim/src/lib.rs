@@ -191,17 +191,19 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimConfig {
     /// REQUEST_WEIGHT limit per minute (Binance: 6000). Also reported in exchange info.
+    /// Spot only: the futures markets start with their own ([`FuturesMarket::default_weight_limit`]).
     pub weight_limit_per_min: u32,
-    /// Delay added before every answer.
+    /// Delay added before every answer (the start value on the futures markets too).
     pub latency: Duration,
     /// Fraction (`0.0..=1.0`, clamped) of admitted requests answered with HTTP 503
-    /// `{"code":-1001,...}`.
+    /// `{"code":-1001,...}` (the start value on the futures markets too).
     pub error_rate_5xx: f64,
     /// Number of benchmark clones of BTCUSDT (`SIM001USDT`, `SIM002USDT`, …) to list; as
     /// many USD-M clones of the BTCUSDT perpetual (`SIM001USDT`, …) and COIN-M clones of
     /// BTCUSD_PERP (`SIM001USD_PERP`, …) are listed on the futures markets.
     pub extra_symbols: usize,
-    /// Offset of server time from the system clock, in ms (clock-offset tests).
+    /// Offset of server time from the system clock, in ms (clock-offset tests; the start
+    /// value on the futures markets too).
     pub clock_skew_ms: i64,
     /// The API key signed requests must carry in `X-MBX-APIKEY`.
     pub api_key: String,
