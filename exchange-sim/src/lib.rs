@@ -191,7 +191,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimConfig {
     /// REQUEST_WEIGHT limit per minute (Binance: 6000). Also reported in exchange info.
-    /// Spot only: the futures markets start with their own ([`FuturesMarket::default_weight_limit`]).
+    /// Spot only: the futures markets start with their own
+    /// ([`FuturesMarket::default_weight_limit`]).
     pub weight_limit_per_min: u32,
     /// Delay added before every answer (the start value on the futures markets too).
     pub latency: Duration,
