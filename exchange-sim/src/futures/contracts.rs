@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::{
     FuturesMarket,
-    series::{Series, derived_coinm, recorded},
+    series::{Row, Run, Series, derived_coinm, recorded},
 };
 use crate::{read, write};
 
@@ -52,9 +52,26 @@ pub(crate) struct Contract {
     pub min_qty: &'static str,
     /// The USD-M symbol whose data this contract replays.
     pub base_symbol: &'static str,
+    /// Replay offset in minutes (0 but for the benchmark clones).
+    pub phase_min: i64,
 }
 
 impl Contract {
+    /// The row wall-clock minute `minute` shows.
+    pub(crate) fn row(&self, minute: i64) -> &Row {
+        self.series.row(minute + self.phase_min)
+    }
+
+    /// Aggregates `count >= 1` minutes from wall-clock minute `first`.
+    pub(crate) fn run(&self, first: i64, count: i64) -> Run {
+        self.series.run(first + self.phase_min, count)
+    }
+
+    /// Deterministic id of the first trade of wall-clock minute `minute`.
+    pub(crate) fn trades_before(&self, minute: i64) -> u64 {
+        self.series.trades_before(minute + self.phase_min)
+    }
+
     pub(crate) fn perpetual(&self) -> bool {
         self.contract_type == "PERPETUAL"
     }
@@ -114,10 +131,14 @@ fn decimals_of(tick: &str) -> u32 {
         .map_or(0, |(_, f)| u32::try_from(f.len()).unwrap_or(8))
 }
 
-fn usdm_contracts() -> Vec<Contract> {
+/// The recorded USD-M exchange information, parsed once.
+fn usdm_recorded_info() -> &'static Value {
     static INFO: OnceLock<Value> = OnceLock::new();
-    let info =
-        INFO.get_or_init(|| serde_json::from_str(USDM_EXCHANGE_INFO_JSON).unwrap_or(Value::Null));
+    INFO.get_or_init(|| serde_json::from_str(USDM_EXCHANGE_INFO_JSON).unwrap_or(Value::Null))
+}
+
+fn usdm_contracts() -> Vec<Contract> {
+    let info = usdm_recorded_info();
     let symbols = info["symbols"].as_array().cloned().unwrap_or_default();
     ["BTCUSDT", "ETHUSDT"]
         .into_iter()
@@ -142,39 +163,44 @@ fn usdm_contracts() -> Vec<Contract> {
                     .unwrap_or_else(|| decimals_of(&tick)),
                 min_qty: "0.001",
                 base_symbol: name,
+                phase_min: 0,
                 info: entry,
             })
         })
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn coinm_entry(
-    name: &str,
-    pair: &str,
-    base: &str,
-    contract_type: &str,
+/// What distinguishes one COIN-M contract.
+struct CoinmSpec {
+    name: String,
+    pair: &'static str,
+    base: &'static str,
+    contract_type: &'static str,
     delivery_ms: i64,
     onboard_ms: i64,
     size: i64,
-    tick: &str,
-    min_price: &str,
-    max_price: &str,
-) -> Value {
+    tick: &'static str,
+    min_price: &'static str,
+    max_price: &'static str,
+    /// The USD-M symbol whose data it replays.
+    source: &'static str,
+}
+
+fn coinm_entry(s: &CoinmSpec) -> Value {
     json!({
-        "symbol": name,
-        "pair": pair,
-        "contractType": contract_type,
-        "deliveryDate": delivery_ms,
-        "onboardDate": onboard_ms,
+        "symbol": s.name,
+        "pair": s.pair,
+        "contractType": s.contract_type,
+        "deliveryDate": s.delivery_ms,
+        "onboardDate": s.onboard_ms,
         "contractStatus": "TRADING",
-        "contractSize": size,
-        "marginAsset": base,
+        "contractSize": s.size,
+        "marginAsset": s.base,
         "maintMarginPercent": "2.5000",
         "requiredMarginPercent": "5.0000",
-        "baseAsset": base,
+        "baseAsset": s.base,
         "quoteAsset": "USD",
-        "pricePrecision": decimals_of(tick),
+        "pricePrecision": decimals_of(s.tick),
         "quantityPrecision": 0,
         "baseAssetPrecision": 8,
         "quotePrecision": 8,
@@ -184,7 +210,7 @@ fn coinm_entry(
         "underlyingType": "COIN",
         "underlyingSubType": [],
         "filters": [
-            {"minPrice": min_price, "maxPrice": max_price, "filterType": "PRICE_FILTER", "tickSize": tick},
+            {"minPrice": s.min_price, "maxPrice": s.max_price, "filterType": "PRICE_FILTER", "tickSize": s.tick},
             {"stepSize": "1", "filterType": "LOT_SIZE", "maxQty": "1000000", "minQty": "1"},
             {"stepSize": "1", "filterType": "MARKET_LOT_SIZE", "maxQty": "60000", "minQty": "1"},
             {"limit": 200, "filterType": "MAX_NUM_ORDERS"},
@@ -200,93 +226,111 @@ fn coinm_entry(
 
 fn coinm_contracts(now_ms: i64) -> Vec<Contract> {
     let (delivery_name, delivery_ms) = delivery_symbol_at(now_ms);
-    // A quarterly contract is listed about half a year before its delivery.
-    let delivery_onboard = delivery_ms - 182 * 86_400_000;
-    let specs: [(
-        String,
-        &str,
-        &str,
-        &'static str,
-        i64,
-        i64,
-        i64,
-        &str,
-        &str,
-        &str,
-        &'static str,
-    ); 3] = [
-        (
+    let btc = |name: String, contract_type, delivery_ms, onboard_ms| CoinmSpec {
+        name,
+        pair: "BTCUSD",
+        base: "BTC",
+        contract_type,
+        delivery_ms,
+        onboard_ms,
+        size: 100,
+        tick: "0.1",
+        min_price: "1000",
+        max_price: "4520958",
+        source: "BTCUSDT",
+    };
+    let specs = [
+        btc(
             "BTCUSD_PERP".to_owned(),
-            "BTCUSD",
-            "BTC",
             "PERPETUAL",
             PERPETUAL_DELIVERY_MS,
             1_597_042_800_000,
-            100,
-            "0.1",
-            "1000",
-            "4520958",
-            "BTCUSDT",
         ),
-        (
-            "ETHUSD_PERP".to_owned(),
-            "ETHUSD",
-            "ETH",
-            "PERPETUAL",
-            PERPETUAL_DELIVERY_MS,
-            1_597_734_000_000,
-            10,
-            "0.01",
-            "50",
-            "306177",
-            "ETHUSDT",
-        ),
-        (
+        CoinmSpec {
+            name: "ETHUSD_PERP".to_owned(),
+            pair: "ETHUSD",
+            base: "ETH",
+            contract_type: "PERPETUAL",
+            delivery_ms: PERPETUAL_DELIVERY_MS,
+            onboard_ms: 1_597_734_000_000,
+            size: 10,
+            tick: "0.01",
+            min_price: "50",
+            max_price: "306177",
+            source: "ETHUSDT",
+        },
+        // A quarterly contract is listed about half a year before its delivery.
+        btc(
             delivery_name,
-            "BTCUSD",
-            "BTC",
             "CURRENT_QUARTER",
             delivery_ms,
-            delivery_onboard,
-            100,
-            "0.1",
-            "1000",
-            "4520958",
-            "BTCUSDT",
+            delivery_ms - 182 * 86_400_000,
         ),
     ];
     specs
         .into_iter()
-        .filter_map(
-            |(name, pair, base, kind, delivery, onboard, size, tick, min, max, source)| {
-                let info = coinm_entry(
-                    &name, pair, base, kind, delivery, onboard, size, tick, min, max,
-                );
-                Some(Contract {
-                    pair: pair.to_owned(),
-                    contract_type: kind,
-                    info,
-                    series: derived_coinm(source, size)?,
-                    onboard_ms: onboard,
-                    contract_size: Some(size),
-                    price_decimals: decimals_of(tick),
-                    min_qty: "1",
-                    base_symbol: source,
-                    name,
-                })
-            },
-        )
+        .filter_map(|spec| {
+            Some(Contract {
+                pair: spec.pair.to_owned(),
+                contract_type: spec.contract_type,
+                info: coinm_entry(&spec),
+                series: derived_coinm(spec.source, spec.size)?,
+                onboard_ms: spec.onboard_ms,
+                contract_size: Some(spec.size),
+                price_decimals: decimals_of(spec.tick),
+                min_qty: "1",
+                base_symbol: spec.source,
+                phase_min: 0,
+                name: spec.name,
+            })
+        })
         .collect()
+}
+
+/// Benchmark clone `i` (1-based) of BTCUSDT (USD-M: `SIM001USDT`) or BTCUSD_PERP (COIN-M:
+/// `SIM001USD_PERP`): the template's specification with the names changed, replaying its
+/// data shifted by `(1 + (i - 1) mod 23)` hours, as the spot clones do.
+fn clone_of(template: &Contract, market: FuturesMarket, i: usize) -> Contract {
+    let base = format!("SIM{i:03}");
+    let (name, pair) = match market {
+        FuturesMarket::Usdm => (format!("{base}USDT"), format!("{base}USDT")),
+        FuturesMarket::Coinm => (format!("{base}USD_PERP"), format!("{base}USD")),
+    };
+    let mut info = template.info.clone();
+    info["symbol"] = Value::String(name.clone());
+    info["pair"] = Value::String(pair.clone());
+    info["baseAsset"] = Value::String(base.clone());
+    if market == FuturesMarket::Coinm {
+        info["marginAsset"] = Value::String(base);
+    }
+    Contract {
+        name,
+        pair,
+        contract_type: template.contract_type,
+        info,
+        series: template.series,
+        onboard_ms: template.onboard_ms,
+        contract_size: template.contract_size,
+        price_decimals: template.price_decimals,
+        min_qty: template.min_qty,
+        base_symbol: template.base_symbol,
+        phase_min: (1 + i64::try_from(i - 1).unwrap_or(0) % 23) * 60,
+    }
 }
 
 impl Contracts {
     /// The contracts of `market` listed at `now_ms` (the COIN-M delivery contract depends
-    /// on it).
-    pub(crate) fn new(market: FuturesMarket, now_ms: i64) -> Contracts {
-        let list = match market {
+    /// on it), plus `extra` benchmark clones (see [`clone_of`]).
+    pub(crate) fn new(market: FuturesMarket, now_ms: i64, extra: usize) -> Contracts {
+        let mut list = match market {
             FuturesMarket::Usdm => usdm_contracts(),
             FuturesMarket::Coinm => coinm_contracts(now_ms),
         };
+        if let Some(template) = list.first() {
+            let clones: Vec<Contract> =
+                (1..=extra).map(|i| clone_of(template, market, i)).collect();
+            list.extend(clones);
+        }
         Contracts {
             market,
             list,
@@ -364,9 +408,7 @@ impl Contracts {
         ]);
         match self.market {
             FuturesMarket::Usdm => {
-                let assets = serde_json::from_str::<Value>(USDM_EXCHANGE_INFO_JSON)
-                    .map(|v| v["assets"].clone())
-                    .unwrap_or(Value::Null);
+                let assets = usdm_recorded_info()["assets"].clone();
                 json!({
                     "timezone": "UTC",
                     "serverTime": now,
@@ -405,7 +447,7 @@ mod tests {
 
     #[test]
     fn usdm_specs_come_from_the_recording() {
-        let c = Contracts::new(FuturesMarket::Usdm, 0);
+        let c = Contracts::new(FuturesMarket::Usdm, 0, 0);
         assert_eq!(c.listed_names(), ["BTCUSDT", "ETHUSDT"]);
         let btc = c.get("BTCUSDT").expect("BTCUSDT");
         assert_eq!(btc.price_decimals, 2);
@@ -433,8 +475,22 @@ mod tests {
     }
 
     #[test]
+    fn clones_copy_the_first_perpetual_with_a_phase() {
+        let c = Contracts::new(FuturesMarket::Coinm, 0, 24);
+        assert_eq!(c.listed().len(), 3 + 24);
+        let perp = c.get("BTCUSD_PERP").expect("perp");
+        let clone = c.get("SIM002USD_PERP").expect("clone");
+        assert_eq!(clone.pair, "SIM002USD");
+        assert_eq!(clone.info["contractSize"], 100);
+        assert_eq!(clone.phase_min, 120);
+        assert_eq!(c.get("SIM024USD_PERP").map(|c| c.phase_min), Some(60));
+        let m = 29_000_000;
+        assert_eq!(clone.row(m).open, perp.row(m + 120).open);
+    }
+
+    #[test]
     fn settling_and_delisting() {
-        let c = Contracts::new(FuturesMarket::Coinm, 1_796_212_800_000);
+        let c = Contracts::new(FuturesMarket::Coinm, 1_796_212_800_000, 0);
         let delivery = c.delivery_symbol().expect("delivery contract");
         assert_eq!(
             c.listed_names(),

@@ -37,12 +37,12 @@ fn minute(t: i64) -> i64 {
 
 /// Mark price at `t` in `1e-8` units.
 pub(crate) fn mark(c: &Contract, t: i64) -> i128 {
-    i128::from(c.series.row(minute(t)).close.units)
+    i128::from(c.row(minute(t)).close.units)
 }
 
 /// Index price at `t` in `1e-8` units.
 pub(crate) fn index(c: &Contract, t: i64) -> i128 {
-    let row = c.series.row(minute(t));
+    let row = c.row(minute(t));
     div_round(
         i128::from(row.high.units) + i128::from(row.low.units) + i128::from(row.close.units),
         3,
@@ -51,8 +51,8 @@ pub(crate) fn index(c: &Contract, t: i64) -> i128 {
 
 /// The funding rate from the period opening at `period_start` up to minute `last_minute`.
 fn rate(c: &Contract, period_start: i64, last_minute: i64) -> i128 {
-    let open = i128::from(c.series.row(minute(period_start)).open.units);
-    let close = i128::from(c.series.row(last_minute).close.units);
+    let open = i128::from(c.row(minute(period_start)).open.units);
+    let close = i128::from(c.row(last_minute).close.units);
     if open <= 0 {
         return INTEREST_RATE;
     }
@@ -81,7 +81,7 @@ pub(crate) fn running_rate(c: &Contract, t: i64) -> i128 {
 
 /// USD-M-style open interest at `t` in base-asset `1e-8` units (multiple of 0.001).
 fn base_open_interest(c: &Contract, t: i64) -> i128 {
-    let run = c.series.run(minute(t) - 1440, 1440);
+    let run = c.run(minute(t) - 1440, 1440);
     // Index 1 holds base volume on COIN-M series, index 0 on USD-M ones.
     let volume = if c.contract_size.is_some() {
         run.sums.add[1]
@@ -131,7 +131,7 @@ mod tests {
 
     #[test]
     fn funding_follows_the_period_and_is_bounded() {
-        let c = Contracts::new(FuturesMarket::Usdm, T);
+        let c = Contracts::new(FuturesMarket::Usdm, T, 0);
         let btc = c.get("BTCUSDT").expect("BTCUSDT");
         assert_eq!(next_funding(T), T + 4 * 3_600_000);
         assert_eq!(next_funding(T + 4 * 3_600_000), T + 12 * 3_600_000);
@@ -146,11 +146,11 @@ mod tests {
 
     #[test]
     fn open_interest_units() {
-        let usdm = Contracts::new(FuturesMarket::Usdm, T);
+        let usdm = Contracts::new(FuturesMarket::Usdm, T, 0);
         let btc = usdm.get("BTCUSDT").expect("BTCUSDT");
         let oi = open_interest(btc, T);
         assert!(oi > 0 && oi % OI_STEP == 0, "{oi}");
-        let coinm = Contracts::new(FuturesMarket::Coinm, T);
+        let coinm = Contracts::new(FuturesMarket::Coinm, T, 0);
         let perp = coinm.get("BTCUSD_PERP").expect("BTCUSD_PERP");
         let contracts = open_interest(perp, T);
         // Contracts of 100 USD: the USD-M base quantity times the price, in hundreds.

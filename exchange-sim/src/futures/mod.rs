@@ -15,7 +15,13 @@ mod derived;
 mod rest;
 mod series;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 pub(crate) use rest::router;
 
@@ -67,6 +73,10 @@ impl FuturesMarket {
 
 /// Requests per 5 minutes `/futures/data/*` allows per IP (its own limit, besides weight).
 pub const FUTURES_DATA_REQUESTS_PER_5MIN: u32 = 1000;
+
+/// Requests per 5 minutes `GET /fapi/v1/fundingRate` allows per IP (its own limit, shared
+/// on Binance with `fundingInfo`; USD-M only).
+pub const FUNDING_RATE_REQUESTS_PER_5MIN: u32 = 500;
 
 /// A kline of a futures market as served: decimals are the exact wire strings.
 ///
@@ -175,9 +185,13 @@ pub(crate) struct FuturesShared {
     pub limiter: RateLimiter,
     /// The request-count limit of `/futures/data/*` (5-minute windows).
     pub data_limiter: RateLimiter,
+    /// The request-count limit of `GET /fapi/v1/fundingRate` (5-minute windows).
+    pub funding_limiter: RateLimiter,
     pub faults: Faults,
     pub log: RequestLog,
     pub contracts: contracts::Contracts,
+    /// While set, every request is answered 429 (see [`FuturesSim::set_forced_429`]).
+    pub forced_429: AtomicBool,
 }
 
 impl FuturesShared {
@@ -187,9 +201,15 @@ impl FuturesShared {
             clock: Clock::new(config.clock_skew_ms),
             limiter: RateLimiter::new(market.default_weight_limit()),
             data_limiter: RateLimiter::with_window(FUTURES_DATA_REQUESTS_PER_5MIN, 5 * 60_000),
+            funding_limiter: RateLimiter::with_window(FUNDING_RATE_REQUESTS_PER_5MIN, 5 * 60_000),
             faults: Faults::new(config.latency, config.error_rate_5xx),
             log: RequestLog::default(),
-            contracts: contracts::Contracts::new(market, Clock::new(config.clock_skew_ms).now_ms()),
+            contracts: contracts::Contracts::new(
+                market,
+                Clock::new(config.clock_skew_ms).now_ms(),
+                config.extra_symbols,
+            ),
+            forced_429: AtomicBool::new(false),
         }
     }
 }
@@ -235,10 +255,11 @@ impl FuturesSim {
     }
 
     /// Forgets this market's used weight, 429 history and IP bans (also of
-    /// `/futures/data/*`).
+    /// `/futures/data/*` and `fundingRate`).
     pub fn reset_rate_limits(&self) {
         self.shared.limiter.reset();
         self.shared.data_limiter.reset();
+        self.shared.funding_limiter.reset();
     }
 
     /// Bans "the IP" on this market for `length` from now: every request gets HTTP 418
@@ -249,6 +270,13 @@ impl FuturesSim {
         self.shared
             .limiter
             .ban_until(self.now_ms().saturating_add(ms));
+    }
+
+    /// While `on`, every request of this market is answered HTTP 429
+    /// `{"code":-1003,...}` with `Retry-After`, charging no weight and never escalating to
+    /// a ban (use [`FuturesSim::ban_for`] for a 418).
+    pub fn set_forced_429(&self, on: bool) {
+        self.shared.forced_429.store(on, Ordering::Relaxed);
     }
 
     /// Changes the delay added before every answer of this market.

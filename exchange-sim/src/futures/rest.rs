@@ -8,7 +8,7 @@
 //! <https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api>
 //! and <https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/rest-api>.
 
-use std::sync::Arc;
+use std::sync::{Arc, atomic::Ordering};
 
 use axum::{
     Extension, Router,
@@ -173,12 +173,27 @@ async fn gate(State(sim): Sim, mut request: Request, next: Next) -> Response {
     let now = sim.clock.now_ms();
     let params = Params::parse(&query);
     let weight = request_weight(sim.market, &path, params.as_ref().ok());
-    let mut rejected = rejection(
-        sim.limiter.admit(weight, now),
-        "request weight per 1 MINUTE",
-    );
+    let mut rejected = if sim.forced_429.load(Ordering::Relaxed) {
+        let limit = sim.limiter.limit();
+        let retry_after_secs = 60 - now.rem_euclid(60_000) / 1000;
+        rejection(
+            Admission::Throttled {
+                retry_after_secs,
+                limit,
+            },
+            "request weight per 1 MINUTE",
+        )
+    } else {
+        rejection(
+            sim.limiter.admit(weight, now),
+            "request weight per 1 MINUTE",
+        )
+    };
     if rejected.is_none() && path == OI_HIST_PATH {
         rejected = rejection(sim.data_limiter.admit(1, now), "requests per 5 MINUTE");
+    }
+    if rejected.is_none() && path == "/fapi/v1/fundingRate" {
+        rejected = rejection(sim.funding_limiter.admit(1, now), "requests per 5 MINUTE");
     }
     let (response, charged) = match rejected {
         Some(response) => (response, 0),
@@ -309,7 +324,7 @@ fn candle(
     let current = now.map(|n| n.div_euclid(MINUTE_MS)).filter(|m| *m < end);
     let closed_end = current.unwrap_or(end);
     let mut kline = if closed_end > first {
-        let run = series.run(first, closed_end - first);
+        let run = c.run(first, closed_end - first);
         let rows = &series.rows;
         let row = |i: usize| -> &Row { &rows[i] };
         let single = closed_end - first == 1 && current.is_none();
@@ -335,7 +350,7 @@ fn candle(
         }
     } else {
         let zero = |k: usize| fixed(0, series.add_decimals[k]);
-        let price = series.row(first).open.text.to_string();
+        let price = c.row(first).open.text.to_string();
         SimFuturesKline {
             open_time: open,
             close_time: next - 1,
@@ -352,7 +367,7 @@ fn candle(
     };
     if let Some(minute) = current.filter(|m| *m > first) {
         // Opening trade of the running minute: it may extend the range.
-        let row = series.row(minute);
+        let row = c.row(minute);
         let as_units = |s: &str| crate::decimal::parse_units(s).map_or(0, i128::from);
         if i128::from(row.open.units) > as_units(&kline.high) {
             kline.high = row.open.text.to_string();
@@ -562,7 +577,7 @@ fn day_stats(c: &Contract, now: i64) -> DayStats {
     let s = c.series;
     let end = now.div_euclid(MINUTE_MS);
     let first = end - 1440;
-    let run = s.run(first, 1440);
+    let run = c.run(first, 1440);
     let (open, last) = (&s.rows[run.first].open, &s.rows[run.last].close);
     let change = i128::from(last.units) - i128::from(open.units);
     let percent = if open.units > 0 {
@@ -582,10 +597,10 @@ fn day_stats(c: &Contract, now: i64) -> DayStats {
         ),
         _ => 0,
     };
-    let first_id = s.trades_before(first);
-    let last_id = s.trades_before(end).saturating_sub(1);
+    let first_id = c.trades_before(first);
+    let last_id = c.trades_before(end).saturating_sub(1);
     DayStats {
-        change: fixed(change, c.price_decimals),
+        change: rounded(change, c.price_decimals),
         percent: format_milli(percent),
         weighted: rounded(weighted, c.price_decimals),
         last: last.text.to_string(),
@@ -949,7 +964,7 @@ fn funding_event(c: &Contract, t: i64) -> SimFundingRate {
 
 /// `GET …/fundingRate` (weight 1): `symbol` (optional on USD-M: all perpetuals, by time),
 /// `startTime`, `endTime`, `limit` (default 100, 1..=1000). Events every 8 h; none for
-/// delivery contracts.
+/// delivery contracts. USD-M also allows only 500 requests per 5 minutes (429, then 418).
 async fn funding_rate(State(sim): Sim, Extension(ctx): Ctx) -> ApiResult {
     let params = &ctx.params;
     let contracts = if sim.market == FuturesMarket::Usdm && params.get("symbol").is_none() {

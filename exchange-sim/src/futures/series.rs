@@ -299,7 +299,7 @@ impl Series {
         let mut best = lo;
         let mut i = lo;
         while i < hi {
-            if i % BLOCK == 0 && i + BLOCK <= hi {
+            if i.is_multiple_of(BLOCK) && i + BLOCK <= hi {
                 let candidate = blocks[i / BLOCK];
                 if better(candidate, best) {
                     best = candidate;

@@ -73,8 +73,18 @@ async fn get(base: &str, path_and_query: &str) -> Reply {
     }
 }
 
+/// A simulator whose markets all stand still at [`NOW`], started as if at [`NOW`] (the
+/// COIN-M delivery contract listed depends on the start time).
 async fn frozen() -> SimHandle {
-    let sim = spawn(SimConfig::default()).await.expect("spawn");
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let sim = spawn(SimConfig {
+        clock_skew_ms: NOW - wall,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("spawn");
     sim.shared.clock.freeze(NOW);
     sim.usdm.shared.clock.freeze(NOW);
     sim.coinm.shared.clock.freeze(NOW);
@@ -452,6 +462,15 @@ async fn funding_rate_history_pages() {
     .await
     .json();
     assert_eq!(perp[0]["symbol"], "BTCUSD_PERP");
+
+    // USD-M: 500 requests per 5 minutes of their own, then 429.
+    sim.usdm().reset_rate_limits();
+    sim.usdm.shared.funding_limiter.set_limit(1);
+    let q = "/fapi/v1/fundingRate?symbol=BTCUSDT&limit=1";
+    assert_eq!(get(&sim.usdm_url, q).await.status, 200);
+    let throttled = get(&sim.usdm_url, q).await;
+    assert_eq!((throttled.status, throttled.error_code()), (429, -1003));
+    assert_eq!(get(&sim.usdm_url, "/fapi/v1/ping").await.status, 200);
 }
 
 #[tokio::test]
@@ -580,6 +599,19 @@ async fn limits_bans_and_faults_are_per_market() {
     assert_eq!(statuses(sim.coinm(), "/dapi/v1/time").await, 418);
     assert_eq!(statuses(sim.usdm(), ping).await, 200);
 
+    sim.coinm().reset_rate_limits();
+    sim.coinm().set_forced_429(true);
+    for _ in 0..=crate::REQUESTS_AFTER_429_BEFORE_BAN + 1 {
+        let forced = get(&sim.coinm_url, "/dapi/v1/time").await;
+        assert_eq!(
+            (forced.status, forced.error_code()),
+            (429, -1003),
+            "never a ban"
+        );
+    }
+    sim.coinm().set_forced_429(false);
+    assert_eq!(statuses(sim.coinm(), "/dapi/v1/time").await, 200);
+
     sim.usdm().set_malformed("/fapi/v1/premiumIndex", true);
     let garbled = get(&sim.usdm_url, "/fapi/v1/premiumIndex?symbol=BTCUSDT").await;
     assert_eq!(garbled.status, 200);
@@ -609,4 +641,53 @@ async fn clock_skew_is_per_market() {
     // Generous bounds: the three requests happen within seconds.
     assert!((spot - coin - 3_600_000).abs() < 30_000, "{spot} {coin}");
     assert!((usdm - spot).abs() < 30_000, "{usdm} {spot}");
+}
+
+#[tokio::test]
+async fn kline_weights_and_errors() {
+    let sim = frozen().await;
+    let weight = |reply: &Reply| reply.used_weight();
+    let mut used = 0;
+    for (limit, w) in [("99", 1), ("100", 2), ("500", 5), ("1000", 5), ("1001", 10)] {
+        let reply = get(
+            &sim.usdm_url,
+            &format!("/fapi/v1/klines?symbol=ETHUSDT&interval=1m&limit={limit}"),
+        )
+        .await;
+        used += w;
+        assert_eq!(weight(&reply), used, "limit {limit}");
+    }
+    let default = get(&sim.usdm_url, "/fapi/v1/klines?symbol=ETHUSDT&interval=1m").await;
+    assert_eq!(weight(&default), used + 5, "default limit 500");
+    assert_eq!(default.json().as_array().map(Vec::len), Some(500));
+    let over = get(
+        &sim.usdm_url,
+        "/fapi/v1/klines?symbol=ETHUSDT&interval=1m&limit=1501",
+    )
+    .await;
+    assert_eq!(over.error_code(), -1100);
+    let unknown = get(
+        &sim.usdm_url,
+        "/fapi/v1/klines?symbol=BTCUSD_PERP&interval=1m",
+    )
+    .await;
+    assert_eq!((unknown.status, unknown.error_code()), (400, -1121));
+    let interval = get(&sim.usdm_url, "/fapi/v1/klines?symbol=ETHUSDT&interval=2m").await;
+    assert_eq!(interval.error_code(), -1120);
+    // COIN-M ranges are at most 200 days.
+    let start = NOW - 201 * 86_400_000;
+    let long = get(
+        &sim.coinm_url,
+        &format!("/dapi/v1/klines?symbol=BTCUSD_PERP&interval=1d&startTime={start}&endTime={NOW}"),
+    )
+    .await;
+    assert_eq!((long.status, long.error_code()), (400, -1130));
+    let from = get(
+        &sim.coinm_url,
+        &format!("/dapi/v1/klines?symbol=BTCUSD_PERP&interval=1d&startTime={start}&limit=1500"),
+    )
+    .await
+    .json();
+    // Daily candles opening in [start, start + 200 days]: 200 of them, none after.
+    assert_eq!(from.as_array().map(Vec::len), Some(200));
 }
