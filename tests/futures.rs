@@ -286,3 +286,54 @@ async fn a_delisted_contract_is_retired_once_and_the_beats_go_on_clean() {
     let later = beat(&md).await;
     assert_eq!((later.error, later.symbols_failed), (None, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_follows_configured_futures_symbols_next_to_spot() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let mut config = config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1m"]);
+    config.exchange.usdm_rest_url = Some(sim.usdm_url.clone());
+    config.exchange.coinm_rest_url = Some(sim.coinm_url.clone());
+    config.market_data.usdm_symbols = vec!["BTC/USDT".parse().unwrap()];
+    config.market_data.coinm_symbols = vec!["BTCUSD_PERP".parse().unwrap()];
+    let db = config.storage.database.clone();
+    let daemon = InProcess::start(config);
+    // Two beats of every market (the start-up beat and a scheduled one, 2 s apart).
+    wait_until(
+        "two beats with futures rows",
+        Duration::from_secs(20),
+        || {
+            db.exists()
+                && Connection::open(&db).is_ok_and(|c| {
+                    c.query_row(
+                        "SELECT COUNT(*) FROM mark_prices m JOIN symbols s ON s.id = m.symbol_id
+                     WHERE s.market = 'coinm'",
+                        [],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .is_ok_and(|n| n >= 2)
+                })
+        },
+    )
+    .await;
+    daemon.stop().await;
+    let conn = read_db(&db);
+    assert_exact(&conn, sim.usdm(), Market::UsdM, "BTCUSDT", "1m");
+    assert_exact(&conn, sim.coinm(), Market::CoinM, "BTCUSD_PERP", "1m");
+    for (market, symbol) in [
+        (Market::Spot, "BTCUSDT"),
+        (Market::UsdM, "BTCUSDT"),
+        (Market::CoinM, "BTCUSD_PERP"),
+    ] {
+        assert!(count(&conn, "tickers", market, symbol) >= 2, "{market:?}");
+    }
+    assert!(count(&conn, "open_interest", Market::UsdM, "BTCUSDT") >= 2);
+    let errors: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM heartbeats WHERE error IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(errors, 0);
+}
