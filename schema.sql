@@ -344,3 +344,46 @@ CREATE TABLE trade_checkpoints (
 -- `close_time < closed_before` proves they are final. NULL for candles written before this
 -- version, which the gap check fetches again once, like a candle whose proof is missing.
 ALTER TABLE klines ADD COLUMN closed_before INTEGER;
+
+-- version: 7
+
+-- Futures market data (markets `usdm` and `coinm`). Prices, rates and quantities are TEXT
+-- holding Binance's exact decimal string; times are ms since the epoch, UTC. Quantities
+-- keep Binance's units: contracts on COIN-M, the base asset on USDⓈ-M. Futures rows of
+-- `klines` and `tickers` keep them too: on COIN-M `volume` is contracts and `quote_volume`
+-- the base-asset volume; futures `tickers` rows have bid/ask price and quantity 0 (Binance's
+-- futures 24 h ticker carries no book).
+
+-- One `premiumIndex` snapshot per futures symbol per beat; `time` is the beat's scheduled
+-- time (heartbeats.beat_time).
+CREATE TABLE mark_prices (
+    symbol_id              INTEGER NOT NULL REFERENCES symbols (id),
+    time                   INTEGER NOT NULL,
+    mark_price             TEXT    NOT NULL, -- quote asset
+    index_price            TEXT    NOT NULL, -- quote asset
+    estimated_settle_price TEXT,             -- quote asset; NULL when not given
+    funding_rate           TEXT,             -- latest funding rate (0.0001 = 0.01 %); NULL for delivery contracts
+    next_funding_time      INTEGER,          -- ms; NULL for delivery contracts
+    PRIMARY KEY (symbol_id, time)
+) WITHOUT ROWID;
+
+-- One funding event of a perpetual (`fundingRate` history, backfilled).
+CREATE TABLE funding_rates (
+    symbol_id    INTEGER NOT NULL REFERENCES symbols (id),
+    funding_time INTEGER NOT NULL, -- ms
+    funding_rate TEXT    NOT NULL, -- the rate applied (0.0001 = 0.01 %)
+    mark_price   TEXT,             -- quote asset, at the funding time; NULL when not given
+    PRIMARY KEY (symbol_id, funding_time)
+) WITHOUT ROWID;
+
+-- Open interest at a time: `period` 'beat' for the beat's own reading (`openInterest`,
+-- `time` = heartbeats.beat_time), or the `openInterestHist` period ('5m' …) for history
+-- (`time` = the period's timestamp).
+CREATE TABLE open_interest (
+    symbol_id           INTEGER NOT NULL REFERENCES symbols (id),
+    period              TEXT    NOT NULL,
+    time                INTEGER NOT NULL,
+    open_interest       TEXT    NOT NULL, -- contracts on COIN-M, base asset on USDⓈ-M
+    open_interest_value TEXT,             -- USDⓈ-M: quote asset; COIN-M: base asset; NULL when not given (beat readings)
+    PRIMARY KEY (symbol_id, period, time)
+) WITHOUT ROWID;

@@ -58,6 +58,7 @@ async fn ingest_once(sim_url: &str) -> (f64, f64, Vec<f64>, usize) {
         intervals: vec![Interval::M1],
         backfill_days: DAYS,
         retention_days: BTreeMap::new(),
+        ..MarketDataConfig::default()
     };
     let (_beats_tx, beats) = watch::channel(HeartbeatStatus::default());
     let (backfill, handle) = Backfill::new(

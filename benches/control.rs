@@ -79,6 +79,7 @@ async fn call(client: &mut Client, what: Call) {
                     start: None,
                     end: None,
                     limit: Some(500),
+                    market: None,
                 })
                 .await
                 .unwrap();

@@ -14,7 +14,7 @@ use crate::domain::{ClientOrderId, OrderType, Side, TimeInForce};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::domain::{Interval, Symbol};
+use crate::domain::{Interval, Market, Symbol};
 
 /// tradebeat: Binance market data and your own orders in one SQLite file.
 #[derive(Debug, Parser)]
@@ -104,6 +104,33 @@ pub enum CtlCommand {
         /// Last open time: a date (UTC), an RFC 3339 time or ms [default: now].
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         end: Option<i64>,
+        /// The market: spot, usdm or coinm.
+        #[arg(long, default_value = "spot")]
+        market: Market,
+    },
+    /// Stored mark prices of a futures symbol (one premiumIndex snapshot per beat).
+    MarkPrices {
+        /// A futures symbol, e.g. BTCUSDT (usdm) or BTCUSD_PERP (coinm).
+        symbol: Symbol,
+        #[command(flatten)]
+        range: FuturesRange,
+    },
+    /// Stored funding events of a futures symbol.
+    Funding {
+        /// A futures symbol.
+        symbol: Symbol,
+        #[command(flatten)]
+        range: FuturesRange,
+    },
+    /// Stored open interest of a futures symbol (contracts on coinm, base asset on usdm).
+    OpenInterest {
+        /// A futures symbol.
+        symbol: Symbol,
+        /// `beat` (each beat's reading) or a history period (5m, 15m, 30m, 1h, 2h, 4h, 6h, 12h, 1d).
+        #[arg(long, default_value = "beat")]
+        period: String,
+        #[command(flatten)]
+        range: FuturesRange,
     },
     /// Place, cancel, inspect and list your orders.
     #[command(subcommand, alias = "order")]
@@ -215,12 +242,18 @@ pub enum SymbolsCommand {
         /// Follow the backfill until it is done, showing its progress.
         #[arg(long)]
         wait: bool,
+        /// The market: spot, usdm (USDⓈ-M futures) or coinm (COIN-M futures).
+        #[arg(long, default_value = "spot")]
+        market: Market,
     },
     /// Stop following a symbol; its stored data stay.
     #[command(alias = "rm")]
     Remove {
         /// A registered symbol.
         symbol: Symbol,
+        /// The market: spot, usdm or coinm.
+        #[arg(long, default_value = "spot")]
+        market: Market,
     },
     /// The registered symbols with their newest kline and backfill progress.
     #[command(alias = "ls")]
@@ -228,6 +261,9 @@ pub enum SymbolsCommand {
         /// Include removed symbols.
         #[arg(long)]
         all: bool,
+        /// The market: spot, usdm or coinm.
+        #[arg(long, default_value = "spot")]
+        market: Market,
     },
 }
 
@@ -258,4 +294,22 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
         "invalid time {s:?}: expected a date (2026-11-01, UTC), an RFC 3339 time \
          (2026-11-01T12:00:00Z) or ms since the epoch"
     ))
+}
+
+/// The market and range of the futures queries (`ctl mark-prices`, `funding`,
+/// `open-interest`).
+#[derive(Debug, clap::Args)]
+pub struct FuturesRange {
+    /// The market: usdm or coinm.
+    #[arg(long, default_value = "usdm")]
+    pub market: Market,
+    /// How many rows, 1 to 5000, the newest of the range [default: 500].
+    #[arg(long, short = 'n')]
+    pub limit: Option<u32>,
+    /// First time: a date (UTC), an RFC 3339 time or ms [default: no bound].
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub start: Option<i64>,
+    /// Last time: a date (UTC), an RFC 3339 time or ms [default: no bound].
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub end: Option<i64>,
 }

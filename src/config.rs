@@ -51,7 +51,12 @@ pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
 /// The list-valued keys, whose environment variables may also be comma-separated lists
 /// (`TRADEBEAT_MARKET_DATA__SYMBOLS=BTCUSDT,SOLUSDT`).
-pub const LIST_KEYS: [&str; 2] = ["market_data.symbols", "market_data.intervals"];
+pub const LIST_KEYS: [&str; 4] = [
+    "market_data.symbols",
+    "market_data.intervals",
+    "market_data.usdm_symbols",
+    "market_data.coinm_symbols",
+];
 
 /// The keys whose values are never shown, in errors or in `check-config` output.
 const SECRET_KEYS: [&str; 2] = ["exchange.api_key", "exchange.api_secret"];
@@ -445,6 +450,16 @@ pub struct ExchangeConfig {
     pub api_key_file: Option<PathBuf>,
     /// A file holding the API secret (systemd `LoadCredential=`).
     pub api_secret_file: Option<PathBuf>,
+    /// USDⓈ-M futures REST base (`scheme://host[:port]`); `/fapi/...` is appended.
+    /// Default: the network's.
+    pub usdm_rest_url: Option<String>,
+    /// USDⓈ-M futures stream base; `/ws/<listenKey>` is appended. Default: the network's.
+    pub usdm_ws_url: Option<String>,
+    /// COIN-M futures REST base (`scheme://host[:port]`); `/dapi/...` is appended.
+    /// Default: the network's.
+    pub coinm_rest_url: Option<String>,
+    /// COIN-M futures stream base; `/ws/<listenKey>` is appended. Default: the network's.
+    pub coinm_ws_url: Option<String>,
 }
 
 impl Default for ExchangeConfig {
@@ -460,6 +475,10 @@ impl Default for ExchangeConfig {
             api_secret: None,
             api_key_file: None,
             api_secret_file: None,
+            usdm_rest_url: None,
+            usdm_ws_url: None,
+            coinm_rest_url: None,
+            coinm_ws_url: None,
         }
     }
 }
@@ -496,6 +515,12 @@ pub struct MarketDataConfig {
     /// Days of klines kept per interval (`{ "1m" = 30 }`); an interval not named is kept
     /// forever.
     pub retention_days: BTreeMap<Interval, u32>,
+    /// USDⓈ-M futures symbols registered at start (`BTCUSDT`; `BTC/USDT` accepted).
+    /// Default: none.
+    pub usdm_symbols: Vec<Symbol>,
+    /// COIN-M futures symbols registered at start (`BTCUSD_PERP`, `BTCUSD_251226`).
+    /// Default: none.
+    pub coinm_symbols: Vec<Symbol>,
 }
 
 impl Default for MarketDataConfig {
@@ -511,6 +536,8 @@ impl Default for MarketDataConfig {
             ],
             backfill_days: 30,
             retention_days: BTreeMap::new(),
+            usdm_symbols: Vec::new(),
+            coinm_symbols: Vec::new(),
         }
     }
 }
@@ -652,6 +679,18 @@ impl Config {
         exchange
             .ws_api_url
             .get_or_insert_with(|| network.ws_api_url().into());
+        exchange
+            .usdm_rest_url
+            .get_or_insert_with(|| network.usdm_rest_url().into());
+        exchange
+            .usdm_ws_url
+            .get_or_insert_with(|| network.usdm_ws_url().into());
+        exchange
+            .coinm_rest_url
+            .get_or_insert_with(|| network.coinm_rest_url().into());
+        exchange
+            .coinm_ws_url
+            .get_or_insert_with(|| network.coinm_ws_url().into());
         toml::to_string(&effective)
             .unwrap_or_else(|e| format!("# cannot render the configuration as toml: {e}\n"))
     }
@@ -738,6 +777,20 @@ impl ExchangeConfig {
             .unwrap_or(self.network.ws_api_url())
     }
 
+    /// The USDⓈ-M futures REST base URL in use: `usdm_rest_url`, or the network's.
+    pub fn resolved_usdm_rest_url(&self) -> &str {
+        self.usdm_rest_url
+            .as_deref()
+            .unwrap_or(self.network.usdm_rest_url())
+    }
+
+    /// The COIN-M futures REST base URL in use: `coinm_rest_url`, or the network's.
+    pub fn resolved_coinm_rest_url(&self) -> &str {
+        self.coinm_rest_url
+            .as_deref()
+            .unwrap_or(self.network.coinm_rest_url())
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=60_000).contains(&self.recv_window_ms) {
             return Err(ConfigError::invalid(
@@ -776,6 +829,18 @@ impl ExchangeConfig {
             ["wss", "ws"],
             tls_needed,
         )?;
+        for (key, url) in [
+            ("exchange.usdm_rest_url", self.usdm_rest_url.as_deref()),
+            ("exchange.coinm_rest_url", self.coinm_rest_url.as_deref()),
+        ] {
+            check_url(key, url, ["https", "http"], tls_needed)?;
+        }
+        for (key, url) in [
+            ("exchange.usdm_ws_url", self.usdm_ws_url.as_deref()),
+            ("exchange.coinm_ws_url", self.coinm_ws_url.as_deref()),
+        ] {
+            check_url(key, url, ["wss", "ws"], tls_needed)?;
+        }
         self.credential_sources().map(drop)
     }
 
@@ -951,6 +1016,8 @@ impl HeartbeatConfig {
 impl MarketDataConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         no_duplicates("market_data.symbols", &self.symbols)?;
+        no_duplicates("market_data.usdm_symbols", &self.usdm_symbols)?;
+        no_duplicates("market_data.coinm_symbols", &self.coinm_symbols)?;
         no_duplicates("market_data.intervals", &self.intervals)?;
         if self.backfill_days == 0 {
             return Err(ConfigError::invalid(
@@ -1645,5 +1712,56 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(message.contains("not valid UTF-8"), "{message}");
+    }
+
+    #[test]
+    fn futures_symbols_and_urls() {
+        let config = load_str(
+            "[market_data]\nusdm_symbols = [\"BTC/USDT\"]\ncoinm_symbols = [\"btcusd_perp\"]\n\
+             [exchange]\nusdm_rest_url = \"http://127.0.0.1:9100\"",
+            &[(
+                "TRADEBEAT_MARKET_DATA__COINM_SYMBOLS",
+                "BTCUSD_PERP,ETHUSD_PERP",
+            )],
+        )
+        .unwrap();
+        let names = |v: &[Symbol]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&config.market_data.usdm_symbols), ["BTCUSDT"]);
+        assert_eq!(
+            names(&config.market_data.coinm_symbols),
+            ["BTCUSD_PERP", "ETHUSD_PERP"]
+        );
+        assert_eq!(
+            config.exchange.resolved_usdm_rest_url(),
+            "http://127.0.0.1:9100"
+        );
+        assert_eq!(
+            config.exchange.resolved_coinm_rest_url(),
+            "https://testnet.binancefuture.com"
+        );
+        let rendered = config.render_effective();
+        assert!(rendered.contains("coinm_ws_url = \"wss://dstream.binancefuture.com\""));
+        for (toml, key) in [
+            (
+                "[exchange]\ncoinm_rest_url = \"https://user:pw@example.com\"",
+                "`exchange.coinm_rest_url`",
+            ),
+            (
+                "[exchange]\nusdm_ws_url = \"https://example.com\"",
+                "`exchange.usdm_ws_url`",
+            ),
+            (
+                "[market_data]\nusdm_symbols = [\"BTCUSDT\", \"btcusdt\"]",
+                "`market_data.usdm_symbols`",
+            ),
+        ] {
+            let message = error_of(toml);
+            assert!(message.contains(key), "{toml:?} gave {message:?}");
+            assert!(!message.contains("pw@"), "{message}");
+        }
+        // Every list is defaulted: futures follow nothing unless asked.
+        let config = load_str("", &[]).unwrap();
+        assert!(config.market_data.usdm_symbols.is_empty());
+        assert!(config.market_data.coinm_symbols.is_empty());
     }
 }

@@ -32,8 +32,13 @@ use crate::control::protocol::{
     SymbolList, SymbolListParams, SymbolParams, SymbolRemove, SymbolView, SyncNow, SyncNowParams,
     code,
 };
+use crate::control::protocol::{
+    FundingRateList, FuturesListParams, MarkPriceList, OpenInterestList,
+};
 use crate::control::{Client, ClientError};
-use crate::domain::Symbol;
+
+mod futures_tables;
+use crate::domain::{Market, Symbol};
 
 /// How often `symbols add --wait` asks for the backfill's progress.
 const WAIT_POLL: Duration = Duration::from_secs(1);
@@ -154,10 +159,11 @@ async fn execute(
             intervals,
             backfill_days,
             wait,
+            market,
         }) => {
             let params = SymbolAddParams {
                 symbol: symbol.clone(),
-                market: None,
+                market: Some(market),
                 intervals,
                 backfill_days,
             };
@@ -172,23 +178,25 @@ async fn execute(
                     return Ok(Exit::Failed);
                 }
             }
-            if wait && added.backfill_error.is_none() {
+            // Futures markets are not backfilled yet: nothing to wait for there.
+            if wait && added.backfill_error.is_none() && market == Market::Spot {
                 return wait_for_backfill(client, &symbol).await;
             }
             Ok(Exit::Success)
         }
-        CtlCommand::Symbols(SymbolsCommand::Remove { symbol }) => {
+        CtlCommand::Symbols(SymbolsCommand::Remove { symbol, market }) => {
             let params = SymbolParams {
                 symbol,
-                market: None,
+                market: Some(market),
             };
             let (raw, row) = call::<SymbolRemove>(client, &params).await?;
             out.print(&raw, || render_removed(&row));
             Ok(Exit::Success)
         }
-        CtlCommand::Symbols(SymbolsCommand::List { all }) => {
+        CtlCommand::Symbols(SymbolsCommand::List { all, market }) => {
             let params = SymbolListParams {
                 active: (!all).then_some(true),
+                market: Some(market),
             };
             let (raw, entries) = call::<SymbolList>(client, &params).await?;
             out.print(&raw, || render_symbols(&entries, all));
@@ -223,6 +231,7 @@ async fn execute(
             limit,
             start,
             end,
+            market,
         } => {
             let params = KlineListParams {
                 symbol: symbol.clone(),
@@ -230,9 +239,38 @@ async fn execute(
                 start,
                 end,
                 limit,
+                market: Some(market),
             };
             let (raw, klines) = call::<KlineList>(client, &params).await?;
             out.print(&raw, || render_klines(&klines, &symbol, interval.as_str()));
+            Ok(Exit::Success)
+        }
+        CtlCommand::MarkPrices { symbol, range } => {
+            let params = futures_params(&symbol, &range, None);
+            let (raw, rows) = call::<MarkPriceList>(client, &params).await?;
+            out.print(&raw, || {
+                futures_tables::render_mark_prices(&rows, &symbol, range.market)
+            });
+            Ok(Exit::Success)
+        }
+        CtlCommand::Funding { symbol, range } => {
+            let params = futures_params(&symbol, &range, None);
+            let (raw, rows) = call::<FundingRateList>(client, &params).await?;
+            out.print(&raw, || {
+                futures_tables::render_funding(&rows, &symbol, range.market)
+            });
+            Ok(Exit::Success)
+        }
+        CtlCommand::OpenInterest {
+            symbol,
+            period,
+            range,
+        } => {
+            let params = futures_params(&symbol, &range, Some(period));
+            let (raw, rows) = call::<OpenInterestList>(client, &params).await?;
+            out.print(&raw, || {
+                futures_tables::render_open_interest(&rows, &symbol, range.market)
+            });
             Ok(Exit::Success)
         }
         CtlCommand::Orders(OrdersCommand::Place(args)) => {
@@ -300,6 +338,22 @@ fn order_ref(symbol: Symbol, which: OrderIdArgs) -> OrderRefParams {
     }
 }
 
+/// The parameters of a futures query from the command line.
+fn futures_params(
+    symbol: &Symbol,
+    range: &crate::cli::FuturesRange,
+    period: Option<String>,
+) -> FuturesListParams {
+    FuturesListParams {
+        symbol: symbol.clone(),
+        market: range.market,
+        start: range.start,
+        end: range.end,
+        limit: range.limit,
+        period,
+    }
+}
+
 /// Polls `symbol.list` until every backfill job of `symbol` has ended, showing progress
 /// on stderr (one line rewritten in place on a terminal, a line per change otherwise).
 async fn wait_for_backfill(client: &mut Client, symbol: &Symbol) -> Result<Exit, ClientError> {
@@ -307,7 +361,7 @@ async fn wait_for_backfill(client: &mut Client, symbol: &Symbol) -> Result<Exit,
     let mut last_shown = String::new();
     loop {
         let entries = client
-            .call::<SymbolList>(&SymbolListParams { active: None })
+            .call::<SymbolList>(&SymbolListParams::default())
             .await?;
         let Some(entry) = entries.into_iter().find(|e| &e.symbol.symbol == symbol) else {
             eprintln!("tradebeat: {symbol} is no longer registered");
@@ -566,6 +620,9 @@ pub fn render_status(s: &StatusInfo) -> String {
         ),
     ));
     items.push(("user stream", render_user_stream(&s.user_stream, s.now)));
+    for m in &s.futures {
+        items.push((m.market.as_str(), futures_tables::describe_market(m)));
+    }
     pairs(&items)
 }
 
@@ -944,8 +1001,28 @@ mod tests {
                 events_committed: 17,
                 last_error: None,
             },
+            futures: vec![crate::control::protocol::MarketStatusView {
+                market: crate::domain::Market::UsdM,
+                symbols: SymbolCountsView {
+                    registered: 1,
+                    active: 1,
+                    following: 1,
+                },
+                request_weight: WeightView {
+                    used: 12,
+                    limit: 2400,
+                    window_start: NOON,
+                },
+                clock_offset_ms: -2,
+                last_error: Some("ip banned".into()),
+            }],
         };
         let text = render_status(&s);
+        assert!(
+            text.contains("usdm ") && text.contains("weight 12 of 2400 per minute"),
+            "{text}"
+        );
+        assert!(text.contains("last error: ip banned"), "{text}");
         for want in [
             "0.1.0, up 1h 00m (since 2026-11-21 11:00:00 UTC)",
             "2026-11-21 12:00:05 UTC (schedule): 2 symbol(s) ok, 1 failed",

@@ -27,7 +27,7 @@ use crate::clock::Clock;
 use crate::component::{Components, Stop};
 use crate::config::Config;
 use crate::control::{ControlContext, ControlServer};
-use crate::exchange::{ClientOptions, SpotClient};
+use crate::exchange::{ClientOptions, FuturesClient, SpotClient};
 use crate::heartbeat::{Heartbeat, HeartbeatStatus};
 use crate::market_data::MarketData;
 use crate::notify;
@@ -132,16 +132,38 @@ pub async fn run_with(
         .heartbeat
         .schedule()
         .context("heartbeat.period_secs and offset_secs do not make a schedule")?;
-    let market_data = Arc::new(
-        MarketData::new(
-            exchange.clone(),
-            store.clone(),
-            clock.clone(),
-            config.market_data.symbols.clone(),
-            config.market_data.intervals.clone(),
+    let market_data = MarketData::new(
+        exchange.clone(),
+        store.clone(),
+        clock.clone(),
+        config.market_data.symbols.clone(),
+        config.market_data.intervals.clone(),
+    )
+    .with_beat_period(schedule.period_ms());
+    // Each futures market gets its own client (own URL, weight budget and clock offset)
+    // and its own part of every beat; a market with no symbols sends nothing.
+    let timeout = Duration::from_millis(config.exchange.request_timeout_ms);
+    let network = config.exchange.network;
+    let usdm = ClientOptions::for_network(
+        network,
+        Some(config.exchange.resolved_usdm_rest_url()),
+        timeout,
+    )?;
+    let coinm = ClientOptions::for_network(
+        network,
+        Some(config.exchange.resolved_coinm_rest_url()),
+        timeout,
+    )?;
+    let market_data = market_data
+        .with_futures_market(
+            FuturesClient::usdm(usdm, clock.clone())?,
+            config.market_data.usdm_symbols.clone(),
         )
-        .with_beat_period(schedule.period_ms()),
-    );
+        .with_futures_market(
+            FuturesClient::coinm(coinm, clock.clone())?,
+            config.market_data.coinm_symbols.clone(),
+        );
+    let market_data = Arc::new(market_data);
     let watchdog = notify::watchdog_interval();
     let heartbeat =
         Heartbeat::new(schedule, clock.clone(), Arc::clone(&market_data)).with_watchdog(watchdog);
@@ -210,6 +232,8 @@ pub async fn run_with(
         rest_url = %exchange.rest_url(),
         database = %store.path().display(),
         symbols = %symbols.join(","),
+        usdm_symbols = %config.market_data.usdm_symbols.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+        coinm_symbols = %config.market_data.coinm_symbols.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
         orders = if orders.has_credentials() { "on" } else { "off (no api credentials)" },
         user_stream = if user_stream.is_some() { config.exchange.resolved_ws_api_url() } else { "off (no api credentials)" },
         socket = %std::path::absolute(&config.control.socket)

@@ -24,8 +24,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use futures::StreamExt;
 use tokio::sync::Mutex;
 
+mod futures_part;
+use futures_part::FuturesPart;
+
 use crate::clock::Clock;
-use crate::domain::{ExchangeInfo, Interval, Kline, Market, Symbol, SymbolStatus, Ticker};
+use crate::domain::{
+    ExchangeInfo, Interval, Kline, Market, Symbol, SymbolStatus, Ticker, is_contract_finished,
+};
 use crate::exchange::{ExchangeError, MarketClient, Rejection};
 use crate::store::{BeatTrigger, BeatWrite, HeartbeatRow, Store, StoreError, SymbolRow};
 
@@ -55,6 +60,8 @@ pub struct MarketData {
     /// The request weight of the last beat's plan, for `sync.now`'s admission.
     beat_weight: AtomicU32,
     state: Mutex<State>,
+    /// The futures markets' parts (`usdm`, `coinm`), each with its own client.
+    futures: Vec<FuturesPart>,
 }
 
 /// What the beats remember between them. Guarded by the beat lock.
@@ -99,7 +106,37 @@ impl MarketData {
             beats_per_window: beats_per_window(60_000),
             beat_weight: AtomicU32::new(0),
             state: Mutex::new(State::default()),
+            futures: Vec::new(),
         }
+    }
+
+    /// Adds a futures market's part to every beat: `exchange` is its client (a
+    /// `FuturesClient` or a [`MarketClient`] of `usdm`/`coinm`), `configured` its symbols
+    /// from the config. Call after [`MarketData::with_beat_period`].
+    pub fn with_futures_market(
+        mut self,
+        exchange: impl Into<MarketClient>,
+        configured: Vec<Symbol>,
+    ) -> MarketData {
+        self.futures.push(FuturesPart::new(
+            exchange.into(),
+            configured,
+            self.beats_per_window,
+        ));
+        self
+    }
+
+    /// The futures markets' clients, in the order they were added.
+    pub fn futures_exchanges(&self) -> impl Iterator<Item = &MarketClient> {
+        self.futures.iter().map(FuturesPart::exchange)
+    }
+
+    /// Each futures market's client and the error of its part of the last beat.
+    pub fn futures_status(&self) -> Vec<(&MarketClient, Option<String>)> {
+        self.futures
+            .iter()
+            .map(|p| (p.exchange(), p.last_error()))
+            .collect()
     }
 
     /// Sets the period of the scheduled beats, ms (default a minute), from which the
@@ -146,24 +183,67 @@ impl MarketData {
             error: None,
         };
 
-        if let Err(e) = self.refresh_exchange_state(&mut state).await {
+        // Every market's part runs at the same time; one market failing, rate-limited or
+        // banned never stops another's.
+        let futures_parts = futures::future::join_all(
+            self.futures
+                .iter()
+                .map(|part| part.beat(&self.store, &self.clock, &self.default_intervals)),
+        );
+        let (spot, parts) = tokio::join!(self.spot_part(&mut state, &mut row), futures_parts);
+        let (mut write, mut symbols_total) = match spot {
+            Some(done) => done,
+            None if parts.is_empty() => return self.record_failed_beat(row).await,
+            None => {
+                let failed = row.symbols_failed as usize;
+                (BeatWrite::empty(row.clone()), failed)
+            }
+        };
+        for part in parts {
+            symbols_total += part.symbols;
+            part.merge_into(&mut write, &mut row);
+        }
+        write.heartbeat = row.clone();
+
+        let clock = self.clock.clone();
+        match self.store.run(move |s| s.commit_beat(&write, &clock)).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::error!(error = %e, beat_time, "beat could not be written");
+                row.symbols_ok = 0;
+                row.symbols_failed = u32::try_from(symbols_total).unwrap_or(u32::MAX);
+                row.klines_written = 0;
+                row.error = Some(format!("database write failed: {e}"));
+                self.record_failed_beat(row).await
+            }
+        }
+    }
+
+    /// The spot part of a beat: what it writes and how many symbols it followed, or `None`
+    /// when it has nothing to write (`row` then says why).
+    async fn spot_part(
+        &self,
+        state: &mut State,
+        row: &mut HeartbeatRow,
+    ) -> Option<(BeatWrite, usize)> {
+        if let Err(e) = self.refresh_exchange_state(state).await {
             tracing::warn!(error = %e, "exchange not ready; the beat stores nothing");
             row.error = Some(format!("exchange not ready: {e}"));
             row.symbols_failed = u32::try_from(self.configured.len()).unwrap_or(u32::MAX);
-            return self.record_failed_beat(row).await;
+            return None;
         }
 
         let default_intervals = self.default_intervals.clone();
         let followed = match self
             .store
-            .run(move |s| followed_series(s, &default_intervals))
+            .run(move |s| followed_series(s, Market::Spot, &default_intervals))
             .await
         {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the followed symbols");
                 row.error = Some(format!("database: {e}"));
-                return self.record_failed_beat(row).await;
+                return None;
             }
         };
         let (symbols, newest) = followed;
@@ -193,7 +273,7 @@ impl MarketData {
                 if seen == i64::MIN {
                     row.error = Some(format!("exchange not ready: {e}"));
                     row.symbols_failed = u32::try_from(symbols.len()).unwrap_or(u32::MAX);
-                    return self.record_failed_beat(row).await;
+                    return None;
                 }
                 seen
             }
@@ -216,6 +296,8 @@ impl MarketData {
         let mut write = BeatWrite {
             tickers: Vec::with_capacity(symbols.len()),
             klines: Vec::with_capacity(klines.len()),
+            mark_prices: Vec::new(),
+            open_interest: Vec::new(),
             heartbeat: row.clone(),
         };
         let mut ticker_error = None;
@@ -269,19 +351,7 @@ impl MarketData {
         row.symbols_ok = u32::try_from(symbols.len() - failures.len()).unwrap_or(u32::MAX);
         row.error = describe_failures(ticker_error.as_deref(), &failures);
         write.heartbeat = row.clone();
-
-        let clock = self.clock.clone();
-        match self.store.run(move |s| s.commit_beat(&write, &clock)).await {
-            Ok(stored) => stored,
-            Err(e) => {
-                tracing::error!(error = %e, beat_time, "beat could not be written");
-                row.symbols_ok = 0;
-                row.symbols_failed = u32::try_from(symbols.len()).unwrap_or(u32::MAX);
-                row.klines_written = 0;
-                row.error = Some(format!("database write failed: {e}"));
-                self.record_failed_beat(row).await
-            }
-        }
+        Some((write, symbols.len()))
     }
 
     /// Stores the row of a beat that wrote no data, and returns it.
@@ -299,39 +369,32 @@ impl MarketData {
     /// of registered ones. (The clock offset is measured by every beat, with the
     /// exchange's time.)
     async fn refresh_exchange_state(&self, state: &mut State) -> Result<(), ExchangeError> {
-        let now = self.clock.now_ms();
-        let due = |at: Option<i64>, every: i64| at.is_none_or(|t| now - t >= every);
-        if state.info_stale || due(state.info_read_at, EXCHANGE_INFO_EVERY_MS) {
-            match self.exchange.exchange_info().await {
-                Ok(info) => {
-                    let store = self.store.clone();
-                    let configured = self.configured.clone();
-                    let first = state.info_read_at.is_none();
-                    let result = self
-                        .store
-                        .run(move |_| apply_exchange_info(&store, &info, &configured, first, now))
-                        .await;
-                    if let Err(e) = result {
-                        tracing::error!(error = %e, "symbols could not be registered");
-                    } else {
-                        state.info_read_at = Some(now);
-                        state.info_stale = false;
-                    }
-                }
-                Err(e) if state.info_read_at.is_none() => return Err(e),
-                Err(e) => tracing::warn!(error = %e, "exchangeInfo not refreshed"),
-            }
-        }
-        Ok(())
+        refresh_market(
+            &self.exchange,
+            &self.store,
+            &self.clock,
+            &self.configured,
+            state,
+        )
+        .await
     }
 
     /// Fetches the candles of one task and keeps the closed, well-formed ones.
     async fn fetch_closed(&self, task: &KlineTask) -> Result<Vec<Kline>, ExchangeError> {
+        fetch_closed(&self.exchange, task).await
+    }
+}
+
+/// Fetches the candles of one task from `exchange` and keeps the closed, well-formed ones.
+async fn fetch_closed(
+    exchange: &MarketClient,
+    task: &KlineTask,
+) -> Result<Vec<Kline>, ExchangeError> {
+    {
         let missing = task.interval.candle_count(task.start, task.last_closed);
         let limit = u16::try_from(missing.clamp(1, MAX_KLINES_PER_REQUEST)).unwrap_or(1000);
         let end = task.interval.close_time(task.last_closed);
-        let fetched = self
-            .exchange
+        let fetched = exchange
             .klines(
                 &task.symbol,
                 task.interval,
@@ -345,6 +408,44 @@ impl MarketData {
     }
 }
 
+/// Reads `exchangeInfo` of `exchange`'s market when it is due (first beat, then hourly, or
+/// when a symbol turned out invalid), registering `configured` symbols and refreshing the
+/// status of registered ones.
+async fn refresh_market(
+    exchange: &MarketClient,
+    store: &Store,
+    clock: &Clock,
+    configured: &[Symbol],
+    state: &mut State,
+) -> Result<(), ExchangeError> {
+    let now = clock.now_ms();
+    let due = |at: Option<i64>, every: i64| at.is_none_or(|t| now - t >= every);
+    if state.info_stale || due(state.info_read_at, EXCHANGE_INFO_EVERY_MS) {
+        match exchange.exchange_info().await {
+            Ok(info) => {
+                let market = exchange.market();
+                let writer = store.clone();
+                let configured = configured.to_vec();
+                let first = state.info_read_at.is_none();
+                let result = store
+                    .run(move |_| {
+                        apply_exchange_info(&writer, market, &info, &configured, first, now)
+                    })
+                    .await;
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "symbols could not be registered");
+                } else {
+                    state.info_read_at = Some(now);
+                    state.info_stale = false;
+                }
+            }
+            Err(e) if state.info_read_at.is_none() => return Err(e),
+            Err(e) => tracing::warn!(error = %e, "exchangeInfo not refreshed"),
+        }
+    }
+    Ok(())
+}
+
 /// How many scheduled beats of `period_ms` a one-minute window can hold, plus one (the
 /// start-up beat).
 fn beats_per_window(period_ms: i64) -> u32 {
@@ -356,9 +457,13 @@ fn beats_per_window(period_ms: i64) -> u32 {
 /// Active, trading symbols and the newest stored candle of each of their series.
 type Followed = (Vec<SymbolRow>, HashMap<(i64, Interval), i64>);
 
-fn followed_series(store: &Store, default_intervals: &[Interval]) -> Result<Followed, StoreError> {
+fn followed_series(
+    store: &Store,
+    market: Market,
+    default_intervals: &[Interval],
+) -> Result<Followed, StoreError> {
     let symbols: Vec<SymbolRow> = store
-        .symbols(Market::Spot, true)?
+        .symbols(market, true)?
         .into_iter()
         .filter(|s| s.status == SymbolStatus::Trading.as_str())
         .collect();
@@ -470,12 +575,13 @@ pub(crate) fn closed_candles_in(
 /// skipped (on the first read only, to keep the log quiet).
 fn apply_exchange_info(
     store: &Store,
+    market: Market,
     info: &ExchangeInfo,
     configured: &[Symbol],
     report: bool,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let registered = store.symbols(Market::Spot, false)?;
+    let registered = store.symbols(market, false)?;
     for row in &registered {
         let status = info
             .symbol(&row.symbol)
@@ -485,6 +591,13 @@ fn apply_exchange_info(
             tracing::warn!(symbol = %row.symbol, from = %row.status, to = %status,
                 "symbol status changed on the exchange");
             store.set_symbol_status(row.id, &status, now_ms)?;
+        }
+        // A futures contract that settled (delivery) or was delisted (perpetual) is over
+        // for good: retire it once, with its reason, instead of failing every beat.
+        if market != Market::Spot && row.active && is_contract_finished(&status) {
+            store.deactivate_symbol(market, &row.symbol, now_ms)?;
+            tracing::warn!(market = market.as_str(), symbol = %row.symbol, status = %status,
+                "futures contract settled or delisted on the exchange; symbol retired (inactive)");
         }
     }
     for symbol in configured {
@@ -505,8 +618,9 @@ fn apply_exchange_info(
             // stays removed.
             Some(_) if known.is_some() => {}
             Some(i) => {
-                let row = store.upsert_symbol(Market::Spot, i, None, None, now_ms)?;
-                tracing::info!(symbol = %row.symbol, id = row.id, "symbol registered");
+                let row = store.upsert_symbol(market, i, None, None, now_ms)?;
+                tracing::info!(market = market.as_str(), symbol = %row.symbol, id = row.id,
+                    "symbol registered");
             }
         }
     }
@@ -740,6 +854,57 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_settled_futures_contract_is_retired_and_spot_is_not() {
+        use crate::domain::{SymbolFilters, SymbolInfo};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let info = |symbol: &str, status: &str| SymbolInfo {
+            symbol: symbol.parse().unwrap(),
+            status: SymbolStatus::parse(status),
+            base_asset: "BTC".into(),
+            quote_asset: "USD".into(),
+            filters: SymbolFilters::default(),
+        };
+        let exchange = |symbols: Vec<SymbolInfo>| ExchangeInfo {
+            server_time: 0,
+            rate_limits: Vec::new(),
+            symbols,
+        };
+        let quarter: Symbol = "BTCUSD_251226".parse().unwrap();
+        let perp: Symbol = "BTCUSD_PERP".parse().unwrap();
+        let configured = vec![quarter.clone(), perp.clone()];
+        let trading = exchange(vec![
+            info("BTCUSD_251226", "TRADING"),
+            info("BTCUSD_PERP", "TRADING"),
+        ]);
+        apply_exchange_info(&store, Market::CoinM, &trading, &configured, true, 1).unwrap();
+        assert_eq!(store.symbols(Market::CoinM, true).unwrap().len(), 2);
+        // The quarter settles: retired, with its status; the perpetual goes on.
+        let settled = exchange(vec![
+            info("BTCUSD_251226", "SETTLING"),
+            info("BTCUSD_PERP", "TRADING"),
+        ]);
+        apply_exchange_info(&store, Market::CoinM, &settled, &configured, false, 2).unwrap();
+        let active = store.symbols(Market::CoinM, true).unwrap();
+        assert_eq!(
+            active.iter().map(|r| &r.symbol).collect::<Vec<_>>(),
+            vec![&perp]
+        );
+        let all = store.symbols(Market::CoinM, false).unwrap();
+        assert_eq!(all[0].status, "SETTLING");
+        // Read again: still retired, not registered again as configured.
+        apply_exchange_info(&store, Market::CoinM, &settled, &configured, false, 3).unwrap();
+        assert_eq!(store.symbols(Market::CoinM, true).unwrap().len(), 1);
+        // A spot symbol in a break is not retired (it may trade again).
+        let spot = exchange(vec![info("BTCUSDT", "TRADING")]);
+        let btc = vec!["BTCUSDT".parse().unwrap()];
+        apply_exchange_info(&store, Market::Spot, &spot, &btc, true, 1).unwrap();
+        let closed = exchange(vec![info("BTCUSDT", "CLOSE")]);
+        apply_exchange_info(&store, Market::Spot, &closed, &btc, false, 2).unwrap();
+        assert_eq!(store.symbols(Market::Spot, true).unwrap().len(), 1);
     }
 
     #[test]

@@ -56,6 +56,8 @@ async fn start_with(
     let sim = sim().await;
     let dir = tempdir();
     let mut config = config(&sim.base_url(), dir.path(), symbols, intervals);
+    config.exchange.usdm_rest_url = Some(sim.usdm_url.clone());
+    config.exchange.coinm_rest_url = Some(sim.coinm_url.clone());
     tweak(&mut config);
     let socket = config.control.socket.clone();
     let db = config.storage.database.clone();
@@ -96,7 +98,7 @@ async fn raw(client: &mut Client, bytes: &[u8]) -> Response {
 
 fn symbol_rows(db: &Path) -> Vec<(String, bool)> {
     read_db(db)
-        .prepare("SELECT symbol, active FROM symbols ORDER BY symbol")
+        .prepare("SELECT symbol, active FROM symbols WHERE market = 'spot' ORDER BY symbol")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
@@ -227,15 +229,91 @@ async fn status_and_the_symbol_lifecycle() {
     assert_eq!(code_, code::SYMBOL_NOT_TRADING);
     assert_eq!(data.unwrap()["status"], "BREAK");
 
-    let (code_, data, _) = rpc_error(
+    // Futures markets: an unknown contract is -32001 naming the market; a listed one is
+    // registered on its market, beside the spot symbol of the same name.
+    let (code_, data, message) = rpc_error(
         c.call::<SymbolAdd>(&SymbolAddParams {
             market: Some(Market::UsdM),
             ..add("XRPUSDT")
         })
         .await,
     );
-    assert_eq!(code_, code::NOT_AVAILABLE);
+    assert_eq!(code_, code::UNKNOWN_SYMBOL);
+    assert_eq!(data.unwrap()["market"], "usdm");
+    assert!(message.contains("usdm"), "{message}");
+    let futures = c
+        .call::<SymbolAdd>(&SymbolAddParams {
+            market: Some(Market::UsdM),
+            ..add("BTC/USDT")
+        })
+        .await
+        .unwrap();
+    assert_eq!(futures.symbol.market, Market::UsdM);
+    let listed = c
+        .call::<SymbolList>(&SymbolListParams {
+            active: None,
+            market: Some(Market::UsdM),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|e| e.symbol.symbol.to_string())
+            .collect::<Vec<_>>(),
+        ["BTCUSDT"]
+    );
+    let (code_, data, _) = rpc_error(
+        c.call::<SymbolRemove>(&SymbolParams {
+            symbol: "ETHUSDT".parse().unwrap(),
+            market: Some(Market::CoinM),
+        })
+        .await,
+    );
+    assert_eq!(code_, code::UNKNOWN_SYMBOL);
+    assert_eq!(data.unwrap()["market"], "coinm");
+    // A beat stores the futures symbol's mark price and open interest; the queries read them.
+    c.call::<SyncNow>(&SyncNowParams { symbol: None })
+        .await
+        .unwrap();
+    let query = |symbol: &str, market| protocol::FuturesListParams {
+        symbol: symbol.parse().unwrap(),
+        market,
+        start: None,
+        end: None,
+        limit: None,
+        period: None,
+    };
+    let marks = c
+        .call::<protocol::MarkPriceList>(&query("BTCUSDT", Market::UsdM))
+        .await
+        .unwrap();
+    assert_eq!(marks.len(), 1, "{marks:?}");
+    assert!(marks[0].mark_price.parse::<f64>().unwrap() > 0.0);
+    let oi = c
+        .call::<protocol::OpenInterestList>(&query("BTCUSDT", Market::UsdM))
+        .await
+        .unwrap();
+    assert_eq!(oi.len(), 1, "{oi:?}");
+    assert_eq!(oi[0].period, "beat");
+    assert_eq!(oi[0].time, marks[0].time);
+    let funding = c
+        .call::<protocol::FundingRateList>(&query("BTCUSDT", Market::UsdM))
+        .await
+        .unwrap();
+    assert!(funding.is_empty(), "not backfilled yet");
+    let (code_, data, _) = rpc_error(
+        c.call::<protocol::MarkPriceList>(&query("BTCUSDT", Market::Spot))
+            .await,
+    );
+    assert_eq!(code_, code::INVALID_PARAMS);
     assert_eq!(data.unwrap()["param"], "market");
+    let (code_, data, _) = rpc_error(
+        c.call::<protocol::OpenInterestList>(&query("BTCUSD_PERP", Market::CoinM))
+            .await,
+    );
+    assert_eq!(code_, code::UNKNOWN_SYMBOL);
+    assert_eq!(data.unwrap()["market"], "coinm");
     for (params, param) in [
         (json!({"symbol": "XRPUSDT", "intervals": []}), "intervals"),
         (
@@ -300,7 +378,10 @@ async fn status_and_the_symbol_lifecycle() {
             .map(|e| e.symbol.symbol.to_string())
             .collect::<Vec<_>>()
     };
-    let list = |active| SymbolListParams { active };
+    let list = |active| SymbolListParams {
+        active,
+        market: None,
+    };
     assert_eq!(
         names(c.call::<SymbolList>(&list(Some(true))).await.unwrap()),
         ["BTCUSDT", "SOLUSDT"]
@@ -347,7 +428,8 @@ async fn status_and_the_symbol_lifecycle() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((ok, failed), (2, 0));
+    // Two spot symbols and the usdm BTCUSDT added above, all in the one beat.
+    assert_eq!((ok, failed), (3, 0));
 
     // Added again: the same row, active.
     let back = c.call::<SymbolAdd>(&add("ETHUSDT")).await.unwrap();
@@ -482,6 +564,7 @@ async fn kline_list_and_backfill_start() {
         start,
         end,
         limit,
+        market: None,
     };
 
     // The newest `limit`, oldest first, exactly the recorded data, prices as strings.
@@ -854,6 +937,7 @@ async fn fifty_clients_making_twenty_calls_each_while_beats_stay_on_time() {
                                 start: None,
                                 end: None,
                                 limit: Some(100),
+                                market: None,
                             })
                             .await
                             .unwrap(),

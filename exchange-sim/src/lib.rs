@@ -1,5 +1,6 @@
 //! A Binance-compatible spot exchange simulator on loopback, replaying real recorded
-//! market data, for tradebeat's tests and benchmarks.
+//! market data, for tradebeat's tests and benchmarks; it also serves USDⓈ-M and COIN-M
+//! futures market data (see "Futures market data" below).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -52,6 +53,63 @@
 //! The candle containing "now" is partial (values as of now), exactly like on Binance.
 //! See the `market` module for all details.
 //!
+//! # Futures market data (USDⓈ-M `/fapi`, COIN-M `/dapi`)
+//!
+//! Each futures market has its own listener, [`SimHandle::usdm_url`] and
+//! [`SimHandle::coinm_url`] (Binance serves `/futures/data/…` under the same path on both
+//! hosts), and its own clock skew, REQUEST_WEIGHT limiter (429 → 418 as on spot, header
+//! `X-MBX-USED-WEIGHT-1M`), faults and request log, controlled through [`SimHandle::usdm`],
+//! [`SimHandle::coinm`] or [`SimHandle::futures`] ([`FuturesSim`]: `set_clock_skew_ms`,
+//! `set_weight_limit`, `set_forced_429`, `ban_for` (a forced 418), `reset_rate_limits`,
+//! `set_latency`, `set_error_rate_5xx`, `set_unavailable`, `set_malformed`,
+//! `set_symbol_status`, `settle`, `delist`, `request_log`, and the served values:
+//! `kline(s)`, `premium_index`, `funding_rates`, `open_interest`). The spot knobs above do
+//! not touch them.
+//!
+//! | `GET` | weight | notes |
+//! |---|---|---|
+//! | `/fapi/v1/ping`, `/time`, `/exchangeInfo` (and `/dapi/v1/…`) | 1 | exchangeInfo: REQUEST_WEIGHT 2400/min (USD-M) or 6000/min (COIN-M), ORDERS 1200/min and 300/10 s |
+//! | `…/klines` | 1, 2, 5, 10 for `limit` < 100, < 500, ≤ 1000, more | `limit` default 500, max 1500; COIN-M ranges at most 200 days (-1130) |
+//! | `…/ticker/24hr` | 1 with `symbol`, else 40 | USD-M: object for `symbol`; COIN-M: always an array, `symbol` or `pair` |
+//! | `/fapi/v1/premiumIndex` | 1 with `symbol`, else 10 | object for `symbol`, else array |
+//! | `/dapi/v1/premiumIndex` | 10 | always an array, `symbol` or `pair`; delivery contracts: `lastFundingRate` `""`, `nextFundingTime` 0 |
+//! | `…/openInterest` | 1 | USD-M base asset (3 decimals); COIN-M whole contracts, with `pair` and `contractType` |
+//! | `…/fundingRate` | 1 | `startTime`/`endTime`/`limit` (default 100, max 1000) paged like klines; every 8 h; none for delivery contracts; USD-M also [`FUNDING_RATE_REQUESTS_PER_5MIN`] requests per 5 minutes |
+//! | `/futures/data/openInterestHist` | fapi 0, dapi 1 | fapi `symbol`, dapi `pair` + `contractType`; `period` 5m…1d; `limit` default 30, max 500; only the last 30 days ([`OPEN_INTEREST_HIST_KEPT_MS`]: an older `startTime`/`endTime` is `-1130`); also [`FUTURES_DATA_REQUESTS_PER_5MIN`] requests per 5 minutes (429, then 418) |
+//!
+//! Unknown or delisted contracts get `-1121`. Contracts: USD-M BTCUSDT and ETHUSDT
+//! perpetuals with the real specifications of a recorded `GET /fapi/v1/exchangeInfo`
+//! (filters PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS,
+//! MIN_NOTIONAL, PERCENT_PRICE); COIN-M BTCUSD_PERP (100 USD a contract), ETHUSD_PERP (10 USD)
+//! and the quarterly BTCUSD_yymmdd current at start ([`FuturesSim::delivery_symbol`],
+//! [`delivery_symbol_at`]); [`SimConfig::extra_symbols`] adds clones on both markets.
+//!
+//! **Recorded** (USD-M klines): real data.binance.vision `futures/um` 1m rows, BTCUSDT
+//! 2023-11-15 → 2023-11-21 (one week) and ETHUSDT 2023-10-01 → 2023-10-12, replayed
+//! cyclically so that wall-clock minute `m` shows row `(m − first recorded minute) mod rows`
+//! (both are whole days: the time of day is kept). A closed 1m candle is the recorded row,
+//! strings verbatim; higher intervals take the recorded prices of the first/highest/lowest/
+//! last minute and exact sums of the volumes; the running candle ends with the running
+//! minute's open.
+//!
+//! **Derived** (not recorded, deterministic, from the replayed rows of the minute of the
+//! time asked about):
+//!
+//! | value | formula |
+//! |---|---|
+//! | COIN-M klines | the USD-M rows of the same coin: prices unchanged; volume = round(quote volume / contract size) contracts; index 7 = recorded base volume; taker buy volume likewise; the delivery contract shows the perpetual's series |
+//! | mark price | close of the minute |
+//! | index price, estimated settle price | (high + low + close) / 3 of the minute |
+//! | funding rate at `F` (00:00, 08:00, 16:00 UTC) | 0.0001 + (close of the minute before `F` − open at `F` − 8 h) / open / 100, clamped to ±0.0075; `lastFundingRate` is the same up to now; interest rate 0.0001 |
+//! | open interest (USD-M, base asset) | volume of the 1440 minutes before / 3, to 0.001 |
+//! | open interest (COIN-M, contracts) | USD-M quantity × mark / contract size; a delivery contract a fifth of its perpetual's |
+//! | open interest value | USD-M: quantity × mark; COIN-M: contracts × size / mark (base asset) |
+//! | `CMCCirculatingSupply` | a constant per coin |
+//!
+//! Binance's documentation:
+//! <https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api>,
+//! <https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/rest-api>.
+//!
 //! # Trading
 //!
 //! Signed `POST/GET/DELETE /api/v3/order`, `POST /api/v3/order/test`,
@@ -90,6 +148,7 @@ mod data;
 mod decimal;
 mod error;
 mod faults;
+mod futures;
 mod market;
 mod orders;
 mod params;
@@ -107,6 +166,11 @@ use std::{
 use anyhow::Context as _;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
+pub use futures::{
+    COINM_CONTRACT_SIZES, FUNDING_INTERVAL_MS, FUNDING_RATE_REQUESTS_PER_5MIN,
+    FUTURES_DATA_REQUESTS_PER_5MIN, FuturesMarket, FuturesSim, OPEN_INTEREST_HIST_KEPT_MS,
+    SimFundingRate, SimFuturesKline, SimOpenInterest, SimPremiumIndex, delivery_symbol_at,
+};
 pub use market::{LISTING_MS, MAP_ANCHOR_MS, RECORDED_ANCHOR_MS, SHIFT_MINUTES};
 pub use orders::{OrderFault, SimBalance, SimOrder, SimTrade, TEST_API_KEY, TEST_API_SECRET};
 pub use rest::USED_WEIGHT_HEADER;
@@ -127,15 +191,20 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimConfig {
     /// REQUEST_WEIGHT limit per minute (Binance: 6000). Also reported in exchange info.
+    /// Spot only: the futures markets start with their own
+    /// ([`FuturesMarket::default_weight_limit`]).
     pub weight_limit_per_min: u32,
-    /// Delay added before every answer.
+    /// Delay added before every answer (the start value on the futures markets too).
     pub latency: Duration,
     /// Fraction (`0.0..=1.0`, clamped) of admitted requests answered with HTTP 503
-    /// `{"code":-1001,...}`.
+    /// `{"code":-1001,...}` (the start value on the futures markets too).
     pub error_rate_5xx: f64,
-    /// Number of benchmark clones of BTCUSDT (`SIM001USDT`, `SIM002USDT`, …) to list.
+    /// Number of benchmark clones of BTCUSDT (`SIM001USDT`, `SIM002USDT`, …) to list; as
+    /// many USD-M clones of the BTCUSDT perpetual (`SIM001USDT`, …) and COIN-M clones of
+    /// BTCUSD_PERP (`SIM001USD_PERP`, …) are listed on the futures markets.
     pub extra_symbols: usize,
-    /// Offset of server time from the system clock, in ms (clock-offset tests).
+    /// Offset of server time from the system clock, in ms (clock-offset tests; the start
+    /// value on the futures markets too).
     pub clock_skew_ms: i64,
     /// The API key signed requests must carry in `X-MBX-APIKEY`.
     pub api_key: String,
@@ -240,8 +309,21 @@ pub async fn spawn(config: SimConfig) -> anyhow::Result<SimHandle> {
     spawn_on(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
 }
 
-/// Starts a simulator on `addr` (use port 0 for an OS-assigned port).
+/// Starts a simulator on `addr` (use port 0 for an OS-assigned port). The USD-M and
+/// COIN-M listeners take OS-assigned ports on the same IP ([`SimHandle::usdm_url`],
+/// [`SimHandle::coinm_url`]).
 pub async fn spawn_on(config: SimConfig, addr: SocketAddr) -> anyhow::Result<SimHandle> {
+    spawn_with_futures_ports(config, addr, 0, 0).await
+}
+
+/// Starts a simulator on `addr` with the USD-M listener on port `usdm_port` and the COIN-M
+/// one on `coinm_port` of the same IP (0: an OS-assigned port).
+pub async fn spawn_with_futures_ports(
+    config: SimConfig,
+    addr: SocketAddr,
+    usdm_port: u16,
+    coinm_port: u16,
+) -> anyhow::Result<SimHandle> {
     let shared = Arc::new(Shared::new(&config));
     let listener = TcpListener::bind(addr)
         .await
@@ -249,9 +331,43 @@ pub async fn spawn_on(config: SimConfig, addr: SocketAddr) -> anyhow::Result<Sim
     let local = listener.local_addr().context("reading the bound address")?;
     let incoming = shared.faults.listener(listener);
     let app = rest::router(Arc::clone(&shared));
+    let usdm = Arc::new(futures::FuturesShared::new(FuturesMarket::Usdm, &config));
+    let coinm = Arc::new(futures::FuturesShared::new(FuturesMarket::Coinm, &config));
+    let mut futures_servers = Vec::new();
+    let mut futures_urls = Vec::new();
+    for (market, port) in [(&usdm, usdm_port), (&coinm, coinm_port)] {
+        let futures_addr = SocketAddr::new(addr.ip(), port);
+        let listener = TcpListener::bind(futures_addr).await.with_context(|| {
+            format!(
+                "binding the {} simulator to {futures_addr}",
+                market.market.name()
+            )
+        })?;
+        let bound = listener.local_addr().context("reading the bound address")?;
+        futures_urls.push(format!("http://{bound}"));
+        futures_servers.push((
+            market.faults.listener(listener),
+            futures::router(Arc::clone(market)),
+        ));
+    }
     let (stop, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
         // Stops when asked to, or when the last handle is dropped (sender gone).
+        let serve_futures = futures_servers.into_iter().map(|(incoming, app)| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                let signal = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                if let Err(error) = axum::serve(incoming, app)
+                    .with_graceful_shutdown(signal)
+                    .await
+                {
+                    tracing::error!(%error, "futures simulator stopped with an error");
+                }
+            })
+        });
+        let serve_futures: Vec<_> = serve_futures.collect();
         let signal = async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
@@ -261,9 +377,24 @@ pub async fn spawn_on(config: SimConfig, addr: SocketAddr) -> anyhow::Result<Sim
         {
             tracing::error!(%error, "exchange simulator stopped with an error");
         }
+        for server in serve_futures {
+            let _ = server.await;
+        }
     });
-    tracing::info!(%local, "exchange simulator listening");
+    tracing::info!(%local, usdm = %futures_urls[0], coinm = %futures_urls[1], "exchange simulator listening");
+    let coinm_url = futures_urls.pop().unwrap_or_default();
+    let usdm_url = futures_urls.pop().unwrap_or_default();
     Ok(SimHandle {
+        usdm: FuturesSim {
+            shared: usdm,
+            url: usdm_url.clone(),
+        },
+        coinm: FuturesSim {
+            shared: coinm,
+            url: coinm_url.clone(),
+        },
+        usdm_url,
+        coinm_url,
         shared: Arc::clone(&shared),
         addr: local,
         server: Arc::new(ServerControl {
@@ -296,6 +427,14 @@ impl Drop for ServerControl {
 /// [`SimHandle::shutdown`] or when the last clone is dropped.
 #[derive(Clone)]
 pub struct SimHandle {
+    /// `http://127.0.0.1:PORT` of the USD-M futures listener (`/fapi/v1/...` and
+    /// `/futures/data/...`), without a trailing slash.
+    pub usdm_url: String,
+    /// `http://127.0.0.1:PORT` of the COIN-M futures listener (`/dapi/v1/...` and
+    /// `/futures/data/...`), without a trailing slash.
+    pub coinm_url: String,
+    usdm: FuturesSim,
+    coinm: FuturesSim,
     shared: Arc<Shared>,
     addr: SocketAddr,
     server: Arc<ServerControl>,
@@ -318,6 +457,24 @@ impl SimHandle {
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Control of the USD-M futures market (its own listener, clock, limits and faults).
+    pub fn usdm(&self) -> &FuturesSim {
+        &self.usdm
+    }
+
+    /// Control of the COIN-M futures market (its own listener, clock, limits and faults).
+    pub fn coinm(&self) -> &FuturesSim {
+        &self.coinm
+    }
+
+    /// Control of the futures market `market`.
+    pub fn futures(&self, market: FuturesMarket) -> &FuturesSim {
+        match market {
+            FuturesMarket::Usdm => &self.usdm,
+            FuturesMarket::Coinm => &self.coinm,
+        }
     }
 
     /// The simulator's server time, ms since the epoch.

@@ -1,8 +1,9 @@
 //! `exchange-sim`: run the Binance-compatible simulator as a standalone process.
 //!
 //! Prints exactly one line, `listening on http://127.0.0.1:PORT`, to stdout once it accepts
-//! connections, logs to stderr (`RUST_LOG`, default `warn`) and serves until SIGINT or
-//! SIGTERM.
+//! connections (the USD-M and COIN-M listeners are announced on stderr:
+//! `usdm listening on http://127.0.0.1:PORT`, `coinm listening on …`), logs to stderr
+//! (`RUST_LOG`, default `warn`) and serves until SIGINT or SIGTERM.
 
 use std::{
     io::Write as _,
@@ -22,6 +23,12 @@ struct Args {
     /// TCP port on 127.0.0.1 (0 = any free port).
     #[arg(long, default_value_t = 0)]
     port: u16,
+    /// TCP port of the USD-M futures market (`/fapi`) on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    usdm_port: u16,
+    /// TCP port of the COIN-M futures market (`/dapi`) on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    coinm_port: u16,
     /// REQUEST_WEIGHT limit per minute.
     #[arg(long, default_value_t = 6000)]
     weight_limit: u32,
@@ -68,8 +75,18 @@ async fn main() -> anyhow::Result<()> {
         api_secret: args.api_secret,
         ..SimConfig::default()
     };
-    let sim =
-        exchange_sim::spawn_on(config, SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))).await?;
+    let sim = exchange_sim::spawn_with_futures_ports(
+        config,
+        SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
+        args.usdm_port,
+        args.coinm_port,
+    )
+    .await?;
+    {
+        let mut stderr = std::io::stderr().lock();
+        writeln!(stderr, "usdm listening on {}", sim.usdm_url).context("writing to stderr")?;
+        writeln!(stderr, "coinm listening on {}", sim.coinm_url).context("writing to stderr")?;
+    }
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "listening on {}", sim.base_url()).context("writing to stdout")?;

@@ -89,7 +89,7 @@ pub(crate) struct Clock {
 }
 
 impl Clock {
-    fn new(skew_ms: i64) -> Clock {
+    pub(crate) fn new(skew_ms: i64) -> Clock {
         Clock {
             skew_ms: AtomicI64::new(skew_ms),
             frozen_ms: AtomicI64::new(i64::MIN),

@@ -102,6 +102,8 @@ pub(crate) enum Admission {
 #[derive(Debug)]
 struct State {
     limit: u32,
+    /// Window length in ms (1 minute unless built [`RateLimiter::with_window`]).
+    window_ms: i64,
     window: i64,
     used: u32,
     throttled_in_window: bool,
@@ -120,8 +122,23 @@ impl RateLimiter {
     /// A limiter allowing `limit` weight per minute.
     pub(crate) fn new(limit: u32) -> RateLimiter {
         RateLimiter {
-            state: Mutex::new(State::new(limit)),
+            state: Mutex::new(State::new(limit, WINDOW_MS)),
         }
+    }
+
+    /// A limiter allowing `limit` per window of `window_ms` (e.g. the request-count limit
+    /// of `/futures/data/*`: 1000 per 5 minutes, every request weighing 1).
+    pub(crate) fn with_window(limit: u32, window_ms: i64) -> RateLimiter {
+        RateLimiter {
+            state: Mutex::new(State::new(limit, window_ms.max(1))),
+        }
+    }
+
+    /// Bans until `until_ms` (a forced 418), counting as one ban for the doubling.
+    pub(crate) fn ban_until(&self, until_ms: i64) {
+        let mut state = lock(&self.state);
+        state.banned_until = Some(until_ms);
+        state.bans += 1;
     }
 
     /// The REQUEST_WEIGHT limit per minute.
@@ -137,7 +154,7 @@ impl RateLimiter {
     /// Forgets used weight, 429 history and bans.
     pub(crate) fn reset(&self) {
         let mut state = lock(&self.state);
-        *state = State::new(state.limit);
+        *state = State::new(state.limit, state.window_ms);
     }
 
     /// Used weight in the window containing `now_ms`.
@@ -174,7 +191,7 @@ impl RateLimiter {
             }
         }
         state.throttled_in_window = true;
-        let window_end = (state.window + 1) * WINDOW_MS;
+        let window_end = (state.window + 1) * state.window_ms;
         Admission::Throttled {
             retry_after_secs: ceil_secs(window_end - now_ms),
             limit: state.limit,
@@ -183,9 +200,10 @@ impl RateLimiter {
 }
 
 impl State {
-    fn new(limit: u32) -> State {
+    fn new(limit: u32, window_ms: i64) -> State {
         State {
             limit,
+            window_ms,
             window: i64::MIN,
             used: 0,
             throttled_in_window: false,
@@ -197,7 +215,7 @@ impl State {
 
     /// Starts a new window when `now_ms` left the current one.
     fn roll(&mut self, now_ms: i64) {
-        let window = now_ms.div_euclid(WINDOW_MS);
+        let window = now_ms.div_euclid(self.window_ms);
         if window != self.window {
             self.window = window;
             self.used = 0;

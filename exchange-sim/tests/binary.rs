@@ -19,7 +19,7 @@ fn binary_announces_serves_and_stops_on_sigterm() {
             "2",
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start exchange-sim");
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
@@ -45,6 +45,32 @@ fn binary_announces_serves_and_stops_on_sigterm() {
         response
             .to_ascii_lowercase()
             .contains("x-mbx-used-weight-1m: 20")
+    );
+
+    // The USD-M listener is announced on stderr and lists the clones too.
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut usdm = String::new();
+    while !usdm.starts_with("usdm listening on http://") {
+        usdm.clear();
+        assert!(
+            stderr.read_line(&mut usdm).expect("stderr") > 0,
+            "no usdm announcement"
+        );
+    }
+    let usdm = usdm
+        .trim_end()
+        .trim_start_matches("usdm listening on http://");
+    let mut stream = TcpStream::connect(usdm).expect("connect usdm");
+    stream
+        .write_all(b"GET /fapi/v1/exchangeInfo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"symbol\":\"SIM002USDT\""), "{response}");
+    assert!(
+        response.contains("\"futuresType\":\"U_MARGINED\""),
+        "{response}"
     );
 
     let status = Command::new("kill")

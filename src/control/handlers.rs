@@ -28,11 +28,13 @@ use super::protocol::{
     SymbolRemove, SymbolView, SyncNow, SyncNowParams, WeightView, code,
 };
 use super::rate::RequestRate;
+
+mod futures_queries;
 use crate::backfill::{BackfillError, JobState};
 use crate::domain::JobStatus;
 use crate::domain::OrderRef;
 use crate::domain::{Interval, Kline, Market, Symbol, SymbolStatus};
-use crate::exchange::ExchangeError;
+use crate::exchange::{ExchangeError, MarketClient};
 use crate::orders::{OrderError, OrderFilter};
 use crate::store::{BeatTrigger, HeartbeatRow, Registration, Store, StoreError, SymbolRow};
 
@@ -94,6 +96,9 @@ impl Dispatch {
         d.register::<OrderGet, _, _>(order_get);
         d.register::<OrderList, _, _>(order_list);
         d.register::<BalanceList, _, _>(balance_list);
+        d.register::<protocol::MarkPriceList, _, _>(futures_queries::mark_price_list);
+        d.register::<protocol::FundingRateList, _, _>(futures_queries::funding_rate_list);
+        d.register::<protocol::OpenInterestList, _, _>(futures_queries::open_interest_list);
         for name in protocol::PLANNED_METHODS {
             d.routes.insert(name, Route::Planned);
         }
@@ -312,6 +317,7 @@ async fn status(ctx: Arc<ControlContext>, _: NoParams) -> Result<StatusInfo, Err
         },
         clock_offset_ms: ctx.exchange.clock_offset_ms(),
         user_stream: ctx.user_stream.status(),
+        futures: futures_queries::market_status(&ctx).await?,
     })
 }
 
@@ -323,7 +329,8 @@ async fn symbol_add(
     ctx: Arc<ControlContext>,
     p: SymbolAddParams,
 ) -> Result<SymbolAdded, ErrorObject> {
-    let market = spot_only(p.market)?;
+    let market = p.market.unwrap_or(Market::Spot);
+    let exchange = market_client(&ctx, market)?;
     if let Some(intervals) = &p.intervals {
         if intervals.is_empty() {
             return Err(ErrorObject::invalid_param(
@@ -355,13 +362,13 @@ async fn symbol_add(
     {
         return Err(already_registered(&row));
     }
-    let info = ctx.exchange.exchange_info().await.map_err(exchange_error)?;
+    let info = exchange.exchange_info().await.map_err(exchange_error)?;
     let Some(listed) = info.symbol(&symbol).cloned() else {
         return Err(ErrorObject::new(
             code::UNKNOWN_SYMBOL,
-            format!("symbol {symbol} is not listed by the exchange"),
+            format!("symbol {symbol} is not listed by the exchange on the {market} market"),
         )
-        .with_data(json!({ "symbol": symbol })));
+        .with_data(json!({ "symbol": symbol, "market": market.as_str() })));
     };
     if listed.status != SymbolStatus::Trading {
         return Err(ErrorObject::new(
@@ -384,8 +391,14 @@ async fn symbol_add(
         Registration::Registered(row) => row,
         Registration::AlreadyActive(row) => return Err(already_registered(&row)),
     };
-    tracing::info!(symbol = %row.symbol, id = row.id, "symbol registered on the control socket");
-    let (backfill, backfill_error) = match ctx.backfill.start(row.id, None, None).await {
+    tracing::info!(market = market.as_str(), symbol = %row.symbol, id = row.id,
+        "symbol registered on the control socket");
+    // History of the futures markets is not backfilled yet: their beats keep them from now.
+    let started = match market {
+        Market::Spot => ctx.backfill.start(row.id, None, None).await,
+        _ => Ok(Vec::new()),
+    };
+    let (backfill, backfill_error) = match started {
         Ok(jobs) => (jobs.iter().map(JobView::from).collect(), None),
         Err(e) => {
             tracing::warn!(symbol = %row.symbol, error = %e, "backfill did not start");
@@ -404,12 +417,15 @@ async fn symbol_remove(
     ctx: Arc<ControlContext>,
     p: SymbolParams,
 ) -> Result<SymbolView, ErrorObject> {
-    let market = spot_only(p.market)?;
+    let market = p.market.unwrap_or(Market::Spot);
     let now = ctx.clock.now_ms();
     let name = p.symbol.clone();
     let row = db(&ctx.store, move |s| s.deactivate_symbol(market, &name, now))
         .await?
-        .ok_or_else(|| ErrorObject::not_found(&p.symbol, "not registered"))?;
+        .ok_or_else(|| match market {
+            Market::Spot => ErrorObject::not_found(&p.symbol, "not registered"),
+            _ => not_on_market(&p.symbol, market),
+        })?;
     match ctx.backfill.stop(row.id).await {
         Ok(()) => {}
         // No backfill component (yet, or any more): there are no jobs to stop.
@@ -428,7 +444,8 @@ async fn symbol_list(
     p: SymbolListParams,
 ) -> Result<Vec<SymbolEntry>, ErrorObject> {
     let active = p.active;
-    let series = db(&ctx.store, move |s| s.symbol_series(Market::Spot, active)).await?;
+    let market = p.market.unwrap_or(Market::Spot);
+    let series = db(&ctx.store, move |s| s.symbol_series(market, active)).await?;
     let jobs = match ctx.backfill.jobs(None).await {
         Ok(jobs) => jobs,
         Err(e) => {
@@ -545,9 +562,13 @@ async fn kline_list(
         ));
     }
     let name = p.symbol.clone();
-    let row = db(&ctx.store, move |s| s.symbol_by_name(Market::Spot, &name))
+    let market = p.market.unwrap_or(Market::Spot);
+    let row = db(&ctx.store, move |s| s.symbol_by_name(market, &name))
         .await?
-        .ok_or_else(|| ErrorObject::not_found(&p.symbol, "not registered"))?;
+        .ok_or_else(|| match market {
+            Market::Spot => ErrorObject::not_found(&p.symbol, "not registered"),
+            _ => not_on_market(&p.symbol, market),
+        })?;
     let (interval, start, end) = (p.interval, p.start, p.end.unwrap_or(i64::MAX));
     let klines = db(&ctx.store, move |s| match start {
         Some(start) => s.klines(row.id, interval, start, end, limit),
@@ -758,15 +779,29 @@ async fn active_symbol(ctx: &ControlContext, symbol: &Symbol) -> Result<SymbolRo
     }
 }
 
-/// Only the spot market is served yet.
-fn spot_only(market: Option<Market>) -> Result<Market, ErrorObject> {
-    match market.unwrap_or(Market::Spot) {
-        Market::Spot => Ok(Market::Spot),
-        other => Err(
-            ErrorObject::not_available(format_args!("the {other} market"))
-                .with_data(json!({ "param": "market" })),
-        ),
+/// The market-data client of `market` (its control handle): spot's, or the futures
+/// market's part of the beats.
+fn market_client(ctx: &ControlContext, market: Market) -> Result<MarketClient, ErrorObject> {
+    if market == Market::Spot {
+        return Ok(ctx.exchange.clone());
     }
+    ctx.market_data
+        .futures_exchanges()
+        .find(|c| c.market() == market)
+        .map(MarketClient::control)
+        .ok_or_else(|| {
+            ErrorObject::not_available(format_args!("the {market} market"))
+                .with_data(json!({ "param": "market" }))
+        })
+}
+
+/// `-32001` for a symbol not registered on `market`, naming the market.
+fn not_on_market(symbol: &Symbol, market: Market) -> ErrorObject {
+    ErrorObject::new(
+        code::UNKNOWN_SYMBOL,
+        format!("symbol {symbol} is not registered on the {market} market"),
+    )
+    .with_data(json!({ "symbol": symbol, "market": market.as_str() }))
 }
 
 fn already_registered(row: &SymbolRow) -> ErrorObject {

@@ -915,7 +915,7 @@ pub struct BalanceListParams {
 }
 
 /// The names of the methods served now, in the order of README.md's table.
-pub const METHODS: [&str; 12] = [
+pub const METHODS: [&str; 15] = [
     Status::NAME,
     SymbolAdd::NAME,
     SymbolRemove::NAME,
@@ -928,6 +928,9 @@ pub const METHODS: [&str; 12] = [
     OrderGet::NAME,
     OrderList::NAME,
     BalanceList::NAME,
+    MarkPriceList::NAME,
+    FundingRateList::NAME,
+    OpenInterestList::NAME,
 ];
 
 /// `order.cancel` and `order.get` parameters: the symbol and one of the two ids (at least
@@ -1003,6 +1006,9 @@ pub struct SymbolListParams {
     /// `true`: only active symbols; `false`: only removed ones; absent: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
+    /// `spot` (absent), `usdm` or `coinm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<Market>,
 }
 
 /// `sync.now` parameters.
@@ -1053,6 +1059,9 @@ pub struct KlineListParams {
     /// 1..=[`KLINE_LIST_MAX_LIMIT`]; absent: [`KLINE_LIST_DEFAULT_LIMIT`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// `spot` (absent), `usdm` or `coinm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<Market>,
 }
 
 /// A registered symbol (a `symbols` row), with the intervals and backfill depth it
@@ -1225,6 +1234,22 @@ pub struct StatusInfo {
     /// and `last_event_time` (ms), `reconnects`, `reconciled_at` (ms), `events_committed`,
     /// `last_error`.
     pub user_stream: crate::domain::UserStreamStatus,
+    /// The futures markets (`usdm`, `coinm`), each with its own symbols, weight budget,
+    /// clock offset and last error. Spot is the fields above.
+    #[serde(default)]
+    pub futures: Vec<MarketStatusView>,
+}
+
+/// One futures market in `status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarketStatusView {
+    pub market: Market,
+    pub symbols: SymbolCountsView,
+    pub request_weight: WeightView,
+    /// Exchange clock minus local clock, ms, as last measured on this market.
+    pub clock_offset_ms: i64,
+    /// What went wrong in this market's part of the last beat; `None` when nothing did.
+    pub last_error: Option<String>,
 }
 
 /// One stored candle; prices and volumes as decimal strings.
@@ -1362,6 +1387,91 @@ pub struct BalanceView {
     pub updated_at: i64,
 }
 
+/// `mark_price.list`: the stored `premiumIndex` snapshots of a futures symbol, one per
+/// beat (`mark_prices`).
+pub struct MarkPriceList;
+impl Method for MarkPriceList {
+    const NAME: &'static str = "mark_price.list";
+    type Params = FuturesListParams;
+    type Result = Vec<MarkPriceView>;
+}
+
+/// `funding_rate.list`: the stored funding events of a futures symbol (`funding_rates`).
+pub struct FundingRateList;
+impl Method for FundingRateList {
+    const NAME: &'static str = "funding_rate.list";
+    type Params = FuturesListParams;
+    type Result = Vec<FundingRateView>;
+}
+
+/// `open_interest.list`: the stored open interest of a futures symbol at a period
+/// (`open_interest`).
+pub struct OpenInterestList;
+impl Method for OpenInterestList {
+    const NAME: &'static str = "open_interest.list";
+    type Params = FuturesListParams;
+    type Result = Vec<OpenInterestView>;
+}
+
+/// Parameters of `mark_price.list`, `funding_rate.list` and `open_interest.list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FuturesListParams {
+    /// A symbol registered on `market` (active or removed: its data stay).
+    pub symbol: Symbol,
+    /// `usdm` or `coinm`.
+    pub market: Market,
+    /// Oldest time, ms (inclusive); absent: no bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<i64>,
+    /// Newest time, ms (inclusive); absent: no bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<i64>,
+    /// 1..=[`KLINE_LIST_MAX_LIMIT`]; absent: [`KLINE_LIST_DEFAULT_LIMIT`]. The newest
+    /// `limit` rows of the range, oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// `open_interest.list` only: `beat` (absent: the beats' readings) or an
+    /// `openInterestHist` period (`5m` …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+}
+
+/// One stored mark-price snapshot; decimals as strings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarkPriceView {
+    /// The beat's time, ms.
+    pub time: i64,
+    pub mark_price: String,
+    pub index_price: String,
+    pub estimated_settle_price: Option<String>,
+    /// `None` for delivery contracts.
+    pub funding_rate: Option<String>,
+    /// ms; `None` for delivery contracts.
+    pub next_funding_time: Option<i64>,
+}
+
+/// One stored funding event; decimals as strings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FundingRateView {
+    /// ms.
+    pub funding_time: i64,
+    pub funding_rate: String,
+    pub mark_price: Option<String>,
+}
+
+/// One stored open-interest reading; decimals as strings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenInterestView {
+    /// `beat` or an `openInterestHist` period.
+    pub period: String,
+    /// ms.
+    pub time: i64,
+    /// Contracts on COIN-M, base asset on USDⓈ-M.
+    pub open_interest: String,
+    pub open_interest_value: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1384,6 +1494,7 @@ mod tests {
             start: None,
             end: Some(5),
             limit: Some(24),
+            market: None,
         };
         let request = Request::new::<KlineList>(Id::from(7), &params).unwrap();
         let bytes = serde_json::to_vec(&request).unwrap();

@@ -34,7 +34,8 @@ pub enum ParseError {
     Market(String),
 }
 
-/// A Binance symbol name such as `BTCUSDT`: upper-case letters and digits, 1 to 20 of them.
+/// A Binance symbol name such as `BTCUSDT`: upper-case letters and digits, 1 to 20 of them,
+/// with inner underscores for COIN-M contracts (`BTCUSD_PERP`, `BTCUSD_251226`).
 ///
 /// Lower-case input is accepted and upper-cased (`btcusdt` → `BTCUSDT`), as Binance's
 /// REST API expects upper case (spot `rest-api.md`, "Terminology"). The ccxt spelling
@@ -61,10 +62,13 @@ impl FromStr for Symbol {
             Some(_) => String::new(),
             None => upper,
         };
+        // COIN-M symbols carry their contract after an underscore: `BTCUSD_PERP`.
         let valid = (1..=20).contains(&upper.len())
             && upper
                 .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            && !upper.starts_with('_')
+            && !upper.ends_with('_');
         if valid {
             Ok(Symbol(upper))
         } else {
@@ -560,6 +564,14 @@ mod tests {
         assert!("BTC-USDT".parse::<Symbol>().is_err());
         assert!("BTC USDT".parse::<Symbol>().is_err());
         assert!("A".repeat(21).parse::<Symbol>().is_err());
+        // COIN-M contracts: an inner underscore, never a leading or trailing one.
+        assert_eq!(
+            "btcusd_perp".parse::<Symbol>().unwrap().as_str(),
+            "BTCUSD_PERP"
+        );
+        assert!("BTCUSD_251226".parse::<Symbol>().is_ok());
+        assert!("_BTCUSD".parse::<Symbol>().is_err());
+        assert!("BTCUSD_".parse::<Symbol>().is_err());
     }
 
     #[test]

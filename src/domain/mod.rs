@@ -13,12 +13,14 @@
 //! - `user_data`: the user-data events ([`ExecutionReport`], [`UserDataEvent`] …);
 //! - `stream`: the user-data stream's published state ([`StreamState`]);
 //! - `backfill`: job and gap status as stored, and [`Span`]s of candle open times;
+//! - `futures`: futures market data ([`MarkPrice`], [`FundingRate`], [`OpenInterest`]);
 //! - `secret`: [`Secret`] and [`Credentials`], which never show themselves.
 //!
 //! Money is [`rust_decimal::Decimal`], exact, carried as a decimal string. Times are ms
 //! since the Unix epoch, UTC.
 
 mod backfill;
+mod futures;
 mod market;
 mod order;
 pub mod rules;
@@ -27,6 +29,7 @@ mod stream;
 mod user_data;
 
 pub use backfill::*;
+pub use futures::*;
 pub use market::*;
 pub use order::*;
 pub use rules::RuleViolation;

@@ -1,7 +1,8 @@
 //! [`MarketClient`]: the public market-data side of every Binance market behind one type,
 //! so that the beat, the backfill and the control socket are written once for all markets.
 //!
-//! One variant per API module under `exchange/` (today [`Market::Spot`] only). Adding a
+//! One variant per market: [`Market::Spot`] (`exchange/spot`), [`Market::UsdM`] and
+//! [`Market::CoinM`] (`exchange/futures`). Adding a
 //! market is adding its module and one variant here: every method below then gets one
 //! more match arm, and nothing above `exchange/` changes. Each variant owns its client,
 //! so each market has its own base URL, request-weight budget and clock offset.
@@ -9,9 +10,12 @@
 use url::Url;
 
 use super::error::ExchangeError;
+use super::futures::FuturesClient;
 use super::spot::SpotClient;
 use super::weight::WeightStatus;
-use crate::domain::{ExchangeInfo, Interval, Kline, Market, Symbol, Ticker};
+use crate::domain::{
+    ExchangeInfo, FundingRate, Interval, Kline, MarkPrice, Market, OpenInterest, Symbol, Ticker,
+};
 
 /// The market-data client of one market. Cheap to clone (clones share the pool, the clock
 /// offset and the weight budget). Errors are the [`ExchangeError`]s of the market's client.
@@ -19,6 +23,19 @@ use crate::domain::{ExchangeInfo, Interval, Kline, Market, Symbol, Ticker};
 pub enum MarketClient {
     /// Binance spot (`/api/v3`).
     Spot(SpotClient),
+    /// USDⓈ-M futures (`/fapi`).
+    Usdm(FuturesClient),
+    /// COIN-M futures (`/dapi`).
+    Coinm(FuturesClient),
+}
+
+impl From<FuturesClient> for MarketClient {
+    fn from(client: FuturesClient) -> MarketClient {
+        match client.market() {
+            Market::CoinM => MarketClient::Coinm(client),
+            _ => MarketClient::Usdm(client),
+        }
+    }
 }
 
 impl From<SpotClient> for MarketClient {
@@ -38,6 +55,8 @@ impl MarketClient {
     pub fn market(&self) -> Market {
         match self {
             MarketClient::Spot(_) => Market::Spot,
+            MarketClient::Usdm(_) => Market::UsdM,
+            MarketClient::Coinm(_) => Market::CoinM,
         }
     }
 
@@ -46,6 +65,8 @@ impl MarketClient {
     pub fn background(&self) -> MarketClient {
         match self {
             MarketClient::Spot(c) => MarketClient::Spot(c.background()),
+            MarketClient::Usdm(c) => MarketClient::Usdm(c.background()),
+            MarketClient::Coinm(c) => MarketClient::Coinm(c.background()),
         }
     }
 
@@ -54,6 +75,8 @@ impl MarketClient {
     pub fn control(&self) -> MarketClient {
         match self {
             MarketClient::Spot(c) => MarketClient::Spot(c.control()),
+            MarketClient::Usdm(c) => MarketClient::Usdm(c.control()),
+            MarketClient::Coinm(c) => MarketClient::Coinm(c.control()),
         }
     }
 
@@ -61,6 +84,7 @@ impl MarketClient {
     pub fn beat_weight(&self, symbols: usize, series: usize) -> u32 {
         match self {
             MarketClient::Spot(_) => SpotClient::beat_weight(symbols, series),
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.beat_weight(symbols, series),
         }
     }
 
@@ -69,6 +93,9 @@ impl MarketClient {
     pub fn reserve_for_beats(&self, beat_weight: u32, beats: u32) {
         match self {
             MarketClient::Spot(c) => c.reserve_for_beats(beat_weight, beats),
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => {
+                c.reserve_for_beats(beat_weight, beats)
+            }
         }
     }
 
@@ -80,6 +107,7 @@ impl MarketClient {
     pub fn prepay_control(&self, weight: u32) -> Result<(), ExchangeError> {
         match self {
             MarketClient::Spot(c) => c.prepay_control(weight),
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.prepay_control(weight),
         }
     }
 
@@ -87,6 +115,7 @@ impl MarketClient {
     pub fn rest_url(&self) -> &Url {
         match self {
             MarketClient::Spot(c) => c.rest_url(),
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.rest_url(),
         }
     }
 
@@ -98,6 +127,7 @@ impl MarketClient {
     pub async fn sync_time(&self) -> Result<i64, ExchangeError> {
         match self {
             MarketClient::Spot(c) => c.sync_time().await,
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.sync_time().await,
         }
     }
 
@@ -111,6 +141,7 @@ impl MarketClient {
     pub async fn server_time(&self) -> Result<i64, ExchangeError> {
         match self {
             MarketClient::Spot(c) => c.server_time().await,
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.server_time().await,
         }
     }
 
@@ -119,6 +150,7 @@ impl MarketClient {
     pub fn server_time_seen(&self) -> i64 {
         match self {
             MarketClient::Spot(c) => c.server_time_seen(),
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.server_time_seen(),
         }
     }
 
@@ -126,6 +158,7 @@ impl MarketClient {
     pub fn clock_offset_ms(&self) -> i64 {
         match self {
             MarketClient::Spot(c) => c.clock_offset_ms(),
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.clock_offset_ms(),
         }
     }
 
@@ -133,6 +166,7 @@ impl MarketClient {
     pub fn server_now_ms(&self) -> i64 {
         match self {
             MarketClient::Spot(c) => c.server_now_ms(),
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.server_now_ms(),
         }
     }
 
@@ -140,6 +174,7 @@ impl MarketClient {
     pub fn weight(&self) -> WeightStatus {
         match self {
             MarketClient::Spot(c) => c.weight(),
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.weight(),
         }
     }
 
@@ -150,6 +185,7 @@ impl MarketClient {
     pub async fn exchange_info(&self) -> Result<ExchangeInfo, ExchangeError> {
         match self {
             MarketClient::Spot(c) => c.exchange_info().await,
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.exchange_info().await,
         }
     }
 
@@ -161,6 +197,7 @@ impl MarketClient {
     pub async fn exchange_info_for(&self, symbol: &Symbol) -> Result<ExchangeInfo, ExchangeError> {
         match self {
             MarketClient::Spot(c) => c.exchange_info_for(symbol).await,
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.exchange_info_for(symbol).await,
         }
     }
 
@@ -184,6 +221,10 @@ impl MarketClient {
                 c.klines(symbol, interval, start_time, end_time, limit)
                     .await
             }
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => {
+                c.klines(symbol, interval, start_time, end_time, limit)
+                    .await
+            }
         }
     }
 
@@ -194,6 +235,71 @@ impl MarketClient {
     pub async fn tickers_24hr(&self, symbols: &[Symbol]) -> Result<Vec<Ticker>, ExchangeError> {
         match self {
             MarketClient::Spot(c) => c.tickers_24hr(symbols).await,
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.tickers_24hr(symbols).await,
         }
+    }
+
+    /// The futures client behind this handle, or [`ExchangeError::InvalidRequest`] naming
+    /// `what` on spot.
+    fn futures(&self, what: &str) -> Result<&FuturesClient, ExchangeError> {
+        match self {
+            MarketClient::Spot(_) => Err(ExchangeError::InvalidRequest(format!(
+                "{what} exists on the futures markets (usdm, coinm), not on spot"
+            ))),
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => Ok(c),
+        }
+    }
+
+    /// Futures: the mark price, index price, estimated settle price, funding rate and next
+    /// funding time of every contract of the market, in one request
+    /// ([`FuturesClient::premium_index`]).
+    ///
+    /// # Errors
+    /// [`ExchangeError::InvalidRequest`] on spot; else as the request; a malformed element
+    /// refuses the whole answer.
+    pub async fn premium_index(&self) -> Result<Vec<MarkPrice>, ExchangeError> {
+        self.futures("premiumIndex")?.premium_index().await
+    }
+
+    /// Futures: the open interest of `symbol` now ([`FuturesClient::open_interest`]).
+    ///
+    /// # Errors
+    /// As [`MarketClient::premium_index`].
+    pub async fn open_interest(&self, symbol: &Symbol) -> Result<OpenInterest, ExchangeError> {
+        self.futures("openInterest")?.open_interest(symbol).await
+    }
+
+    /// Futures: funding events of `symbol` ([`FuturesClient::funding_rates`]).
+    ///
+    /// # Errors
+    /// As [`MarketClient::premium_index`].
+    pub async fn funding_rates(
+        &self,
+        symbol: &Symbol,
+        start_time: i64,
+        end_time: i64,
+        limit: u16,
+    ) -> Result<Vec<FundingRate>, ExchangeError> {
+        self.futures("fundingRate")?
+            .funding_rates(symbol, start_time, end_time, limit)
+            .await
+    }
+
+    /// Futures: open-interest history of `symbol` at `period`
+    /// ([`FuturesClient::open_interest_hist`]).
+    ///
+    /// # Errors
+    /// As [`MarketClient::premium_index`].
+    pub async fn open_interest_hist(
+        &self,
+        symbol: &Symbol,
+        period: &str,
+        start_time: i64,
+        end_time: i64,
+        limit: u16,
+    ) -> Result<Vec<OpenInterest>, ExchangeError> {
+        self.futures("openInterestHist")?
+            .open_interest_hist(symbol, period, start_time, end_time, limit)
+            .await
     }
 }

@@ -9,14 +9,15 @@
 //!   rules), `weight` (the request-weight gate, [`Priority`]), `order_count` (the
 //!   order-rate gate), `wire` (the JSON every API shares: the error body, the server
 //!   time) and `error` ([`ExchangeError`], split by what the caller does next);
-//! - one module per API: [`spot`] (`/api/v3` and the WebSocket API) today; `usdm`
-//!   (`/fapi`) and `coinm` (`/dapi`) are added beside it. Each has its own client (its own
-//!   base URL, weight budget and clock offset) and keeps its wire structs private.
+//! - one module per API: [`spot`] (`/api/v3` and the WebSocket API) and [`futures`]
+//!   (USDⓈ-M `/fapi` and COIN-M `/dapi`, one [`FuturesClient`] per market). Each client has
+//!   its own base URL, weight budget and clock offset; wire structs stay private.
 //!
 //! References: https://developers.binance.com/docs/binance-spot-api-docs/rest-api (general
 //! info, limits, endpoints), https://developers.binance.com/docs/binance-spot-api-docs/errors
 
 mod error;
+pub mod futures;
 mod market;
 mod order_count;
 pub mod signing;
@@ -26,6 +27,7 @@ mod weight;
 mod wire;
 
 pub use error::{ExchangeError, Rejection};
+pub use futures::FuturesClient;
 pub use market::MarketClient;
 pub use signing::{HmacSha256, Signer};
 pub use spot::{KLINES_MAX_LIMIT, ORDERS_MAX_LIMIT, SpotClient};
@@ -85,6 +87,40 @@ impl Network {
         match self {
             Network::Testnet => "wss://ws-api.testnet.binance.vision/ws-api/v3",
             Network::Mainnet => "wss://ws-api.binance.com:443/ws-api/v3",
+        }
+    }
+
+    /// The USDⓈ-M futures REST base URL: `https://testnet.binancefuture.com` or
+    /// `https://fapi.binance.com` (<https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info>).
+    pub fn usdm_rest_url(self) -> &'static str {
+        match self {
+            Network::Testnet => "https://testnet.binancefuture.com",
+            Network::Mainnet => "https://fapi.binance.com",
+        }
+    }
+
+    /// The USDⓈ-M futures stream base URL (user stream: `/ws/<listenKey>` is appended).
+    pub fn usdm_ws_url(self) -> &'static str {
+        match self {
+            Network::Testnet => "wss://fstream.binancefuture.com",
+            Network::Mainnet => "wss://fstream.binance.com",
+        }
+    }
+
+    /// The COIN-M futures REST base URL: `https://testnet.binancefuture.com` or
+    /// `https://dapi.binance.com` (<https://developers.binance.com/docs/derivatives/coin-margined-futures/general-info>).
+    pub fn coinm_rest_url(self) -> &'static str {
+        match self {
+            Network::Testnet => "https://testnet.binancefuture.com",
+            Network::Mainnet => "https://dapi.binance.com",
+        }
+    }
+
+    /// The COIN-M futures stream base URL (user stream: `/ws/<listenKey>` is appended).
+    pub fn coinm_ws_url(self) -> &'static str {
+        match self {
+            Network::Testnet => "wss://dstream.binancefuture.com",
+            Network::Mainnet => "wss://dstream.binance.com",
         }
     }
 

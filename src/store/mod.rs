@@ -24,12 +24,14 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::clock::Clock;
-use crate::domain::{Interval, Kline, Market, Symbol, SymbolInfo, Ticker};
+use crate::domain::{Interval, Kline, MarkPrice, Market, OpenInterest, Symbol, SymbolInfo, Ticker};
 
 mod backfill;
 pub use backfill::{GapCheckSnapshot, GapRow, PageCommit, RepairCommit};
 mod control;
 pub use control::{Registration, SymbolCounts, SymbolSeries};
+mod futures;
+pub use futures::{BEAT_PERIOD, MarkPriceRow, OpenInterestRow};
 mod orders;
 mod reconcile;
 pub use orders::{Inserted, OrderFilter, OrderRow, Recorded};
@@ -179,8 +181,27 @@ pub struct BeatWrite {
     /// Closed candles per symbol id and interval, with the exchange's time read before
     /// their request (`klines.closed_before`: every candle closed before it).
     pub klines: Vec<(i64, Interval, Vec<Kline>, i64)>,
+    /// Futures: one `premiumIndex` snapshot per symbol id; stored in `mark_prices` with
+    /// `time = heartbeat.beat_time`.
+    pub mark_prices: Vec<(i64, MarkPrice)>,
+    /// Futures: one open-interest reading per symbol id; stored in `open_interest` with
+    /// `period = 'beat'` and `time = heartbeat.beat_time`.
+    pub open_interest: Vec<(i64, OpenInterest)>,
     /// The beat's row; `finished_at` is set to the clock's time just before commit.
     pub heartbeat: HeartbeatRow,
+}
+
+impl BeatWrite {
+    /// A write of nothing but `heartbeat`, for the other markets' parts to fill.
+    pub fn empty(heartbeat: HeartbeatRow) -> BeatWrite {
+        BeatWrite {
+            tickers: Vec::new(),
+            klines: Vec::new(),
+            mark_prices: Vec::new(),
+            open_interest: Vec::new(),
+            heartbeat,
+        }
+    }
 }
 
 /// Why an existing database file is not opened, if it is not: SQLite would open a read-only
@@ -514,8 +535,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Writes one beat in a single transaction: its tickers, its klines (upserted) and its
-    /// heartbeat row, whose `finished_at` is read from `clock` just before the commit.
+    /// Writes one beat in a single transaction: its tickers, its klines (upserted), its
+    /// futures mark prices and open interest, and its heartbeat row, whose `finished_at` is read from `clock` just before the commit.
     /// Returns the heartbeat row as stored.
     pub fn commit_beat(&self, beat: &BeatWrite, clock: &Clock) -> Result<HeartbeatRow, StoreError> {
         self.write(|tx| {
@@ -552,6 +573,8 @@ impl Store {
             for (id, interval, klines, closed_before) in &beat.klines {
                 upsert_klines_tx(tx, *id, *interval, klines, Some(*closed_before))?;
             }
+            futures::insert_mark_prices_tx(tx, time, &beat.mark_prices)?;
+            futures::insert_open_interest_tx(tx, BEAT_PERIOD, Some(time), &beat.open_interest)?;
             let mut row = beat.heartbeat.clone();
             row.finished_at = clock.now_ms();
             insert_heartbeat_tx(tx, &row)?;
@@ -1017,6 +1040,8 @@ mod tests {
                 vec![kline(0, 1.5), kline(60_000, 1.6)],
                 i64::MAX,
             )],
+            mark_prices: vec![],
+            open_interest: vec![],
             heartbeat: hb.clone(),
         };
         let clock = Clock::system();

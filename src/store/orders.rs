@@ -896,7 +896,8 @@ mod tests {
                     "DROP TABLE executions; DROP TABLE balances; DROP TABLE balance_changes;
                      DROP TABLE list_statuses; DROP TABLE user_events;
                      DROP TABLE trade_checkpoints;
-                     ALTER TABLE klines DROP COLUMN closed_before;",
+                     ALTER TABLE klines DROP COLUMN closed_before;
+                     DROP TABLE mark_prices; DROP TABLE funding_rates; DROP TABLE open_interest;",
                 )
                 .unwrap();
             store

@@ -29,6 +29,12 @@ pub(super) fn parse_exchange_info(body: &[u8]) -> Result<ExchangeInfo, String> {
     wire::parse_exchange_info(body)
 }
 
+/// A klines answer parsed (the same 12-element rows on every Binance market), for the
+/// futures module.
+pub(super) fn parse_klines(body: &[u8]) -> Result<Vec<Kline>, String> {
+    wire::parse_klines(body)
+}
+
 use super::error::ExchangeError;
 use super::signing::Signer;
 use super::transport::{Api, ClientOptions, Endpoint, RestClient, decode};
