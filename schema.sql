@@ -344,3 +344,15 @@ CREATE TABLE trade_checkpoints (
 -- `close_time < closed_before` proves they are final. NULL for candles written before this
 -- version, which the gap check fetches again once, like a candle whose proof is missing.
 ALTER TABLE klines ADD COLUMN closed_before INTEGER;
+
+-- version: 8
+
+-- Whether this database records paper (simulated) or live trading, for good (README.md,
+-- "Paper trading"): one row, written by the first daemon that opens the database after this
+-- version (a database that already holds orders, executions or balances is 'live'), never
+-- changed. A daemon configured for the other mode refuses to start.
+CREATE TABLE trading_mode (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    mode       TEXT    NOT NULL CHECK (mode IN ('live', 'paper')),
+    created_at INTEGER NOT NULL -- local clock, ms
+);

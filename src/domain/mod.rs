@@ -21,6 +21,8 @@
 mod backfill;
 mod market;
 mod order;
+mod paper;
+pub mod pnl;
 pub mod rules;
 mod secret;
 mod stream;
@@ -29,6 +31,7 @@ mod user_data;
 pub use backfill::*;
 pub use market::*;
 pub use order::*;
+pub use paper::*;
 pub use rules::RuleViolation;
 pub use secret::*;
 pub use stream::*;

@@ -31,6 +31,8 @@ pub use backfill::{GapCheckSnapshot, GapRow, PageCommit, RepairCommit};
 mod control;
 pub use control::{Registration, SymbolCounts, SymbolSeries};
 mod orders;
+mod paper;
+pub use paper::{PaperIds, SymbolFills};
 mod reconcile;
 pub use orders::{Inserted, OrderFilter, OrderRow, Recorded};
 mod user_data;
