@@ -1012,6 +1012,7 @@ mod tests {
                 events_committed: 17,
                 last_error: None,
             },
+            paper: false,
         };
         let text = render_status(&s);
         for want in [

@@ -16,8 +16,8 @@
 //!   match and take.").
 //! - Otherwise the order rests (IOC and FOK expire instead): its funds are locked (a buy:
 //!   quantity × limit price, or × stop price for STOP_LOSS/TAKE_PROFIT; a sell: the
-//!   quantity) and it fills whole at its limit price (stop price for the market-stop types),
-//!   maker fee, as soon as a price after its placement reaches it: a closed 1m kline that
+//!   quantity) and it fills whole at its limit price with the maker fee (a market-stop type:
+//!   at its stop price, taker fee) as soon as a price after its placement reaches it: a closed 1m kline that
 //!   opened after it (low ≤ price for a buy, high ≥ price for a sell) or a newer book
 //!   ticker (ask for a buy, bid for a sell). [`PaperVenue::check_resting`] looks, once per
 //!   beat ([`PaperWatch`]).
@@ -311,7 +311,7 @@ impl PaperVenue {
         Ok(filled)
     }
 
-    /// Fills resting `order` whole at its price, maker, at time `at`; `false` when it is
+    /// Fills resting `order` whole at its price (maker; taker for a triggered market stop), at time `at`; `false` when it is
     /// no longer open.
     async fn fill_resting(&self, order: &OrderRow, at: i64, now: i64) -> VenueResult<bool> {
         let _guard = self.inner.lock.lock().await;
@@ -331,15 +331,22 @@ impl PaperVenue {
         let price = kind.fill_price;
         let (base, quote) = (info.base_asset.as_str(), info.quote_asset.as_str());
         let quote_amount = qty * price;
+        // A limit price rested on the book (maker); a triggered market stop takes.
+        let is_maker = kind.order_type.needs_price();
+        let fee = if is_maker {
+            self.inner.fees.maker
+        } else {
+            self.inner.fees.taker
+        };
         let commission;
         match kind.side {
             Side::Buy => {
-                commission = qty * self.inner.fees.maker;
+                commission = qty * fee;
                 move_locked(&mut balances, quote, quote_amount, Decimal::ZERO);
                 add_free(&mut balances, base, qty - commission);
             }
             Side::Sell => {
-                commission = quote_amount * self.inner.fees.maker;
+                commission = quote_amount * fee;
                 move_locked(&mut balances, base, qty, Decimal::ZERO);
                 add_free(&mut balances, quote, quote_amount - commission);
             }
@@ -358,7 +365,7 @@ impl PaperVenue {
         report.transaction_time = at.max(row.update_time.unwrap_or(0));
         report.trade_id = ids.trade_id + 1;
         report.execution_id = Some(ids.execution_id + 1);
-        report.is_maker = true;
+        report.is_maker = is_maker;
         self.commit(vec![report], &balances, &[base, quote], now)
             .await?;
         tracing::info!(symbol = %row.symbol, client_order_id = %row.client_order_id, %price, %qty, "paper order filled");
@@ -965,10 +972,16 @@ impl<T: Send + Sync + 'static> crate::component::Component for PaperWatch<T> {
     }
 
     fn run(
-        mut self,
+        self,
         shutdown: CancellationToken,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        async move {
+        self.watch(shutdown)
+    }
+}
+
+impl<T: Send + Sync + 'static> PaperWatch<T> {
+    async fn watch(mut self, shutdown: CancellationToken) {
+        {
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
