@@ -351,7 +351,7 @@ ALTER TABLE klines ADD COLUMN closed_before INTEGER;
 -- "Paper trading"): one row, written by the first daemon that opens the database after this
 -- version (a database that already holds orders, executions or balances is 'live'), never
 -- changed. A daemon configured for the other mode refuses to start.
-CREATE TABLE trading_mode (
+CREATE TABLE IF NOT EXISTS trading_mode (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
     mode       TEXT    NOT NULL CHECK (mode IN ('live', 'paper')),
     created_at INTEGER NOT NULL -- local clock, ms
