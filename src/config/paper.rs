@@ -161,3 +161,77 @@ impl PaperConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str) -> Result<super::super::Config, ConfigError> {
+        let env: [(&str, &str); 0] = [];
+        super::super::from_sources(Some((std::path::Path::new("test.toml"), toml)), env)
+    }
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn defaults_flat_and_per_market_balances() {
+        let c = load("").unwrap();
+        assert!(!c.paper.enabled);
+        assert_eq!(
+            c.paper.starting_balances(Market::Spot).unwrap(),
+            BTreeMap::from([("USDT".to_string(), d("10000"))])
+        );
+        assert_eq!(c.paper.fees().unwrap().taker, d("0.001"));
+
+        let c = load(
+            "[paper]\nenabled = true\nstarting_balances = { USDT = \"500\", BTC = \"0.5\" }\nmaker_fee = \"0.0002\"\ntaker_fee = \"0.0004\"\n",
+        )
+        .unwrap();
+        assert!(c.paper.enabled);
+        let spot = c.paper.starting_balances(Market::Spot).unwrap();
+        assert_eq!(spot.len(), 2, "no default merged in: {spot:?}");
+        assert_eq!(spot["BTC"], d("0.5"));
+        assert_eq!(c.paper.fees().unwrap().maker, d("0.0002"));
+
+        let c = load(
+            "[paper]\nstarting_balances = { spot = { USDT = \"1\" }, usdm = { USDT = \"2\" } }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.paper.starting_balances(Market::Spot).unwrap()["USDT"],
+            d("1")
+        );
+        assert_eq!(
+            c.paper.starting_balances(Market::UsdM).unwrap()["USDT"],
+            d("2")
+        );
+    }
+
+    #[test]
+    fn a_fee_or_balance_that_is_not_a_decimal_names_its_key() {
+        for (toml, key) in [
+            ("[paper]\nmaker_fee = \"0.1%\"\n", "paper.maker_fee"),
+            ("[paper]\ntaker_fee = \"1.5\"\n", "paper.taker_fee"),
+            ("[paper]\ntaker_fee = \"-0.001\"\n", "paper.taker_fee"),
+            (
+                "[paper]\nstarting_balances = { USDT = \"lots\" }\n",
+                "paper.starting_balances.USDT",
+            ),
+            (
+                "[paper]\nstarting_balances = { spot = { BTC = \"1e3\" } }\n",
+                "paper.starting_balances.spot.BTC",
+            ),
+            (
+                "[paper]\nstarting_balances = { moon = { BTC = \"1\" } }\n",
+                "paper.starting_balances.moon",
+            ),
+        ] {
+            match load(toml) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{toml}"),
+                other => panic!("{toml}: expected an error naming {key}, got {other:?}"),
+            }
+        }
+    }
+}
