@@ -494,6 +494,39 @@ async fn a_paper_daemon_trades_over_the_socket_without_credentials_or_signed_req
     assert_eq!(p.fees, (d("0.00001") * pb + sell_fee).normalize());
     assert_eq!(p.trades, 2);
     assert_eq!(p.quote_asset.as_deref(), Some("USDT"));
+
+    // `tradebeat ctl`: every table starts with the PAPER line; --json stays plain JSON.
+    let s = socket.to_str().unwrap();
+    for args in [
+        vec!["ctl", "--socket", s, "pnl"],
+        vec!["ctl", "--socket", s, "balances"],
+        vec!["ctl", "--socket", s, "status"],
+    ] {
+        let mut cmd = tradebeat_command(dir.path());
+        cmd.args(&args);
+        let out = tokio::task::spawn_blocking(move || cmd.output().expect("run ctl"))
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{args:?}: {stdout}");
+        assert!(
+            stdout.starts_with(tradebeat::ctl::PAPER_HEADER),
+            "{args:?}:\n{stdout}"
+        );
+        if args[3] == "pnl" {
+            assert!(
+                stdout.contains("BTCUSDT") && stdout.contains("0.00599"),
+                "{stdout}"
+            );
+        }
+    }
+    let mut cmd = tradebeat_command(dir.path());
+    cmd.args(["ctl", "--socket", s, "--json", "pnl"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run ctl"))
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plain JSON");
+    assert_eq!(json[0]["position"], "0.00599");
     daemon.stop().await;
     assert_nothing_signed(&sim);
 }
