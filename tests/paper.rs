@@ -31,6 +31,11 @@ fn btc() -> Symbol {
     "BTCUSDT".parse().unwrap()
 }
 
+/// [`client`], for tests where a control client shadows the name.
+fn client_of(sim: &exchange_sim::SimHandle) -> SpotClient {
+    client(sim)
+}
+
 fn client(sim: &exchange_sim::SimHandle) -> SpotClient {
     let options = ClientOptions::for_network(
         Network::Testnet,
@@ -527,6 +532,78 @@ async fn a_paper_daemon_trades_over_the_socket_without_credentials_or_signed_req
         .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plain JSON");
     assert_eq!(json[0]["position"], "0.00599");
+    daemon.stop().await;
+    assert_nothing_signed(&sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_fills_a_resting_paper_order_after_a_beat_once_the_price_reached_it() {
+    use tradebeat::control::Client;
+    use tradebeat::control::protocol::OrderPlace;
+    let sim = sim().await;
+    let dir = tempdir();
+    let mut config = config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1m"]);
+    config.paper.enabled = true;
+    config.paper.starting_balances = Some(BTreeMap::from([
+        (
+            "USDT".to_string(),
+            tradebeat::config::PaperBalance::Amount("10000".to_string()),
+        ),
+        (
+            "BTC".to_string(),
+            tradebeat::config::PaperBalance::Amount("1".to_string()),
+        ),
+    ]));
+    let socket = config.control.socket.clone();
+    let daemon = InProcess::start(config);
+    wait_until("the control socket", Duration::from_secs(10), || {
+        socket.exists()
+    })
+    .await;
+    let mut client = Client::connect(&socket).await.expect("connects");
+    let book = client_of(&sim).book_ticker(&btc()).await.unwrap();
+    let now = sim.now_ms();
+    let first = now - now % MINUTE + MINUTE;
+    let later: Vec<_> = (0..120)
+        .filter_map(|i| sim.kline("BTCUSDT", "1m", first + i * MINUTE))
+        .collect();
+    let low = d(&later
+        .iter()
+        .map(|k| k.low)
+        .fold(f64::MAX, f64::min)
+        .to_string());
+    let high = d(&later
+        .iter()
+        .map(|k| k.high)
+        .fold(f64::MIN, f64::max)
+        .to_string());
+    // A buy at the coming low, or (the price only rises) a sell at the coming high.
+    let mut limit = if low < book.bid_price {
+        let mut r = request(Side::Buy, OrderType::Limit, "0.01");
+        r.price = Some(low);
+        r
+    } else {
+        let mut r = request(Side::Sell, OrderType::Limit, "0.01");
+        r.price = Some(high);
+        r
+    };
+    limit.time_in_force = Some(TimeInForce::Gtc);
+    let placed = client.call::<OrderPlace>(&limit).await.expect("placed");
+    assert_eq!(placed.status, OrderStatus::New);
+    // Two hours later on the exchange: the next beats see the candles that reached it.
+    sim.set_clock_skew_ms(121 * MINUTE);
+    let db = dir.path().join("tradebeat.db");
+    let id = placed.client_order_id.to_string();
+    wait_until("the paper order filled", Duration::from_secs(30), || {
+        read_db(&db)
+            .query_row(
+                "SELECT status FROM orders WHERE client_order_id = ?1",
+                [&id],
+                |r| r.get::<_, String>(0),
+            )
+            .is_ok_and(|s| s == "FILLED")
+    })
+    .await;
     daemon.stop().await;
     assert_nothing_signed(&sim);
 }
