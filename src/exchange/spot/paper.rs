@@ -14,7 +14,8 @@ use serde_json::json;
 
 use super::SpotClient;
 use crate::domain::{
-    AccountPosition, Balance, BookTicker, ExecutionReport, Symbol, UserDataEvent, parse_decimal,
+    AccountPosition, Balance, BookTicker, ExecutionReport, OrderStatus, Symbol, UserDataEvent,
+    parse_decimal,
 };
 use crate::exchange::error::ExchangeError;
 use crate::exchange::transport::Endpoint;
@@ -137,7 +138,7 @@ pub fn simulated_execution_report(mut report: ExecutionReport) -> UserDataEvent 
         "T": r.transaction_time,
         "t": r.trade_id,
         "I": r.execution_id,
-        "w": r.order_status.as_str() == "NEW" || r.order_status.as_str() == "PARTIALLY_FILLED",
+        "w": matches!(r.order_status, OrderStatus::New | OrderStatus::PartiallyFilled),
         "m": r.is_maker,
         "M": false,
         "O": r.order_creation_time,
