@@ -234,7 +234,7 @@ pub async fn run_with(
         symbols = %symbols.join(","),
         mode = if paper.is_some() { "PAPER" } else { "live" },
         orders = if paper.is_some() { "PAPER (simulated, nothing sent)" } else if orders.has_credentials() { "on" } else { "off (no api credentials)" },
-        user_stream = if user_stream.is_some() { config.exchange.resolved_ws_api_url() } else { "off (no api credentials)" },
+        user_stream = if user_stream.is_some() { config.exchange.resolved_ws_api_url() } else if paper.is_some() { "off (paper)" } else { "off (no api credentials)" },
         socket = %std::path::absolute(&config.control.socket)
             .unwrap_or_else(|_| config.control.socket.clone())
             .display(),
