@@ -387,3 +387,14 @@ CREATE TABLE open_interest (
     open_interest_value TEXT,             -- USDⓈ-M: quote asset; COIN-M: base asset; NULL when not given (beat readings)
     PRIMARY KEY (symbol_id, period, time)
 ) WITHOUT ROWID;
+-- version: 8
+
+-- Whether this database records paper (simulated) or live trading, for good (README.md,
+-- "Paper trading"): one row, written by the first daemon that opens the database after this
+-- version (a database that already holds orders, executions or balances is 'live'), never
+-- changed. A daemon configured for the other mode refuses to start.
+CREATE TABLE IF NOT EXISTS trading_mode (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    mode       TEXT    NOT NULL CHECK (mode IN ('live', 'paper')),
+    created_at INTEGER NOT NULL -- local clock, ms
+);

@@ -141,6 +141,15 @@ pub enum CtlCommand {
         /// Only this asset, e.g. BTC.
         asset: Option<String>,
     },
+    /// Position, average entry, realized and unrealized PnL and fees per symbol, from the
+    /// stored fills (live and paper alike).
+    Pnl {
+        /// Only this symbol, e.g. BTCUSDT.
+        symbol: Option<crate::domain::Symbol>,
+        /// Only this market (spot, usdm, coinm).
+        #[arg(long)]
+        market: Option<crate::domain::Market>,
+    },
 }
 
 /// `ctl orders …`.

@@ -38,6 +38,9 @@ use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+mod paper;
+pub use paper::{PaperBalance, PaperConfig};
+
 use crate::clock::BeatSchedule;
 use crate::domain::{Credentials, Secret};
 use crate::domain::{Interval, Symbol};
@@ -424,6 +427,8 @@ pub struct Config {
     pub control: ControlConfig,
     /// `[logging]`: log files and level.
     pub logging: LoggingConfig,
+    /// `[paper]`: paper trading (simulated orders against real prices).
+    pub paper: PaperConfig,
 }
 
 /// `[exchange]`: which Binance environment to talk to, and how.
@@ -618,7 +623,8 @@ impl Config {
         self.market_data.validate()?;
         non_empty_path("storage.database", &self.storage.database)?;
         self.control.validate()?;
-        self.logging.validate()
+        self.logging.validate()?;
+        self.paper.validate()
     }
 
     /// The API key pair, read from the config values or from the files they name (surrounding

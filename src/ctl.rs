@@ -104,7 +104,12 @@ pub async fn run(socket: &Path, json: bool, command: CtlCommand) -> Exit {
         Ok(c) => c,
         Err(e) => return report(socket, json, &e),
     };
-    let mut out = Output { json };
+    // Tables of a paper daemon say so first (one `status` call; not for --json).
+    let paper = !json
+        && call::<Status>(&mut client, &NoParams {})
+            .await
+            .is_ok_and(|(_, s)| s.paper);
+    let mut out = Output { json, paper };
     match execute(&mut client, &mut out, command).await {
         Ok(exit) => exit,
         Err(e) => report(socket, json, &e),
@@ -114,6 +119,8 @@ pub async fn run(socket: &Path, json: bool, command: CtlCommand) -> Exit {
 /// Where results go: stdout, as a table or as JSON.
 struct Output {
     json: bool,
+    /// The daemon simulates orders: tables start with a PAPER line.
+    paper: bool,
 }
 
 impl Output {
@@ -123,6 +130,8 @@ impl Output {
             let mut s = serde_json::to_string_pretty(raw).unwrap_or_else(|_| raw.to_string());
             s.push('\n');
             s
+        } else if self.paper {
+            format!("{PAPER_HEADER}\n{}", render())
         } else {
             render()
         };
@@ -325,6 +334,12 @@ async fn execute(
         CtlCommand::Balances { asset } => {
             let (raw, rows) = call::<BalanceList>(client, &BalanceListParams { asset }).await?;
             out.print(&raw, || render_balances(&rows));
+            Ok(Exit::Success)
+        }
+        CtlCommand::Pnl { symbol, market } => {
+            let params = crate::control::protocol::PnlListParams { market, symbol };
+            let (raw, rows) = call::<crate::control::protocol::PnlList>(client, &params).await?;
+            out.print(&raw, || render_pnl(&rows));
             Ok(Exit::Success)
         }
     }
@@ -913,6 +928,59 @@ pub fn render_balances(rows: &[BalanceView]) -> String {
     )
 }
 
+/// The first line of every table while the daemon trades on paper.
+pub const PAPER_HEADER: &str = "PAPER (simulated orders, nothing sent to the exchange)";
+
+/// `pnl.list` as a table: one row per (market, symbol), amounts in the quote asset.
+pub fn render_pnl(rows: &[crate::control::protocol::PnlView]) -> String {
+    if rows.is_empty() {
+        return "no fills stored yet\n".to_string();
+    }
+    let opt =
+        |d: Option<rust_decimal::Decimal>| d.map_or_else(|| "-".to_string(), |d| d.to_string());
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|p| {
+            let mut fees = p.fees.to_string();
+            for (asset, amount) in &p.other_fees {
+                let _ = write!(fees, " +{amount} {asset}");
+            }
+            vec![
+                p.market.to_string(),
+                p.symbol.to_string(),
+                p.position.to_string(),
+                p.avg_entry.to_string(),
+                p.realized_pnl.to_string(),
+                fees,
+                opt(p.last_price),
+                opt(p.unrealized_pnl),
+                p.net_pnl.to_string(),
+                p.quote_asset.clone().unwrap_or_else(|| "?".to_string()),
+                p.trades.to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "MARKET",
+            "SYMBOL",
+            "POSITION",
+            "AVG ENTRY",
+            "REALIZED",
+            "FEES",
+            "LAST",
+            "UNREALIZED",
+            "NET",
+            "IN",
+            "TRADES",
+        ],
+        &cells,
+        &[
+            false, false, true, true, true, true, true, true, true, false, true,
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1016,6 +1084,7 @@ mod tests {
                 clock_offset_ms: -2,
                 last_error: Some("ip banned".into()),
             }],
+            paper: false,
         };
         let text = render_status(&s);
         assert!(

@@ -35,6 +35,8 @@ use crate::orders::{Orders, OrdersComponent};
 use crate::store::Store;
 use crate::user_stream::{UserStream, UserStreamHandle, UserStreamOptions};
 
+mod paper_start;
+
 /// The longest start-up waits for the first exchange contact (the start-up beat: clock
 /// sync, `exchangeInfo`, catch-up) before it reports ready anyway. A healthy exchange
 /// answers in about a second, and an unreachable one (connection refused) fails the beat
@@ -168,6 +170,7 @@ pub async fn run_with(
     let heartbeat =
         Heartbeat::new(schedule, clock.clone(), Arc::clone(&market_data)).with_watchdog(watchdog);
     let mut beats = heartbeat.status();
+    let heartbeat_status = heartbeat.status();
     // Backfill shares the client's weight budget at background priority and checks for
     // gaps after every beat (the heartbeat's status watch).
     let (backfill, backfill_handle) = Backfill::new(
@@ -178,19 +181,38 @@ pub async fn run_with(
         heartbeat.status(),
         run_options.backfill,
     );
+    // Paper or live: the database says which it is, for good; the other is refused.
+    let mode = paper_start::claim_mode(&config, &store, &clock).await?;
+    let paper = match mode {
+        crate::domain::TradingMode::Paper => {
+            Some(paper_start::paper_venue(&config, &exchange, &store, &clock).await?)
+        }
+        crate::domain::TradingMode::Live => None,
+    };
     // Orders: signed with the configured credentials; without any, orders answer a clear
-    // error and market data runs alone. Unreadable credential files stop the start.
-    let credentials = config
-        .credentials()
-        .context("cannot read the api credentials")?;
-    let orders = Orders::new(
-        exchange.clone(),
-        credentials.as_ref(),
-        config.exchange.recv_window_ms,
-        store.clone(),
-        clock.clone(),
-    )
-    .context("cannot use the api credentials")?;
+    // error and market data runs alone. Unreadable credential files stop the start. In
+    // paper mode, no credentials are read: orders go to the paper venue.
+    let credentials = match paper {
+        Some(_) => None,
+        None => config
+            .credentials()
+            .context("cannot read the api credentials")?,
+    };
+    let orders = match &paper {
+        Some(venue) => Orders::with_venue(
+            Some(Arc::new(venue.clone()) as Arc<dyn crate::venue::Venue>),
+            store.clone(),
+            clock.clone(),
+        ),
+        None => Orders::new(
+            exchange.clone(),
+            credentials.as_ref(),
+            config.exchange.recv_window_ms,
+            store.clone(),
+            clock.clone(),
+        )
+        .context("cannot use the api credentials")?,
+    };
     // The user-data stream: with credentials only (it needs the account's key).
     let (user_stream, user_stream_handle) = match credentials.as_ref() {
         Some(credentials) => {
@@ -234,8 +256,9 @@ pub async fn run_with(
         symbols = %symbols.join(","),
         usdm_symbols = %config.market_data.usdm_symbols.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
         coinm_symbols = %config.market_data.coinm_symbols.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
-        orders = if orders.has_credentials() { "on" } else { "off (no api credentials)" },
-        user_stream = if user_stream.is_some() { config.exchange.resolved_ws_api_url() } else { "off (no api credentials)" },
+        mode = if paper.is_some() { "PAPER" } else { "live" },
+        orders = if paper.is_some() { "PAPER (simulated, nothing sent)" } else if orders.has_credentials() { "on" } else { "off (no api credentials)" },
+        user_stream = if user_stream.is_some() { config.exchange.resolved_ws_api_url() } else if paper.is_some() { "off (paper)" } else { "off (no api credentials)" },
         socket = %std::path::absolute(&config.control.socket)
             .unwrap_or_else(|_| config.control.socket.clone())
             .display(),
@@ -292,6 +315,9 @@ pub async fn run_with(
     components.start(control);
     components.start(backfill);
     components.start(OrdersComponent::new(orders, user_stream_handle.watch()));
+    if let Some(venue) = paper {
+        components.start(crate::venue::PaperWatch::new(venue, heartbeat_status));
+    }
     match user_stream {
         Some(stream) => components.start(stream),
         None => {

@@ -99,6 +99,7 @@ impl Dispatch {
         d.register::<protocol::MarkPriceList, _, _>(futures_queries::mark_price_list);
         d.register::<protocol::FundingRateList, _, _>(futures_queries::funding_rate_list);
         d.register::<protocol::OpenInterestList, _, _>(futures_queries::open_interest_list);
+        d.register::<protocol::PnlList, _, _>(pnl_list);
         for name in protocol::PLANNED_METHODS {
             d.routes.insert(name, Route::Planned);
         }
@@ -318,6 +319,7 @@ async fn status(ctx: Arc<ControlContext>, _: NoParams) -> Result<StatusInfo, Err
         clock_offset_ms: ctx.exchange.clock_offset_ms(),
         user_stream: ctx.user_stream.status(),
         futures: futures_queries::market_status(&ctx).await?,
+        paper: ctx.config.paper.enabled,
     })
 }
 
@@ -662,6 +664,18 @@ async fn balance_list(
         rows.retain(|b| b.asset == asset);
     }
     Ok(rows.iter().map(BalanceView::from).collect())
+}
+
+/// `pnl.list`: the stored fills of each (market, symbol) through `domain::pnl::pnl_of`.
+async fn pnl_list(
+    ctx: Arc<ControlContext>,
+    p: protocol::PnlListParams,
+) -> Result<Vec<protocol::PnlView>, ErrorObject> {
+    let entries = db(&ctx.store, move |s| {
+        s.fills_for_pnl(p.market, p.symbol.as_ref())
+    })
+    .await?;
+    Ok(entries.into_iter().map(super::views::pnl_view).collect())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -914,8 +914,66 @@ pub struct BalanceListParams {
     pub asset: Option<String>,
 }
 
+/// `pnl.list`: per (market, symbol), the position, average entry, realized PnL and fees
+/// from the stored executions, and unrealized PnL at the last stored price
+/// (`domain::pnl`: average-cost accounting), for live and paper alike. The database only.
+pub struct PnlList;
+impl Method for PnlList {
+    const NAME: &'static str = "pnl.list";
+    type Params = PnlListParams;
+    type Result = Vec<PnlView>;
+}
+
+/// `pnl.list` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PnlListParams {
+    /// Only this market.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<Market>,
+    /// Only this symbol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<Symbol>,
+}
+
+/// The PnL of one (market, symbol) (`pnl.list`): amounts in the quote asset, decimal
+/// strings; the position in the base asset (negative: more sold than bought).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PnlView {
+    pub market: Market,
+    pub symbol: Symbol,
+    /// The base and quote assets (`null` when the symbol is not registered and its name
+    /// does not end with a known quote asset).
+    pub base_asset: Option<String>,
+    pub quote_asset: Option<String>,
+    #[serde(with = "decimal_str")]
+    pub position: Decimal,
+    /// Average entry price of the position; zero when flat.
+    #[serde(with = "decimal_str")]
+    pub avg_entry: Decimal,
+    /// Realized PnL before fees.
+    #[serde(with = "decimal_str")]
+    pub realized_pnl: Decimal,
+    /// Fees paid in the base or quote asset, in the quote asset.
+    #[serde(with = "decimal_str")]
+    pub fees: Decimal,
+    /// Fees paid in other assets (e.g. BNB), by asset, unconverted decimal strings.
+    pub other_fees: std::collections::BTreeMap<String, String>,
+    /// The last stored price (24 h ticker, else newest candle close); `null` when none.
+    #[serde(with = "decimal_str::option")]
+    pub last_price: Option<Decimal>,
+    /// `position × (last_price − avg_entry)`; `null` without a last price.
+    #[serde(with = "decimal_str::option")]
+    pub unrealized_pnl: Option<Decimal>,
+    /// `realized_pnl + unrealized_pnl − fees`.
+    #[serde(with = "decimal_str")]
+    pub net_pnl: Decimal,
+    /// Fills counted.
+    pub trades: usize,
+}
+
 /// The names of the methods served now, in the order of README.md's table.
-pub const METHODS: [&str; 15] = [
+pub const METHODS: [&str; 16] = [
     Status::NAME,
     SymbolAdd::NAME,
     SymbolRemove::NAME,
@@ -931,6 +989,7 @@ pub const METHODS: [&str; 15] = [
     MarkPriceList::NAME,
     FundingRateList::NAME,
     OpenInterestList::NAME,
+    PnlList::NAME,
 ];
 
 /// `order.cancel` and `order.get` parameters: the symbol and one of the two ids (at least
@@ -1238,6 +1297,9 @@ pub struct StatusInfo {
     /// clock offset and last error. Spot is the fields above.
     #[serde(default)]
     pub futures: Vec<MarketStatusView>,
+    /// Whether orders are simulated (`paper.enabled`): ctl shows PAPER then.
+    #[serde(default)]
+    pub paper: bool,
 }
 
 /// One futures market in `status`.
@@ -1680,6 +1742,7 @@ mod tests {
                 let _ = decode_params::<OrderRefParams>(p.clone());
                 let _ = decode_params::<OrderListParams>(p.clone());
                 let _ = decode_params::<BalanceListParams>(p.clone());
+                let _ = decode_params::<PnlListParams>(p.clone());
                 if let Err(e) = decode_params::<KlineListParams>(p) {
                     assert_eq!(e.code, code::INVALID_PARAMS);
                 }

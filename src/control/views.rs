@@ -97,6 +97,42 @@ fn job_status(status: JobStatus) -> &'static str {
     }
 }
 
+/// Quote assets a symbol name may end with, longest first, for symbols not registered
+/// (whose assets the database does not know).
+const KNOWN_QUOTES: [&str; 10] = [
+    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY",
+];
+
+/// The PnL of one (market, symbol)'s stored fills ([`crate::domain::pnl::pnl_of`]).
+pub(super) fn pnl_view(entry: crate::store::SymbolFills) -> crate::control::protocol::PnlView {
+    let assets = entry.assets.clone().or_else(|| {
+        let name = entry.symbol.as_str();
+        KNOWN_QUOTES.iter().find_map(|q| {
+            let base = name.strip_suffix(q)?;
+            (!base.is_empty()).then(|| (base.to_string(), (*q).to_string()))
+        })
+    });
+    let (base, quote) = assets
+        .clone()
+        .unwrap_or_else(|| (String::new(), String::new()));
+    let pnl = crate::domain::pnl::pnl_of(&entry.fills, &base, &quote, entry.last_price);
+    crate::control::protocol::PnlView {
+        market: entry.market,
+        symbol: entry.symbol,
+        base_asset: assets.as_ref().map(|a| a.0.clone()),
+        quote_asset: assets.map(|a| a.1),
+        position: pnl.position,
+        avg_entry: pnl.avg_entry,
+        realized_pnl: pnl.realized_pnl,
+        fees: pnl.fees,
+        other_fees: pnl.other_fees,
+        last_price: entry.last_price,
+        unrealized_pnl: pnl.unrealized_pnl,
+        net_pnl: pnl.net_pnl,
+        trades: pnl.trades,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rust_decimal::Decimal;

@@ -33,6 +33,8 @@ pub use control::{Registration, SymbolCounts, SymbolSeries};
 mod futures;
 pub use futures::{BEAT_PERIOD, MarkPriceRow, OpenInterestRow};
 mod orders;
+mod paper;
+pub use paper::{PaperIds, SymbolFills};
 mod reconcile;
 pub use orders::{Inserted, OrderFilter, OrderRow, Recorded};
 mod user_data;

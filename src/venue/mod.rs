@@ -19,8 +19,10 @@
 //! an exchange answers with the codes and messages its exchange would (a paper venue
 //! refuses an order with Binance's own `-2010` and message).
 
+mod paper;
 mod spot;
 
+pub use paper::{PaperVenue, PaperWatch};
 pub use spot::SpotVenue;
 
 use std::sync::Arc;

@@ -10,6 +10,7 @@
 //!
 //! Reference: https://developers.binance.com/docs/binance-spot-api-docs/rest-api
 
+mod paper;
 mod trading;
 mod user_data;
 mod user_events;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use url::Url;
 
+pub use paper::{PaperRejection, simulated_account_position, simulated_execution_report};
 pub use trading::ORDERS_MAX_LIMIT;
 pub use user_data::{Frame, FrameError, ParsedEvent, WsError, WsResponse, parse_frame};
 

@@ -1,0 +1,1008 @@
+//! [`PaperVenue`]: spot trading simulated against real prices, with no account and no
+//! signed request. Market data comes from the exchange's public endpoints (book ticker,
+//! 1m klines, exchangeInfo, time); orders, fills and balances live in the database, in
+//! the same rows live trading writes (`orders`, `executions`, `balances`), so a restart
+//! keeps resting orders and they still fill afterwards.
+//!
+//! # Fill rules
+//!
+//! - MARKET: at once, at a book ticker fetched for the order: a buy at the best ask, a
+//!   sell at the best bid, the whole quantity, taker fee. A `quote_quantity` is turned into
+//!   a base quantity rounded down to the symbol's lot step.
+//! - LIMIT crossing that book (a buy at or above the ask, a sell at or below the bid):
+//!   at once, as taker, at the book price. GTC fills whole; IOC fills at most the book's
+//!   quantity and expires the rest; FOK fills whole if the book's quantity covers it, else
+//!   expires without a fill. LIMIT_MAKER crossing is rejected ("Order would immediately
+//!   match and take.").
+//! - Otherwise the order rests (IOC and FOK expire instead): its funds are locked (a buy:
+//!   quantity × limit price, or × stop price for STOP_LOSS/TAKE_PROFIT; a sell: the
+//!   quantity) and it fills whole at its limit price with the maker fee (a market-stop type:
+//!   at its stop price, taker fee) as soon as a price after its placement reaches it: a closed 1m kline that
+//!   opened after it (low ≤ price for a buy, high ≥ price for a sell) or a newer book
+//!   ticker (ask for a buy, bid for a sell). [`PaperVenue::check_resting`] looks, once per
+//!   beat ([`PaperWatch`]).
+//! - STOP_LOSS(_LIMIT) trigger when the price rises to the stop (buy) / falls to it
+//!   (sell); TAKE_PROFIT(_LIMIT) the other way; a stop that would trigger at placement is
+//!   rejected ("Stop price would trigger immediately."). The _LIMIT variants fill when one
+//!   kline (or book) both triggers the stop and reaches the limit price.
+//! - Commission: in the base asset on buys, the quote asset on sells (spot without BNB
+//!   discount), `fee × amount`.
+//! - Insufficient free balance: `-2010` "Account has insufficient balance for requested
+//!   action.", and nothing changes. A symbol without a two-sided book yet is refused; no
+//!   order is ever filled at a made-up price.
+//!
+//! Each change is written as the user-data stream would deliver it, through
+//! [`Store::apply_user_data`]: the simulated `executionReport` (its `raw` marked
+//! `"paper": true`) and an `outboundAccountPosition` with the new balances, in ONE
+//! transaction. One lock serializes the venue's writes, so a balance is never checked
+//! against a stale copy.
+//!
+//! Futures: a `UsdmPaperVenue` would reuse the fill rules here over its own client and keep
+//! positions; only spot exists today.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use rust_decimal::Decimal;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::{Venue, VenueResult};
+use crate::clock::Clock;
+use crate::domain::{
+    Account, Balance, BookTicker, ClientOrderId, ExecutionReport, ExecutionType, Fill, Interval,
+    Market, Order, OrderRef, OrderRequest, OrderStatus, OrderType, PaperFees, Side, Spelled,
+    Symbol, SymbolInfo, TimeInForce, Trade, UserDataEvent,
+};
+use crate::exchange::spot::{
+    PaperRejection, simulated_account_position, simulated_execution_report,
+};
+use crate::exchange::{ExchangeError, SpotClient};
+use crate::store::{OrderRow, Store, StoreError};
+
+/// The oldest candles a sweep looks at: one klines request's worth (1000 × 1m).
+const KLINES_BACK: i64 = 1000 * 60_000;
+
+/// Binance spot simulated (module docs). Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct PaperVenue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Public endpoints only: never signed.
+    client: SpotClient,
+    store: Store,
+    clock: Clock,
+    fees: PaperFees,
+    /// Serializes every read-check-write of orders and balances.
+    lock: tokio::sync::Mutex<()>,
+    rules: Mutex<HashMap<Symbol, SymbolInfo>>,
+}
+
+impl std::fmt::Debug for PaperVenue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaperVenue")
+            .field("fees", &self.inner.fees)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why paper orders cannot be written.
+fn store_error(e: StoreError) -> ExchangeError {
+    ExchangeError::InvalidRequest(format!("paper venue: database: {e}"))
+}
+
+/// Balances by asset: (free, locked).
+type Book = BTreeMap<String, (Decimal, Decimal)>;
+
+impl PaperVenue {
+    /// A paper spot venue over `client` (its public endpoints; an unsigned handle is
+    /// enough), recording in `store`, charging `fees`.
+    pub fn new(client: SpotClient, store: Store, clock: Clock, fees: PaperFees) -> PaperVenue {
+        PaperVenue {
+            inner: Arc::new(Inner {
+                client,
+                store,
+                clock,
+                fees,
+                lock: tokio::sync::Mutex::new(()),
+                rules: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Gives the paper account `balances` (asset → amount) when it has none yet (a new
+    /// paper database); returns whether it did. Recorded as an account snapshot.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn seed_balances(
+        &self,
+        balances: &BTreeMap<String, Decimal>,
+    ) -> Result<bool, StoreError> {
+        let _guard = self.inner.lock.lock().await;
+        let account = Account {
+            can_trade: true,
+            update_time: self.inner.clock.now_ms(),
+            balances: balances
+                .iter()
+                .filter(|(_, amount)| !amount.is_zero())
+                .map(|(asset, amount)| Balance {
+                    asset: asset.clone(),
+                    free: *amount,
+                    locked: Decimal::ZERO,
+                })
+                .collect(),
+        };
+        let now = self.inner.clock.now_ms();
+        self.inner
+            .store
+            .run(move |s| {
+                if !s.balances(Market::Spot)?.is_empty() {
+                    return Ok(false);
+                }
+                s.apply_account(Market::Spot, &account, now)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn info(&self, symbol: &Symbol) -> VenueResult<SymbolInfo> {
+        let cached = self
+            .inner
+            .rules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(symbol)
+            .cloned();
+        if let Some(info) = cached {
+            return Ok(info);
+        }
+        let info = self.inner.client.exchange_info_for(symbol).await?;
+        let info = info
+            .symbol(symbol)
+            .cloned()
+            .ok_or_else(|| ExchangeError::InvalidRequest(format!("unknown symbol {symbol}")))?;
+        self.inner
+            .rules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(symbol.clone(), info.clone());
+        Ok(info)
+    }
+
+    async fn book(&self, symbol: &Symbol) -> VenueResult<BookTicker> {
+        let book = self.inner.client.book_ticker(symbol).await?;
+        if !book.is_two_sided() {
+            return Err(ExchangeError::InvalidRequest(format!(
+                "paper trading: no market data for {symbol} yet (no bid and ask); the order is not filled at a made-up price"
+            )));
+        }
+        Ok(book)
+    }
+
+    async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+    ) -> VenueResult<R> {
+        self.inner.store.run(f).await.map_err(store_error)
+    }
+
+    async fn balances(&self) -> VenueResult<Book> {
+        let rows = self.read(|s| s.balances(Market::Spot)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|b| (b.asset, (b.free, b.locked)))
+            .collect())
+    }
+
+    /// Writes `reports` and the balances of `touched` assets in one transaction.
+    async fn commit(
+        &self,
+        reports: Vec<ExecutionReport>,
+        balances: &Book,
+        touched: &[&str],
+        now: i64,
+    ) -> VenueResult<()> {
+        let stored_update = self
+            .read(|s| s.balances(Market::Spot))
+            .await?
+            .iter()
+            .map(|b| b.update_time)
+            .max()
+            .unwrap_or(0);
+        let mut events: Vec<UserDataEvent> = reports
+            .into_iter()
+            .map(simulated_execution_report)
+            .collect();
+        let changed: Vec<Balance> = touched
+            .iter()
+            .map(|asset| {
+                let (free, locked) = balances.get(*asset).copied().unwrap_or_default();
+                Balance {
+                    asset: (*asset).to_string(),
+                    free,
+                    locked,
+                }
+            })
+            .collect();
+        if !changed.is_empty() {
+            events.push(simulated_account_position(
+                now,
+                now.max(stored_update),
+                changed,
+            ));
+        }
+        let local = self.inner.clock.now_ms();
+        self.read(move |s| s.apply_user_data(Market::Spot, &events, local))
+            .await?;
+        Ok(())
+    }
+
+    /// Looks once at the prices of every symbol with resting paper orders and fills those
+    /// the prices reached since they were placed (module docs). Returns the fills.
+    ///
+    /// # Errors
+    /// The exchange's or the database's; orders of a symbol whose prices cannot be read
+    /// wait for the next look.
+    pub async fn check_resting(&self) -> VenueResult<usize> {
+        let rows = self.read(|s| s.orders_not_final()).await?;
+        let mut by_symbol: BTreeMap<Symbol, Vec<OrderRow>> = BTreeMap::new();
+        for row in rows {
+            if row.market == Market::Spot
+                && matches!(row.status, OrderStatus::New | OrderStatus::PartiallyFilled)
+                && row.order_id.is_some()
+            {
+                by_symbol.entry(row.symbol.clone()).or_default().push(row);
+            }
+        }
+        if by_symbol.is_empty() {
+            return Ok(0);
+        }
+        let now = self.inner.client.server_time().await?;
+        let mut filled = 0;
+        for (symbol, orders) in by_symbol {
+            let since = orders
+                .iter()
+                .map(working_time)
+                .min()
+                .unwrap_or(now)
+                .max(now - KLINES_BACK);
+            let klines = self
+                .inner
+                .client
+                .klines(&symbol, Interval::M1, Some(since), None, 1000)
+                .await?;
+            let book = self.inner.client.book_ticker(&symbol).await?;
+            let candles: Vec<(i64, i64, Decimal, Decimal)> = klines
+                .iter()
+                .filter(|k| k.close_time < now)
+                .filter_map(|k| Some((k.open_time, k.close_time, dec_of(k.low)?, dec_of(k.high)?)))
+                .collect();
+            for order in orders {
+                let placed = working_time(&order);
+                let Some(kind) = Resting::of(&order) else {
+                    continue;
+                };
+                let at = candles
+                    .iter()
+                    .filter(|(open, ..)| *open >= placed)
+                    .find(|(_, _, low, high)| kind.reached(*low, *high))
+                    .map(|(_, close, ..)| *close)
+                    .or_else(|| {
+                        let p = match kind.side {
+                            Side::Buy => book.ask_price,
+                            Side::Sell => book.bid_price,
+                        };
+                        (book.is_two_sided() && kind.reached(p, p)).then_some(now)
+                    });
+                if let Some(at) = at
+                    && self.fill_resting(&order, at, now).await?
+                {
+                    filled += 1;
+                }
+            }
+        }
+        Ok(filled)
+    }
+
+    /// Fills resting `order` whole at its price (maker; taker for a triggered market stop), at time `at`; `false` when it is
+    /// no longer open.
+    async fn fill_resting(&self, order: &OrderRow, at: i64, now: i64) -> VenueResult<bool> {
+        let _guard = self.inner.lock.lock().await;
+        let id = order.client_order_id.clone();
+        let Some(row) = self.read(move |s| s.order_by_client_id(&id)).await? else {
+            return Ok(false);
+        };
+        let (Some(kind), Some(order_id)) = (Resting::of(&row), row.order_id) else {
+            return Ok(false);
+        };
+        if !matches!(row.status, OrderStatus::New | OrderStatus::PartiallyFilled) {
+            return Ok(false);
+        }
+        let info = self.info(&row.symbol).await?;
+        let mut balances = self.balances().await?;
+        let qty = kind.qty - row.executed_qty;
+        let price = kind.fill_price;
+        let (base, quote) = (info.base_asset.as_str(), info.quote_asset.as_str());
+        let quote_amount = qty * price;
+        // A limit price rested on the book (maker); a triggered market stop takes.
+        let is_maker = kind.order_type.needs_price();
+        let fee = if is_maker {
+            self.inner.fees.maker
+        } else {
+            self.inner.fees.taker
+        };
+        let commission;
+        match kind.side {
+            Side::Buy => {
+                commission = qty * fee;
+                move_locked(&mut balances, quote, quote_amount, Decimal::ZERO);
+                add_free(&mut balances, base, qty - commission);
+            }
+            Side::Sell => {
+                commission = quote_amount * fee;
+                move_locked(&mut balances, base, qty, Decimal::ZERO);
+                add_free(&mut balances, quote, quote_amount - commission);
+            }
+        }
+        let ids = self.read(|s| s.paper_ids(Market::Spot)).await?;
+        let mut report = base_report(&row, order_id, now);
+        report.execution_type = ExecutionType::Trade;
+        report.order_status = OrderStatus::Filled;
+        report.last_qty = qty;
+        report.last_price = price;
+        report.last_quote_qty = Some(quote_amount);
+        report.cumulative_qty = row.executed_qty + qty;
+        report.cumulative_quote_qty = row.cummulative_quote_qty + quote_amount;
+        report.commission = commission;
+        report.commission_asset = Some(commission_asset(kind.side, &info).to_string());
+        report.transaction_time = at.max(row.update_time.unwrap_or(0));
+        report.trade_id = ids.trade_id + 1;
+        report.execution_id = Some(ids.execution_id + 1);
+        report.is_maker = is_maker;
+        self.commit(vec![report], &balances, &[base, quote], now)
+            .await?;
+        tracing::info!(symbol = %row.symbol, client_order_id = %row.client_order_id, %price, %qty, "paper order filled");
+        Ok(true)
+    }
+
+    async fn place(
+        &self,
+        request: &OrderRequest,
+        client_order_id: &ClientOrderId,
+    ) -> VenueResult<Order> {
+        let info = self.info(&request.symbol).await?;
+        let book = self.book(&request.symbol).await?;
+        let _guard = self.inner.lock.lock().await;
+        let now = self.inner.client.server_now_ms();
+        let mut balances = self.balances().await?;
+        let ids = self.read(|s| s.paper_ids(Market::Spot)).await?;
+        let order_id = ids.order_id + 1;
+        let (base, quote) = (info.base_asset.clone(), info.quote_asset.clone());
+        let side = request.side;
+        let step = info
+            .filters
+            .market_lot_size
+            .filter(|f| !f.step_size.is_zero())
+            .or(info.filters.lot_size)
+            .map(|f| f.step_size)
+            .unwrap_or_default();
+        let book_price = match side {
+            Side::Buy => book.ask_price,
+            Side::Sell => book.bid_price,
+        };
+        let book_qty = match side {
+            Side::Buy => book.ask_qty,
+            Side::Sell => book.bid_qty,
+        };
+        let qty = match (request.quantity, request.quote_quantity) {
+            (Some(q), _) => q,
+            (None, Some(quote_qty)) => round_down(quote_qty / book_price, step),
+            (None, None) => Decimal::ZERO,
+        };
+        if qty <= Decimal::ZERO {
+            return Err(ExchangeError::InvalidRequest(format!(
+                "paper trading: the order's quantity is zero at {book_price}"
+            )));
+        }
+        let limit = request.price;
+        let tif = request.time_in_force;
+        // What happens now: (fill quantity at the book, then rest?).
+        let crosses = |p: Decimal| match side {
+            Side::Buy => p >= book.ask_price,
+            Side::Sell => p <= book.bid_price,
+        };
+        let (fill_now, rests) = match request.order_type {
+            OrderType::Market => (qty, false),
+            OrderType::Limit | OrderType::LimitMaker => {
+                let p = limit.unwrap_or_default();
+                if !crosses(p) {
+                    (Decimal::ZERO, matches!(tif, None | Some(TimeInForce::Gtc)))
+                } else if request.order_type == OrderType::LimitMaker {
+                    return Err(PaperRejection::WouldTake.error());
+                } else {
+                    match tif {
+                        Some(TimeInForce::Ioc) => (qty.min(book_qty), false),
+                        Some(TimeInForce::Fok) if qty > book_qty => (Decimal::ZERO, false),
+                        _ => (qty, false),
+                    }
+                }
+            }
+            _ => {
+                let kind = Resting::new(request.order_type, side, qty, limit, request.stop_price)
+                    .ok_or_else(|| {
+                    ExchangeError::InvalidRequest("stop order without a stop price".into())
+                })?;
+                if kind.triggered(book_price, book_price) {
+                    return Err(PaperRejection::WouldTrigger.error());
+                }
+                (Decimal::ZERO, true)
+            }
+        };
+        // Funds: what the exchange would check and lock.
+        let lock_price = limit.or(request.stop_price).unwrap_or(book_price);
+        let (need_asset, need) = match side {
+            Side::Buy if request.order_type == OrderType::Market => (
+                quote.clone(),
+                request.quote_quantity.unwrap_or(qty * book_price),
+            ),
+            Side::Buy => (quote.clone(), qty * lock_price),
+            Side::Sell => (base.clone(), qty),
+        };
+        let free = balances.get(&need_asset).map_or(Decimal::ZERO, |b| b.0);
+        if free < need {
+            return Err(PaperRejection::InsufficientBalance.error());
+        }
+
+        let mut reports = Vec::new();
+        let mut new = ExecutionReport {
+            event_time: now,
+            symbol: request.symbol.clone(),
+            client_order_id: client_order_id.to_string(),
+            side,
+            order_type: Spelled::Known(request.order_type),
+            time_in_force: Spelled::Known(tif.unwrap_or(TimeInForce::Gtc)),
+            quantity: qty,
+            price: limit.unwrap_or_default(),
+            stop_price: request.stop_price.unwrap_or_default(),
+            order_list_id: Some(-1),
+            orig_client_order_id: String::new(),
+            execution_type: ExecutionType::New,
+            order_status: OrderStatus::New,
+            reject_reason: "NONE".to_string(),
+            order_id,
+            last_qty: Decimal::ZERO,
+            cumulative_qty: Decimal::ZERO,
+            last_price: Decimal::ZERO,
+            commission: Decimal::ZERO,
+            commission_asset: None,
+            transaction_time: now,
+            trade_id: -1,
+            execution_id: Some(ids.execution_id + 1),
+            is_maker: false,
+            order_creation_time: now,
+            cumulative_quote_qty: Decimal::ZERO,
+            last_quote_qty: Some(Decimal::ZERO),
+            quote_order_qty: Some(request.quote_quantity.unwrap_or_default()),
+            working_time: Some(now),
+            raw: String::new(),
+        };
+        reports.push(new.clone());
+        let mut fills = Vec::new();
+        let mut status = OrderStatus::New;
+        let mut quote_done = Decimal::ZERO;
+        if !fill_now.is_zero() {
+            let amount = fill_now * book_price;
+            let commission = match side {
+                Side::Buy => {
+                    let c = fill_now * self.inner.fees.taker;
+                    add_free(&mut balances, &quote, -amount);
+                    add_free(&mut balances, &base, fill_now - c);
+                    c
+                }
+                Side::Sell => {
+                    let c = amount * self.inner.fees.taker;
+                    add_free(&mut balances, &base, -fill_now);
+                    add_free(&mut balances, &quote, amount - c);
+                    c
+                }
+            };
+            status = if fill_now == qty {
+                OrderStatus::Filled
+            } else {
+                OrderStatus::PartiallyFilled
+            };
+            quote_done = amount;
+            new.execution_type = ExecutionType::Trade;
+            new.order_status = status;
+            new.last_qty = fill_now;
+            new.last_price = book_price;
+            new.last_quote_qty = Some(amount);
+            new.cumulative_qty = fill_now;
+            new.cumulative_quote_qty = amount;
+            new.commission = commission;
+            new.commission_asset = Some(commission_asset(side, &info).to_string());
+            new.trade_id = ids.trade_id + 1;
+            new.execution_id = Some(ids.execution_id + 2);
+            reports.push(new.clone());
+            fills.push(Fill {
+                price: book_price,
+                qty: fill_now,
+                commission,
+                commission_asset: commission_asset(side, &info).to_string(),
+                trade_id: ids.trade_id + 1,
+            });
+        }
+        if rests {
+            move_locked(&mut balances, &need_asset, Decimal::ZERO, need);
+        } else if status != OrderStatus::Filled {
+            status = OrderStatus::Expired;
+            new.execution_type = ExecutionType::Expired;
+            new.order_status = status;
+            new.last_qty = Decimal::ZERO;
+            new.last_price = Decimal::ZERO;
+            new.last_quote_qty = Some(Decimal::ZERO);
+            new.commission = Decimal::ZERO;
+            new.commission_asset = None;
+            new.trade_id = -1;
+            new.execution_id = Some(ids.execution_id + 3);
+            reports.push(new);
+        }
+        let touched: Vec<&str> = if rests || !fill_now.is_zero() {
+            vec![base.as_str(), quote.as_str()]
+        } else {
+            vec![]
+        };
+        self.commit(reports, &balances, &touched, now).await?;
+        Ok(Order {
+            symbol: request.symbol.clone(),
+            order_id,
+            client_order_id: client_order_id.to_string(),
+            side,
+            order_type: request.order_type,
+            time_in_force: tif,
+            price: limit.unwrap_or_default(),
+            orig_qty: qty,
+            orig_quote_order_qty: request.quote_quantity.unwrap_or_default(),
+            executed_qty: fill_now,
+            cummulative_quote_qty: quote_done,
+            stop_price: request.stop_price,
+            status,
+            time: Some(now),
+            update_time: Some(now),
+            fills,
+        })
+    }
+
+    async fn find(&self, symbol: &Symbol, which: &OrderRef) -> VenueResult<Option<OrderRow>> {
+        let (symbol, which) = (symbol.clone(), which.clone());
+        self.read(move |s| match &which {
+            OrderRef::OrderId(id) => s.order_by_exchange_id(Market::Spot, &symbol, *id),
+            OrderRef::ClientOrderId(c) => {
+                Ok(s.order_by_client_id(c)?.filter(|r| r.symbol == symbol))
+            }
+        })
+        .await
+    }
+
+    async fn cancel(&self, symbol: &Symbol, which: &OrderRef) -> VenueResult<Order> {
+        let info = self.info(symbol).await?;
+        let _guard = self.inner.lock.lock().await;
+        let row = self.find(symbol, which).await?;
+        let Some((row, order_id, kind)) = row.and_then(|r| {
+            let id = r.order_id?;
+            let kind = Resting::of(&r)?;
+            matches!(r.status, OrderStatus::New | OrderStatus::PartiallyFilled)
+                .then_some((r, id, kind))
+        }) else {
+            return Err(PaperRejection::CancelRejected.error());
+        };
+        let now = self.inner.client.server_now_ms();
+        let mut balances = self.balances().await?;
+        let open = kind.qty - row.executed_qty;
+        let (asset, amount) = match kind.side {
+            Side::Buy => (info.quote_asset.as_str(), open * kind.fill_price),
+            Side::Sell => (info.base_asset.as_str(), open),
+        };
+        move_locked(&mut balances, asset, amount, Decimal::ZERO);
+        add_free(&mut balances, asset, amount);
+        let ids = self.read(|s| s.paper_ids(Market::Spot)).await?;
+        let mut report = base_report(&row, order_id, now);
+        report.execution_type = ExecutionType::Canceled;
+        report.order_status = OrderStatus::Canceled;
+        report.execution_id = Some(ids.execution_id + 1);
+        self.commit(vec![report], &balances, &[asset], now).await?;
+        let mut order = row_order(&row, order_id);
+        order.status = OrderStatus::Canceled;
+        order.update_time = Some(now);
+        Ok(order)
+    }
+}
+
+/// A resting order's fill condition.
+#[derive(Debug, Clone, Copy)]
+struct Resting {
+    order_type: OrderType,
+    side: Side,
+    qty: Decimal,
+    limit: Option<Decimal>,
+    stop: Option<Decimal>,
+    /// Its limit price, or its stop price for the market-stop types.
+    fill_price: Decimal,
+}
+
+impl Resting {
+    fn new(
+        order_type: OrderType,
+        side: Side,
+        qty: Decimal,
+        limit: Option<Decimal>,
+        stop: Option<Decimal>,
+    ) -> Option<Resting> {
+        if order_type == OrderType::Market || (order_type.needs_stop_price() && stop.is_none()) {
+            return None;
+        }
+        let fill_price = if order_type.needs_price() {
+            limit?
+        } else {
+            stop?
+        };
+        Some(Resting {
+            order_type,
+            side,
+            qty,
+            limit,
+            stop,
+            fill_price,
+        })
+    }
+
+    fn of(row: &OrderRow) -> Option<Resting> {
+        Resting::new(
+            row.order_type,
+            row.side,
+            row.quantity?,
+            row.price,
+            row.stop_price,
+        )
+    }
+
+    /// Whether prices between `low` and `high` trigger the stop (always for non-stops).
+    fn triggered(&self, low: Decimal, high: Decimal) -> bool {
+        let Some(stop) = self.stop else {
+            return true;
+        };
+        match (self.order_type, self.side) {
+            (OrderType::StopLoss | OrderType::StopLossLimit, Side::Buy)
+            | (OrderType::TakeProfit | OrderType::TakeProfitLimit, Side::Sell) => high >= stop,
+            (OrderType::StopLoss | OrderType::StopLossLimit, Side::Sell)
+            | (OrderType::TakeProfit | OrderType::TakeProfitLimit, Side::Buy) => low <= stop,
+            _ => true,
+        }
+    }
+
+    /// Whether prices between `low` and `high` fill the order.
+    fn reached(&self, low: Decimal, high: Decimal) -> bool {
+        let limit_ok = match (
+            self.limit.filter(|_| self.order_type.needs_price()),
+            self.side,
+        ) {
+            (None, _) => true,
+            (Some(p), Side::Buy) => low <= p,
+            (Some(p), Side::Sell) => high >= p,
+        };
+        limit_ok && self.triggered(low, high)
+    }
+}
+
+/// When a stored order started working (its placement time).
+fn working_time(row: &OrderRow) -> i64 {
+    row.transact_time.unwrap_or(row.created_at)
+}
+
+/// A kline price (parsed from the exchange's decimal text into an `f64`) as the decimal it
+/// was: the shortest text that reads back as the same `f64`.
+fn dec_of(price: f64) -> Option<Decimal> {
+    Decimal::from_str(&price.to_string()).ok()
+}
+
+fn round_down(qty: Decimal, step: Decimal) -> Decimal {
+    if step.is_zero() {
+        qty
+    } else {
+        (qty / step).floor() * step
+    }
+}
+
+fn commission_asset(side: Side, info: &SymbolInfo) -> &str {
+    match side {
+        Side::Buy => &info.base_asset,
+        Side::Sell => &info.quote_asset,
+    }
+}
+
+fn add_free(balances: &mut Book, asset: &str, amount: Decimal) {
+    balances.entry(asset.to_string()).or_default().0 += amount;
+}
+
+/// Takes `unlock` out of the locked amount of `asset` and locks `lock` from its free one.
+fn move_locked(balances: &mut Book, asset: &str, unlock: Decimal, lock: Decimal) {
+    let entry = balances.entry(asset.to_string()).or_default();
+    entry.1 -= unlock;
+    entry.0 -= lock;
+    entry.1 += lock;
+}
+
+/// An execution report about stored `row` (no trade), at `now`.
+fn base_report(row: &OrderRow, order_id: i64, now: i64) -> ExecutionReport {
+    ExecutionReport {
+        event_time: now,
+        symbol: row.symbol.clone(),
+        client_order_id: row.client_order_id.to_string(),
+        side: row.side,
+        order_type: Spelled::Known(row.order_type),
+        time_in_force: Spelled::Known(row.time_in_force.unwrap_or(TimeInForce::Gtc)),
+        quantity: row.quantity.unwrap_or_default(),
+        price: row.price.unwrap_or_default(),
+        stop_price: row.stop_price.unwrap_or_default(),
+        order_list_id: Some(-1),
+        orig_client_order_id: String::new(),
+        execution_type: ExecutionType::New,
+        order_status: row.status,
+        reject_reason: "NONE".to_string(),
+        order_id,
+        last_qty: Decimal::ZERO,
+        cumulative_qty: row.executed_qty,
+        last_price: Decimal::ZERO,
+        commission: Decimal::ZERO,
+        commission_asset: None,
+        transaction_time: now.max(row.update_time.unwrap_or(0)),
+        trade_id: -1,
+        execution_id: None,
+        is_maker: false,
+        order_creation_time: working_time(row),
+        cumulative_quote_qty: row.cummulative_quote_qty,
+        last_quote_qty: Some(Decimal::ZERO),
+        quote_order_qty: row.quote_quantity,
+        working_time: Some(working_time(row)),
+        raw: String::new(),
+    }
+}
+
+/// A stored order as the venue reports it.
+fn row_order(row: &OrderRow, order_id: i64) -> Order {
+    Order {
+        symbol: row.symbol.clone(),
+        order_id,
+        client_order_id: row.client_order_id.to_string(),
+        side: row.side,
+        order_type: row.order_type,
+        time_in_force: row.time_in_force,
+        price: row.price.unwrap_or_default(),
+        orig_qty: row.quantity.unwrap_or_default(),
+        orig_quote_order_qty: row.quote_quantity.unwrap_or_default(),
+        executed_qty: row.executed_qty,
+        cummulative_quote_qty: row.cummulative_quote_qty,
+        stop_price: row.stop_price,
+        status: row.status,
+        time: row.transact_time,
+        update_time: row.update_time,
+        fills: row.fills.clone(),
+    }
+}
+
+impl Venue for PaperVenue {
+    fn market(&self) -> Market {
+        Market::Spot
+    }
+
+    /// Simulated at once (module docs); nothing is sent but public market-data requests.
+    fn place_order<'a>(
+        &'a self,
+        request: &'a OrderRequest,
+        client_order_id: &'a ClientOrderId,
+    ) -> BoxFuture<'a, VenueResult<Order>> {
+        self.place(request, client_order_id).boxed()
+    }
+
+    /// From the database; `-2013` "Order does not exist." when it has no such paper order.
+    fn query_order<'a>(
+        &'a self,
+        symbol: &'a Symbol,
+        which: &'a OrderRef,
+    ) -> BoxFuture<'a, VenueResult<Order>> {
+        async move {
+            match self.find(symbol, which).await? {
+                Some(row) if !row.status.is_local() => match row.order_id {
+                    Some(id) => Ok(row_order(&row, id)),
+                    None => Err(PaperRejection::NoSuchOrder.error()),
+                },
+                _ => Err(PaperRejection::NoSuchOrder.error()),
+            }
+        }
+        .boxed()
+    }
+
+    /// Cancels a resting paper order and unlocks its funds; `-2011` "Unknown order sent."
+    /// when it is not open.
+    fn cancel_order<'a>(
+        &'a self,
+        symbol: &'a Symbol,
+        which: &'a OrderRef,
+    ) -> BoxFuture<'a, VenueResult<Order>> {
+        self.cancel(symbol, which).boxed()
+    }
+
+    fn open_orders<'a>(
+        &'a self,
+        symbol: Option<&'a Symbol>,
+    ) -> BoxFuture<'a, VenueResult<Vec<Order>>> {
+        async move {
+            let rows = self.read(|s| s.orders_not_final()).await?;
+            Ok(rows
+                .iter()
+                .filter(|r| r.market == Market::Spot && symbol.is_none_or(|s| &r.symbol == s))
+                .filter(|r| matches!(r.status, OrderStatus::New | OrderStatus::PartiallyFilled))
+                .filter_map(|r| Some(row_order(r, r.order_id?)))
+                .collect())
+        }
+        .boxed()
+    }
+
+    /// The paper orders of `symbol` from the database, oldest first.
+    fn all_orders<'a>(
+        &'a self,
+        symbol: &'a Symbol,
+        from_order_id: Option<i64>,
+        limit: u16,
+    ) -> BoxFuture<'a, VenueResult<Vec<Order>>> {
+        async move {
+            let filter = crate::store::OrderFilter {
+                symbol: Some(symbol.clone()),
+                limit: 1000,
+                ..Default::default()
+            };
+            let rows = self.read(move |s| s.orders(&filter)).await?;
+            let mut orders: Vec<Order> = rows
+                .iter()
+                .filter(|r| r.market == Market::Spot && !r.status.is_local())
+                .filter_map(|r| Some(row_order(r, r.order_id?)))
+                .filter(|o| from_order_id.is_none_or(|from| o.order_id >= from))
+                .collect();
+            orders.sort_by_key(|o| o.order_id);
+            orders.truncate(usize::from(limit));
+            Ok(orders)
+        }
+        .boxed()
+    }
+
+    /// Nothing to catch up: paper fills are stored as they are simulated.
+    fn my_trades<'a>(
+        &'a self,
+        _symbol: &'a Symbol,
+        _from_id: Option<i64>,
+        _limit: u16,
+    ) -> BoxFuture<'a, VenueResult<Vec<Trade>>> {
+        async { Ok(Vec::new()) }.boxed()
+    }
+
+    /// The paper balances from the database.
+    fn account(&self) -> BoxFuture<'_, VenueResult<Account>> {
+        async move {
+            let rows = self.read(|s| s.balances(Market::Spot)).await?;
+            Ok(Account {
+                can_trade: true,
+                update_time: rows.iter().map(|b| b.update_time).max().unwrap_or(0),
+                balances: rows
+                    .into_iter()
+                    .filter(|b| !(b.free.is_zero() && b.locked.is_zero()))
+                    .map(|b| Balance {
+                        asset: b.asset,
+                        free: b.free,
+                        locked: b.locked,
+                    })
+                    .collect(),
+            })
+        }
+        .boxed()
+    }
+
+    /// `GET /api/v3/exchangeInfo?symbol=` (public).
+    fn symbol_info<'a>(
+        &'a self,
+        symbol: &'a Symbol,
+    ) -> BoxFuture<'a, VenueResult<Option<SymbolInfo>>> {
+        async move {
+            let info = self.inner.client.exchange_info_for(symbol).await?;
+            Ok(info.symbol(symbol).cloned())
+        }
+        .boxed()
+    }
+
+    /// `GET /api/v3/ticker/price?symbol=` (public).
+    fn last_price<'a>(&'a self, symbol: &'a Symbol) -> BoxFuture<'a, VenueResult<Decimal>> {
+        self.inner.client.ticker_price(symbol).boxed()
+    }
+
+    fn server_now_ms(&self) -> i64 {
+        self.inner.client.server_now_ms()
+    }
+
+    /// Zero: a paper placement either happened (its row says so) or not.
+    fn acceptance_window_ms(&self) -> u64 {
+        0
+    }
+
+    /// Paper orders count against no exchange limit.
+    fn check_order_rate(&self) -> VenueResult<()> {
+        Ok(())
+    }
+}
+
+/// How often [`PaperWatch`] looks at least, whatever the beats do.
+const WATCH_EVERY_MAX: Duration = Duration::from_secs(60);
+
+/// The component that fills resting paper orders: after every beat (the heartbeat's
+/// status watch changes), and at least every minute, one [`PaperVenue::check_resting`].
+pub struct PaperWatch<T> {
+    venue: PaperVenue,
+    beats: watch::Receiver<T>,
+}
+
+impl<T> PaperWatch<T> {
+    /// Watches `venue`'s resting orders after each change of `beats`.
+    pub fn new(venue: PaperVenue, beats: watch::Receiver<T>) -> Self {
+        PaperWatch { venue, beats }
+    }
+}
+
+impl<T: Send + Sync + 'static> crate::component::Component for PaperWatch<T> {
+    fn name(&self) -> &'static str {
+        "paper"
+    }
+
+    fn drain_deadline(&self) -> Duration {
+        Duration::from_secs(2)
+    }
+
+    fn run(
+        self,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.watch(shutdown)
+    }
+}
+
+impl<T: Send + Sync + 'static> PaperWatch<T> {
+    async fn watch(mut self, shutdown: CancellationToken) {
+        {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    changed = self.beats.changed() => {
+                        if changed.is_err() {
+                            shutdown.cancelled().await;
+                            break;
+                        }
+                    }
+                    _ = tokio::time::sleep(WATCH_EVERY_MAX) => {}
+                }
+                let checked = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    r = self.venue.check_resting() => r,
+                };
+                match checked {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(filled = n, "resting paper orders filled"),
+                    Err(e) => tracing::warn!(error = %e, "resting paper orders not checked"),
+                }
+            }
+        }
+    }
+}
