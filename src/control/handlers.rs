@@ -27,6 +27,7 @@ use super::protocol::{
     SymbolAdded, SymbolCountsView, SymbolEntry, SymbolList, SymbolListParams, SymbolParams,
     SymbolRemove, SymbolView, SyncNow, SyncNowParams, WeightView, code,
 };
+use super::protocol::{BackfillWait, BackfillWaitParams};
 use super::rate::RequestRate;
 use crate::backfill::{BackfillError, JobState};
 use crate::domain::JobStatus;
@@ -88,6 +89,7 @@ impl Dispatch {
         d.register::<SymbolList, _, _>(symbol_list);
         d.register::<SyncNow, _, _>(sync_now);
         d.register::<BackfillStart, _, _>(backfill_start);
+        d.register::<BackfillWait, _, _>(backfill_wait);
         d.register::<KlineList, _, _>(kline_list);
         d.register::<OrderPlace, _, _>(order_place);
         d.register::<OrderCancel, _, _>(order_cancel);
@@ -519,6 +521,49 @@ async fn backfill_start(
         .map_err(backfill_error)?;
     tracing::info!(symbol = %row.symbol, jobs = jobs.len(), "backfill started on the control socket");
     Ok(jobs.iter().map(JobView::from).collect())
+}
+
+/// The longest `backfill.wait`, ms.
+const MAX_BACKFILL_WAIT_MS: u64 = 60_000;
+
+/// `backfill.wait`: the symbol's jobs summed up once they have all ended, or at the
+/// timeout; woken by the backfill each time a job ends (never a poll).
+async fn backfill_wait(
+    ctx: Arc<ControlContext>,
+    p: BackfillWaitParams,
+) -> Result<BackfillSummary, ErrorObject> {
+    spot_only(p.market)?;
+    let timeout_ms = p.timeout_ms.unwrap_or(1_000);
+    if timeout_ms > MAX_BACKFILL_WAIT_MS {
+        return Err(ErrorObject::invalid_param(
+            "timeout_ms",
+            format_args!("must be 0..={MAX_BACKFILL_WAIT_MS} ms, not {timeout_ms}"),
+        ));
+    }
+    let row = active_symbol(&ctx, &p.symbol).await?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
+    let mut ends = ctx.backfill.job_ends();
+    loop {
+        ends.borrow_and_update();
+        let jobs = ctx
+            .backfill
+            .jobs(Some(row.id))
+            .await
+            .map_err(backfill_error)?;
+        let summary = summarize(&jobs);
+        if summary.done + summary.failed + summary.stopped >= summary.jobs {
+            return Ok(summary);
+        }
+        tokio::select! {
+            changed = ends.changed() => {
+                if changed.is_err() {
+                    // The backfill has stopped: nothing will end any more.
+                    return Ok(summary);
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => return Ok(summary),
+        }
+    }
 }
 
 /// `kline.list`.
