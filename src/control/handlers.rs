@@ -320,6 +320,9 @@ async fn status(ctx: Arc<ControlContext>, _: NoParams) -> Result<StatusInfo, Err
 /// The most days of history a symbol may ask for (about ten years).
 const MAX_BACKFILL_DAYS: u32 = 3650;
 
+/// How old a cached `exchangeInfo` `symbol.add` validates against may be, ms.
+const EXCHANGE_INFO_MAX_AGE_MS: i64 = 10 * 60_000;
+
 /// `symbol.add`: validate, check the exchange, register, start the backfill.
 async fn symbol_add(
     ctx: Arc<ControlContext>,
@@ -357,7 +360,17 @@ async fn symbol_add(
     {
         return Err(already_registered(&row));
     }
-    let info = ctx.exchange.exchange_info().await.map_err(exchange_error)?;
+    // The cached exchangeInfo (the beats read it at start and hourly) unless it is older
+    // than 10 minutes or does not list the symbol: then read again (weight 20; refused at
+    // once with -32006 when the control share of the weight is spent).
+    let info = match ctx
+        .exchange
+        .cached_exchange_info(EXCHANGE_INFO_MAX_AGE_MS)
+        .filter(|info| info.symbol(&symbol).is_some())
+    {
+        Some(info) => info,
+        None => Arc::new(ctx.exchange.exchange_info().await.map_err(exchange_error)?),
+    };
     let Some(listed) = info.symbol(&symbol).cloned() else {
         return Err(ErrorObject::new(
             code::UNKNOWN_SYMBOL,

@@ -194,6 +194,8 @@ struct Inner {
     /// Woken whenever the gate's limit, usage, reservations or reserve change, so a held
     /// request is decided again at once instead of sleeping to the end of the window.
     gate_changed: tokio::sync::Notify,
+    /// The newest full `exchangeInfo` and when it was read (local clock, ms).
+    exchange_info: Mutex<Option<(i64, Arc<ExchangeInfo>)>>,
     /// Never held across an `.await`.
     orders: Mutex<OrderCountGate>,
 }
@@ -324,6 +326,7 @@ impl RestClient {
                 server_time_seen: AtomicI64::new(i64::MIN),
                 gate: Mutex::new(WeightGate::new()),
                 gate_changed: tokio::sync::Notify::new(),
+                exchange_info: Mutex::new(None),
                 orders: Mutex::new(OrderCountGate::default()),
             }),
             priority: Priority::Interactive,
@@ -513,6 +516,29 @@ impl RestClient {
         if !orders.is_empty() {
             self.inner.orders().set_limits(&orders);
         }
+    }
+
+    /// Keeps `info`, a full `exchangeInfo` just read, for [`RestClient::cached_exchange_info`].
+    pub(super) fn remember_exchange_info(&self, info: &ExchangeInfo) {
+        let now = self.inner.clock.now_ms();
+        *self
+            .inner
+            .exchange_info
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((now, Arc::new(info.clone())));
+    }
+
+    /// The newest full `exchangeInfo` any handle of this client read, if it was read at
+    /// most `max_age_ms` ago (local clock). Sends nothing.
+    pub fn cached_exchange_info(&self, max_age_ms: i64) -> Option<Arc<ExchangeInfo>> {
+        let now = self.inner.clock.now_ms();
+        self.inner
+            .exchange_info
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .filter(|(read_at, _)| now - read_at <= max_age_ms)
+            .map(|(_, info)| Arc::clone(info))
     }
 
     /// The `ORDERS` limits in force, `(interval_ms, limit)`: empty until an

@@ -1,5 +1,6 @@
-//! `backfill.wait` (what `ctl symbols add --wait` calls): the daemon answers as soon as the
-//! symbol's backfill jobs have ended, woken by the backfill itself, not on a poll.
+//! Control calls that must not wait: `backfill.wait` (what `ctl symbols add --wait` calls)
+//! answers as soon as the symbol's backfill jobs have ended, woken by the backfill itself,
+//! not on a poll; `symbol.add` validates against the cached exchangeInfo.
 
 mod common;
 
@@ -7,7 +8,9 @@ use std::time::Duration;
 
 use common::*;
 use tradebeat::clock::system_now_ms;
-use tradebeat::control::protocol::{BackfillWait, BackfillWaitParams, SymbolAdd, SymbolAddParams};
+use tradebeat::control::protocol::{
+    BackfillWait, BackfillWaitParams, SymbolAdd, SymbolAddParams, code,
+};
 use tradebeat::control::{Client, ClientError};
 use tradebeat::domain::Interval;
 
@@ -79,5 +82,49 @@ async fn backfill_wait_answers_within_100_ms_of_the_jobs_end() {
     // Once ended, it answers at once whatever the timeout.
     let again = client.call::<BackfillWait>(&wait(60_000)).await.unwrap();
     assert_eq!(again.done, 1);
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn symbol_add_validates_against_the_cached_exchange_info() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let config = config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1h"]);
+    let socket = config.control.socket.clone();
+    let db = config.storage.database.clone();
+    let daemon = InProcess::start(config);
+    wait_until(
+        "the socket and the first beat",
+        Duration::from_secs(20),
+        || socket.exists() && heartbeat_count(&db) >= 1,
+    )
+    .await;
+    let mut client = Client::connect(&socket)
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_secs(30));
+    let add = |symbol: &str| SymbolAddParams {
+        symbol: symbol.parse().unwrap(),
+        market: None,
+        intervals: Some(vec![Interval::H1]),
+        backfill_days: Some(1),
+    };
+    let info_reads = || {
+        sim.request_log()
+            .iter()
+            .filter(|r| r.path == "/api/v3/exchangeInfo")
+            .count()
+    };
+    // The first beat read exchangeInfo; symbol.add of a listed symbol reads nothing more.
+    sim.clear_request_log();
+    let added = client.call::<SymbolAdd>(&add("ETHUSDT")).await.unwrap();
+    assert_eq!(added.symbol.symbol.as_str(), "ETHUSDT");
+    assert_eq!(info_reads(), 0, "{:?}", sim.request_log());
+    // A symbol the cache does not list is looked up again (it may have been listed since).
+    match client.call::<SymbolAdd>(&add("ZZZUSDT")).await {
+        Err(ClientError::Rpc(e)) => assert_eq!(e.code, code::UNKNOWN_SYMBOL, "{e:?}"),
+        other => panic!("expected unknown_symbol, got {other:?}"),
+    }
+    assert_eq!(info_reads(), 1, "{:?}", sim.request_log());
     daemon.stop().await;
 }
