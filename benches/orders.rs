@@ -27,12 +27,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tradebeat::clock::Clock;
+use tradebeat::component::Component as _;
 use tradebeat::domain::{Credentials, Secret};
 use tradebeat::domain::{OrderRequest, OrderType, Side, TimeInForce, rules};
 use tradebeat::exchange::signing::encode_params;
 use tradebeat::exchange::{ClientOptions, HmacSha256, Network, Signer, SpotClient};
 use tradebeat::orders::Orders;
-use tradebeat::store::Store;
+use tradebeat::store::{Checkpointer, Store};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Dir {
@@ -110,6 +111,9 @@ async fn order_path(n: usize) {
     let addr = proxy(sim.addr(), events.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("bench.db")).unwrap();
+    // The WAL is checkpointed as in the daemon: in the background, never by a commit.
+    let checkpoints = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(Checkpointer::new(store.clone()).run(checkpoints.clone()));
     let options = ClientOptions::for_network(
         Network::Testnet,
         Some(&format!("http://{addr}")),

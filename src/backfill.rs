@@ -237,6 +237,9 @@ struct Ctx {
     progress: Mutex<HashMap<SeriesKey, Progress>>,
     /// Per series, the newest open time up to which the stored series was checked.
     checked: Mutex<HashMap<SeriesKey, i64>>,
+    /// Counts the jobs that ended (done, failed, moved or stopped): waiters on
+    /// [`BackfillHandle::job_ends`] look at the database again when it moves.
+    job_ends: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -289,6 +292,7 @@ impl Backfill {
             options,
             progress: Mutex::new(HashMap::new()),
             checked: Mutex::new(HashMap::new()),
+            job_ends: watch::Sender::new(0),
         });
         let handle = BackfillHandle {
             ctx: Arc::clone(&ctx),
@@ -528,6 +532,7 @@ impl Ctx {
             let ctx = Arc::clone(self);
             let handle = jobs.spawn(async move {
                 ctx.drive_job(job).await;
+                ctx.job_ends.send_modify(|n| *n += 1);
                 key
             });
             running.insert(key, handle);
@@ -822,10 +827,18 @@ impl BackfillHandle {
                 jobs = stopped,
                 "backfill stopped for a removed symbol"
             );
+            self.ctx.job_ends.send_modify(|n| *n += 1);
         }
         self.commands
             .send(Command::Stop(symbol_id))
             .map_err(|_| BackfillError::NotRunning)
+    }
+
+    /// A receiver that sees a change whenever a job has ended (done, failed, stopped, or
+    /// restarted by the handle) and its state is in the database: read the jobs again then
+    /// ([`BackfillHandle::jobs`]). Mark it seen before reading, so no end is missed.
+    pub fn job_ends(&self) -> watch::Receiver<u64> {
+        self.ctx.job_ends.subscribe()
     }
 
     /// The jobs of one symbol, or of all symbols, from the database, with percent done and,

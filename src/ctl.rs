@@ -32,6 +32,7 @@ use crate::control::protocol::{
     SymbolList, SymbolListParams, SymbolParams, SymbolRemove, SymbolView, SyncNow, SyncNowParams,
     code,
 };
+use crate::control::protocol::{BackfillWait, BackfillWaitParams};
 use crate::control::protocol::{
     FundingRateList, FuturesListParams, MarkPriceList, OpenInterestList,
 };
@@ -40,8 +41,9 @@ use crate::control::{Client, ClientError};
 mod futures_tables;
 use crate::domain::{Market, Symbol};
 
-/// How often `symbols add --wait` asks for the backfill's progress.
-const WAIT_POLL: Duration = Duration::from_secs(1);
+/// The longest `symbols add --wait` waits for one answer of `backfill.wait` before it
+/// shows the progress again; the daemon answers as soon as the jobs have ended.
+const WAIT_PROGRESS: Duration = Duration::from_secs(1);
 
 /// `ctl`'s exit statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -369,20 +371,26 @@ fn futures_params(
     }
 }
 
-/// Polls `symbol.list` until every backfill job of `symbol` has ended, showing progress
-/// on stderr (one line rewritten in place on a terminal, a line per change otherwise).
+/// Waits with `backfill.wait` until every backfill job of `symbol` has ended (the daemon
+/// answers as soon as they have), showing progress on stderr at least every second (one
+/// line rewritten in place on a terminal, a line per change otherwise).
 async fn wait_for_backfill(client: &mut Client, symbol: &Symbol) -> Result<Exit, ClientError> {
     let tty = std::io::stderr().is_terminal();
     let mut last_shown = String::new();
+    let params = BackfillWaitParams {
+        symbol: symbol.clone(),
+        market: None,
+        timeout_ms: Some(u64::try_from(WAIT_PROGRESS.as_millis()).unwrap_or(1_000)),
+    };
     loop {
-        let entries = client
-            .call::<SymbolList>(&SymbolListParams::default())
-            .await?;
-        let Some(entry) = entries.into_iter().find(|e| &e.symbol.symbol == symbol) else {
-            eprintln!("tradebeat: {symbol} is no longer registered");
-            return Ok(Exit::Failed);
+        let summary = match client.call::<BackfillWait>(&params).await {
+            Ok(summary) => summary,
+            Err(ClientError::Rpc(e)) if e.code == code::NOT_FOUND => {
+                eprintln!("tradebeat: {symbol} is no longer registered");
+                return Ok(Exit::Failed);
+            }
+            Err(e) => return Err(e),
         };
-        let summary = entry.backfill.unwrap_or_default();
         let line = format!("backfill {symbol}: {}", describe_backfill(&summary));
         if line != last_shown {
             if tty {
@@ -406,7 +414,6 @@ async fn wait_for_backfill(client: &mut Client, symbol: &Symbol) -> Result<Exit,
             }
             return Ok(Exit::Success);
         }
-        tokio::time::sleep(WAIT_POLL).await;
     }
 }
 

@@ -308,6 +308,7 @@ pub async fn run_with(
     let mut components = Components::new(shutdown.clone());
     // The database deleted or replaced under us ends the daemon (exit 1): see its module.
     components.start(crate::store::DatabaseWatch::new(store.clone()));
+    components.start(crate::store::Checkpointer::new(store.clone()));
     if let Some(lock) = run_options.lock {
         components.start(crate::instance::LockWatch::new(lock));
     }

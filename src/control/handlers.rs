@@ -27,6 +27,7 @@ use super::protocol::{
     SymbolAdded, SymbolCountsView, SymbolEntry, SymbolList, SymbolListParams, SymbolParams,
     SymbolRemove, SymbolView, SyncNow, SyncNowParams, WeightView, code,
 };
+use super::protocol::{BackfillWait, BackfillWaitParams};
 use super::rate::RequestRate;
 
 mod futures_queries;
@@ -90,6 +91,7 @@ impl Dispatch {
         d.register::<SymbolList, _, _>(symbol_list);
         d.register::<SyncNow, _, _>(sync_now);
         d.register::<BackfillStart, _, _>(backfill_start);
+        d.register::<BackfillWait, _, _>(backfill_wait);
         d.register::<KlineList, _, _>(kline_list);
         d.register::<OrderPlace, _, _>(order_place);
         d.register::<OrderCancel, _, _>(order_cancel);
@@ -326,6 +328,9 @@ async fn status(ctx: Arc<ControlContext>, _: NoParams) -> Result<StatusInfo, Err
 /// The most days of history a symbol may ask for (about ten years).
 const MAX_BACKFILL_DAYS: u32 = 3650;
 
+/// How old a cached `exchangeInfo` `symbol.add` validates against may be, ms.
+const EXCHANGE_INFO_MAX_AGE_MS: i64 = 10 * 60_000;
+
 /// `symbol.add`: validate, check the exchange, register, start the backfill.
 async fn symbol_add(
     ctx: Arc<ControlContext>,
@@ -364,7 +369,16 @@ async fn symbol_add(
     {
         return Err(already_registered(&row));
     }
-    let info = exchange.exchange_info().await.map_err(exchange_error)?;
+    // The cached exchangeInfo (the beats read it at start and hourly) unless it is older
+    // than 10 minutes or does not list the symbol: then read again (weight 20; refused at
+    // once with -32006 when the control share of the weight is spent).
+    let info = match exchange
+        .cached_exchange_info(EXCHANGE_INFO_MAX_AGE_MS)
+        .filter(|info| info.symbol(&symbol).is_some())
+    {
+        Some(info) => info,
+        None => Arc::new(exchange.exchange_info().await.map_err(exchange_error)?),
+    };
     let Some(listed) = info.symbol(&symbol).cloned() else {
         return Err(ErrorObject::new(
             code::UNKNOWN_SYMBOL,
@@ -538,6 +552,55 @@ async fn backfill_start(
         .map_err(backfill_error)?;
     tracing::info!(symbol = %row.symbol, jobs = jobs.len(), "backfill started on the control socket");
     Ok(jobs.iter().map(JobView::from).collect())
+}
+
+/// The longest `backfill.wait`, ms.
+const MAX_BACKFILL_WAIT_MS: u64 = 60_000;
+
+/// `backfill.wait`: the symbol's jobs summed up once they have all ended, or at the
+/// timeout; woken by the backfill each time a job ends (never a poll).
+async fn backfill_wait(
+    ctx: Arc<ControlContext>,
+    p: BackfillWaitParams,
+) -> Result<BackfillSummary, ErrorObject> {
+    if let Some(market) = p.market.filter(|m| *m != Market::Spot) {
+        // Futures symbols are not backfilled yet: there is nothing to wait for.
+        return Err(
+            ErrorObject::not_available(format_args!("backfill on the {market} market"))
+                .with_data(json!({ "param": "market" })),
+        );
+    }
+    let timeout_ms = p.timeout_ms.unwrap_or(1_000);
+    if timeout_ms > MAX_BACKFILL_WAIT_MS {
+        return Err(ErrorObject::invalid_param(
+            "timeout_ms",
+            format_args!("must be 0..={MAX_BACKFILL_WAIT_MS} ms, not {timeout_ms}"),
+        ));
+    }
+    let row = active_symbol(&ctx, &p.symbol).await?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
+    let mut ends = ctx.backfill.job_ends();
+    loop {
+        ends.borrow_and_update();
+        let jobs = ctx
+            .backfill
+            .jobs(Some(row.id))
+            .await
+            .map_err(backfill_error)?;
+        let summary = summarize(&jobs);
+        if summary.done + summary.failed + summary.stopped >= summary.jobs {
+            return Ok(summary);
+        }
+        tokio::select! {
+            changed = ends.changed() => {
+                if changed.is_err() {
+                    // The backfill has stopped: nothing will end any more.
+                    return Ok(summary);
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => return Ok(summary),
+        }
+    }
 }
 
 /// `kline.list`.

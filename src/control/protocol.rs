@@ -851,6 +851,17 @@ impl Method for BackfillStart {
     type Result = Vec<JobView>;
 }
 
+/// `backfill.wait`: answers as soon as every backfill job of a symbol has ended (done,
+/// failed or stopped), or when `timeout_ms` has passed, with its jobs summed up (`jobs`
+/// counts them; ended when `done + failed + stopped == jobs`). A notification from the
+/// backfill, not a poll: `ctl symbols add --wait` calls it in a loop for its progress line.
+pub struct BackfillWait;
+impl Method for BackfillWait {
+    const NAME: &'static str = "backfill.wait";
+    type Params = BackfillWaitParams;
+    type Result = BackfillSummary;
+}
+
 /// `kline.list`: stored candles of one symbol and interval.
 pub struct KlineList;
 impl Method for KlineList {
@@ -1079,6 +1090,20 @@ pub struct SyncNowParams {
     /// so syncing one symbol costs the same as syncing all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symbol: Option<Symbol>,
+}
+
+/// `backfill.wait` parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillWaitParams {
+    /// An active registered symbol.
+    pub symbol: Symbol,
+    /// `"spot"` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<Market>,
+    /// The longest wait, ms (0..=60000; absent: 1000). 0 answers at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 /// `backfill.start` parameters.

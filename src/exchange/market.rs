@@ -189,6 +189,15 @@ impl MarketClient {
         }
     }
 
+    /// The newest full `exchangeInfo` read through any handle of this client (the beats
+    /// read it first thing and hourly), if read at most `max_age_ms` ago; sends nothing.
+    pub fn cached_exchange_info(&self, max_age_ms: i64) -> Option<std::sync::Arc<ExchangeInfo>> {
+        match self {
+            MarketClient::Spot(c) => c.cached_exchange_info(max_age_ms),
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.cached_exchange_info(max_age_ms),
+        }
+    }
+
     /// One symbol's rules (`exchangeInfo?symbol=`); an unknown symbol is a rejection
     /// ([`super::Rejection::UnknownSymbol`]).
     ///

@@ -168,8 +168,9 @@ fn check_rest_url(url: &Url) -> Result<(), ExchangeError> {
 /// runs; `Api` when the exchange rejects the request (never retried); `Decode` for a
 /// payload that does not parse; `InvalidRequest` for a broken precondition. A request may
 /// also wait (asynchronously) for the next one-minute weight window when the budget of
-/// its [`Priority`] is spent; on a [`RestClient::control`] handle it never waits but fails
-/// at once with `WeightReserved` instead.
+/// its [`Priority`] is spent, or less: until the budget changes enough to admit it (a
+/// published limit, weight given back); on a [`RestClient::control`] handle it never
+/// waits but fails at once with `WeightReserved` instead.
 #[derive(Clone)]
 pub struct RestClient {
     inner: Arc<Inner>,
@@ -190,6 +191,11 @@ struct Inner {
     api: Api,
     /// Never held across an `.await`.
     gate: Mutex<WeightGate>,
+    /// Woken whenever the gate's limit, usage, reservations or reserve change, so a held
+    /// request is decided again at once instead of sleeping to the end of the window.
+    gate_changed: tokio::sync::Notify,
+    /// The newest full `exchangeInfo` and when it was read (local clock, ms).
+    exchange_info: Mutex<Option<(i64, Arc<ExchangeInfo>)>>,
     /// Never held across an `.await`.
     orders: Mutex<OrderCountGate>,
 }
@@ -211,6 +217,14 @@ impl Inner {
 
     fn orders(&self) -> MutexGuard<'_, OrderCountGate> {
         self.orders.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Ends a reservation and wakes the held requests: the weight it gives back or the
+    /// usage the exchange reported may let them go.
+    fn finish(&self, ticket: Ticket, reported: Option<u32>) {
+        let now = self.server_now_ms();
+        self.gate().finish(ticket, now, reported);
+        self.gate_changed.notify_waiters();
     }
 
     fn server_now_ms(&self) -> i64 {
@@ -257,8 +271,7 @@ struct Reservation<'a> {
 impl Reservation<'_> {
     fn finish(mut self, reported: Option<u32>) {
         if let Some(ticket) = self.ticket.take() {
-            let now = self.inner.server_now_ms();
-            self.inner.gate().finish(ticket, now, reported);
+            self.inner.finish(ticket, reported);
         }
     }
 }
@@ -266,8 +279,7 @@ impl Reservation<'_> {
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            let now = self.inner.server_now_ms();
-            self.inner.gate().finish(ticket, now, None);
+            self.inner.finish(ticket, None);
         }
     }
 }
@@ -313,6 +325,8 @@ impl RestClient {
                 offset_ms: AtomicI64::new(0),
                 server_time_seen: AtomicI64::new(i64::MIN),
                 gate: Mutex::new(WeightGate::new()),
+                gate_changed: tokio::sync::Notify::new(),
+                exchange_info: Mutex::new(None),
                 orders: Mutex::new(OrderCountGate::default()),
             }),
             priority: Priority::Interactive,
@@ -415,6 +429,7 @@ impl RestClient {
     /// Keeps `weight` of every one-minute window for the beats (see [`super::weight`]).
     pub(super) fn reserve_for_beats(&self, weight: u32) {
         self.inner.gate().set_beat_reserve(weight);
+        self.inner.gate_changed.notify_waiters();
     }
 
     /// Counts `weight` as spent now by control work (a manual beat) if it fits the control
@@ -489,6 +504,8 @@ impl RestClient {
     pub(super) fn adopt_limits(&self, info: &ExchangeInfo) {
         if let Some(limit) = info.request_weight_per_minute() {
             self.inner.gate().set_limit(limit);
+            // A held request may fit the limit the exchange published.
+            self.inner.gate_changed.notify_waiters();
         }
         let orders: Vec<(i64, u32)> = info
             .rate_limits
@@ -499,6 +516,29 @@ impl RestClient {
         if !orders.is_empty() {
             self.inner.orders().set_limits(&orders);
         }
+    }
+
+    /// Keeps `info`, a full `exchangeInfo` just read, for [`RestClient::cached_exchange_info`].
+    pub(super) fn remember_exchange_info(&self, info: &ExchangeInfo) {
+        let now = self.inner.clock.now_ms();
+        *self
+            .inner
+            .exchange_info
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((now, Arc::new(info.clone())));
+    }
+
+    /// The newest full `exchangeInfo` any handle of this client read, if it was read at
+    /// most `max_age_ms` ago (local clock). Sends nothing.
+    pub fn cached_exchange_info(&self, max_age_ms: i64) -> Option<Arc<ExchangeInfo>> {
+        let now = self.inner.clock.now_ms();
+        self.inner
+            .exchange_info
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .filter(|(read_at, _)| now - read_at <= max_age_ms)
+            .map(|(_, info)| Arc::clone(info))
     }
 
     /// The `ORDERS` limits in force, `(interval_ms, limit)`: empty until an
@@ -749,13 +789,27 @@ impl RestClient {
         })
     }
 
-    /// Waits until the gate admits `endpoint`'s weight at this handle's priority.
+    /// Waits until the gate admits `endpoint`'s weight at this handle's priority. A held
+    /// request is decided again when its window ends and whenever the gate changes (a
+    /// limit published, weight given back, usage reported, the beats' reserve moved).
     async fn reserve(&self, endpoint: Endpoint) -> Result<Reservation<'_>, ExchangeError> {
+        let mut held_since: Option<i64> = None;
         loop {
+            // Registered before the gate is read, so no change between the two is missed.
+            let changed = self.inner.gate_changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
             let now = self.server_now_ms();
             let admission = self.inner.gate().admit(now, endpoint.weight, self.priority);
             match admission {
                 Admission::Send(ticket) => {
+                    if let Some(since) = held_since {
+                        tracing::debug!(
+                            endpoint = endpoint.path,
+                            held_ms = now - since,
+                            "held request released"
+                        );
+                    }
                     return Ok(Reservation {
                         inner: &self.inner,
                         ticket: Some(ticket),
@@ -766,31 +820,42 @@ impl RestClient {
                     return Err(err);
                 }
                 Admission::HoldUntil(until) => {
-                    let status = self.weight();
-                    // Background work waiting for the next window is normal flow control.
-                    if self.priority == Priority::Interactive {
-                        tracing::warn!(
-                            endpoint = endpoint.path,
-                            weight = endpoint.weight,
-                            used = status.used,
-                            limit = status.limit,
-                            wait_ms = until - now,
-                            "request weight nearly spent, holding request until the next window"
-                        );
-                    } else {
-                        tracing::info!(
-                            endpoint = endpoint.path,
-                            weight = endpoint.weight,
-                            used = status.used,
-                            limit = status.limit,
-                            wait_ms = until - now,
-                            "background share of request weight spent, holding request until the next window"
-                        );
+                    if held_since.is_none() {
+                        held_since = Some(now);
+                        self.log_hold(endpoint, until - now);
                     }
                     let local_until = until - self.clock_offset_ms();
-                    self.inner.clock.sleep_until_ms(local_until).await;
+                    tokio::select! {
+                        () = self.inner.clock.sleep_until_ms(local_until) => {}
+                        () = changed => {}
+                    }
                 }
             }
+        }
+    }
+
+    /// Says why a request is held and for how long at most (`wait_ms`).
+    fn log_hold(&self, endpoint: Endpoint, wait_ms: i64) {
+        let status = self.weight();
+        // Background work waiting for the next window is normal flow control.
+        if self.priority == Priority::Interactive {
+            tracing::warn!(
+                endpoint = endpoint.path,
+                weight = endpoint.weight,
+                used = status.used,
+                limit = status.limit,
+                wait_ms,
+                "request weight nearly spent, holding request until the next window or a change of the budget"
+            );
+        } else {
+            tracing::info!(
+                endpoint = endpoint.path,
+                weight = endpoint.weight,
+                used = status.used,
+                limit = status.limit,
+                wait_ms,
+                "background share of request weight spent, holding request until the next window or a change of the budget"
+            );
         }
     }
 
@@ -1279,6 +1344,42 @@ mod tests {
         );
         assert_eq!(requests.lock().unwrap().len(), 3);
         assert_eq!(c.weight().window_start_ms, NOON + MINUTE_MS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_request_goes_as_soon_as_exchange_info_raises_the_limit() {
+        // exchangeInfo publishing a limit of 12000 instead of the assumed 6000.
+        let info = INFO_BODY.replacen("\"limit\": 1200", "\"limit\": 12000", 1);
+        assert_ne!(info, INFO_BODY);
+        let (url, requests) = serve(vec![
+            answer(200, "{}").header("x-mbx-used-weight-1m", 3700),
+            answer(200, &info).header("x-mbx-used-weight-1m", 3720),
+            answer(200, "{}"),
+        ])
+        .await;
+        let c = client(url);
+        c.ping().await.unwrap();
+        // 3700 of 6000 is above the background share: the background request is held.
+        let background = c.background();
+        let mut held = std::pin::pin!(background.ping());
+        assert!(futures::poll!(held.as_mut()).is_pending());
+        assert_eq!(requests.lock().unwrap().len(), 1);
+        // While it waits, exchangeInfo says the limit is 12000: 3720 is below 60 % of it.
+        let arrived = tokio::time::Instant::now();
+        c.exchange_info().await.unwrap();
+        assert_eq!(c.weight().limit, 12000);
+        held.await.unwrap();
+        assert!(
+            arrived.elapsed() < Duration::from_secs(1),
+            "released {:?} after the limit rose",
+            arrived.elapsed()
+        );
+        assert!(
+            c.server_now_ms() < NOON + MINUTE_MS,
+            "{}",
+            c.server_now_ms()
+        );
+        assert_eq!(requests.lock().unwrap().len(), 3);
     }
 
     #[tokio::test(start_paused = true)]

@@ -28,6 +28,8 @@ use crate::domain::{Interval, Kline, MarkPrice, Market, OpenInterest, Symbol, Sy
 
 mod backfill;
 pub use backfill::{GapCheckSnapshot, GapRow, PageCommit, RepairCommit};
+mod checkpoint;
+pub use checkpoint::{Checkpointed, Checkpointer};
 mod control;
 pub use control::{Registration, SymbolCounts, SymbolSeries};
 mod futures;
@@ -240,7 +242,8 @@ impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     ///
     /// Creates the parent directory when missing. Sets WAL journaling,
-    /// `synchronous=NORMAL`, a busy timeout and foreign keys on every connection. Applies
+    /// `synchronous=NORMAL`, a busy timeout, foreign keys and no automatic checkpoint on
+    /// every connection (the daemon runs [`Checkpointer`]). Applies
     /// each `-- version: N` section of `schema.sql` above the file's `user_version`, one
     /// transaction per section. Errors: [`StoreError::Open`] when the file or directory
     /// cannot be created or is not a database, or is an existing file that is read-only or
@@ -307,7 +310,12 @@ impl Store {
             .with_flags(open_flags())
             .with_init(|c| {
                 c.busy_timeout(BUSY_TIMEOUT)?;
-                c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+                // No commit checkpoints the WAL: `Checkpointer` does, on its own
+                // connection, off the request path.
+                c.execute_batch(
+                    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+                     PRAGMA wal_autocheckpoint = 0;",
+                )
             });
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
@@ -538,10 +546,14 @@ impl Store {
     }
 
     /// Writes one beat in a single transaction: its tickers, its klines (upserted), its
-    /// futures mark prices and open interest, and its heartbeat row, whose `finished_at` is read from `clock` just before the commit.
-    /// Returns the heartbeat row as stored.
+    /// futures mark prices and open interest, and its heartbeat row. Returns the heartbeat row as stored.
+    ///
+    /// The row's `finished_at` covers the commit: it is read from `clock` once the
+    /// transaction has committed and written in a second, one-row transaction. Should that
+    /// one fail, the row keeps the time read just before the commit (and the error is
+    /// not reported: the beat's data are stored).
     pub fn commit_beat(&self, beat: &BeatWrite, clock: &Clock) -> Result<HeartbeatRow, StoreError> {
-        self.write(|tx| {
+        let mut row = self.write(|tx| {
             let time = beat.heartbeat.beat_time;
             {
                 let mut stmt = tx.prepare_cached(
@@ -581,7 +593,18 @@ impl Store {
             row.finished_at = clock.now_ms();
             insert_heartbeat_tx(tx, &row)?;
             Ok(row)
-        })
+        })?;
+        let committed = clock.now_ms().max(row.finished_at);
+        let updated = self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE heartbeats SET finished_at = ?1 WHERE beat_time = ?2 AND finished_at = ?3",
+                params![committed, row.beat_time, row.finished_at],
+            )?)
+        });
+        if matches!(updated, Ok(1)) {
+            row.finished_at = committed;
+        }
+        Ok(row)
     }
 
     /// Records a heartbeat row on its own, for a beat whose data could not be written.
@@ -1181,6 +1204,72 @@ mod tests {
                 )
                 .unwrap();
             assert_eq!(n, 1, "{table}");
+        }
+    }
+
+    /// Every connection of the pool, held at once (so each one is seen).
+    fn all_connections(store: &Store) -> Vec<r2d2::PooledConnection<SqliteConnectionManager>> {
+        (0..POOL_SIZE).map(|_| store.conn().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_beats_finished_at_is_taken_after_its_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let id = store
+            .upsert_symbol(Market::Spot, &info("BTCUSDT"), None, None, 1)
+            .unwrap()
+            .id;
+        // The end of the first commit from now on, by the clock the beat reads; each
+        // commit takes 5 ms, as a flush to a slow disk would.
+        let committed_at = Arc::new(Mutex::new(None::<i64>));
+        let clock = Clock::system();
+        for conn in all_connections(&store) {
+            let seen = Arc::clone(&committed_at);
+            let clock = clock.clone();
+            conn.commit_hook(Some(move || {
+                std::thread::sleep(Duration::from_millis(5));
+                seen.lock().unwrap().get_or_insert(clock.now_ms());
+                false
+            }))
+            .unwrap();
+        }
+        let beat = BeatWrite {
+            tickers: vec![],
+            klines: vec![(id, Interval::M1, vec![kline(0, 1.5)], i64::MAX)],
+            mark_prices: vec![],
+            open_interest: vec![],
+            heartbeat: HeartbeatRow {
+                beat_time: 65_000,
+                started_at: clock.now_ms(),
+                finished_at: 0,
+                symbols_ok: 1,
+                symbols_failed: 0,
+                klines_written: 1,
+                skipped_before: 0,
+                trigger: BeatTrigger::Schedule,
+                error: None,
+            },
+        };
+        let row = store.commit_beat(&beat, &clock).unwrap();
+        let committed_at = committed_at.lock().unwrap().expect("no commit seen");
+        assert!(
+            row.finished_at >= committed_at,
+            "finished_at {} before the commit ended at {committed_at}",
+            row.finished_at
+        );
+        assert_eq!(store.heartbeats(1).unwrap(), vec![row]);
+    }
+
+    #[test]
+    fn no_write_connection_checkpoints_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        for conn in all_connections(&store) {
+            let pages: i64 = conn
+                .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(pages, 0, "a commit on this connection may checkpoint");
         }
     }
 }

@@ -212,7 +212,14 @@ impl FuturesClient {
         let reply = self.rest.get(endpoint, &[]).await?;
         let info = parse_exchange_info(&reply.body).map_err(decode(endpoint))?;
         self.rest.adopt_limits(&info);
+        self.rest.remember_exchange_info(&info);
         Ok(info)
+    }
+
+    /// The newest answer of [`FuturesClient::exchange_info`] on any handle of this client,
+    /// if it was read at most `max_age_ms` ago (local clock); sends nothing.
+    pub fn cached_exchange_info(&self, max_age_ms: i64) -> Option<std::sync::Arc<ExchangeInfo>> {
+        self.rest.cached_exchange_info(max_age_ms)
     }
 
     /// One symbol's rules: the futures `exchangeInfo` takes no symbol, so this reads all

@@ -277,7 +277,14 @@ impl SpotClient {
         let reply = self.rest.get(EXCHANGE_INFO, &[]).await?;
         let info = wire::parse_exchange_info(&reply.body).map_err(decode(EXCHANGE_INFO))?;
         self.rest.adopt_limits(&info);
+        self.rest.remember_exchange_info(&info);
         Ok(info)
+    }
+
+    /// The newest answer of [`SpotClient::exchange_info`] on any handle of this client, if
+    /// it was read at most `max_age_ms` ago (local clock); sends nothing.
+    pub fn cached_exchange_info(&self, max_age_ms: i64) -> Option<std::sync::Arc<ExchangeInfo>> {
+        self.rest.cached_exchange_info(max_age_ms)
     }
 
     /// `GET /api/v3/exchangeInfo?symbol=` (weight 20): the exchange's
