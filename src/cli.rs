@@ -114,6 +114,42 @@ pub enum CtlCommand {
         /// Only this asset, e.g. BTC.
         asset: Option<String>,
     },
+    /// The live price of a symbol: last, bid, ask and the last 24 hours (from the exchange).
+    #[command(alias = "ticker")]
+    Price {
+        /// The exchange's symbol, e.g. BTCUSDT.
+        symbol: Symbol,
+        /// The market: spot [default: spot].
+        #[arg(long)]
+        market: Option<crate::domain::Market>,
+    },
+    /// A symbol's trading rules: tick and step size, bounds, minimum notional, precisions.
+    Market {
+        /// The exchange's symbol, e.g. BTCUSDT.
+        symbol: Symbol,
+        /// The market: spot [default: spot].
+        #[arg(long)]
+        market: Option<crate::domain::Market>,
+    },
+    /// Your fills, newest first (from the database).
+    #[command(alias = "fills")]
+    Trades {
+        /// Only this symbol's fills.
+        #[arg(long)]
+        symbol: Option<Symbol>,
+        /// The market: spot [default: spot].
+        #[arg(long)]
+        market: Option<crate::domain::Market>,
+        /// Oldest fill time: a date (UTC), an RFC 3339 time or ms.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        start: Option<i64>,
+        /// Newest fill time: a date (UTC), an RFC 3339 time or ms.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        end: Option<i64>,
+        /// How many fills, 1 to 5000 [default: 100].
+        #[arg(long, short = 'n')]
+        limit: Option<u32>,
+    },
 }
 
 /// `ctl orders …`.

@@ -35,6 +35,8 @@ use crate::control::protocol::{
 use crate::control::{Client, ClientError};
 use crate::domain::Symbol;
 
+mod queries;
+
 /// How often `symbols add --wait` asks for the backfill's progress.
 const WAIT_POLL: Duration = Duration::from_secs(1);
 
@@ -288,6 +290,24 @@ async fn execute(
             let (raw, rows) = call::<BalanceList>(client, &BalanceListParams { asset }).await?;
             out.print(&raw, || render_balances(&rows));
             Ok(Exit::Success)
+        }
+        CtlCommand::Price { symbol, market } => queries::price(client, out, symbol, market).await,
+        CtlCommand::Market { symbol, market } => queries::market(client, out, symbol, market).await,
+        CtlCommand::Trades {
+            symbol,
+            market,
+            start,
+            end,
+            limit,
+        } => {
+            let params = crate::control::protocol::TradeListParams {
+                symbol,
+                market,
+                start,
+                end,
+                limit,
+            };
+            queries::trades(client, out, params).await
         }
     }
 }

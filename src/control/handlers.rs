@@ -28,6 +28,8 @@ use super::protocol::{
     SymbolRemove, SymbolView, SyncNow, SyncNowParams, WeightView, code,
 };
 use super::rate::RequestRate;
+
+mod queries;
 use crate::backfill::{BackfillError, JobState};
 use crate::domain::JobStatus;
 use crate::domain::OrderRef;
@@ -35,6 +37,7 @@ use crate::domain::{Interval, Kline, Market, Symbol, SymbolStatus};
 use crate::exchange::ExchangeError;
 use crate::orders::{OrderError, OrderFilter};
 use crate::store::{BeatTrigger, HeartbeatRow, Registration, Store, StoreError, SymbolRow};
+pub(crate) use queries::MarketInfoCache;
 
 /// A boxed handler: the context and the raw params in, the encoded result out.
 type Handler = Box<
@@ -65,12 +68,14 @@ impl Default for Dispatch {
 
 /// The methods that send requests to the exchange: held to a rate per connection
 /// ([`Dispatch::handle_line_rated`]).
-pub const EXCHANGE_METHODS: [&str; 5] = [
+pub const EXCHANGE_METHODS: [&str; 7] = [
     SymbolAdd::NAME,
     SyncNow::NAME,
     OrderPlace::NAME,
     OrderCancel::NAME,
     OrderGet::NAME,
+    protocol::TickerGet::NAME,
+    protocol::MarketGet::NAME,
 ];
 
 /// The longest method name echoed back in a `-32601` error, in bytes.
@@ -94,6 +99,9 @@ impl Dispatch {
         d.register::<OrderGet, _, _>(order_get);
         d.register::<OrderList, _, _>(order_list);
         d.register::<BalanceList, _, _>(balance_list);
+        d.register::<protocol::TickerGet, _, _>(queries::ticker_get);
+        d.register::<protocol::MarketGet, _, _>(queries::market_get);
+        d.register::<protocol::TradeList, _, _>(queries::trade_list);
         for name in protocol::PLANNED_METHODS {
             d.routes.insert(name, Route::Planned);
         }

@@ -63,6 +63,8 @@ pub struct ControlContext {
     pub(crate) manual_beats: handlers::ManualBeats,
     /// The user-data stream's state, for `status`.
     pub(crate) user_stream: UserStreamHandle,
+    /// The `exchangeInfo` `market.get` answers from.
+    pub(crate) market_info: handlers::MarketInfoCache,
 }
 
 impl ControlContext {
@@ -97,6 +99,7 @@ impl ControlContext {
             started_at_ms,
             manual_beats: handlers::ManualBeats::default(),
             user_stream,
+            market_info: handlers::MarketInfoCache::default(),
         })
     }
 }

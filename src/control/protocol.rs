@@ -797,6 +797,9 @@ pub trait Method {
 /// Empty: every method of the table is served.
 pub const PLANNED_METHODS: [&str; 0] = [];
 
+mod queries;
+pub use queries::*;
+
 /// Parameters of a method that takes none (`{}` or absent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -915,7 +918,7 @@ pub struct BalanceListParams {
 }
 
 /// The names of the methods served now, in the order of README.md's table.
-pub const METHODS: [&str; 12] = [
+pub const METHODS: [&str; 15] = [
     Status::NAME,
     SymbolAdd::NAME,
     SymbolRemove::NAME,
@@ -928,6 +931,9 @@ pub const METHODS: [&str; 12] = [
     OrderGet::NAME,
     OrderList::NAME,
     BalanceList::NAME,
+    TickerGet::NAME,
+    MarketGet::NAME,
+    TradeList::NAME,
 ];
 
 /// `order.cancel` and `order.get` parameters: the symbol and one of the two ids (at least
