@@ -183,7 +183,18 @@ pub enum OrdersCommand {
         /// How many orders, 1 to 1000 [default: 100].
         #[arg(long, short = 'n')]
         limit: Option<u32>,
+        /// Ask the exchange for the open orders and mark each against the database
+        /// (same, differs, exchange_only, database_only).
+        #[arg(long, conflicts_with_all = ["open", "limit"])]
+        live: bool,
     },
+    /// Cancel every open order of a symbol in one request.
+    CancelAll {
+        /// The symbol, e.g. BTCUSDT.
+        symbol: Symbol,
+    },
+    /// Check an order (local rules and the exchange's test endpoint) without placing it.
+    Test(PlaceArgs),
 }
 
 /// `ctl orders place SYMBOL …`.

@@ -276,15 +276,26 @@ async fn execute(
             symbol,
             open,
             limit,
+            live,
         }) => {
+            if live {
+                return queries::orders_live(client, out, symbol).await;
+            }
             let params = OrderListParams {
                 symbol,
                 open: open.then_some(true),
                 limit,
+                live: None,
             };
             let (raw, rows) = call::<OrderList>(client, &params).await?;
             out.print(&raw, || render_orders(&rows, open));
             Ok(Exit::Success)
+        }
+        CtlCommand::Orders(OrdersCommand::CancelAll { symbol }) => {
+            queries::cancel_all(client, out, symbol).await
+        }
+        CtlCommand::Orders(OrdersCommand::Test(args)) => {
+            queries::test_order(client, out, order_request(args)).await
         }
         CtlCommand::Balances { asset } => {
             let (raw, rows) = call::<BalanceList>(client, &BalanceListParams { asset }).await?;
@@ -309,6 +320,30 @@ async fn execute(
             };
             queries::trades(client, out, params).await
         }
+    }
+}
+
+/// The `order.place` / `order.test` params of `ctl orders place|test`.
+fn order_request(args: PlaceArgs) -> OrderRequest {
+    let PlaceArgs {
+        symbol,
+        side,
+        order_type,
+        quantity,
+        quote_quantity,
+        price,
+        stop_price,
+        time_in_force,
+        client_order_id,
+    } = args;
+    OrderRequest {
+        quantity,
+        quote_quantity,
+        price,
+        stop_price,
+        time_in_force,
+        client_order_id,
+        ..OrderRequest::new(symbol, side, order_type)
     }
 }
 

@@ -13,10 +13,11 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tradebeat::config::Config;
 use tradebeat::control::protocol::{
-    MarketGet, MarketSymbolParams, OrderPlace, TickerGet, TradeList, TradeListParams, code,
+    MarketGet, MarketSymbolParams, OrderCancelAll, OrderList, OrderListParams, OrderPlace,
+    OrderTest, TickerGet, TradeList, TradeListParams, code,
 };
 use tradebeat::control::{Client, ClientError};
-use tradebeat::domain::{Market, Secret, Side};
+use tradebeat::domain::{Market, OrderStatus, Secret, Side};
 
 use orders_support::{BTC_PRICE, d, req};
 
@@ -30,8 +31,11 @@ struct Running {
 }
 
 impl Running {
-    async fn start() -> Running {
+    /// `stream: false`: the simulator refuses WebSocket connections, so no user-data
+    /// stream tells the daemon about orders placed outside it.
+    async fn start_with(stream: bool) -> Running {
         let sim = common::sim().await;
+        sim.set_ws_refuse_connections(!stream);
         sim.set_order_types("BTCUSDT", &["LIMIT", "MARKET"]);
         sim.set_order_price("BTCUSDT", Some(BTC_PRICE));
         let dir = common::tempdir();
@@ -50,6 +54,10 @@ impl Running {
             _daemon: daemon,
             socket,
         }
+    }
+
+    async fn start() -> Running {
+        Running::start_with(true).await
     }
 
     async fn client(&self) -> Client {
@@ -79,16 +87,17 @@ async fn ticker_market_and_trades_over_the_socket() {
     let r = Running::start().await;
     let mut c = r.client().await;
 
-    // ticker.get asks the exchange now: one more 24 h ticker request, and a coherent book.
-    let before = orders_support::requests(&r.sim, "GET", "/api/v3/ticker/24hr");
+    // ticker.get asks the exchange now: the 24 h window ends at the time of the call (a
+    // stored ticker would be older), and the book is coherent.
+    let asked_at = r.sim.now_ms();
     let t = c
         .call::<TickerGet>(&on("btcusdt", None))
         .await
         .expect("ticker.get");
-    assert_eq!(
-        orders_support::requests(&r.sim, "GET", "/api/v3/ticker/24hr"),
-        before + 1,
-        "ticker.get is live"
+    assert!(
+        t.close_time >= asked_at,
+        "live: {} < {asked_at}",
+        t.close_time
     );
     assert_eq!((t.symbol.as_str(), t.market), ("BTCUSDT", Market::Spot));
     let (last, bid, ask) = (d(&t.last), d(&t.bid), d(&t.ask));
@@ -215,4 +224,139 @@ async fn ticker_market_and_trades_over_the_socket() {
         (e, data["param"].as_str()),
         (code::INVALID_PARAMS, Some("limit"))
     );
+}
+
+/// An order placed on the exchange outside tradebeat: a LIMIT BUY resting below the price.
+fn outside_limit(sim: &SimHandle) -> i64 {
+    let answer = sim
+        .place_order(&[
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("quantity", "0.001"),
+            ("price", "60000.00"),
+            ("newClientOrderId", "outside-1"),
+        ])
+        .expect("outside order placed");
+    answer["orderId"].as_i64().expect("orderId")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_test_live_list_and_cancel_all() {
+    let r = Running::start_with(false).await;
+    let mut c = r.client().await;
+    let tests_sent = || orders_support::requests(&r.sim, "POST", "/api/v3/order/test");
+
+    // order.test: the exchange's test endpoint is asked, nothing is placed or stored.
+    let tested = c
+        .call::<OrderTest>(&req("BTCUSDT", "LIMIT BUY q=0.001 p=60000 tif=GTC id=t-1"))
+        .await
+        .expect("order.test");
+    assert!(tested.accepted && !tested.placed);
+    assert_eq!(tests_sent(), 1);
+    assert!(r.sim.orders().is_empty(), "nothing placed");
+    assert_eq!(orders_support::requests(&r.sim, "POST", "/api/v3/order"), 0);
+    let stored = c
+        .call::<OrderList>(&OrderListParams::default())
+        .await
+        .unwrap();
+    assert!(stored.is_empty(), "nothing stored: {stored:?}");
+    // A rule violation is refused locally: the exchange is not asked.
+    let (e, data) = rpc_code(
+        c.call::<OrderTest>(&req("BTCUSDT", "LIMIT BUY q=0.001 p=60000.005 tif=GTC"))
+            .await,
+    );
+    assert_eq!(
+        (e, data["rule"].as_str()),
+        (code::INVALID_PARAMS, Some("PRICE_FILTER"))
+    );
+    assert_eq!(tests_sent(), 1);
+    // The exchange's own refusal (here: an order type it stopped allowing since the
+    // rules were cached) is -32005 with Binance's code.
+    r.sim.set_order_types("BTCUSDT", &["LIMIT"]);
+    let (e, data) = rpc_code(
+        c.call::<OrderTest>(&req("BTCUSDT", "MARKET BUY q=0.001"))
+            .await,
+    );
+    assert_eq!(e, code::EXCHANGE_REJECTED, "{data}");
+    assert!(data["code"].as_i64().is_some_and(|c| c < 0), "{data}");
+    assert_eq!(tests_sent(), 2);
+    r.sim.set_order_types("BTCUSDT", &["LIMIT", "MARKET"]);
+    assert!(r.sim.orders().is_empty(), "still nothing placed");
+
+    // live: true spots an order that exists only on the exchange.
+    let ours = c
+        .call::<OrderPlace>(&req(
+            "BTCUSDT",
+            "LIMIT BUY q=0.001 p=61000 tif=GTC id=ours-1",
+        ))
+        .await
+        .expect("placed");
+    let outside_id = outside_limit(&r.sim);
+    let live = c
+        .call::<OrderList>(&OrderListParams {
+            live: Some(true),
+            ..Default::default()
+        })
+        .await
+        .expect("order.list live");
+    let mark = |id: i64| {
+        live.iter()
+            .find(|o| o.order_id == Some(id))
+            .and_then(|o| o.live.clone())
+    };
+    assert_eq!(live.len(), 2, "{live:?}");
+    assert_eq!(mark(ours.order_id.unwrap()).as_deref(), Some("same"));
+    assert_eq!(mark(outside_id).as_deref(), Some("exchange_only"));
+    let outside = live
+        .iter()
+        .find(|o| o.order_id == Some(outside_id))
+        .unwrap();
+    assert_eq!(
+        (outside.id, outside.client_order_id.as_str()),
+        (0, "outside-1")
+    );
+    // Without live, the list is the database's and carries no mark.
+    let plain = c
+        .call::<OrderList>(&OrderListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(plain.len(), 1);
+    assert_eq!(plain[0].live, None);
+
+    // cancel_all: one request; nothing stays open on the exchange or in the database.
+    let cancelled = c
+        .call::<OrderCancelAll>(&on("BTCUSDT", None))
+        .await
+        .expect("order.cancel_all");
+    assert_eq!(
+        orders_support::requests(&r.sim, "DELETE", "/api/v3/openOrders"),
+        1
+    );
+    assert_eq!(cancelled.len(), 2, "{cancelled:?}");
+    assert!(cancelled.iter().all(|o| o.status == OrderStatus::Canceled));
+    assert!(
+        r.sim.orders().iter().all(|o| o.status != "NEW"),
+        "nothing open on the exchange"
+    );
+    let open = c
+        .call::<OrderList>(&OrderListParams {
+            open: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(open.is_empty(), "nothing open in the database: {open:?}");
+    // Nothing open any more: an empty answer, not an error.
+    let again = c
+        .call::<OrderCancelAll>(&on("BTCUSDT", None))
+        .await
+        .expect("again");
+    assert!(again.is_empty());
+    let (e, _) = rpc_code(
+        c.call::<OrderCancelAll>(&on("BTCUSDT", Some(Market::UsdM)))
+            .await,
+    );
+    assert_eq!(e, code::NOT_AVAILABLE);
 }

@@ -68,7 +68,7 @@ impl Default for Dispatch {
 
 /// The methods that send requests to the exchange: held to a rate per connection
 /// ([`Dispatch::handle_line_rated`]).
-pub const EXCHANGE_METHODS: [&str; 7] = [
+pub const EXCHANGE_METHODS: [&str; 9] = [
     SymbolAdd::NAME,
     SyncNow::NAME,
     OrderPlace::NAME,
@@ -76,6 +76,8 @@ pub const EXCHANGE_METHODS: [&str; 7] = [
     OrderGet::NAME,
     protocol::TickerGet::NAME,
     protocol::MarketGet::NAME,
+    protocol::OrderCancelAll::NAME,
+    protocol::OrderTest::NAME,
 ];
 
 /// The longest method name echoed back in a `-32601` error, in bytes.
@@ -102,6 +104,8 @@ impl Dispatch {
         d.register::<protocol::TickerGet, _, _>(queries::ticker_get);
         d.register::<protocol::MarketGet, _, _>(queries::market_get);
         d.register::<protocol::TradeList, _, _>(queries::trade_list);
+        d.register::<protocol::OrderCancelAll, _, _>(queries::order_cancel_all);
+        d.register::<protocol::OrderTest, _, _>(queries::order_test);
         for name in protocol::PLANNED_METHODS {
             d.routes.insert(name, Route::Planned);
         }
@@ -602,6 +606,9 @@ async fn order_list(
     ctx: Arc<ControlContext>,
     p: OrderListParams,
 ) -> Result<Vec<OrderView>, ErrorObject> {
+    if p.live == Some(true) {
+        return queries::order_list_live(ctx, p).await;
+    }
     let limit = p.limit.unwrap_or(protocol::ORDER_LIST_DEFAULT_LIMIT);
     if !(1..=protocol::ORDER_LIST_MAX_LIMIT).contains(&limit) {
         return Err(ErrorObject::invalid_param(

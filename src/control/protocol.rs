@@ -918,7 +918,7 @@ pub struct BalanceListParams {
 }
 
 /// The names of the methods served now, in the order of README.md's table.
-pub const METHODS: [&str; 15] = [
+pub const METHODS: [&str; 17] = [
     Status::NAME,
     SymbolAdd::NAME,
     SymbolRemove::NAME,
@@ -934,6 +934,8 @@ pub const METHODS: [&str; 15] = [
     TickerGet::NAME,
     MarketGet::NAME,
     TradeList::NAME,
+    OrderCancelAll::NAME,
+    OrderTest::NAME,
 ];
 
 /// `order.cancel` and `order.get` parameters: the symbol and one of the two ids (at least
@@ -964,6 +966,10 @@ pub struct OrderListParams {
     /// 1..=[`ORDER_LIST_MAX_LIMIT`]; absent: [`ORDER_LIST_DEFAULT_LIMIT`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// `true`: ask the exchange for the open orders and mark each against the database
+    /// ([`OrderView::live`]); `open` and `limit` do not apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<bool>,
 }
 
 /// The number of orders `order.list` returns when no `limit` is given (the orders
@@ -1324,6 +1330,11 @@ pub struct OrderView {
     /// When tradebeat last changed it (local clock), ms.
     #[serde(rename = "updated_at")]
     pub updated_at: i64,
+    /// `order.list` with `live: true` only: `same`, `differs` (status or executed quantity),
+    /// `exchange_only` (then `id`, `created_at` and `updated_at` are 0 and the rest is the
+    /// exchange's) or `database_only`; absent otherwise.
+    #[serde(rename = "live", default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<String>,
 }
 
 /// One fill of an order (an entry of [`OrderView::fills`]); decimals as strings.

@@ -1,10 +1,12 @@
-//! `ctl price`, `ctl market` and `ctl trades`: the query methods rendered for a person.
+//! `ctl price`, `ctl market`, `ctl trades`, `ctl orders list --live`, `ctl orders
+//! cancel-all` and `ctl orders test`: rendered for a person.
 
-use super::{Exit, Output, call, pairs, table, utc};
+use super::{Exit, ORDER_HEADERS, ORDER_RIGHT, Output, call, order_cells, pairs, table, utc};
 use crate::control::Client;
 use crate::control::ClientError;
 use crate::control::protocol::{
-    MarketGet, MarketSymbolParams, MarketView, TickerGet, TickerView, TradeList, TradeListParams,
+    MarketGet, MarketSymbolParams, MarketView, OrderCancelAll, OrderList, OrderListParams,
+    OrderRequest, OrderTest, OrderView, TickerGet, TickerView, TradeList, TradeListParams,
     TradeView,
 };
 use crate::domain::{Market, Symbol};
@@ -160,4 +162,78 @@ pub fn render_trades(rows: &[TradeView]) -> String {
             false, false, false, true, true, true, true, false, true, true,
         ],
     )
+}
+
+/// `ctl orders list --live`.
+pub(super) async fn orders_live(
+    client: &mut Client,
+    out: &mut Output,
+    symbol: Option<Symbol>,
+) -> Result<Exit, ClientError> {
+    let params = OrderListParams {
+        symbol,
+        live: Some(true),
+        ..Default::default()
+    };
+    let (raw, rows) = call::<OrderList>(client, &params).await?;
+    out.print(&raw, || render_live(&rows));
+    Ok(Exit::Success)
+}
+
+/// `ctl orders cancel-all SYMBOL`.
+pub(super) async fn cancel_all(
+    client: &mut Client,
+    out: &mut Output,
+    symbol: Symbol,
+) -> Result<Exit, ClientError> {
+    let params = MarketSymbolParams {
+        symbol,
+        market: None,
+    };
+    let (raw, rows) = call::<OrderCancelAll>(client, &params).await?;
+    out.print(&raw, || {
+        if rows.is_empty() {
+            "no open orders to cancel\n".to_string()
+        } else {
+            let cells: Vec<Vec<String>> = rows.iter().map(order_cells).collect();
+            table(&ORDER_HEADERS, &cells, &ORDER_RIGHT)
+        }
+    });
+    Ok(Exit::Success)
+}
+
+/// `ctl orders test SYMBOL …`.
+pub(super) async fn test_order(
+    client: &mut Client,
+    out: &mut Output,
+    request: OrderRequest,
+) -> Result<Exit, ClientError> {
+    let (raw, tested) = call::<OrderTest>(client, &request).await?;
+    out.print(&raw, || {
+        format!(
+            "{} order accepted by the local checks and the exchange's test endpoint; nothing placed\n",
+            tested.symbol
+        )
+    });
+    Ok(Exit::Success)
+}
+
+/// Open orders compared with the exchange: the order table with a LIVE column first.
+pub fn render_live(rows: &[OrderView]) -> String {
+    if rows.is_empty() {
+        return "no open orders, on the exchange or in the database\n".to_string();
+    }
+    let mut headers = vec!["LIVE"];
+    headers.extend(ORDER_HEADERS);
+    let mut right = vec![false];
+    right.extend(ORDER_RIGHT);
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|o| {
+            let mut row = vec![o.live.clone().unwrap_or_else(|| "-".to_string())];
+            row.extend(order_cells(o));
+            row
+        })
+        .collect();
+    table(&headers, &cells, &right)
 }

@@ -1,19 +1,23 @@
 //! The handlers of the query methods: `ticker.get` (live from the exchange), `market.get`
 //! (the symbol's rules from a cached `exchangeInfo`) and `trade.list` (fills from the
-//! database). Registered in [`super::Dispatch::new`].
+//! database); and of the order conveniences: `order.list` with `live: true`,
+//! `order.cancel_all` and `order.test` (one call each into `Orders`). Registered in
+//! [`super::Dispatch::new`].
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::{db, decimal, exchange_error, spot_only};
+use super::{db, decimal, exchange_error, order_error, spot_only};
 use crate::control::ControlContext;
 use crate::control::protocol::{
-    self, ErrorObject, MarketSymbolParams, MarketView, TickerView, TradeListParams, TradeView, code,
+    self, ErrorObject, FillView, MarketSymbolParams, MarketView, OrderListParams, OrderRequest,
+    OrderTested, OrderView, TickerView, TradeListParams, TradeView, code,
 };
-use crate::domain::{ExchangeInfo, Symbol, SymbolInfo, Ticker};
+use crate::domain::{ExchangeInfo, Order, OrderType, Symbol, SymbolInfo, Ticker};
 use crate::exchange::{ExchangeError, Rejection};
+use crate::orders::LiveOrder;
 use crate::store::{FillFilter, FillRow};
 
 /// How long a fetched `exchangeInfo` answers `market.get`, ms.
@@ -214,6 +218,105 @@ fn trade_view(r: &FillRow) -> TradeView {
         maker: r.maker,
         realized_pnl: None,
     }
+}
+
+/// `order.list` with `live: true`: the exchange's open orders next to the stored ones
+/// not in a final state, each marked (`live`).
+pub(super) async fn order_list_live(
+    ctx: Arc<ControlContext>,
+    p: OrderListParams,
+) -> Result<Vec<OrderView>, ErrorObject> {
+    let compared = ctx
+        .orders
+        .compare_open(p.symbol.as_ref())
+        .await
+        .map_err(order_error)?;
+    Ok(compared.iter().filter_map(live_view).collect())
+}
+
+/// The view of a compared order: the stored row when there is one, else the exchange's
+/// order (`id` 0); `None` (logged) for an exchange order whose client order id tradebeat
+/// cannot represent.
+fn live_view(o: &LiveOrder) -> Option<OrderView> {
+    let mut view = match (&o.stored, &o.exchange) {
+        (Some(row), _) => OrderView::from(row),
+        (None, Some(order)) => exchange_order_view(ctx_market(), order)?,
+        (None, None) => return None,
+    };
+    view.live = Some(o.mark.as_str().to_string());
+    Some(view)
+}
+
+/// The market of the orders `order.list` compares (spot only today).
+fn ctx_market() -> crate::domain::Market {
+    crate::domain::Market::Spot
+}
+
+fn exchange_order_view(market: crate::domain::Market, o: &Order) -> Option<OrderView> {
+    let client_order_id = match o.client_order_id.parse() {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::warn!(order_id = o.order_id, error = %e, "open order with a client order id tradebeat cannot show, left out");
+            return None;
+        }
+    };
+    let nonzero = |d: Decimal| (!d.is_zero()).then_some(d);
+    Some(OrderView {
+        id: 0,
+        market,
+        symbol: o.symbol.clone(),
+        client_order_id,
+        order_id: Some(o.order_id),
+        side: o.side,
+        order_type: o.order_type,
+        time_in_force: o.time_in_force,
+        quantity: nonzero(o.orig_qty),
+        quote_quantity: nonzero(o.orig_quote_order_qty),
+        price: if o.order_type == OrderType::Market {
+            None
+        } else {
+            nonzero(o.price)
+        },
+        stop_price: o.stop_price,
+        status: o.status,
+        executed_qty: o.executed_qty,
+        cummulative_quote_qty: o.cummulative_quote_qty,
+        fills: o.fills.iter().map(FillView::from).collect(),
+        error_code: None,
+        error_msg: None,
+        transact_time: o.time,
+        update_time: o.update_time,
+        created_at: 0,
+        updated_at: 0,
+        live: None,
+    })
+}
+
+/// `order.cancel_all`: one cancel-all request; the rows follow.
+pub(super) async fn order_cancel_all(
+    ctx: Arc<ControlContext>,
+    p: MarketSymbolParams,
+) -> Result<Vec<OrderView>, ErrorObject> {
+    spot_only(p.market)?;
+    let rows = ctx
+        .orders
+        .cancel_all(&p.symbol)
+        .await
+        .map_err(order_error)?;
+    Ok(rows.iter().map(OrderView::from).collect())
+}
+
+/// `order.test`: the local checks and the exchange's test endpoint; nothing stored.
+pub(super) async fn order_test(
+    ctx: Arc<ControlContext>,
+    p: OrderRequest,
+) -> Result<OrderTested, ErrorObject> {
+    ctx.orders.test(&p).await.map_err(order_error)?;
+    Ok(OrderTested {
+        symbol: p.symbol,
+        accepted: true,
+        placed: false,
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The query methods: `ticker.get`, `market.get` and `trade.list`, with their parameters
-//! and views. Part of [`super`] (the one definition of the control protocol); like it, this
+//! The query methods (`ticker.get`, `market.get`, `trade.list`) and the order
+//! conveniences (`order.cancel_all`, `order.test`), with their parameters and views. Part of [`super`] (the one definition of the control protocol); like it, this
 //! file imports only the domain.
 //!
 //! Times are ms since the Unix epoch, UTC; prices and quantities are decimal strings.
@@ -8,7 +8,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::Method;
-use crate::domain::{Market, OrderType, Side, Symbol, decimal_str};
+use super::OrderView;
+use crate::domain::{Market, OrderRequest, OrderType, Side, Symbol, decimal_str};
 
 /// `ticker.get`: the symbol's live 24-hour ticker, asked from the exchange now (not from
 /// the database): last price, best bid and ask, the window's open, high, low, change and
@@ -216,4 +217,39 @@ pub struct TradeView {
     /// Realized profit and loss (futures only; `null` on spot).
     #[serde(rename = "realized_pnl", with = "decimal_str::option")]
     pub realized_pnl: Option<Decimal>,
+}
+
+/// `order.cancel_all`: cancels every open order of a symbol in one request
+/// (`DELETE /api/v3/openOrders`, "Cancel All Open Orders on a Symbol (TRADE)" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>);
+/// the rows follow. Returns the cancelled orders as stored (empty when none was open).
+pub struct OrderCancelAll;
+impl Method for OrderCancelAll {
+    const NAME: &'static str = "order.cancel_all";
+    type Params = MarketSymbolParams;
+    type Result = Vec<OrderView>;
+}
+
+/// `order.test`: `order.place`'s local checks, then the exchange's test endpoint
+/// (`POST /api/v3/order/test`, "Test new order (TRADE)" in
+/// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>).
+/// Nothing is placed and nothing is stored.
+pub struct OrderTest;
+impl Method for OrderTest {
+    const NAME: &'static str = "order.test";
+    type Params = OrderRequest;
+    type Result = OrderTested;
+}
+
+/// The result of `order.test`: the order passed the local checks and the exchange's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderTested {
+    #[serde(rename = "symbol")]
+    pub symbol: Symbol,
+    /// Always `true` (a refusal is an error response).
+    #[serde(rename = "accepted")]
+    pub accepted: bool,
+    /// Always `false`: nothing was placed or stored.
+    #[serde(rename = "placed")]
+    pub placed: bool,
 }
