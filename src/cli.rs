@@ -131,6 +131,9 @@ pub enum CtlCommand {
         #[arg(long)]
         market: Option<crate::domain::Market>,
     },
+    /// Write stored rows to a CSV or Parquet file, straight from the database file
+    /// (read-only; no daemon needed).
+    Export(ExportArgs),
     /// Your fills, newest first (from the database).
     #[command(alias = "fills")]
     Trades {
@@ -195,6 +198,57 @@ pub enum OrdersCommand {
     },
     /// Check an order (local rules and the exchange's test endpoint) without placing it.
     Test(PlaceArgs),
+}
+
+/// What `ctl export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportWhat {
+    Klines,
+    Tickers,
+    Orders,
+    Executions,
+    MarkPrices,
+    OpenInterest,
+}
+
+/// The file format of `ctl export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Parquet,
+}
+
+/// `ctl export WHAT --out FILE …`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// klines, tickers, orders, executions, mark-prices or open-interest.
+    #[arg(value_enum)]
+    pub what: ExportWhat,
+    /// The file to write (replaced whole, only once complete).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: PathBuf,
+    /// csv or parquet [default: from the extension of --out, else csv].
+    #[arg(long, value_enum)]
+    pub format: Option<ExportFormat>,
+    /// Only this symbol.
+    #[arg(long)]
+    pub symbol: Option<Symbol>,
+    /// Only this market (spot, usdm, coinm).
+    #[arg(long)]
+    pub market: Option<crate::domain::Market>,
+    /// Only this interval (klines).
+    #[arg(long)]
+    pub interval: Option<Interval>,
+    /// First time (klines: open time; tickers: beat time; orders: created; executions:
+    /// transaction time): a date (UTC), an RFC 3339 time or ms.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub start: Option<i64>,
+    /// Last time, inclusive, in the same forms.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub end: Option<i64>,
+    /// The database file [default: storage.database of the config].
+    #[arg(long, value_name = "FILE")]
+    pub database: Option<PathBuf>,
 }
 
 /// `ctl orders place SYMBOL …`.

@@ -35,6 +35,7 @@ use crate::control::protocol::{
 use crate::control::{Client, ClientError};
 use crate::domain::Symbol;
 
+mod export;
 mod queries;
 
 /// How often `symbols add --wait` asks for the backfill's progress.
@@ -63,6 +64,9 @@ impl From<Exit> for ExitCode {
 
 /// Runs `tradebeat ctl`: finds the socket, runs the command, prints, returns the status.
 pub fn main(args: CtlArgs) -> ExitCode {
+    if let CtlCommand::Export(export) = &args.command {
+        return export::run(&args, export).into();
+    }
     let socket = match socket_path(&args) {
         Ok(path) => path,
         Err(message) => {
@@ -301,6 +305,10 @@ async fn execute(
             let (raw, rows) = call::<BalanceList>(client, &BalanceListParams { asset }).await?;
             out.print(&raw, || render_balances(&rows));
             Ok(Exit::Success)
+        }
+        CtlCommand::Export(_) => {
+            eprintln!("tradebeat: ctl export reads the database file; it is not a daemon request");
+            Ok(Exit::Usage)
         }
         CtlCommand::Price { symbol, market } => queries::price(client, out, symbol, market).await,
         CtlCommand::Market { symbol, market } => queries::market(client, out, symbol, market).await,

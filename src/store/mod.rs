@@ -30,6 +30,7 @@ mod backfill;
 pub use backfill::{GapCheckSnapshot, GapRow, PageCommit, RepairCommit};
 mod control;
 pub use control::{Registration, SymbolCounts, SymbolSeries};
+pub mod export;
 mod orders;
 mod queries;
 mod reconcile;
