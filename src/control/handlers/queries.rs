@@ -240,16 +240,12 @@ pub(super) async fn order_list_live(
 fn live_view(o: &LiveOrder) -> Option<OrderView> {
     let mut view = match (&o.stored, &o.exchange) {
         (Some(row), _) => OrderView::from(row),
-        (None, Some(order)) => exchange_order_view(ctx_market(), order)?,
+        // Only spot orders are compared today (`Orders` trades on the spot venue).
+        (None, Some(order)) => exchange_order_view(crate::domain::Market::Spot, order)?,
         (None, None) => return None,
     };
     view.live = Some(o.mark.as_str().to_string());
     Some(view)
-}
-
-/// The market of the orders `order.list` compares (spot only today).
-fn ctx_market() -> crate::domain::Market {
-    crate::domain::Market::Spot
 }
 
 fn exchange_order_view(market: crate::domain::Market, o: &Order) -> Option<OrderView> {
