@@ -278,6 +278,7 @@ async fn trade(sim: SimHandle, socket: PathBuf, log: Shared, seed: u64, stop: Ca
                         symbol: None,
                         open: Some(true),
                         limit: Some(100),
+                        live: None,
                     },
                 )
                 .await

@@ -150,6 +150,45 @@ pub enum CtlCommand {
         #[arg(long)]
         market: Option<crate::domain::Market>,
     },
+    /// The live price of a symbol: last, bid, ask and the last 24 hours (from the exchange).
+    #[command(alias = "ticker")]
+    Price {
+        /// The exchange's symbol, e.g. BTCUSDT.
+        symbol: Symbol,
+        /// The market: spot [default: spot].
+        #[arg(long)]
+        market: Option<crate::domain::Market>,
+    },
+    /// A symbol's trading rules: tick and step size, bounds, minimum notional, precisions.
+    Market {
+        /// The exchange's symbol, e.g. BTCUSDT.
+        symbol: Symbol,
+        /// The market: spot, usdm or coinm [default: spot].
+        #[arg(long)]
+        market: Option<crate::domain::Market>,
+    },
+    /// Write stored rows to a CSV or Parquet file, straight from the database file
+    /// (read-only; no daemon needed).
+    Export(ExportArgs),
+    /// Your fills, newest first (from the database).
+    #[command(alias = "fills")]
+    Trades {
+        /// Only this symbol's fills.
+        #[arg(long)]
+        symbol: Option<Symbol>,
+        /// The market: spot [default: spot].
+        #[arg(long)]
+        market: Option<crate::domain::Market>,
+        /// Oldest fill time: a date (UTC), an RFC 3339 time or ms.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        start: Option<i64>,
+        /// Newest fill time: a date (UTC), an RFC 3339 time or ms.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        end: Option<i64>,
+        /// How many fills, 1 to 5000 [default: 100].
+        #[arg(long, short = 'n')]
+        limit: Option<u32>,
+    },
 }
 
 /// `ctl orders …`.
@@ -183,7 +222,69 @@ pub enum OrdersCommand {
         /// How many orders, 1 to 1000 [default: 100].
         #[arg(long, short = 'n')]
         limit: Option<u32>,
+        /// Ask the exchange for the open orders and mark each against the database
+        /// (same, differs, exchange_only, database_only).
+        #[arg(long, conflicts_with_all = ["open", "limit"])]
+        live: bool,
     },
+    /// Cancel every open order of a symbol in one request.
+    CancelAll {
+        /// The symbol, e.g. BTCUSDT.
+        symbol: Symbol,
+    },
+    /// Check an order (local rules and the exchange's test endpoint) without placing it.
+    Test(PlaceArgs),
+}
+
+/// What `ctl export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportWhat {
+    Klines,
+    Tickers,
+    Orders,
+    Executions,
+    MarkPrices,
+    OpenInterest,
+}
+
+/// The file format of `ctl export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Parquet,
+}
+
+/// `ctl export WHAT --out FILE …`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// klines, tickers, orders, executions, mark-prices or open-interest.
+    #[arg(value_enum)]
+    pub what: ExportWhat,
+    /// The file to write (replaced whole, only once complete).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: PathBuf,
+    /// csv or parquet [default: from the extension of --out, else csv].
+    #[arg(long, value_enum)]
+    pub format: Option<ExportFormat>,
+    /// Only this symbol.
+    #[arg(long)]
+    pub symbol: Option<Symbol>,
+    /// Only this market (spot, usdm, coinm).
+    #[arg(long)]
+    pub market: Option<crate::domain::Market>,
+    /// Only this interval (klines).
+    #[arg(long)]
+    pub interval: Option<Interval>,
+    /// First time (klines: open time; tickers: beat time; orders: created; executions:
+    /// transaction time): a date (UTC), an RFC 3339 time or ms.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub start: Option<i64>,
+    /// Last time, inclusive, in the same forms.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub end: Option<i64>,
+    /// The database file [default: storage.database of the config].
+    #[arg(long, value_name = "FILE")]
+    pub database: Option<PathBuf>,
 }
 
 /// `ctl orders place SYMBOL …`.

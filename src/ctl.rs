@@ -45,6 +45,9 @@ use crate::domain::{Market, Symbol};
 /// shows the progress again; the daemon answers as soon as the jobs have ended.
 const WAIT_PROGRESS: Duration = Duration::from_secs(1);
 
+mod export;
+mod queries;
+
 /// `ctl`'s exit statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -68,6 +71,9 @@ impl From<Exit> for ExitCode {
 
 /// Runs `tradebeat ctl`: finds the socket, runs the command, prints, returns the status.
 pub fn main(args: CtlArgs) -> ExitCode {
+    if let CtlCommand::Export(export) = &args.command {
+        return export::run(&args, export).into();
+    }
     let socket = match socket_path(&args) {
         Ok(path) => path,
         Err(message) => {
@@ -323,15 +329,26 @@ async fn execute(
             symbol,
             open,
             limit,
+            live,
         }) => {
+            if live {
+                return queries::orders_live(client, out, symbol).await;
+            }
             let params = OrderListParams {
                 symbol,
                 open: open.then_some(true),
                 limit,
+                live: None,
             };
             let (raw, rows) = call::<OrderList>(client, &params).await?;
             out.print(&raw, || render_orders(&rows, open));
             Ok(Exit::Success)
+        }
+        CtlCommand::Orders(OrdersCommand::CancelAll { symbol }) => {
+            queries::cancel_all(client, out, symbol).await
+        }
+        CtlCommand::Orders(OrdersCommand::Test(args)) => {
+            queries::test_order(client, out, order_request(args)).await
         }
         CtlCommand::Balances { asset } => {
             let (raw, rows) = call::<BalanceList>(client, &BalanceListParams { asset }).await?;
@@ -344,6 +361,52 @@ async fn execute(
             out.print(&raw, || render_pnl(&rows));
             Ok(Exit::Success)
         }
+        CtlCommand::Export(_) => {
+            eprintln!("tradebeat: ctl export reads the database file; it is not a daemon request");
+            Ok(Exit::Usage)
+        }
+        CtlCommand::Price { symbol, market } => queries::price(client, out, symbol, market).await,
+        CtlCommand::Market { symbol, market } => queries::market(client, out, symbol, market).await,
+        CtlCommand::Trades {
+            symbol,
+            market,
+            start,
+            end,
+            limit,
+        } => {
+            let params = crate::control::protocol::TradeListParams {
+                symbol,
+                market,
+                start,
+                end,
+                limit,
+            };
+            queries::trades(client, out, params).await
+        }
+    }
+}
+
+/// The `order.place` / `order.test` params of `ctl orders place|test`.
+fn order_request(args: PlaceArgs) -> OrderRequest {
+    let PlaceArgs {
+        symbol,
+        side,
+        order_type,
+        quantity,
+        quote_quantity,
+        price,
+        stop_price,
+        time_in_force,
+        client_order_id,
+    } = args;
+    OrderRequest {
+        quantity,
+        quote_quantity,
+        price,
+        stop_price,
+        time_in_force,
+        client_order_id,
+        ..OrderRequest::new(symbol, side, order_type)
     }
 }
 

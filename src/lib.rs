@@ -34,6 +34,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod domain;
 pub mod exchange;
+pub mod export;
 pub mod files;
 pub mod heartbeat;
 pub mod instance;

@@ -10,6 +10,7 @@ use common::*;
 use exchange_sim::{FuturesSim, SimFuturesKline, SimHandle};
 use rusqlite::Connection;
 use tradebeat::clock::Clock;
+use tradebeat::control::protocol::{MarketGet, MarketSymbolParams};
 use tradebeat::domain::{Interval, Market};
 use tradebeat::exchange::{ClientOptions, FuturesClient, Network, SpotClient};
 use tradebeat::market_data::MarketData;
@@ -297,6 +298,7 @@ async fn the_daemon_follows_configured_futures_symbols_next_to_spot() {
     config.market_data.usdm_symbols = vec!["BTC/USDT".parse().unwrap()];
     config.market_data.coinm_symbols = vec!["BTCUSD_PERP".parse().unwrap()];
     let db = config.storage.database.clone();
+    let socket = config.control.socket.clone();
     let daemon = InProcess::start(config);
     // Two beats of every market (the start-up beat and a scheduled one, 2 s apart).
     wait_until(
@@ -316,6 +318,35 @@ async fn the_daemon_follows_configured_futures_symbols_next_to_spot() {
         },
     )
     .await;
+    // market.get answers each market's own rules, from that market's exchangeInfo.
+    let mut c = tradebeat::control::Client::connect(&socket).await.unwrap();
+    let clock = Clock::system();
+    let usdm = FuturesClient::usdm(options(&sim.usdm_url), clock.clone()).unwrap();
+    let coinm = FuturesClient::coinm(options(&sim.coinm_url), clock).unwrap();
+    for (market, symbol, client) in [
+        (Market::UsdM, "BTCUSDT", &usdm),
+        (Market::CoinM, "BTCUSD_PERP", &coinm),
+    ] {
+        let symbol: tradebeat::domain::Symbol = symbol.parse().unwrap();
+        let view = c
+            .call::<MarketGet>(&MarketSymbolParams {
+                symbol: symbol.clone(),
+                market: Some(market),
+            })
+            .await
+            .expect("market.get");
+        let direct = client.exchange_info_for(&symbol).await.unwrap();
+        let rules = direct.symbols[0].filters.clone();
+        assert_eq!((view.market, &view.symbol), (market, &symbol));
+        let tick = rules.price.map(|p| p.tick_size);
+        let step = rules.lot_size.map(|l| l.step_size);
+        assert!(tick.is_some() && step.is_some(), "{market:?}: {rules:?}");
+        assert_eq!((view.tick_size, view.step_size), (tick, step), "{market:?}");
+        assert_eq!(
+            view.quote_asset, direct.symbols[0].quote_asset,
+            "{market:?}"
+        );
+    }
     daemon.stop().await;
     let conn = read_db(&db);
     assert_exact(&conn, sim.usdm(), Market::UsdM, "BTCUSDT", "1m");

@@ -385,6 +385,48 @@ async fn a_cancelled_paper_order_unlocks_its_funds() {
 }
 
 #[tokio::test]
+async fn cancel_all_unlocks_every_resting_paper_order_and_test_places_nothing() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let (store, _venue, orders) = paper(&sim, &dir.path().join("paper.db")).await;
+    let book = client(&sim).book_ticker(&btc()).await.unwrap();
+    let before = balances(&store);
+    let mut limit = request(Side::Buy, OrderType::Limit, "0.01");
+    limit.price = Some((book.bid_price * d("0.5")).round_dp(2));
+    limit.time_in_force = Some(TimeInForce::Gtc);
+    orders
+        .test(&limit)
+        .await
+        .expect("a valid order passes the test");
+    assert!(
+        orders.list(Default::default()).await.unwrap().is_empty(),
+        "test stores nothing"
+    );
+    assert_eq!(balances(&store), before, "test locks nothing");
+    for _ in 0..2 {
+        orders.place(limit.clone()).await.expect("placed");
+    }
+    let mut ask = request(Side::Sell, OrderType::Limit, "0.02");
+    ask.price = Some((book.ask_price * d("2")).round_dp(2));
+    ask.time_in_force = Some(TimeInForce::Gtc);
+    orders.place(ask).await.expect("placed");
+    assert_ne!(balances(&store), before);
+    let cancelled = orders.cancel_all(&btc()).await.expect("cancelled");
+    assert_eq!(cancelled.len(), 3);
+    assert!(cancelled.iter().all(|o| o.status == OrderStatus::Canceled));
+    assert_eq!(balances(&store), before, "every lock released");
+    // Nothing open any more: the venue's -2011 is an empty answer, as on the exchange.
+    assert!(
+        orders
+            .cancel_all(&btc())
+            .await
+            .expect("answered")
+            .is_empty()
+    );
+    assert_nothing_signed(&sim);
+}
+
+#[tokio::test]
 async fn a_database_stays_paper_or_live_and_the_daemon_refuses_the_other_mode() {
     let sim = sim().await;
     let dir = tempdir();

@@ -31,6 +31,7 @@ use super::protocol::{BackfillWait, BackfillWaitParams};
 use super::rate::RequestRate;
 
 mod futures_queries;
+mod queries;
 use crate::backfill::{BackfillError, JobState};
 use crate::domain::JobStatus;
 use crate::domain::OrderRef;
@@ -68,12 +69,16 @@ impl Default for Dispatch {
 
 /// The methods that send requests to the exchange: held to a rate per connection
 /// ([`Dispatch::handle_line_rated`]).
-pub const EXCHANGE_METHODS: [&str; 5] = [
+pub const EXCHANGE_METHODS: [&str; 9] = [
     SymbolAdd::NAME,
     SyncNow::NAME,
     OrderPlace::NAME,
     OrderCancel::NAME,
     OrderGet::NAME,
+    protocol::TickerGet::NAME,
+    protocol::MarketGet::NAME,
+    protocol::OrderCancelAll::NAME,
+    protocol::OrderTest::NAME,
 ];
 
 /// The longest method name echoed back in a `-32601` error, in bytes.
@@ -102,6 +107,11 @@ impl Dispatch {
         d.register::<protocol::FundingRateList, _, _>(futures_queries::funding_rate_list);
         d.register::<protocol::OpenInterestList, _, _>(futures_queries::open_interest_list);
         d.register::<protocol::PnlList, _, _>(pnl_list);
+        d.register::<protocol::TickerGet, _, _>(queries::ticker_get);
+        d.register::<protocol::MarketGet, _, _>(queries::market_get);
+        d.register::<protocol::TradeList, _, _>(queries::trade_list);
+        d.register::<protocol::OrderCancelAll, _, _>(queries::order_cancel_all);
+        d.register::<protocol::OrderTest, _, _>(queries::order_test);
         for name in protocol::PLANNED_METHODS {
             d.routes.insert(name, Route::Planned);
         }
@@ -680,6 +690,9 @@ async fn order_list(
     ctx: Arc<ControlContext>,
     p: OrderListParams,
 ) -> Result<Vec<OrderView>, ErrorObject> {
+    if p.live == Some(true) {
+        return queries::order_list_live(ctx, p).await;
+    }
     let limit = p.limit.unwrap_or(protocol::ORDER_LIST_DEFAULT_LIMIT);
     if !(1..=protocol::ORDER_LIST_MAX_LIMIT).contains(&limit) {
         return Err(ErrorObject::invalid_param(
@@ -870,6 +883,17 @@ fn market_client(ctx: &ControlContext, market: Market) -> Result<MarketClient, E
             ErrorObject::not_available(format_args!("the {market} market"))
                 .with_data(json!({ "param": "market" }))
         })
+}
+
+/// The market of a method that serves only spot yet (`-32007` for another).
+fn spot_only(market: Option<Market>) -> Result<Market, ErrorObject> {
+    match market.unwrap_or(Market::Spot) {
+        Market::Spot => Ok(Market::Spot),
+        other => Err(
+            ErrorObject::not_available(format_args!("the {other} market"))
+                .with_data(json!({ "param": "market" })),
+        ),
+    }
 }
 
 /// `-32001` for a symbol not registered on `market`, naming the market.

@@ -797,6 +797,9 @@ pub trait Method {
 /// Empty: every method of the table is served.
 pub const PLANNED_METHODS: [&str; 0] = [];
 
+mod queries;
+pub use queries::*;
+
 /// Parameters of a method that takes none (`{}` or absent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -984,7 +987,7 @@ pub struct PnlView {
 }
 
 /// The names of the methods served now, in the order of README.md's table.
-pub const METHODS: [&str; 16] = [
+pub const METHODS: [&str; 21] = [
     Status::NAME,
     SymbolAdd::NAME,
     SymbolRemove::NAME,
@@ -1001,6 +1004,11 @@ pub const METHODS: [&str; 16] = [
     FundingRateList::NAME,
     OpenInterestList::NAME,
     PnlList::NAME,
+    TickerGet::NAME,
+    MarketGet::NAME,
+    TradeList::NAME,
+    OrderCancelAll::NAME,
+    OrderTest::NAME,
 ];
 
 /// `order.cancel` and `order.get` parameters: the symbol and one of the two ids (at least
@@ -1031,6 +1039,10 @@ pub struct OrderListParams {
     /// 1..=[`ORDER_LIST_MAX_LIMIT`]; absent: [`ORDER_LIST_DEFAULT_LIMIT`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// `true`: ask the exchange for the open orders and mark each against the database
+    /// ([`OrderView::live`]); `open` and `limit` do not apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<bool>,
 }
 
 /// The number of orders `order.list` returns when no `limit` is given (the orders
@@ -1430,6 +1442,11 @@ pub struct OrderView {
     /// When tradebeat last changed it (local clock), ms.
     #[serde(rename = "updated_at")]
     pub updated_at: i64,
+    /// `order.list` with `live: true` only: `same`, `differs` (status or executed quantity),
+    /// `exchange_only` (then `id`, `created_at` and `updated_at` are 0 and the rest is the
+    /// exchange's) or `database_only`; absent otherwise.
+    #[serde(rename = "live", default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<String>,
 }
 
 /// One fill of an order (an entry of [`OrderView::fills`]); decimals as strings.

@@ -37,6 +37,7 @@ impl From<&OrderRow> for OrderView {
             update_time: o.update_time,
             created_at: o.created_at,
             updated_at: o.updated_at,
+            live: None,
         }
     }
 }

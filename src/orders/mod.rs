@@ -58,6 +58,9 @@ use tokio_util::task::TaskTracker;
 
 pub use crate::store::{OrderFilter, OrderRow};
 
+mod conveniences;
+pub use conveniences::{LiveMark, LiveOrder};
+
 use crate::clock::Clock;
 use crate::domain::Credentials;
 use crate::domain::{

@@ -166,6 +166,39 @@ pub trait Venue: Send + Sync {
     /// [`ExchangeError::OrderRateLimited`] with the time to wait.
     fn check_order_rate(&self) -> VenueResult<()>;
 
+    /// Asks the venue to check `request` as if placed under `client_order_id`, without
+    /// placing it (Binance: `POST /api/v3/order/test`). The default: not supported.
+    ///
+    /// # Errors
+    /// `Api` for a rejection; `InvalidRequest` when the venue has no such check.
+    fn test_order<'a>(
+        &'a self,
+        request: &'a OrderRequest,
+        client_order_id: &'a ClientOrderId,
+    ) -> BoxFuture<'a, VenueResult<()>> {
+        let _ = (request, client_order_id);
+        Box::pin(std::future::ready(Err(ExchangeError::InvalidRequest(
+            "this venue cannot test orders".into(),
+        ))))
+    }
+
+    /// Cancels every open order of `symbol` in one request and returns them as the venue
+    /// answered. Sent at most once. The default: not supported.
+    ///
+    /// # Errors
+    /// `Api` with [`crate::exchange::Rejection::CancelRejected`] when nothing is open;
+    /// `UnknownOutcome` when the cancel may or may not have happened; `InvalidRequest`
+    /// when the venue has no such request.
+    fn cancel_open_orders<'a>(
+        &'a self,
+        symbol: &'a Symbol,
+    ) -> BoxFuture<'a, VenueResult<Vec<Order>>> {
+        let _ = symbol;
+        Box::pin(std::future::ready(Err(ExchangeError::InvalidRequest(
+            "this venue cannot cancel all orders at once".into(),
+        ))))
+    }
+
     /// The same venue for requests a control client asked for, whose requests are refused
     /// at once ([`ExchangeError::WeightReserved`]) rather than take weight kept for the
     /// beats; `None` (the default) when the venue has no such budget.

@@ -839,6 +839,40 @@ impl Venue for PaperVenue {
         self.cancel(symbol, which).boxed()
     }
 
+    /// Nothing to ask: the local checks `Orders` ran are all the paper venue has; an
+    /// unknown symbol is `-1121`, as the exchange's test endpoint answers it.
+    fn test_order<'a>(
+        &'a self,
+        request: &'a OrderRequest,
+        _client_order_id: &'a ClientOrderId,
+    ) -> BoxFuture<'a, VenueResult<()>> {
+        async move { self.info(&request.symbol).await.map(|_| ()) }.boxed()
+    }
+
+    /// Cancels every resting paper order of `symbol`, one by one as
+    /// [`Venue::cancel_order`] does; `-2011` "Unknown order sent." when none is open, as
+    /// Binance answers `DELETE /api/v3/openOrders` then.
+    fn cancel_open_orders<'a>(
+        &'a self,
+        symbol: &'a Symbol,
+    ) -> BoxFuture<'a, VenueResult<Vec<Order>>> {
+        async move {
+            let open = self.open_orders(Some(symbol)).await?;
+            if open.is_empty() {
+                return Err(PaperRejection::CancelRejected.error());
+            }
+            let mut cancelled = Vec::with_capacity(open.len());
+            for order in open {
+                cancelled.push(
+                    self.cancel(symbol, &OrderRef::OrderId(order.order_id))
+                        .await?,
+                );
+            }
+            Ok(cancelled)
+        }
+        .boxed()
+    }
+
     fn open_orders<'a>(
         &'a self,
         symbol: Option<&'a Symbol>,

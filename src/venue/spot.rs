@@ -83,6 +83,23 @@ impl Venue for SpotVenue {
         self.client.cancel_order(symbol, which).boxed()
     }
 
+    /// `POST /api/v3/order/test` ([`SpotClient::test_order`]).
+    fn test_order<'a>(
+        &'a self,
+        request: &'a OrderRequest,
+        client_order_id: &'a ClientOrderId,
+    ) -> BoxFuture<'a, VenueResult<()>> {
+        self.client.test_order(request, client_order_id).boxed()
+    }
+
+    /// `DELETE /api/v3/openOrders` ([`SpotClient::cancel_open_orders`]).
+    fn cancel_open_orders<'a>(
+        &'a self,
+        symbol: &'a Symbol,
+    ) -> BoxFuture<'a, VenueResult<Vec<Order>>> {
+        self.client.cancel_open_orders(symbol).boxed()
+    }
+
     /// `GET /api/v3/openOrders` ([`SpotClient::open_orders`]).
     fn open_orders<'a>(
         &'a self,

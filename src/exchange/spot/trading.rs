@@ -9,6 +9,7 @@
 //! | [`SpotClient::test_order`] | `POST /api/v3/order/test` | 1 | once |
 //! | [`SpotClient::query_order`] | `GET /api/v3/order` | 4 | retried |
 //! | [`SpotClient::cancel_order`] | `DELETE /api/v3/order` | 1 | once |
+//! | [`SpotClient::cancel_open_orders`] | `DELETE /api/v3/openOrders` | 1 | once |
 //! | [`SpotClient::open_orders`] | `GET /api/v3/openOrders` | 6, 80 for all symbols | retried |
 //! | [`SpotClient::all_orders`] | `GET /api/v3/allOrders` | 20 | retried |
 //! | [`SpotClient::my_trades`] | `GET /api/v3/myTrades` | 20, 5 with `orderId` | retried |
@@ -60,6 +61,10 @@ const OPEN_ORDERS_SYMBOL: Endpoint = Endpoint {
 const OPEN_ORDERS_ALL: Endpoint = Endpoint {
     path: "/api/v3/openOrders",
     weight: 80,
+};
+const OPEN_ORDERS_CANCEL: Endpoint = Endpoint {
+    path: "/api/v3/openOrders",
+    weight: 1,
 };
 const ALL_ORDERS: Endpoint = Endpoint {
     path: "/api/v3/allOrders",
@@ -160,6 +165,24 @@ impl SpotClient {
             .await?;
         parse_order(&reply.body).map_err(|detail| ExchangeError::UnknownOutcome {
             endpoint: ORDER_CANCEL.path,
+            detail: format!("accepted, but the answer cannot be read: {detail}"),
+        })
+    }
+
+    /// `DELETE /api/v3/openOrders` (weight 1): cancels every open order of
+    /// `symbol` and returns them as the exchange answered (orders of unknown shapes, e.g.
+    /// an order list, are left out and logged). Sent once: a timeout or 5xx is
+    /// [`ExchangeError::UnknownOutcome`]. No open order is `Api` `-2011`. Binance: "Cancel
+    /// All Open Orders on a Symbol (TRADE)" in
+    /// <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints>.
+    pub async fn cancel_open_orders(&self, symbol: &Symbol) -> Result<Vec<Order>, ExchangeError> {
+        let params = [("symbol", symbol.to_string())];
+        let reply = self
+            .rest
+            .signed(Method::DELETE, OPEN_ORDERS_CANCEL, &params)
+            .await?;
+        parse_orders(&reply.body).map_err(|detail| ExchangeError::UnknownOutcome {
+            endpoint: OPEN_ORDERS_CANCEL.path,
             detail: format!("accepted, but the answer cannot be read: {detail}"),
         })
     }
