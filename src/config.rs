@@ -43,6 +43,9 @@ use crate::domain::{Credentials, Secret};
 use crate::domain::{Interval, Symbol};
 use crate::exchange::Network;
 
+mod http;
+pub use http::HttpConfig;
+
 /// The prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "TRADEBEAT_";
 
@@ -419,6 +422,8 @@ pub struct Config {
     pub control: ControlConfig,
     /// `[logging]`: log files and level.
     pub logging: LoggingConfig,
+    /// `[http]`: the optional HTTP server.
+    pub http: HttpConfig,
 }
 
 /// `[exchange]`: which Binance environment to talk to, and how.
@@ -591,7 +596,8 @@ impl Config {
         self.market_data.validate()?;
         non_empty_path("storage.database", &self.storage.database)?;
         self.control.validate()?;
-        self.logging.validate()
+        self.logging.validate()?;
+        self.http.validate()
     }
 
     /// The API key pair, read from the config values or from the files they name (surrounding

@@ -36,6 +36,7 @@ pub mod domain;
 pub mod exchange;
 pub mod files;
 pub mod heartbeat;
+pub mod http;
 pub mod instance;
 pub mod logging;
 pub mod market_data;
