@@ -114,6 +114,19 @@ pub enum CtlCommand {
         /// Only this asset, e.g. BTC.
         asset: Option<String>,
     },
+    /// Write the price chart: the close of every followed symbol on a log scale, as one
+    /// self-contained HTML page (script and data inline; opens offline).
+    Chart {
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The candle interval drawn.
+        #[arg(long, default_value = "1h")]
+        interval: String,
+        /// Days back from now.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
 }
 
 /// `ctl orders …`.

@@ -25,6 +25,7 @@
 //! - [`cli`], [`ctl`]: the command line and `tradebeat ctl`, the socket's client.
 
 pub mod backfill;
+pub mod chart;
 pub mod cli;
 pub mod clock;
 pub mod component;

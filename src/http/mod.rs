@@ -178,6 +178,12 @@ fn router(config: &HttpConfig, state: Arc<AppState>) -> Router {
     if config.metrics_requires_token {
         metrics_route = authed(metrics_route);
     }
+    let mut chart_route = Router::new()
+        .route("/chart", get(chart_page))
+        .with_state(Arc::clone(&state));
+    if config.chart_requires_token {
+        chart_route = authed(chart_route);
+    }
     let health_route = Router::new()
         .route("/health", get(health::health))
         .with_state(Arc::clone(&state));
@@ -185,6 +191,7 @@ fn router(config: &HttpConfig, state: Arc<AppState>) -> Router {
         .nest("/api/v1", authed(api))
         .merge(authed(rpc))
         .merge(metrics_route)
+        .merge(chart_route)
         .merge(health_route)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
@@ -280,5 +287,66 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
         Err(e) => routes::error_response(ErrorObject::internal(format!(
             "metrics could not be read: {e}"
         ))),
+    }
+}
+
+/// The dispatcher as the chart's [`Caller`](crate::chart::Caller).
+struct DispatchCaller<'a>(&'a AppState);
+
+impl crate::chart::Caller for DispatchCaller<'_> {
+    async fn call(
+        &mut self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, ErrorObject> {
+        let request =
+            serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let response = self.0.call(request.to_string().as_bytes()).await;
+        match response.error {
+            Some(error) => Err(error),
+            None => Ok(response.result.unwrap_or_default()),
+        }
+    }
+}
+
+/// `GET /chart?interval=1h&days=30`: the self-contained chart page.
+async fn chart_page(
+    State(state): State<Arc<AppState>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let mut interval = None;
+    let mut days = None;
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "interval" => interval = Some(value.into_owned()),
+            "days" => match value.parse::<u32>() {
+                Ok(d) => days = Some(d),
+                Err(_) => {
+                    return routes::error_response(ErrorObject::invalid_param(
+                        "days",
+                        format_args!("{value:?} is not a number of days"),
+                    ));
+                }
+            },
+            other => {
+                return routes::error_response(ErrorObject::invalid_param(
+                    other,
+                    "is not a parameter of /chart (interval, days)",
+                ));
+            }
+        }
+    }
+    let spec = match crate::chart::ChartSpec::new(interval.as_deref(), days) {
+        Ok(spec) => spec,
+        Err(e) => return routes::error_response(e),
+    };
+    let now = state.ctx.clock.now_ms();
+    match crate::chart::collect(&mut DispatchCaller(&state), spec, now).await {
+        Ok(series) => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            crate::chart::html(&series, spec),
+        )
+            .into_response(),
+        Err(e) => routes::error_response(e),
     }
 }
