@@ -231,6 +231,91 @@ document.body.dataset.rendered = "true";
     )
 }
 
+/// The same chart as a static SVG drawn with plotters: log-scale y, UTC time on x, one
+/// polyline per symbol in the page's colours, and a legend.
+///
+/// # Errors
+/// Plotters failed to draw (the message says why).
+pub fn svg(series: &[Series], spec: ChartSpec) -> Result<String, String> {
+    use plotters::prelude::*;
+
+    let fail = |e: &dyn std::fmt::Display| format!("the svg could not be drawn: {e}");
+    let points = || series.iter().flat_map(|s| s.points.iter());
+    let t0 = points().map(|p| p.0).min().unwrap_or(0);
+    let t1 = points().map(|p| p.0).max().unwrap_or(1).max(t0 + 1);
+    let lo = points().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let hi = points().map(|p| p.1).fold(0.0_f64, f64::max);
+    let (lo, hi) = if lo.is_finite() && hi > 0.0 {
+        (lo * 0.95, hi * 1.05)
+    } else {
+        (1.0, 10.0)
+    };
+    let title = format!(
+        "tradebeat: closes, {} candles, last {} days (log scale, UTC)",
+        spec.interval.as_str(),
+        spec.days
+    );
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (1200, 700)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| fail(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(90)
+            .build_cartesian_2d(t0..t1, (lo..hi).log_scale())
+            .map_err(|e| fail(&e))?;
+        let day = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+        let label = |t: &i64| {
+            time::OffsetDateTime::from_unix_timestamp(t / 1000)
+                .ok()
+                .and_then(|d| d.format(day).ok())
+                .unwrap_or_default()
+        };
+        chart
+            .configure_mesh()
+            .x_labels(6)
+            .x_label_formatter(&label)
+            .x_desc("time (UTC)")
+            .y_desc("close (log scale)")
+            .draw()
+            .map_err(|e| fail(&e))?;
+        for (i, s) in series.iter().enumerate() {
+            let colour = hex_colour(COLOURS[i % COLOURS.len()]);
+            chart
+                .draw_series(LineSeries::new(
+                    s.points.iter().copied(),
+                    colour.stroke_width(2),
+                ))
+                .map_err(|e| fail(&e))?
+                .label(s.symbol.clone())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 4), (x + 16, y + 4)], colour.filled())
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| fail(&e))?;
+        root.present().map_err(|e| fail(&e))?;
+    }
+    Ok(out)
+}
+
+/// `"#1f77b4"` → its colour (black for anything else).
+fn hex_colour(hex: &str) -> plotters::style::RGBColor {
+    let byte = |i: usize| {
+        hex.get(i..i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0)
+    };
+    plotters::style::RGBColor(byte(1), byte(3), byte(5))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +342,35 @@ mod tests {
             &page[page.len() - 3000..]
         );
         assert!(page.contains("distr: 3"));
+    }
+
+    #[test]
+    fn the_svg_has_one_polyline_per_symbol_and_a_legend() {
+        let series = vec![
+            Series {
+                symbol: "BTCUSDT".into(),
+                points: vec![
+                    (3_600_000, 65000.5),
+                    (7_200_000, 65100.0),
+                    (10_800_000, 64000.0),
+                ],
+            },
+            Series {
+                symbol: "DOGEUSDT".into(),
+                points: vec![(7_200_000, 0.125), (10_800_000, 0.13)],
+            },
+        ];
+        let svg = svg(&series, ChartSpec::new(None, None).unwrap()).unwrap();
+        assert!(svg.starts_with("<svg"), "{svg:.200}");
+        for (symbol, colour) in [("BTCUSDT", "#1F77B4"), ("DOGEUSDT", "#FF7F0E")] {
+            let lines = svg
+                .lines()
+                .filter(|l| l.contains("<polyline") && l.to_uppercase().contains(colour))
+                .count();
+            assert_eq!(lines, 1, "{symbol}: one line in {colour}\n{svg}");
+            assert!(svg.contains(symbol), "{symbol} in the legend:\n{svg}");
+        }
+        assert!(svg.contains("log scale"));
     }
 
     #[test]

@@ -115,11 +115,14 @@ pub enum CtlCommand {
         asset: Option<String>,
     },
     /// Write the price chart: the close of every followed symbol on a log scale, as one
-    /// self-contained HTML page (script and data inline; opens offline).
+    /// self-contained HTML page (script and data inline; opens offline) or an SVG.
     Chart {
         /// The file to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// `html` (interactive, self-contained) or `svg` (static).
+        #[arg(long, default_value = "html", value_parser = ["html", "svg"])]
+        format: String,
         /// The candle interval drawn.
         #[arg(long, default_value = "1h")]
         interval: String,

@@ -291,9 +291,10 @@ async fn execute(
         }
         CtlCommand::Chart {
             out: file,
+            format,
             interval,
             days,
-        } => chart(client, out, &file, &interval, days).await,
+        } => chart(client, out, &file, format == "svg", &interval, days).await,
     }
 }
 
@@ -887,11 +888,13 @@ impl crate::chart::Caller for SocketCaller<'_> {
     }
 }
 
-/// `ctl chart`: collects the closes over the socket and writes the page to `file`.
+/// `ctl chart`: collects the closes over the socket and writes the page (or the SVG) to
+/// `file`.
 async fn chart(
     client: &mut Client,
     out: &mut Output,
     file: &Path,
+    svg: bool,
     interval: &str,
     days: u32,
 ) -> Result<Exit, ClientError> {
@@ -901,7 +904,17 @@ async fn chart(
     let series = crate::chart::collect(&mut SocketCaller(client), spec, now)
         .await
         .map_err(ClientError::Rpc)?;
-    let page = crate::chart::html(&series, spec);
+    let page = if svg {
+        match crate::chart::svg(&series, spec) {
+            Ok(page) => page,
+            Err(e) => {
+                eprintln!("tradebeat: {e}");
+                return Ok(Exit::Failed);
+            }
+        }
+    } else {
+        crate::chart::html(&series, spec)
+    };
     if let Err(e) = std::fs::write(file, page.as_bytes()) {
         eprintln!("tradebeat: cannot write {}: {e}", file.display());
         return Ok(Exit::Failed);

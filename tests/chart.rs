@@ -82,10 +82,58 @@ async fn the_chart_renders_one_log_scale_series_per_symbol_in_chromium() {
         !page.contains("src=\"http") && !page.contains("href=\"http"),
         "nothing from another host"
     );
-    daemon.stop().await;
-
+    // `ctl chart` over the socket: the same chart, as SVG (one polyline per symbol) and HTML.
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("chart-test");
     std::fs::create_dir_all(&out).unwrap();
+    let socket = dir.path().join("control.sock");
+    for format in ["svg", "html"] {
+        let file = out.join(format!("ctl-chart.{format}"));
+        let ctl = tokio::task::spawn_blocking({
+            let (dir, socket, file) = (dir.path().to_path_buf(), socket.clone(), file.clone());
+            move || {
+                common::tradebeat_command(&dir)
+                    .arg("ctl")
+                    .arg("--socket")
+                    .arg(&socket)
+                    .args([
+                        "chart",
+                        "--format",
+                        format,
+                        "--interval",
+                        "1h",
+                        "--days",
+                        "2",
+                        "--out",
+                    ])
+                    .arg(&file)
+                    .output()
+                    .unwrap()
+            }
+        })
+        .await
+        .unwrap();
+        assert!(
+            ctl.status.success(),
+            "ctl chart: {}",
+            String::from_utf8_lossy(&ctl.stderr)
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        if format == "svg" {
+            // One polyline in each symbol's colour (the grid is drawn in grey).
+            for colour in ["#1F77B4", "#FF7F0E"] {
+                let lines = text
+                    .lines()
+                    .filter(|l| l.contains("<polyline") && l.to_uppercase().contains(colour))
+                    .count();
+                assert_eq!(lines, 1, "one line in {colour}");
+            }
+            assert!(text.contains("BTCUSDT") && text.contains("ETHUSDT"));
+        } else {
+            assert!(text.contains(r#""names":["BTCUSDT","ETHUSDT"]"#));
+        }
+    }
+    daemon.stop().await;
+
     let file = out.join("chart.html");
     std::fs::write(&file, &page).unwrap();
     let url = format!("file://{}", file.display());
