@@ -32,6 +32,10 @@ fn free_addr() -> SocketAddr {
 
 impl Running {
     async fn start() -> Running {
+        Running::start_with(|_| {}).await
+    }
+
+    async fn start_with(adjust: impl FnOnce(&mut tradebeat::config::Config)) -> Running {
         let sim = common::sim().await;
         sim.set_order_types("BTCUSDT", &["LIMIT", "MARKET"]);
         sim.set_order_price("BTCUSDT", Some("65000.00"));
@@ -42,6 +46,7 @@ impl Running {
         let addr = free_addr();
         config.http.listen = Some(addr);
         config.http.token = Some(Secret::new(TOKEN));
+        adjust(&mut config);
         let daemon = common::InProcess::start(config);
         let running = Running {
             sim,
@@ -449,5 +454,64 @@ async fn health_turns_503_while_the_exchange_is_unreachable_and_back() {
         assert!(Instant::now() < deadline, "still unhealthy: {body}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    d.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_time_out_and_a_crowd_is_served_while_beats_go_on() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let d = Running::start_with(|c| {
+        c.http.request_timeout_ms = 500;
+        c.http.max_concurrent_requests = 8;
+    })
+    .await;
+    let addr = d.base.trim_start_matches("http://").to_string();
+
+    // A client that announces a body and never sends it gets 408 once the timeout passes.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(
+        format!(
+            "POST /api/v1/sync HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(10), slow.read(&mut answer))
+        .await
+        .expect("answered within 10 s")
+        .unwrap();
+    let head = String::from_utf8_lossy(&answer[..n]);
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+
+    // 200 clients at once, 8 served at a time: every one gets its answer.
+    let beats_before = common::heartbeat_count(&d.daemon.db);
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let http = Client::new();
+        let url = format!("{}/health", d.base);
+        tasks.push(tokio::spawn(async move {
+            http.get(url).send().await.map(|r| r.status())
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(status) if status == StatusCode::OK => ok += 1,
+            // Refused cleanly: a 408 for one that waited too long for its turn.
+            Ok(status) => assert_eq!(status, StatusCode::REQUEST_TIMEOUT),
+            Err(e) => panic!("a client got no answer: {e}"),
+        }
+    }
+    assert!(ok > 0, "none served");
+    // The beats went on.
+    let db = d.daemon.db.clone();
+    common::wait_until("another beat", Duration::from_secs(20), || {
+        common::heartbeat_count(&db) > beats_before
+    })
+    .await;
     d.daemon.stop().await;
 }
