@@ -189,6 +189,22 @@ pub enum CtlCommand {
         #[arg(long, short = 'n')]
         limit: Option<u32>,
     },
+    /// Write the price chart: the close of every followed symbol on a log scale, as one
+    /// self-contained HTML page (script and data inline; opens offline) or an SVG.
+    Chart {
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// `html` (interactive, self-contained) or `svg` (static).
+        #[arg(long, default_value = "html", value_parser = ["html", "svg"])]
+        format: String,
+        /// The candle interval drawn.
+        #[arg(long, default_value = "1h")]
+        interval: String,
+        /// Days back from now.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
 }
 
 /// `ctl orders …`.

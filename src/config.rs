@@ -46,6 +46,9 @@ use crate::domain::{Credentials, Secret};
 use crate::domain::{Interval, Symbol};
 use crate::exchange::Network;
 
+mod http;
+pub use http::HttpConfig;
+
 /// The prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "TRADEBEAT_";
 
@@ -429,6 +432,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// `[paper]`: paper trading (simulated orders against real prices).
     pub paper: PaperConfig,
+    /// `[http]`: the optional HTTP server.
+    pub http: HttpConfig,
 }
 
 /// `[exchange]`: which Binance environment to talk to, and how.
@@ -624,7 +629,8 @@ impl Config {
         non_empty_path("storage.database", &self.storage.database)?;
         self.control.validate()?;
         self.logging.validate()?;
-        self.paper.validate()
+        self.paper.validate()?;
+        self.http.validate()
     }
 
     /// The API key pair, read from the config values or from the files they name (surrounding

@@ -383,6 +383,12 @@ async fn execute(
             };
             queries::trades(client, out, params).await
         }
+        CtlCommand::Chart {
+            out: file,
+            format,
+            interval,
+            days,
+        } => chart(client, out, &file, format == "svg", &interval, days).await,
     }
 }
 
@@ -1049,6 +1055,77 @@ pub fn render_pnl(rows: &[crate::control::protocol::PnlView]) -> String {
             false, false, true, true, true, true, true, true, true, false, true,
         ],
     )
+}
+
+/// The socket client as the chart's [`Caller`](crate::chart::Caller).
+struct SocketCaller<'a>(&'a mut Client);
+
+impl crate::chart::Caller for SocketCaller<'_> {
+    async fn call(
+        &mut self,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, crate::control::protocol::ErrorObject> {
+        let request = crate::control::protocol::Request {
+            jsonrpc: crate::control::protocol::JSONRPC_VERSION.to_string(),
+            id: crate::control::protocol::Id::String("chart".into()),
+            method: method.to_string(),
+            params: Some(params),
+        };
+        match self.0.request(&request).await {
+            Ok(response) => match response.error {
+                Some(error) => Err(error),
+                None => Ok(response.result.unwrap_or_default()),
+            },
+            Err(ClientError::Rpc(error)) => Err(error),
+            Err(e) => Err(crate::control::protocol::ErrorObject::internal(e)),
+        }
+    }
+}
+
+/// `ctl chart`: collects the closes over the socket and writes the page (or the SVG) to
+/// `file`.
+async fn chart(
+    client: &mut Client,
+    out: &mut Output,
+    file: &Path,
+    svg: bool,
+    interval: &str,
+    days: u32,
+) -> Result<Exit, ClientError> {
+    let spec =
+        crate::chart::ChartSpec::new(Some(interval), Some(days)).map_err(ClientError::Rpc)?;
+    let now = crate::clock::system_now_ms();
+    let series = crate::chart::collect(&mut SocketCaller(client), spec, now)
+        .await
+        .map_err(ClientError::Rpc)?;
+    let page = if svg {
+        match crate::chart::svg(&series, spec) {
+            Ok(page) => page,
+            Err(e) => {
+                eprintln!("tradebeat: {e}");
+                return Ok(Exit::Failed);
+            }
+        }
+    } else {
+        crate::chart::html(&series, spec)
+    };
+    if let Err(e) = std::fs::write(file, page.as_bytes()) {
+        eprintln!("tradebeat: cannot write {}: {e}", file.display());
+        return Ok(Exit::Failed);
+    }
+    let symbols: Vec<&str> = series.iter().map(|s| s.symbol.as_str()).collect();
+    let raw = serde_json::json!({ "file": file.display().to_string(), "symbols": symbols, "bytes": page.len() });
+    out.print(&raw, || {
+        format!(
+            "wrote {} ({} bytes): {} symbol(s) {}\n",
+            file.display(),
+            page.len(),
+            symbols.len(),
+            symbols.join(" ")
+        )
+    });
+    Ok(Exit::Success)
 }
 
 #[cfg(test)]

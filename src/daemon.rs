@@ -299,9 +299,25 @@ pub async fn run_with(
         clock,
         user_stream_handle.clone(),
     );
-    let control = ControlServer::bind(&config.control, control_context)
+    let control = ControlServer::bind(&config.control, Arc::clone(&control_context))
         .await
         .context("cannot start the control socket")?;
+    // The HTTP server, when `[http] listen` is set: the same dispatcher over TCP.
+    let http = match config.http.listen {
+        Some(_) => {
+            let token = config.http.token().context("cannot read the http token")?;
+            let server = crate::http::HttpServer::bind(
+                &config.http,
+                token,
+                Arc::clone(&control_context),
+                schedule.period_ms(),
+            )
+            .await
+            .context("cannot start the http server")?;
+            Some(server)
+        }
+        None => None,
+    };
 
     notify::status("starting: waiting for the first exchange contact");
     // The components, in start order; adding one is adding a line here.
@@ -314,6 +330,9 @@ pub async fn run_with(
     }
     components.start(heartbeat);
     components.start(control);
+    if let Some(http) = http {
+        components.start(http);
+    }
     components.start(backfill);
     components.start(OrdersComponent::new(orders, user_stream_handle.watch()));
     if let Some(venue) = paper {

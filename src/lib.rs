@@ -25,6 +25,7 @@
 //! - [`cli`], [`ctl`]: the command line and `tradebeat ctl`, the socket's client.
 
 pub mod backfill;
+pub mod chart;
 pub mod cli;
 pub mod clock;
 pub mod component;
@@ -37,6 +38,7 @@ pub mod exchange;
 pub mod export;
 pub mod files;
 pub mod heartbeat;
+pub mod http;
 pub mod instance;
 pub mod logging;
 pub mod market_data;

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
 fn load(path: Option<&Path>) -> Result<config::Config, ExitCode> {
     config::load(path)
         .and_then(|config| config.credentials().map(|_| config))
+        .and_then(|config| config.http.token().map(|_| config))
         .map_err(|e| {
             eprintln!("tradebeat: {e}");
             ExitCode::from(2)

@@ -178,6 +178,14 @@ impl MarketClient {
         }
     }
 
+    /// The 429s (request weight) and 418s this market's client has seen since start.
+    pub fn limits_seen(&self) -> crate::exchange::LimitsSeen {
+        match self {
+            MarketClient::Spot(c) => c.limits_seen(),
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.limits_seen(),
+        }
+    }
+
     /// The market's symbols and rules (`exchangeInfo`); adopts its rate limits.
     ///
     /// # Errors

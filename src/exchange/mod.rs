@@ -32,7 +32,7 @@ pub use market::MarketClient;
 pub use signing::{HmacSha256, Signer};
 pub use spot::{KLINES_MAX_LIMIT, ORDERS_MAX_LIMIT, SpotClient};
 pub use transport::{ClientOptions, DEFAULT_MAX_RETRIES, RestClient};
-pub use weight::{DEFAULT_WEIGHT_LIMIT, Priority, WeightStatus};
+pub use weight::{DEFAULT_WEIGHT_LIMIT, LimitsSeen, Priority, WeightStatus};
 
 use std::fmt;
 use std::str::FromStr;

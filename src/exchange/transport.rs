@@ -553,6 +553,11 @@ impl RestClient {
         self.inner.gate().status(now)
     }
 
+    /// The 429s (request weight) and 418s this client has seen since start.
+    pub fn limits_seen(&self) -> super::weight::LimitsSeen {
+        self.inner.gate().limits_seen()
+    }
+
     /// Sends `GET endpoint?query`, with weight accounting and retries (module docs).
     pub(super) async fn get(
         &self,

@@ -121,6 +121,15 @@ pub(super) struct WeightGate {
     /// Weight kept for the beats of one window: control and background requests never
     /// take it.
     beat_reserve: u32,
+    /// 429 answers (weight, not `-1015`) and 418 bans seen since start, for `/metrics`.
+    limits_seen: LimitsSeen,
+}
+
+/// How many 429 (request weight) and 418 (IP ban) answers a client has seen since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitsSeen {
+    pub rate_limited: u64,
+    pub banned: u64,
 }
 
 fn window_start(now_ms: i64) -> i64 {
@@ -138,6 +147,7 @@ impl WeightGate {
             rate_limited_until_ms: 0,
             banned_until_ms: 0,
             beat_reserve: 0,
+            limits_seen: LimitsSeen::default(),
         }
     }
 
@@ -261,6 +271,7 @@ impl WeightGate {
         let wait = retry_after_ms
             .and_then(|ms| i64::try_from(ms).ok())
             .unwrap_or(DEFAULT_RETRY_AFTER_MS);
+        self.limits_seen.rate_limited += 1;
         self.rate_limited_until_ms = self.rate_limited_until_ms.max(now_ms.saturating_add(wait));
         u64::try_from(wait).unwrap_or(0)
     }
@@ -278,8 +289,14 @@ impl WeightGate {
             .map(|ms| now_ms.saturating_add(ms))
             .or(until_ms)
             .unwrap_or(now_ms + DEFAULT_BAN_MS);
+        self.limits_seen.banned += 1;
         self.banned_until_ms = self.banned_until_ms.max(until);
         self.banned_until_ms
+    }
+
+    /// The 429s and 418s seen so far.
+    pub(super) fn limits_seen(&self) -> LimitsSeen {
+        self.limits_seen
     }
 
     /// The budget at server time `now_ms` (a window that has ended reads as empty).

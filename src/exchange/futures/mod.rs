@@ -216,6 +216,11 @@ impl FuturesClient {
         Ok(info)
     }
 
+    /// The 429s (request weight) and 418s seen since start.
+    pub fn limits_seen(&self) -> crate::exchange::LimitsSeen {
+        self.rest.limits_seen()
+    }
+
     /// The newest answer of [`FuturesClient::exchange_info`] on any handle of this client,
     /// if it was read at most `max_age_ms` ago (local clock); sends nothing.
     pub fn cached_exchange_info(&self, max_age_ms: i64) -> Option<std::sync::Arc<ExchangeInfo>> {

@@ -255,6 +255,11 @@ impl SpotClient {
         self.rest.weight()
     }
 
+    /// The 429s (request weight) and 418s seen since start.
+    pub fn limits_seen(&self) -> crate::exchange::LimitsSeen {
+        self.rest.limits_seen()
+    }
+
     /// Whether one more order fits the `ORDERS` limits now, without counting it.
     ///
     /// # Errors
