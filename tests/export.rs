@@ -236,7 +236,12 @@ async fn empty_ranges_unwritable_paths_and_missing_tables() {
     assert_eq!(&reader.headers().unwrap()[2], "time");
     assert_eq!(reader.records().count(), 0);
 
-    // A table this database lacks: a clear error, no file.
+    // A table this database lacks (one made before the futures tables): a clear error,
+    // no file.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("DROP TABLE mark_prices")
+        .unwrap();
     let mark = dir.path().join("mark.csv");
     let e = export_to_file(&db, ExportKind::MarkPrices, &nothing, &mark, Format::Csv).unwrap_err();
     assert!(matches!(e, ExportError::NoTable("mark_prices")), "{e}");

@@ -180,6 +180,92 @@ async fn futures_beats_store_exact_klines_and_one_mark_and_open_interest_row_per
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mark_prices_and_open_interest_export_to_parquet_as_stored() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::RowAccessor;
+    use tradebeat::export::{Format, export_to_file};
+    use tradebeat::store::export::{ExportFilter, ExportKind};
+
+    let sim = sim().await;
+    let dir = tempdir();
+    let db = dir.path().join("tradebeat.db");
+    let md = beats(&sim, &db, &["BTCUSD_PERP"]);
+    assert_eq!(beat(&md).await.error, None);
+    let conn = read_db(&db);
+    let stored: Vec<(String, String, i64, String, Option<String>)> = conn
+        .prepare(
+            "SELECT s.market, s.symbol, m.time, m.mark_price, m.funding_rate
+             FROM mark_prices m JOIN symbols s ON s.id = m.symbol_id
+             ORDER BY s.market, s.symbol, m.time",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+
+    let out = dir.path().join("mark.parquet");
+    let all = ExportFilter::default();
+    let n = export_to_file(&db, ExportKind::MarkPrices, &all, &out, Format::Parquet).unwrap();
+    assert_eq!(n, 2);
+    let reader = SerializedFileReader::new(std::fs::File::open(&out).unwrap()).unwrap();
+    let rows: Vec<_> = reader
+        .get_row_iter(None)
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    for (row, (market, symbol, time, mark, funding)) in rows.iter().zip(&stored) {
+        assert_eq!(row.get_string(0).unwrap(), market);
+        assert_eq!(row.get_string(1).unwrap(), symbol);
+        assert_eq!(row.get_timestamp_millis(2).unwrap(), *time);
+        assert_eq!(row.get_double(3).unwrap(), mark.parse::<f64>().unwrap());
+        match funding {
+            Some(f) => assert_eq!(row.get_double(6).unwrap(), f.parse::<f64>().unwrap()),
+            None => assert!(row.get_double(6).is_err()),
+        }
+    }
+
+    // Open interest, one market only.
+    let coinm = ExportFilter {
+        market: Some(Market::CoinM),
+        ..Default::default()
+    };
+    let out = dir.path().join("oi.csv");
+    let n = export_to_file(&db, ExportKind::OpenInterest, &coinm, &out, Format::Csv).unwrap();
+    assert_eq!(n, 1);
+    let mut reader = csv::Reader::from_path(&out).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    assert_eq!(
+        headers.iter().collect::<Vec<_>>(),
+        [
+            "market",
+            "symbol",
+            "period",
+            "time",
+            "open_interest",
+            "open_interest_value"
+        ]
+    );
+    let record = reader.records().next().unwrap().unwrap();
+    let oi: String = conn
+        .query_row(
+            "SELECT open_interest FROM open_interest o JOIN symbols s ON s.id = o.symbol_id
+             WHERE s.market = 'coinm'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        (&record[0], &record[1], &record[2]),
+        ("coinm", "BTCUSD_PERP", "beat")
+    );
+    assert_eq!(&record[4], oi.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ban_on_usdm_leaves_spot_and_coinm_beats_whole() {
     let sim = sim().await;
     let dir = tempdir();

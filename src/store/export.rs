@@ -287,8 +287,30 @@ pub fn export_rows(
                 col("transaction_time", TimeMs, false),
             ],
         ),
-        ExportKind::MarkPrices => generic(&conn, "mark_prices")?,
-        ExportKind::OpenInterest => generic(&conn, "open_interest")?,
+        ExportKind::MarkPrices => (
+            needs_table(&conn, "mark_prices")?,
+            vec![
+                col("market", Text, false),
+                col("symbol", Text, false),
+                col("time", TimeMs, false),
+                col("mark_price", Float, false),
+                col("index_price", Float, false),
+                col("estimated_settle_price", Float, true),
+                col("funding_rate", Float, true),
+                col("next_funding_time", TimeMs, true),
+            ],
+        ),
+        ExportKind::OpenInterest => (
+            needs_table(&conn, "open_interest")?,
+            vec![
+                col("market", Text, false),
+                col("symbol", Text, false),
+                col("period", Text, false),
+                col("time", TimeMs, false),
+                col("open_interest", Float, false),
+                col("open_interest_value", Float, true),
+            ],
+        ),
     };
     sink.columns(&columns).map_err(ExportError::Sink)?;
     let mut stmt = conn.prepare(&sql)?;
@@ -326,6 +348,13 @@ fn cell(v: ValueRef<'_>, c: &ExportColumn) -> Result<Cell, ExportError> {
         (ValueRef::Null, _) => Cell::Null,
         (ValueRef::Integer(i), Int | TimeMs) => Cell::Int(i),
         (ValueRef::Integer(i), Float) => Cell::Float(i as f64),
+        // Futures prices and quantities are Binance's decimal strings (TEXT).
+        (ValueRef::Text(t), Float) => Cell::Float(
+            std::str::from_utf8(t)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(bad)?,
+        ),
         (ValueRef::Real(f), Float) => Cell::Float(f),
         (ValueRef::Text(t), Text) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
         (ValueRef::Integer(i), Text) => Cell::Text(i.to_string()),
@@ -334,60 +363,30 @@ fn cell(v: ValueRef<'_>, c: &ExportColumn) -> Result<Cell, ExportError> {
     })
 }
 
-/// A table written by another part of tradebeat (futures market data), exported as it
-/// is: its columns by their declared types (INTEGER named `*time*` or `*_at`: times;
-/// INTEGER: integers; REAL: floats; else text). `--symbol` and `--market` filter on
-/// columns of those names, `--start`/`--end` on a column `time`, when present.
-fn generic(
-    conn: &Connection,
-    table: &'static str,
-) -> Result<(String, Vec<ExportColumn>), ExportError> {
+/// The query of a futures table (`mark_prices`, `open_interest`), joined with `symbols`
+/// for the market and symbol, filtered and ordered like the klines; `NoTable` for a
+/// database older than the futures tables (schema version 7).
+fn needs_table(conn: &Connection, table: &'static str) -> Result<String, ExportError> {
     if !has_table(conn, table)? {
         return Err(ExportError::NoTable(table));
     }
-    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
-    let columns: Vec<ExportColumn> = stmt
-        .query_map([], |r| {
-            let name: String = r.get(1)?;
-            let declared: String = r.get(2)?;
-            let not_null: bool = r.get(3)?;
-            let pk: i64 = r.get(5)?;
-            let declared = declared.to_ascii_uppercase();
-            let kind = if declared.contains("INT") {
-                if name.contains("time") || name.ends_with("_at") {
-                    TimeMs
-                } else {
-                    Int
-                }
-            } else if declared.contains("REAL") || declared.contains("FLOA") {
-                Float
-            } else {
-                Text
-            };
-            Ok(ExportColumn {
-                name,
-                kind,
-                nullable: !not_null && pk == 0,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    let has = |n: &str| columns.iter().any(|c| c.name == n);
-    let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
-    let mut sql = format!("SELECT {} FROM {table} WHERE ?3 IS NULL", names.join(", "));
-    sql.push_str(if has("market") {
-        " AND (?1 IS NULL OR market = ?1)"
+    let columns = match table {
+        "mark_prices" => {
+            "t.time, t.mark_price, t.index_price, t.estimated_settle_price, t.funding_rate,
+             t.next_funding_time"
+        }
+        _ => "t.period, t.time, t.open_interest, t.open_interest_value",
+    };
+    let order = if table == "open_interest" {
+        "t.period, t.time"
     } else {
-        " AND ?1 IS NULL"
-    });
-    sql.push_str(if has("symbol") {
-        " AND (?2 IS NULL OR symbol = ?2)"
-    } else {
-        " AND ?2 IS NULL"
-    });
-    if has("time") {
-        sql.push_str(" AND time BETWEEN ?4 AND ?5 ORDER BY time");
-    } else {
-        sql.push_str(" AND ?4 <= ?5");
-    }
-    Ok((sql, columns))
+        "t.time"
+    };
+    Ok(format!(
+        "SELECT s.market, s.symbol, {columns}
+         FROM {table} t JOIN symbols s ON s.id = t.symbol_id
+         WHERE (?1 IS NULL OR s.market = ?1) AND (?2 IS NULL OR s.symbol = ?2)
+           AND ?3 IS NULL AND t.time BETWEEN ?4 AND ?5
+         ORDER BY s.market, s.symbol, {order}"
+    ))
 }
