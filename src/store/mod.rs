@@ -46,7 +46,7 @@ pub use orders::{Inserted, OrderFilter, OrderRow, Recorded};
 pub use queries::{FillFilter, FillRow};
 mod strategies;
 pub use strategies::{
-    NewStrategyRun, StrategyAdded, StrategyRow, StrategyUpdate, TradeStrategyRow,
+    NewStrategyRun, StoredTicker, StrategyAdded, StrategyRow, StrategyUpdate, TradeStrategyRow,
 };
 mod user_data;
 mod watch;

@@ -376,3 +376,59 @@ impl Store {
         })
     }
 }
+
+/// The newest stored 24 h ticker of a symbol (the strategies' context). Prices in the
+/// quote asset; `time` the beat's, ms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTicker {
+    pub time: i64,
+    pub last: f64,
+    pub bid: f64,
+    pub ask: f64,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub change_percent: f64,
+    pub volume: f64,
+    pub quote_volume: f64,
+}
+
+impl Store {
+    /// The newest stored ticker of `symbol_id`, if any.
+    pub fn latest_ticker(&self, symbol_id: i64) -> Result<Option<StoredTicker>, StoreError> {
+        let conn = self.conn()?;
+        Ok(conn
+            .query_row(
+                "SELECT time, last_price, bid_price, ask_price, open_price, high_price,
+                        low_price, price_change_percent, volume, quote_volume
+                 FROM tickers WHERE symbol_id = ?1 ORDER BY time DESC LIMIT 1",
+                [symbol_id],
+                |r| {
+                    Ok(StoredTicker {
+                        time: r.get(0)?,
+                        last: r.get(1)?,
+                        bid: r.get(2)?,
+                        ask: r.get(3)?,
+                        open: r.get(4)?,
+                        high: r.get(5)?,
+                        low: r.get(6)?,
+                        change_percent: r.get(7)?,
+                        volume: r.get(8)?,
+                        quote_volume: r.get(9)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// The candle open time of the newest recorded run of each trade strategy.
+    pub fn last_strategy_runs(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT trade_strategy_id, MAX(candle_open_time) FROM strategy_runs
+             GROUP BY trade_strategy_id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -52,7 +52,7 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// The longest slug.
-pub const MAX_SLUG_LEN: usize = 32;
+pub const MAX_SLUG_LEN: usize = 16;
 
 /// Whether `slug` is a valid slug: `[a-z0-9-]`, 1..=[`MAX_SLUG_LEN`] characters, not all
 /// digits (so it never reads as an id).
