@@ -128,9 +128,8 @@ fn raw_trade_strategy(r: &Row<'_>) -> rusqlite::Result<RawTradeStrategy> {
 fn trade_strategy(raw: RawTradeStrategy) -> Result<TradeStrategyRow, StoreError> {
     let (id, strategy_id, strategy_slug, market, symbol, interval, params, created, updated, del) =
         raw;
-    let corrupt = |what: &str, v: &str| {
-        StoreError::Corrupt(format!("trade_strategies {id}: {what} {v:?}"))
-    };
+    let corrupt =
+        |what: &str, v: &str| StoreError::Corrupt(format!("trade_strategies {id}: {what} {v:?}"));
     Ok(TradeStrategyRow {
         id,
         strategy_id,

@@ -100,7 +100,10 @@ mod tests {
 
     #[test]
     fn slugs() {
-        assert_eq!(slug_of("MA crossover (fast)").as_deref(), Some("ma-crossover-fast"));
+        assert_eq!(
+            slug_of("MA crossover (fast)").as_deref(),
+            Some("ma-crossover-fast")
+        );
         assert_eq!(slug_of("  ∆∆ "), None);
         assert_eq!(slug_of("123"), None);
         assert!(valid_slug("ma-1"));

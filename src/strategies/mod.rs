@@ -25,7 +25,7 @@
 
 pub mod command;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -124,6 +124,7 @@ impl StrategyRunner {
     async fn watch(mut self, shutdown: CancellationToken) {
         let mut runs: JoinSet<()> = JoinSet::new();
         let started: Arc<Mutex<HashMap<i64, i64>>> = Arc::default();
+        let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -139,17 +140,21 @@ impl StrategyRunner {
                 Some(row) => row.beat_time,
                 None => continue,
             };
-            match due_runs(&self.ctx.store, &started).await {
+            match due_runs(&self.ctx.store, &started, &in_flight).await {
                 Ok(due) => {
                     for (ts, strategy, candle) in due {
                         let ctx = self.ctx.clone();
                         let permits = Arc::clone(&self.permits);
                         let stop = shutdown.child_token();
+                        let in_flight = Arc::clone(&in_flight);
                         runs.spawn(async move {
-                            let Ok(_permit) = permits.acquire_owned().await else {
-                                return;
-                            };
-                            run_once(&ctx, &ts, &strategy, beat_time, candle, &stop).await;
+                            if let Ok(_permit) = permits.acquire_owned().await {
+                                run_once(&ctx, &ts, &strategy, beat_time, candle, &stop).await;
+                            }
+                            in_flight
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .remove(&ts.id);
                         });
                     }
                 }
@@ -179,14 +184,19 @@ impl crate::component::Component for StrategyRunner {
     }
 }
 
-/// The runs due now: each live trade strategy whose series has a stored candle newer than
-/// the one its last run (recorded, or started by this process) saw, with that candle's
-/// open time. `started` is updated with what is returned.
+/// The runs due now: each live trade strategy not running now (`in_flight`) whose series
+/// has a stored candle newer than the one its last run (recorded, or started by this
+/// process) saw, with that candle's open time. A trade strategy still running when its
+/// next candle closes runs once it has ended, on the newest candle: a slow strategy never
+/// holds more than one place of the concurrency bound. `started` and `in_flight` are
+/// updated with what is returned.
 pub async fn due_runs(
     store: &Store,
     started: &Arc<Mutex<HashMap<i64, i64>>>,
+    in_flight: &Arc<Mutex<HashSet<i64>>>,
 ) -> Result<Vec<(TradeStrategyRow, StrategyRow, i64)>, crate::store::StoreError> {
     let started = Arc::clone(started);
+    let in_flight = Arc::clone(in_flight);
     store
         .run(move |s| {
             let recorded: HashMap<i64, i64> = s.last_strategy_runs()?.into_iter().collect();
@@ -203,6 +213,13 @@ pub async fn due_runs(
                     }
                 };
                 let Some(symbol_id) = symbol_id else { continue };
+                if in_flight
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .contains(&ts.id)
+                {
+                    continue;
+                }
                 let Some(newest) = s
                     .latest_klines(symbol_id, ts.interval, i64::MAX, 1)?
                     .last()
@@ -218,6 +235,10 @@ pub async fn due_runs(
                     .max();
                 if seen.is_none_or(|seen| newest > seen) {
                     started.insert(ts.id, newest);
+                    in_flight
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(ts.id);
                     out.push((ts, strategy, newest));
                 }
             }
@@ -448,7 +469,10 @@ async fn execute(
             Ended::Failed(
                 Outcome::Timeout,
                 None,
-                format!("no answer within {} ms: process group killed", strategy.timeout_ms),
+                format!(
+                    "no answer within {} ms: process group killed",
+                    strategy.timeout_ms
+                ),
             )
         }
         Some((_, Err(e))) => {
@@ -544,9 +568,7 @@ fn parse_answer(out: &[u8], symbol: &Symbol) -> Result<Answer, String> {
                 .get("client_order_id")
                 .and_then(Value::as_str)
                 .and_then(|s| s.parse::<ClientOrderId>().ok());
-            if c.keys()
-                .any(|k| k != "order_id" && k != "client_order_id")
-            {
+            if c.keys().any(|k| k != "order_id" && k != "client_order_id") {
                 return Err(format!("cancel[{i}] has an unknown field"));
             }
             OrderRef::from_parts(order_id, client)
@@ -573,7 +595,12 @@ pub async fn run_once(
     let t0 = Instant::now();
     let slug = strategy.slug.as_str();
     let (outcome, exit_code, placed, note) = match context(ctx, ts, slug, beat_time).await {
-        Err(e) => (Outcome::SpawnFailed, None, 0, Some(format!("no context: {e}"))),
+        Err(e) => (
+            Outcome::SpawnFailed,
+            None,
+            0,
+            Some(format!("no context: {e}")),
+        ),
         Ok(input) => {
             let input = serde_json::to_vec(&input).unwrap_or_default();
             match execute(ctx, strategy, input, stop).await {
@@ -581,7 +608,8 @@ pub async fn run_once(
                 Ended::Output(out) => match parse_answer(&out, &ts.symbol) {
                     Err(why) => (Outcome::InvalidOutput, None, 0, Some(why)),
                     Ok(answer) => {
-                        let (placed, refused) = apply(ctx, ts, slug, answer.orders, answer.cancels).await;
+                        let (placed, refused) =
+                            apply(ctx, ts, slug, answer.orders, answer.cancels).await;
                         let note = match (answer.note, refused) {
                             (n, 0) => n,
                             (Some(n), r) => Some(format!("{n} ({r} refused)")),

@@ -12,8 +12,8 @@ use crate::control::ControlContext;
 use crate::control::protocol::{
     ErrorObject, STRATEGY_DEFAULT_TIMEOUT_MS, STRATEGY_MAX_TIMEOUT_MS, StrategyAddParams,
     StrategyListParams, StrategyRef, StrategyRefParams, StrategyUpdateParams, StrategyView,
-    TradeStrategyAddParams, TradeStrategyListParams, TradeStrategyRemoveParams,
-    TradeStrategyView, code,
+    TradeStrategyAddParams, TradeStrategyListParams, TradeStrategyRemoveParams, TradeStrategyView,
+    code,
 };
 use crate::domain::Market;
 use crate::store::{StrategyAdded, StrategyRow, StrategyUpdate, TradeStrategyRow};
@@ -52,10 +52,10 @@ fn trade_strategy_view(row: &TradeStrategyRow) -> TradeStrategyView {
     }
 }
 
-/// `-32004` naming a strategy that is not live.
+/// `-32602` naming a strategy that is not live.
 fn unknown_strategy(reference: &StrategyRef) -> ErrorObject {
     ErrorObject::new(
-        code::NOT_FOUND,
+        code::INVALID_PARAMS,
         format!("strategy {reference} does not exist (or was removed)"),
     )
     .with_data(json!({ "strategy": reference.to_string() }))
@@ -94,7 +94,7 @@ fn check_timeout(timeout_ms: i64) -> Result<(), ErrorObject> {
     Ok(())
 }
 
-/// The live strategy `reference` names, else `-32004`.
+/// The live strategy `reference` names, else `-32602`.
 async fn live_strategy(
     ctx: &ControlContext,
     reference: &StrategyRef,
@@ -248,7 +248,7 @@ pub(super) async fn trade_strategy_remove(
         .map(|row| trade_strategy_view(&row))
         .ok_or_else(|| {
             ErrorObject::new(
-                code::NOT_FOUND,
+                code::INVALID_PARAMS,
                 format!("trade strategy {id} does not exist (or was removed)"),
             )
             .with_data(json!({ "id": id }))
@@ -265,6 +265,9 @@ pub(super) async fn trade_strategy_list(
         None => None,
     };
     let deleted = p.deleted.unwrap_or(false);
-    let rows = db(&ctx.store, move |s| s.trade_strategies(strategy_id, deleted)).await?;
+    let rows = db(&ctx.store, move |s| {
+        s.trade_strategies(strategy_id, deleted)
+    })
+    .await?;
     Ok(rows.iter().map(trade_strategy_view).collect())
 }
