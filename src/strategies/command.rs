@@ -101,8 +101,16 @@ mod tests {
     #[test]
     fn slugs() {
         assert_eq!(
-            slug_of("MA crossover (fast)").as_deref(),
-            Some("ma-crossover-fast")
+            slug_of("MA crossover (1m)").as_deref(),
+            Some("ma-crossover-1m")
+        );
+        assert_eq!(
+            slug_of("Slow moving average").as_deref(),
+            Some("slow-moving-aver")
+        );
+        assert_eq!(
+            slug_of("Mean reversion 1h").as_deref(),
+            Some("mean-reversion-1")
         );
         assert_eq!(slug_of("  ∆∆ "), None);
         assert_eq!(slug_of("123"), None);
