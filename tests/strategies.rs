@@ -224,7 +224,19 @@ async fn strategies_run_after_the_beat_and_misbehaving_ones_change_nothing() {
     );
     assert_eq!(e.code, code::ALREADY_REGISTERED, "a duplicate live slug");
 
-    let all = [ts_dump, ts_buyer, ts_sleeper, ts_liar, ts_crasher];
+    // The example strategy, as the README registers it.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ma_crossover.py");
+    let ts_example = add(
+        &mut client,
+        "MA crossover",
+        format!("python3 '{}'", example.display()),
+        5_000,
+    )
+    .await;
+
+    let all = [
+        ts_dump, ts_buyer, ts_sleeper, ts_liar, ts_crasher, ts_example,
+    ];
     wait_until("a run of every strategy", Duration::from_secs(20), || {
         all.iter().all(|ts| !runs(&db, *ts).is_empty())
     })
@@ -306,6 +318,11 @@ async fn strategies_run_after_the_beat_and_misbehaving_ones_change_nothing() {
     assert_eq!(runs(&db, ts_crasher)[0].0, "exit_code");
     assert!(orders_with_prefix(&db, "tb-crasher-").is_empty());
     assert!(std::fs::metadata(d.join("logs").join("strategy-crasher.log")).is_ok());
+
+    // The example answered (a decision or "no cross"), with a note.
+    let (outcome, _, note, _) = runs(&db, ts_example).remove(0);
+    assert_eq!(outcome, "ok", "{note:?}");
+    assert!(note.is_some());
 
     // Soft delete: rows kept, runs stopped; the others run on the next candle.
     client
