@@ -431,3 +431,56 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn soft_deletes_keep_rows_free_the_slug_and_stop_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let StrategyAdded::Added(first) = store.add_strategy("MA", "ma", "true", 5000, 1).unwrap()
+        else {
+            panic!("not added");
+        };
+        assert_eq!(
+            store.add_strategy("MA 2", "ma", "true", 5000, 2).unwrap(),
+            StrategyAdded::SlugTaken
+        );
+        let btc: Symbol = "BTCUSDT".parse().unwrap();
+        let ts = store
+            .add_trade_strategy(first.id, Market::Spot, &btc, Interval::M1, "{}", 3)
+            .unwrap()
+            .expect("attached");
+        assert_eq!(store.runnable_trade_strategies().unwrap().len(), 1);
+        assert_eq!(store.live_strategy("ma").unwrap(), Some(first.clone()));
+        assert_eq!(
+            store.live_strategy(&first.id.to_string()).unwrap(),
+            Some(first.clone())
+        );
+
+        let removed = store
+            .remove_strategy(first.id, 4)
+            .unwrap()
+            .expect("removed");
+        assert_eq!(removed.deleted_at, Some(4));
+        assert!(store.runnable_trade_strategies().unwrap().is_empty());
+        assert_eq!(store.live_strategy("ma").unwrap(), None);
+        assert!(
+            store
+                .add_trade_strategy(first.id, Market::Spot, &btc, Interval::M1, "{}", 5)
+                .unwrap()
+                .is_none(),
+            "a removed strategy cannot be attached"
+        );
+        // The rows stay; the slug is free again.
+        assert_eq!(store.strategies(true).unwrap().len(), 1);
+        assert!(store.strategies(false).unwrap().is_empty());
+        assert_eq!(store.trade_strategies(None, false).unwrap(), vec![ts]);
+        assert!(matches!(
+            store.add_strategy("MA", "ma", "true", 5000, 6).unwrap(),
+            StrategyAdded::Added(_)
+        ));
+    }
+}
