@@ -398,3 +398,52 @@ CREATE TABLE IF NOT EXISTS trading_mode (
     mode       TEXT    NOT NULL CHECK (mode IN ('live', 'paper')),
     created_at INTEGER NOT NULL -- local clock, ms
 );
+-- version: 10
+
+-- Strategies: programs the daemon runs after a candle of an attached (market, symbol,
+-- interval) closed (README.md, "Strategies"). Rows are never deleted: `deleted_at` set
+-- (ms) marks a removed one. Times are ms since the epoch, UTC (local clock).
+CREATE TABLE strategies (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    slug       TEXT    NOT NULL, -- [a-z0-9-], unique among live rows
+    command    TEXT    NOT NULL, -- argv split like a shell would; run without a shell
+    timeout_ms INTEGER NOT NULL CHECK (timeout_ms > 0),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    deleted_at INTEGER
+);
+CREATE UNIQUE INDEX strategies_live_slug ON strategies (slug) WHERE deleted_at IS NULL;
+
+-- A strategy attached to one (market, symbol, interval), with its params (a JSON object).
+CREATE TABLE trade_strategies (
+    id          INTEGER PRIMARY KEY,
+    strategy_id INTEGER NOT NULL REFERENCES strategies (id),
+    market      TEXT    NOT NULL CHECK (market IN ('spot', 'usdm', 'coinm')),
+    symbol      TEXT    NOT NULL,
+    interval    TEXT    NOT NULL,
+    params      TEXT    NOT NULL DEFAULT '{}',
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    deleted_at  INTEGER
+);
+CREATE INDEX trade_strategies_series ON trade_strategies (market, symbol, interval);
+
+-- One run of a trade strategy: `beat_time` the beat whose closed candle started it,
+-- `started_at` and `duration_ms` on the local clock, `outcome` one of 'ok', 'timeout',
+-- 'exit_code', 'invalid_output', 'killed' (in flight at shutdown), 'spawn_failed';
+-- `orders_placed` the orders of its answer that were placed; `note` the strategy's note,
+-- or what went wrong.
+CREATE TABLE strategy_runs (
+    id                INTEGER PRIMARY KEY,
+    trade_strategy_id INTEGER NOT NULL REFERENCES trade_strategies (id),
+    beat_time         INTEGER NOT NULL,
+    candle_open_time  INTEGER NOT NULL,
+    started_at        INTEGER NOT NULL,
+    duration_ms       INTEGER NOT NULL,
+    outcome           TEXT    NOT NULL,
+    exit_code         INTEGER,
+    orders_placed     INTEGER NOT NULL DEFAULT 0,
+    note              TEXT
+);
+CREATE INDEX strategy_runs_by_trade_strategy ON strategy_runs (trade_strategy_id, id);

@@ -205,6 +205,96 @@ pub enum CtlCommand {
         #[arg(long, default_value_t = 30)]
         days: u32,
     },
+    /// Register, change, remove and list strategies (programs run after closed candles).
+    #[command(subcommand, alias = "strategy")]
+    Strategies(StrategiesCommand),
+    /// Attach strategies to a symbol's interval, detach them, list them.
+    #[command(subcommand, alias = "trade-strategy")]
+    TradeStrategies(TradeStrategiesCommand),
+}
+
+/// `ctl strategies …`.
+#[derive(Debug, Subcommand)]
+pub enum StrategiesCommand {
+    /// Register a strategy; its program must exist.
+    Add {
+        /// A name for people.
+        name: String,
+        /// The command line (split like a shell would, run without a shell), e.g.
+        /// "python3 examples/ma_crossover.py".
+        command: String,
+        /// [a-z0-9-] [default: derived from the name].
+        #[arg(long)]
+        slug: Option<String>,
+        /// How long a run may take, ms [default: 5000].
+        #[arg(long)]
+        timeout_ms: Option<i64>,
+    },
+    /// Change a strategy's name, command or timeout.
+    Update {
+        /// The strategy's slug or id.
+        strategy: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        command: Option<String>,
+        #[arg(long)]
+        timeout_ms: Option<i64>,
+    },
+    /// Remove a strategy (soft: its rows stay; its trade strategies stop running).
+    Remove {
+        /// The strategy's slug or id.
+        strategy: String,
+    },
+    /// The strategies.
+    List {
+        /// Removed ones too.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// `ctl trade-strategies …`.
+#[derive(Debug, Subcommand)]
+pub enum TradeStrategiesCommand {
+    /// Attach a strategy to a registered symbol's interval.
+    Add {
+        /// The strategy's slug or id.
+        strategy: String,
+        /// A registered symbol, e.g. BTCUSDT.
+        symbol: Symbol,
+        /// The interval whose closed candles run it, e.g. 1m.
+        interval: Interval,
+        /// The market: spot [default: spot].
+        #[arg(long)]
+        market: Option<Market>,
+        /// The strategy's params, a JSON object, e.g. '{"fast": 5, "slow": 20}'.
+        #[arg(long, value_parser = parse_json_object)]
+        params: Option<serde_json::Map<String, serde_json::Value>>,
+    },
+    /// Detach (soft: its rows stay).
+    Remove {
+        /// The trade strategy's id.
+        id: i64,
+    },
+    /// The trade strategies.
+    List {
+        /// Only this strategy's (slug or id).
+        #[arg(long)]
+        strategy: Option<String>,
+        /// Removed ones too.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// A JSON object argument.
+fn parse_json_object(s: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    match serde_json::from_str(s) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err("must be a JSON object".to_string()),
+        Err(e) => Err(format!("not JSON: {e}")),
+    }
 }
 
 /// `ctl orders …`.

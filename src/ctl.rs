@@ -47,6 +47,7 @@ const WAIT_PROGRESS: Duration = Duration::from_secs(1);
 
 mod export;
 mod queries;
+mod strategies;
 
 /// `ctl`'s exit statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -389,6 +390,10 @@ async fn execute(
             interval,
             days,
         } => chart(client, out, &file, format == "svg", &interval, days).await,
+        CtlCommand::Strategies(command) => strategies::strategies(client, out, command).await,
+        CtlCommand::TradeStrategies(command) => {
+            strategies::trade_strategies(client, out, command).await
+        }
     }
 }
 

@@ -289,6 +289,18 @@ pub async fn run_with(
     //
     // The control socket: a daemon that cannot serve it (another one holds it, its
     // directory cannot be created) does not start.
+    // Strategies run after beats, at most one per core at once.
+    let strategies = crate::strategies::StrategyRunner::new(
+        crate::strategies::RunnerContext {
+            store: store.clone(),
+            orders: orders.clone(),
+            clock: clock.clone(),
+            mode,
+            log_dir: config.logging.dir.clone(),
+        },
+        heartbeat.status(),
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    );
     let control_context = ControlContext::new(
         store.clone(),
         market_data,
@@ -335,6 +347,7 @@ pub async fn run_with(
     }
     components.start(backfill);
     components.start(OrdersComponent::new(orders, user_stream_handle.watch()));
+    components.start(strategies);
     if let Some(venue) = paper {
         components.start(crate::venue::PaperWatch::new(venue, heartbeat_status));
     }

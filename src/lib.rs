@@ -46,6 +46,7 @@ pub mod notify;
 pub mod orders;
 pub mod retry;
 pub mod store;
+pub mod strategies;
 pub mod user_stream;
 pub mod venue;
 

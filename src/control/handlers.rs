@@ -32,6 +32,7 @@ use super::rate::RequestRate;
 
 mod futures_queries;
 mod queries;
+mod strategies;
 use crate::backfill::{BackfillError, JobState};
 use crate::domain::JobStatus;
 use crate::domain::OrderRef;
@@ -112,6 +113,13 @@ impl Dispatch {
         d.register::<protocol::TradeList, _, _>(queries::trade_list);
         d.register::<protocol::OrderCancelAll, _, _>(queries::order_cancel_all);
         d.register::<protocol::OrderTest, _, _>(queries::order_test);
+        d.register::<protocol::StrategyAdd, _, _>(strategies::strategy_add);
+        d.register::<protocol::StrategyUpdate, _, _>(strategies::strategy_update);
+        d.register::<protocol::StrategyRemove, _, _>(strategies::strategy_remove);
+        d.register::<protocol::StrategyList, _, _>(strategies::strategy_list);
+        d.register::<protocol::TradeStrategyAdd, _, _>(strategies::trade_strategy_add);
+        d.register::<protocol::TradeStrategyRemove, _, _>(strategies::trade_strategy_remove);
+        d.register::<protocol::TradeStrategyList, _, _>(strategies::trade_strategy_list);
         for name in protocol::PLANNED_METHODS {
             d.routes.insert(name, Route::Planned);
         }

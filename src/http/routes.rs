@@ -207,6 +207,24 @@ pub const ROUTES: &[RestRoute] = &[
         "trade_strategy.add",
         "Add a trading strategy",
     ),
+    route(
+        Post,
+        "/strategies/{strategy}",
+        "strategy.update",
+        "Change a strategy (JSON body: name, command, timeout_ms)",
+    ),
+    route(
+        Delete,
+        "/strategies/{strategy}",
+        "strategy.remove",
+        "Remove a strategy (soft: its rows stay)",
+    ),
+    route(
+        Delete,
+        "/trade-strategies/{id}",
+        "trade_strategy.remove",
+        "Detach a strategy (soft: its rows stay)",
+    ),
     route(Get, "/actions", "action.list", "The action log"),
 ];
 

@@ -44,6 +44,10 @@ pub use observe::BeatWatermark;
 mod reconcile;
 pub use orders::{Inserted, OrderFilter, OrderRow, Recorded};
 pub use queries::{FillFilter, FillRow};
+mod strategies;
+pub use strategies::{
+    NewStrategyRun, StoredTicker, StrategyAdded, StrategyRow, StrategyUpdate, TradeStrategyRow,
+};
 mod user_data;
 mod watch;
 pub use user_data::{ApplyReport, BalanceRow, ExecutionRow};

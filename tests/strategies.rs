@@ -1,0 +1,375 @@
+//! Strategies on the beat, in paper mode against the simulator: the registry's refusals,
+//! the context a strategy reads, orders placed with the `tb-<slug>-` prefix (bad ones
+//! refused, good ones in the same answer placed), timeouts killing the process group,
+//! invalid output and non-zero exits recorded with nothing placed, a slow strategy never
+//! delaying the beats, soft deletes keeping rows and stopping runs.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+use tradebeat::control::protocol::{
+    StrategyAdd, StrategyAddParams, StrategyRef, StrategyRefParams, StrategyRemove,
+    TradeStrategyAdd, TradeStrategyAddParams, code,
+};
+use tradebeat::control::{Client, ClientError};
+
+const MINUTE: i64 = 60_000;
+
+/// Writes an executable script.
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn paper_config(sim: &exchange_sim::SimHandle, dir: &Path) -> tradebeat::config::Config {
+    let mut config = config(&sim.base_url(), dir, &["BTCUSDT"], &["1m"]);
+    config.paper.enabled = true;
+    config.paper.starting_balances = Some(BTreeMap::from([
+        (
+            "USDT".to_string(),
+            tradebeat::config::PaperBalance::Amount("10000".to_string()),
+        ),
+        (
+            "BTC".to_string(),
+            tradebeat::config::PaperBalance::Amount("1".to_string()),
+        ),
+    ]));
+    config
+}
+
+async fn add(client: &mut Client, name: &str, command: String, timeout_ms: i64) -> i64 {
+    let s = client
+        .call::<StrategyAdd>(&StrategyAddParams {
+            name: name.to_string(),
+            slug: None,
+            command,
+            timeout_ms: Some(timeout_ms),
+        })
+        .await
+        .expect("strategy added");
+    let t = client
+        .call::<TradeStrategyAdd>(&TradeStrategyAddParams {
+            strategy: StrategyRef::Slug(s.slug.clone()),
+            symbol: "BTCUSDT".parse().unwrap(),
+            market: None,
+            interval: "1m".parse().unwrap(),
+            params: Some(json!({ "size": "0.001" }).as_object().unwrap().clone()),
+        })
+        .await
+        .expect("attached");
+    t.id
+}
+
+/// (outcome, orders_placed, note, candle_open_time) of a trade strategy's runs, oldest first.
+fn runs(db: &Path, ts: i64) -> Vec<(String, i64, Option<String>, i64)> {
+    let c = read_db(db);
+    let mut stmt = c
+        .prepare(
+            "SELECT outcome, orders_placed, note, candle_open_time FROM strategy_runs
+             WHERE trade_strategy_id = ?1 ORDER BY id",
+        )
+        .unwrap();
+    stmt.query_map([ts], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn orders_with_prefix(db: &Path, prefix: &str) -> Vec<(String, String)> {
+    let c = read_db(db);
+    let mut stmt = c
+        .prepare("SELECT client_order_id, status FROM orders WHERE client_order_id LIKE ?1 || '%'")
+        .unwrap();
+    stmt.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn rpc_error(e: ClientError) -> tradebeat::control::protocol::ErrorObject {
+    match e {
+        ClientError::Rpc(e) => e,
+        other => panic!("expected an error answer, got {other}"),
+    }
+}
+
+fn alive(pid: &str) -> bool {
+    Path::new("/proc").join(pid.trim()).exists()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strategies_run_after_the_beat_and_misbehaving_ones_change_nothing() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let d = dir.path();
+    let config = paper_config(&sim, d);
+    let socket = config.control.socket.clone();
+    let db = config.storage.database.clone();
+    let daemon = InProcess::start(config);
+    wait_until("the first beat", Duration::from_secs(15), || {
+        heartbeat_count(&db) >= 1
+    })
+    .await;
+    let mut client = Client::connect(&socket).await.expect("connects");
+
+    // The registry's refusals.
+    let missing = d.join("missing.py");
+    let e = rpc_error(
+        client
+            .call::<StrategyAdd>(&StrategyAddParams {
+                name: "ghost".into(),
+                slug: None,
+                command: format!("{} --fast", missing.display()),
+                timeout_ms: None,
+            })
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, code::INVALID_PARAMS);
+    assert!(
+        e.message.contains(&missing.display().to_string()),
+        "{}",
+        e.message
+    );
+    let e = rpc_error(
+        client
+            .call::<TradeStrategyAdd>(&TradeStrategyAddParams {
+                strategy: StrategyRef::Slug("nosuch".into()),
+                symbol: "BTCUSDT".parse().unwrap(),
+                market: None,
+                interval: "1m".parse().unwrap(),
+                params: None,
+            })
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, code::INVALID_PARAMS);
+    assert!(e.message.contains("nosuch"), "{}", e.message);
+
+    // The context, dumped; python answers two orders, one of them bad.
+    let ctx_file = d.join("context.json");
+    let dump = script(
+        d,
+        "dump.sh",
+        "#!/bin/sh\ncat > \"$1\"\necho '{\"note\": \"seen\"}'\n",
+    );
+    let buyer = script(
+        d,
+        "buyer.py",
+        "#!/usr/bin/env python3\nimport json, sys\nctx = json.load(sys.stdin)\n\
+         size = ctx['params']['size']\n\
+         print(json.dumps({'orders': [\n\
+           {'side': 'BUY', 'type': 'MARKET', 'quantity': size},\n\
+           {'side': 'BUY', 'type': 'MARKET', 'quantity': size, 'colour': 'red'},\n\
+           {'side': 'BUY', 'type': 'MARKET', 'quantity': '0.0000001'}],\n\
+           'note': 'bought'}))\n",
+    );
+    let pids = d.join("pids");
+    let sleeper = script(
+        d,
+        "sleeper.sh",
+        "#!/bin/sh\nsleep 30 &\necho $$ $! > \"$1\"\nwait\necho '{\"orders\": [{\"side\": \"BUY\", \"type\": \"MARKET\", \"quantity\": \"0.001\"}]}'\n",
+    );
+    let liar = script(d, "liar.sh", "#!/bin/sh\necho 'orders: all of them'\n");
+    let crasher = script(
+        d,
+        "crasher.sh",
+        "#!/bin/sh\necho '{\"orders\": [{\"side\": \"BUY\", \"type\": \"MARKET\", \"quantity\": \"0.001\"}]}'\nexit 3\n",
+    );
+    let slow_pid = d.join("slow-pid");
+    let slow = script(d, "slow.sh", "#!/bin/sh\necho $$ > \"$1\"\nexec sleep 30\n");
+
+    let ts_slow = add(
+        &mut client,
+        "slow",
+        format!("{} {}", slow.display(), slow_pid.display()),
+        60_000,
+    )
+    .await;
+    let ts_dump = add(
+        &mut client,
+        "dump",
+        format!("{} {}", dump.display(), ctx_file.display()),
+        5_000,
+    )
+    .await;
+    let ts_buyer = add(&mut client, "buyer", buyer.display().to_string(), 5_000).await;
+    let ts_sleeper = add(
+        &mut client,
+        "sleeper",
+        format!("{} {}", sleeper.display(), pids.display()),
+        300,
+    )
+    .await;
+    let ts_liar = add(&mut client, "liar", liar.display().to_string(), 5_000).await;
+    let ts_crasher = add(&mut client, "crasher", crasher.display().to_string(), 5_000).await;
+    let e = rpc_error(
+        client
+            .call::<StrategyAdd>(&StrategyAddParams {
+                name: "Buyer".into(),
+                slug: None,
+                command: buyer.display().to_string(),
+                timeout_ms: None,
+            })
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, code::ALREADY_REGISTERED, "a duplicate live slug");
+
+    // The example strategy, as the README registers it.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ma_crossover.py");
+    let ts_example = add(
+        &mut client,
+        "MA crossover",
+        format!("python3 '{}'", example.display()),
+        5_000,
+    )
+    .await;
+
+    let all = [
+        ts_dump, ts_buyer, ts_sleeper, ts_liar, ts_crasher, ts_example,
+    ];
+    wait_until("a run of every strategy", Duration::from_secs(20), || {
+        all.iter().all(|ts| !runs(&db, *ts).is_empty())
+    })
+    .await;
+
+    // The slow one (30 s) is still running, and the beats go on.
+    assert!(
+        runs(&db, ts_slow).is_empty(),
+        "the slow strategy still runs"
+    );
+    let beats = heartbeat_count(&db);
+    wait_until("two more beats", Duration::from_secs(10), || {
+        heartbeat_count(&db) >= beats + 2
+    })
+    .await;
+    assert!(
+        runs(&db, ts_slow).is_empty(),
+        "the slow strategy still runs"
+    );
+    let slow_pid = std::fs::read_to_string(&slow_pid).unwrap();
+    assert!(alive(&slow_pid));
+
+    // The context holds the stored klines, oldest first, and the rest.
+    let ctx: Value = serde_json::from_slice(&std::fs::read(&ctx_file).unwrap()).unwrap();
+    for key in [
+        "strategy",
+        "trade_strategy_id",
+        "market",
+        "symbol",
+        "interval",
+        "beat_time",
+        "mode",
+        "params",
+        "klines",
+        "ticker",
+        "position",
+        "balances",
+        "open_orders",
+    ] {
+        assert!(ctx.get(key).is_some(), "context lacks {key}: {ctx}");
+    }
+    assert_eq!(ctx["strategy"], "dump");
+    assert_eq!(ctx["mode"], "paper");
+    assert_eq!(ctx["params"], json!({ "size": "0.001" }));
+    let klines = ctx["klines"].as_array().unwrap();
+    let newest = klines.last().unwrap()["open_time"].as_i64().unwrap();
+    let stored = stored_klines(&read_db(&db), "BTCUSDT", "1m");
+    let stored: Vec<_> = stored.into_iter().filter(|k| k.0 <= newest).collect();
+    let stored = &stored[stored.len().saturating_sub(500)..];
+    assert_eq!(klines.len(), stored.len());
+    for (k, s) in klines.iter().zip(stored) {
+        assert_eq!(k["open_time"].as_i64(), Some(s.0));
+        assert_eq!(k["close"].as_str().unwrap().parse::<f64>().unwrap(), s.5);
+    }
+    assert_eq!(runs(&db, ts_dump)[0].2.as_deref(), Some("seen"));
+
+    // The good order placed with the prefix, the two bad ones refused.
+    let (outcome, placed, note, _) = runs(&db, ts_buyer).remove(0);
+    assert_eq!((outcome.as_str(), placed), ("ok", 1), "{note:?}");
+    assert_eq!(note.as_deref(), Some("bought (2 refused)"));
+    let bought = orders_with_prefix(&db, "tb-buyer-");
+    assert_eq!(bought.len(), 1, "{bought:?}");
+    assert_eq!(bought[0].1, "FILLED");
+
+    // Timeout: killed with its children, nothing placed.
+    assert_eq!(runs(&db, ts_sleeper)[0].0, "timeout");
+    let pids = std::fs::read_to_string(&pids).unwrap();
+    for pid in pids.split_whitespace() {
+        wait_until(
+            "the sleeper's processes gone",
+            Duration::from_secs(5),
+            || !alive(pid),
+        )
+        .await;
+    }
+    assert!(orders_with_prefix(&db, "tb-sleeper-").is_empty());
+    // Invalid output, non-zero exit: recorded, nothing placed.
+    assert_eq!(runs(&db, ts_liar)[0].0, "invalid_output");
+    assert_eq!(runs(&db, ts_crasher)[0].0, "exit_code");
+    assert!(orders_with_prefix(&db, "tb-crasher-").is_empty());
+    assert!(std::fs::metadata(d.join("logs").join("strategy-crasher.log")).is_ok());
+
+    // The example answered (a decision or "no cross"), with a note.
+    let (outcome, _, note, _) = runs(&db, ts_example).remove(0);
+    assert_eq!(outcome, "ok", "{note:?}");
+    assert!(note.is_some());
+
+    // Soft delete: rows kept, runs stopped; the others run on the next candle.
+    client
+        .call::<StrategyRemove>(&StrategyRefParams {
+            strategy: StrategyRef::Slug("buyer".into()),
+        })
+        .await
+        .expect("removed");
+    sim.set_clock_skew_ms(MINUTE);
+    let first = runs(&db, ts_dump)[0].3;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !runs(&db, ts_dump).iter().any(|r| r.3 > first) {
+        if std::time::Instant::now() > deadline {
+            let newest = stored_klines(&read_db(&db), "BTCUSDT", "1m")
+                .last()
+                .map(|k| k.0);
+            panic!(
+                "no run on a newer candle: first {first}, newest stored {newest:?}, runs {:?}, beats {}",
+                runs(&db, ts_dump),
+                heartbeat_count(&db)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        runs(&db, ts_buyer).len(),
+        1,
+        "a removed strategy runs no more"
+    );
+    let c = read_db(&db);
+    let deleted: Option<i64> = c
+        .query_row(
+            "SELECT deleted_at FROM strategies WHERE slug = 'buyer'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(deleted.is_some());
+
+    // At shutdown the slow run is killed and recorded.
+    daemon.stop().await;
+    assert_eq!(
+        runs(&db, ts_slow).first().map(|r| r.0.as_str()),
+        Some("killed")
+    );
+    wait_until("the slow process gone", Duration::from_secs(5), || {
+        !alive(&slow_pid)
+    })
+    .await;
+}
