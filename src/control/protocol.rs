@@ -799,6 +799,8 @@ pub const PLANNED_METHODS: [&str; 0] = [];
 
 mod queries;
 pub use queries::*;
+mod events;
+pub use events::*;
 
 /// Parameters of a method that takes none (`{}` or absent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

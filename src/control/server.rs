@@ -57,7 +57,9 @@ use super::ControlContext;
 use super::handlers::Dispatch;
 use super::protocol::{ErrorObject, Id, MAX_LINE_BYTES, Response, code};
 use super::rate::RequestRate;
+use super::subscribe::{Subscription, answer_subscribe};
 use crate::config::ControlConfig;
+use std::sync::PoisonError;
 
 /// The longest path a Unix socket may be bound at, in bytes (`sun_path` less its NUL).
 const MAX_SOCKET_PATH_BYTES: usize = 107;
@@ -519,9 +521,19 @@ async fn serve(
     }
     // The connection's own rate of requests that reach the exchange.
     let rate = Arc::new(std::sync::Mutex::new(RequestRate::exchange_default()));
-    let closed = serve_connection(stream, limits, shutdown, |line| {
+    // `subscribe` is answered here: the subscription belongs to the connection.
+    let slot: Arc<SubscriptionSlot> = Arc::default();
+    let closed = serve_connection_with(stream, limits, shutdown, Some(&slot), |line| {
         let (ctx, dispatch, rate) = (Arc::clone(&ctx), Arc::clone(&dispatch), Arc::clone(&rate));
+        let slot = Arc::clone(&slot);
         async move {
+            if let Some((reply, subscription)) = answer_subscribe(ctx.store.events(), &line) {
+                if let Some(subscription) = subscription {
+                    tracing::debug!(conn, events = ?subscription.events(), "control connection subscribed");
+                    *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(subscription);
+                }
+                return reply;
+            }
             dispatch
                 .handle_line_rated(&ctx, &line, &rate)
                 .await
@@ -553,10 +565,40 @@ pub(crate) enum Closed {
 /// timeout), answer it with `handle`, write the answer (with the write timeout); repeat.
 /// Empty lines are skipped and do not reset the idle timeout, which runs from the last
 /// answered request. Responses go out in request order.
+#[cfg(test)]
 pub(crate) async fn serve_connection<S, H, Fut>(
     stream: S,
     limits: &ControlLimits,
     shutdown: &CancellationToken,
+    handle: H,
+) -> Closed
+where
+    S: AsyncRead + AsyncWrite,
+    H: FnMut(Vec<u8>) -> Fut,
+    Fut: Future<Output = Vec<u8>>,
+{
+    serve_connection_with(stream, limits, shutdown, None, handle).await
+}
+
+/// Where a connection's `handle` leaves the subscription a `subscribe` request made.
+pub(crate) type SubscriptionSlot = std::sync::Mutex<Option<Subscription>>;
+
+/// The next notification of `subscription`; never ready without one.
+async fn next_event(subscription: &mut Option<Subscription>) -> Option<Vec<u8>> {
+    match subscription {
+        Some(s) => s.next_line().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// [`serve_connection`], with a subscription: once `handle` has put one into `slot`, the
+/// connection also writes its notifications (each with the write timeout: a subscriber
+/// that does not read for that long is dropped), and is no longer closed as idle.
+pub(crate) async fn serve_connection_with<S, H, Fut>(
+    stream: S,
+    limits: &ControlLimits,
+    shutdown: &CancellationToken,
+    slot: Option<&SubscriptionSlot>,
     mut handle: H,
 ) -> Closed
 where
@@ -567,10 +609,29 @@ where
     let (reader, mut writer) = tokio::io::split(stream);
     let mut lines = LineReader::new(reader, limits.max_line_bytes);
     let mut idle_deadline = tokio::time::Instant::now() + limits.idle_timeout;
+    let mut subscription: Option<Subscription> = None;
     loop {
+        // A subscribed connection waits for events, not requests: never idle.
+        let deadline = match subscription {
+            Some(_) => tokio::time::Instant::now() + SUBSCRIBED_IDLE,
+            None => idle_deadline,
+        };
         let next = tokio::select! {
             _ = shutdown.cancelled() => return Closed::Shutdown,
-            next = tokio::time::timeout_at(idle_deadline, lines.next_line()) => next,
+            next = tokio::time::timeout_at(deadline, lines.next_line()) => next,
+            event = next_event(&mut subscription) => {
+                match event {
+                    Some(line) => {
+                        match tokio::time::timeout(limits.write_timeout, writer.write_all(&line)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => return Closed::Io,
+                            Err(_) => return Closed::SlowReader,
+                        }
+                    }
+                    None => subscription = None,
+                }
+                continue;
+            }
         };
         let reply = match next {
             Err(_) => return Closed::Idle,
@@ -601,9 +662,17 @@ where
             Ok(Err(_)) => return Closed::Io,
             Err(_) => return Closed::SlowReader,
         }
+        if let Some(made) =
+            slot.and_then(|s| s.lock().unwrap_or_else(PoisonError::into_inner).take())
+        {
+            subscription = Some(made);
+        }
         idle_deadline = tokio::time::Instant::now() + limits.idle_timeout;
     }
 }
+
+/// How long a subscribed connection may stay silent (a year: in effect, for ever).
+const SUBSCRIBED_IDLE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// What [`LineReader::next_line`] found.
 #[derive(Debug, PartialEq, Eq)]
