@@ -949,4 +949,73 @@ mod tests {
         shutdown.cancel();
         assert_eq!(task.await.unwrap(), Closed::Shutdown);
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_subscribed_connection_gets_events_and_is_never_idle() {
+        use crate::store::{BeatTrigger, EventBus, HeartbeatRow, StoreEvent};
+        let bus = EventBus::new(16);
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let shutdown = CancellationToken::new();
+        let slot: Arc<SubscriptionSlot> = Arc::default();
+        let task = {
+            let (bus, slot, shutdown) = (bus.clone(), Arc::clone(&slot), shutdown.clone());
+            tokio::spawn(async move {
+                let handle = |line: Vec<u8>| {
+                    let answer = answer_subscribe(&bus, &line);
+                    let reply = match answer {
+                        Some((reply, Some(sub))) => {
+                            *slot.lock().unwrap() = Some(sub);
+                            reply
+                        }
+                        Some((reply, None)) => reply,
+                        None => echo(line).into_inner(),
+                    };
+                    std::future::ready(reply)
+                };
+                serve_connection_with(
+                    server,
+                    &ControlLimits::default(),
+                    &shutdown,
+                    Some(&slot),
+                    handle,
+                )
+                .await
+            })
+        };
+        let (r, mut w) = tokio::io::split(client);
+        let mut lines = tokio::io::BufReader::new(r).lines();
+        w.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"subscribe\",\"params\":{\"events\":[\"beat\"]}}\n")
+            .await
+            .unwrap();
+        let answer: Response =
+            serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        assert!(answer.error.is_none(), "{answer:?}");
+        // Far past the idle timeout, then an event: delivered, the connection still open.
+        tokio::time::sleep(ControlLimits::default().idle_timeout * 3).await;
+        let row = HeartbeatRow {
+            beat_time: 42,
+            started_at: 42,
+            finished_at: 43,
+            symbols_ok: 1,
+            symbols_failed: 0,
+            klines_written: 0,
+            skipped_before: 0,
+            trigger: BeatTrigger::Schedule,
+            error: None,
+        };
+        bus.publish(StoreEvent::Beat(row));
+        let line = lines.next_line().await.unwrap().unwrap();
+        let note: crate::control::protocol::EventNotification =
+            serde_json::from_str(&line).unwrap();
+        assert!(
+            matches!(note.params, crate::control::protocol::Event::Beat(b) if b.beat_time == 42),
+            "{line}"
+        );
+        // Requests are still answered between events.
+        w.write_all(b"ping\n").await.unwrap();
+        assert_eq!(lines.next_line().await.unwrap().unwrap(), "PING");
+        assert!(!task.is_finished());
+        shutdown.cancel();
+        assert_eq!(task.await.unwrap(), Closed::Shutdown);
+    }
 }
