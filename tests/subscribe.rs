@@ -332,3 +332,46 @@ async fn an_unknown_event_name_is_refused() {
     }
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_watch_prints_json_lines_and_exits_0_when_the_daemon_stops() {
+    use std::io::BufRead as _;
+    let sim = common::sim().await;
+    let dir = common::tempdir();
+    let config = common::config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1m"]);
+    let socket = config.control.socket.clone();
+    let daemon = common::InProcess::start(config);
+    wait_socket(&socket).await;
+    let mut child = common::tradebeat_command(dir.path())
+        .arg("ctl")
+        .arg("--socket")
+        .arg(&socket)
+        .args(["--json", "watch", "beat"])
+        .spawn()
+        .expect("ctl watch starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    // The scheduled beats (every 2 s) come as JSON lines.
+    let first = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let first = lines.next().map(|l| l.expect("a line"));
+        // Kept open: the watch must end because the daemon went away, not because its
+        // output was closed.
+        (first, lines)
+    });
+    let (first, _rest) = tokio::time::timeout(DEADLINE, first)
+        .await
+        .expect("a beat line in time")
+        .unwrap();
+    let first = first.expect("a line before the end");
+    let event: Event = serde_json::from_str(&first).expect("a JSON event line");
+    assert!(
+        matches!(event, Event::Beat(ref b) if b.beat_time > 0),
+        "{first}"
+    );
+    daemon.stop().await;
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .expect("ctl watch ends");
+    assert_eq!(status.code(), Some(0));
+}
