@@ -189,6 +189,14 @@ pub enum CtlCommand {
         #[arg(long, short = 'n')]
         limit: Option<u32>,
     },
+    /// Watch events as they are committed, one line each (--json: one JSON object a
+    /// line), until the daemon stops (exit 0) or Ctrl-C.
+    Watch {
+        /// The events to watch: beat, kline, order, execution, balance, position, action
+        /// [default: all].
+        #[arg(value_name = "EVENT")]
+        events: Vec<crate::control::protocol::EventName>,
+    },
     /// Write the price chart: the close of every followed symbol on a log scale, as one
     /// self-contained HTML page (script and data inline; opens offline) or an SVG.
     Chart {

@@ -48,6 +48,8 @@ const WAIT_PROGRESS: Duration = Duration::from_secs(1);
 mod export;
 mod queries;
 mod strategies;
+mod watch;
+pub use watch::{WATCH_HEADER, render_event};
 
 /// `ctl`'s exit statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,6 +386,7 @@ async fn execute(
             };
             queries::trades(client, out, params).await
         }
+        CtlCommand::Watch { events } => watch::watch(client, out, events).await,
         CtlCommand::Chart {
             out: file,
             format,

@@ -87,6 +87,8 @@ pub struct Handles {
     pub backfill: BackfillHandle,
     /// The user-data stream's state ([`UserStreamHandle::off`] without credentials).
     pub user_stream: UserStreamHandle,
+    /// The store's event bus (what `subscribe` reads).
+    pub events: crate::store::EventBus,
 }
 
 /// What the daemon takes besides its config: knobs for tests and benchmarks.
@@ -236,6 +238,7 @@ pub async fn run_with(
         let _ = tx.send(Handles {
             backfill: backfill_handle.clone(),
             user_stream: user_stream_handle.clone(),
+            events: store.events().clone(),
         });
     }
 

@@ -181,6 +181,39 @@ impl Client {
         Ok(())
     }
 
+    /// Reads the next notification of a subscribed connection (`subscribe`), waiting up
+    /// to `wait` (`None`: for as long as it takes). `Ok(None)` when the daemon closed the
+    /// connection (it stopped).
+    ///
+    /// # Errors
+    /// [`ClientError::Timeout`], [`ClientError::Io`], and [`ClientError::Protocol`] for a
+    /// line that is not a notification.
+    pub async fn read_event(
+        &mut self,
+        wait: Option<Duration>,
+    ) -> Result<Option<super::protocol::Event>, ClientError> {
+        let mut line = Vec::new();
+        let mut bounded = (&mut self.reader).take(MAX_RESPONSE_BYTES);
+        let read = bounded.read_until(b'\n', &mut line);
+        let n = match wait {
+            Some(wait) => tokio::time::timeout(wait, read)
+                .await
+                .map_err(|_| ClientError::Timeout(wait))??,
+            None => read.await?,
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        serde_json::from_slice::<super::protocol::EventNotification>(&line)
+            .map(|n| Some(n.params))
+            .map_err(|e| {
+                ClientError::Protocol(format!(
+                    "{e}: {}",
+                    String::from_utf8_lossy(&line[..line.len().min(200)])
+                ))
+            })
+    }
+
     /// Reads the next response line.
     ///
     /// # Errors

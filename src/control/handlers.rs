@@ -120,6 +120,7 @@ impl Dispatch {
         d.register::<protocol::TradeStrategyAdd, _, _>(strategies::trade_strategy_add);
         d.register::<protocol::TradeStrategyRemove, _, _>(strategies::trade_strategy_remove);
         d.register::<protocol::TradeStrategyList, _, _>(strategies::trade_strategy_list);
+        d.register::<protocol::Subscribe, _, _>(subscribe_elsewhere);
         for name in protocol::PLANNED_METHODS {
             d.routes.insert(name, Route::Planned);
         }
@@ -249,6 +250,19 @@ impl Dispatch {
             }
         }
     }
+}
+
+/// `subscribe` through the dispatcher (HTTP `/rpc`): refused, since only a connection
+/// that stays open can receive notifications. The control socket answers it before the
+/// dispatcher (`control/subscribe.rs`).
+async fn subscribe_elsewhere(
+    _ctx: Arc<ControlContext>,
+    _params: protocol::SubscribeParams,
+) -> Result<protocol::Subscribed, ErrorObject> {
+    Err(ErrorObject::new(
+        code::NOT_AVAILABLE,
+        "subscribe is served on the control socket only (a connection that stays open)",
+    ))
 }
 
 /// One manual beat shared by every `sync.now` that arrives while it runs.
@@ -954,7 +968,7 @@ fn symbol_view(ctx: &ControlContext, row: &SymbolRow) -> SymbolView {
     }
 }
 
-fn beat_view(row: &HeartbeatRow) -> BeatView {
+pub(super) fn beat_view(row: &HeartbeatRow) -> BeatView {
     BeatView {
         beat_time: row.beat_time,
         started_at: row.started_at,
@@ -1007,7 +1021,7 @@ fn decimal(x: f64) -> String {
     format!("{x}")
 }
 
-fn kline_view(k: &Kline) -> KlineView {
+pub(super) fn kline_view(k: &Kline) -> KlineView {
     KlineView {
         open_time: k.open_time,
         close_time: k.close_time,

@@ -21,6 +21,7 @@ pub mod handlers;
 pub mod protocol;
 pub mod rate;
 pub mod server;
+mod subscribe;
 mod views;
 
 pub use client::{Client, ClientError};

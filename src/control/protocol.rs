@@ -801,6 +801,8 @@ mod queries;
 pub use queries::*;
 mod strategies;
 pub use strategies::*;
+mod events;
+pub use events::*;
 
 /// Parameters of a method that takes none (`{}` or absent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -57,7 +57,9 @@ use super::ControlContext;
 use super::handlers::Dispatch;
 use super::protocol::{ErrorObject, Id, MAX_LINE_BYTES, Response, code};
 use super::rate::RequestRate;
+use super::subscribe::{Subscription, answer_subscribe};
 use crate::config::ControlConfig;
+use std::sync::PoisonError;
 
 /// The longest path a Unix socket may be bound at, in bytes (`sun_path` less its NUL).
 const MAX_SOCKET_PATH_BYTES: usize = 107;
@@ -519,9 +521,19 @@ async fn serve(
     }
     // The connection's own rate of requests that reach the exchange.
     let rate = Arc::new(std::sync::Mutex::new(RequestRate::exchange_default()));
-    let closed = serve_connection(stream, limits, shutdown, |line| {
+    // `subscribe` is answered here: the subscription belongs to the connection.
+    let slot: Arc<SubscriptionSlot> = Arc::default();
+    let closed = serve_connection_with(stream, limits, shutdown, Some(&slot), |line| {
         let (ctx, dispatch, rate) = (Arc::clone(&ctx), Arc::clone(&dispatch), Arc::clone(&rate));
+        let slot = Arc::clone(&slot);
         async move {
+            if let Some((reply, subscription)) = answer_subscribe(ctx.store.events(), &line) {
+                if let Some(subscription) = subscription {
+                    tracing::debug!(conn, events = ?subscription.events(), "control connection subscribed");
+                    *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(subscription);
+                }
+                return reply;
+            }
             dispatch
                 .handle_line_rated(&ctx, &line, &rate)
                 .await
@@ -553,10 +565,40 @@ pub(crate) enum Closed {
 /// timeout), answer it with `handle`, write the answer (with the write timeout); repeat.
 /// Empty lines are skipped and do not reset the idle timeout, which runs from the last
 /// answered request. Responses go out in request order.
+#[cfg(test)]
 pub(crate) async fn serve_connection<S, H, Fut>(
     stream: S,
     limits: &ControlLimits,
     shutdown: &CancellationToken,
+    handle: H,
+) -> Closed
+where
+    S: AsyncRead + AsyncWrite,
+    H: FnMut(Vec<u8>) -> Fut,
+    Fut: Future<Output = Vec<u8>>,
+{
+    serve_connection_with(stream, limits, shutdown, None, handle).await
+}
+
+/// Where a connection's `handle` leaves the subscription a `subscribe` request made.
+pub(crate) type SubscriptionSlot = std::sync::Mutex<Option<Subscription>>;
+
+/// The next notification of `subscription`; never ready without one.
+async fn next_event(subscription: &mut Option<Subscription>) -> Option<Vec<u8>> {
+    match subscription {
+        Some(s) => s.next_line().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// [`serve_connection`], with a subscription: once `handle` has put one into `slot`, the
+/// connection also writes its notifications (each with the write timeout: a subscriber
+/// that does not read for that long is dropped), and is no longer closed as idle.
+pub(crate) async fn serve_connection_with<S, H, Fut>(
+    stream: S,
+    limits: &ControlLimits,
+    shutdown: &CancellationToken,
+    slot: Option<&SubscriptionSlot>,
     mut handle: H,
 ) -> Closed
 where
@@ -567,10 +609,29 @@ where
     let (reader, mut writer) = tokio::io::split(stream);
     let mut lines = LineReader::new(reader, limits.max_line_bytes);
     let mut idle_deadline = tokio::time::Instant::now() + limits.idle_timeout;
+    let mut subscription: Option<Subscription> = None;
     loop {
+        // A subscribed connection waits for events, not requests: never idle.
+        let deadline = match subscription {
+            Some(_) => tokio::time::Instant::now() + SUBSCRIBED_IDLE,
+            None => idle_deadline,
+        };
         let next = tokio::select! {
             _ = shutdown.cancelled() => return Closed::Shutdown,
-            next = tokio::time::timeout_at(idle_deadline, lines.next_line()) => next,
+            next = tokio::time::timeout_at(deadline, lines.next_line()) => next,
+            event = next_event(&mut subscription) => {
+                match event {
+                    Some(line) => {
+                        match tokio::time::timeout(limits.write_timeout, writer.write_all(&line)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => return Closed::Io,
+                            Err(_) => return Closed::SlowReader,
+                        }
+                    }
+                    None => subscription = None,
+                }
+                continue;
+            }
         };
         let reply = match next {
             Err(_) => return Closed::Idle,
@@ -601,9 +662,17 @@ where
             Ok(Err(_)) => return Closed::Io,
             Err(_) => return Closed::SlowReader,
         }
+        if let Some(made) =
+            slot.and_then(|s| s.lock().unwrap_or_else(PoisonError::into_inner).take())
+        {
+            subscription = Some(made);
+        }
         idle_deadline = tokio::time::Instant::now() + limits.idle_timeout;
     }
 }
+
+/// How long a subscribed connection may stay silent (a year: in effect, for ever).
+const SUBSCRIBED_IDLE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// What [`LineReader::next_line`] found.
 #[derive(Debug, PartialEq, Eq)]
@@ -877,6 +946,75 @@ mod tests {
             async move { serve_connection(server, &limits(), &shutdown, echo).await }
         });
         tokio::time::sleep(Duration::from_secs(1)).await;
+        shutdown.cancel();
+        assert_eq!(task.await.unwrap(), Closed::Shutdown);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_subscribed_connection_gets_events_and_is_never_idle() {
+        use crate::store::{BeatTrigger, EventBus, HeartbeatRow, StoreEvent};
+        let bus = EventBus::new(16);
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let shutdown = CancellationToken::new();
+        let slot: Arc<SubscriptionSlot> = Arc::default();
+        let task = {
+            let (bus, slot, shutdown) = (bus.clone(), Arc::clone(&slot), shutdown.clone());
+            tokio::spawn(async move {
+                let handle = |line: Vec<u8>| {
+                    let answer = answer_subscribe(&bus, &line);
+                    let reply = match answer {
+                        Some((reply, Some(sub))) => {
+                            *slot.lock().unwrap() = Some(sub);
+                            reply
+                        }
+                        Some((reply, None)) => reply,
+                        None => echo(line).into_inner(),
+                    };
+                    std::future::ready(reply)
+                };
+                serve_connection_with(
+                    server,
+                    &ControlLimits::default(),
+                    &shutdown,
+                    Some(&slot),
+                    handle,
+                )
+                .await
+            })
+        };
+        let (r, mut w) = tokio::io::split(client);
+        let mut lines = tokio::io::BufReader::new(r).lines();
+        w.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"subscribe\",\"params\":{\"events\":[\"beat\"]}}\n")
+            .await
+            .unwrap();
+        let answer: Response =
+            serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        assert!(answer.error.is_none(), "{answer:?}");
+        // Far past the idle timeout, then an event: delivered, the connection still open.
+        tokio::time::sleep(ControlLimits::default().idle_timeout * 3).await;
+        let row = HeartbeatRow {
+            beat_time: 42,
+            started_at: 42,
+            finished_at: 43,
+            symbols_ok: 1,
+            symbols_failed: 0,
+            klines_written: 0,
+            skipped_before: 0,
+            trigger: BeatTrigger::Schedule,
+            error: None,
+        };
+        bus.publish(StoreEvent::Beat(row));
+        let line = lines.next_line().await.unwrap().unwrap();
+        let note: crate::control::protocol::EventNotification =
+            serde_json::from_str(&line).unwrap();
+        assert!(
+            matches!(note.params, crate::control::protocol::Event::Beat(b) if b.beat_time == 42),
+            "{line}"
+        );
+        // Requests are still answered between events.
+        w.write_all(b"ping\n").await.unwrap();
+        assert_eq!(lines.next_line().await.unwrap().unwrap(), "PING");
+        assert!(!task.is_finished());
         shutdown.cancel();
         assert_eq!(task.await.unwrap(), Closed::Shutdown);
     }

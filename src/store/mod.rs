@@ -48,8 +48,10 @@ mod strategies;
 pub use strategies::{
     NewStrategyRun, StoredTicker, StrategyAdded, StrategyRow, StrategyUpdate, TradeStrategyRow,
 };
+mod events;
 mod user_data;
 mod watch;
+pub use events::{EVENT_BUS_CAPACITY, EventBus, KlineBatch, StoreEvent};
 pub use user_data::{ApplyReport, BalanceRow, ExecutionRow};
 pub use watch::DatabaseWatch;
 
@@ -117,6 +119,8 @@ pub struct Store {
     identity: (u64, u64),
     /// Set once [`Store::check_file`] saw the path name another file (or none): sticky.
     replaced: Arc<AtomicBool>,
+    /// What the store committed, for subscribers (`events.rs`).
+    events: EventBus,
 }
 
 impl std::fmt::Debug for Store {
@@ -340,6 +344,7 @@ impl Store {
             path: Arc::new(path.to_path_buf()),
             identity: (meta.dev(), meta.ino()),
             replaced: Arc::new(AtomicBool::new(false)),
+            events: EventBus::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -348,6 +353,12 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The bus on which every committed beat, candle batch, order change, fill and balance
+    /// change is published after its commit (see [`StoreEvent`]).
+    pub fn events(&self) -> &EventBus {
+        &self.events
     }
 
     /// Runs blocking store work on tokio's blocking pool and awaits it.
@@ -562,7 +573,8 @@ impl Store {
     /// one fail, the row keeps the time read just before the commit (and the error is
     /// not reported: the beat's data are stored).
     pub fn commit_beat(&self, beat: &BeatWrite, clock: &Clock) -> Result<HeartbeatRow, StoreError> {
-        let mut row = self.write(|tx| {
+        let publish = self.events.has_subscribers();
+        let (mut row, names) = self.write(|tx| {
             let time = beat.heartbeat.beat_time;
             {
                 let mut stmt = tx.prepare_cached(
@@ -601,7 +613,12 @@ impl Store {
             let mut row = beat.heartbeat.clone();
             row.finished_at = clock.now_ms();
             insert_heartbeat_tx(tx, &row)?;
-            Ok(row)
+            let names = if publish {
+                events::symbol_names(tx, beat.klines.iter().map(|k| k.0))?
+            } else {
+                HashMap::new()
+            };
+            Ok((row, names))
         })?;
         let committed = clock.now_ms().max(row.finished_at);
         let updated = self.write(|tx| {
@@ -612,6 +629,19 @@ impl Store {
         });
         if matches!(updated, Ok(1)) {
             row.finished_at = committed;
+        }
+        if publish {
+            for (id, interval, klines, _) in &beat.klines {
+                if let (Some((market, symbol)), false) = (names.get(id), klines.is_empty()) {
+                    self.events.publish(StoreEvent::Klines(KlineBatch {
+                        market: *market,
+                        symbol: symbol.clone(),
+                        interval: *interval,
+                        klines: klines.clone(),
+                    }));
+                }
+            }
+            self.events.publish(StoreEvent::Beat(row.clone()));
         }
         Ok(row)
     }

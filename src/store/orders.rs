@@ -10,7 +10,7 @@
 
 use std::str::FromStr;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, StoreEvent};
 use crate::domain::{
     ClientOrderId, Fill, Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce,
 };
@@ -180,6 +180,11 @@ impl Store {
                 .ok_or_else(|| StoreError::Corrupt("inserted order vanished".to_string()))?;
             Ok(Inserted::New(row))
         })
+        .inspect(|inserted| {
+            if let Inserted::New(row) = inserted {
+                self.events.publish(StoreEvent::Order(row.clone()));
+            }
+        })
     }
 
     /// Records what the exchange says about an order (a placement answer, a query, a
@@ -198,10 +203,12 @@ impl Store {
         now_ms: i64,
     ) -> Result<Recorded, StoreError> {
         let fills = fills_json(order)?;
-        self.write(|tx| {
+        let mut before = None;
+        let recorded = self.write(|tx| {
             let recorded = match order_by_client_id_tx(tx, client_order_id.as_str())? {
                 Some(current) => {
                     apply_exchange_order_tx(tx, &current, order, fills.as_deref(), now_ms)?;
+                    before = Some(current);
                     Recorded::Updated
                 }
                 None => {
@@ -218,7 +225,12 @@ impl Store {
             let row = order_by_client_id_tx(tx, client_order_id.as_str())?
                 .ok_or_else(|| StoreError::Corrupt("recorded order vanished".to_string()))?;
             Ok(recorded(row))
-        })
+        })?;
+        let (Recorded::Imported(row) | Recorded::Updated(row)) = &recorded;
+        if before.as_ref() != Some(row) {
+            self.events.publish(StoreEvent::Order(row.clone()));
+        }
+        Ok(recorded)
     }
 
     /// Writes an order found on the exchange but not in the database. Returns
@@ -276,7 +288,9 @@ impl Store {
         error_msg: Option<&str>,
         now_ms: i64,
     ) -> Result<Option<OrderRow>, StoreError> {
-        self.write(|tx| {
+        let mut before = None;
+        let after = self.write(|tx| {
+            before = order_by_client_id_tx(tx, client_order_id.as_str())?;
             tx.execute(
                 "UPDATE orders SET status = ?2, error_code = ?3, error_msg = ?4, updated_at = ?5
                  WHERE client_order_id = ?1 AND status IN ('pending', 'unknown')",
@@ -289,7 +303,11 @@ impl Store {
                 ],
             )?;
             order_by_client_id_tx(tx, client_order_id.as_str())
-        })
+        })?;
+        if let Some(row) = after.as_ref().filter(|row| before.as_ref() != Some(*row)) {
+            self.events.publish(StoreEvent::Order(row.clone()));
+        }
+        Ok(after)
     }
 
     /// The order stored under `client_order_id`.
@@ -457,13 +475,31 @@ pub(super) fn insert_exchange_order_tx(
     Ok(())
 }
 
-fn order_by_client_id_tx(
+pub(super) fn order_by_client_id_tx(
     conn: &Connection,
     client_order_id: &str,
 ) -> Result<Option<OrderRow>, StoreError> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM orders WHERE client_order_id = ?1"),
         [client_order_id],
+        order_row,
+    )
+    .optional()?
+    .transpose()
+}
+
+/// The order of `symbol` with the exchange's order id `order_id`.
+pub(super) fn order_by_exchange_id_tx(
+    conn: &Connection,
+    market: Market,
+    symbol: &Symbol,
+    order_id: i64,
+) -> Result<Option<OrderRow>, StoreError> {
+    conn.query_row(
+        &format!(
+            "SELECT {COLUMNS} FROM orders WHERE market = ?1 AND symbol = ?2 AND order_id = ?3"
+        ),
+        params![market.as_str(), symbol.as_str(), order_id],
         order_row,
     )
     .optional()?

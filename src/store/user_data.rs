@@ -123,7 +123,12 @@ impl Store {
         events: &[UserDataEvent],
         received_at_ms: i64,
     ) -> Result<ApplyReport, StoreError> {
-        self.write(|tx| {
+        let publish = self.events.has_subscribers();
+        let (report, changes) = self.write(|tx| {
+            let snapshot = match publish {
+                true => Some(super::events::UserDataSnapshot::before(tx, market, events)?),
+                false => None,
+            };
             let mut report = ApplyReport::default();
             for (index, event) in events.iter().enumerate() {
                 apply_event(tx, market, event, received_at_ms, &mut report).map_err(|e| {
@@ -138,8 +143,14 @@ impl Store {
                     }
                 })?;
             }
-            Ok(report)
-        })
+            let changes = match snapshot {
+                Some(snapshot) => snapshot.changes(tx, market, events)?,
+                None => Vec::new(),
+            };
+            Ok((report, changes))
+        })?;
+        self.events.publish_all(changes);
+        Ok(report)
     }
 
     /// Records fills from `GET /api/v3/myTrades` (reconciliation), source `rest`, under
@@ -153,7 +164,21 @@ impl Store {
         trades: &[Trade],
         received_at_ms: i64,
     ) -> Result<usize, StoreError> {
-        self.write(|tx| record_trades_tx(tx, market, trades, received_at_ms))
+        let publish = self.events.has_subscribers();
+        let (new, changes) = self.write(|tx| {
+            let after = match publish {
+                true => Some(super::events::max_execution_id(tx)?),
+                false => None,
+            };
+            let new = record_trades_tx(tx, market, trades, received_at_ms)?;
+            let changes = match after {
+                Some(id) => super::events::executions_after(tx, id)?,
+                None => Vec::new(),
+            };
+            Ok((new, changes))
+        })?;
+        self.events.publish_all(changes);
+        Ok(new)
     }
 
     /// Moves the `myTrades` checkpoint of `symbol` (`trade_checkpoints`) to
@@ -238,6 +263,10 @@ impl Store {
                     targets.push((asset.as_str(), Decimal::ZERO, Decimal::ZERO));
                 }
             }
+            let before = match self.events.has_subscribers() {
+                true => Some(super::events::balance_map(tx, market)?),
+                false => None,
+            };
             let mut changed = 0;
             for (asset, free, locked) in targets {
                 if let Some(s) = stored.get(asset)
@@ -267,7 +296,15 @@ impl Store {
                 )?;
                 changed += 1;
             }
-            Ok(changed)
+            let changes = match before {
+                Some(before) => super::events::balance_changes(tx, market, &before)?,
+                None => Vec::new(),
+            };
+            Ok((changed, changes))
+        })
+        .map(|(changed, changes)| {
+            self.events.publish_all(changes);
+            changed
         })
     }
 
@@ -865,7 +902,10 @@ fn insert_balance_change_tx(
         ])?)
 }
 
-fn balances_tx(conn: &Connection, market: Market) -> Result<Vec<BalanceRow>, StoreError> {
+pub(super) fn balances_tx(
+    conn: &Connection,
+    market: Market,
+) -> Result<Vec<BalanceRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT asset, free, locked, update_time, source, updated_at
          FROM balances WHERE market = ?1 ORDER BY asset",
