@@ -205,6 +205,22 @@ pub enum CtlCommand {
         #[arg(long, default_value_t = 30)]
         days: u32,
     },
+    /// The action log: every state-changing request and its outcome, newest first.
+    #[command(alias = "actions")]
+    Log {
+        /// Only requests naming this symbol.
+        #[arg(long)]
+        symbol: Option<Symbol>,
+        /// Only this source: ctl, http, daemon or strategy:<slug>.
+        #[arg(long)]
+        source: Option<String>,
+        /// How many rows, 1 to 1000 [default: 100].
+        #[arg(long, short = 'n')]
+        limit: Option<u32>,
+        /// Only rows with a smaller id (the next page).
+        #[arg(long)]
+        before_id: Option<i64>,
+    },
 }
 
 /// `ctl orders …`.

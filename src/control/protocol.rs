@@ -799,6 +799,8 @@ pub const PLANNED_METHODS: [&str; 0] = [];
 
 mod queries;
 pub use queries::*;
+mod actions;
+pub use actions::*;
 
 /// Parameters of a method that takes none (`{}` or absent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -987,7 +989,7 @@ pub struct PnlView {
 }
 
 /// The names of the methods served now, in the order of README.md's table.
-pub const METHODS: [&str; 21] = [
+pub const METHODS: [&str; 22] = [
     Status::NAME,
     SymbolAdd::NAME,
     SymbolRemove::NAME,
@@ -1009,6 +1011,7 @@ pub const METHODS: [&str; 21] = [
     TradeList::NAME,
     OrderCancelAll::NAME,
     OrderTest::NAME,
+    ActionList::NAME,
 ];
 
 /// `order.cancel` and `order.get` parameters: the symbol and one of the two ids (at least

@@ -506,24 +506,31 @@ async fn serve(
     limits: &ControlLimits,
     shutdown: &CancellationToken,
 ) {
-    match stream.peer_cred() {
+    let uid = match stream.peer_cred() {
         Ok(cred) => {
             tracing::debug!(
                 conn,
                 uid = cred.uid(),
                 pid = cred.pid(),
                 "control connection opened"
-            )
+            );
+            Some(cred.uid())
         }
-        Err(_) => tracing::debug!(conn, "control connection opened"),
-    }
+        Err(_) => {
+            tracing::debug!(conn, "control connection opened");
+            None
+        }
+    };
+    // Who the action log says made this connection's state-changing requests.
+    let source = Arc::new(super::ActionSource::Ctl { uid });
     // The connection's own rate of requests that reach the exchange.
     let rate = Arc::new(std::sync::Mutex::new(RequestRate::exchange_default()));
     let closed = serve_connection(stream, limits, shutdown, |line| {
         let (ctx, dispatch, rate) = (Arc::clone(&ctx), Arc::clone(&dispatch), Arc::clone(&rate));
+        let source = Arc::clone(&source);
         async move {
             dispatch
-                .handle_line_rated(&ctx, &line, &rate)
+                .handle_line_rated_from(&ctx, &line, &rate, &source)
                 .await
                 .to_line()
         }

@@ -44,8 +44,10 @@ pub use observe::BeatWatermark;
 mod reconcile;
 pub use orders::{Inserted, OrderFilter, OrderRow, Recorded};
 pub use queries::{FillFilter, FillRow};
+mod actions;
 mod user_data;
 mod watch;
+pub use actions::{ActionFilter, ActionRow};
 pub use user_data::{ApplyReport, BalanceRow, ExecutionRow};
 pub use watch::DatabaseWatch;
 
