@@ -418,3 +418,12 @@ CREATE TABLE IF NOT EXISTS actions (
 );
 CREATE INDEX IF NOT EXISTS actions_by_symbol ON actions (symbol, id);
 CREATE INDEX IF NOT EXISTS actions_by_source ON actions (source, id);
+
+-- A watched symbol (README.md, "Watchlists"): its 24 h ticker is stored every beat, in the
+-- beat's one ticker request, without klines or backfill. Its `symbols` row is registered
+-- inactive when the symbol was not registered before; `symbol.add` makes it active and
+-- starts the rest. Removing it from the watchlist deletes this row only.
+CREATE TABLE IF NOT EXISTS watchlist (
+    symbol_id INTEGER PRIMARY KEY REFERENCES symbols (id),
+    added_at  INTEGER NOT NULL -- ms
+);

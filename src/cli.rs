@@ -205,6 +205,9 @@ pub enum CtlCommand {
         #[arg(long, default_value_t = 30)]
         days: u32,
     },
+    /// Watch symbols: their 24 h ticker every beat, no klines, no backfill.
+    #[command(subcommand)]
+    Watchlist(WatchlistCommand),
     /// The action log: every state-changing request and its outcome, newest first.
     #[command(alias = "actions")]
     Log {
@@ -454,4 +457,31 @@ pub struct FuturesRange {
     /// Last time: a date (UTC), an RFC 3339 time or ms [default: no bound].
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub end: Option<i64>,
+}
+
+/// `ctl watchlist …`.
+#[derive(Debug, Subcommand)]
+pub enum WatchlistCommand {
+    /// Watch a symbol listed and trading on the exchange.
+    Add {
+        /// The exchange's symbol, e.g. SOLUSDT.
+        symbol: Symbol,
+        /// The market: spot [default: spot].
+        #[arg(long)]
+        market: Option<Market>,
+    },
+    /// Stop watching a symbol (its stored tickers stay).
+    Remove {
+        /// A watched symbol.
+        symbol: Symbol,
+        /// The market: spot [default: spot].
+        #[arg(long)]
+        market: Option<Market>,
+    },
+    /// The watched symbols.
+    List {
+        /// Only this market.
+        #[arg(long)]
+        market: Option<Market>,
+    },
 }

@@ -384,6 +384,7 @@ async fn execute(
             };
             queries::trades(client, out, params).await
         }
+        CtlCommand::Watchlist(command) => actions::watchlist(client, out, command).await,
         CtlCommand::Log {
             symbol,
             source,

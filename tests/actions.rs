@@ -2,7 +2,8 @@
 //! request leaves exactly one `actions` row (whether it succeeded or was refused), a
 //! read-only one leaves none, secrets never reach a row, a socket call records the peer's
 //! uid, an HTTP call is logged as `http`, and `action.list` / `GET /api/v1/actions` /
-//! `ctl log` read the rows back.
+//! `ctl log` read the rows back; a watched symbol gets tickers every beat and no klines
+//! until `symbol.add` starts the rest.
 
 mod common;
 
@@ -273,6 +274,107 @@ async fn every_state_changing_request_leaves_one_row_and_no_secret() {
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json[0]["source"], "http");
 
+    daemon.stop().await;
+}
+
+/// Rows of `table` for one spot symbol (`klines`, `tickers`, `backfill_jobs`).
+fn count(db: &Path, table: &str, symbol: &str) -> i64 {
+    common::read_db(db)
+        .query_row(
+            &format!(
+                "SELECT COUNT(*) FROM {table} t JOIN symbols s ON s.id = t.symbol_id
+                 WHERE s.market = 'spot' AND s.symbol = ?1"
+            ),
+            [symbol],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watched_symbol_gets_tickers_and_no_klines_until_added() {
+    let sim = common::sim().await;
+    let dir = common::tempdir();
+    let config = common::config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1m"]);
+    let socket: PathBuf = config.control.socket.clone();
+    let daemon = common::InProcess::start(config);
+    let db = daemon.db.clone();
+    common::wait_until("a beat", Duration::from_secs(20), || {
+        common::heartbeat_count(&db) >= 1
+    })
+    .await;
+
+    let unknown = rpc(&socket, "watchlist.add", json!({"symbol": "NOPEUSDT"}))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code, -32001, "{unknown:?}");
+    let watched = rpc(&socket, "watchlist.add", json!({"symbol": "ethusdt"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (&watched["symbol"], &watched["following"]),
+        (&json!("ETHUSDT"), &json!(false))
+    );
+    // Two beats with its ticker; the followed symbol's candles arrive meanwhile.
+    common::wait_until("two ETHUSDT tickers", Duration::from_secs(30), || {
+        count(&db, "tickers", "ETHUSDT") >= 2
+    })
+    .await;
+    common::wait_until("BTCUSDT klines", Duration::from_secs(30), || {
+        count(&db, "klines", "BTCUSDT") > 0
+    })
+    .await;
+    assert_eq!(
+        count(&db, "klines", "ETHUSDT"),
+        0,
+        "no klines for a watched symbol"
+    );
+    assert_eq!(
+        count(&db, "backfill_jobs", "ETHUSDT"),
+        0,
+        "no backfill either"
+    );
+    let list = rpc(&socket, "watchlist.list", json!({})).await.unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["symbol"], "ETHUSDT");
+
+    // symbol.add starts the rest: klines follow.
+    rpc(&socket, "symbol.add", json!({"symbol": "ETHUSDT"}))
+        .await
+        .unwrap();
+    common::wait_until("ETHUSDT klines", Duration::from_secs(30), || {
+        count(&db, "klines", "ETHUSDT") > 0
+    })
+    .await;
+    let list = rpc(&socket, "watchlist.list", json!({})).await.unwrap();
+    assert_eq!(list[0]["following"], true, "{list}");
+    rpc(&socket, "watchlist.remove", json!({"symbol": "ETHUSDT"}))
+        .await
+        .unwrap();
+    let again = rpc(&socket, "watchlist.remove", json!({"symbol": "ETHUSDT"}))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code, -32004);
+
+    // Each watchlist change is in the action log, ok or not; the list is not.
+    let methods: Vec<(String, bool)> = rows(&db)
+        .iter()
+        .filter(|r| {
+            r["method"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("watchlist."))
+        })
+        .map(|r| (r["method"].as_str().unwrap().to_string(), r["ok"] == true))
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            ("watchlist.add".to_string(), false),
+            ("watchlist.add".to_string(), true),
+            ("watchlist.remove".to_string(), true),
+            ("watchlist.remove".to_string(), false),
+        ]
+    );
     daemon.stop().await;
 }
 

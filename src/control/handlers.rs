@@ -34,6 +34,7 @@ use super::rate::RequestRate;
 mod actions;
 mod futures_queries;
 mod queries;
+mod watchlist;
 use crate::backfill::{BackfillError, JobState};
 use crate::domain::JobStatus;
 use crate::domain::OrderRef;
@@ -71,7 +72,7 @@ impl Default for Dispatch {
 
 /// The methods that send requests to the exchange: held to a rate per connection
 /// ([`Dispatch::handle_line_rated`]).
-pub const EXCHANGE_METHODS: [&str; 9] = [
+pub const EXCHANGE_METHODS: [&str; 10] = [
     SymbolAdd::NAME,
     SyncNow::NAME,
     OrderPlace::NAME,
@@ -81,6 +82,7 @@ pub const EXCHANGE_METHODS: [&str; 9] = [
     protocol::MarketGet::NAME,
     protocol::OrderCancelAll::NAME,
     protocol::OrderTest::NAME,
+    protocol::WatchlistAdd::NAME,
 ];
 
 /// The longest method name echoed back in a `-32601` error, in bytes.
@@ -115,6 +117,9 @@ impl Dispatch {
         d.register::<protocol::OrderCancelAll, _, _>(queries::order_cancel_all);
         d.register::<protocol::OrderTest, _, _>(queries::order_test);
         d.register::<protocol::ActionList, _, _>(actions::action_list);
+        d.register::<protocol::WatchlistAdd, _, _>(watchlist::watchlist_add);
+        d.register::<protocol::WatchlistRemove, _, _>(watchlist::watchlist_remove);
+        d.register::<protocol::WatchlistList, _, _>(watchlist::watchlist_list);
         for name in protocol::PLANNED_METHODS {
             d.routes.insert(name, Route::Planned);
         }

@@ -801,6 +801,8 @@ mod queries;
 pub use queries::*;
 mod actions;
 pub use actions::*;
+mod watchlist;
+pub use watchlist::*;
 
 /// Parameters of a method that takes none (`{}` or absent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -989,7 +991,7 @@ pub struct PnlView {
 }
 
 /// The names of the methods served now, in the order of README.md's table.
-pub const METHODS: [&str; 22] = [
+pub const METHODS: [&str; 25] = [
     Status::NAME,
     SymbolAdd::NAME,
     SymbolRemove::NAME,
@@ -1012,6 +1014,9 @@ pub const METHODS: [&str; 22] = [
     OrderCancelAll::NAME,
     OrderTest::NAME,
     ActionList::NAME,
+    WatchlistAdd::NAME,
+    WatchlistRemove::NAME,
+    WatchlistList::NAME,
 ];
 
 /// `order.cancel` and `order.get` parameters: the symbol and one of the two ids (at least

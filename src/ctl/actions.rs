@@ -1,9 +1,71 @@
-//! `ctl log`: the action log (`action.list`) rendered for a person.
+//! `ctl log` (the action log, `action.list`) and `ctl watchlist add|remove|list`, rendered
+//! for a person.
 
 use super::{Exit, Output, call, table, utc};
+use crate::cli::WatchlistCommand;
 use crate::control::Client;
 use crate::control::ClientError;
-use crate::control::protocol::{ActionList, ActionListParams, ActionView};
+use crate::control::protocol::{
+    ActionList, ActionListParams, ActionView, MarketSymbolParams, WatchView, WatchlistAdd,
+    WatchlistList, WatchlistListParams, WatchlistRemove,
+};
+
+/// `ctl watchlist …`.
+pub(super) async fn watchlist(
+    client: &mut Client,
+    out: &mut Output,
+    command: WatchlistCommand,
+) -> Result<Exit, ClientError> {
+    match command {
+        WatchlistCommand::Add { symbol, market } => {
+            let (raw, v) =
+                call::<WatchlistAdd>(client, &MarketSymbolParams { symbol, market }).await?;
+            out.print(&raw, || format!("watching {} ({})\n", v.symbol, v.market));
+        }
+        WatchlistCommand::Remove { symbol, market } => {
+            let (raw, v) =
+                call::<WatchlistRemove>(client, &MarketSymbolParams { symbol, market }).await?;
+            out.print(&raw, || {
+                format!("no longer watching {} ({})\n", v.symbol, v.market)
+            });
+        }
+        WatchlistCommand::List { market } => {
+            let (raw, rows) =
+                call::<WatchlistList>(client, &WatchlistListParams { market }).await?;
+            out.print(&raw, || render_watchlist(&rows));
+        }
+    }
+    Ok(Exit::Success)
+}
+
+/// Watched symbols as a table: symbol, market, since when, and whether the beats also
+/// follow it (klines and backfill).
+pub fn render_watchlist(rows: &[WatchView]) -> String {
+    if rows.is_empty() {
+        return "no symbols watched\n".to_string();
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|w| {
+            vec![
+                w.symbol.to_string(),
+                w.market.to_string(),
+                utc(w.added_at),
+                if w.following {
+                    "yes"
+                } else {
+                    "no (tickers only)"
+                }
+                .to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &["SYMBOL", "MARKET", "WATCHED SINCE", "FOLLOWED"],
+        &cells,
+        &[false, false, false, false],
+    )
+}
 
 /// `ctl log`.
 pub(super) async fn log(

@@ -47,6 +47,7 @@ pub use queries::{FillFilter, FillRow};
 mod actions;
 mod user_data;
 mod watch;
+mod watchlist;
 pub use actions::{ActionFilter, ActionRow};
 pub use user_data::{ApplyReport, BalanceRow, ExecutionRow};
 pub use watch::DatabaseWatch;
