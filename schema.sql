@@ -398,6 +398,36 @@ CREATE TABLE IF NOT EXISTS trading_mode (
     mode       TEXT    NOT NULL CHECK (mode IN ('live', 'paper')),
     created_at INTEGER NOT NULL -- local clock, ms
 );
+-- version: 9
+
+-- The action log: one row per state-changing request (control socket, HTTP, a strategy or
+-- the daemon itself) and its outcome, written whatever the outcome (README.md, "The
+-- action log"). Rows are never changed or deleted.
+CREATE TABLE IF NOT EXISTS actions (
+    id            INTEGER PRIMARY KEY,
+    time          INTEGER NOT NULL,          -- when the request arrived, ms
+    source        TEXT    NOT NULL,          -- 'ctl', 'http', 'daemon' or 'strategy:<slug>'
+    uid           INTEGER,                   -- the socket peer's uid (source 'ctl'); else NULL
+    method        TEXT    NOT NULL,          -- e.g. 'order.place'
+    market        TEXT,                      -- from the params ('spot' when a symbol is named without one)
+    symbol        TEXT,                      -- from the params, upper case; NULL when none
+    params        TEXT    NOT NULL,          -- the params as JSON, secrets replaced by "[redacted]"
+    ok            INTEGER NOT NULL CHECK (ok IN (0, 1)),
+    error_code    INTEGER,                   -- the control error code when refused
+    error_message TEXT                       -- its message
+);
+CREATE INDEX IF NOT EXISTS actions_by_symbol ON actions (symbol, id);
+CREATE INDEX IF NOT EXISTS actions_by_source ON actions (source, id);
+
+-- A watched symbol (README.md, "Watchlists"): its 24 h ticker is stored every beat, in the
+-- beat's one ticker request, without klines or backfill. Its `symbols` row is registered
+-- inactive when the symbol was not registered before; `symbol.add` makes it active and
+-- starts the rest. Removing it from the watchlist deletes this row only.
+CREATE TABLE IF NOT EXISTS watchlist (
+    symbol_id INTEGER PRIMARY KEY REFERENCES symbols (id),
+    added_at  INTEGER NOT NULL -- ms
+);
+
 -- version: 10
 
 -- Strategies: programs the daemon runs after a candle of an attached (market, symbol,

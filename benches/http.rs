@@ -158,9 +158,7 @@ fn main() {
         let status = format!("http://{addr}/api/v1/status");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let ok = reqwest::get(&health)
-                .await
-                .is_ok_and(|r| r.status() == 200);
+            let ok = reqwest::get(&health).await.is_ok_and(|r| r.status() == 200);
             if ok {
                 break;
             }

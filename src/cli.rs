@@ -219,6 +219,25 @@ pub enum CtlCommand {
     /// Attach strategies to a symbol's interval, detach them, list them.
     #[command(subcommand, alias = "trade-strategy")]
     TradeStrategies(TradeStrategiesCommand),
+    /// Watch symbols: their 24 h ticker every beat, no klines, no backfill.
+    #[command(subcommand)]
+    Watchlist(WatchlistCommand),
+    /// The action log: every state-changing request and its outcome, newest first.
+    #[command(alias = "actions")]
+    Log {
+        /// Only requests naming this symbol.
+        #[arg(long)]
+        symbol: Option<Symbol>,
+        /// Only this source: ctl, http, daemon or strategy:<slug>.
+        #[arg(long)]
+        source: Option<String>,
+        /// How many rows, 1 to 1000 [default: 100].
+        #[arg(long, short = 'n')]
+        limit: Option<u32>,
+        /// Only rows with a smaller id (the next page).
+        #[arg(long)]
+        before_id: Option<i64>,
+    },
 }
 
 /// `ctl strategies …`.
@@ -536,4 +555,31 @@ pub struct FuturesRange {
     /// Last time: a date (UTC), an RFC 3339 time or ms [default: no bound].
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub end: Option<i64>,
+}
+
+/// `ctl watchlist …`.
+#[derive(Debug, Subcommand)]
+pub enum WatchlistCommand {
+    /// Watch a symbol listed and trading on the exchange.
+    Add {
+        /// The exchange's symbol, e.g. SOLUSDT.
+        symbol: Symbol,
+        /// The market: spot [default: spot].
+        #[arg(long)]
+        market: Option<Market>,
+    },
+    /// Stop watching a symbol (its stored tickers stay).
+    Remove {
+        /// A watched symbol.
+        symbol: Symbol,
+        /// The market: spot [default: spot].
+        #[arg(long)]
+        market: Option<Market>,
+    },
+    /// The watched symbols.
+    List {
+        /// Only this market.
+        #[arg(long)]
+        market: Option<Market>,
+    },
 }

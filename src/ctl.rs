@@ -45,6 +45,7 @@ use crate::domain::{Market, Symbol};
 /// shows the progress again; the daemon answers as soon as the jobs have ended.
 const WAIT_PROGRESS: Duration = Duration::from_secs(1);
 
+mod actions;
 mod export;
 mod queries;
 mod strategies;
@@ -387,6 +388,21 @@ async fn execute(
             queries::trades(client, out, params).await
         }
         CtlCommand::Watch { events } => watch::watch(client, out, events).await,
+        CtlCommand::Watchlist(command) => actions::watchlist(client, out, command).await,
+        CtlCommand::Log {
+            symbol,
+            source,
+            limit,
+            before_id,
+        } => {
+            let params = crate::control::protocol::ActionListParams {
+                symbol,
+                source,
+                limit,
+                before_id,
+            };
+            actions::log(client, out, params).await
+        }
         CtlCommand::Chart {
             out: file,
             format,

@@ -247,6 +247,18 @@ impl MarketData {
             }
         };
         let (symbols, newest) = followed;
+        // Watched symbols the beats do not follow: their tickers only, in the same request.
+        let watched = match self
+            .store
+            .run(|s| s.watched_ticker_only(Market::Spot))
+            .await
+        {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the watchlist; its tickers are skipped");
+                Vec::new()
+            }
+        };
         // Keep every window's weight for the beats, from what they are about to fetch.
         let series: usize = symbols
             .iter()
@@ -279,7 +291,11 @@ impl MarketData {
             }
         };
         let tasks = plan_klines(&symbols, &newest, &self.default_intervals, server_time);
-        let names: Vec<Symbol> = symbols.iter().map(|s| s.symbol.clone()).collect();
+        let names: Vec<Symbol> = symbols
+            .iter()
+            .map(|s| s.symbol.clone())
+            .chain(watched.iter().map(|(_, name)| name.clone()))
+            .collect();
 
         let tickers = self.exchange.tickers_24hr(&names);
         let klines = futures::stream::iter(tasks)
@@ -311,6 +327,12 @@ impl MarketData {
                         None => {
                             failures.insert(s.symbol.clone(), "no ticker in the answer".into());
                         }
+                    }
+                }
+                for (id, name) in &watched {
+                    match by_symbol.get(name) {
+                        Some(t) => write.tickers.push((*id, (*t).clone())),
+                        None => tracing::warn!(symbol = %name, "no ticker for a watched symbol"),
                     }
                 }
             }

@@ -300,6 +300,27 @@ async fn strategies_run_after_the_beat_and_misbehaving_ones_change_nothing() {
     let bought = orders_with_prefix(&db, "tb-buyer-");
     assert_eq!(bought.len(), 1, "{bought:?}");
     assert_eq!(bought[0].1, "FILLED");
+    // The action log holds the two orders that reached order.place (the one with an
+    // unknown field was refused while parsing): the placed one, and the one under the lot
+    // size, refused by the local checks.
+    let actions: Vec<(String, bool, Option<String>, String)> = read_db(&db)
+        .prepare(
+            "SELECT method, ok, symbol, params FROM actions
+             WHERE source = 'strategy:buyer' ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert!(
+        actions
+            .iter()
+            .all(|a| a.0 == "order.place" && a.2.as_deref() == Some("BTCUSDT"))
+    );
+    assert_eq!((actions[0].1, actions[1].1), (true, false), "{actions:?}");
+    assert!(actions[0].3.contains(bought[0].0.as_str()), "{actions:?}");
 
     // Timeout: killed with its children, nothing placed.
     assert_eq!(runs(&db, ts_sleeper)[0].0, "timeout");

@@ -19,6 +19,7 @@ use futures::future::{BoxFuture, Shared};
 use serde_json::{Value, json};
 
 use super::ControlContext;
+use super::actions::{ActionSource, action_row, changes_state};
 use super::protocol::{
     self, BackfillStart, BackfillStartParams, BackfillSummary, BalanceList, BalanceListParams,
     BalanceView, BeatView, ErrorObject, JobView, KlineList, KlineListParams, KlineView, Method,
@@ -30,9 +31,11 @@ use super::protocol::{
 use super::protocol::{BackfillWait, BackfillWaitParams};
 use super::rate::RequestRate;
 
+mod actions;
 mod futures_queries;
 mod queries;
 mod strategies;
+mod watchlist;
 use crate::backfill::{BackfillError, JobState};
 use crate::domain::JobStatus;
 use crate::domain::OrderRef;
@@ -70,7 +73,7 @@ impl Default for Dispatch {
 
 /// The methods that send requests to the exchange: held to a rate per connection
 /// ([`Dispatch::handle_line_rated`]).
-pub const EXCHANGE_METHODS: [&str; 9] = [
+pub const EXCHANGE_METHODS: [&str; 10] = [
     SymbolAdd::NAME,
     SyncNow::NAME,
     OrderPlace::NAME,
@@ -80,6 +83,7 @@ pub const EXCHANGE_METHODS: [&str; 9] = [
     protocol::MarketGet::NAME,
     protocol::OrderCancelAll::NAME,
     protocol::OrderTest::NAME,
+    protocol::WatchlistAdd::NAME,
 ];
 
 /// The longest method name echoed back in a `-32601` error, in bytes.
@@ -121,6 +125,10 @@ impl Dispatch {
         d.register::<protocol::TradeStrategyRemove, _, _>(strategies::trade_strategy_remove);
         d.register::<protocol::TradeStrategyList, _, _>(strategies::trade_strategy_list);
         d.register::<protocol::Subscribe, _, _>(subscribe_elsewhere);
+        d.register::<protocol::ActionList, _, _>(actions::action_list);
+        d.register::<protocol::WatchlistAdd, _, _>(watchlist::watchlist_add);
+        d.register::<protocol::WatchlistRemove, _, _>(watchlist::watchlist_remove);
+        d.register::<protocol::WatchlistList, _, _>(watchlist::watchlist_list);
         for name in protocol::PLANNED_METHODS {
             d.routes.insert(name, Route::Planned);
         }
@@ -154,9 +162,21 @@ impl Dispatch {
     }
 
     /// Answers one request line (without its `\n`): decodes it, runs its method, and
-    /// returns the response. Never fails: every problem is an error response.
+    /// returns the response. Never fails: every problem is an error response. A
+    /// state-changing request is logged with source `daemon`; transports name theirs with
+    /// [`Dispatch::handle_line_from`].
     pub async fn handle_line(&self, ctx: &Arc<ControlContext>, line: &[u8]) -> Response {
-        self.handle(ctx, line, None).await
+        self.handle(ctx, line, None, &ActionSource::Daemon).await
+    }
+
+    /// As [`Dispatch::handle_line`], logging a state-changing request as made by `source`.
+    pub async fn handle_line_from(
+        &self,
+        ctx: &Arc<ControlContext>,
+        line: &[u8],
+        source: &ActionSource,
+    ) -> Response {
+        self.handle(ctx, line, None, source).await
     }
 
     /// As [`Dispatch::handle_line`], for a connection whose requests that reach the
@@ -168,7 +188,36 @@ impl Dispatch {
         line: &[u8],
         rate: &Mutex<RequestRate>,
     ) -> Response {
-        self.handle(ctx, line, Some(rate)).await
+        self.handle(ctx, line, Some(rate), &ActionSource::Daemon)
+            .await
+    }
+
+    /// [`Dispatch::handle_line_rated`] for requests made by `source` (the socket passes
+    /// `ctl` with the peer's uid, the HTTP server `http`).
+    pub async fn handle_line_rated_from(
+        &self,
+        ctx: &Arc<ControlContext>,
+        line: &[u8],
+        rate: &Mutex<RequestRate>,
+        source: &ActionSource,
+    ) -> Response {
+        self.handle(ctx, line, Some(rate), source).await
+    }
+
+    /// Calls `method` with `params` (a JSON object, or `None` for none) on behalf of
+    /// `source`, as a request line would, without the JSON-RPC envelope: the result, or the
+    /// error a client would get. A state-changing call leaves its `actions` row like any
+    /// other: a strategy runner calls `order.place` here with
+    /// [`ActionSource::Strategy`] to have its orders logged as `strategy:<slug>`.
+    pub async fn call_as(
+        &self,
+        ctx: &Arc<ControlContext>,
+        method: &str,
+        params: Option<Value>,
+        source: &ActionSource,
+    ) -> Result<Value, ErrorObject> {
+        self.dispatch(ctx, method.to_string(), params, None, source)
+            .await
     }
 
     async fn handle(
@@ -176,6 +225,7 @@ impl Dispatch {
         ctx: &Arc<ControlContext>,
         line: &[u8],
         rate: Option<&Mutex<RequestRate>>,
+        source: &ActionSource,
     ) -> Response {
         let request = match protocol::decode_request(line) {
             Ok(request) => request,
@@ -185,30 +235,77 @@ impl Dispatch {
             }
         };
         let id = request.id;
-        let rate = rate.filter(|_| EXCHANGE_METHODS.contains(&request.method.as_str()));
+        match self
+            .dispatch(ctx, request.method, request.params, rate, source)
+            .await
+        {
+            Ok(result) => Response::result(id, result),
+            Err(error) => Response::error(id, error),
+        }
+    }
+
+    /// Runs one decoded request and, when its method is served and changes state, appends
+    /// its `actions` row (whatever the outcome) before answering. A row that cannot be
+    /// written is reported in the daemon's log; the answer stands.
+    async fn dispatch(
+        &self,
+        ctx: &Arc<ControlContext>,
+        method: String,
+        params: Option<Value>,
+        rate: Option<&Mutex<RequestRate>>,
+        source: &ActionSource,
+    ) -> Result<Value, ErrorObject> {
+        let logged = changes_state(&method)
+            && matches!(self.routes.get(method.as_str()), Some(Route::Serve(_)));
+        if !logged {
+            return self.run(ctx, method, params, rate).await;
+        }
+        let time = ctx.clock.now_ms();
+        let kept = params.clone();
+        let name = method.clone();
+        let outcome = self.run(ctx, method, params, rate).await;
+        let row = action_row(
+            time,
+            source,
+            &name,
+            kept.as_ref(),
+            outcome.as_ref().map(|_| ()),
+        );
+        if let Err(e) = ctx.store.run(move |s| s.insert_action(&row)).await {
+            tracing::warn!(method = %name, error = %e, "the action log row could not be written");
+        }
+        outcome
+    }
+
+    /// Runs one decoded request: the connection's rate, then the method's handler.
+    async fn run(
+        &self,
+        ctx: &Arc<ControlContext>,
+        method: String,
+        params: Option<Value>,
+        rate: Option<&Mutex<RequestRate>>,
+    ) -> Result<Value, ErrorObject> {
+        let rate = rate.filter(|_| EXCHANGE_METHODS.contains(&method.as_str()));
         if let Some(rate) = rate {
             let mut rate = rate.lock().unwrap_or_else(PoisonError::into_inner);
             if let Err(retry_after_ms) = rate.take() {
-                tracing::debug!(method = %request.method, retry_after_ms,
+                tracing::debug!(method = %method, retry_after_ms,
                     "request refused: this connection's exchange request rate is spent");
-                return Response::error(
-                    id,
-                    ErrorObject::new(
-                        code::SERVER_BUSY,
-                        format!(
-                            "too many requests to the exchange on this connection (one per {} ms once the burst is used): retry after {retry_after_ms} ms",
-                            rate.period().as_millis()
-                        ),
-                    )
-                    .with_data(json!({ "retry_after_ms": retry_after_ms })),
-                );
+                return Err(ErrorObject::new(
+                    code::SERVER_BUSY,
+                    format!(
+                        "too many requests to the exchange on this connection (one per {} ms once the burst is used): retry after {retry_after_ms} ms",
+                        rate.period().as_millis()
+                    ),
+                )
+                .with_data(json!({ "retry_after_ms": retry_after_ms })));
             }
         }
-        match self.routes.get(request.method.as_str()) {
-            Some(Route::Serve(handler)) => match handler(Arc::clone(ctx), request.params).await {
-                Ok(result) => Response::result(id, result),
+        match self.routes.get(method.as_str()) {
+            Some(Route::Serve(handler)) => match handler(Arc::clone(ctx), params).await {
+                Ok(result) => Ok(result),
                 Err(error) => {
-                    tracing::debug!(method = %request.method, code = error.code,
+                    tracing::debug!(method = %method, code = error.code,
                             error = %error.message, "request refused");
                     if error.code == code::INVALID_PARAMS
                         && let Some(rate) = rate
@@ -216,19 +313,16 @@ impl Dispatch {
                         // Refused for its parameters: it never reached the exchange.
                         rate.lock().unwrap_or_else(PoisonError::into_inner).refund();
                     }
-                    Response::error(id, error)
+                    Err(error)
                 }
             },
-            Some(Route::Planned) => Response::error(
-                id,
-                ErrorObject::new(
-                    code::NOT_AVAILABLE,
-                    format!("method {} is not available in this release", request.method),
-                )
-                .with_data(json!({ "method": request.method })),
-            ),
+            Some(Route::Planned) => Err(ErrorObject::new(
+                code::NOT_AVAILABLE,
+                format!("method {method} is not available in this release"),
+            )
+            .with_data(json!({ "method": method }))),
             None => {
-                let mut name = request.method;
+                let mut name = method;
                 if name.len() > MAX_ECHOED_METHOD {
                     let mut cut = MAX_ECHOED_METHOD;
                     while !name.is_char_boundary(cut) {
@@ -236,17 +330,14 @@ impl Dispatch {
                     }
                     name.truncate(cut);
                 }
-                Response::error(
-                    id,
-                    ErrorObject::new(
-                        code::METHOD_NOT_FOUND,
-                        format!(
-                            "method not found: {name:?}; methods are {}",
-                            protocol::METHODS.join(", ")
-                        ),
-                    )
-                    .with_data(json!({ "method": name })),
+                Err(ErrorObject::new(
+                    code::METHOD_NOT_FOUND,
+                    format!(
+                        "method not found: {name:?}; methods are {}",
+                        protocol::METHODS.join(", ")
+                    ),
                 )
+                .with_data(json!({ "method": name })))
             }
         }
     }

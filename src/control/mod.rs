@@ -6,6 +6,8 @@
 //!   stale-file takeover, removal at shutdown), accepts connections and enforces the
 //!   limits (line length, connection count, idle and write timeouts);
 //! - [`handlers`]: one handler per method and the [`Dispatch`] table that routes to them;
+//! - [`actions`]: the action log's sources, its state-changing methods and secret removal
+//!   (the dispatcher writes one `actions` row per state-changing request);
 //! - [`rate`]: the per-connection rate of requests that reach the exchange;
 //! - `views`: the `From` conversions of store rows and backfill job states into the
 //!   protocol's views, so the protocol never names a store or component type;
@@ -16,6 +18,7 @@
 //! the market-data component (for `sync.now`), the exchange client, the heartbeat's status,
 //! the backfill handle and the orders component (for `order.*`).
 
+pub mod actions;
 pub mod client;
 pub mod handlers;
 pub mod protocol;
@@ -24,6 +27,7 @@ pub mod server;
 mod subscribe;
 mod views;
 
+pub use actions::ActionSource;
 pub use client::{Client, ClientError};
 pub use handlers::Dispatch;
 pub use server::{BindError, ControlLimits, ControlServer};

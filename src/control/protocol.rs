@@ -803,6 +803,10 @@ mod strategies;
 pub use strategies::*;
 mod events;
 pub use events::*;
+mod actions;
+pub use actions::*;
+mod watchlist;
+pub use watchlist::*;
 
 /// Parameters of a method that takes none (`{}` or absent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -991,7 +995,7 @@ pub struct PnlView {
 }
 
 /// The names of the methods served now, in the order of README.md's table.
-pub const METHODS: [&str; 28] = [
+pub const METHODS: [&str; 32] = [
     Status::NAME,
     SymbolAdd::NAME,
     SymbolRemove::NAME,
@@ -1020,6 +1024,10 @@ pub const METHODS: [&str; 28] = [
     TradeStrategyAdd::NAME,
     TradeStrategyRemove::NAME,
     TradeStrategyList::NAME,
+    ActionList::NAME,
+    WatchlistAdd::NAME,
+    WatchlistRemove::NAME,
+    WatchlistList::NAME,
 ];
 
 /// `order.cancel` and `order.get` parameters: the symbol and one of the two ids (at least

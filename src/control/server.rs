@@ -508,17 +508,23 @@ async fn serve(
     limits: &ControlLimits,
     shutdown: &CancellationToken,
 ) {
-    match stream.peer_cred() {
+    let uid = match stream.peer_cred() {
         Ok(cred) => {
             tracing::debug!(
                 conn,
                 uid = cred.uid(),
                 pid = cred.pid(),
                 "control connection opened"
-            )
+            );
+            Some(cred.uid())
         }
-        Err(_) => tracing::debug!(conn, "control connection opened"),
-    }
+        Err(_) => {
+            tracing::debug!(conn, "control connection opened");
+            None
+        }
+    };
+    // Who the action log says made this connection's state-changing requests.
+    let source = Arc::new(super::ActionSource::Ctl { uid });
     // The connection's own rate of requests that reach the exchange.
     let rate = Arc::new(std::sync::Mutex::new(RequestRate::exchange_default()));
     // `subscribe` is answered here: the subscription belongs to the connection.
@@ -526,6 +532,7 @@ async fn serve(
     let closed = serve_connection_with(stream, limits, shutdown, Some(&slot), |line| {
         let (ctx, dispatch, rate) = (Arc::clone(&ctx), Arc::clone(&dispatch), Arc::clone(&rate));
         let slot = Arc::clone(&slot);
+        let source = Arc::clone(&source);
         async move {
             if let Some((reply, subscription)) = answer_subscribe(ctx.store.events(), &line) {
                 if let Some(subscription) = subscription {
@@ -535,7 +542,7 @@ async fn serve(
                 return reply;
             }
             dispatch
-                .handle_line_rated(&ctx, &line, &rate)
+                .handle_line_rated_from(&ctx, &line, &rate, &source)
                 .await
                 .to_line()
         }

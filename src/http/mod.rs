@@ -66,7 +66,12 @@ impl AppState {
     /// Runs one JSON-RPC request (bytes as on the socket) through the dispatcher.
     pub(crate) async fn call(&self, line: &[u8]) -> RpcResponse {
         self.dispatch
-            .handle_line_rated(&self.ctx, line, &self.rate)
+            .handle_line_rated_from(
+                &self.ctx,
+                line,
+                &self.rate,
+                &crate::control::ActionSource::Http,
+            )
             .await
     }
 

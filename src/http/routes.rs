@@ -226,6 +226,24 @@ pub const ROUTES: &[RestRoute] = &[
         "Detach a strategy (soft: its rows stay)",
     ),
     route(Get, "/actions", "action.list", "The action log"),
+    route(
+        Get,
+        "/watchlist",
+        "watchlist.list",
+        "Watched symbols (query: market)",
+    ),
+    route(
+        Post,
+        "/watchlist",
+        "watchlist.add",
+        "Watch a symbol: tickers only",
+    ),
+    route(
+        Delete,
+        "/watchlist/{symbol}",
+        "watchlist.remove",
+        "Stop watching a symbol (query: market)",
+    ),
 ];
 
 /// The largest request body, in bytes (1 MiB); larger ones get 413.

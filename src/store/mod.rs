@@ -44,13 +44,16 @@ pub use observe::BeatWatermark;
 mod reconcile;
 pub use orders::{Inserted, OrderFilter, OrderRow, Recorded};
 pub use queries::{FillFilter, FillRow};
+mod actions;
 mod strategies;
+pub use actions::{ActionFilter, ActionRow};
 pub use strategies::{
     NewStrategyRun, StoredTicker, StrategyAdded, StrategyRow, StrategyUpdate, TradeStrategyRow,
 };
 mod events;
 mod user_data;
 mod watch;
+mod watchlist;
 pub use events::{EVENT_BUS_CAPACITY, EventBus, KlineBatch, StoreEvent};
 pub use user_data::{ApplyReport, BalanceRow, ExecutionRow};
 pub use watch::DatabaseWatch;

@@ -42,7 +42,7 @@ use crate::domain::{
 };
 use crate::heartbeat::HeartbeatStatus;
 use crate::orders::{OrderFilter, Orders};
-use crate::store::{NewStrategyRun, Store, StrategyRow, TradeStrategyRow};
+use crate::store::{ActionRow, NewStrategyRun, Store, StrategyRow, TradeStrategyRow};
 
 /// The most bytes read from a strategy's stdout; a longer answer is `invalid_output`.
 pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
@@ -638,6 +638,42 @@ pub async fn run_once(
     }
 }
 
+/// Writes the `actions` row of one order request a strategy made (source
+/// `strategy:<slug>`), whatever its outcome: the exchange's code for a rejection, the
+/// error's text for any refusal. A row that cannot be written is logged, not retried.
+async fn log_action(
+    ctx: &RunnerContext,
+    ts: &TradeStrategyRow,
+    slug: &str,
+    method: &str,
+    params: Value,
+    error: Option<&crate::orders::OrderError>,
+) {
+    let code = match error {
+        Some(
+            crate::orders::OrderError::Rejected { code, .. }
+            | crate::orders::OrderError::NotFound { code, .. },
+        ) => Some(*code),
+        _ => None,
+    };
+    let row = ActionRow {
+        id: 0,
+        time: ctx.clock.now_ms(),
+        source: format!("strategy:{slug}"),
+        uid: None,
+        method: method.to_string(),
+        market: Some(ts.market.as_str().to_string()),
+        symbol: Some(ts.symbol.as_str().to_string()),
+        params: params.to_string(),
+        ok: error.is_none(),
+        error_code: code,
+        error_message: error.map(ToString::to_string),
+    };
+    if let Err(e) = ctx.store.run(move |s| s.insert_action(&row)).await {
+        tracing::error!(slug, error = %e, "strategy action not logged");
+    }
+}
+
 /// Places the answer's orders and applies its cancels; returns (placed, refused).
 async fn apply(
     ctx: &RunnerContext,
@@ -657,9 +693,10 @@ async fn apply(
             }
         };
         request.client_order_id = strategy_client_order_id(slug);
-        // ACTION LOG: the merger writes one `actions` row here (source `strategy:<slug>`,
-        // method `order.place`, the request and its outcome).
-        match ctx.orders.place(request).await {
+        let params = serde_json::to_value(&request).unwrap_or(Value::Null);
+        let outcome = ctx.orders.place(request).await;
+        log_action(ctx, ts, slug, "order.place", params, outcome.as_ref().err()).await;
+        match outcome {
             Ok(row) => {
                 placed += 1;
                 tracing::info!(slug, client_order_id = %row.client_order_id.as_str(), status = ?row.status, "strategy order placed");
@@ -679,8 +716,21 @@ async fn apply(
                 continue;
             }
         };
-        // ACTION LOG: one `actions` row here too (method `order.cancel`).
-        if let Err(e) = ctx.orders.cancel(&ts.symbol, &which).await {
+        let params = match &which {
+            OrderRef::OrderId(id) => json!({ "symbol": ts.symbol, "order_id": id }),
+            OrderRef::ClientOrderId(c) => json!({ "symbol": ts.symbol, "client_order_id": c }),
+        };
+        let outcome = ctx.orders.cancel(&ts.symbol, &which).await;
+        log_action(
+            ctx,
+            ts,
+            slug,
+            "order.cancel",
+            params,
+            outcome.as_ref().err(),
+        )
+        .await;
+        if let Err(e) = outcome {
             refused += 1;
             tracing::warn!(slug, error = %e, "strategy cancel failed");
         }
