@@ -644,6 +644,7 @@ async fn kline_list_and_backfill_start() {
         symbol: symbol.parse().unwrap(),
         interval,
         from,
+        market: None,
     };
     match c
         .call::<BackfillStart>(&backfill("BTCUSDT", Some(Interval::H1), None))
