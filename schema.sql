@@ -405,7 +405,7 @@ CREATE TABLE IF NOT EXISTS trading_mode (
 -- '5m' …) that the exchange cannot give: Binance keeps the last 30 days only. Recorded once
 -- (a later range that ages out before it is fetched extends the row) and never asked for
 -- again; `open_interest` has no rows in it.
-CREATE TABLE open_interest_gaps (
+CREATE TABLE IF NOT EXISTS open_interest_gaps (
     symbol_id   INTEGER NOT NULL REFERENCES symbols (id),
     period      TEXT    NOT NULL,
     start_time  INTEGER NOT NULL, -- ms, first time missing
