@@ -161,3 +161,83 @@ fn record_gap_tx(tx: &Transaction<'_>, gap: &OpenInterestGap) -> Result<(), Stor
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Market, SymbolFilters, SymbolInfo, SymbolStatus};
+
+    fn reading(time: i64) -> OpenInterest {
+        OpenInterest {
+            symbol: "BTCUSDT".parse().unwrap(),
+            time,
+            open_interest: "12.5".parse().unwrap(),
+            open_interest_value: Some("1000.25".parse().unwrap()),
+        }
+    }
+
+    fn gap(id: i64, start: i64, end: i64) -> OpenInterestGap {
+        OpenInterestGap {
+            symbol_id: id,
+            period: "5m".into(),
+            start_time: start,
+            end_time: end,
+            reason: NOT_KEPT_BY_EXCHANGE.into(),
+            recorded_at: 7,
+        }
+    }
+
+    #[test]
+    fn a_page_and_its_gap_commit_together_and_adjacent_gaps_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let info = SymbolInfo {
+            symbol: "BTCUSDT".parse().unwrap(),
+            status: SymbolStatus::Trading,
+            base_asset: "BTC".into(),
+            quote_asset: "USDT".into(),
+            filters: SymbolFilters::default(),
+        };
+        let id = store
+            .upsert_symbol(Market::UsdM, &info, None, None, 1)
+            .unwrap()
+            .id;
+        assert_eq!(store.newest_open_interest_time(id, "5m").unwrap(), None);
+        let page = [reading(1_000), reading(301_000)];
+        assert_eq!(
+            store
+                .commit_open_interest_page(id, "5m", &page, Some(&gap(id, 0, 999)))
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            store.newest_open_interest_time(id, "5m").unwrap(),
+            Some(301_000)
+        );
+        // A range that aged out right after the recorded one extends it: one gap.
+        store
+            .commit_open_interest_page(id, "5m", &[], Some(&gap(id, 1_000, 1_999)))
+            .unwrap();
+        assert_eq!(
+            store.open_interest_gaps(Some(id)).unwrap(),
+            vec![gap(id, 0, 1_999)]
+        );
+        // A separate one is its own row; retention drops what ends before the cutoff.
+        store
+            .commit_open_interest_page(id, "5m", &[], Some(&gap(id, 5_000, 6_000)))
+            .unwrap();
+        assert_eq!(store.open_interest_gaps(Some(id)).unwrap().len(), 2);
+        assert_eq!(
+            store.prune_open_interest_history("5m", 2_000, 10).unwrap(),
+            1
+        );
+        assert_eq!(
+            store.open_interest_gaps(None).unwrap(),
+            vec![gap(id, 5_000, 6_000)]
+        );
+        assert_eq!(
+            store.newest_open_interest_time(id, "5m").unwrap(),
+            Some(301_000)
+        );
+    }
+}
