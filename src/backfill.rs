@@ -11,7 +11,7 @@
 //! in between: a finished job covers its series up to the newest closed candle at the time
 //! it finished (the beats keep the series current from there), so a symbol added between
 //! two beats has its history complete when its jobs are done. Jobs are created at start for every followed series (active
-//! `TRADING` symbols × their intervals), after every beat for series that appeared, and by
+//! `TRADING` symbols of every served market × their intervals), after every beat for series that appeared, and by
 //! [`BackfillHandle::start`] (the control socket's `symbol.add` and `backfill.start`).
 //!
 //! A job fetches oldest first, in pages of up to 1000 candles (`GET /api/v3/klines` with
@@ -23,7 +23,8 @@
 //!
 //! # Sharing the exchange with the beats
 //!
-//! All requests go through the daemon's one client at [`Priority::Background`](crate::exchange::Priority):
+//! All requests go through the symbol's market's client (spot, USDⓈ-M, COIN-M: each with
+//! its own weight budget) at [`Priority::Background`](crate::exchange::Priority):
 //! the weight gate holds them back above 60 % of the exchange's request-weight limit, while
 //! the beats may use up to 95 %; a backfill never starves a beat and never earns a 429.
 //! Up to [`BackfillOptions::max_requests_in_flight`] requests run at once (pages of several
