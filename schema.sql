@@ -477,3 +477,20 @@ CREATE TABLE strategy_runs (
     note              TEXT
 );
 CREATE INDEX strategy_runs_by_trade_strategy ON strategy_runs (trade_strategy_id, id);
+
+-- version: 11
+
+-- A range of a futures symbol's open-interest history (`openInterestHist` at `period`,
+-- '5m' …) that the exchange cannot give: Binance keeps the last 30 days only. Recorded once
+-- (a later range that ages out before it is fetched extends the row) and never asked for
+-- again; `open_interest` has no rows in it.
+CREATE TABLE IF NOT EXISTS open_interest_gaps (
+    symbol_id   INTEGER NOT NULL REFERENCES symbols (id),
+    period      TEXT    NOT NULL,
+    start_time  INTEGER NOT NULL, -- ms, first time missing
+    end_time    INTEGER NOT NULL, -- ms, last time missing
+    reason      TEXT    NOT NULL, -- 'not_kept_by_exchange'
+    recorded_at INTEGER NOT NULL, -- ms
+    PRIMARY KEY (symbol_id, period, start_time),
+    CHECK (end_time >= start_time)
+) WITHOUT ROWID;

@@ -11,7 +11,7 @@
 //! in between: a finished job covers its series up to the newest closed candle at the time
 //! it finished (the beats keep the series current from there), so a symbol added between
 //! two beats has its history complete when its jobs are done. Jobs are created at start for every followed series (active
-//! `TRADING` symbols × their intervals), after every beat for series that appeared, and by
+//! `TRADING` symbols of every served market × their intervals), after every beat for series that appeared, and by
 //! [`BackfillHandle::start`] (the control socket's `symbol.add` and `backfill.start`).
 //!
 //! A job fetches oldest first, in pages of up to 1000 candles (`GET /api/v3/klines` with
@@ -23,7 +23,8 @@
 //!
 //! # Sharing the exchange with the beats
 //!
-//! All requests go through the daemon's one client at [`Priority::Background`](crate::exchange::Priority):
+//! All requests go through the symbol's market's client (spot, USDⓈ-M, COIN-M: each with
+//! its own weight budget) at [`Priority::Background`](crate::exchange::Priority):
 //! the weight gate holds them back above 60 % of the exchange's request-weight limit, while
 //! the beats may use up to 95 %; a backfill never starves a beat and never earns a 429.
 //! Up to [`BackfillOptions::max_requests_in_flight`] requests run at once (pages of several
@@ -53,6 +54,7 @@
 //! rows, one transaction each, so a beat never waits for more than one small batch.
 
 mod gaps;
+pub mod history;
 mod jobs;
 pub mod plan;
 mod retention;
@@ -93,6 +95,9 @@ pub enum BackfillError {
     /// The backfill component is not running (daemon shutting down).
     #[error("backfill is not running")]
     NotRunning,
+    /// The backfill has no client for the symbol's market.
+    #[error("backfill does not serve the {0} market")]
+    MarketNotServed(Market),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -175,6 +180,10 @@ pub struct BackfillOptions {
     pub retry_base: Duration,
     /// Longest wait after a failed page. Default 60 s.
     pub retry_cap: Duration,
+    /// Pause after each futures history request (`fundingRate`, `openInterestHist`),
+    /// which keeps their own request-count limits (500 and 1000 per 5 minutes on
+    /// USDⓈ-M). Default 1 s (at most 300 per 5 minutes).
+    pub history_request_spacing: Duration,
 }
 
 impl Default for BackfillOptions {
@@ -190,6 +199,7 @@ impl Default for BackfillOptions {
             progress_log_every: Duration::from_secs(10),
             retry_base: Duration::from_secs(1),
             retry_cap: Duration::from_secs(60),
+            history_request_spacing: Duration::from_secs(1),
         }
     }
 }
@@ -225,7 +235,12 @@ enum Command {
 /// What the component's tasks share.
 struct Ctx {
     store: Store,
+    /// The first market's client (spot in the daemon): start-up contact and retention's
+    /// clock.
     exchange: MarketClient,
+    /// Every market's client, background handles; each keeps its own weight budget and
+    /// clock offset.
+    markets: Vec<MarketClient>,
     clock: Clock,
     default_intervals: Vec<Interval>,
     backfill_days: u32,
@@ -237,6 +252,9 @@ struct Ctx {
     progress: Mutex<HashMap<SeriesKey, Progress>>,
     /// Per series, the newest open time up to which the stored series was checked.
     checked: Mutex<HashMap<SeriesKey, i64>>,
+    /// Per futures symbol and history series, when it was last brought up to date
+    /// (exchange time, ms).
+    history_checked: Mutex<HashMap<(i64, &'static str), i64>>,
     /// Counts the jobs that ended (done, failed, moved or stopped): waiters on
     /// [`BackfillHandle::job_ends`] look at the database again when it moves.
     job_ends: watch::Sender<u64>,
@@ -279,10 +297,30 @@ impl Backfill {
         beats: watch::Receiver<HeartbeatStatus>,
         options: BackfillOptions,
     ) -> (Backfill, BackfillHandle) {
+        Backfill::for_markets(config, store, exchange, Vec::new(), clock, beats, options)
+    }
+
+    /// [`Backfill::new`] over several markets: `exchange` (contacted at start; spot in the
+    /// daemon) and the futures markets' clients in `futures`. The symbols of each market
+    /// are backfilled through that market's client, within its own weight budget; futures
+    /// symbols also get their funding-rate and open-interest history (module `history`).
+    pub fn for_markets(
+        config: &MarketDataConfig,
+        store: Store,
+        exchange: impl Into<MarketClient>,
+        futures: Vec<MarketClient>,
+        clock: Clock,
+        beats: watch::Receiver<HeartbeatStatus>,
+        options: BackfillOptions,
+    ) -> (Backfill, BackfillHandle) {
+        let exchange = exchange.into().background();
+        let mut markets = vec![exchange.clone()];
+        markets.extend(futures.iter().map(MarketClient::background));
         let (tx, rx) = mpsc::unbounded_channel();
         let ctx = Arc::new(Ctx {
             store,
-            exchange: exchange.into().background(),
+            exchange,
+            markets,
             clock,
             default_intervals: config.intervals.clone(),
             backfill_days: config.backfill_days,
@@ -292,6 +330,7 @@ impl Backfill {
             options,
             progress: Mutex::new(HashMap::new()),
             checked: Mutex::new(HashMap::new()),
+            history_checked: Mutex::new(HashMap::new()),
             job_ends: watch::Sender::new(0),
         });
         let handle = BackfillHandle {
@@ -320,6 +359,7 @@ impl Backfill {
         let mut chores: JoinSet<Chore> = JoinSet::new();
         let (mut checking, mut pruning) = (false, false);
         let (mut sync_due, mut check_due) = (true, true);
+        let (mut history_running, mut history_due) = (false, true);
         let pruning_enabled = !self.ctx.retention_days.is_empty();
         let mut prune_at = Instant::now();
         let mut last_beat = self.beats.borrow().last.as_ref().map(|r| r.beat_time);
@@ -345,6 +385,15 @@ impl Backfill {
                 chores.spawn(async move {
                     ctx.check_gaps().await;
                     Chore::Check
+                });
+            }
+            if history_due && !history_running {
+                history_due = false;
+                history_running = true;
+                let ctx = Arc::clone(&self.ctx);
+                chores.spawn(async move {
+                    ctx.sync_history().await;
+                    Chore::History
                 });
             }
             if pruning_enabled && !pruning && Instant::now() >= prune_at {
@@ -402,6 +451,7 @@ impl Backfill {
                         last_beat = beat;
                         sync_due = true;
                         check_due = true;
+                        history_due = true;
                     }
                 }
                 Some(joined) = jobs.join_next_with_id() => {
@@ -423,9 +473,10 @@ impl Backfill {
                     match chore {
                         Ok(Chore::Check) => checking = false,
                         Ok(Chore::Retention) => pruning = false,
+                        Ok(Chore::History) => history_running = false,
                         Err(e) => {
                             tracing::error!(error = %e, "backfill chore failed");
-                            (checking, pruning) = (false, false);
+                            (checking, pruning, history_running) = (false, false, false);
                         }
                     }
                 }
@@ -461,6 +512,8 @@ impl crate::component::Component for Backfill {
 enum Chore {
     Check,
     Retention,
+    /// A pass of the futures history (`history`).
+    History,
 }
 
 impl Ctx {
@@ -508,11 +561,11 @@ impl Ctx {
         jobs: &mut JoinSet<SeriesKey>,
         running: &mut HashMap<SeriesKey, AbortHandle>,
     ) -> Option<JobTally> {
-        let server_now = self.exchange.server_now_ms();
+        let server_now = self.server_nows();
         let now = self.clock.now_ms();
         let settings = self.settings();
         let (runnable, tally) = match self
-            .db(move |s| ensure_jobs(s, &settings, server_now, now))
+            .db(move |s| ensure_jobs(s, &settings, &server_now, now))
             .await
         {
             Ok(r) => r,
@@ -521,17 +574,20 @@ impl Ctx {
                 return None;
             }
         };
-        for job in runnable {
+        for (job, market) in runnable {
             if running.len() >= self.options.max_active_jobs.max(1) {
                 break;
             }
             let key = (job.symbol_id, job.interval);
+            let Some(client) = self.client(market).cloned() else {
+                continue;
+            };
             if running.contains_key(&key) {
                 continue;
             }
             let ctx = Arc::clone(self);
             let handle = jobs.spawn(async move {
-                ctx.drive_job(job).await;
+                ctx.drive_job(job, client).await;
                 ctx.job_ends.send_modify(|n| *n += 1);
                 key
             });
@@ -540,8 +596,29 @@ impl Ctx {
         Some(tally)
     }
 
+    /// The client of `market`, if this backfill serves it.
+    fn client(&self, market: Market) -> Option<&MarketClient> {
+        self.markets.iter().find(|c| c.market() == market)
+    }
+
+    /// The markets this backfill serves.
+    fn served_markets(&self) -> Vec<Market> {
+        self.markets.iter().map(MarketClient::market).collect()
+    }
+
+    /// The exchange's time now on each served market, ms.
+    fn server_nows(&self) -> ServerNows {
+        ServerNows(
+            self.markets
+                .iter()
+                .map(|c| (c.market(), c.server_now_ms()))
+                .collect(),
+        )
+    }
+
     fn settings(&self) -> Settings {
         Settings {
+            markets: self.served_markets(),
             default_intervals: self.default_intervals.clone(),
             backfill_days: self.backfill_days,
             retention_days: self.retention_days.clone(),
@@ -572,18 +649,39 @@ impl Ctx {
 /// What job creation needs from the config.
 #[derive(Debug, Clone)]
 struct Settings {
+    markets: Vec<Market>,
     default_intervals: Vec<Interval>,
     backfill_days: u32,
     retention_days: BTreeMap<Interval, u32>,
 }
 
-/// Active `TRADING` spot symbols × their intervals.
+/// The exchange's time now on each served market, ms (each market has its own clock
+/// offset).
+#[derive(Debug, Clone)]
+struct ServerNows(Vec<(Market, i64)>);
+
+impl ServerNows {
+    /// The time on `market`; the first market's when it is not served.
+    fn get(&self, market: Market) -> i64 {
+        self.0
+            .iter()
+            .find(|(m, _)| *m == market)
+            .or(self.0.first())
+            .map_or(0, |(_, t)| *t)
+    }
+}
+
+/// Active `TRADING` symbols of `markets` × their intervals.
 fn followed_series(
     store: &Store,
+    markets: &[Market],
     default_intervals: &[Interval],
 ) -> Result<Vec<(SymbolRow, Interval)>, StoreError> {
-    Ok(store
-        .symbols(Market::Spot, true)?
+    let mut rows = Vec::new();
+    for market in markets {
+        rows.extend(store.symbols(*market, true)?);
+    }
+    Ok(rows
         .into_iter()
         .filter(|s| s.status == SymbolStatus::Trading.as_str())
         .flat_map(|s| {
@@ -645,14 +743,15 @@ impl JobTally {
 fn ensure_jobs(
     store: &Store,
     settings: &Settings,
-    server_now: i64,
+    server_nows: &ServerNows,
     now: i64,
-) -> Result<(Vec<BackfillJob>, JobTally), StoreError> {
-    let followed = followed_series(store, &settings.default_intervals)?;
+) -> Result<(Vec<(BackfillJob, Market)>, JobTally), StoreError> {
+    let followed = followed_series(store, &settings.markets, &settings.default_intervals)?;
     let existing = store.backfill_jobs(None)?;
     let mut runnable = Vec::new();
     let mut tally = JobTally::default();
     for (row, interval) in &followed {
+        let server_now = server_nows.get(row.market);
         let days = row.backfill_days.unwrap_or(settings.backfill_days);
         let from = plan::job_from(
             *interval,
@@ -684,20 +783,20 @@ fn ensure_jobs(
             if job.status == JobStatus::Done {
                 continue;
             }
-            runnable.push(job);
+            runnable.push((job, row.market));
         }
     }
     for j in &existing {
         let followed_now = followed
             .iter()
-            .any(|(r, i)| r.id == j.symbol_id && *i == j.interval);
+            .find(|(r, i)| r.id == j.symbol_id && *i == j.interval)
+            .map(|(r, _)| r.market);
         if matches!(j.status, JobStatus::Pending | JobStatus::Running) {
-            if followed_now {
-                if !runnable
-                    .iter()
-                    .any(|r: &BackfillJob| r.symbol_id == j.symbol_id && r.interval == j.interval)
-                {
-                    runnable.push(j.clone());
+            if let Some(market) = followed_now {
+                if !runnable.iter().any(|(r, _): &(BackfillJob, Market)| {
+                    r.symbol_id == j.symbol_id && r.interval == j.interval
+                }) {
+                    runnable.push((j.clone(), market));
                 }
             } else if !store.symbol_by_id(j.symbol_id)?.is_some_and(|s| s.active) {
                 // The symbol was removed: its jobs stop (they restart if it comes back).
@@ -705,7 +804,7 @@ fn ensure_jobs(
             }
         }
     }
-    runnable.sort_by_key(|j| (std::cmp::Reverse(j.interval), j.symbol_id));
+    runnable.sort_by_key(|(j, _)| (std::cmp::Reverse(j.interval), j.symbol_id));
     Ok((runnable, tally))
 }
 
@@ -747,16 +846,26 @@ impl BackfillHandle {
         if self.commands.is_closed() {
             return Err(BackfillError::NotRunning);
         }
-        let server_now = self.ctx.exchange.server_now_ms();
+        // The symbol's market decides the client (an unknown id is reported below).
+        let row = self.ctx.db(move |s| s.symbol_by_id(symbol_id)).await?;
+        let client = match &row {
+            Some(r) => self
+                .ctx
+                .client(r.market)
+                .ok_or(BackfillError::MarketNotServed(r.market))?
+                .clone(),
+            None => self.ctx.exchange.clone(),
+        };
+        let server_now = client.server_now_ms();
         let now = self.ctx.clock.now_ms();
         if let Some(from) = from_ms
             && (from < 0 || from > server_now)
         {
             return Err(BackfillError::InvalidFrom(from));
         }
-        let first_candle = match from_ms {
-            Some(from) => self.first_candle(symbol_id, from).await?,
-            None => None,
+        let first_candle = match (from_ms, &row) {
+            (Some(from), Some(row)) => first_candle(&client, row, from).await,
+            _ => None,
         };
         let settings = self.ctx.settings();
         let (jobs, restarted) = self
@@ -786,28 +895,6 @@ impl BackfillHandle {
                 .map_err(|_| BackfillError::NotRunning)?;
         }
         Ok(jobs.iter().map(|j| self.ctx.job_state(j)).collect())
-    }
-
-    /// The open time of the symbol's first 1m candle at or after `from` (ms), as the
-    /// exchange reports it; `None` when the symbol is not registered (the caller reports
-    /// it), the exchange has no candle since `from`, or the request failed (logged).
-    async fn first_candle(&self, symbol_id: i64, from: i64) -> Result<Option<i64>, BackfillError> {
-        let Some(row) = self.ctx.db(move |s| s.symbol_by_id(symbol_id)).await? else {
-            return Ok(None);
-        };
-        match self
-            .ctx
-            .exchange
-            .klines(&row.symbol, Interval::M1, Some(from), None, 1)
-            .await
-        {
-            Ok(first) => Ok(first.first().map(|k| k.open_time)),
-            Err(e) => {
-                tracing::warn!(symbol = %row.symbol, error = %e,
-                    "first candle not found; the backfill starts where asked");
-                Ok(None)
-            }
-        }
     }
 
     /// Stops the symbol's jobs (the symbol was removed); their rows stay, as `Stopped`.
@@ -863,6 +950,23 @@ impl BackfillHandle {
             .into_iter()
             .map(|(symbol, g)| GapState::new(symbol, &g))
             .collect())
+    }
+}
+
+/// The open time of the symbol's first 1m candle at or after `from` (ms), as its market's
+/// exchange reports it; `None` when the exchange has no candle since `from`, or the
+/// request failed (logged).
+async fn first_candle(client: &MarketClient, row: &SymbolRow, from: i64) -> Option<i64> {
+    match client
+        .klines(&row.symbol, Interval::M1, Some(from), None, 1)
+        .await
+    {
+        Ok(first) => first.first().map(|k| k.open_time),
+        Err(e) => {
+            tracing::warn!(symbol = %row.symbol, error = %e,
+                "first candle not found; the backfill starts where asked");
+            None
+        }
     }
 }
 

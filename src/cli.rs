@@ -88,6 +88,9 @@ pub enum CtlCommand {
         /// epoch [default: the symbol's backfill days before now].
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         from: Option<i64>,
+        /// The market: spot, usdm or coinm.
+        #[arg(long, default_value = "spot")]
+        market: Market,
     },
     /// Stored klines (candles) of a symbol, oldest first.
     Klines {

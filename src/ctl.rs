@@ -199,9 +199,8 @@ async fn execute(
                     return Ok(Exit::Failed);
                 }
             }
-            // Futures markets are not backfilled yet: nothing to wait for there.
-            if wait && added.backfill_error.is_none() && market == Market::Spot {
-                return wait_for_backfill(client, &symbol).await;
+            if wait && added.backfill_error.is_none() {
+                return wait_for_backfill(client, &symbol, market).await;
             }
             Ok(Exit::Success)
         }
@@ -236,11 +235,13 @@ async fn execute(
             symbol,
             interval,
             from,
+            market,
         } => {
             let params = BackfillStartParams {
                 symbol,
                 interval,
                 from,
+                market: Some(market),
             };
             let (raw, jobs) = call::<BackfillStart>(client, &params).await?;
             out.print(&raw, || render_jobs(&jobs));
@@ -467,12 +468,16 @@ fn futures_params(
 /// Waits with `backfill.wait` until every backfill job of `symbol` has ended (the daemon
 /// answers as soon as they have), showing progress on stderr at least every second (one
 /// line rewritten in place on a terminal, a line per change otherwise).
-async fn wait_for_backfill(client: &mut Client, symbol: &Symbol) -> Result<Exit, ClientError> {
+async fn wait_for_backfill(
+    client: &mut Client,
+    symbol: &Symbol,
+    market: Market,
+) -> Result<Exit, ClientError> {
     let tty = std::io::stderr().is_terminal();
     let mut last_shown = String::new();
     let params = BackfillWaitParams {
         symbol: symbol.clone(),
-        market: None,
+        market: Some(market),
         timeout_ms: Some(u64::try_from(WAIT_PROGRESS.as_millis()).unwrap_or(1_000)),
     };
     loop {

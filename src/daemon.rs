@@ -27,7 +27,7 @@ use crate::clock::Clock;
 use crate::component::{Components, Stop};
 use crate::config::Config;
 use crate::control::{ControlContext, ControlServer};
-use crate::exchange::{ClientOptions, FuturesClient, SpotClient};
+use crate::exchange::{ClientOptions, FuturesClient, MarketClient, SpotClient};
 use crate::heartbeat::{Heartbeat, HeartbeatStatus};
 use crate::market_data::MarketData;
 use crate::notify;
@@ -158,15 +158,16 @@ pub async fn run_with(
         Some(config.exchange.resolved_coinm_rest_url()),
         timeout,
     )?;
+    let usdm = FuturesClient::usdm(usdm, clock.clone())?;
+    let coinm = FuturesClient::coinm(coinm, clock.clone())?;
+    // The backfill shares each futures market's client (its weight budget and offset).
+    let futures_backfill = vec![
+        MarketClient::from(usdm.clone()),
+        MarketClient::from(coinm.clone()),
+    ];
     let market_data = market_data
-        .with_futures_market(
-            FuturesClient::usdm(usdm, clock.clone())?,
-            config.market_data.usdm_symbols.clone(),
-        )
-        .with_futures_market(
-            FuturesClient::coinm(coinm, clock.clone())?,
-            config.market_data.coinm_symbols.clone(),
-        );
+        .with_futures_market(usdm, config.market_data.usdm_symbols.clone())
+        .with_futures_market(coinm, config.market_data.coinm_symbols.clone());
     let market_data = Arc::new(market_data);
     let watchdog = notify::watchdog_interval();
     let heartbeat =
@@ -175,10 +176,11 @@ pub async fn run_with(
     let heartbeat_status = heartbeat.status();
     // Backfill shares the client's weight budget at background priority and checks for
     // gaps after every beat (the heartbeat's status watch).
-    let (backfill, backfill_handle) = Backfill::new(
+    let (backfill, backfill_handle) = Backfill::for_markets(
         &config.market_data,
         store.clone(),
         &exchange,
+        futures_backfill,
         clock.clone(),
         heartbeat.status(),
         run_options.backfill,

@@ -308,7 +308,10 @@ async fn status_and_the_symbol_lifecycle() {
         .call::<protocol::FundingRateList>(&query("BTCUSDT", Market::UsdM))
         .await
         .unwrap();
-    assert!(funding.is_empty(), "not backfilled yet");
+    assert!(
+        funding.is_empty(),
+        "no backfill runs here: no funding events"
+    );
     let (code_, data, _) = rpc_error(
         c.call::<protocol::MarkPriceList>(&query("BTCUSDT", Market::Spot))
             .await,
@@ -644,6 +647,7 @@ async fn kline_list_and_backfill_start() {
         symbol: symbol.parse().unwrap(),
         interval,
         from,
+        market: None,
     };
     match c
         .call::<BackfillStart>(&backfill("BTCUSDT", Some(Interval::H1), None))

@@ -18,9 +18,10 @@ impl Ctx {
     /// recorded; then recorded gaps that are due are asked for again.
     pub(super) async fn check_gaps(self: Arc<Self>) {
         let default_intervals = self.default_intervals.clone();
+        let markets = self.served_markets();
         let series = match self
             .db(move |s| {
-                let followed = followed_series(s, &default_intervals)?;
+                let followed = followed_series(s, &markets, &default_intervals)?;
                 let keys: Vec<SeriesKey> = followed.iter().map(|(r, i)| (r.id, *i)).collect();
                 let newest = s.newest_open_times(&keys)?;
                 Ok(followed
@@ -133,8 +134,11 @@ impl Ctx {
         missing: &[Span],
         rechecked: Option<&GapRow>,
     ) -> Result<(), String> {
+        let client = self
+            .client(row.market)
+            .ok_or_else(|| format!("the {} market is not served", row.market))?;
         let fetched = self
-            .fetch(&row.symbol, interval, window)
+            .fetch(client, &row.symbol, interval, window)
             .await
             .map_err(|e| e.to_string())?;
         self.commit_repair(row, interval, fetched, missing, rechecked)
@@ -240,9 +244,11 @@ impl Ctx {
     async fn recheck_due_gaps(&self) {
         let now = self.clock.now_ms();
         let default_intervals = self.default_intervals.clone();
+        let markets = self.served_markets();
         let due = match self
             .db(move |s| {
-                let followed: Vec<(SymbolRow, Interval)> = followed_series(s, &default_intervals)?;
+                let followed: Vec<(SymbolRow, Interval)> =
+                    followed_series(s, &markets, &default_intervals)?;
                 let due = s.due_gaps(now, MAX_REPAIRS_PER_CHECK as u32)?;
                 Ok(due
                     .into_iter()
@@ -272,8 +278,11 @@ impl Ctx {
             let mut candles = Vec::new();
             let mut closed_before = i64::MAX;
             let mut failed = None;
+            let Some(client) = self.client(row.market) else {
+                continue;
+            };
             for window in plan::fetch_windows(interval, &[span]) {
-                match self.fetch(&row.symbol, interval, window).await {
+                match self.fetch(client, &row.symbol, interval, window).await {
                     Ok((mut got, proof)) => {
                         candles.append(&mut got);
                         closed_before = closed_before.min(proof);

@@ -18,7 +18,7 @@ use super::{BackfillJob, Ctx, GapRow, Progress, lock, utc};
 use crate::domain::Span;
 use crate::domain::{GapReason, JobStatus};
 use crate::domain::{Interval, Kline, Symbol};
-use crate::exchange::{ExchangeError, KLINES_MAX_LIMIT, Rejection};
+use crate::exchange::{ExchangeError, KLINES_MAX_LIMIT, MarketClient, Rejection};
 use crate::market_data::closed_candles_in;
 use crate::store::{PageCommit, StoreError};
 
@@ -101,8 +101,9 @@ impl<T> Future for AbortOnDrop<T> {
 const NO_CANDLES: (Vec<Kline>, i64) = (Vec::new(), i64::MAX);
 
 impl Ctx {
-    /// Runs one job to its end: done, failed, or moved by the handle.
-    pub(super) async fn drive_job(self: &Arc<Self>, mut job: BackfillJob) {
+    /// Runs one job to its end: done, failed, or moved by the handle. `client` is the
+    /// symbol's market's.
+    pub(super) async fn drive_job(self: &Arc<Self>, mut job: BackfillJob, client: MarketClient) {
         let key = (job.symbol_id, job.interval);
         if job.status != JobStatus::Running {
             let now = self.clock.now_ms();
@@ -145,7 +146,7 @@ impl Ctx {
         let mut failures = 0u32;
         let mut delays = self.retry_policy().delays();
         loop {
-            let failure = match self.job_round(&mut job).await {
+            let failure = match self.job_round(&mut job, &client).await {
                 Ok(Round::Continue) if job.status == JobStatus::Done => {
                     tracing::info!(
                         symbol = %job.symbol,
@@ -164,7 +165,7 @@ impl Ctx {
                 Ok(Round::Moved) => break,
                 Err(e) => {
                     failures += 1;
-                    after_failure(e, delays.next_wait(), self.exchange.server_now_ms())
+                    after_failure(e, delays.next_wait(), client.server_now_ms())
                 }
             };
             let (id, interval, next, now) = (
@@ -219,13 +220,23 @@ impl Ctx {
 
     /// Plans the next window of a job (up to eight pages), fetches its pages (pipelined,
     /// bounded by the request slots) and commits them in order.
-    async fn job_round(self: &Arc<Self>, job: &mut BackfillJob) -> Result<Round, JobError> {
+    async fn job_round(
+        self: &Arc<Self>,
+        job: &mut BackfillJob,
+        client: &MarketClient,
+    ) -> Result<Round, JobError> {
         let interval = job.interval;
         let (id, next, to) = (job.symbol_id, job.next_start_ms, job.to_ms);
+        // A market's first request of this run: its clock offset and its own weight limit
+        // first (spot's are read at start).
+        if client.cached_exchange_info(i64::MAX).is_none() {
+            client.sync_time().await.map_err(JobError::Exchange)?;
+            client.exchange_info().await.map_err(JobError::Exchange)?;
+        }
         if next > to {
             // The range is stored. Candles that closed since it was planned are the job's
             // too: it ends only once it reaches the newest closed candle.
-            let newest = interval.last_closed_open_time(self.exchange.server_time_seen());
+            let newest = interval.last_closed_open_time(client.server_time_seen());
             if newest > to {
                 return self.extend(job, newest).await;
             }
@@ -260,9 +271,9 @@ impl Ctx {
         let symbol = job.symbol.clone();
         let mut fetched = futures::stream::iter(pages.iter().copied())
             .map(|page| {
-                let (ctx, symbol) = (Arc::clone(self), symbol.clone());
+                let (ctx, symbol, client) = (Arc::clone(self), symbol.clone(), client.clone());
                 AbortOnDrop(tokio::spawn(async move {
-                    ctx.fetch(&symbol, interval, page).await
+                    ctx.fetch(&client, &symbol, interval, page).await
                 }))
             })
             .buffered(depth);
@@ -435,6 +446,7 @@ impl Ctx {
     /// and that time (their proof of close, `klines.closed_before`).
     pub(super) async fn fetch(
         &self,
+        client: &MarketClient,
         symbol: &Symbol,
         interval: Interval,
         page: Span,
@@ -444,12 +456,11 @@ impl Ctx {
             .unwrap_or(KLINES_MAX_LIMIT);
         // Closed on the exchange's own clock, read before the request: the newest time it
         // reported, or a fresh reading when the page reaches past it.
-        let mut closed_before = self.exchange.server_time_seen();
+        let mut closed_before = client.server_time_seen();
         if interval.close_time(page.end) >= closed_before {
-            closed_before = self.exchange.server_time().await?;
+            closed_before = client.server_time().await?;
         }
-        let fetched = self
-            .exchange
+        let fetched = client
             .klines(
                 symbol,
                 interval,

@@ -1,6 +1,7 @@
 //! Retention: candles older than `market_data.retention_days` of their interval are
 //! deleted in small batches, one transaction each, so a beat never waits for more than one
-//! batch.
+//! batch. Futures open-interest history at a period (`5m` …) follows the retention of the
+//! interval of the same name; funding events (a few a day) are kept.
 
 use std::sync::Arc;
 
@@ -49,6 +50,29 @@ impl Ctx {
                 .db(move |s| s.prune_gaps(interval, cutoff))
                 .await
                 .unwrap_or(0);
+            // Open-interest history at the period of the same name follows the interval.
+            if crate::domain::OPEN_INTEREST_PERIODS.contains(&interval.as_str()) {
+                loop {
+                    let period = interval.as_str();
+                    match self
+                        .db(move |s| s.prune_open_interest_history(period, cutoff, batch))
+                        .await
+                    {
+                        Ok(n) => {
+                            deleted += n;
+                            if n < batch as usize {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(interval = %interval, error = %e,
+                                "open-interest retention batch failed");
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(RETENTION_PAUSE).await;
+                }
+            }
             tracing::info!(interval = %interval, days, cutoff = %utc(cutoff), rows = deleted,
                 gaps, "retention applied");
         }

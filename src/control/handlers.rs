@@ -532,11 +532,8 @@ async fn symbol_add(
     };
     tracing::info!(market = market.as_str(), symbol = %row.symbol, id = row.id,
         "symbol registered on the control socket");
-    // History of the futures markets is not backfilled yet: their beats keep them from now.
-    let started = match market {
-        Market::Spot => ctx.backfill.start(row.id, None, None).await,
-        _ => Ok(Vec::new()),
-    };
+    // Every market is backfilled (futures through their own clients and budgets).
+    let started = ctx.backfill.start(row.id, None, None).await;
     let (backfill, backfill_error) = match started {
         Ok(jobs) => (jobs.iter().map(JobView::from).collect(), None),
         Err(e) => {
@@ -645,7 +642,7 @@ async fn backfill_start(
     ctx: Arc<ControlContext>,
     p: BackfillStartParams,
 ) -> Result<Vec<JobView>, ErrorObject> {
-    let row = active_symbol(&ctx, &p.symbol).await?;
+    let row = active_symbol_on(&ctx, &p.symbol, p.market.unwrap_or(Market::Spot)).await?;
     if let Some(interval) = p.interval {
         let followed = effective_intervals(&ctx, &row);
         if !followed.contains(&interval) {
@@ -686,13 +683,6 @@ async fn backfill_wait(
     ctx: Arc<ControlContext>,
     p: BackfillWaitParams,
 ) -> Result<BackfillSummary, ErrorObject> {
-    if let Some(market) = p.market.filter(|m| *m != Market::Spot) {
-        // Futures symbols are not backfilled yet: there is nothing to wait for.
-        return Err(
-            ErrorObject::not_available(format_args!("backfill on the {market} market"))
-                .with_data(json!({ "param": "market" })),
-        );
-    }
     let timeout_ms = p.timeout_ms.unwrap_or(1_000);
     if timeout_ms > MAX_BACKFILL_WAIT_MS {
         return Err(ErrorObject::invalid_param(
@@ -700,7 +690,7 @@ async fn backfill_wait(
             format_args!("must be 0..={MAX_BACKFILL_WAIT_MS} ms, not {timeout_ms}"),
         ));
     }
-    let row = active_symbol(&ctx, &p.symbol).await?;
+    let row = active_symbol_on(&ctx, &p.symbol, p.market.unwrap_or(Market::Spot)).await?;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
     let mut ends = ctx.backfill.job_ends();
     loop {
@@ -982,6 +972,22 @@ async fn active_symbol(ctx: &ControlContext, symbol: &Symbol) -> Result<SymbolRo
     }
 }
 
+/// The active registered `symbol` of `market`: -32001 when it is not registered there.
+async fn active_symbol_on(
+    ctx: &ControlContext,
+    symbol: &Symbol,
+    market: Market,
+) -> Result<SymbolRow, ErrorObject> {
+    if market == Market::Spot {
+        return active_symbol(ctx, symbol).await;
+    }
+    let name = symbol.clone();
+    match db(&ctx.store, move |s| s.symbol_by_name(market, &name)).await? {
+        Some(row) if row.active => Ok(row),
+        _ => Err(not_on_market(symbol, market)),
+    }
+}
+
 /// The market-data client of `market` (its control handle): spot's, or the futures
 /// market's part of the beats.
 fn market_client(ctx: &ControlContext, market: Market) -> Result<MarketClient, ErrorObject> {
@@ -1184,6 +1190,10 @@ fn backfill_error(e: BackfillError) -> ErrorObject {
             code::NOT_AVAILABLE,
             "backfill is not running (not available yet in this daemon, or the daemon is stopping)",
         ),
+        BackfillError::MarketNotServed(market) => {
+            ErrorObject::not_available(format_args!("backfill on the {market} market"))
+                .with_data(json!({ "param": "market" }))
+        }
         BackfillError::Store(e) => {
             tracing::error!(error = %e, "database failed in backfill");
             ErrorObject::internal(e.to_string())

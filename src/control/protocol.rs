@@ -1150,6 +1150,9 @@ pub struct BackfillStartParams {
     /// symbol's backfill depth in days before now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<i64>,
+    /// `"spot"` (default), `"usdm"` or `"coinm"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<Market>,
 }
 
 /// The number of candles `kline.list` returns when no `limit` is given.

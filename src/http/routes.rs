@@ -135,13 +135,13 @@ pub const ROUTES: &[RestRoute] = &[
         Post,
         "/backfill",
         "backfill.start",
-        "Start a history backfill (JSON body: symbol, interval, from)",
+        "Start a history backfill (JSON body: symbol, interval, from, market)",
     ),
     route(
         Get,
         "/backfill",
         "backfill.wait",
-        "Wait for a symbol's backfill to end (query: symbol, timeout_ms)",
+        "Wait for a symbol's backfill to end (query: symbol, market, timeout_ms)",
     ),
     route(
         Delete,

@@ -34,6 +34,8 @@ mod control;
 pub use control::{Registration, SymbolCounts, SymbolSeries};
 mod futures;
 pub use futures::{BEAT_PERIOD, MarkPriceRow, OpenInterestRow};
+mod futures_history;
+pub use futures_history::{NOT_KEPT_BY_EXCHANGE, OpenInterestGap};
 mod paper;
 pub use paper::{PaperIds, SymbolFills};
 pub mod export;
