@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use exchange_sim::{TEST_API_KEY, TEST_API_SECRET};
 use tradebeat::config::Config;
 use tradebeat::control::protocol::{
-    Event, EventName, OrderPlace, Subscribe, SubscribeParams, SyncNow, SyncNowParams, code,
+    Event, EventName, OrderPlace, Subscribe, SubscribeParams, SymbolParams, SymbolRemove, SyncNow,
+    SyncNowParams, code,
 };
 use tradebeat::control::{Client, ClientError};
 use tradebeat::domain::{OrderStatus, Secret};
@@ -374,4 +375,43 @@ async fn ctl_watch_prints_json_lines_and_exits_0_when_the_daemon_stops() {
         .unwrap()
         .expect("ctl watch ends");
     assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_event_carries_the_logged_row() {
+    let sim = common::sim().await;
+    let dir = common::tempdir();
+    let config = common::config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1m"]);
+    let socket = config.control.socket.clone();
+    let db = config.storage.database.clone();
+    let daemon = common::InProcess::start(config);
+    wait_socket(&socket).await;
+    let mut watcher = subscribed(&socket, &[EventName::Action]).await;
+    let mut c = client(&socket).await;
+    // A refused state-changing request is logged, and so published, too.
+    let refused = c
+        .call::<SymbolRemove>(&SymbolParams {
+            symbol: "NOPEUSDT".parse().unwrap(),
+            market: None,
+        })
+        .await;
+    assert!(refused.is_err());
+    let events = read_until(&mut watcher, |e| matches!(e, Event::Action(_))).await;
+    let Some(Event::Action(action)) = events.last() else {
+        panic!("no action event: {events:?}");
+    };
+    assert_eq!(
+        (action.method.as_str(), action.source.as_str(), action.ok),
+        ("symbol.remove", "ctl", false)
+    );
+    assert_eq!(action.symbol.as_deref(), Some("NOPEUSDT"));
+    daemon.stop().await;
+    let stored: (i64, String) = common::read_db(&db)
+        .query_row(
+            "SELECT id, method FROM actions WHERE symbol = 'NOPEUSDT'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(stored, (action.id, "symbol.remove".to_string()));
 }

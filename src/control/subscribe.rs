@@ -130,5 +130,6 @@ fn view(event: &StoreEvent) -> Event {
             market: *market,
             balance: row.into(),
         }),
+        StoreEvent::Action(row) => Event::Action(row.clone().into()),
     }
 }

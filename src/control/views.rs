@@ -8,9 +8,29 @@
 //! field for field, to what the daemon sent before the views existed.
 
 use crate::backfill::JobState;
-use crate::control::protocol::{BalanceView, FillView, JobView, OrderView};
+use crate::control::protocol::{ActionView, BalanceView, FillView, JobView, OrderView};
 use crate::domain::{Fill, JobStatus};
-use crate::store::{BalanceRow, OrderRow};
+use crate::store::{ActionRow, BalanceRow, OrderRow};
+
+impl From<ActionRow> for ActionView {
+    fn from(r: ActionRow) -> ActionView {
+        // The column holds JSON the dispatcher wrote; anything else is shown as text.
+        let params = serde_json::from_str(&r.params).unwrap_or(serde_json::Value::String(r.params));
+        ActionView {
+            id: r.id,
+            time: r.time,
+            source: r.source,
+            uid: r.uid,
+            method: r.method,
+            market: r.market,
+            symbol: r.symbol,
+            params,
+            ok: r.ok,
+            error_code: r.error_code,
+            error_message: r.error_message,
+        }
+    }
+}
 
 impl From<&OrderRow> for OrderView {
     fn from(o: &OrderRow) -> OrderView {

@@ -118,6 +118,22 @@ pub fn render_event(event: &Event) -> String {
             b.balance.asset.clone(),
             format!("free {} locked {}", b.balance.free, b.balance.locked),
         ),
+        Event::Action(a) => (
+            utc(a.time),
+            "action",
+            a.market.clone().unwrap_or_default(),
+            a.symbol.clone().unwrap_or_default(),
+            format!(
+                "{} by {}: {}",
+                a.method,
+                a.source,
+                match (&a.error_code, &a.error_message) {
+                    (_, None) if a.ok => "ok".to_string(),
+                    (Some(code), Some(msg)) => format!("{code} {msg}"),
+                    (_, msg) => msg.clone().unwrap_or_else(|| "refused".into()),
+                }
+            ),
+        ),
         Event::Lagged(l) => (
             String::new(),
             "lagged",

@@ -41,12 +41,13 @@ pub struct ActionFilter {
 }
 
 impl Store {
-    /// Appends one action row in its own transaction; returns its id.
+    /// Appends one action row in its own transaction; returns its id. Published as
+    /// [`super::StoreEvent::Action`] after the commit.
     ///
     /// # Errors
     /// The database's.
     pub fn insert_action(&self, row: &ActionRow) -> Result<i64, StoreError> {
-        self.write(|tx| {
+        let id = self.write(|tx| {
             tx.execute(
                 "INSERT INTO actions (time, source, uid, method, market, symbol, params, ok,
                                       error_code, error_message)
@@ -65,7 +66,12 @@ impl Store {
                 ],
             )?;
             Ok(tx.last_insert_rowid())
-        })
+        })?;
+        if self.events.has_subscribers() {
+            self.events
+                .publish(super::StoreEvent::Action(ActionRow { id, ..row.clone() }));
+        }
+        Ok(id)
     }
 
     /// The action rows `filter` selects, newest (highest id) first.

@@ -22,7 +22,7 @@ use tokio::sync::broadcast;
 
 use super::orders::{order_by_client_id_tx, order_by_exchange_id_tx};
 use super::user_data::balances_tx;
-use super::{BalanceRow, ExecutionRow, HeartbeatRow, OrderRow, StoreError};
+use super::{ActionRow, BalanceRow, ExecutionRow, HeartbeatRow, OrderRow, StoreError};
 use crate::domain::{Interval, Kline, Market, Symbol, UserDataEvent};
 
 /// Events the bus holds for its slowest receiver before that receiver lags.
@@ -42,6 +42,8 @@ pub enum StoreEvent {
     Execution { market: Market, row: ExecutionRow },
     /// A `balances` row after it changed.
     Balance { market: Market, row: BalanceRow },
+    /// An `actions` row, as inserted (with its id).
+    Action(ActionRow),
 }
 
 /// The candles of one series committed by one beat.

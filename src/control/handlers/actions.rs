@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use super::db;
 use crate::control::ControlContext;
 use crate::control::protocol::{
@@ -43,19 +41,5 @@ pub(super) async fn action_list(
 }
 
 fn action_view(r: ActionRow) -> ActionView {
-    // The column holds JSON the dispatcher wrote; anything else is shown as text.
-    let params = serde_json::from_str(&r.params).unwrap_or(Value::String(r.params));
-    ActionView {
-        id: r.id,
-        time: r.time,
-        source: r.source,
-        uid: r.uid,
-        method: r.method,
-        market: r.market,
-        symbol: r.symbol,
-        params,
-        ok: r.ok,
-        error_code: r.error_code,
-        error_message: r.error_message,
-    }
+    r.into()
 }

@@ -147,6 +147,8 @@ pub enum Event {
     Execution(ExecutionView),
     /// A balance as stored after the change.
     Balance(BalanceEventView),
+    /// An `actions` row as written (one state-changing request and its outcome).
+    Action(super::ActionView),
     /// This connection fell behind and lost `missed` events (the oldest ones); what follows
     /// is current again.
     Lagged(LaggedView),
@@ -162,6 +164,7 @@ impl Event {
             Event::Order(_) => Some(EventName::Order),
             Event::Execution(_) => Some(EventName::Execution),
             Event::Balance(_) => Some(EventName::Balance),
+            Event::Action(_) => Some(EventName::Action),
             Event::Lagged(_) => None,
         }
     }
