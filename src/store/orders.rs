@@ -933,7 +933,10 @@ mod tests {
                      DROP TABLE list_statuses; DROP TABLE user_events;
                      DROP TABLE trade_checkpoints;
                      ALTER TABLE klines DROP COLUMN closed_before;
-                     DROP TABLE mark_prices; DROP TABLE funding_rates; DROP TABLE open_interest;",
+                     DROP TABLE mark_prices; DROP TABLE funding_rates; DROP TABLE open_interest;
+                     DROP TABLE trading_mode; DROP TABLE actions; DROP TABLE watchlist;
+                     DROP TABLE strategy_runs; DROP TABLE trade_strategies;
+                     DROP TABLE strategies; DROP TABLE open_interest_gaps;",
                 )
                 .unwrap();
             store
