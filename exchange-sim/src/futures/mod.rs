@@ -400,6 +400,9 @@ impl FuturesSim {
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod trade_tests;
+
 /// The trading, account, algo and user-stream routes of a market (see `trade` and
 /// `user_stream`).
 fn trading_routes(market: FuturesMarket) -> axum::Router<Arc<FuturesShared>> {
