@@ -761,3 +761,172 @@ async fn order_fault_executes_then_answers_503() {
     assert_eq!(m.orders().len(), 1);
     let _ = Duration::ZERO;
 }
+
+// ----- user-data stream -----
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+async fn key_call(m: &FuturesSim, method: &str) -> Reply {
+    let path = format!("{}/listenKey", m.market().prefix());
+    send(m.url(), method, &path, Some(TEST_API_KEY)).await
+}
+
+async fn connect(m: &FuturesSim, key: &str) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("{}/ws/{key}", m.ws_url()))
+        .await
+        .expect("user stream connects");
+    ws
+}
+
+/// The next text frame as JSON (5 s deadline); `None` when the stream ended.
+async fn next_event(ws: &mut Ws) -> Option<Value> {
+    use futures_util::StreamExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("an event within 5 s");
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                return Some(serde_json::from_str(text.as_str()).expect("JSON event"));
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            _ => return None,
+        }
+    }
+}
+
+fn sorted_keys(v: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+fn recorded(text: &str) -> Value {
+    serde_json::from_str(text).expect("recorded payload")
+}
+
+#[tokio::test]
+async fn user_stream_sends_order_and_account_events_with_binances_fields() {
+    let sim = frozen().await;
+    let m = sim.usdm();
+    m.set_last_price("BTCUSDT", Some("50000"));
+    assert_eq!(key_call(m, "PUT").await.code(), -1125);
+    let no_key = send(m.url(), "POST", "/fapi/v1/listenKey", None).await;
+    assert_eq!(no_key.code(), -2014);
+    let key = key_call(m, "POST").await.json()["listenKey"]
+        .as_str()
+        .expect("listenKey")
+        .to_owned();
+    assert_eq!(key.len(), 64);
+    assert_eq!(key_call(m, "POST").await.json()["listenKey"], key.as_str());
+    assert_eq!(key_call(m, "PUT").await.json()["listenKey"], key.as_str());
+    assert_eq!(m.listen_keys(), [key.clone()]);
+    let unknown = send(m.url(), "GET", "/ws/nosuchkey", None).await;
+    assert_eq!(unknown.status, 400);
+    let mut ws = connect(m, &key).await;
+    market(m, "BUY", "0.010", "&newClientOrderId=ws-1").await;
+    let new = next_event(&mut ws).await.expect("NEW");
+    assert_eq!(new["e"], "ORDER_TRADE_UPDATE");
+    assert_eq!(new["o"]["x"], "NEW");
+    assert_eq!(new["o"]["c"], "ws-1");
+    let trade = next_event(&mut ws).await.expect("TRADE");
+    assert_eq!(trade["o"]["x"], "TRADE");
+    assert_eq!(trade["o"]["X"], "FILLED");
+    assert_eq!(trade["o"]["l"], "0.010");
+    assert_eq!(trade["o"]["L"], "50000.00");
+    assert_eq!(trade["o"]["n"], "0.20000000");
+    assert_eq!(trade["o"]["N"], "USDT");
+    let real = recorded(include_str!(
+        "../../tests/data/futures_order_update_trade.json"
+    ));
+    for key in sorted_keys(&real["o"]) {
+        assert!(
+            trade["o"].get(&key).is_some(),
+            "ORDER_TRADE_UPDATE lacks o.{key}"
+        );
+    }
+    let account = next_event(&mut ws).await.expect("ACCOUNT_UPDATE");
+    let real = recorded(include_str!("../../tests/data/futures_account_update.json"));
+    assert_eq!(sorted_keys(&account), sorted_keys(&real));
+    assert_eq!(sorted_keys(&account["a"]), sorted_keys(&real["a"]));
+    assert_eq!(
+        sorted_keys(&account["a"]["B"][0]),
+        sorted_keys(&real["a"]["B"][0])
+    );
+    assert_eq!(
+        sorted_keys(&account["a"]["P"][0]),
+        sorted_keys(&real["a"]["P"][0])
+    );
+    assert_eq!(account["a"]["m"], "ORDER");
+    assert_eq!(account["a"]["P"][0]["pa"], "0.010");
+    assert_eq!(account["a"]["B"][0]["wb"], "99999.80000000");
+    // ALGO_UPDATE carries every recorded field.
+    ok(
+        m,
+        "POST",
+        "/fapi/v1/algoOrder",
+        "algoType=CONDITIONAL&symbol=BTCUSDT&side=SELL&type=STOP_MARKET&quantity=0.010&triggerPrice=49000",
+    )
+    .await;
+    let algo = next_event(&mut ws).await.expect("ALGO_UPDATE");
+    let real = recorded(include_str!(
+        "../../tests/data/futures_algo_update_new.json"
+    ));
+    assert_eq!(sorted_keys(&algo), sorted_keys(&real));
+    assert_eq!(sorted_keys(&algo["o"]), sorted_keys(&real["o"]));
+    // Anything pushed, and a margin call.
+    m.push_user_event(serde_json::json!({"e": "SOMETHING_NEW", "E": 1}));
+    assert_eq!(
+        next_event(&mut ws).await.expect("pushed")["e"],
+        "SOMETHING_NEW"
+    );
+    m.emit_margin_call();
+    let call = next_event(&mut ws).await.expect("MARGIN_CALL");
+    assert_eq!(call["e"], "MARGIN_CALL");
+    assert_eq!(call["p"][0]["s"], "BTCUSDT");
+    // DELETE ends the key and its connections.
+    assert_eq!(key_call(m, "DELETE").await.status, 200);
+    assert!(next_event(&mut ws).await.is_none());
+    assert!(m.listen_keys().is_empty());
+}
+
+#[tokio::test]
+async fn listen_key_expires_without_keepalive_and_streams_can_be_cut_or_refused() {
+    let sim = frozen().await;
+    let c = sim.coinm();
+    let key = key_call(c, "POST").await.json()["listenKey"]
+        .as_str()
+        .expect("listenKey")
+        .to_owned();
+    let mut ws = connect(c, &key).await;
+    c.drop_user_streams();
+    assert!(next_event(&mut ws).await.is_none(), "dropped");
+    c.refuse_user_stream_connects(true);
+    let refused = send(c.url(), "GET", &format!("/ws/{key}"), None).await;
+    assert_eq!(refused.status, 503);
+    c.refuse_user_stream_connects(false);
+    let mut ws = connect(c, &key).await;
+    c.set_listen_key_ttl(Duration::from_millis(50));
+    let expired = next_event(&mut ws).await.expect("listenKeyExpired");
+    assert_eq!(expired["e"], "listenKeyExpired");
+    assert_eq!(expired["listenKey"], key.as_str());
+    assert!(c.listen_keys().is_empty());
+    assert_eq!(key_call(c, "PUT").await.code(), -1125);
+    // No further events on the expired key's connection; a new key streams again.
+    c.set_listen_key_ttl(super::DEFAULT_LISTEN_KEY_TTL);
+    c.set_last_price("BTCUSD_PERP", Some("50000"));
+    let fresh = key_call(c, "POST").await.json()["listenKey"]
+        .as_str()
+        .expect("listenKey")
+        .to_owned();
+    assert_ne!(fresh, key);
+    let mut ws2 = connect(c, &fresh).await;
+    market(c, "BUY", "1", "").await;
+    let event = next_event(&mut ws2).await.expect("event on the new key");
+    assert_eq!(event["e"], "ORDER_TRADE_UPDATE");
+    assert_eq!(event["i"], "SgsR");
+    assert_eq!(event["o"]["ma"], "BTC");
+    c.push_user_event(serde_json::json!({"e": "marker"}));
+    assert_eq!(next_event(&mut ws).await.expect("marker")["e"], "marker");
+}
