@@ -664,22 +664,22 @@ impl FuturesShared {
             })
             .collect();
         let mut positions = Vec::new();
-        if let Some(symbol) = symbol {
-            if let Some(c) = self.contracts.get(symbol) {
-                let sides: &[PosSide] = if book.dual {
-                    &[PosSide::Long, PosSide::Short]
-                } else {
-                    &[PosSide::Both]
-                };
-                let mark = mark_price(self, c, now);
-                for side in sides {
-                    let p = book
-                        .positions
-                        .get(&(symbol.to_owned(), *side))
-                        .cloned()
-                        .unwrap_or_default();
-                    positions.push(self.position_event_entry(book, c, *side, &p, mark));
-                }
+        if let Some(symbol) = symbol
+            && let Some(c) = self.contracts.get(symbol)
+        {
+            let sides: &[PosSide] = if book.dual {
+                &[PosSide::Long, PosSide::Short]
+            } else {
+                &[PosSide::Both]
+            };
+            let mark = mark_price(self, c, now);
+            for side in sides {
+                let p = book
+                    .positions
+                    .get(&(symbol.to_owned(), *side))
+                    .cloned()
+                    .unwrap_or_default();
+                positions.push(self.position_event_entry(book, c, *side, &p, mark));
             }
         }
         let mut event = json!({

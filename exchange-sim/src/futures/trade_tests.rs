@@ -821,7 +821,7 @@ async fn user_stream_sends_order_and_account_events_with_binances_fields() {
     assert_eq!(key.len(), 64);
     assert_eq!(key_call(m, "POST").await.json()["listenKey"], key.as_str());
     assert_eq!(key_call(m, "PUT").await.json()["listenKey"], key.as_str());
-    assert_eq!(m.listen_keys(), [key.clone()]);
+    assert_eq!(m.listen_keys(), std::slice::from_ref(&key));
     let unknown = send(m.url(), "GET", "/ws/nosuchkey", None).await;
     assert_eq!(unknown.status, 400);
     let mut ws = connect(m, &key).await;
