@@ -296,6 +296,8 @@ impl FuturesShared {
         for event in book.events.drain(..) {
             self.streams.publish(event);
         }
+        // The background task evaluates resting orders only while there are some.
+        self.streams.wake.notify_one();
     }
 
     /// A `MARGIN_CALL` event listing the open positions.
@@ -439,15 +441,23 @@ async fn serve(
     tracing::debug!(market = sim.market.name(), id, "user stream closed");
 }
 
-/// The market's background task: evaluates resting orders once a second and expires
-/// listen keys, until `stopped`.
+/// The market's background task: evaluates resting orders once a second (while there are
+/// some) and expires listen keys, until `stopped`.
 pub(crate) async fn background(sim: Arc<FuturesShared>, mut stopped: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let deadline = sim.streams.deadline();
+        let resting = {
+            let book = lock(&sim.engine.book);
+            book.orders.iter().any(|o| o.status.is_open())
+                || book
+                    .algos
+                    .iter()
+                    .any(|a| a.status == super::engine::AlgoStatus::New)
+        };
         tokio::select! {
-            _ = tick.tick() => {
+            _ = tick.tick(), if resting => {
                 let now = sim.clock.now_ms();
                 let mut book = lock(&sim.engine.book);
                 sim.sweep(&mut book, now);
