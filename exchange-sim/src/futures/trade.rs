@@ -92,7 +92,7 @@ pub(crate) fn weight(
     path: &str,
     params: Option<&Params>,
 ) -> Option<u32> {
-    if path.starts_with("/ws/") {
+    if path.starts_with("/ws/") || path.starts_with("/private/ws/") {
         return Some(0);
     }
     let has = |name: &str| params.is_some_and(|p| p.get(name).is_some());

@@ -836,6 +836,11 @@ async fn user_stream_sends_order_and_account_events_with_binances_fields() {
     assert_eq!(m.listen_keys(), std::slice::from_ref(&key));
     let unknown = send(m.url(), "GET", "/ws/nosuchkey", None).await;
     assert_eq!(unknown.status, 400);
+    // Binance's routed USD-M path serves the same stream.
+    let (routed, _) = tokio_tungstenite::connect_async(format!("{}/private/ws/{key}", m.ws_url()))
+        .await
+        .expect("routed user stream connects");
+    drop(routed);
     let mut ws = connect(m, &key).await;
     market(m, "BUY", "0.010", "&newClientOrderId=ws-1").await;
     let new = next_event(&mut ws).await.expect("NEW");

@@ -10,7 +10,8 @@
 //!   connection of the key gets `{"e":"listenKeyExpired","E":…,"listenKey":…}` and no
 //!   further events; the connection stays open.
 //! * `GET /ws/<listenKey>` on the market's listener ([`super::FuturesSim::ws_url`] +
-//!   `/ws/<key>`) upgrades to the stream (an unknown or expired key: HTTP 400 `-1125`;
+//!   `/ws/<key>`; on USD-M also Binance's routed `/private/ws/<key>`) upgrades to the
+//!   stream (an unknown or expired key: HTTP 400 `-1125`;
 //!   refused connects: HTTP 503). The server pings every 3 minutes. Every event the order
 //!   engine emits goes, as one text frame, to every connection of the active key:
 //!   `ORDER_TRADE_UPDATE`, `ACCOUNT_UPDATE`, `ALGO_UPDATE` (USD-M), shaped as Binance
