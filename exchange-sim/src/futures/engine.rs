@@ -829,7 +829,7 @@ impl FuturesShared {
         let actual = a
             .actual_order_id
             .and_then(|id| book.orders.iter().find(|o| o.order_id == id));
-        json!({
+        let mut v = json!({
             "algoId": a.algo_id,
             "clientAlgoId": a.client_algo_id,
             "algoType": "CONDITIONAL",
@@ -856,13 +856,16 @@ impl FuturesShared {
             "closePosition": a.new.close_position,
             "priceProtect": a.new.trigger.price_protect,
             "reduceOnly": a.new.reduce_only,
-            "activatePrice": if trailing { fmt_dec(a.new.trigger.activation.unwrap_or(0), pd) } else { String::new() },
-            "callbackRate": if trailing { fmt_dec(a.new.trigger.callback.unwrap_or(0), 1) } else { String::new() },
             "createTime": a.create_time,
             "updateTime": a.update_time,
             "triggerTime": a.trigger_time,
             "goodTillDate": a.new.good_till_date,
-        })
+        });
+        if trailing {
+            v["activatePrice"] = Value::from(fmt_dec(a.new.trigger.activation.unwrap_or(0), pd));
+            v["callbackRate"] = Value::from(fmt_dec(a.new.trigger.callback.unwrap_or(0), 1));
+        }
+        v
     }
 
     /// One trade as `GET …/userTrades` lists it.

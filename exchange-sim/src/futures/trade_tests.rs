@@ -536,6 +536,13 @@ async fn leverage_margin_type_and_account_round_trip() {
             .code(),
         -4048
     );
+    let risk = ok(m, "GET", "/fapi/v2/positionRisk", "symbol=BTCUSDT").await;
+    let recorded_risk: Value =
+        serde_json::from_str(include_str!("../../tests/data/futures_position_risk.json"))
+            .expect("recorded");
+    for key in recorded_risk[0].as_object().expect("object").keys() {
+        assert!(risk[0].get(key).is_some(), "positionRisk lacks {key}");
+    }
     let account = ok(m, "GET", "/fapi/v3/account", "").await;
     let recorded: Value = serde_json::from_str(include_str!(
         "../../tests/data/futures_account_info_v2.json"
