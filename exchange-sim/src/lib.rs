@@ -140,7 +140,8 @@
 //! [`FuturesSim::ws_url`]`/ws/<listenKey>`, sending `ORDER_TRADE_UPDATE`, `ACCOUNT_UPDATE`,
 //! `ALGO_UPDATE` (USD-M), `MARGIN_CALL` ([`FuturesSim::emit_margin_call`]) and
 //! `listenKeyExpired` when the key is not kept alive within its TTL
-//! ([`FuturesSim::set_listen_key_ttl`], default 60 min); see the `futures::user_stream`
+//! ([`FuturesSim::set_listen_key_ttl`], default 60 min; [`FuturesSim::expire_listen_key`]
+//! at once); see the `futures::user_stream`
 //! module. Knobs: [`FuturesSim::push_user_event`] (any JSON to every open stream),
 //! [`FuturesSim::drop_user_streams`], [`FuturesSim::refuse_user_stream_connects`] (or
 //! `_for` a duration), [`FuturesSim::set_order_fault`] ([`OrderFault`] on order and algo

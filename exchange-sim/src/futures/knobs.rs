@@ -384,6 +384,12 @@ impl FuturesSim {
         self.shared.streams.set_ttl(ttl);
     }
 
+    /// Expires the active listen key now: its connections get `listenKeyExpired` and
+    /// nothing more; `PUT …/listenKey` answers `-1125` until a new key is made.
+    pub fn expire_listen_key(&self) {
+        self.shared.streams.expire_now(self.now_ms());
+    }
+
     /// The active listen key, if any (at most one per market, as on Binance).
     pub fn listen_keys(&self) -> Vec<String> {
         self.shared.streams.active_keys()

@@ -953,6 +953,17 @@ async fn listen_key_expires_without_keepalive_and_streams_can_be_cut_or_refused(
     assert_eq!(event["o"]["ma"], "BTC");
     c.push_user_event(serde_json::json!({"e": "marker"}));
     assert_eq!(next_event(&mut ws).await.expect("marker")["e"], "marker");
+    c.expire_listen_key();
+    // After the order's TRADE and ACCOUNT_UPDATE and the pushed marker.
+    let mut expired = Value::Null;
+    for _ in 0..4 {
+        expired = next_event(&mut ws2).await.expect("events then the expiry");
+        if expired["e"] == "listenKeyExpired" {
+            break;
+        }
+    }
+    assert_eq!(expired["e"], "listenKeyExpired");
+    assert_eq!(expired["listenKey"], fresh.as_str());
 }
 
 #[tokio::test]

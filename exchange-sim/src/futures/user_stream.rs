@@ -203,12 +203,17 @@ impl UserStreams {
     /// Expires the active key if its time is up: `listenKeyExpired` to its connections.
     pub(crate) fn expire_due(&self, now_ms: i64) {
         let ttl = *lock(&self.ttl);
+        self.expire(now_ms, |k| Instant::now() >= k.kept_at + ttl);
+    }
+
+    /// Expires the active key now, whatever its time.
+    pub(crate) fn expire_now(&self, now_ms: i64) {
+        self.expire(now_ms, |_| true);
+    }
+
+    fn expire(&self, now_ms: i64, due: impl Fn(&Key) -> bool) {
         let mut inner = lock(&self.inner);
-        let due = inner
-            .active
-            .as_ref()
-            .is_some_and(|k| Instant::now() >= k.kept_at + ttl);
-        if !due {
+        if !inner.active.as_ref().is_some_and(due) {
             return;
         }
         let Some(key) = inner.active.take() else {
