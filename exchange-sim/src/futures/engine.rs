@@ -28,6 +28,11 @@
 //!   the best price since activation and triggers when the price moves back by
 //!   `callbackRate` percent. A triggered *_MARKET / trailing order fills at the contract
 //!   price (taker); a triggered STOP / TAKE_PROFIT becomes a working limit order.
+//! * A triggered USD-M algo order (`ALGO_UPDATE` `TRIGGERING`, then `TRIGGERED` with `ai`,
+//!   then `FINISHED` once that order is final) becomes a MARKET order (LIMIT for STOP /
+//!   TAKE_PROFIT) with `origType` the algo type and `clientOrderId` the `clientAlgoId`; a
+//!   close-position algo order takes the whole position; one the engine refuses (e.g. a
+//!   reduce-only one without a position) is `EXPIRED`.
 //! * Resting and conditional orders are evaluated before every trading request of the
 //!   market, on `set_last_price`, on [`super::FuturesSim::match_orders`] and once a second
 //!   by the market's background task, against the price at that moment.
@@ -38,7 +43,8 @@
 //! One-way mode keeps one `BOTH` position per symbol (signed amount: a fill against it
 //! reduces it, realizing PnL, and a larger one flips it); hedge mode
 //! (`positionSide/dual`) keeps `LONG` (BUY opens, SELL closes) and `SHORT` (SELL opens, BUY
-//! closes; amount negative). Realized PnL of closing `q` at `p`: USD-M `(p − entry) × q`
+//! closes; amount negative; closing more than the side holds is refused `-2022`, and
+//! `reduceOnly` is refused `-1106` in hedge mode). Realized PnL of closing `q` at `p`: USD-M `(p − entry) × q`
 //! (long; the opposite for short) in USDT; COIN-M `q × size × (1/entry − 1/p)` (long) in
 //! the coin. Entry price is the quantity-weighted (USD-M) or harmonic (COIN-M) average.
 //! Commission: taker 0.04 %, maker 0.02 % of the notional (USDT on USD-M; on COIN-M the
