@@ -410,7 +410,13 @@ async fn leverage_and_margin_type_round_trip_and_land_on_the_position() {
         .refresh_positions(Some(&symbol))
         .await
         .expect("risk");
-    let _ = all;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(
+        all[0].leverage,
+        Some(7),
+        "positionRisk reports the leverage set"
+    );
+    assert_eq!(all[0].margin_type, Some(MarginType::Isolated));
     let stored = b
         .store
         .positions(Some(Market::UsdM), Some(&symbol), false)
