@@ -173,7 +173,12 @@ pub const ROUTES: &[RestRoute] = &[
         "trade.list",
         "Your fills (query: symbol, market, start, end, limit)",
     ),
-    route(Get, "/positions", "position.list", "Futures positions"),
+    route(
+        Get,
+        "/positions",
+        "position.list",
+        "Futures positions, refreshed from the exchange (query: market, symbol, all)",
+    ),
     route(Get, "/pnl", "pnl.list", "Profit and loss"),
     route(
         Get,
@@ -243,12 +248,6 @@ pub const ROUTES: &[RestRoute] = &[
         "/watchlist/{symbol}",
         "watchlist.remove",
         "Stop watching a symbol (query: market)",
-    ),
-    route(
-        Get,
-        "/positions",
-        "position.list",
-        "Futures positions, refreshed from the exchange (query: market, symbol, all)",
     ),
     route(
         Post,
