@@ -203,10 +203,10 @@ async fn rest_routes_token_errors_limits_rpc_and_openapi() {
         ),
         (
             Method::GET,
-            "/api/v1/positions",
+            "/api/v1/positions?market=spot",
             None,
-            StatusCode::NOT_IMPLEMENTED,
-            -32601,
+            StatusCode::BAD_REQUEST,
+            -32602,
         ),
         (
             Method::GET,

@@ -21,6 +21,7 @@
 
 mod backfill;
 mod futures;
+mod futures_order;
 mod market;
 mod order;
 mod paper;
@@ -32,6 +33,7 @@ mod user_data;
 
 pub use backfill::*;
 pub use futures::*;
+pub use futures_order::*;
 pub use market::*;
 pub use order::*;
 pub use paper::*;

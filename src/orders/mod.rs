@@ -60,6 +60,7 @@ pub use crate::store::{OrderFilter, OrderRow};
 
 mod conveniences;
 pub use conveniences::{LiveMark, LiveOrder};
+mod futures_account;
 
 use crate::clock::Clock;
 use crate::domain::Credentials;
@@ -248,6 +249,16 @@ impl Orders {
     /// [`OrderError::NoCredentials`].
     pub fn with_venue(venue: Option<Arc<dyn Venue>>, store: Store, clock: Clock) -> Orders {
         let market = venue.as_ref().map_or(Market::Spot, |v| v.market());
+        Orders::with_venue_in(market, venue, store, clock)
+    }
+
+    /// As [`Orders::with_venue`], for `market` (what a component without a venue lists).
+    pub(crate) fn with_venue_in(
+        market: Market,
+        venue: Option<Arc<dyn Venue>>,
+        store: Store,
+        clock: Clock,
+    ) -> Orders {
         Orders {
             inner: Arc::new(Inner {
                 venue,
@@ -302,6 +313,27 @@ impl Orders {
         {
             rules::check(&request, &info, Some(last_price))?;
         }
+        if request.market != self.inner.market {
+            return Err(OrderError::Exchange(ExchangeError::InvalidRequest(
+                format!(
+                    "an order for {} sent to the {} orders",
+                    request.market.as_str(),
+                    self.inner.market.as_str()
+                ),
+            )));
+        }
+        if let Some(max) = info.filters.max_num_orders
+            && self.inner.market != Market::Spot
+        {
+            let filter = OrderFilter {
+                market: Some(self.inner.market),
+                symbol: Some(request.symbol.clone()),
+                open: true,
+                limit: max.saturating_add(1),
+            };
+            let open = self.inner.store.run(move |s| s.orders(&filter)).await?;
+            rules::check_max_num_orders(&info.filters, open.len())?;
+        }
         venue.check_order_rate().map_err(rate_limited)?;
 
         let client_order_id = request
@@ -349,7 +381,12 @@ impl Orders {
                     executed_qty = %order.executed_qty,
                     "order placed"
                 );
-                Ok(self.record(&pending, order).await)
+                let filled = !order.executed_qty.is_zero();
+                let row = self.record(&pending, order).await;
+                if filled && self.inner.market != Market::Spot {
+                    self.record_futures_fills(&row.symbol).await;
+                }
+                Ok(row)
             }
             Err(e) => Err(self.placement_failed(venue.as_ref(), &pending, e).await),
         }
@@ -796,7 +833,12 @@ impl Orders {
     pub async fn get(&self, symbol: &Symbol, which: &OrderRef) -> Result<OrderRow, OrderError> {
         self.venue()?;
         match self.refresh(symbol, which).await {
-            Ok(row) => Ok(row),
+            Ok(row) => {
+                if self.inner.market != Market::Spot && !row.executed_qty.is_zero() {
+                    self.record_futures_fills(symbol).await;
+                }
+                Ok(row)
+            }
             Err(OrderError::Exchange(ExchangeError::Api { code, msg, .. }))
                 if Rejection::of(code) == Rejection::NoSuchOrder =>
             {
@@ -866,6 +908,8 @@ impl Orders {
             0 => LIST_DEFAULT_LIMIT,
             n => n.min(LIST_MAX_LIMIT),
         };
+        // One component per market: its own orders unless another market is asked for.
+        filter.market.get_or_insert(self.inner.market);
         Ok(self.inner.store.run(move |s| s.orders(&filter)).await?)
     }
 
@@ -882,7 +926,12 @@ impl Orders {
         // Any request of the previous run had its timestamp before now: from now plus
         // its recvWindow on, the exchange refuses it for sure.
         let conclusive_after = venue.server_now_ms() + self.rejection_horizon_ms();
-        let rows = self.inner.store.run(|s| s.orders_not_final()).await?;
+        let market = self.inner.market;
+        let rows = self
+            .inner
+            .store
+            .run(move |s| s.orders_not_final_in(market))
+            .await?;
         for row in rows {
             if locked(&self.inner.in_flight).contains(&row.client_order_id) {
                 continue;
@@ -938,7 +987,11 @@ impl Orders {
                 report.imported += 1;
             }
         }
+        if self.inner.market != Market::Spot {
+            self.reconcile_futures_account().await?;
+        }
         tracing::info!(
+            market = self.inner.market.as_str(),
             checked = report.checked,
             updated = report.updated,
             resolving = report.resolving,
@@ -1005,7 +1058,12 @@ impl Orders {
     /// next refresh.
     pub async fn refresh_working(&self) -> Result<usize, OrderError> {
         let venue = Arc::clone(self.venue()?);
-        let rows = self.inner.store.run(|s| s.orders_not_final()).await?;
+        let market = self.inner.market;
+        let rows = self
+            .inner
+            .store
+            .run(move |s| s.orders_not_final_in(market))
+            .await?;
         let mut refreshed = 0;
         for row in rows {
             if matches!(row.status, OrderStatus::Pending | OrderStatus::Unknown)
@@ -1114,7 +1172,11 @@ impl OrdersComponent {
 
 impl crate::component::Component for OrdersComponent {
     fn name(&self) -> &'static str {
-        "orders"
+        match self.orders.inner.market {
+            Market::Spot => "orders",
+            Market::UsdM => "orders-usdm",
+            Market::CoinM => "orders-coinm",
+        }
     }
 
     /// The background tasks' own drain deadline (3 s), plus a second.
@@ -1177,7 +1239,7 @@ impl ClientOrderId {
 /// write).
 fn overlay(row: &OrderRow, order: &Order, now: i64) -> OrderRow {
     let mut out = row.clone();
-    out.order_id = Some(order.order_id);
+    out.order_id = order.exchange_order_id();
     out.status = order.status;
     out.executed_qty = order.executed_qty;
     out.cummulative_quote_qty = order.cummulative_quote_qty;
@@ -1205,12 +1267,12 @@ fn placeholder(
         market,
         symbol: order.symbol.clone(),
         client_order_id,
-        order_id: Some(order.order_id),
+        order_id: order.exchange_order_id(),
         side: order.side,
         order_type: order.order_type,
         time_in_force: order
             .time_in_force
-            .filter(|_| order.order_type.needs_time_in_force()),
+            .filter(|_| order.order_type.needs_time_in_force_on(market)),
         quantity: nonzero(order.orig_qty),
         quote_quantity: nonzero(order.orig_quote_order_qty),
         price: nonzero(order.price),
@@ -1225,5 +1287,6 @@ fn placeholder(
         update_time: order.update_time,
         created_at: now,
         updated_at: now,
+        futures: order.futures.clone(),
     }
 }

@@ -12,8 +12,11 @@
 //! <https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/rest-api>.
 
 mod coinm;
+mod trading;
 mod usdm;
 mod wire;
+
+pub use trading::FUTURES_ORDERS_MAX_LIMIT;
 
 use url::Url;
 
