@@ -13,7 +13,9 @@ use rusqlite::Connection;
 use rust_decimal::Decimal;
 use tradebeat::backfill::BackfillOptions;
 use tradebeat::config::Config;
-use tradebeat::control::protocol::{SymbolAdd, SymbolAddParams};
+use tradebeat::control::protocol::{
+    HistoryView, NoParams, Status, SymbolAdd, SymbolAddParams, SymbolList, SymbolListParams,
+};
 use tradebeat::domain::{DAY_MS, Interval, Market};
 
 /// Backfill knobs for a test: no pause between history requests, short retries.
@@ -178,6 +180,7 @@ async fn a_futures_backfill_stores_exact_klines_funding_and_open_interest_histor
     let started = sim.usdm().now_ms();
     let config = futures_config(&sim, dir.path(), &["BTCUSDT"], &["BTCUSD_PERP"]);
     let db = config.storage.database.clone();
+    let socket = config.control.socket.clone();
     let (daemon, _handles) = InProcess::start_with(config, fast()).await;
     let oi = "t.period = '5m'";
     wait_until(
@@ -192,6 +195,58 @@ async fn a_futures_backfill_stores_exact_klines_funding_and_open_interest_histor
         },
     )
     .await;
+    // The history's progress is in `status`, as stored; the contracts in `symbol.list`.
+    let mut c = tradebeat::control::Client::connect(&socket).await.unwrap();
+    let status = c.call::<Status>(&NoParams {}).await.unwrap();
+    let series = |h: &HistoryView| {
+        if h.series == "funding" {
+            "funding_rates"
+        } else {
+            "open_interest"
+        }
+    };
+    for m in &status.futures {
+        let symbol = if m.market == Market::UsdM {
+            "BTCUSDT"
+        } else {
+            "BTCUSD_PERP"
+        };
+        let names: Vec<&str> = m.history.iter().map(|h| h.series.as_str()).collect();
+        assert_eq!(names, ["funding", "open_interest_5m"], "{:?}", m.market);
+        for h in &m.history {
+            assert_eq!(h.symbol.as_str(), symbol);
+            let cond = if h.series == "funding" {
+                "1"
+            } else {
+                "t.period = '5m'"
+            };
+            let stored = rows_of(&db, series(h), m.market, symbol, cond);
+            assert!(h.rows > 0 && h.rows as i64 <= stored, "{h:?}: {stored}");
+            assert!(h.oldest <= h.newest && h.newest.is_some(), "{h:?}");
+            assert_eq!(
+                (&h.last_error, h.retry_at, h.not_kept),
+                (&None, None, None),
+                "{h:?}"
+            );
+        }
+    }
+    assert_eq!(status.futures.len(), 2);
+    for (market, size) in [(Market::UsdM, None), (Market::CoinM, Some("100"))] {
+        let list = c
+            .call::<SymbolList>(&SymbolListParams {
+                active: None,
+                market: Some(market),
+            })
+            .await
+            .unwrap();
+        let contract = list[0].symbol.contract.clone().expect("a contract spec");
+        assert_eq!(contract.contract_type, "PERPETUAL", "{market:?}");
+        assert_eq!(contract.contract_size.as_deref(), size, "{market:?}");
+        assert!(contract.onboard_date.is_some(), "{market:?}");
+        assert_eq!(list[0].history.len(), 2, "{market:?}");
+    }
+    let specs = query_i64(&db, "SELECT COUNT(*) FROM contract_specs");
+    assert_eq!(specs, 2, "one row per futures symbol, none for spot");
     daemon.stop().await;
     let conn = read_db(&db);
     let day_ago = started - DAY_MS;
@@ -513,4 +568,73 @@ async fn a_futures_backfill_killed_with_sigkill_resumes_without_hole_or_refetch(
         })
         .collect();
     assert_eq!(stored, served);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_history_series_waits_its_backoff_and_status_says_why() {
+    let sim = sim().await;
+    // Every funding-rate answer is malformed from the start.
+    sim.usdm().set_malformed("/fapi/v1/fundingRate", true);
+    let dir = tempdir();
+    let config = futures_config(&sim, dir.path(), &["BTCUSDT"], &[]);
+    let db = config.storage.database.clone();
+    let socket = config.control.socket.clone();
+    // A long first backoff (10 s, equal jitter: 5 to 10 s) against beats every 2 s.
+    let options = BackfillOptions {
+        retry_base: Duration::from_secs(10),
+        retry_cap: Duration::from_secs(60),
+        ..fast()
+    };
+    let (daemon, _handles) = InProcess::start_with(config, options).await;
+    let funding_requests = || {
+        sim.usdm()
+            .request_log()
+            .iter()
+            .filter(|r| r.path == "/fapi/v1/fundingRate")
+            .count()
+    };
+    wait_until("a funding-rate request", Duration::from_secs(20), || {
+        funding_requests() >= 1
+    })
+    .await;
+    let beats = query_i64(&db, "SELECT COUNT(*) FROM heartbeats");
+    wait_until("two more beats", Duration::from_secs(20), || {
+        query_i64(&db, "SELECT COUNT(*) FROM heartbeats") >= beats + 2
+    })
+    .await;
+    // A pass runs after every beat, but the failed series waits its backoff.
+    assert_eq!(
+        funding_requests(),
+        1,
+        "asked again before its backoff ended"
+    );
+    let mut c = tradebeat::control::Client::connect(&socket).await.unwrap();
+    let status = c.call::<Status>(&NoParams {}).await.unwrap();
+    let usdm = status
+        .futures
+        .iter()
+        .find(|m| m.market == Market::UsdM)
+        .unwrap();
+    let funding = usdm
+        .history
+        .iter()
+        .find(|h| h.series == "funding")
+        .expect("the funding series");
+    let error = funding.last_error.as_deref().expect("its failure");
+    assert!(error.contains("fundingRate"), "{error}");
+    let retry_at = funding.retry_at.expect("its retry time");
+    assert!(
+        retry_at > status.now && retry_at <= status.now + 10_000,
+        "{retry_at} vs {}",
+        status.now
+    );
+    // The other series is not held back by it.
+    let oi = usdm
+        .history
+        .iter()
+        .find(|h| h.series == "open_interest_5m")
+        .unwrap();
+    assert_eq!(oi.last_error, None);
+    assert!(oi.rows > 0, "{oi:?}");
+    daemon.stop().await;
 }
