@@ -869,12 +869,7 @@ pub fn render_symbols(entries: &[SymbolEntry], all: bool) -> String {
             );
         }
         for h in &e.history {
-            let _ = writeln!(
-                out,
-                "{} history: {}",
-                e.symbol.symbol,
-                futures_tables::describe_history(h)
-            );
+            let _ = writeln!(out, "{}", futures_tables::describe_history(h));
         }
     }
     out

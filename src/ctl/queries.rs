@@ -91,7 +91,6 @@ pub fn render_market(m: &MarketView) -> String {
     }
     lines.extend([
         ("status", m.status.clone()),
-        ("status", m.status.clone()),
         ("assets", format!("{} / {}", m.base_asset, m.quote_asset)),
         ("tick size", d(m.tick_size)),
         (
