@@ -545,3 +545,20 @@ CREATE TABLE positions (
     updated_at       INTEGER NOT NULL, -- the exchange's time of the report, ms
     PRIMARY KEY (market, symbol, position_side)
 ) WITHOUT ROWID;
+
+-- version: 13
+
+-- The contract spec of a futures symbol (market `usdm` or `coinm`) as its market's
+-- exchangeInfo last gave it; written when the symbol is registered and each time the beats
+-- read exchangeInfo again (hourly). Spot symbols have no row.
+CREATE TABLE IF NOT EXISTS contract_specs (
+    symbol_id     INTEGER PRIMARY KEY REFERENCES symbols (id),
+    -- 'PERPETUAL', 'CURRENT_QUARTER', 'NEXT_QUARTER', ... as Binance names it.
+    contract_type TEXT    NOT NULL,
+    -- Value of one contract in the quote asset, a decimal string (COIN-M: '100' USD for
+    -- BTC); NULL on USD-M, whose quantities are in the base asset.
+    contract_size TEXT,
+    delivery_date INTEGER, -- ms; Binance gives perpetuals a date in 2100
+    onboard_date  INTEGER, -- ms, when listed
+    updated_at    INTEGER NOT NULL -- ms
+);

@@ -255,6 +255,9 @@ struct Ctx {
     /// Per futures symbol and history series, when it was last brought up to date
     /// (exchange time, ms).
     history_checked: Mutex<HashMap<(i64, &'static str), i64>>,
+    /// Per futures symbol and history series that failed: its backoff, when it may be
+    /// tried again and why it failed (`history.rs`).
+    history_retry: Mutex<HashMap<(i64, &'static str), history::HistoryRetry>>,
     /// Counts the jobs that ended (done, failed, moved or stopped): waiters on
     /// [`BackfillHandle::job_ends`] look at the database again when it moves.
     job_ends: watch::Sender<u64>,
@@ -331,6 +334,7 @@ impl Backfill {
             progress: Mutex::new(HashMap::new()),
             checked: Mutex::new(HashMap::new()),
             history_checked: Mutex::new(HashMap::new()),
+            history_retry: Mutex::new(HashMap::new()),
             job_ends: watch::Sender::new(0),
         });
         let handle = BackfillHandle {

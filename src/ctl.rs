@@ -759,6 +759,9 @@ pub fn render_status(s: &StatusInfo) -> String {
     items.push(("user stream", render_user_stream(&s.user_stream, s.now)));
     for m in &s.futures {
         items.push((m.market.as_str(), futures_tables::describe_market(m)));
+        for h in &m.history {
+            items.push(("  history", futures_tables::describe_history(h)));
+        }
     }
     pairs(&items)
 }
@@ -860,7 +863,7 @@ pub fn render_symbols(entries: &[SymbolEntry], all: bool) -> String {
             ]
         })
         .collect();
-    table(
+    let mut out = table(
         &[
             "SYMBOL",
             "ACTIVE",
@@ -871,7 +874,22 @@ pub fn render_symbols(entries: &[SymbolEntry], all: bool) -> String {
         ],
         &rows,
         &[],
-    )
+    );
+    // Futures: the contract spec and the history backfill, a line each below the table.
+    for e in entries {
+        if let Some(c) = &e.symbol.contract {
+            let _ = writeln!(
+                out,
+                "{} contract: {}",
+                e.symbol.symbol,
+                futures_tables::describe_contract(c)
+            );
+        }
+        for h in &e.history {
+            let _ = writeln!(out, "{}", futures_tables::describe_history(h));
+        }
+    }
+    out
 }
 
 /// `ctl sync`.
@@ -1276,6 +1294,7 @@ mod tests {
                 },
                 clock_offset_ms: -2,
                 last_error: Some("ip banned".into()),
+                history: vec![],
             }],
             paper: false,
         };
@@ -1317,6 +1336,7 @@ mod tests {
             backfill_days: 30,
             added_at: NOON,
             updated_at: NOON,
+            contract: None,
         };
         let entry = SymbolEntry {
             symbol: view,
@@ -1329,6 +1349,7 @@ mod tests {
                 percent: 75.0,
                 ..BackfillSummary::default()
             }),
+            history: vec![],
         };
         let text = render_symbols(&[entry], false);
         let mut lines = text.lines();

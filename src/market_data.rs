@@ -449,9 +449,15 @@ async fn refresh_market(
                 let writer = store.clone();
                 let configured = configured.to_vec();
                 let first = state.info_read_at.is_none();
+                // Futures contract specs (type, size, dates) of the registered symbols.
+                let specs = exchange.contract_specs();
                 let result = store
                     .run(move |_| {
-                        apply_exchange_info(&writer, market, &info, &configured, first, now)
+                        apply_exchange_info(&writer, market, &info, &configured, first, now)?;
+                        if !specs.is_empty() {
+                            writer.upsert_contract_specs(market, &specs, now)?;
+                        }
+                        Ok(())
                     })
                     .await;
                 if let Err(e) = result {

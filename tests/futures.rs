@@ -337,6 +337,40 @@ async fn a_malformed_premium_index_refuses_that_market_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_open_interest_refuses_that_market_only() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let db = dir.path().join("tradebeat.db");
+    let md = beats(&sim, &db, &["BTCUSD_PERP"]);
+    assert_eq!(beat(&md).await.error, None);
+    sim.usdm().set_malformed("/fapi/v1/openInterest", true);
+    let conn = read_db(&db);
+    let usdm_klines = stored(&conn, Market::UsdM, "BTCUSDT", "1m").len();
+
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let row = beat(&md).await;
+    let error = row.error.expect("recorded");
+    assert!(error.contains("usdm: refused:"), "{error}");
+    assert!(error.contains("openInterest"), "{error}");
+    assert!(!error.contains("coinm"), "{error}");
+    // Nothing of USD-M's part of this beat is written, not even its good premiumIndex;
+    // COIN-M and spot commit.
+    for table in ["mark_prices", "open_interest", "tickers"] {
+        assert_eq!(count(&conn, table, Market::UsdM, "BTCUSDT"), 1, "{table}");
+        assert_eq!(
+            count(&conn, table, Market::CoinM, "BTCUSD_PERP"),
+            2,
+            "{table}"
+        );
+    }
+    assert_eq!(
+        stored(&conn, Market::UsdM, "BTCUSDT", "1m").len(),
+        usdm_klines
+    );
+    assert_eq!(count(&conn, "tickers", Market::Spot, "BTCUSDT"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delisted_contract_is_retired_once_and_the_beats_go_on_clean() {
     let sim = sim().await;
     let delivery = sim.coinm().delivery_symbol().expect("a quarterly contract");
@@ -432,6 +466,11 @@ async fn the_daemon_follows_configured_futures_symbols_next_to_spot() {
             view.quote_asset, direct.symbols[0].quote_asset,
             "{market:?}"
         );
+        // And the contract spec from the same exchangeInfo.
+        let contract = view.contract.expect("a futures contract spec");
+        assert_eq!(contract.contract_type, "PERPETUAL", "{market:?}");
+        let size = (market == Market::CoinM).then_some("100");
+        assert_eq!(contract.contract_size.as_deref(), size, "{market:?}");
     }
     daemon.stop().await;
     let conn = read_db(&db);

@@ -13,7 +13,9 @@ use rusqlite::Connection;
 use rust_decimal::Decimal;
 use tradebeat::backfill::BackfillOptions;
 use tradebeat::config::Config;
-use tradebeat::control::protocol::{SymbolAdd, SymbolAddParams};
+use tradebeat::control::protocol::{
+    HistoryView, NoParams, Status, SymbolAdd, SymbolAddParams, SymbolList, SymbolListParams,
+};
 use tradebeat::domain::{DAY_MS, Interval, Market};
 
 /// Backfill knobs for a test: no pause between history requests, short retries.
@@ -178,6 +180,7 @@ async fn a_futures_backfill_stores_exact_klines_funding_and_open_interest_histor
     let started = sim.usdm().now_ms();
     let config = futures_config(&sim, dir.path(), &["BTCUSDT"], &["BTCUSD_PERP"]);
     let db = config.storage.database.clone();
+    let socket = config.control.socket.clone();
     let (daemon, _handles) = InProcess::start_with(config, fast()).await;
     let oi = "t.period = '5m'";
     wait_until(
@@ -192,6 +195,58 @@ async fn a_futures_backfill_stores_exact_klines_funding_and_open_interest_histor
         },
     )
     .await;
+    // The history's progress is in `status`, as stored; the contracts in `symbol.list`.
+    let mut c = tradebeat::control::Client::connect(&socket).await.unwrap();
+    let status = c.call::<Status>(&NoParams {}).await.unwrap();
+    let series = |h: &HistoryView| {
+        if h.series == "funding" {
+            "funding_rates"
+        } else {
+            "open_interest"
+        }
+    };
+    for m in &status.futures {
+        let symbol = if m.market == Market::UsdM {
+            "BTCUSDT"
+        } else {
+            "BTCUSD_PERP"
+        };
+        let names: Vec<&str> = m.history.iter().map(|h| h.series.as_str()).collect();
+        assert_eq!(names, ["funding", "open_interest_5m"], "{:?}", m.market);
+        for h in &m.history {
+            assert_eq!(h.symbol.as_str(), symbol);
+            let cond = if h.series == "funding" {
+                "1"
+            } else {
+                "t.period = '5m'"
+            };
+            let stored = rows_of(&db, series(h), m.market, symbol, cond);
+            assert!(h.rows > 0 && h.rows as i64 <= stored, "{h:?}: {stored}");
+            assert!(h.oldest <= h.newest && h.newest.is_some(), "{h:?}");
+            assert_eq!(
+                (&h.last_error, h.retry_at, h.not_kept),
+                (&None, None, None),
+                "{h:?}"
+            );
+        }
+    }
+    assert_eq!(status.futures.len(), 2);
+    for (market, size) in [(Market::UsdM, None), (Market::CoinM, Some("100"))] {
+        let list = c
+            .call::<SymbolList>(&SymbolListParams {
+                active: None,
+                market: Some(market),
+            })
+            .await
+            .unwrap();
+        let contract = list[0].symbol.contract.clone().expect("a contract spec");
+        assert_eq!(contract.contract_type, "PERPETUAL", "{market:?}");
+        assert_eq!(contract.contract_size.as_deref(), size, "{market:?}");
+        assert!(contract.onboard_date.is_some(), "{market:?}");
+        assert_eq!(list[0].history.len(), 2, "{market:?}");
+    }
+    let specs = query_i64(&db, "SELECT COUNT(*) FROM contract_specs");
+    assert_eq!(specs, 2, "one row per futures symbol, none for spot");
     daemon.stop().await;
     let conn = read_db(&db);
     let day_ago = started - DAY_MS;
@@ -337,4 +392,249 @@ async fn open_interest_beyond_thirty_days_is_one_gap_not_asked_for_across_a_rest
     let after = gap(&db);
     assert_eq!(after.len(), 1, "{after:?}");
     assert_eq!(after[0].0, start, "the same gap");
+}
+
+/// `tradebeat run` as a child process over spot BTCUSDT and USD-M BTCUSDT at 1m, seven
+/// days of history; the database is `dir/data/tradebeat.db`.
+fn futures_child(dir: &std::path::Path, sim: &SimHandle) -> std::process::Child {
+    use std::process::Stdio;
+    tradebeat_command(dir)
+        .arg("run")
+        .env("TRADEBEAT_EXCHANGE__REST_URL", sim.base_url())
+        .env("TRADEBEAT_EXCHANGE__USDM_REST_URL", &sim.usdm_url)
+        .env("TRADEBEAT_EXCHANGE__REQUEST_TIMEOUT_MS", "3000")
+        .env("TRADEBEAT_HEARTBEAT__PERIOD_SECS", "2")
+        .env("TRADEBEAT_HEARTBEAT__OFFSET_SECS", "1")
+        .env("TRADEBEAT_MARKET_DATA__SYMBOLS", r#"["BTCUSDT"]"#)
+        .env("TRADEBEAT_MARKET_DATA__USDM_SYMBOLS", r#"["BTCUSDT"]"#)
+        .env("TRADEBEAT_MARKET_DATA__INTERVALS", r#"["1m"]"#)
+        .env("TRADEBEAT_MARKET_DATA__BACKFILL_DAYS", "7")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tradebeat starts")
+}
+
+/// Waits for `child` to exit (SIGKILLed after `timeout`, then the test fails).
+async fn exit_of(mut child: std::process::Child, timeout: Duration) -> std::process::ExitStatus {
+    tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("tradebeat did not exit within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap()
+}
+
+/// The USD-M BTCUSDT 1m job: (from, next_start_time, rows, state). Opened read-only, so
+/// that a poll before the daemon made the file never creates it.
+fn usdm_job(db: &std::path::Path) -> Option<(i64, i64, i64, String)> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    Connection::open_with_flags(db, flags)
+        .ok()?
+        .query_row(
+            "SELECT j.from_time, j.next_start_time, j.rows_written, j.state FROM backfill_jobs j
+         JOIN symbols s ON s.id = j.symbol_id
+         WHERE s.market = 'usdm' AND s.symbol = 'BTCUSDT' AND j.interval = '1m'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .ok()
+}
+
+/// A `startTime` of a 200 request to `path` in the log.
+fn start_times(log: &[exchange_sim::RequestRecord], path: &str) -> Vec<i64> {
+    log.iter()
+        .filter(|r| r.path == path && r.status == 200)
+        .filter_map(|r| {
+            r.query
+                .split('&')
+                .find_map(|p| p.strip_prefix("startTime="))
+                .and_then(|v| v.parse().ok())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_futures_backfill_killed_with_sigkill_resumes_without_hole_or_refetch() {
+    let sim = sim().await;
+    // Slow USD-M answers, so that the kill lands in the middle of its backfill.
+    sim.usdm().set_latency(Duration::from_millis(400));
+    let dir = tempdir();
+    let db = dir.path().join("data/tradebeat.db");
+    let mut child = futures_child(dir.path(), &sim);
+    wait_until(
+        "a committed USD-M klines page",
+        Duration::from_secs(60),
+        || usdm_job(&db).is_some_and(|(_, _, rows, _)| rows > 0),
+    )
+    .await;
+    child.kill().unwrap(); // SIGKILL: no shutdown path runs
+    exit_of(child, Duration::from_secs(5)).await;
+
+    let (from, next, rows, state) = usdm_job(&db).expect("the job");
+    assert_ne!(state, "done", "killed mid-backfill");
+    let oi = "t.period = '5m'";
+    let oi_at_kill = query_i64(
+        &db,
+        "SELECT COALESCE(MAX(time), 0) FROM open_interest WHERE period = '5m'",
+    );
+    {
+        // What was committed is whole: the job's rows are exactly its pages so far.
+        let stored = query_i64(
+            &db,
+            &format!(
+                "SELECT COUNT(*) FROM klines k JOIN symbols s ON s.id = k.symbol_id
+                 WHERE s.market = 'usdm' AND k.interval = '1m'
+                   AND k.open_time >= {from} AND k.open_time < {next}"
+            ),
+        );
+        assert_eq!(stored, (next - from) / 60_000);
+        assert_eq!(stored, rows);
+    }
+
+    sim.usdm().clear_request_log();
+    sim.usdm().set_latency(Duration::from_millis(10));
+    let child = futures_child(dir.path(), &sim);
+    wait_until(
+        "the USD-M backfill and its history done after the restart",
+        Duration::from_secs(60),
+        || {
+            usdm_job(&db).is_some_and(|j| j.3 == "done")
+                && rows_of(&db, "open_interest", Market::UsdM, "BTCUSDT", oi) >= 7 * 288 - 2
+                && rows_of(&db, "funding_rates", Market::UsdM, "BTCUSDT", "1") > 0
+        },
+    )
+    .await;
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    assert!(exit_of(child, Duration::from_secs(10)).await.success());
+
+    // Nothing committed before the kill was asked for again: klines resume at the job's
+    // stored next start, open interest after the newest stored reading.
+    let log = sim.usdm().request_log();
+    let klines = start_times(&log, "/fapi/v1/klines");
+    assert!(
+        klines.iter().all(|&t| t >= next),
+        "refetched: {klines:?} < {next}"
+    );
+    let hist = start_times(&log, "/futures/data/openInterestHist");
+    assert!(!hist.is_empty());
+    assert!(hist.iter().all(|&t| t > oi_at_kill), "refetched: {hist:?}");
+    let conn = read_db(&db);
+    assert_klines_complete(&conn, sim.usdm(), Market::UsdM, "BTCUSDT", Interval::M1);
+    // Open interest every 5 minutes without a hole, equal to the simulator's.
+    let mut stmt = conn
+        .prepare(
+            "SELECT o.time, o.open_interest FROM open_interest o JOIN symbols s ON s.id = o.symbol_id
+             WHERE s.market = 'usdm' AND o.period = '5m' ORDER BY o.time",
+        )
+        .unwrap();
+    let readings: Vec<(i64, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for pair in readings.windows(2) {
+        assert_eq!(pair[1].0 - pair[0].0, 300_000, "no hole");
+    }
+    for (t, v) in &readings {
+        let served = sim.usdm().open_interest("BTCUSDT", *t).expect("served");
+        assert_eq!(dec(v), dec(&served.open_interest), "at {t}");
+    }
+    let stored = funding(&conn, Market::UsdM, "BTCUSDT");
+    let served: Vec<(i64, Decimal, Option<Decimal>)> = sim
+        .usdm()
+        .funding_rates("BTCUSDT", stored[0].0, stored[stored.len() - 1].0)
+        .iter()
+        .map(|f| {
+            (
+                f.funding_time,
+                dec(&f.funding_rate),
+                Some(dec(&f.mark_price)),
+            )
+        })
+        .collect();
+    assert_eq!(stored, served);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_history_series_waits_its_backoff_and_status_says_why() {
+    let sim = sim().await;
+    // Every funding-rate answer is malformed from the start.
+    sim.usdm().set_malformed("/fapi/v1/fundingRate", true);
+    let dir = tempdir();
+    let config = futures_config(&sim, dir.path(), &["BTCUSDT"], &[]);
+    let db = config.storage.database.clone();
+    let socket = config.control.socket.clone();
+    // A long first backoff (10 s, equal jitter: 5 to 10 s) against beats every 2 s.
+    let options = BackfillOptions {
+        retry_base: Duration::from_secs(10),
+        retry_cap: Duration::from_secs(60),
+        ..fast()
+    };
+    let (daemon, _handles) = InProcess::start_with(config, options).await;
+    let funding_requests = || {
+        sim.usdm()
+            .request_log()
+            .iter()
+            .filter(|r| r.path == "/fapi/v1/fundingRate")
+            .count()
+    };
+    wait_until("a funding-rate request", Duration::from_secs(20), || {
+        funding_requests() >= 1
+    })
+    .await;
+    let beats = query_i64(&db, "SELECT COUNT(*) FROM heartbeats");
+    wait_until("two more beats", Duration::from_secs(20), || {
+        query_i64(&db, "SELECT COUNT(*) FROM heartbeats") >= beats + 2
+    })
+    .await;
+    // A pass runs after every beat, but the failed series waits its backoff.
+    assert_eq!(
+        funding_requests(),
+        1,
+        "asked again before its backoff ended"
+    );
+    let mut c = tradebeat::control::Client::connect(&socket).await.unwrap();
+    let status = c.call::<Status>(&NoParams {}).await.unwrap();
+    let usdm = status
+        .futures
+        .iter()
+        .find(|m| m.market == Market::UsdM)
+        .unwrap();
+    let funding = usdm
+        .history
+        .iter()
+        .find(|h| h.series == "funding")
+        .expect("the funding series");
+    let error = funding.last_error.as_deref().expect("its failure");
+    assert!(error.contains("fundingRate"), "{error}");
+    let retry_at = funding.retry_at.expect("its retry time");
+    assert!(
+        retry_at > status.now && retry_at <= status.now + 10_000,
+        "{retry_at} vs {}",
+        status.now
+    );
+    // The other series is not held back by it.
+    let oi = usdm
+        .history
+        .iter()
+        .find(|h| h.series == "open_interest_5m")
+        .unwrap();
+    assert_eq!(oi.last_error, None);
+    assert!(oi.rows > 0, "{oi:?}");
+    daemon.stop().await;
 }

@@ -10,7 +10,9 @@
 //! market's client keeps at background priority. Each series resumes from the newest stored
 //! row (back to the symbol's `backfill_days` at most), pages oldest first, and commits each
 //! page in one transaction: a restart or a `kill -9` resumes where the data stop. A page
-//! that fails is logged and asked for again at the next pass.
+//! that fails is logged and its series waits the backfill's backoff
+//! ([`crate::retry::backfill`], longer for a `Retry-After` or a ban) before a pass asks for
+//! it again. [`BackfillHandle::history`] tells where each series stands (for `status`).
 //!
 //! Binance keeps open-interest history for the last 30 days only: the older part of the
 //! wanted range is recorded once in `open_interest_gaps` with reason
@@ -19,12 +21,14 @@
 //! <https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Get-Funding-Rate-History>.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::plan;
-use super::{Ctx, lock};
+use super::{BackfillError, BackfillHandle, Ctx, lock};
 use crate::domain::{DAY_MS, Interval, Market, Symbol, SymbolStatus};
 use crate::exchange::futures::{FUNDING_RATE_MAX_LIMIT, OPEN_INTEREST_HIST_MAX_LIMIT};
 use crate::exchange::{ExchangeError, MarketClient};
+use crate::retry::Delays;
 use crate::store::{NOT_KEPT_BY_EXCHANGE, OpenInterestGap, StoreError, SymbolRow};
 
 /// The `openInterestHist` period the backfill stores (`open_interest.period`).
@@ -45,6 +49,54 @@ pub fn is_perpetual(market: Market, symbol: &Symbol) -> bool {
         Market::UsdM => !symbol.as_str().contains('_'),
         Market::CoinM => symbol.as_str().ends_with("_PERP"),
         _ => false,
+    }
+}
+
+/// The history series' keys in the backfill's per-series maps.
+const FUNDING: &str = "funding";
+const OPEN_INTEREST: &str = "open_interest";
+
+/// A history series that failed: the backoff of its failures so far, when it may be tried
+/// again (local clock, ms) and why it failed.
+#[derive(Debug)]
+pub(super) struct HistoryRetry {
+    delays: Delays,
+    retry_at: i64,
+    error: String,
+}
+
+/// Where one history series of a followed futures perpetual stands: the stored rows and,
+/// after a failure, why and when it is tried again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryState {
+    pub symbol_id: i64,
+    pub symbol: Symbol,
+    /// `funding` or `open_interest_<period>` ([`OPEN_INTEREST_PERIOD`]).
+    pub series: String,
+    /// Rows stored.
+    pub rows: u64,
+    /// Oldest and newest stored time, ms.
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
+    /// The range recorded as not kept by the exchange, first and last time missing, ms.
+    pub not_kept: Option<(i64, i64)>,
+    /// Why the last attempt failed; `None` after a success.
+    pub last_error: Option<String>,
+    /// When it is tried again after failures (local clock, ms).
+    pub retry_at: Option<i64>,
+}
+
+/// The wait after a failed history page: the backoff's next wait, at least the
+/// `Retry-After` of a 429 or the rest of a ban (exchange time `server_now`).
+fn wait_after(e: &HistoryError, backoff: Duration, server_now: i64) -> Duration {
+    match e {
+        HistoryError::Exchange(ExchangeError::RateLimited { retry_after_ms }) => {
+            backoff.max(Duration::from_millis(*retry_after_ms))
+        }
+        HistoryError::Exchange(ExchangeError::Banned { until_ms }) => backoff.max(
+            Duration::from_millis(u64::try_from(until_ms - server_now).unwrap_or(0)),
+        ),
+        _ => backoff,
     }
 }
 
@@ -100,15 +152,55 @@ impl Ctx {
                     continue;
                 }
             }
-            if let Err(e) = self.funding_history(&client, &row).await {
-                tracing::warn!(market = row.market.as_str(), symbol = %row.symbol, error = %e,
-                    "funding-rate history page failed; asked again at the next pass");
+            if self.history_due(row.id, FUNDING) {
+                let result = self.funding_history(&client, &row).await;
+                self.history_outcome(&client, &row, FUNDING, result);
             }
-            if let Err(e) = self.open_interest_history(&client, &row).await {
-                tracing::warn!(market = row.market.as_str(), symbol = %row.symbol, error = %e,
-                    "open-interest history page failed; asked again at the next pass");
+            if self.history_due(row.id, OPEN_INTEREST) {
+                let result = self.open_interest_history(&client, &row).await;
+                self.history_outcome(&client, &row, OPEN_INTEREST, result);
             }
         }
+    }
+
+    /// Whether a history series may be asked for now: not while the backoff of its last
+    /// failure runs.
+    fn history_due(&self, symbol_id: i64, series: &'static str) -> bool {
+        let now = self.clock.now_ms();
+        lock(&self.history_retry)
+            .get(&(symbol_id, series))
+            .is_none_or(|r| now >= r.retry_at)
+    }
+
+    /// Records how a series' attempt ended: a success clears its backoff; a failure is
+    /// logged and waits the backoff's next wait (or a `Retry-After`, or a ban's end).
+    fn history_outcome(
+        &self,
+        client: &MarketClient,
+        row: &SymbolRow,
+        series: &'static str,
+        result: Result<(), HistoryError>,
+    ) {
+        let key = (row.id, series);
+        let mut retries = lock(&self.history_retry);
+        let Err(e) = result else {
+            retries.remove(&key);
+            return;
+        };
+        let entry = retries.entry(key).or_insert_with(|| HistoryRetry {
+            delays: self.retry_policy().delays(),
+            retry_at: 0,
+            error: String::new(),
+        });
+        let wait = wait_after(&e, entry.delays.next_wait(), client.server_now_ms());
+        entry.retry_at = self
+            .clock
+            .now_ms()
+            .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+        entry.error = e.to_string();
+        tracing::warn!(market = row.market.as_str(), symbol = %row.symbol, series, error = %e,
+            retry_in_ms = wait.as_millis() as u64,
+            "futures history page failed; asked again after the backoff");
     }
 
     /// The oldest time wanted for `row`'s history now: its `backfill_days` before `now`.
@@ -270,6 +362,58 @@ impl Ctx {
     }
 }
 
+impl BackfillHandle {
+    /// Where the history of each followed perpetual of `market` stands: funding events and
+    /// open interest at [`OPEN_INTEREST_PERIOD`], from the database, with the last failure
+    /// and its retry time while a backoff runs.
+    ///
+    /// # Errors
+    /// [`BackfillError`] when the database cannot be read.
+    pub async fn history(&self, market: Market) -> Result<Vec<HistoryState>, BackfillError> {
+        let (funding, open_interest) = self
+            .ctx
+            .store
+            .run(move |s| {
+                Ok((
+                    s.history_series(market, None)?,
+                    s.history_series(market, Some(OPEN_INTEREST_PERIOD))?,
+                ))
+            })
+            .await?;
+        let retries = lock(&self.ctx.history_retry);
+        let mut out = Vec::new();
+        for (key, name, rows) in [
+            (FUNDING, FUNDING.to_string(), funding),
+            (
+                OPEN_INTEREST,
+                format!("{OPEN_INTEREST}_{OPEN_INTEREST_PERIOD}"),
+                open_interest,
+            ),
+        ] {
+            for h in rows.into_iter().filter(|h| is_perpetual(market, &h.symbol)) {
+                let retry = retries.get(&(h.symbol_id, key));
+                out.push(HistoryState {
+                    symbol_id: h.symbol_id,
+                    symbol: h.symbol,
+                    series: name.clone(),
+                    rows: h.rows,
+                    oldest: h.oldest,
+                    newest: h.newest,
+                    not_kept: h.gap,
+                    last_error: retry.map(|r| r.error.clone()),
+                    retry_at: retry.map(|r| r.retry_at),
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            a.symbol
+                .cmp(&b.symbol)
+                .then_with(|| a.series.cmp(&b.series))
+        });
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,5 +426,22 @@ mod tests {
         assert!(is_perpetual(Market::CoinM, &s("BTCUSD_PERP")));
         assert!(!is_perpetual(Market::CoinM, &s("BTCUSD_251226")));
         assert!(!is_perpetual(Market::Spot, &s("BTCUSDT")));
+    }
+
+    #[test]
+    fn a_failed_page_waits_the_backoff_or_longer_for_a_retry_after_or_a_ban() {
+        let backoff = Duration::from_secs(2);
+        let io = HistoryError::Exchange(ExchangeError::InvalidRequest("x".into()));
+        assert_eq!(wait_after(&io, backoff, 0), backoff);
+        let limited = HistoryError::Exchange(ExchangeError::RateLimited {
+            retry_after_ms: 30_000,
+        });
+        assert_eq!(wait_after(&limited, backoff, 0), Duration::from_secs(30));
+        let banned = HistoryError::Exchange(ExchangeError::Banned { until_ms: 1_000 });
+        assert_eq!(wait_after(&banned, backoff, 500), backoff);
+        assert_eq!(
+            wait_after(&banned, backoff, -60_000),
+            Duration::from_secs(61)
+        );
     }
 }

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use super::ControlContext;
 use super::actions::{ActionSource, action_row, changes_state};
+use super::protocol::ContractView;
 use super::protocol::{
     self, BackfillStart, BackfillStartParams, BackfillSummary, BalanceList, BalanceListParams,
     BalanceView, BeatView, ErrorObject, JobView, KlineList, KlineListParams, KlineView, Method,
@@ -526,6 +527,7 @@ async fn symbol_add(
         )
         .with_data(json!({ "symbol": symbol, "status": listed.status.as_str() })));
     }
+    let contract = futures_queries::checked_contract(&ctx, &exchange, &symbol, market)?;
     let now = ctx.clock.now_ms();
     let intervals = p.intervals;
     let days = p.backfill_days;
@@ -537,6 +539,7 @@ async fn symbol_add(
         Registration::Registered(row) => row,
         Registration::AlreadyActive(row) => return Err(already_registered(&row)),
     };
+    let contract = futures_queries::store_contract(&ctx, market, contract, now).await;
     tracing::info!(market = market.as_str(), symbol = %row.symbol, id = row.id,
         "symbol registered on the control socket");
     // Every market is backfilled (futures through their own clients and budgets).
@@ -549,7 +552,10 @@ async fn symbol_add(
         }
     };
     Ok(SymbolAdded {
-        symbol: symbol_view(&ctx, &row),
+        symbol: SymbolView {
+            contract,
+            ..symbol_view(&ctx, &row)
+        },
         backfill,
         backfill_error,
     })
@@ -589,6 +595,7 @@ async fn symbol_list(
     let active = p.active;
     let market = p.market.unwrap_or(Market::Spot);
     let series = db(&ctx.store, move |s| s.symbol_series(market, active)).await?;
+    let (contracts, history) = futures_queries::symbols_extras(&ctx, market).await?;
     let jobs = match ctx.backfill.jobs(None).await {
         Ok(jobs) => jobs,
         Err(e) => {
@@ -613,7 +620,11 @@ async fn symbol_list(
                 })
                 .collect(),
             backfill: by_symbol.get(&s.row.id).map(|jobs| summarize(jobs)),
-            symbol: symbol_view(&ctx, &s.row),
+            history: history.get(&s.row.id).cloned().unwrap_or_default(),
+            symbol: SymbolView {
+                contract: contracts.get(&s.row.id).map(ContractView::from),
+                ..symbol_view(&ctx, &s.row)
+            },
         })
         .collect())
 }
@@ -1072,6 +1083,7 @@ fn symbol_view(ctx: &ControlContext, row: &SymbolRow) -> SymbolView {
             .unwrap_or(ctx.config.market_data.backfill_days),
         added_at: row.added_at,
         updated_at: row.updated_at,
+        contract: None,
     }
 }
 

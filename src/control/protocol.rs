@@ -809,6 +809,8 @@ mod watchlist;
 pub use watchlist::*;
 mod futures_trading;
 pub use futures_trading::*;
+mod contracts;
+pub use contracts::*;
 
 /// Parameters of a method that takes none (`{}` or absent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -1216,6 +1218,10 @@ pub struct SymbolView {
     pub added_at: i64,
     /// Last changed, ms.
     pub updated_at: i64,
+    /// A futures symbol's contract spec as stored from its market's `exchangeInfo`;
+    /// absent on spot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<ContractView>,
 }
 
 /// `symbol.add`'s result: the row, and the backfill jobs it started.
@@ -1241,6 +1247,10 @@ pub struct SymbolEntry {
     pub newest: Vec<SeriesView>,
     /// Its backfill jobs summed up; `null`: no jobs.
     pub backfill: Option<BackfillSummary>,
+    /// A futures perpetual's history backfill (funding events, open interest at `5m`);
+    /// absent on spot and delivery contracts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryView>,
 }
 
 /// The newest stored candle of one interval.
@@ -1382,6 +1392,10 @@ pub struct MarketStatusView {
     pub clock_offset_ms: i64,
     /// What went wrong in this market's part of the last beat; `None` when nothing did.
     pub last_error: Option<String>,
+    /// The history backfill of its followed perpetuals: one entry per symbol and series
+    /// (funding events, open interest at `5m`).
+    #[serde(default)]
+    pub history: Vec<HistoryView>,
 }
 
 /// One stored candle; prices and volumes as decimal strings.

@@ -3,7 +3,7 @@
 
 use super::{table, utc};
 use crate::control::protocol::{
-    FundingRateView, MarkPriceView, MarketStatusView, OpenInterestView,
+    ContractView, FundingRateView, HistoryView, MarkPriceView, MarketStatusView, OpenInterestView,
 };
 use crate::domain::{Market, Symbol};
 
@@ -114,6 +114,49 @@ pub fn describe_market(m: &MarketStatusView) -> String {
     text
 }
 
+/// A futures contract spec in one line: type, size (quote asset per contract), delivery
+/// and listing dates (UTC).
+pub fn describe_contract(c: &ContractView) -> String {
+    let mut text = if c.contract_type.is_empty() {
+        "contract type not given".to_string()
+    } else {
+        c.contract_type.clone()
+    };
+    if let Some(size) = &c.contract_size {
+        text.push_str(&format!(", {size} quote per contract"));
+    }
+    if let Some(d) = c.delivery_date {
+        text.push_str(&format!(", delivery {} UTC", utc(d)));
+    }
+    if let Some(d) = c.onboard_date {
+        text.push_str(&format!(", listed {} UTC", utc(d)));
+    }
+    text
+}
+
+/// One history series in `ctl status` and `ctl symbols`: rows, stored range, what the
+/// exchange no longer keeps, and a failure with its retry time.
+pub fn describe_history(h: &HistoryView) -> String {
+    let mut text = format!("{} {}: {} row(s)", h.symbol, h.series, h.rows);
+    if let (Some(a), Some(b)) = (h.oldest, h.newest) {
+        text.push_str(&format!(", {} to {} UTC", utc(a), utc(b)));
+    }
+    if let Some([a, b]) = h.not_kept {
+        text.push_str(&format!(
+            ", not kept by the exchange {} to {} UTC",
+            utc(a),
+            utc(b)
+        ));
+    }
+    if let Some(e) = &h.last_error {
+        text.push_str(&format!("; failed: {e}"));
+        if let Some(t) = h.retry_at {
+            text.push_str(&format!(" (retry at {} UTC)", utc(t)));
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +191,37 @@ mod tests {
             mark_price: None,
         }];
         assert!(render_funding(&funding, &symbol, Market::UsdM).contains("-0.0001"));
+    }
+
+    #[test]
+    fn contract_and_history_lines_name_what_is_stored() {
+        let c = ContractView {
+            contract_type: "CURRENT_QUARTER".into(),
+            contract_size: Some("100".into()),
+            delivery_date: Some(1_795_262_400_000),
+            onboard_date: None,
+        };
+        assert_eq!(
+            describe_contract(&c),
+            "CURRENT_QUARTER, 100 quote per contract, delivery 2026-11-21 12:00:00 UTC"
+        );
+        let h = HistoryView {
+            symbol: "BTCUSD_PERP".parse().unwrap(),
+            series: "open_interest_5m".into(),
+            rows: 2,
+            oldest: Some(1_795_262_400_000),
+            newest: Some(1_795_262_700_000),
+            not_kept: Some([0, 1_795_262_399_999]),
+            last_error: Some("HTTP 503".into()),
+            retry_at: Some(1_795_262_460_000),
+        };
+        let text = describe_history(&h);
+        for want in [
+            "BTCUSD_PERP open_interest_5m: 2 row(s), 2026-11-21 12:00:00 to 2026-11-21 12:05:00 UTC",
+            "not kept by the exchange 1970-01-01 00:00:00 to 2026-11-21 11:59:59 UTC",
+            "failed: HTTP 503 (retry at 2026-11-21 12:01:00 UTC)",
+        ] {
+            assert!(text.contains(want), "{want:?} in {text}");
+        }
     }
 }

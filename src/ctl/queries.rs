@@ -81,8 +81,15 @@ pub fn render_market(m: &MarketView) -> String {
     };
     let n = |v: Option<u32>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
     let types: Vec<String> = m.order_types.iter().map(|t| t.to_string()).collect();
-    pairs(&[
-        ("symbol", format!("{} ({})", m.symbol, m.market)),
+    let contract = m
+        .contract
+        .as_ref()
+        .map(super::futures_tables::describe_contract);
+    let mut lines = vec![("symbol", format!("{} ({})", m.symbol, m.market))];
+    if let Some(c) = contract {
+        lines.push(("contract", c));
+    }
+    lines.extend([
         ("status", m.status.clone()),
         ("assets", format!("{} / {}", m.base_asset, m.quote_asset)),
         ("tick size", d(m.tick_size)),
@@ -111,7 +118,8 @@ pub fn render_market(m: &MarketView) -> String {
             }
             .to_string(),
         ),
-    ])
+    ]);
+    pairs(&lines)
 }
 
 /// Fills, newest first, one row each.

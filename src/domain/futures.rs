@@ -73,9 +73,86 @@ pub fn is_contract_finished(status: &str) -> bool {
     )
 }
 
+/// The contract specification of a futures symbol, as its market's `exchangeInfo` gives it
+/// (Binance: "Exchange Information" in
+/// <https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Exchange-Information>
+/// and
+/// <https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/rest-api/Exchange-Information>).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractSpec {
+    pub symbol: Symbol,
+    /// `PERPETUAL`, `CURRENT_QUARTER`, `NEXT_QUARTER`, … as Binance names it; empty when
+    /// the exchange sent none.
+    pub contract_type: String,
+    /// The value of one contract in the quote asset (COIN-M: e.g. 100 USD for BTC, 10 USD
+    /// for the others); `None` on USDⓈ-M, whose quantities are in the base asset.
+    pub contract_size: Option<Decimal>,
+    /// When the contract is delivered, ms (Binance gives perpetuals a date in 2100);
+    /// `None` when not given.
+    pub delivery_date: Option<i64>,
+    /// When the contract was listed, ms; `None` when not given.
+    pub onboard_date: Option<i64>,
+}
+
+impl ContractSpec {
+    /// Whether the contract can be followed at `now_ms`: a delivery contract whose
+    /// delivery date has passed cannot, nor a contract whose size is not positive.
+    ///
+    /// # Errors
+    /// A one-line reason, naming the symbol.
+    pub fn check(&self, now_ms: i64) -> Result<(), String> {
+        if let Some(size) = self.contract_size
+            && size <= Decimal::ZERO
+        {
+            return Err(format!(
+                "contract {} has a contract size of {size}, which is not positive",
+                self.symbol
+            ));
+        }
+        if self.contract_type != "PERPETUAL"
+            && let Some(delivery) = self.delivery_date
+            && delivery > 0
+            && delivery <= now_ms
+        {
+            return Err(format!(
+                "contract {} ({}) was delivered at {delivery} ms",
+                self.symbol, self.contract_type
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spec(contract_type: &str, size: Option<&str>, delivery: Option<i64>) -> ContractSpec {
+        ContractSpec {
+            symbol: "BTCUSD_251226".parse().unwrap(),
+            contract_type: contract_type.to_string(),
+            contract_size: size.map(|s| s.parse().unwrap()),
+            delivery_date: delivery,
+            onboard_date: None,
+        }
+    }
+
+    #[test]
+    fn a_delivered_or_sizeless_contract_is_refused() {
+        assert_eq!(
+            spec("PERPETUAL", Some("100"), Some(4_133_404_800_000)).check(10),
+            Ok(())
+        );
+        assert_eq!(
+            spec("CURRENT_QUARTER", Some("100"), Some(20)).check(10),
+            Ok(())
+        );
+        assert_eq!(spec("PERPETUAL", None, Some(5)).check(10), Ok(()));
+        let delivered = spec("CURRENT_QUARTER", Some("100"), Some(10)).check(10);
+        assert!(delivered.unwrap_err().contains("delivered at 10"));
+        let sizeless = spec("PERPETUAL", Some("0"), None).check(10);
+        assert!(sizeless.unwrap_err().contains("not positive"));
+    }
 
     #[test]
     fn finished_statuses_are_the_ends_of_a_contract() {

@@ -14,7 +14,8 @@ use super::futures::FuturesClient;
 use super::spot::SpotClient;
 use super::weight::WeightStatus;
 use crate::domain::{
-    ExchangeInfo, FundingRate, Interval, Kline, MarkPrice, Market, OpenInterest, Symbol, Ticker,
+    ContractSpec, ExchangeInfo, FundingRate, Interval, Kline, MarkPrice, Market, OpenInterest,
+    Symbol, Ticker,
 };
 
 /// The market-data client of one market. Cheap to clone (clones share the pool, the clock
@@ -203,6 +204,24 @@ impl MarketClient {
         match self {
             MarketClient::Spot(c) => c.cached_exchange_info(max_age_ms),
             MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.cached_exchange_info(max_age_ms),
+        }
+    }
+
+    /// The futures contract spec of `symbol` from the newest `exchangeInfo` this client
+    /// read; `None` on spot, before the first read, or when it was not listed.
+    pub fn contract_spec(&self, symbol: &Symbol) -> Option<ContractSpec> {
+        match self {
+            MarketClient::Spot(_) => None,
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.contract_spec(symbol),
+        }
+    }
+
+    /// Every futures contract spec of the newest `exchangeInfo` this client read (empty on
+    /// spot).
+    pub fn contract_specs(&self) -> Vec<ContractSpec> {
+        match self {
+            MarketClient::Spot(_) => Vec::new(),
+            MarketClient::Usdm(c) | MarketClient::Coinm(c) => c.contract_specs(),
         }
     }
 

@@ -36,6 +36,8 @@ mod futures;
 pub use futures::{BEAT_PERIOD, MarkPriceRow, OpenInterestRow};
 mod futures_history;
 pub use futures_history::{NOT_KEPT_BY_EXCHANGE, OpenInterestGap};
+mod futures_specs;
+pub use futures_specs::HistorySeries;
 mod paper;
 pub use paper::{PaperIds, SymbolFills};
 pub mod export;

@@ -1077,7 +1077,7 @@ mod tests {
                      DROP TABLE trading_mode; DROP TABLE actions; DROP TABLE watchlist;
                      DROP TABLE strategy_runs; DROP TABLE trade_strategies;
                      DROP TABLE strategies; DROP TABLE open_interest_gaps;
-                     DROP TABLE positions;",
+                     DROP TABLE positions; DROP TABLE contract_specs;",
                 )
                 .unwrap();
             store

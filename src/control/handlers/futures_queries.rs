@@ -1,14 +1,19 @@
 //! The futures queries of the control socket: `mark_price.list`, `funding_rate.list`,
 //! `open_interest.list`, read from the store only (no request to the exchange).
 
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use serde_json::json;
 
 use super::{ControlContext, db, not_on_market};
 use crate::control::protocol::{
-    self, ErrorObject, FundingRateView, FuturesListParams, MarkPriceView, MarketStatusView,
-    OpenInterestView, SymbolCountsView, WeightView,
+    self, ErrorObject, FundingRateView, FuturesListParams, HistoryView, MarkPriceView,
+    MarketStatusView, OpenInterestView, SymbolCountsView, WeightView,
 };
-use crate::domain::{Market, OPEN_INTEREST_PERIODS};
+use crate::control::protocol::{ContractView, code};
+use crate::domain::{ContractSpec, Market, OPEN_INTEREST_PERIODS, Symbol};
+use crate::exchange::MarketClient;
 use crate::store::BEAT_PERIOD;
 
 /// The checked query: the symbol's id, the range and the limit.
@@ -151,6 +156,13 @@ pub(super) async fn market_status(
         let market = client.market();
         let counts = db(&ctx.store, move |s| s.symbol_counts(market)).await?;
         let weight = client.weight();
+        let history = match ctx.backfill.history(market).await {
+            Ok(states) => states.iter().map(history_view).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "futures history could not be read for status");
+                Vec::new()
+            }
+        };
         out.push(MarketStatusView {
             market,
             symbols: SymbolCountsView {
@@ -165,7 +177,105 @@ pub(super) async fn market_status(
             },
             clock_offset_ms: client.clock_offset_ms(),
             last_error,
+            history,
         });
     }
     Ok(out)
+}
+
+/// A history series' state as the protocol shows it.
+pub(super) fn history_view(h: &crate::backfill::history::HistoryState) -> HistoryView {
+    HistoryView {
+        symbol: h.symbol.clone(),
+        series: h.series.clone(),
+        rows: h.rows,
+        oldest: h.oldest,
+        newest: h.newest,
+        not_kept: h.not_kept.map(|(a, b)| [a, b]),
+        last_error: h.last_error.clone(),
+        retry_at: h.retry_at,
+    }
+}
+
+/// `-32001` for a symbol its futures market's `exchangeInfo` does not list, naming the
+/// market.
+pub(super) fn not_listed(symbol: &Symbol, market: Market) -> ErrorObject {
+    ErrorObject::new(
+        code::UNKNOWN_SYMBOL,
+        format!("symbol {symbol} is not listed by the exchange on the {market} market"),
+    )
+    .with_data(json!({ "symbol": symbol, "market": market.as_str() }))
+}
+
+/// `symbol.add`'s check of a futures contract against its market's `exchangeInfo` (read
+/// just before): a delivery contract past its delivery date, or a contract without a
+/// positive size, is refused with `-32002` (not trading). `None` on spot.
+pub(super) fn checked_contract(
+    ctx: &ControlContext,
+    exchange: &MarketClient,
+    symbol: &Symbol,
+    market: Market,
+) -> Result<Option<ContractSpec>, ErrorObject> {
+    let Some(spec) = exchange.contract_spec(symbol) else {
+        return Ok(None);
+    };
+    let now = exchange.server_now_ms().max(ctx.clock.now_ms());
+    spec.check(now).map_err(|reason| {
+        ErrorObject::new(
+            code::SYMBOL_NOT_TRADING,
+            format!("symbol {symbol} cannot be followed on the {market} market: {reason}"),
+        )
+        .with_data(json!({
+            "symbol": symbol,
+            "market": market.as_str(),
+            "contract_type": spec.contract_type,
+            "delivery_date": spec.delivery_date,
+        }))
+    })?;
+    Ok(Some(spec))
+}
+
+/// Stores a just-registered futures symbol's contract spec; returns it as shown. A
+/// failed write is logged (the beats write it again at their next `exchangeInfo`).
+pub(super) async fn store_contract(
+    ctx: &ControlContext,
+    market: Market,
+    spec: Option<ContractSpec>,
+    now: i64,
+) -> Option<ContractView> {
+    let spec = spec?;
+    let view = ContractView::from(&spec);
+    let stored = db(&ctx.store, move |s| {
+        s.upsert_contract_specs(market, std::slice::from_ref(&spec), now)
+    })
+    .await;
+    if let Err(e) = stored {
+        tracing::warn!(market = market.as_str(), error = ?e, "contract spec not stored");
+    }
+    Some(view)
+}
+
+/// `symbol.list`'s futures extras: the stored contract specs and the history backfill's
+/// state, by symbol id (empty on spot).
+pub(super) async fn symbols_extras(
+    ctx: &ControlContext,
+    market: Market,
+) -> Result<(HashMap<i64, ContractSpec>, HashMap<i64, Vec<HistoryView>>), ErrorObject> {
+    if market == Market::Spot {
+        return Ok((HashMap::new(), HashMap::new()));
+    }
+    let specs = db(&ctx.store, move |s| s.contract_specs(market)).await?;
+    let mut history: HashMap<i64, Vec<HistoryView>> = HashMap::new();
+    match ctx.backfill.history(market).await {
+        Ok(states) => {
+            for h in &states {
+                history
+                    .entry(h.symbol_id)
+                    .or_default()
+                    .push(history_view(h));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "futures history could not be read for symbol.list"),
+    }
+    Ok((specs, history))
 }

@@ -110,10 +110,15 @@ pub(super) async fn market_get(
 ) -> Result<MarketView, ErrorObject> {
     let market = p.market.unwrap_or(Market::Spot);
     let info = market_info(&ctx, market).await?;
-    let listed = info
-        .symbol(&p.symbol)
-        .ok_or_else(|| unknown_symbol(&p.symbol))?;
-    Ok(market_view(market, listed))
+    let listed = info.symbol(&p.symbol).ok_or_else(|| match market {
+        Market::Spot => unknown_symbol(&p.symbol),
+        _ => super::futures_queries::not_listed(&p.symbol, market),
+    })?;
+    let contract = market_client(&ctx, market)?.contract_spec(&p.symbol);
+    Ok(MarketView {
+        contract: contract.as_ref().map(Into::into),
+        ..market_view(market, listed)
+    })
 }
 
 /// Decimal places of a step (`0.0100` → 2); `None` for no step (zero).
@@ -148,6 +153,7 @@ fn market_view(market: crate::domain::Market, s: &SymbolInfo) -> MarketView {
         quantity_precision: f.lot_size.and_then(|l| places(l.step_size)),
         order_types: f.order_types.clone(),
         quote_order_qty_market_allowed: f.quote_order_qty_market_allowed,
+        contract: None,
     }
 }
 

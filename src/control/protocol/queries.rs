@@ -176,6 +176,10 @@ pub struct MarketView {
     /// Whether MARKET orders may give a quote quantity.
     #[serde(rename = "quote_order_qty_market_allowed")]
     pub quote_order_qty_market_allowed: bool,
+    /// A futures symbol's contract spec (type, size, delivery and onboard dates) from its
+    /// market's `exchangeInfo`; absent on spot.
+    #[serde(rename = "contract", default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<super::ContractView>,
 }
 
 /// One fill of yours (`trade.list`), from `executions`. Decimals are strings.

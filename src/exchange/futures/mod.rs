@@ -18,6 +18,9 @@ mod wire;
 
 pub use trading::FUTURES_ORDERS_MAX_LIMIT;
 
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
 use url::Url;
 
 use super::error::ExchangeError;
@@ -25,7 +28,8 @@ use super::transport::{Api, ClientOptions, Endpoint, RestClient, decode};
 use super::weight::WeightStatus;
 use crate::clock::Clock;
 use crate::domain::{
-    ExchangeInfo, FundingRate, Interval, Kline, MarkPrice, Market, OpenInterest, Symbol, Ticker,
+    ContractSpec, ExchangeInfo, FundingRate, Interval, Kline, MarkPrice, Market, OpenInterest,
+    Symbol, Ticker,
 };
 
 /// Largest `limit` of the futures `klines` (1500 on both markets); the daemon asks for at
@@ -76,6 +80,8 @@ fn klines_weight(limit: u16) -> u32 {
 pub struct FuturesClient {
     rest: RestClient,
     paths: &'static Paths,
+    /// The contract specs of the newest `exchangeInfo` read through any handle.
+    specs: Arc<RwLock<HashMap<Symbol, ContractSpec>>>,
 }
 
 impl FuturesClient {
@@ -104,6 +110,7 @@ impl FuturesClient {
         Ok(FuturesClient {
             rest: RestClient::new(options, clock, Api { time: paths.time })?,
             paths,
+            specs: Arc::default(),
         })
     }
 
@@ -117,6 +124,7 @@ impl FuturesClient {
         FuturesClient {
             rest: self.rest.background(),
             paths: self.paths,
+            specs: Arc::clone(&self.specs),
         }
     }
 
@@ -126,6 +134,7 @@ impl FuturesClient {
         FuturesClient {
             rest: self.rest.control(),
             paths: self.paths,
+            specs: Arc::clone(&self.specs),
         }
     }
 
@@ -204,7 +213,8 @@ impl FuturesClient {
     }
 
     /// `GET …/exchangeInfo` (weight 1): the market's contracts, their status and filters;
-    /// adopts its one-minute `REQUEST_WEIGHT` limit as this market's weight budget.
+    /// adopts its one-minute `REQUEST_WEIGHT` limit as this market's weight budget and
+    /// keeps the contract specs ([`FuturesClient::contract_spec`]).
     /// COIN-M's `contractStatus` is read as the status. Symbols whose names are not valid
     /// [`Symbol`]s are left out.
     ///
@@ -214,9 +224,36 @@ impl FuturesClient {
         let endpoint = self.paths.exchange_info;
         let reply = self.rest.get(endpoint, &[]).await?;
         let info = parse_exchange_info(&reply.body).map_err(decode(endpoint))?;
+        let specs = wire::parse_contract_specs(&reply.body).map_err(decode(endpoint))?;
         self.rest.adopt_limits(&info);
         self.rest.remember_exchange_info(&info);
+        *self.specs.write().unwrap_or_else(PoisonError::into_inner) =
+            specs.into_iter().map(|c| (c.symbol.clone(), c)).collect();
         Ok(info)
+    }
+
+    /// The contract spec of `symbol` (type, size, delivery and onboard dates) from the
+    /// newest [`FuturesClient::exchange_info`] read through any handle of this client;
+    /// `None` before the first or when it did not list `symbol`. Sends nothing.
+    pub fn contract_spec(&self, symbol: &Symbol) -> Option<ContractSpec> {
+        self.specs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(symbol)
+            .cloned()
+    }
+
+    /// Every contract spec of the newest [`FuturesClient::exchange_info`], by symbol name.
+    pub fn contract_specs(&self) -> Vec<ContractSpec> {
+        let mut all: Vec<ContractSpec> = self
+            .specs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        all
     }
 
     /// The 429s (request weight) and 418s seen since start.

@@ -150,3 +150,30 @@ fn klines_weight_follows_the_limit() {
     assert_eq!(klines_weight(1000), 5);
     assert_eq!(klines_weight(1500), 10);
 }
+
+#[test]
+fn recorded_exchange_info_gives_the_contract_specs() {
+    let specs =
+        wire::parse_contract_specs(&data("http_futures_market_exchange_info.json")).unwrap();
+    let btc = specs
+        .iter()
+        .find(|c| c.symbol.as_str() == "BTCUSDT")
+        .unwrap();
+    assert_eq!(btc.contract_type, "PERPETUAL");
+    assert_eq!(btc.contract_size, None);
+    assert_eq!(btc.delivery_date, Some(4_133_404_802_000));
+    assert_eq!(btc.onboard_date, Some(1_569_398_400_000));
+    // COIN-M: the contract size is a JSON number, in the quote asset.
+    let body = br#"{"symbols":[{"symbol":"BTCUSD_200925","contractType":"CURRENT_QUARTER",
+        "deliveryDate":1601020800000,"onboardDate":0,"contractSize":100}]}"#;
+    let specs = wire::parse_contract_specs(body).unwrap();
+    assert_eq!(specs[0].contract_size, Some(dec("100")));
+    assert_eq!(specs[0].delivery_date, Some(1_601_020_800_000));
+    assert_eq!(specs[0].onboard_date, None);
+    let bad = br#"{"symbols":[{"symbol":"BTCUSD_PERP","contractSize":[1]}]}"#;
+    assert!(
+        wire::parse_contract_specs(bad)
+            .unwrap_err()
+            .contains("contractSize")
+    );
+}

@@ -153,6 +153,7 @@ impl FuturesClient {
         Ok(FuturesClient {
             rest: self.rest.with_credentials(credentials, recv_window_ms)?,
             paths: self.paths,
+            specs: std::sync::Arc::clone(&self.specs),
         })
     }
 

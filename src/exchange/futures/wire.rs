@@ -14,7 +14,9 @@ use serde::de::{self, DeserializeOwned, Deserializer};
 
 use rust_decimal::Decimal;
 
-use crate::domain::{FundingRate, MarkPrice, OpenInterest, Symbol, Ticker, parse_decimal};
+use crate::domain::{
+    ContractSpec, FundingRate, MarkPrice, OpenInterest, Symbol, Ticker, parse_decimal,
+};
 use crate::exchange::wire::Int;
 
 /// An exact decimal sent as a string.
@@ -233,6 +235,66 @@ pub(super) fn parse_tickers(body: &[u8]) -> Result<Vec<Ticker>, String> {
                 .map_err(|_| format!("count {} is negative", t.count.0))?,
             open_time: t.open_time.0,
             close_time: t.close_time.0,
+        });
+    }
+    Ok(out)
+}
+
+/// The contract fields of one `exchangeInfo.symbols` element (the rest is read by the spot
+/// parser).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireContract {
+    symbol: String,
+    #[serde(default)]
+    contract_type: Option<String>,
+    /// A JSON number on COIN-M (`100`); accepted as a string too.
+    #[serde(default)]
+    contract_size: Option<serde_json::Value>,
+    #[serde(default)]
+    delivery_date: Option<Int>,
+    #[serde(default)]
+    onboard_date: Option<Int>,
+}
+
+#[derive(Deserialize)]
+struct WireContracts {
+    #[serde(default)]
+    symbols: Vec<WireContract>,
+}
+
+/// `exchangeInfo` → the [`ContractSpec`] of every listed symbol whose name is a valid
+/// [`Symbol`] (as the spot parser keeps them). A contract size that is neither a number
+/// nor a decimal string refuses the answer; a date of 0 is `None`.
+pub(super) fn parse_contract_specs(body: &[u8]) -> Result<Vec<ContractSpec>, String> {
+    let wire: WireContracts = from_json(body)?;
+    let mut out = Vec::with_capacity(wire.symbols.len());
+    for c in wire.symbols {
+        let Ok(symbol) = c.symbol.parse::<Symbol>() else {
+            continue;
+        };
+        let contract_size = match c.contract_size {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::Number(n)) => Some(
+                parse_decimal(&n.to_string())
+                    .map_err(|e| format!("symbols[{symbol}].contractSize: {e}"))?,
+            ),
+            Some(serde_json::Value::String(s)) => Some(
+                parse_decimal(&s).map_err(|e| format!("symbols[{symbol}].contractSize: {e}"))?,
+            ),
+            Some(other) => {
+                return Err(format!(
+                    "symbols[{symbol}].contractSize: {other} is not a number"
+                ));
+            }
+        };
+        let date = |d: Option<Int>| d.map(|d| d.0).filter(|&t| t > 0);
+        out.push(ContractSpec {
+            symbol,
+            contract_type: c.contract_type.unwrap_or_default(),
+            contract_size,
+            delivery_date: date(c.delivery_date),
+            onboard_date: date(c.onboard_date),
         });
     }
     Ok(out)
