@@ -443,6 +443,9 @@ fn apply_event(
         UserDataEvent::BalanceUpdate(b) => balance_update(tx, market, b, received_at, report),
         UserDataEvent::ListStatus(l) => list_status(tx, market, l, received_at, report),
         UserDataEvent::StreamTerminated { .. } | UserDataEvent::ServerShutdown { .. } => Ok(()),
+        UserDataEvent::Futures(f) => {
+            super::futures_user_data::apply(tx, market, f, received_at, report)
+        }
         UserDataEvent::Unknown {
             event_type,
             event_time,
@@ -814,7 +817,7 @@ fn list_status(
     Ok(())
 }
 
-fn keep_raw(
+pub(super) fn keep_raw(
     tx: &Transaction<'_>,
     market: Market,
     (event_type, event_time, raw, error): (&str, Option<i64>, &str, Option<&String>),

@@ -13,7 +13,10 @@
 
 mod coinm;
 mod usdm;
+mod user_data;
 mod wire;
+
+pub use user_data::{LISTEN_KEY_DOES_NOT_EXIST, ListenKeys, parse_futures_frame};
 
 use url::Url;
 
