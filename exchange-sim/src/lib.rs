@@ -171,6 +171,10 @@ pub use futures::{
     FUTURES_DATA_REQUESTS_PER_5MIN, FuturesMarket, FuturesSim, OPEN_INTEREST_HIST_KEPT_MS,
     SimFundingRate, SimFuturesKline, SimOpenInterest, SimPremiumIndex, delivery_symbol_at,
 };
+pub use futures::{
+    DEFAULT_LISTEN_KEY_TTL, SimAlgoOrder, SimFuturesBalance, SimFuturesOrder, SimFuturesTrade,
+    SimPosition, USER_EVENT_LOG_CAPACITY,
+};
 pub use market::{LISTING_MS, MAP_ANCHOR_MS, RECORDED_ANCHOR_MS, SHIFT_MINUTES};
 pub use orders::{OrderFault, SimBalance, SimOrder, SimTrade, TEST_API_KEY, TEST_API_SECRET};
 pub use rest::USED_WEIGHT_HEADER;
@@ -351,6 +355,9 @@ pub async fn spawn_with_futures_ports(
         ));
     }
     let (stop, mut stopped) = watch::channel(false);
+    for market in [&usdm, &coinm] {
+        tokio::spawn(futures::background(Arc::clone(market), stopped.clone()));
+    }
     let task = tokio::spawn(async move {
         // Stops when asked to, or when the last handle is dropped (sender gone).
         let serve_futures = futures_servers.into_iter().map(|(incoming, app)| {
@@ -386,11 +393,11 @@ pub async fn spawn_with_futures_ports(
     let usdm_url = futures_urls.pop().unwrap_or_default();
     Ok(SimHandle {
         usdm: FuturesSim {
-            shared: usdm,
+            shared: Arc::clone(&usdm),
             url: usdm_url.clone(),
         },
         coinm: FuturesSim {
-            shared: coinm,
+            shared: Arc::clone(&coinm),
             url: coinm_url.clone(),
         },
         usdm_url,
@@ -401,6 +408,7 @@ pub async fn spawn_with_futures_ports(
             stop,
             task: Mutex::new(Some(task)),
             shared: Arc::clone(&shared),
+            futures: [Arc::clone(&usdm), Arc::clone(&coinm)],
         }),
     })
 }
@@ -412,12 +420,17 @@ struct ServerControl {
     task: Mutex<Option<JoinHandle<()>>>,
     /// To end the WebSocket connections, which outlive the HTTP server's graceful stop.
     shared: Arc<Shared>,
+    /// To end the futures user-data streams likewise.
+    futures: [Arc<futures::FuturesShared>; 2],
 }
 
 impl Drop for ServerControl {
     fn drop(&mut self) {
         self.stop.send_replace(true);
         self.shared.ws.drop_all();
+        for market in &self.futures {
+            market.streams.drop_all();
+        }
     }
 }
 
@@ -824,6 +837,9 @@ impl SimHandle {
     pub async fn shutdown(self) {
         self.server.stop.send_replace(true);
         self.shared.ws.drop_all();
+        for market in &self.server.futures {
+            market.streams.drop_all();
+        }
         let task = lock(&self.server.task).take();
         if let Some(mut task) = task
             && tokio::time::timeout(SHUTDOWN_GRACE, &mut task)

@@ -386,8 +386,15 @@ impl Contracts {
             .unwrap_or_else(|| "TRADING".to_owned())
     }
 
-    /// The exchange-information answer at `now` with `weight_limit` REQUEST_WEIGHT/min.
-    pub(crate) fn exchange_info(&self, now: i64, weight_limit: u32) -> Value {
+    /// The exchange-information answer at `now` with `weight_limit` REQUEST_WEIGHT/min and
+    /// the ORDERS limits per minute and per 10 s.
+    pub(crate) fn exchange_info(
+        &self,
+        now: i64,
+        weight_limit: u32,
+        orders_per_min: u32,
+        orders_per_10s: u32,
+    ) -> Value {
         let status_key = match self.market {
             FuturesMarket::Usdm => "status",
             FuturesMarket::Coinm => "contractStatus",
@@ -403,8 +410,8 @@ impl Contracts {
             .collect();
         let rate_limits = json!([
             {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": weight_limit},
-            {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300}
+            {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": orders_per_min},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": orders_per_10s}
         ]);
         match self.market {
             FuturesMarket::Usdm => {
@@ -452,7 +459,7 @@ mod tests {
         let btc = c.get("BTCUSDT").expect("BTCUSDT");
         assert_eq!(btc.price_decimals, 2);
         assert_eq!(btc.onboard_ms, 1_569_398_400_000);
-        let info = c.exchange_info(5, 2400);
+        let info = c.exchange_info(5, 2400, 1200, 300);
         let filters: Vec<&str> = info["symbols"][0]["filters"]
             .as_array()
             .expect("filters")
@@ -498,13 +505,15 @@ mod tests {
         );
         c.set_status(&delivery, "SETTLING");
         assert_eq!(
-            c.exchange_info(0, 6000)["symbols"][2]["contractStatus"],
+            c.exchange_info(0, 6000, 1200, 300)["symbols"][2]["contractStatus"],
             "SETTLING"
         );
         c.delist(&delivery);
         assert!(c.get(&delivery).is_none());
         assert_eq!(
-            c.exchange_info(0, 6000)["symbols"].as_array().map(Vec::len),
+            c.exchange_info(0, 6000, 1200, 300)["symbols"]
+                .as_array()
+                .map(Vec::len),
             Some(2)
         );
     }

@@ -12,8 +12,12 @@
 
 mod contracts;
 mod derived;
+mod engine;
+mod knobs;
 mod rest;
 mod series;
+mod trade;
+mod user_stream;
 
 use std::{
     sync::{
@@ -24,6 +28,7 @@ use std::{
 };
 
 pub(crate) use rest::router;
+pub(crate) use user_stream::background;
 
 use crate::{
     RequestRecord,
@@ -34,6 +39,8 @@ use crate::{
 
 pub use contracts::{COINM_CONTRACT_SIZES, delivery_symbol_at};
 pub use derived::{FUNDING_INTERVAL_MS, OPEN_INTEREST_HIST_KEPT_MS};
+pub use knobs::{SimAlgoOrder, SimFuturesBalance, SimFuturesOrder, SimFuturesTrade, SimPosition};
+pub use user_stream::{DEFAULT_LISTEN_KEY_TTL, USER_EVENT_LOG_CAPACITY};
 
 /// A futures market of the simulator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -192,6 +199,10 @@ pub(crate) struct FuturesShared {
     pub contracts: contracts::Contracts,
     /// While set, every request is answered 429 (see [`FuturesSim::set_forced_429`]).
     pub forced_429: AtomicBool,
+    /// The account, its orders and positions (see the `engine` module).
+    pub engine: engine::Engine,
+    /// Listen keys and user-stream connections.
+    pub streams: user_stream::UserStreams,
 }
 
 impl FuturesShared {
@@ -210,6 +221,8 @@ impl FuturesShared {
                 config.extra_symbols,
             ),
             forced_429: AtomicBool::new(false),
+            engine: engine::Engine::new(market, config),
+            streams: user_stream::UserStreams::default(),
         }
     }
 }
@@ -386,3 +399,67 @@ impl FuturesSim {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod trade_tests;
+
+/// The trading, account, algo and user-stream routes of a market (see `trade` and
+/// `user_stream`).
+fn trading_routes(market: FuturesMarket) -> axum::Router<Arc<FuturesShared>> {
+    use axum::routing::{get, post};
+    let p = market.prefix();
+    let mut router = axum::Router::new()
+        .route(
+            &format!("{p}/order"),
+            post(trade::new_order)
+                .get(trade::query_order)
+                .delete(trade::cancel_order),
+        )
+        .route(&format!("{p}/order/test"), post(trade::test_order))
+        .route(&format!("{p}/openOrders"), get(trade::open_orders))
+        .route(&format!("{p}/allOrders"), get(trade::all_orders))
+        .route(
+            &format!("{p}/allOpenOrders"),
+            axum::routing::delete(trade::cancel_all),
+        )
+        .route(&format!("{p}/userTrades"), get(trade::user_trades))
+        .route(&format!("{p}/leverage"), post(trade::leverage))
+        .route(&format!("{p}/marginType"), post(trade::margin_type))
+        .route(
+            &format!("{p}/positionSide/dual"),
+            post(trade::set_dual).get(trade::get_dual),
+        )
+        .route(
+            &format!("{p}/listenKey"),
+            post(user_stream::create_key)
+                .put(user_stream::keep_key)
+                .delete(user_stream::delete_key),
+        )
+        .route("/ws/{key}", get(user_stream::upgrade));
+    router = match market {
+        FuturesMarket::Usdm => router
+            .route("/fapi/v2/account", get(trade::account))
+            .route("/fapi/v3/account", get(trade::account))
+            .route("/fapi/v2/balance", get(trade::balance))
+            .route("/fapi/v3/balance", get(trade::balance))
+            .route("/fapi/v2/positionRisk", get(trade::position_risk_all))
+            .route("/fapi/v3/positionRisk", get(trade::position_risk_open))
+            .route(
+                "/fapi/v1/algoOrder",
+                post(trade::new_algo_order)
+                    .get(trade::query_algo_order)
+                    .delete(trade::cancel_algo_order),
+            )
+            .route("/fapi/v1/openAlgoOrders", get(trade::open_algo_orders))
+            .route("/fapi/v1/allAlgoOrders", get(trade::all_algo_orders))
+            .route(
+                "/fapi/v1/algoOpenOrders",
+                axum::routing::delete(trade::cancel_all_algo),
+            ),
+        FuturesMarket::Coinm => router
+            .route("/dapi/v1/account", get(trade::account))
+            .route("/dapi/v1/balance", get(trade::balance))
+            .route("/dapi/v1/positionRisk", get(trade::position_risk_all)),
+    };
+    router
+}

@@ -70,6 +70,7 @@ pub(crate) fn router(shared: Arc<FuturesShared>) -> Router {
         .route(&format!("{p}/openInterest"), get(open_interest))
         .route(&format!("{p}/fundingRate"), get(funding_rate))
         .route(OI_HIST_PATH, get(open_interest_hist))
+        .merge(super::trading_routes(shared.market))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&shared), gate))
         .with_state(shared)
@@ -172,7 +173,8 @@ async fn gate(State(sim): Sim, mut request: Request, next: Next) -> Response {
     }
     let now = sim.clock.now_ms();
     let params = Params::parse(&query);
-    let weight = request_weight(sim.market, &path, params.as_ref().ok());
+    let weight = super::trade::weight(sim.market, &method, &path, params.as_ref().ok())
+        .unwrap_or_else(|| request_weight(sim.market, &path, params.as_ref().ok()));
     let mut rejected = if sim.forced_429.load(Ordering::Relaxed) {
         let limit = sim.limiter.limit();
         let retry_after_secs = 60 - now.rem_euclid(60_000) / 1000;
@@ -275,7 +277,12 @@ async fn time(Extension(ctx): Ctx) -> Response {
 
 /// `GET …/exchangeInfo` (weight 1).
 async fn exchange_info(State(sim): Sim, Extension(ctx): Ctx) -> ApiResult {
-    json_ok(&sim.contracts.exchange_info(ctx.now, sim.limiter.limit()))
+    json_ok(&sim.contracts.exchange_info(
+        ctx.now,
+        sim.limiter.limit(),
+        sim.engine.orders_per_min.load(Ordering::Relaxed),
+        sim.engine.orders_per_10s.load(Ordering::Relaxed),
+    ))
 }
 
 /// The listed contract `symbol` names (after the pattern check), or -1121.
