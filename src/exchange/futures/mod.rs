@@ -14,9 +14,11 @@
 mod coinm;
 mod usdm;
 mod user_data;
+mod user_ws;
 mod wire;
 
 pub use user_data::{LISTEN_KEY_DOES_NOT_EXIST, ListenKeys, parse_futures_frame};
+pub use user_ws::{ListenKeyConnection, ListenKeyTimings};
 
 use url::Url;
 

@@ -32,10 +32,9 @@ use serde_json::value::RawValue;
 use super::FuturesClient;
 use crate::domain::{
     ACCOUNT_UPDATE, ALGO_UPDATE, AccountUpdate, AlgoUpdate, Credentials, ExecutionType,
-    FuturesBalance, FuturesEvent, FuturesOrderStatus, LISTEN_KEY_EXPIRED, MARGIN_CALL, Market,
-    MarginCall, MarginCallPosition, ORDER_TRADE_UPDATE, OrderTradeUpdate, PositionUpdate,
-    Secret, Side, Symbol, TRADE_LITE, TradeLite, UserDataEvent, is_position_side,
-    parse_decimal,
+    FuturesBalance, FuturesEvent, FuturesOrderStatus, LISTEN_KEY_EXPIRED, MARGIN_CALL, MarginCall,
+    MarginCallPosition, Market, ORDER_TRADE_UPDATE, OrderTradeUpdate, PositionUpdate, Secret, Side,
+    Symbol, TRADE_LITE, TradeLite, UserDataEvent, is_position_side, parse_decimal,
 };
 use crate::exchange::error::ExchangeError;
 use crate::exchange::spot::FrameError;
@@ -192,11 +191,9 @@ fn parse_event(head: Head<'_>, raw: &str) -> UserDataEvent {
             .and_then(|w| margin_call(w, raw).map(FuturesEvent::MarginCall)),
         TRADE_LITE => wire::<WireTradeLite<'_>>(raw)
             .and_then(|w| trade_lite(w, raw).map(FuturesEvent::TradeLite)),
-        LISTEN_KEY_EXPIRED => {
-            wire::<WireExpired>(raw).map(|w| FuturesEvent::ListenKeyExpired {
-                event_time: w.event_time,
-            })
-        }
+        LISTEN_KEY_EXPIRED => wire::<WireExpired>(raw).map(|w| FuturesEvent::ListenKeyExpired {
+            event_time: w.event_time,
+        }),
         _ => {
             return UserDataEvent::Unknown {
                 event_time: head_time(&head),
@@ -526,10 +523,7 @@ fn order_trade_update(w: WireOrderEvent<'_>, raw: &str) -> Result<OrderTradeUpda
     let o = w.order;
     let order_status = FuturesOrderStatus::parse(&o.order_status)
         .ok_or_else(|| format!("field `o.X`: unknown order status {:?}", o.order_status))?;
-    let commission_asset = o
-        .commission_asset
-        .map(|a| asset("o.N", &a))
-        .transpose()?;
+    let commission_asset = o.commission_asset.map(|a| asset("o.N", &a)).transpose()?;
     Ok(OrderTradeUpdate {
         event_time: w.event_time,
         transaction_time: w.transaction_time,
@@ -701,7 +695,10 @@ mod tests {
 
     /// Every recorded payload of `tests/data/futures_user_data/`: (file name, text).
     fn recorded() -> Vec<(String, String)> {
-        let dir = format!("{}/tests/data/futures_user_data", env!("CARGO_MANIFEST_DIR"));
+        let dir = format!(
+            "{}/tests/data/futures_user_data",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
             .expect("test data directory")
             .filter_map(|e| {
@@ -923,7 +920,10 @@ mod tests {
         let trade = load("order_update_trade.json");
         assert_eq!(trade.event_key(), "trade:12345678");
         assert_eq!(trade.realized_pnl.to_string(), "12.34");
-        assert_eq!(trade.commission.map(|c| c.to_string()).as_deref(), Some("0.01000000"));
+        assert_eq!(
+            trade.commission.map(|c| c.to_string()).as_deref(),
+            Some("0.01000000")
+        );
         // A liquidation fill (`x` CALCULATED) is a fill too.
         let liquidation = load("ws_futures_order_update_liquidation.json");
         assert_eq!(liquidation.event_key(), "trade:1122334455");
@@ -931,8 +931,14 @@ mod tests {
         let new = load("order_update_new.json");
         assert_eq!(new.trade(), None);
         assert_eq!(new.event_key(), "event:8886774:NEW:NEW:1568879465651:0");
-        assert_eq!(new.callback_rate.map(|c| c.to_string()).as_deref(), Some("5.0"));
-        assert_eq!(new.activation_price.map(|c| c.to_string()).as_deref(), Some("7476.89"));
+        assert_eq!(
+            new.callback_rate.map(|c| c.to_string()).as_deref(),
+            Some("5.0")
+        );
+        assert_eq!(
+            new.activation_price.map(|c| c.to_string()).as_deref(),
+            Some("7476.89")
+        );
         let insurance = load("order_update_insurance.json");
         assert_eq!(insurance.order_status, FuturesOrderStatus::NewInsurance);
         assert_eq!(insurance.order_status.order_status(), None);
@@ -955,8 +961,18 @@ mod tests {
             ("ETHUSDT", "LONG")
         );
         assert_eq!(
-            (d(p.amount), d(p.mark_price), d(p.unrealized_pnl), d(p.maintenance_margin)),
-            (st("1.327"), st("187.17127"), st("-1.166074"), st("1.614445"))
+            (
+                d(p.amount),
+                d(p.mark_price),
+                d(p.unrealized_pnl),
+                d(p.maintenance_margin)
+            ),
+            (
+                st("1.327"),
+                st("187.17127"),
+                st("-1.166074"),
+                st("1.614445")
+            )
         );
         assert_eq!(m.raw, margin);
         let expired = r#"{"e":"listenKeyExpired","E":1736996475556,"listenKey":"WsCMN0a4KHUPTQuX6IUnqEZfB1inxmv1qR4kbf1LuEjur5VdbzqvyxqG9TSjVVxv"}"#;
