@@ -494,3 +494,54 @@ CREATE TABLE IF NOT EXISTS open_interest_gaps (
     PRIMARY KEY (symbol_id, period, start_time),
     CHECK (end_time >= start_time)
 ) WITHOUT ROWID;
+
+-- version: 12
+
+-- Futures trading (markets 'usdm' and 'coinm'). Quantities keep Binance's units: contracts
+-- on COIN-M, the base asset on USD-M. Decimals are TEXT holding the exact decimal string;
+-- booleans are 0/1; all these columns are NULL on spot orders and fills.
+-- USD-M conditional orders (STOP, STOP_MARKET, TAKE_PROFIT, TAKE_PROFIT_MARKET,
+-- TRAILING_STOP_MARKET) live in Binance's Algo Service: their row has `algo_id`, and
+-- `order_id` stays NULL until the trigger placed an order, whose id then fills both
+-- `order_id` and `triggered_order_id`.
+ALTER TABLE orders ADD COLUMN reduce_only        INTEGER CHECK (reduce_only IN (0, 1));
+ALTER TABLE orders ADD COLUMN position_side      TEXT CHECK (position_side IN ('BOTH', 'LONG', 'SHORT'));
+ALTER TABLE orders ADD COLUMN close_position     INTEGER CHECK (close_position IN (0, 1));
+-- TRAILING_STOP_MARKET: callback rate in percent, activation price in the quote asset.
+ALTER TABLE orders ADD COLUMN callback_rate      TEXT;
+ALTER TABLE orders ADD COLUMN activation_price   TEXT;
+ALTER TABLE orders ADD COLUMN working_type       TEXT CHECK (working_type IN ('MARK_PRICE', 'CONTRACT_PRICE'));
+ALTER TABLE orders ADD COLUMN price_protect      INTEGER CHECK (price_protect IN (0, 1));
+-- USD-M Algo Service id (`algoId`); NULL for every other order.
+ALTER TABLE orders ADD COLUMN algo_id            INTEGER;
+-- The order a conditional order became once triggered (`actualOrderId`); NULL until then.
+ALTER TABLE orders ADD COLUMN triggered_order_id INTEGER;
+-- Average fill price (`avgPrice`), quote asset; NULL until something filled.
+ALTER TABLE orders ADD COLUMN avg_price          TEXT;
+CREATE UNIQUE INDEX orders_algo_id ON orders (market, algo_id) WHERE algo_id IS NOT NULL;
+CREATE INDEX orders_market_symbol ON orders (market, symbol, id);
+
+-- Futures fills: the profit the fill realized (`rp`, `realizedPnl`), in the margin asset,
+-- and its position side (`ps`, `positionSide`).
+ALTER TABLE executions ADD COLUMN realized_pnl  TEXT;
+ALTER TABLE executions ADD COLUMN position_side TEXT;
+
+-- One futures position as last reported, by `GET positionRisk` (reconciliation) or an
+-- ACCOUNT_UPDATE event. A report replaces the row only when its `updated_at` is not older
+-- than the stored one; a report without leverage or margin type (ACCOUNT_UPDATE has no
+-- leverage) keeps the stored values. A closed position stays, with quantity '0'.
+CREATE TABLE positions (
+    market           TEXT    NOT NULL CHECK (market IN ('usdm', 'coinm')),
+    symbol           TEXT    NOT NULL,
+    position_side    TEXT    NOT NULL CHECK (position_side IN ('BOTH', 'LONG', 'SHORT')),
+    -- Signed: > 0 long, < 0 short, 0 flat. Contracts on COIN-M, base asset on USD-M.
+    quantity         TEXT    NOT NULL,
+    entry_price      TEXT    NOT NULL, -- average entry price, quote asset ('0' when flat)
+    break_even_price TEXT,             -- quote asset; NULL when not reported
+    unrealized_pnl   TEXT    NOT NULL, -- margin asset (USD-M: USDT/USDC; COIN-M: the coin)
+    leverage         INTEGER,          -- NULL until a report carried it
+    margin_type      TEXT    CHECK (margin_type IN ('ISOLATED', 'CROSSED')),
+    isolated_wallet  TEXT,             -- isolated margin, margin asset
+    updated_at       INTEGER NOT NULL, -- the exchange's time of the report, ms
+    PRIMARY KEY (market, symbol, position_side)
+) WITHOUT ROWID;

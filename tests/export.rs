@@ -56,6 +56,8 @@ async fn seeded(dir: &Path) -> (PathBuf, Vec<Kline>) {
         time: 1_795_262_400_000 + id,
         is_buyer: true,
         is_maker: maker,
+        realized_pnl: None,
+        position_side: None,
     };
     store
         .record_trades(

@@ -807,6 +807,7 @@ async fn order_list(
         ));
     }
     let filter = OrderFilter {
+        market: None,
         symbol: p.symbol,
         open: p.open.unwrap_or(false),
         limit,

@@ -206,6 +206,7 @@ mod tests {
             update_time: Some(1_795_262_401_000),
             created_at: 1_795_262_399_990,
             updated_at: 1_795_262_401_010,
+            futures: None,
         }
     }
 
@@ -268,6 +269,7 @@ mod tests {
             update_time: None,
             created_at: 5,
             updated_at: 6,
+            futures: None,
         }
     }
 

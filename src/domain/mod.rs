@@ -22,6 +22,7 @@
 
 mod backfill;
 mod futures;
+mod futures_order;
 mod futures_user_data;
 mod market;
 mod order;
@@ -34,6 +35,7 @@ mod user_data;
 
 pub use backfill::*;
 pub use futures::*;
+pub use futures_order::*;
 pub use futures_user_data::*;
 pub use market::*;
 pub use order::*;

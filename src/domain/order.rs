@@ -15,7 +15,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::Symbol;
+use super::{FuturesOrderState, Market, PositionSide, Symbol, WorkingType};
 
 /// Why a value is not a valid piece of an order.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,14 +23,23 @@ pub enum OrderParseError {
     /// Not `BUY` or `SELL`.
     #[error("invalid side {0:?}: expected BUY or SELL")]
     Side(String),
-    /// Not one of the spot order types.
+    /// Not one of the spot or futures order types.
     #[error(
-        "invalid order type {0:?}: expected one of LIMIT, MARKET, STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT, LIMIT_MAKER"
+        "invalid order type {0:?}: expected one of LIMIT, MARKET, STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT, LIMIT_MAKER (spot), STOP, STOP_MARKET, TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET (futures)"
     )]
     OrderType(String),
-    /// Not `GTC`, `IOC` or `FOK`.
-    #[error("invalid time in force {0:?}: expected GTC, IOC or FOK")]
+    /// Not `GTC`, `IOC`, `FOK` or (futures) `GTX`.
+    #[error("invalid time in force {0:?}: expected GTC, IOC, FOK or (futures) GTX")]
     TimeInForce(String),
+    /// Not `BOTH`, `LONG` or `SHORT`.
+    #[error("invalid position side {0:?}: expected BOTH, LONG or SHORT")]
+    PositionSide(String),
+    /// Not `MARK_PRICE` or `CONTRACT_PRICE`.
+    #[error("invalid working type {0:?}: expected MARK_PRICE or CONTRACT_PRICE")]
+    WorkingType(String),
+    /// Not `ISOLATED` or `CROSSED`.
+    #[error("invalid margin type {0:?}: expected ISOLATED or CROSSED")]
+    MarginType(String),
     /// Not an order status tradebeat knows.
     #[error("invalid order status {0:?}")]
     Status(String),
@@ -96,6 +105,8 @@ macro_rules! spelled_enum {
     };
 }
 
+pub(super) use spelled_enum;
+
 spelled_enum!(
     /// Buy or sell the base asset (spot `enums.md`, "Order side").
     Side, Side, {
@@ -126,6 +137,18 @@ spelled_enum!(
         /// A post-only limit order, rejected if it would trade at once; needs `quantity`,
         /// `price`.
         LimitMaker => "LIMIT_MAKER",
+        /// Futures only: a limit order once `stop_price` is reached; needs `quantity`,
+        /// `price`, `stop_price`.
+        Stop => "STOP",
+        /// Futures only: a market order once `stop_price` is reached; needs `stop_price`
+        /// and `quantity` (or `close_position`).
+        StopMarket => "STOP_MARKET",
+        /// Futures only: a market order once `stop_price` (take-profit side) is reached;
+        /// needs `stop_price` and `quantity` (or `close_position`).
+        TakeProfitMarket => "TAKE_PROFIT_MARKET",
+        /// Futures only: a market order once the price moved back by `callback_rate` %
+        /// from its best since `activation_price`; needs `quantity`, `callback_rate`.
+        TrailingStopMarket => "TRAILING_STOP_MARKET",
     }
 );
 
@@ -138,11 +161,14 @@ spelled_enum!(
         Ioc => "IOC",
         /// Fill or kill: fills whole at once or expires.
         Fok => "FOK",
+        /// Futures only: good till crossing, post-only (expires if it would trade at once).
+        Gtx => "GTX",
     }
 );
 
 impl OrderType {
-    /// Whether the type takes a `price` (a limit price).
+    /// Whether the type takes a `price` (a limit price) on spot; [`OrderType::needs_price_on`]
+    /// for any market (futures `TAKE_PROFIT` is a limit order).
     pub fn needs_price(self) -> bool {
         matches!(
             self,
@@ -150,6 +176,7 @@ impl OrderType {
                 | OrderType::StopLossLimit
                 | OrderType::TakeProfitLimit
                 | OrderType::LimitMaker
+                | OrderType::Stop
         )
     }
 
@@ -161,24 +188,36 @@ impl OrderType {
                 | OrderType::StopLossLimit
                 | OrderType::TakeProfit
                 | OrderType::TakeProfitLimit
+                | OrderType::Stop
+                | OrderType::StopMarket
+                | OrderType::TakeProfitMarket
         )
     }
 
-    /// Whether the type takes a `time_in_force`.
+    /// Whether the type takes a `time_in_force` on spot; [`OrderType::needs_time_in_force_on`]
+    /// for any market.
     pub fn needs_time_in_force(self) -> bool {
         matches!(
             self,
-            OrderType::Limit | OrderType::StopLossLimit | OrderType::TakeProfitLimit
+            OrderType::Limit
+                | OrderType::StopLossLimit
+                | OrderType::TakeProfitLimit
+                | OrderType::Stop
         )
     }
 
     /// Whether the order trades at the market when it executes (MARKET, and STOP_LOSS /
-    /// TAKE_PROFIT once triggered): the `MARKET_LOT_SIZE` and the notional filters'
-    /// "apply to market" flags concern these.
+    /// TAKE_PROFIT once triggered) on spot: the `MARKET_LOT_SIZE` and the notional filters'
+    /// "apply to market" flags concern these. [`OrderType::is_market_on`] for any market.
     pub fn is_market(self) -> bool {
         matches!(
             self,
-            OrderType::Market | OrderType::StopLoss | OrderType::TakeProfit
+            OrderType::Market
+                | OrderType::StopLoss
+                | OrderType::TakeProfit
+                | OrderType::StopMarket
+                | OrderType::TakeProfitMarket
+                | OrderType::TrailingStopMarket
         )
     }
 }
@@ -454,6 +493,49 @@ pub struct OrderRequest {
     /// The caller's own id; generated (`tb-…`) when absent.
     #[serde(default)]
     pub client_order_id: Option<ClientOrderId>,
+    /// The market the order is for; `spot` when absent.
+    #[serde(default = "spot_market", skip_serializing_if = "is_spot")]
+    pub market: Market,
+    /// Futures only: the order may only reduce the position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduce_only: Option<bool>,
+    /// Futures only: `BOTH` (one-way mode, the default) or `LONG`/`SHORT` (hedge mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position_side: Option<PositionSide>,
+    /// Futures only (STOP_MARKET, TAKE_PROFIT_MARKET): close the whole position when
+    /// triggered; no `quantity` then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_position: Option<bool>,
+    /// Futures only (TRAILING_STOP_MARKET): the callback rate in percent, `0.1` to `10`
+    /// (USDⓈ-M) or `5` (COIN-M).
+    #[serde(
+        default,
+        with = "decimal_str::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub callback_rate: Option<Decimal>,
+    /// Futures only (TRAILING_STOP_MARKET): the price from which the trailing starts, in
+    /// the quote asset; the latest price when absent.
+    #[serde(
+        default,
+        with = "decimal_str::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub activation_price: Option<Decimal>,
+    /// Futures only: the price a trigger compares with (`CONTRACT_PRICE` by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_type: Option<WorkingType>,
+    /// Futures only: refuse to trigger when the last and mark prices differ too much.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_protect: Option<bool>,
+}
+
+fn spot_market() -> Market {
+    Market::Spot
+}
+
+fn is_spot(market: &Market) -> bool {
+    *market == Market::Spot
 }
 
 impl OrderRequest {
@@ -469,7 +551,36 @@ impl OrderRequest {
             stop_price: None,
             time_in_force: None,
             client_order_id: None,
+            market: Market::Spot,
+            reduce_only: None,
+            position_side: None,
+            close_position: None,
+            callback_rate: None,
+            activation_price: None,
+            working_type: None,
+            price_protect: None,
         }
+    }
+
+    /// The protocol names of the futures-only fields this request sets (a spot order must
+    /// set none: the control layer refuses it naming the first).
+    pub fn futures_fields_set(&self) -> Vec<&'static str> {
+        let mut set = Vec::new();
+        let fields: [(&'static str, bool); 7] = [
+            ("reduce_only", self.reduce_only.is_some()),
+            ("position_side", self.position_side.is_some()),
+            ("close_position", self.close_position.is_some()),
+            ("callback_rate", self.callback_rate.is_some()),
+            ("activation_price", self.activation_price.is_some()),
+            ("working_type", self.working_type.is_some()),
+            ("price_protect", self.price_protect.is_some()),
+        ];
+        for (name, given) in fields {
+            if given {
+                set.push(name);
+            }
+        }
+        set
     }
 }
 
@@ -564,6 +675,9 @@ pub struct Order {
     pub update_time: Option<i64>,
     /// Fills, from `FULL` placement answers only (empty otherwise).
     pub fills: Vec<Fill>,
+    /// What futures orders report beyond spot's (position side, algo id …); `None` on spot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub futures: Option<FuturesOrderState>,
 }
 
 /// One of the account's trades (`GET /api/v3/myTrades`, "Account trade list (USER_DATA)" in
@@ -586,6 +700,12 @@ pub struct Trade {
     pub time: i64,
     pub is_buyer: bool,
     pub is_maker: bool,
+    /// Futures only: the profit realized by this fill, in the margin asset; `None` on spot.
+    #[serde(with = "decimal_str::option", skip_serializing_if = "Option::is_none")]
+    pub realized_pnl: Option<Decimal>,
+    /// Futures only: the position side the fill belongs to; `None` on spot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position_side: Option<PositionSide>,
 }
 
 /// One asset's balance (`GET /api/v3/account`).
@@ -691,7 +811,8 @@ mod tests {
         let err = "HOLD".parse::<Side>().unwrap_err().to_string();
         assert_eq!(err, "invalid side \"HOLD\": expected BUY or SELL");
         assert!("OCO".parse::<OrderType>().is_err());
-        assert!("GTX".parse::<TimeInForce>().is_err());
+        assert_eq!("gtx".parse::<TimeInForce>().unwrap(), TimeInForce::Gtx);
+        assert!("GTD".parse::<TimeInForce>().is_err());
         for s in OrderStatus::ALL {
             assert_eq!(s.as_str().parse::<OrderStatus>().unwrap(), s);
         }

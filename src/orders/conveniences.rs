@@ -64,6 +64,7 @@ impl Orders {
             .await
             .map_err(OrderError::Exchange)?;
         let filter = OrderFilter {
+            market: None,
             symbol: symbol.cloned(),
             open: true,
             limit: COMPARE_LIMIT,
@@ -145,6 +146,7 @@ impl Orders {
         }
         // Rows the answer did not name (filled meanwhile, or never seen open): ask.
         let filter = OrderFilter {
+            market: None,
             symbol: Some(symbol.clone()),
             open: true,
             limit: COMPARE_LIMIT,

@@ -866,6 +866,8 @@ impl Orders {
             0 => LIST_DEFAULT_LIMIT,
             n => n.min(LIST_MAX_LIMIT),
         };
+        // One component per market: its own orders unless another market is asked for.
+        filter.market.get_or_insert(self.inner.market);
         Ok(self.inner.store.run(move |s| s.orders(&filter)).await?)
     }
 
@@ -882,7 +884,12 @@ impl Orders {
         // Any request of the previous run had its timestamp before now: from now plus
         // its recvWindow on, the exchange refuses it for sure.
         let conclusive_after = venue.server_now_ms() + self.rejection_horizon_ms();
-        let rows = self.inner.store.run(|s| s.orders_not_final()).await?;
+        let market = self.inner.market;
+        let rows = self
+            .inner
+            .store
+            .run(move |s| s.orders_not_final_in(market))
+            .await?;
         for row in rows {
             if locked(&self.inner.in_flight).contains(&row.client_order_id) {
                 continue;
@@ -1005,7 +1012,12 @@ impl Orders {
     /// next refresh.
     pub async fn refresh_working(&self) -> Result<usize, OrderError> {
         let venue = Arc::clone(self.venue()?);
-        let rows = self.inner.store.run(|s| s.orders_not_final()).await?;
+        let market = self.inner.market;
+        let rows = self
+            .inner
+            .store
+            .run(move |s| s.orders_not_final_in(market))
+            .await?;
         let mut refreshed = 0;
         for row in rows {
             if matches!(row.status, OrderStatus::Pending | OrderStatus::Unknown)
@@ -1177,7 +1189,7 @@ impl ClientOrderId {
 /// write).
 fn overlay(row: &OrderRow, order: &Order, now: i64) -> OrderRow {
     let mut out = row.clone();
-    out.order_id = Some(order.order_id);
+    out.order_id = order.exchange_order_id();
     out.status = order.status;
     out.executed_qty = order.executed_qty;
     out.cummulative_quote_qty = order.cummulative_quote_qty;
@@ -1205,12 +1217,12 @@ fn placeholder(
         market,
         symbol: order.symbol.clone(),
         client_order_id,
-        order_id: Some(order.order_id),
+        order_id: order.exchange_order_id(),
         side: order.side,
         order_type: order.order_type,
         time_in_force: order
             .time_in_force
-            .filter(|_| order.order_type.needs_time_in_force()),
+            .filter(|_| order.order_type.needs_time_in_force_on(market)),
         quantity: nonzero(order.orig_qty),
         quote_quantity: nonzero(order.orig_quote_order_qty),
         price: nonzero(order.price),
@@ -1225,5 +1237,6 @@ fn placeholder(
         update_time: order.update_time,
         created_at: now,
         updated_at: now,
+        futures: order.futures.clone(),
     }
 }

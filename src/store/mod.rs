@@ -42,6 +42,7 @@ pub use paper::{PaperIds, SymbolFills};
 pub mod export;
 mod observe;
 mod orders;
+mod positions;
 mod queries;
 pub use observe::BeatWatermark;
 mod reconcile;

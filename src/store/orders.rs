@@ -12,7 +12,8 @@ use std::str::FromStr;
 
 use super::{Store, StoreError, StoreEvent};
 use crate::domain::{
-    ClientOrderId, Fill, Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce,
+    ClientOrderId, Fill, FuturesOrderState, Order, OrderRequest, OrderStatus, OrderType,
+    PositionSide, Side, TimeInForce, WorkingType,
 };
 use crate::domain::{Market, Symbol};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -52,6 +53,9 @@ pub struct OrderRow {
     pub created_at: i64,
     /// When the row last changed (local clock), ms.
     pub updated_at: i64,
+    /// Futures orders (`usdm`, `coinm`): the futures columns (position side, reduce-only,
+    /// algo id, triggered order id …); `None` on spot.
+    pub futures: Option<FuturesOrderState>,
 }
 
 /// What [`Store::insert_pending_order`] did.
@@ -86,6 +90,8 @@ impl Recorded {
 /// Which orders [`Store::orders`] returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OrderFilter {
+    /// Only this market (every market when `None`).
+    pub market: Option<Market>,
     /// Only this symbol.
     pub symbol: Option<Symbol>,
     /// Only orders not in a final state (open on the exchange, or pending/unknown).
@@ -96,7 +102,9 @@ pub struct OrderFilter {
 
 const COLUMNS: &str = "id, market, symbol, client_order_id, order_id, side, type, time_in_force,
      quantity, quote_quantity, price, stop_price, status, executed_qty, cummulative_quote_qty,
-     fills, error_code, error_msg, transact_time, update_time, created_at, updated_at";
+     fills, error_code, error_msg, transact_time, update_time, created_at, updated_at,
+     reduce_only, position_side, close_position, callback_rate, activation_price,
+     working_type, price_protect, algo_id, triggered_order_id, avg_price";
 
 /// How far an order has got: what the staleness rule compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +184,19 @@ impl Store {
                     now_ms
                 ],
             )?;
+            if market != Market::Spot {
+                let f = FuturesOrderState {
+                    position_side: request.position_side,
+                    reduce_only: request.reduce_only.unwrap_or(false),
+                    close_position: request.close_position.unwrap_or(false),
+                    callback_rate: request.callback_rate,
+                    activation_price: request.activation_price,
+                    working_type: request.working_type,
+                    price_protect: request.price_protect.unwrap_or(false),
+                    ..FuturesOrderState::default()
+                };
+                write_futures_columns_tx(tx, client_order_id, &f)?;
+            }
             let row = order_by_client_id_tx(tx, client_order_id.as_str())?
                 .ok_or_else(|| StoreError::Corrupt("inserted order vanished".to_string()))?;
             Ok(Inserted::New(row))
@@ -347,13 +368,18 @@ impl Store {
             String::new()
         };
         let sql = format!(
-            "SELECT {COLUMNS} FROM orders WHERE (?1 IS NULL OR symbol = ?1) {open}
+            "SELECT {COLUMNS} FROM orders WHERE (?1 IS NULL OR symbol = ?1)
+             AND (?3 IS NULL OR market = ?3) {open}
              ORDER BY id DESC LIMIT ?2"
         );
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt
             .query_map(
-                params![filter.symbol.as_ref().map(|s| s.as_str()), filter.limit],
+                params![
+                    filter.symbol.as_ref().map(|s| s.as_str()),
+                    filter.limit,
+                    filter.market.map(Market::as_str)
+                ],
                 order_row,
             )?
             .collect::<Result<Vec<_>, _>>()?;
@@ -373,6 +399,72 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().collect()
     }
+
+    /// Every order of `market` not in a final state, oldest first (what one market's
+    /// reconciliation looks at).
+    pub fn orders_not_final_in(&self, market: Market) -> Result<Vec<OrderRow>, StoreError> {
+        let conn = self.conn()?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM orders WHERE market = ?1 AND status NOT IN ({}) ORDER BY id",
+            final_statuses_sql()
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map([market.as_str()], order_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().collect()
+    }
+
+    /// The futures order of `market` with the Algo Service id `algo_id` (USDⓈ-M
+    /// conditional orders).
+    pub fn order_by_algo_id(
+        &self,
+        market: Market,
+        algo_id: i64,
+    ) -> Result<Option<OrderRow>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(
+            &format!("SELECT {COLUMNS} FROM orders WHERE market = ?1 AND algo_id = ?2"),
+            params![market.as_str(), algo_id],
+            order_row,
+        )
+        .optional()?
+        .transpose()
+    }
+}
+
+/// Writes the futures columns of the order under `client_order_id`: the order's own fields
+/// as given, the ids and the average price only when known (a report without them keeps
+/// the stored ones).
+pub(super) fn write_futures_columns_tx(
+    tx: &Connection,
+    client_order_id: &ClientOrderId,
+    f: &FuturesOrderState,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE orders SET reduce_only = ?2, position_side = COALESCE(?3, position_side),
+             close_position = ?4, callback_rate = COALESCE(?5, callback_rate),
+             activation_price = COALESCE(?6, activation_price),
+             working_type = COALESCE(?7, working_type), price_protect = ?8,
+             algo_id = COALESCE(?9, algo_id),
+             triggered_order_id = COALESCE(?10, triggered_order_id),
+             avg_price = COALESCE(?11, avg_price)
+         WHERE client_order_id = ?1",
+    )?
+    .execute(params![
+        client_order_id.as_str(),
+        f.reduce_only,
+        f.position_side.map(PositionSide::as_str),
+        f.close_position,
+        f.callback_rate.map(|d| d.to_string()),
+        f.activation_price.map(|d| d.to_string()),
+        f.working_type.map(WorkingType::as_str),
+        f.price_protect,
+        f.algo_id,
+        f.triggered_order_id,
+        f.avg_price.map(|d| d.to_string()),
+    ])?;
+    Ok(())
 }
 
 /// The fills of an exchange answer as stored (JSON), `None` when it reports none.
@@ -417,7 +509,7 @@ fn apply_exchange_order_tx(
          WHERE id = ?1",
         params![
             current.id,
-            order.order_id,
+            order.exchange_order_id(),
             order.status.as_str(),
             order.executed_qty.to_string(),
             order.cummulative_quote_qty.to_string(),
@@ -427,6 +519,9 @@ fn apply_exchange_order_tx(
             now_ms
         ],
     )?;
+    if let Some(f) = &order.futures {
+        write_futures_columns_tx(tx, &current.client_order_id, f)?;
+    }
     Ok(())
 }
 
@@ -453,13 +548,13 @@ pub(super) fn insert_exchange_order_tx(
         market.as_str(),
         order.symbol.as_str(),
         client_order_id.as_str(),
-        order.order_id,
+        order.exchange_order_id(),
         order.side.as_str(),
         order.order_type.as_str(),
         // Binance reports GTC for types that have no time in force.
         order
             .time_in_force
-            .filter(|_| order.order_type.needs_time_in_force())
+            .filter(|_| order.order_type.needs_time_in_force_on(market))
             .map(|t| t.as_str()),
         nonzero(order.orig_qty),
         nonzero(order.orig_quote_order_qty),
@@ -472,6 +567,9 @@ pub(super) fn insert_exchange_order_tx(
         order.update_time,
         now_ms
     ])?;
+    if let Some(f) = &order.futures {
+        write_futures_columns_tx(tx, client_order_id, f)?;
+    }
     Ok(())
 }
 
@@ -590,8 +688,49 @@ fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<OrderRow, StoreEr
             update_time: r.get(19)?,
             created_at: r.get(20)?,
             updated_at: r.get(21)?,
+            futures: None,
         }),
         Err(e) => Err(e),
+    }
+    .and_then(|mut row| {
+        if row.market != Market::Spot {
+            row.futures = Some(futures_columns(r)?);
+        }
+        Ok(row)
+    }))
+}
+
+/// The futures columns of an `orders` row selected with `COLUMNS` (22 on).
+fn futures_columns(r: &rusqlite::Row<'_>) -> Result<FuturesOrderState, StoreError> {
+    let corrupt =
+        |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("orders.{what}: {e}"));
+    let flag = |i: usize| -> Result<bool, StoreError> {
+        Ok(r.get::<_, Option<bool>>(i)?.unwrap_or(false))
+    };
+    let dec = |i: usize, what: &str| -> Result<Option<Decimal>, StoreError> {
+        r.get::<_, Option<String>>(i)?
+            .map(|s| Decimal::from_str(&s).map_err(|e| corrupt(what, &e)))
+            .transpose()
+    };
+    Ok(FuturesOrderState {
+        reduce_only: flag(22)?,
+        position_side: r
+            .get::<_, Option<String>>(23)?
+            .map(|s| s.parse::<PositionSide>())
+            .transpose()
+            .map_err(|e| corrupt("position_side", &e))?,
+        close_position: flag(24)?,
+        callback_rate: dec(25, "callback_rate")?,
+        activation_price: dec(26, "activation_price")?,
+        working_type: r
+            .get::<_, Option<String>>(27)?
+            .map(|s| s.parse::<WorkingType>())
+            .transpose()
+            .map_err(|e| corrupt("working_type", &e))?,
+        price_protect: flag(28)?,
+        algo_id: r.get(29)?,
+        triggered_order_id: r.get(30)?,
+        avg_price: dec(31, "avg_price")?,
     })
 }
 
@@ -641,6 +780,7 @@ mod tests {
                 commission_asset: "BTC".into(),
                 trade_id: 7,
             }],
+            futures: None,
         }
     }
 

@@ -381,9 +381,9 @@ fn record_trades_tx(
         "INSERT INTO executions (market, symbol, event_key, source, order_id,
                  client_order_id, side, execution_type, last_qty, last_price, last_quote_qty,
                  commission, commission_asset, trade_id, is_maker, transaction_time, raw,
-                 received_at)
+                 received_at, realized_pnl, position_side)
              VALUES (?1, ?2, ?3, 'rest', ?4, ?5, ?6, 'TRADE', ?7, ?8, ?9, ?10, ?11, ?12, ?13,
-                     ?14, ?15, ?16)
+                     ?14, ?15, ?16, ?17, ?18)
              ON CONFLICT (market, symbol, event_key) DO NOTHING",
     )?;
     let mut new = 0;
@@ -412,7 +412,9 @@ fn record_trades_tx(
             t.is_maker,
             t.time,
             raw,
-            received_at_ms
+            received_at_ms,
+            t.realized_pnl.map(|d| d.to_string()),
+            t.position_side.map(|p| p.as_str())
         ])?;
     }
     Ok(new)
@@ -724,6 +726,7 @@ fn insert_order(
         time: Some(r.order_creation_time),
         update_time: Some(r.transaction_time),
         fills: Vec::new(),
+        futures: None,
     };
     insert_exchange_order_tx(tx, market, &order, cid, received_at)?;
     report.orders_inserted += 1;
@@ -1158,6 +1161,8 @@ mod tests {
             time: 130,
             is_buyer: true,
             is_maker: true,
+            realized_pnl: None,
+            position_side: None,
         };
         assert_eq!(
             store
@@ -1281,6 +1286,7 @@ mod tests {
             time: Some(1),
             update_time: Some(300),
             fills: vec![],
+            futures: None,
         };
         let row = store
             .apply_exchange_order(&cid, &answer, 10)

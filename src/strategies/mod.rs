@@ -294,6 +294,7 @@ pub async fn context(
     let open = ctx
         .orders
         .list(OrderFilter {
+            market: None,
             symbol: Some(ts.symbol.clone()),
             open: true,
             limit: 1000,

@@ -251,7 +251,7 @@ impl PaperVenue {
     /// The exchange's or the database's; orders of a symbol whose prices cannot be read
     /// wait for the next look.
     pub async fn check_resting(&self) -> VenueResult<usize> {
-        let rows = self.read(|s| s.orders_not_final()).await?;
+        let rows = self.read(|s| s.orders_not_final_in(Market::Spot)).await?;
         let mut by_symbol: BTreeMap<Symbol, Vec<OrderRow>> = BTreeMap::new();
         for row in rows {
             if row.market == Market::Spot
@@ -577,6 +577,7 @@ impl PaperVenue {
             time: Some(now),
             update_time: Some(now),
             fills,
+            futures: None,
         })
     }
 
@@ -794,6 +795,7 @@ fn row_order(row: &OrderRow, order_id: i64) -> Order {
         time: row.transact_time,
         update_time: row.update_time,
         fills: row.fills.clone(),
+        futures: None,
     }
 }
 
@@ -878,7 +880,7 @@ impl Venue for PaperVenue {
         symbol: Option<&'a Symbol>,
     ) -> BoxFuture<'a, VenueResult<Vec<Order>>> {
         async move {
-            let rows = self.read(|s| s.orders_not_final()).await?;
+            let rows = self.read(|s| s.orders_not_final_in(Market::Spot)).await?;
             Ok(rows
                 .iter()
                 .filter(|r| r.market == Market::Spot && symbol.is_none_or(|s| &r.symbol == s))

@@ -486,6 +486,7 @@ impl WireOrder {
                     trade_id: f.trade_id.0,
                 })
                 .collect(),
+            futures: None,
         })
     }
 }
@@ -544,6 +545,8 @@ impl WireTrade {
             time: self.time.0,
             is_buyer: self.is_buyer,
             is_maker: self.is_maker,
+            realized_pnl: None,
+            position_side: None,
         }
     }
 }
