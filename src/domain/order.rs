@@ -787,6 +787,21 @@ pub struct SymbolFilters {
     pub order_types: Vec<OrderType>,
     /// `quoteOrderQtyMarketAllowed`.
     pub quote_order_qty_market_allowed: bool,
+    /// `PERCENT_PRICE` (futures: a limit price within `multiplier_down`..`multiplier_up`
+    /// times the mark price,
+    /// <https://developers.binance.com/docs/derivatives/usds-margined-futures/common-definition>).
+    pub percent_price: Option<PercentPriceFilter>,
+    /// `MAX_NUM_ORDERS`: the most open orders on the symbol (futures `limit`, spot
+    /// `maxNumOrders`).
+    pub max_num_orders: Option<u32>,
+}
+
+/// `PERCENT_PRICE`: `price <= reference × multiplier_up` and `price >= reference ×
+/// multiplier_down`; a zero turns its side off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PercentPriceFilter {
+    pub multiplier_up: Decimal,
+    pub multiplier_down: Decimal,
 }
 
 #[cfg(test)]

@@ -31,7 +31,11 @@
 use rust_decimal::Decimal;
 
 use super::order::{LotSizeFilter, OrderRequest, OrderType, PriceFilter, SymbolFilters};
-use super::{SymbolInfo, SymbolStatus};
+use super::{Market, SymbolInfo, SymbolStatus};
+
+#[path = "rules_futures.rs"]
+mod futures;
+pub use futures::check_max_num_orders;
 
 /// The rule names that are not filters.
 pub mod rule {
@@ -76,6 +80,11 @@ impl RuleViolation {
 /// Whether [`check`] needs the last price for `req`: a MARKET order given a quantity, on a
 /// symbol whose notional filter applies to market orders.
 pub fn needs_market_price(req: &OrderRequest, filters: &SymbolFilters) -> bool {
+    if req.market != Market::Spot {
+        // Futures: MIN_NOTIONAL applies to MARKET orders too; PERCENT_PRICE to limit prices.
+        return (req.order_type == OrderType::Market && filters.min_notional.is_some())
+            || (req.price.is_some() && filters.percent_price.is_some());
+    }
     req.order_type == OrderType::Market
         && req.quantity.is_some()
         && (filters.min_notional.is_some_and(|f| f.apply_to_market)
@@ -107,6 +116,24 @@ pub fn check(
         ));
     }
     let t = req.order_type;
+    if !t.is_offered_on(req.market) {
+        return Err(RuleViolation::new(
+            rule::ORDER_TYPE,
+            "type",
+            format!("{t} orders are not offered on {}", req.market.as_str()),
+        ));
+    }
+    if let Some(tif) = req.time_in_force
+        && !tif.is_offered_on(req.market)
+    {
+        return Err(param_error(
+            format!(
+                "time in force {tif} is not offered on {}",
+                req.market.as_str()
+            ),
+            "time_in_force",
+        ));
+    }
     if !filters.order_types.is_empty() && !filters.order_types.contains(&t) {
         let allowed: Vec<&str> = filters.order_types.iter().map(|t| t.as_str()).collect();
         return Err(RuleViolation::new(
@@ -119,7 +146,21 @@ pub fn check(
             ),
         ));
     }
-    check_parameters(req, filters, &info.symbol.to_string())?;
+    let futures_filters;
+    let filters = if req.market == Market::Spot {
+        check_parameters(req, filters, &info.symbol.to_string())?;
+        filters
+    } else {
+        futures::check_parameters(req)?;
+        futures::check_percent_price(req, filters, market_price)?;
+        // Futures MIN_NOTIONAL applies to every order, MARKET ones at the last price.
+        let mut f = filters.clone();
+        if let Some(m) = f.min_notional.as_mut() {
+            m.apply_to_market = true;
+        }
+        futures_filters = f;
+        &futures_filters
+    };
     if let Some(pf) = filters.price {
         if let Some(price) = req.price {
             check_price(&pf, "price", "price", price)?;
@@ -132,9 +173,11 @@ pub fn check(
         if let Some(lot) = filters.lot_size {
             check_lot(&lot, "LOT_SIZE", qty)?;
         }
-        if t == OrderType::Market
-            && let Some(lot) = filters.market_lot_size
-        {
+        let market_lot = match req.market {
+            Market::Spot => t == OrderType::Market,
+            futures => t.is_market_on(futures),
+        };
+        if market_lot && let Some(lot) = filters.market_lot_size {
             check_lot(&lot, "MARKET_LOT_SIZE", qty)?;
         }
     }

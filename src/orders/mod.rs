@@ -60,6 +60,7 @@ pub use crate::store::{OrderFilter, OrderRow};
 
 mod conveniences;
 pub use conveniences::{LiveMark, LiveOrder};
+mod futures_account;
 
 use crate::clock::Clock;
 use crate::domain::Credentials;
@@ -248,6 +249,16 @@ impl Orders {
     /// [`OrderError::NoCredentials`].
     pub fn with_venue(venue: Option<Arc<dyn Venue>>, store: Store, clock: Clock) -> Orders {
         let market = venue.as_ref().map_or(Market::Spot, |v| v.market());
+        Orders::with_venue_in(market, venue, store, clock)
+    }
+
+    /// As [`Orders::with_venue`], for `market` (what a component without a venue lists).
+    pub(crate) fn with_venue_in(
+        market: Market,
+        venue: Option<Arc<dyn Venue>>,
+        store: Store,
+        clock: Clock,
+    ) -> Orders {
         Orders {
             inner: Arc::new(Inner {
                 venue,
@@ -301,6 +312,27 @@ impl Orders {
             && let Some(last_price) = self.last_price(&request.symbol).await
         {
             rules::check(&request, &info, Some(last_price))?;
+        }
+        if request.market != self.inner.market {
+            return Err(OrderError::Exchange(ExchangeError::InvalidRequest(
+                format!(
+                    "an order for {} sent to the {} orders",
+                    request.market.as_str(),
+                    self.inner.market.as_str()
+                ),
+            )));
+        }
+        if let Some(max) = info.filters.max_num_orders
+            && self.inner.market != Market::Spot
+        {
+            let filter = OrderFilter {
+                market: Some(self.inner.market),
+                symbol: Some(request.symbol.clone()),
+                open: true,
+                limit: max.saturating_add(1),
+            };
+            let open = self.inner.store.run(move |s| s.orders(&filter)).await?;
+            rules::check_max_num_orders(&info.filters, open.len())?;
         }
         venue.check_order_rate().map_err(rate_limited)?;
 
@@ -945,7 +977,11 @@ impl Orders {
                 report.imported += 1;
             }
         }
+        if self.inner.market != Market::Spot {
+            self.reconcile_futures_account().await?;
+        }
         tracing::info!(
+            market = self.inner.market.as_str(),
             checked = report.checked,
             updated = report.updated,
             resolving = report.resolving,

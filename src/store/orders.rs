@@ -1076,7 +1076,8 @@ mod tests {
                      DROP TABLE mark_prices; DROP TABLE funding_rates; DROP TABLE open_interest;
                      DROP TABLE trading_mode; DROP TABLE actions; DROP TABLE watchlist;
                      DROP TABLE strategy_runs; DROP TABLE trade_strategies;
-                     DROP TABLE strategies; DROP TABLE open_interest_gaps;",
+                     DROP TABLE strategies; DROP TABLE open_interest_gaps;
+                     DROP TABLE positions;",
                 )
                 .unwrap();
             store

@@ -19,9 +19,11 @@
 //! an exchange answers with the codes and messages its exchange would (a paper venue
 //! refuses an order with Binance's own `-2010` and message).
 
+mod futures_venue;
 mod paper;
 mod spot;
 
+pub use futures_venue::FuturesVenue;
 pub use paper::{PaperVenue, PaperWatch};
 pub use spot::SpotVenue;
 
@@ -31,7 +33,8 @@ use futures::future::BoxFuture;
 use rust_decimal::Decimal;
 
 use crate::domain::{
-    Account, ClientOrderId, Market, Order, OrderRef, OrderRequest, Symbol, SymbolInfo, Trade,
+    Account, ClientOrderId, MarginType, Market, Order, OrderRef, OrderRequest, Position, Symbol,
+    SymbolInfo, Trade,
 };
 use crate::exchange::ExchangeError;
 
@@ -205,4 +208,55 @@ pub trait Venue: Send + Sync {
     fn for_control(&self) -> Option<Arc<dyn Venue>> {
         None
     }
+
+    /// Futures venues: the account's positions (of `symbol` when given), flat ones
+    /// included. The default: not supported.
+    ///
+    /// # Errors
+    /// `InvalidRequest` when the venue has no positions; the transport's errors.
+    fn positions<'a>(
+        &'a self,
+        symbol: Option<&'a Symbol>,
+    ) -> BoxFuture<'a, VenueResult<Vec<Position>>> {
+        let _ = symbol;
+        Box::pin(std::future::ready(Err(not_supported(
+            "this venue has no positions",
+        ))))
+    }
+
+    /// Futures venues: sets the initial leverage of `symbol` and returns the one set. Sent
+    /// once. The default: not supported.
+    ///
+    /// # Errors
+    /// `Api` for a rejection; `InvalidRequest` when the venue has no leverage.
+    fn set_leverage<'a>(
+        &'a self,
+        symbol: &'a Symbol,
+        leverage: u32,
+    ) -> BoxFuture<'a, VenueResult<u32>> {
+        let _ = (symbol, leverage);
+        Box::pin(std::future::ready(Err(not_supported(
+            "this venue has no leverage",
+        ))))
+    }
+
+    /// Futures venues: sets the margin type of `symbol`. Sent once. The default: not
+    /// supported.
+    ///
+    /// # Errors
+    /// `Api` for a rejection; `InvalidRequest` when the venue has no margin type.
+    fn set_margin_type<'a>(
+        &'a self,
+        symbol: &'a Symbol,
+        margin_type: MarginType,
+    ) -> BoxFuture<'a, VenueResult<()>> {
+        let _ = (symbol, margin_type);
+        Box::pin(std::future::ready(Err(not_supported(
+            "this venue has no margin type",
+        ))))
+    }
+}
+
+fn not_supported(what: &str) -> ExchangeError {
+    ExchangeError::InvalidRequest(what.to_string())
 }

@@ -22,8 +22,8 @@ use rust_decimal::Decimal;
 
 use crate::domain::{
     DAY_MS, ExchangeInfo, Kline, LotSizeFilter, MINUTE_MS, MinNotionalFilter, NotionalFilter,
-    OrderType, PriceFilter, RateLimit, RateLimitKind, Symbol, SymbolFilters, SymbolInfo,
-    SymbolStatus, Ticker,
+    OrderType, PercentPriceFilter, PriceFilter, RateLimit, RateLimitKind, Symbol, SymbolFilters,
+    SymbolInfo, SymbolStatus, Ticker,
 };
 use crate::exchange::wire::Int;
 
@@ -246,6 +246,8 @@ enum WireFilter {
     },
     #[serde(rename = "MIN_NOTIONAL", rename_all = "camelCase")]
     MinNotional {
+        // Futures spell it `notional`.
+        #[serde(alias = "notional")]
         min_notional: FilterDec,
         #[serde(default)]
         apply_to_market: bool,
@@ -264,6 +266,17 @@ enum WireFilter {
         apply_max_to_market: bool,
         #[serde(default)]
         avg_price_mins: Option<Count>,
+    },
+    #[serde(rename = "PERCENT_PRICE", rename_all = "camelCase")]
+    PercentPrice {
+        multiplier_up: FilterDec,
+        multiplier_down: FilterDec,
+    },
+    #[serde(rename = "MAX_NUM_ORDERS", rename_all = "camelCase")]
+    MaxNumOrders {
+        // Futures spell it `limit`.
+        #[serde(alias = "limit")]
+        max_num_orders: Count,
     },
     #[serde(other)]
     Other,
@@ -345,6 +358,18 @@ fn symbol_filters(
                     apply_max_to_market,
                     avg_price_mins: mins(avg_price_mins),
                 })
+            }
+            WireFilter::PercentPrice {
+                multiplier_up,
+                multiplier_down,
+            } => {
+                out.percent_price = Some(PercentPriceFilter {
+                    multiplier_up: multiplier_up.0,
+                    multiplier_down: multiplier_down.0,
+                })
+            }
+            WireFilter::MaxNumOrders { max_num_orders } => {
+                out.max_num_orders = Some(mins(Some(max_num_orders)))
             }
             WireFilter::Other => {}
         }
