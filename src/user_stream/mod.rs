@@ -704,6 +704,7 @@ impl Inner {
                             symbols = report.symbols,
                             trades_new = report.trades_new,
                             balances = report.balances,
+                            positions = report.positions,
                             elapsed_ms = report.elapsed_ms,
                             "reconciled with the exchange: user-data stream healthy"
                         );
