@@ -138,6 +138,39 @@ pub enum CtlCommand {
     /// Place, cancel, inspect and list your orders.
     #[command(subcommand, alias = "order")]
     Orders(OrdersCommand),
+    /// Futures positions, refreshed from the exchange (flat ones with --all).
+    #[command(alias = "position")]
+    Positions {
+        /// Only this futures market: usdm or coinm [default: both].
+        #[arg(long)]
+        market: Option<Market>,
+        /// Only this symbol.
+        #[arg(long)]
+        symbol: Option<Symbol>,
+        /// Flat positions too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Set a futures symbol's initial leverage.
+    Leverage {
+        /// The symbol, e.g. BTCUSDT.
+        symbol: Symbol,
+        /// 1 to 125.
+        leverage: u32,
+        /// The futures market: usdm or coinm.
+        #[arg(long)]
+        market: Market,
+    },
+    /// Set a futures symbol's margin type: isolated or crossed.
+    MarginType {
+        /// The symbol, e.g. BTCUSDT.
+        symbol: Symbol,
+        /// isolated or crossed.
+        margin_type: crate::domain::MarginType,
+        /// The futures market: usdm or coinm.
+        #[arg(long)]
+        market: Market,
+    },
     /// Balances as last reported by the user-data stream or the account endpoint.
     #[command(alias = "balance")]
     Balances {
@@ -338,6 +371,9 @@ pub enum OrdersCommand {
         symbol: Symbol,
         #[command(flatten)]
         which: OrderIdArgs,
+        /// The market: spot, usdm or coinm [default: spot].
+        #[arg(long)]
+        market: Option<Market>,
     },
     /// One order, refreshed from the exchange.
     Get {
@@ -345,6 +381,9 @@ pub enum OrdersCommand {
         symbol: Symbol,
         #[command(flatten)]
         which: OrderIdArgs,
+        /// The market: spot, usdm or coinm [default: spot].
+        #[arg(long)]
+        market: Option<Market>,
     },
     /// Stored orders, newest first.
     #[command(alias = "ls")]
@@ -362,6 +401,9 @@ pub enum OrdersCommand {
         /// (same, differs, exchange_only, database_only).
         #[arg(long, conflicts_with_all = ["open", "limit"])]
         live: bool,
+        /// The market: spot, usdm or coinm [default: spot].
+        #[arg(long)]
+        market: Option<Market>,
     },
     /// Cancel every open order of a symbol in one request.
     CancelAll {
@@ -432,7 +474,8 @@ pub struct PlaceArgs {
     #[arg(long)]
     pub side: Side,
     /// limit, market, limit_maker, stop_loss, stop_loss_limit, take_profit or
-    /// take_profit_limit.
+    /// take_profit_limit; futures: limit, market, stop, stop_market, take_profit,
+    /// take_profit_market, trailing_stop_market.
     #[arg(long = "type", value_name = "TYPE")]
     pub order_type: OrderType,
     /// Base-asset quantity, e.g. 0.001.
@@ -453,6 +496,37 @@ pub struct PlaceArgs {
     /// Your own id for the order (1 to 36 of a-z A-Z 0-9 - _) [default: generated, tb-…].
     #[arg(long, value_name = "ID")]
     pub client_order_id: Option<ClientOrderId>,
+    #[command(flatten)]
+    pub futures: FuturesOrderArgs,
+}
+
+/// The futures fields of `ctl orders place|test` (with `--market usdm|coinm`).
+#[derive(Debug, Args, Default)]
+pub struct FuturesOrderArgs {
+    /// The market: spot, usdm or coinm [default: spot].
+    #[arg(long)]
+    pub market: Option<Market>,
+    /// Futures: only reduce the position.
+    #[arg(long)]
+    pub reduce_only: bool,
+    /// Futures: both (one-way), long or short (hedge mode).
+    #[arg(long, value_name = "SIDE")]
+    pub position_side: Option<crate::domain::PositionSide>,
+    /// Futures (stop_market, take_profit_market): close the whole position when triggered.
+    #[arg(long)]
+    pub close_position: bool,
+    /// Futures (trailing_stop_market): callback rate in percent, 0.1 to 10.
+    #[arg(long, value_name = "PCT", value_parser = parse_decimal)]
+    pub callback_rate: Option<Decimal>,
+    /// Futures (trailing_stop_market): the price the trailing starts from.
+    #[arg(long, value_name = "P", value_parser = parse_decimal)]
+    pub activation_price: Option<Decimal>,
+    /// Futures (conditional types): mark_price or contract_price.
+    #[arg(long, value_name = "W")]
+    pub working_type: Option<crate::domain::WorkingType>,
+    /// Futures (conditional types): refuse to trigger when last and mark prices differ much.
+    #[arg(long)]
+    pub price_protect: bool,
 }
 
 /// Which order: `--order-id N` or `--client-order-id ID` (one of them).

@@ -39,6 +39,7 @@ use crate::control::protocol::{
 use crate::control::{Client, ClientError};
 
 mod futures_tables;
+mod futures_trading;
 use crate::domain::{Market, Symbol};
 
 /// The longest `symbols add --wait` waits for one answer of `backfill.wait` before it
@@ -296,37 +297,26 @@ async fn execute(
             Ok(Exit::Success)
         }
         CtlCommand::Orders(OrdersCommand::Place(args)) => {
-            let PlaceArgs {
-                symbol,
-                side,
-                order_type,
-                quantity,
-                quote_quantity,
-                price,
-                stop_price,
-                time_in_force,
-                client_order_id,
-            } = args;
-            let params = OrderRequest {
-                quantity,
-                quote_quantity,
-                price,
-                stop_price,
-                time_in_force,
-                client_order_id,
-                ..OrderRequest::new(symbol, side, order_type)
-            };
+            let params = order_request(args);
             let (raw, row) = call::<OrderPlace>(client, &params).await?;
             out.print(&raw, || render_order(&row));
             Ok(Exit::Success)
         }
-        CtlCommand::Orders(OrdersCommand::Cancel { symbol, which }) => {
-            let (raw, row) = call::<OrderCancel>(client, &order_ref(symbol, which)).await?;
+        CtlCommand::Orders(OrdersCommand::Cancel {
+            symbol,
+            which,
+            market,
+        }) => {
+            let (raw, row) = call::<OrderCancel>(client, &order_ref(symbol, which, market)).await?;
             out.print(&raw, || render_order(&row));
             Ok(Exit::Success)
         }
-        CtlCommand::Orders(OrdersCommand::Get { symbol, which }) => {
-            let (raw, row) = call::<OrderGet>(client, &order_ref(symbol, which)).await?;
+        CtlCommand::Orders(OrdersCommand::Get {
+            symbol,
+            which,
+            market,
+        }) => {
+            let (raw, row) = call::<OrderGet>(client, &order_ref(symbol, which, market)).await?;
             out.print(&raw, || render_order(&row));
             Ok(Exit::Success)
         }
@@ -335,6 +325,7 @@ async fn execute(
             open,
             limit,
             live,
+            market,
         }) => {
             if live {
                 return queries::orders_live(client, out, symbol).await;
@@ -344,6 +335,7 @@ async fn execute(
                 open: open.then_some(true),
                 limit,
                 live: None,
+                market,
             };
             let (raw, rows) = call::<OrderList>(client, &params).await?;
             out.print(&raw, || render_orders(&rows, open));
@@ -355,6 +347,21 @@ async fn execute(
         CtlCommand::Orders(OrdersCommand::Test(args)) => {
             queries::test_order(client, out, order_request(args)).await
         }
+        CtlCommand::Positions {
+            market,
+            symbol,
+            all,
+        } => futures_trading::positions(client, out, market, symbol, all).await,
+        CtlCommand::Leverage {
+            symbol,
+            leverage,
+            market,
+        } => futures_trading::leverage(client, out, symbol, market, leverage).await,
+        CtlCommand::MarginType {
+            symbol,
+            margin_type,
+            market,
+        } => futures_trading::margin_type(client, out, symbol, market, margin_type).await,
         CtlCommand::Balances { asset } => {
             let (raw, rows) = call::<BalanceList>(client, &BalanceListParams { asset }).await?;
             out.print(&raw, || render_balances(&rows));
@@ -429,6 +436,7 @@ fn order_request(args: PlaceArgs) -> OrderRequest {
         stop_price,
         time_in_force,
         client_order_id,
+        futures,
     } = args;
     OrderRequest {
         quantity,
@@ -437,15 +445,24 @@ fn order_request(args: PlaceArgs) -> OrderRequest {
         stop_price,
         time_in_force,
         client_order_id,
+        market: futures.market.unwrap_or(Market::Spot),
+        reduce_only: futures.reduce_only.then_some(true),
+        position_side: futures.position_side,
+        close_position: futures.close_position.then_some(true),
+        callback_rate: futures.callback_rate,
+        activation_price: futures.activation_price,
+        working_type: futures.working_type,
+        price_protect: futures.price_protect.then_some(true),
         ..OrderRequest::new(symbol, side, order_type)
     }
 }
 
-fn order_ref(symbol: Symbol, which: OrderIdArgs) -> OrderRefParams {
+fn order_ref(symbol: Symbol, which: OrderIdArgs, market: Option<Market>) -> OrderRefParams {
     OrderRefParams {
         symbol,
         order_id: which.order_id,
         client_order_id: which.client_order_id,
+        market,
     }
 }
 

@@ -160,6 +160,8 @@ pub async fn run_with(
     )?;
     let usdm = FuturesClient::usdm(usdm, clock.clone())?;
     let coinm = FuturesClient::coinm(coinm, clock.clone())?;
+    // Futures trading shares each market's client (its budgets, offset and order counts).
+    let futures_trading = [usdm.clone(), coinm.clone()];
     // The backfill shares each futures market's client (its weight budget and offset).
     let futures_backfill = vec![
         MarketClient::from(usdm.clone()),
@@ -216,6 +218,24 @@ pub async fn run_with(
             clock.clone(),
         )
         .context("cannot use the api credentials")?,
+    };
+    // One orders component per futures market, with credentials and in live mode only
+    // (paper futures are not supported yet: the control methods say so).
+    let futures_orders: Vec<Orders> = match (&paper, credentials.as_ref()) {
+        (None, Some(credentials)) => futures_trading
+            .iter()
+            .map(|client| {
+                Orders::futures(
+                    client,
+                    Some(credentials),
+                    config.exchange.recv_window_ms,
+                    store.clone(),
+                    clock.clone(),
+                )
+            })
+            .collect::<Result<_, _>>()
+            .context("cannot use the api credentials for futures")?,
+        _ => Vec::new(),
     };
     // The user-data stream: with credentials only (it needs the account's key).
     let (user_stream, user_stream_handle) = match credentials.as_ref() {
@@ -316,6 +336,7 @@ pub async fn run_with(
         clock,
         user_stream_handle.clone(),
     );
+    control_context.set_futures_orders(futures_orders.clone());
     let control = ControlServer::bind(&config.control, Arc::clone(&control_context))
         .await
         .context("cannot start the control socket")?;
@@ -352,6 +373,13 @@ pub async fn run_with(
     }
     components.start(backfill);
     components.start(OrdersComponent::new(orders, user_stream_handle.watch()));
+    for futures in futures_orders {
+        // No futures user-data stream here: working orders are refreshed every minute.
+        components.start(OrdersComponent::new(
+            futures,
+            crate::user_stream::UserStreamHandle::off().watch(),
+        ));
+    }
     components.start(strategies);
     if let Some(venue) = paper {
         components.start(crate::venue::PaperWatch::new(venue, heartbeat_status));

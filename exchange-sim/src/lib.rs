@@ -110,6 +110,45 @@
 //! <https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api>,
 //! <https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/rest-api>.
 //!
+//! # Futures trading (USDⓈ-M and COIN-M)
+//!
+//! Each futures market also trades, for one account with the same
+//! [`SimConfig::api_key`] / [`SimConfig::api_secret`] as spot (HMAC and timestamp checked
+//! as on spot) and its own wallet (USD-M 100 000 USDT; COIN-M 10 BTC and 100 ETH):
+//! `POST/GET/DELETE {p}/order` (`{p}` = `/fapi/v1` or `/dapi/v1`; `newClientOrderId`,
+//! `origClientOrderId`, `orderId`), `POST {p}/order/test`, `GET {p}/openOrders`,
+//! `GET {p}/allOrders`, `DELETE {p}/allOpenOrders`, `GET {p}/userTrades` (`fromId`,
+//! `limit`), `GET /fapi/v2|v3/account` and `/dapi/v1/account`, `…/balance`,
+//! `GET /fapi/v2|v3/positionRisk` and `/dapi/v1/positionRisk`, `POST {p}/leverage`,
+//! `POST {p}/marginType` (`-4046` when unchanged), `POST/GET {p}/positionSide/dual` (hedge
+//! mode), with `X-MBX-ORDER-COUNT-10S`/`-1M` headers and the ORDERS limits of exchange info
+//! (300 / 10 s, 1200 / min: [`FuturesSim::set_order_limits`]). MARKET, LIMIT (GTC, IOC,
+//! FOK, GTX), reduce-only, close-position, one-way (`BOTH`) and hedge (`LONG`/`SHORT`)
+//! positions, leverage, isolated or cross margin, realized PnL and commission (USDT on
+//! USD-M; on COIN-M quantities are contracts of `contractSize` USD, PnL and commission in
+//! the coin). COIN-M takes STOP, STOP_MARKET, TAKE_PROFIT, TAKE_PROFIT_MARKET and
+//! TRAILING_STOP_MARKET on `/dapi/v1/order`; USD-M answers them `-4120` there (counted:
+//! [`FuturesSim::conditional_on_order_endpoint_attempts`]) and takes them through the Algo
+//! Service: `POST/GET/DELETE /fapi/v1/algoOrder` (`clientAlgoId`), `GET
+//! /fapi/v1/openAlgoOrders`, `GET /fapi/v1/allAlgoOrders`, `DELETE /fapi/v1/algoOpenOrders`;
+//! a triggered algo order becomes a MARKET (or LIMIT) order whose id the algo order reports
+//! (`actualOrderId`). Triggers follow the replayed contract or mark price (`workingType`),
+//! or a price set with [`FuturesSim::set_last_price`]. See the `futures::engine` and
+//! `futures::trade` modules for every rule and error code.
+//!
+//! User data: `POST/PUT/DELETE {p}/listenKey` (API key only) and the stream at
+//! [`FuturesSim::ws_url`]`/ws/<listenKey>`, sending `ORDER_TRADE_UPDATE`, `ACCOUNT_UPDATE`,
+//! `ALGO_UPDATE` (USD-M), `MARGIN_CALL` ([`FuturesSim::emit_margin_call`]) and
+//! `listenKeyExpired` when the key is not kept alive within its TTL
+//! ([`FuturesSim::set_listen_key_ttl`], default 60 min; [`FuturesSim::expire_listen_key`]
+//! at once); see the `futures::user_stream`
+//! module. Knobs: [`FuturesSim::push_user_event`] (any JSON to every open stream),
+//! [`FuturesSim::drop_user_streams`], [`FuturesSim::refuse_user_stream_connects`] (or
+//! `_for` a duration), [`FuturesSim::set_order_fault`] ([`OrderFault`] on order and algo
+//! placement), [`FuturesSim::set_wallet_balance`]; readers [`FuturesSim::orders`],
+//! [`FuturesSim::algo_orders`], [`FuturesSim::positions`], [`FuturesSim::balances`],
+//! [`FuturesSim::trades`], [`FuturesSim::listen_keys`], [`FuturesSim::user_events`].
+//!
 //! # Trading
 //!
 //! Signed `POST/GET/DELETE /api/v3/order`, `POST /api/v3/order/test`,

@@ -33,6 +33,7 @@ use super::rate::RequestRate;
 
 mod actions;
 mod futures_queries;
+mod futures_trading;
 mod queries;
 mod strategies;
 mod watchlist;
@@ -73,7 +74,7 @@ impl Default for Dispatch {
 
 /// The methods that send requests to the exchange: held to a rate per connection
 /// ([`Dispatch::handle_line_rated`]).
-pub const EXCHANGE_METHODS: [&str; 10] = [
+pub const EXCHANGE_METHODS: [&str; 13] = [
     SymbolAdd::NAME,
     SyncNow::NAME,
     OrderPlace::NAME,
@@ -84,6 +85,9 @@ pub const EXCHANGE_METHODS: [&str; 10] = [
     protocol::OrderCancelAll::NAME,
     protocol::OrderTest::NAME,
     protocol::WatchlistAdd::NAME,
+    protocol::PositionList::NAME,
+    protocol::LeverageSet::NAME,
+    protocol::MarginTypeSet::NAME,
 ];
 
 /// The longest method name echoed back in a `-32601` error, in bytes.
@@ -128,6 +132,9 @@ impl Dispatch {
         d.register::<protocol::ActionList, _, _>(actions::action_list);
         d.register::<protocol::WatchlistAdd, _, _>(watchlist::watchlist_add);
         d.register::<protocol::WatchlistRemove, _, _>(watchlist::watchlist_remove);
+        d.register::<protocol::PositionList, _, _>(futures_trading::position_list);
+        d.register::<protocol::LeverageSet, _, _>(futures_trading::leverage_set);
+        d.register::<protocol::MarginTypeSet, _, _>(futures_trading::margin_type_set);
         d.register::<protocol::WatchlistList, _, _>(watchlist::watchlist_list);
         for name in protocol::PLANNED_METHODS {
             d.routes.insert(name, Route::Planned);
@@ -758,7 +765,8 @@ async fn kline_list(
 
 /// `order.place`: the orders component does the work (rules, pending row, one request).
 async fn order_place(ctx: Arc<ControlContext>, p: OrderRequest) -> Result<OrderView, ErrorObject> {
-    ctx.orders
+    futures_trading::check_market_fields(&p)?;
+    futures_trading::orders_for(&ctx, Some(p.market))?
         .place(p)
         .await
         .map(|row| OrderView::from(&row))
@@ -771,7 +779,7 @@ async fn order_cancel(
     p: OrderRefParams,
 ) -> Result<OrderView, ErrorObject> {
     let which = order_ref(&p)?;
-    ctx.orders
+    futures_trading::orders_for(&ctx, p.market)?
         .cancel(&p.symbol, &which)
         .await
         .map(|row| OrderView::from(&row))
@@ -781,7 +789,7 @@ async fn order_cancel(
 /// `order.get`.
 async fn order_get(ctx: Arc<ControlContext>, p: OrderRefParams) -> Result<OrderView, ErrorObject> {
     let which = order_ref(&p)?;
-    ctx.orders
+    futures_trading::orders_for(&ctx, p.market)?
         .get(&p.symbol, &which)
         .await
         .map(|row| OrderView::from(&row))
@@ -806,13 +814,14 @@ async fn order_list(
             ),
         ));
     }
+    let orders = futures_trading::orders_for_list(&ctx, p.market)?;
     let filter = OrderFilter {
-        market: None,
+        market: p.market,
         symbol: p.symbol,
         open: p.open.unwrap_or(false),
         limit,
     };
-    ctx.orders
+    orders
         .list(filter)
         .await
         .map(|rows| rows.iter().map(OrderView::from).collect())

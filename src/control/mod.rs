@@ -68,6 +68,9 @@ pub struct ControlContext {
     pub(crate) manual_beats: handlers::ManualBeats,
     /// The user-data stream's state, for `status`.
     pub(crate) user_stream: UserStreamHandle,
+    /// The futures markets' orders components (control handles), set once by the daemon
+    /// ([`ControlContext::set_futures_orders`]); none without credentials.
+    futures_orders: std::sync::OnceLock<Vec<Orders>>,
 }
 
 impl ControlContext {
@@ -102,6 +105,26 @@ impl ControlContext {
             started_at_ms,
             manual_beats: handlers::ManualBeats::default(),
             user_stream,
+            futures_orders: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Hands the futures markets' orders components (one per market with credentials) to
+    /// the `order.*`, `position.list`, `leverage.set` and `margin_type.set` methods; their
+    /// requests are made at control priority. Only the first call counts.
+    pub fn set_futures_orders(&self, orders: Vec<Orders>) {
+        let handles = orders.iter().map(Orders::for_control).collect();
+        if self.futures_orders.set(handles).is_err() {
+            tracing::warn!("futures orders already set: ignored");
+        }
+    }
+
+    /// The orders component of the futures `market`, if there is one.
+    pub(crate) fn futures_orders(&self, market: crate::domain::Market) -> Option<Orders> {
+        self.futures_orders
+            .get()?
+            .iter()
+            .find(|o| o.market() == market)
+            .cloned()
     }
 }

@@ -807,6 +807,8 @@ mod actions;
 pub use actions::*;
 mod watchlist;
 pub use watchlist::*;
+mod futures_trading;
+pub use futures_trading::*;
 
 /// Parameters of a method that takes none (`{}` or absent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -995,7 +997,7 @@ pub struct PnlView {
 }
 
 /// The names of the methods served now, in the order of README.md's table.
-pub const METHODS: [&str; 32] = [
+pub const METHODS: [&str; 35] = [
     Status::NAME,
     SymbolAdd::NAME,
     SymbolRemove::NAME,
@@ -1028,6 +1030,9 @@ pub const METHODS: [&str; 32] = [
     WatchlistAdd::NAME,
     WatchlistRemove::NAME,
     WatchlistList::NAME,
+    PositionList::NAME,
+    LeverageSet::NAME,
+    MarginTypeSet::NAME,
 ];
 
 /// `order.cancel` and `order.get` parameters: the symbol and one of the two ids (at least
@@ -1042,6 +1047,9 @@ pub struct OrderRefParams {
     /// The client order id (the caller's, or the `tb-…` one tradebeat generated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_order_id: Option<ClientOrderId>,
+    /// `spot` (default), `usdm` or `coinm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<Market>,
 }
 
 /// `order.list` parameters.
@@ -1062,6 +1070,9 @@ pub struct OrderListParams {
     /// ([`OrderView::live`]); `open` and `limit` do not apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<bool>,
+    /// `spot` (default), `usdm` or `coinm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<Market>,
 }
 
 /// The number of orders `order.list` returns when no `limit` is given (the orders

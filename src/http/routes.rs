@@ -99,7 +99,7 @@ pub const ROUTES: &[RestRoute] = &[
         Get,
         "/orders",
         "order.list",
-        "Stored orders (query: symbol, open, limit)",
+        "Stored orders (query: symbol, open, limit, market)",
     ),
     route(
         Post,
@@ -111,13 +111,13 @@ pub const ROUTES: &[RestRoute] = &[
         Get,
         "/orders/{client_order_id}",
         "order.get",
-        "One order by client order id (query: symbol)",
+        "One order by client order id (query: symbol, market)",
     ),
     route(
         Delete,
         "/orders/{client_order_id}",
         "order.cancel",
-        "Cancel an order by client order id (query: symbol)",
+        "Cancel an order by client order id (query: symbol, market)",
     ),
     route(
         Get,
@@ -243,6 +243,24 @@ pub const ROUTES: &[RestRoute] = &[
         "/watchlist/{symbol}",
         "watchlist.remove",
         "Stop watching a symbol (query: market)",
+    ),
+    route(
+        Get,
+        "/positions",
+        "position.list",
+        "Futures positions, refreshed from the exchange (query: market, symbol, all)",
+    ),
+    route(
+        Post,
+        "/leverage",
+        "leverage.set",
+        "Set a futures symbol's leverage (JSON body: symbol, market, leverage)",
+    ),
+    route(
+        Post,
+        "/margin-type",
+        "margin_type.set",
+        "Set a futures symbol's margin type (JSON body: symbol, market, margin_type)",
     ),
 ];
 

@@ -1162,7 +1162,11 @@ impl OrdersComponent {
 
 impl crate::component::Component for OrdersComponent {
     fn name(&self) -> &'static str {
-        "orders"
+        match self.orders.inner.market {
+            Market::Spot => "orders",
+            Market::UsdM => "orders-usdm",
+            Market::CoinM => "orders-coinm",
+        }
     }
 
     /// The background tasks' own drain deadline (3 s), plus a second.

@@ -8,8 +8,9 @@
 //! The *contract price* (last price) of a contract is the open of the running replayed
 //! minute (the close of the partial kline `klines` serves), its *mark price* the close of
 //! that minute (`premiumIndex`). [`super::FuturesSim::set_last_price`] overrides both for a
-//! symbol (and fills or triggers what it crosses at once). The book is that one price with
-//! unlimited quantity.
+//! symbol (and fills or triggers what it crosses at once),
+//! [`super::FuturesSim::set_mark_price`] the mark price alone. The book is that one price
+//! with unlimited quantity.
 //!
 //! # Matching
 //!
@@ -496,6 +497,9 @@ pub(crate) fn last_price(sim: &FuturesShared, c: &Contract, now: i64) -> i128 {
 
 /// The mark price now, `1e-8` units.
 pub(crate) fn mark_price(sim: &FuturesShared, c: &Contract, now: i64) -> i128 {
+    if let Some(p) = read(&sim.engine.marks).get(&c.name) {
+        return *p;
+    }
     if let Some(p) = read(&sim.engine.prices).get(&c.name) {
         return *p;
     }
@@ -664,22 +668,22 @@ impl FuturesShared {
             })
             .collect();
         let mut positions = Vec::new();
-        if let Some(symbol) = symbol {
-            if let Some(c) = self.contracts.get(symbol) {
-                let sides: &[PosSide] = if book.dual {
-                    &[PosSide::Long, PosSide::Short]
-                } else {
-                    &[PosSide::Both]
-                };
-                let mark = mark_price(self, c, now);
-                for side in sides {
-                    let p = book
-                        .positions
-                        .get(&(symbol.to_owned(), *side))
-                        .cloned()
-                        .unwrap_or_default();
-                    positions.push(self.position_event_entry(book, c, *side, &p, mark));
-                }
+        if let Some(symbol) = symbol
+            && let Some(c) = self.contracts.get(symbol)
+        {
+            let sides: &[PosSide] = if book.dual {
+                &[PosSide::Long, PosSide::Short]
+            } else {
+                &[PosSide::Both]
+            };
+            let mark = mark_price(self, c, now);
+            for side in sides {
+                let p = book
+                    .positions
+                    .get(&(symbol.to_owned(), *side))
+                    .cloned()
+                    .unwrap_or_default();
+                positions.push(self.position_event_entry(book, c, *side, &p, mark));
             }
         }
         let mut event = json!({
@@ -825,7 +829,7 @@ impl FuturesShared {
         let actual = a
             .actual_order_id
             .and_then(|id| book.orders.iter().find(|o| o.order_id == id));
-        json!({
+        let mut v = json!({
             "algoId": a.algo_id,
             "clientAlgoId": a.client_algo_id,
             "algoType": "CONDITIONAL",
@@ -852,13 +856,16 @@ impl FuturesShared {
             "closePosition": a.new.close_position,
             "priceProtect": a.new.trigger.price_protect,
             "reduceOnly": a.new.reduce_only,
-            "activatePrice": if trailing { fmt_dec(a.new.trigger.activation.unwrap_or(0), pd) } else { String::new() },
-            "callbackRate": if trailing { fmt_dec(a.new.trigger.callback.unwrap_or(0), 1) } else { String::new() },
             "createTime": a.create_time,
             "updateTime": a.update_time,
             "triggerTime": a.trigger_time,
             "goodTillDate": a.new.good_till_date,
-        })
+        });
+        if trailing {
+            v["activatePrice"] = Value::from(fmt_dec(a.new.trigger.activation.unwrap_or(0), pd));
+            v["callbackRate"] = Value::from(fmt_dec(a.new.trigger.callback.unwrap_or(0), 1));
+        }
+        v
     }
 
     /// One trade as `GET …/userTrades` lists it.
@@ -1201,6 +1208,16 @@ impl FuturesShared {
             }
         } else if o.position_side != PosSide::Both {
             return Err(mismatch());
+        }
+        if book.dual && closing_side(book, o) && !o.kind.is_conditional() && !o.close_position {
+            // Hedge mode: closing more than the position holds is refused.
+            let held = book
+                .positions
+                .get(&(o.symbol.clone(), o.position_side))
+                .map_or(0, |p| p.amount.abs());
+            if o.qty > held {
+                return Err(err(-2022, "ReduceOnly Order is rejected."));
+            }
         }
         if o.reduce_only && !o.kind.is_conditional() {
             let amount = book
@@ -1634,6 +1651,8 @@ pub(crate) struct Engine {
     pub book: std::sync::Mutex<Book>,
     /// Contract (and mark) price overrides by symbol, `1e-8` units.
     pub prices: std::sync::RwLock<std::collections::HashMap<String, i128>>,
+    /// Mark price overrides by symbol, `1e-8` units.
+    pub marks: std::sync::RwLock<std::collections::HashMap<String, i128>>,
     pub api_key: String,
     pub api_secret: String,
     pub fault: std::sync::Mutex<Option<crate::OrderFault>>,
@@ -1653,6 +1672,7 @@ impl Engine {
         Engine {
             book: std::sync::Mutex::new(Book::new(market)),
             prices: std::sync::RwLock::default(),
+            marks: std::sync::RwLock::default(),
             api_key: config.api_key.clone(),
             api_secret: config.api_secret.clone(),
             fault: std::sync::Mutex::new(None),

@@ -161,6 +161,32 @@ impl FuturesSim {
         self.match_orders();
     }
 
+    /// Sets the mark price of `symbol` alone (`MARK_PRICE` triggers, PERCENT_PRICE,
+    /// unrealized PnL); `None` goes back to the replayed (or [`FuturesSim::set_last_price`])
+    /// price. Triggers what it crosses at once. An unparsable price is ignored (logged).
+    pub fn set_mark_price(&self, symbol: &str, price: Option<&str>) {
+        {
+            let mut marks = write(&self.shared.engine.marks);
+            match price.map(|p| (p, parse_units(p))) {
+                Some((_, Some(units))) => {
+                    marks.insert(symbol.to_owned(), i128::from(units));
+                }
+                Some((text, None)) => {
+                    tracing::warn!(
+                        symbol,
+                        price = text,
+                        "set_mark_price: not a decimal, ignored"
+                    );
+                    return;
+                }
+                None => {
+                    marks.remove(symbol);
+                }
+            }
+        }
+        self.match_orders();
+    }
+
     /// Evaluates resting, conditional and algo orders against the prices now.
     pub fn match_orders(&self) {
         let shared = &self.shared;
@@ -356,6 +382,12 @@ impl FuturesSim {
     /// [`super::DEFAULT_LISTEN_KEY_TTL`], 60 min; applies to the active key at once).
     pub fn set_listen_key_ttl(&self, ttl: Duration) {
         self.shared.streams.set_ttl(ttl);
+    }
+
+    /// Expires the active listen key now: its connections get `listenKeyExpired` and
+    /// nothing more; `PUT …/listenKey` answers `-1125` until a new key is made.
+    pub fn expire_listen_key(&self) {
+        self.shared.streams.expire_now(self.now_ms());
     }
 
     /// The active listen key, if any (at most one per market, as on Binance).

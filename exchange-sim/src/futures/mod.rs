@@ -438,6 +438,7 @@ fn trading_routes(market: FuturesMarket) -> axum::Router<Arc<FuturesShared>> {
         .route("/ws/{key}", get(user_stream::upgrade));
     router = match market {
         FuturesMarket::Usdm => router
+            .route("/private/ws/{key}", get(user_stream::upgrade))
             .route("/fapi/v2/account", get(trade::account))
             .route("/fapi/v3/account", get(trade::account))
             .route("/fapi/v2/balance", get(trade::balance))

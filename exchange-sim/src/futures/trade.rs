@@ -92,7 +92,7 @@ pub(crate) fn weight(
     path: &str,
     params: Option<&Params>,
 ) -> Option<u32> {
-    if path.starts_with("/ws/") {
+    if path.starts_with("/ws/") || path.starts_with("/private/ws/") {
         return Some(0);
     }
     let has = |name: &str| params.is_some_and(|p| p.get(name).is_some());
@@ -606,7 +606,10 @@ fn unknown_status() -> ApiError {
 }
 
 /// Checks order counts, then the fault; `Err` is the whole answer.
-fn count(sim: &FuturesShared, now: i64) -> Result<((u32, u32), Option<OrderFault>), Response> {
+/// Order counts (10 s, 1 min) and the fault to apply.
+type Admitted = ((u32, u32), Option<OrderFault>);
+
+fn count(sim: &FuturesShared, now: i64) -> Result<Admitted, Box<Response>> {
     let per_10s = sim.engine.orders_per_10s.load(Ordering::Relaxed);
     let per_min = sim.engine.orders_per_min.load(Ordering::Relaxed);
     let counted = lock(&sim.engine.book).count_order(now, per_10s, per_min);
@@ -614,12 +617,15 @@ fn count(sim: &FuturesShared, now: i64) -> Result<((u32, u32), Option<OrderFault
         Ok(c) => c,
         Err(e) => {
             let counts = lock(&sim.engine.book).counts(now);
-            return Err(with_counts(e.into_response(), counts));
+            return Err(Box::new(with_counts(e.into_response(), counts)));
         }
     };
     let fault = lock(&sim.engine.fault).clone();
     if fault == Some(OrderFault::Reject503) {
-        return Err(with_counts(ApiError::internal().into_response(), counts));
+        return Err(Box::new(with_counts(
+            ApiError::internal().into_response(),
+            counts,
+        )));
     }
     Ok((counts, fault))
 }
@@ -708,7 +714,7 @@ pub(crate) async fn new_order(
     }
     let (counts, fault) = match count(&sim, ctx.now) {
         Ok(x) => x,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let placed = parse_new_order(&sim, &params, Via::Order, ctx.now)
         .and_then(|(o, result)| place(&sim, o, result, ctx.now));
@@ -1170,7 +1176,7 @@ pub(crate) async fn new_algo_order(
     };
     let (counts, fault) = match count(&sim, ctx.now) {
         Ok(x) => x,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let placed = parse_new_order(&sim, &params, Via::Algo, ctx.now)
         .and_then(|(o, _)| place_algo(&sim, o, ctx.now));

@@ -320,6 +320,18 @@ async fn hedge_mode_keeps_long_and_short_apart() {
         .filter_map(|p| p["positionSide"].as_str())
         .collect();
     assert_eq!(sides, ["LONG", "SHORT"]);
+    // Closing more than the side holds is refused.
+    assert_eq!(
+        call(
+            m,
+            "POST",
+            ORDER,
+            "symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.100&positionSide=LONG"
+        )
+        .await
+        .code(),
+        -2022
+    );
     // With a position open the mode cannot change.
     assert_eq!(
         call(m, "POST", dual, "dualSidePosition=false").await.code(),
@@ -524,6 +536,13 @@ async fn leverage_margin_type_and_account_round_trip() {
             .code(),
         -4048
     );
+    let risk = ok(m, "GET", "/fapi/v2/positionRisk", "symbol=BTCUSDT").await;
+    let recorded_risk: Value =
+        serde_json::from_str(include_str!("../../tests/data/futures_position_risk.json"))
+            .expect("recorded");
+    for key in recorded_risk[0].as_object().expect("object").keys() {
+        assert!(risk[0].get(key).is_some(), "positionRisk lacks {key}");
+    }
     let account = ok(m, "GET", "/fapi/v3/account", "").await;
     let recorded: Value = serde_json::from_str(include_str!(
         "../../tests/data/futures_account_info_v2.json"
@@ -821,9 +840,14 @@ async fn user_stream_sends_order_and_account_events_with_binances_fields() {
     assert_eq!(key.len(), 64);
     assert_eq!(key_call(m, "POST").await.json()["listenKey"], key.as_str());
     assert_eq!(key_call(m, "PUT").await.json()["listenKey"], key.as_str());
-    assert_eq!(m.listen_keys(), [key.clone()]);
+    assert_eq!(m.listen_keys(), std::slice::from_ref(&key));
     let unknown = send(m.url(), "GET", "/ws/nosuchkey", None).await;
     assert_eq!(unknown.status, 400);
+    // Binance's routed USD-M path serves the same stream.
+    let (routed, _) = tokio_tungstenite::connect_async(format!("{}/private/ws/{key}", m.ws_url()))
+        .await
+        .expect("routed user stream connects");
+    drop(routed);
     let mut ws = connect(m, &key).await;
     market(m, "BUY", "0.010", "&newClientOrderId=ws-1").await;
     let new = next_event(&mut ws).await.expect("NEW");
@@ -929,4 +953,57 @@ async fn listen_key_expires_without_keepalive_and_streams_can_be_cut_or_refused(
     assert_eq!(event["o"]["ma"], "BTC");
     c.push_user_event(serde_json::json!({"e": "marker"}));
     assert_eq!(next_event(&mut ws).await.expect("marker")["e"], "marker");
+    c.expire_listen_key();
+    // After the order's TRADE and ACCOUNT_UPDATE and the pushed marker.
+    let mut expired = Value::Null;
+    for _ in 0..4 {
+        expired = next_event(&mut ws2).await.expect("events then the expiry");
+        if expired["e"] == "listenKeyExpired" {
+            break;
+        }
+    }
+    assert_eq!(expired["e"], "listenKeyExpired");
+    assert_eq!(expired["listenKey"], fresh.as_str());
+}
+
+#[tokio::test]
+async fn coinm_trailing_stop_and_mark_price_stop_on_the_order_endpoint() {
+    let sim = frozen().await;
+    let c = sim.coinm();
+    let o = "/dapi/v1/order";
+    c.set_last_price("BTCUSD_PERP", Some("50000"));
+    market(c, "BUY", "4", "").await;
+    let trailing = ok(
+        c,
+        "POST",
+        o,
+        "symbol=BTCUSD_PERP&side=SELL&type=TRAILING_STOP_MARKET&quantity=2&callbackRate=2&reduceOnly=true",
+    )
+    .await;
+    assert_eq!(trailing["type"], "TRAILING_STOP_MARKET");
+    assert_eq!(trailing["priceRate"], "2.0");
+    // Active at once (no activation price): best 50000, then 51000; 2 % below is 49980.
+    c.set_last_price("BTCUSD_PERP", Some("51000"));
+    c.set_last_price("BTCUSD_PERP", Some("50000"));
+    assert_eq!(c.orders()[1].status, "NEW");
+    c.set_last_price("BTCUSD_PERP", Some("49900"));
+    assert_eq!(c.orders()[1].status, "FILLED");
+    assert_eq!(position(c, "BTCUSD_PERP", "BOTH").0, "2");
+    // A MARK_PRICE stop ignores the contract price.
+    let stop = ok(
+        c,
+        "POST",
+        o,
+        "symbol=BTCUSD_PERP&side=SELL&type=STOP_MARKET&stopPrice=48000&closePosition=true&workingType=MARK_PRICE",
+    )
+    .await;
+    assert_eq!(stop["closePosition"], true);
+    assert_eq!(stop["workingType"], "MARK_PRICE");
+    c.set_mark_price("BTCUSD_PERP", Some("49000"));
+    c.set_last_price("BTCUSD_PERP", Some("47000"));
+    assert_eq!(c.orders()[2].status, "NEW");
+    c.set_mark_price("BTCUSD_PERP", Some("47900"));
+    assert_eq!(c.orders()[2].status, "FILLED");
+    assert_eq!(c.orders()[2].executed_qty, "2");
+    assert_eq!(position(c, "BTCUSD_PERP", "BOTH").0, "0");
 }

@@ -10,7 +10,8 @@
 //!   connection of the key gets `{"e":"listenKeyExpired","E":…,"listenKey":…}` and no
 //!   further events; the connection stays open.
 //! * `GET /ws/<listenKey>` on the market's listener ([`super::FuturesSim::ws_url`] +
-//!   `/ws/<key>`) upgrades to the stream (an unknown or expired key: HTTP 400 `-1125`;
+//!   `/ws/<key>`; on USD-M also Binance's routed `/private/ws/<key>`) upgrades to the
+//!   stream (an unknown or expired key: HTTP 400 `-1125`;
 //!   refused connects: HTTP 503). The server pings every 3 minutes. Every event the order
 //!   engine emits goes, as one text frame, to every connection of the active key:
 //!   `ORDER_TRADE_UPDATE`, `ACCOUNT_UPDATE`, `ALGO_UPDATE` (USD-M), shaped as Binance
@@ -202,12 +203,17 @@ impl UserStreams {
     /// Expires the active key if its time is up: `listenKeyExpired` to its connections.
     pub(crate) fn expire_due(&self, now_ms: i64) {
         let ttl = *lock(&self.ttl);
+        self.expire(now_ms, |k| Instant::now() >= k.kept_at + ttl);
+    }
+
+    /// Expires the active key now, whatever its time.
+    pub(crate) fn expire_now(&self, now_ms: i64) {
+        self.expire(now_ms, |_| true);
+    }
+
+    fn expire(&self, now_ms: i64, due: impl Fn(&Key) -> bool) {
         let mut inner = lock(&self.inner);
-        let due = inner
-            .active
-            .as_ref()
-            .is_some_and(|k| Instant::now() >= k.kept_at + ttl);
-        if !due {
+        if !inner.active.as_ref().is_some_and(due) {
             return;
         }
         let Some(key) = inner.active.take() else {
@@ -296,6 +302,8 @@ impl FuturesShared {
         for event in book.events.drain(..) {
             self.streams.publish(event);
         }
+        // The background task evaluates resting orders only while there are some.
+        self.streams.wake.notify_one();
     }
 
     /// A `MARGIN_CALL` event listing the open positions.
@@ -439,15 +447,23 @@ async fn serve(
     tracing::debug!(market = sim.market.name(), id, "user stream closed");
 }
 
-/// The market's background task: evaluates resting orders once a second and expires
-/// listen keys, until `stopped`.
+/// The market's background task: evaluates resting orders once a second (while there are
+/// some) and expires listen keys, until `stopped`.
 pub(crate) async fn background(sim: Arc<FuturesShared>, mut stopped: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let deadline = sim.streams.deadline();
+        let resting = {
+            let book = lock(&sim.engine.book);
+            book.orders.iter().any(|o| o.status.is_open())
+                || book
+                    .algos
+                    .iter()
+                    .any(|a| a.status == super::engine::AlgoStatus::New)
+        };
         tokio::select! {
-            _ = tick.tick() => {
+            _ = tick.tick(), if resting => {
                 let now = sim.clock.now_ms();
                 let mut book = lock(&sim.engine.book);
                 sim.sweep(&mut book, now);

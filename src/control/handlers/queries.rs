@@ -277,9 +277,7 @@ pub(super) async fn order_cancel_all(
     ctx: Arc<ControlContext>,
     p: MarketSymbolParams,
 ) -> Result<Vec<OrderView>, ErrorObject> {
-    spot_only(p.market)?;
-    let rows = ctx
-        .orders
+    let rows = super::futures_trading::orders_for(&ctx, p.market)?
         .cancel_all(&p.symbol)
         .await
         .map_err(order_error)?;
@@ -291,7 +289,11 @@ pub(super) async fn order_test(
     ctx: Arc<ControlContext>,
     p: OrderRequest,
 ) -> Result<OrderTested, ErrorObject> {
-    ctx.orders.test(&p).await.map_err(order_error)?;
+    super::futures_trading::check_market_fields(&p)?;
+    super::futures_trading::orders_for(&ctx, Some(p.market))?
+        .test(&p)
+        .await
+        .map_err(order_error)?;
     Ok(OrderTested {
         symbol: p.symbol,
         accepted: true,
