@@ -759,6 +759,13 @@ pub fn render_status(s: &StatusInfo) -> String {
     items.push(("user stream", render_user_stream(&s.user_stream, s.now)));
     for m in &s.futures {
         items.push((m.market.as_str(), futures_tables::describe_market(m)));
+        if let Some(u) = &m.user_stream {
+            let key = match m.market {
+                crate::domain::Market::CoinM => "coinm user stream",
+                _ => "usdm user stream",
+            };
+            items.push((key, render_user_stream(u, s.now)));
+        }
     }
     pairs(&items)
 }
@@ -1276,10 +1283,20 @@ mod tests {
                 },
                 clock_offset_ms: -2,
                 last_error: Some("ip banned".into()),
+                user_stream: Some(crate::domain::UserStreamStatus {
+                    state: crate::domain::StreamState::Reconnecting,
+                    reconnects: 4,
+                    ..crate::domain::UserStreamStatus::default()
+                }),
             }],
             paper: false,
         };
         let text = render_status(&s);
+        assert!(
+            text.contains("usdm user stream")
+                && text.contains("reconnecting, no event yet, 4 reconnect(s)"),
+            "{text}"
+        );
         assert!(
             text.contains("usdm ") && text.contains("weight 12 of 2400 per minute"),
             "{text}"

@@ -447,3 +447,57 @@ async fn a_rejected_api_key_is_reported_and_not_retried_in_a_storm() {
     assert_eq!(r.handle.status().state, StreamState::Rejected);
     r.stop().await;
 }
+
+#[tokio::test]
+async fn the_daemon_runs_a_stream_per_futures_market_and_status_shows_each() {
+    let sim = common::sim().await;
+    let dir = common::tempdir();
+    let mut config = common::config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1m"]);
+    config.exchange.usdm_rest_url = Some(sim.usdm().url().to_string());
+    config.exchange.usdm_ws_url = Some(sim.usdm().ws_url());
+    config.exchange.coinm_rest_url = Some(sim.coinm().url().to_string());
+    config.exchange.coinm_ws_url = Some(sim.coinm().ws_url());
+    config.exchange.api_key = Some(Secret::new(TEST_API_KEY));
+    config.exchange.api_secret = Some(Secret::new(TEST_API_SECRET));
+    let socket = config.control.socket.clone();
+    let (daemon, handles) = common::InProcess::start_options(
+        config,
+        tradebeat::daemon::RunOptions {
+            futures_user_stream: fast(),
+            ..tradebeat::daemon::RunOptions::default()
+        },
+    )
+    .await;
+    let markets: Vec<Market> = handles
+        .futures_user_streams
+        .iter()
+        .map(|(m, _)| *m)
+        .collect();
+    assert_eq!(markets, vec![Market::UsdM, Market::CoinM]);
+    for (market, handle) in &handles.futures_user_streams {
+        let mut rx = handle.watch();
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            rx.wait_for(|s| s.state == StreamState::Healthy),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{market} stream healthy: {:?}", handle.status()))
+        .expect("status");
+    }
+    assert_eq!(sim.usdm().user_stream_connections(), 1);
+    assert_eq!(sim.coinm().user_stream_connections(), 1);
+    let mut client = tradebeat::control::Client::connect(&socket)
+        .await
+        .expect("control socket");
+    let status = client
+        .call::<tradebeat::control::protocol::Status>(&tradebeat::control::protocol::NoParams {})
+        .await
+        .expect("status");
+    for m in &status.futures {
+        let stream = m.user_stream.as_ref().expect("a stream per futures market");
+        assert_eq!(stream.state, StreamState::Healthy, "{}", m.market);
+        assert!(stream.connected_since.is_some());
+    }
+    assert_eq!(status.futures.len(), 2);
+    daemon.stop().await;
+}

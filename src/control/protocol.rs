@@ -1382,6 +1382,10 @@ pub struct MarketStatusView {
     pub clock_offset_ms: i64,
     /// What went wrong in this market's part of the last beat; `None` when nothing did.
     pub last_error: Option<String>,
+    /// This market's user-data stream (listen key), as `user_stream` above; `None` when
+    /// it has none (no credentials, paper mode).
+    #[serde(default)]
+    pub user_stream: Option<crate::domain::UserStreamStatus>,
 }
 
 /// One stored candle; prices and volumes as decimal strings.
