@@ -17,14 +17,12 @@
 use std::time::Duration;
 
 use crate::exchange::ExchangeError;
-use crate::exchange::futures::{ListenKeyConnection, ListenKeyTimings, ListenKeys};
+use crate::exchange::futures::{
+    ListenKeyConnection, ListenKeyTimings, ListenKeys, listen_key_error,
+};
 use crate::exchange::spot::ws_api::ConnectError;
 
 use super::UserStreamOptions;
-
-/// Binance codes that mean the API key, its IP whitelist or its permissions are refused
-/// (<https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code>).
-const REJECTED_KEY_CODES: [i64; 4] = [-2015, -2014, -1022, -1002];
 
 /// Timings of a futures stream. [`Default`] is what production uses; tests shorten them.
 #[derive(Debug, Clone)]
@@ -63,68 +61,12 @@ impl KeyLink {
             .map_err(|_| {
                 ConnectError::Timeout(self.timings.connect_timeout, "getting a listen key")
             })?
-            .map_err(connect_error)?;
+            .map_err(listen_key_error)?;
         ListenKeyConnection::open(&self.ws_url, &key, &self.timings).await
     }
 
     /// Keeps the active key alive (`PUT`).
     pub(super) async fn keep_alive(&self) -> Result<(), ExchangeError> {
         self.keys.keep_alive().await
-    }
-}
-
-/// A failed `POST …/listenKey` as a connection error: a refused API key is
-/// [`ConnectError::Rejected`] (retried slowly), any other answer
-/// [`ConnectError::Refused`], a network failure [`ConnectError::Transport`].
-fn connect_error(e: ExchangeError) -> ConnectError {
-    match e {
-        ExchangeError::Api {
-            code,
-            msg,
-            http_status,
-            ..
-        } => {
-            if REJECTED_KEY_CODES.contains(&code) {
-                ConnectError::Rejected { code, msg }
-            } else {
-                ConnectError::Refused {
-                    status: http_status,
-                    code,
-                    msg,
-                }
-            }
-        }
-        other => ConnectError::Transport(format!("cannot get a listen key: {other}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_refused_api_key_is_rejected_and_other_failures_are_retried() {
-        let api = |code| ExchangeError::Api {
-            endpoint: "/fapi/v1/listenKey",
-            http_status: 401,
-            code,
-            msg: "Invalid API-key, IP, or permissions for action.".into(),
-        };
-        assert!(matches!(
-            connect_error(api(-2015)),
-            ConnectError::Rejected { code: -2015, .. }
-        ));
-        assert!(matches!(
-            connect_error(api(-1125)),
-            ConnectError::Refused {
-                code: -1125,
-                status: 401,
-                ..
-            }
-        ));
-        assert!(matches!(
-            connect_error(ExchangeError::InvalidRequest("x".into())),
-            ConnectError::Transport(_)
-        ));
     }
 }

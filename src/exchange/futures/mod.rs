@@ -20,7 +20,7 @@ mod wire;
 
 pub use trading::FUTURES_ORDERS_MAX_LIMIT;
 pub use user_data::{LISTEN_KEY_DOES_NOT_EXIST, ListenKeys, parse_futures_frame};
-pub use user_ws::{ListenKeyConnection, ListenKeyTimings};
+pub use user_ws::{ListenKeyConnection, ListenKeyTimings, listen_key_error};
 
 use url::Url;
 

@@ -24,6 +24,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::parse_futures_frame;
 use crate::domain::{FuturesEvent, Secret, UserDataEvent};
+use crate::exchange::ExchangeError;
 use crate::exchange::spot::ws_api::{ConnectError, Ended, EventSink, Step};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -188,6 +189,35 @@ impl ListenKeyConnection {
     }
 }
 
+/// Binance codes that mean the API key, its IP whitelist or its permissions are refused
+/// (<https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code>).
+const REJECTED_KEY_CODES: [i64; 4] = [-2015, -2014, -1022, -1002];
+
+/// A failed `POST …/listenKey` as a connection error: a refused API key is
+/// [`ConnectError::Rejected`] (retried slowly), any other answer
+/// [`ConnectError::Refused`], a network failure [`ConnectError::Transport`].
+pub fn listen_key_error(e: ExchangeError) -> ConnectError {
+    match e {
+        ExchangeError::Api {
+            code,
+            msg,
+            http_status,
+            ..
+        } => {
+            if REJECTED_KEY_CODES.contains(&code) {
+                ConnectError::Rejected { code, msg }
+            } else {
+                ConnectError::Refused {
+                    status: http_status,
+                    code,
+                    msg,
+                }
+            }
+        }
+        other => ConnectError::Transport(format!("cannot get a listen key: {other}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +233,31 @@ mod tests {
             stream_url("wss://fstream.binance.com/private/", &key),
             "wss://fstream.binance.com/private/ws/abc123"
         );
+    }
+
+    #[test]
+    fn a_refused_api_key_is_rejected_and_other_failures_are_retried() {
+        let api = |code| ExchangeError::Api {
+            endpoint: "/fapi/v1/listenKey",
+            http_status: 401,
+            code,
+            msg: "Invalid API-key, IP, or permissions for action.".into(),
+        };
+        assert!(matches!(
+            listen_key_error(api(-2015)),
+            ConnectError::Rejected { code: -2015, .. }
+        ));
+        assert!(matches!(
+            listen_key_error(api(-1125)),
+            ConnectError::Refused {
+                code: -1125,
+                status: 401,
+                ..
+            }
+        ));
+        assert!(matches!(
+            listen_key_error(ExchangeError::InvalidRequest("x".into())),
+            ConnectError::Transport(_)
+        ));
     }
 }
