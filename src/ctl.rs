@@ -761,8 +761,8 @@ pub fn render_status(s: &StatusInfo) -> String {
         items.push((m.market.as_str(), futures_tables::describe_market(m)));
         if let Some(u) = &m.user_stream {
             let key = match m.market {
-                crate::domain::Market::CoinM => "coinm user stream",
-                _ => "usdm user stream",
+                crate::domain::Market::CoinM => "coinm stream",
+                _ => "usdm stream",
             };
             items.push((key, render_user_stream(u, s.now)));
         }
@@ -1293,7 +1293,7 @@ mod tests {
         };
         let text = render_status(&s);
         assert!(
-            text.contains("usdm user stream")
+            text.contains("usdm stream")
                 && text.contains("reconnecting, no event yet, 4 reconnect(s)"),
             "{text}"
         );
