@@ -577,7 +577,7 @@ mod tests {
         let (_dir, store) = store();
         let fill = event(&recorded("order_update_trade.json"));
         let report = store
-            .apply_user_data(Market::UsdM, &[fill.clone()], 10)
+            .apply_user_data(Market::UsdM, std::slice::from_ref(&fill), 10)
             .unwrap();
         assert_eq!((report.executions_new, report.orders_inserted), (1, 1));
         let row: (String, String, String, String, String, String, String, i64) = store
