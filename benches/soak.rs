@@ -279,6 +279,7 @@ async fn trade(sim: SimHandle, socket: PathBuf, log: Shared, seed: u64, stop: Ca
                         open: Some(true),
                         limit: Some(100),
                         live: None,
+                        market: None,
                     },
                 )
                 .await
@@ -288,6 +289,7 @@ async fn trade(sim: SimHandle, socket: PathBuf, log: Shared, seed: u64, stop: Ca
                     symbol: o.symbol.clone(),
                     order_id: None,
                     client_order_id: Some(o.client_order_id.clone()),
+                    market: None,
                 };
                 conn.call::<OrderCancel>(&log, &params).await;
             }
@@ -325,6 +327,7 @@ fn random_order(log: &Shared, rng: &mut fastrand::Rng) -> Option<OrderRefParams>
         symbol: symbol.parse().ok()?,
         order_id: None,
         client_order_id: id.parse().ok(),
+        market: None,
     })
 }
 

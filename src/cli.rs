@@ -364,7 +364,7 @@ fn parse_json_object(s: &str) -> Result<serde_json::Map<String, serde_json::Valu
 #[derive(Debug, Subcommand)]
 pub enum OrdersCommand {
     /// Place an order: checked against the symbol's rules, stored, sent once.
-    Place(PlaceArgs),
+    Place(Box<PlaceArgs>),
     /// Cancel an open order.
     Cancel {
         /// The order's symbol, e.g. BTCUSDT.
@@ -411,7 +411,7 @@ pub enum OrdersCommand {
         symbol: Symbol,
     },
     /// Check an order (local rules and the exchange's test endpoint) without placing it.
-    Test(PlaceArgs),
+    Test(Box<PlaceArgs>),
 }
 
 /// What `ctl export` writes.

@@ -297,7 +297,7 @@ async fn execute(
             Ok(Exit::Success)
         }
         CtlCommand::Orders(OrdersCommand::Place(args)) => {
-            let params = order_request(args);
+            let params = order_request(*args);
             let (raw, row) = call::<OrderPlace>(client, &params).await?;
             out.print(&raw, || render_order(&row));
             Ok(Exit::Success)
@@ -345,7 +345,7 @@ async fn execute(
             queries::cancel_all(client, out, symbol).await
         }
         CtlCommand::Orders(OrdersCommand::Test(args)) => {
-            queries::test_order(client, out, order_request(args)).await
+            queries::test_order(client, out, order_request(*args)).await
         }
         CtlCommand::Positions {
             market,

@@ -63,6 +63,7 @@ async fn flood(mut client: Client, client_no: usize, stop: Arc<AtomicBool>) -> S
                     symbol: "BTCUSDT".parse().unwrap(),
                     order_id: Some(999_000 + i64::try_from(i).unwrap()),
                     client_order_id: None,
+                    market: None,
                 })
                 .await
                 .map(drop),

@@ -91,6 +91,7 @@ fn by_order_id(symbol: &str, id: i64) -> OrderRefParams {
         symbol: symbol.parse().unwrap(),
         order_id: Some(id),
         client_order_id: None,
+        market: None,
     }
 }
 
@@ -99,6 +100,7 @@ fn by_client_id(symbol: &str, id: &str) -> OrderRefParams {
         symbol: symbol.parse().unwrap(),
         order_id: None,
         client_order_id: Some(id.parse().unwrap()),
+        market: None,
     }
 }
 
@@ -248,6 +250,7 @@ async fn orders_end_to_end_over_the_socket() {
             symbol: "BTCUSDT".parse().unwrap(),
             order_id: None,
             client_order_id: None,
+            market: None,
         })
         .await,
     );

@@ -164,3 +164,34 @@ impl Orders {
         Ok(Orders::with_venue_in(client.market(), venue, store, clock))
     }
 }
+
+/// How many of a symbol's newest fills [`Orders::record_futures_fills`] asks for.
+const RECENT_FILLS: u16 = 100;
+
+impl Orders {
+    /// Records the newest fills of `symbol` (`userTrades`, with realized PnL and
+    /// commission) in `executions`, once each (the same key as the user-data stream's
+    /// report of the fill). Futures only; a failure is logged: the user-data stream or the
+    /// next reconciliation records them.
+    pub(super) async fn record_futures_fills(&self, symbol: &Symbol) {
+        let Ok(venue) = self.venue().map(Arc::clone) else {
+            return;
+        };
+        match venue.my_trades(symbol, None, RECENT_FILLS).await {
+            Ok(trades) => {
+                let (market, now) = (self.inner.market, self.inner.clock.now_ms());
+                let stored = self
+                    .inner
+                    .store
+                    .run(move |s| s.record_trades(market, &trades, now))
+                    .await;
+                if let Err(e) = stored {
+                    tracing::warn!(symbol = %symbol, error = %e, "futures fills not recorded");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(symbol = %symbol, error = %e, "futures fills not fetched");
+            }
+        }
+    }
+}

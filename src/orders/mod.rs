@@ -381,7 +381,12 @@ impl Orders {
                     executed_qty = %order.executed_qty,
                     "order placed"
                 );
-                Ok(self.record(&pending, order).await)
+                let filled = !order.executed_qty.is_zero();
+                let row = self.record(&pending, order).await;
+                if filled && self.inner.market != Market::Spot {
+                    self.record_futures_fills(&row.symbol).await;
+                }
+                Ok(row)
             }
             Err(e) => Err(self.placement_failed(venue.as_ref(), &pending, e).await),
         }
@@ -828,7 +833,12 @@ impl Orders {
     pub async fn get(&self, symbol: &Symbol, which: &OrderRef) -> Result<OrderRow, OrderError> {
         self.venue()?;
         match self.refresh(symbol, which).await {
-            Ok(row) => Ok(row),
+            Ok(row) => {
+                if self.inner.market != Market::Spot && !row.executed_qty.is_zero() {
+                    self.record_futures_fills(symbol).await;
+                }
+                Ok(row)
+            }
             Err(OrderError::Exchange(ExchangeError::Api { code, msg, .. }))
                 if Rejection::of(code) == Rejection::NoSuchOrder =>
             {

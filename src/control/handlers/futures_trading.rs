@@ -184,3 +184,66 @@ pub(super) async fn margin_type_set(
         margin_type: p.margin_type,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{OrderType, Side, TimeInForce};
+
+    fn spot(t: OrderType) -> OrderRequest {
+        OrderRequest::new("BTCUSDT".parse().unwrap(), Side::Buy, t)
+    }
+
+    fn param_of(e: &ErrorObject) -> String {
+        e.data.as_ref().unwrap()["param"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn a_futures_field_on_spot_or_a_type_the_market_lacks_is_refused_naming_the_field() {
+        let mut r = spot(OrderType::Market);
+        r.reduce_only = Some(true);
+        let e = check_market_fields(&r).unwrap_err();
+        assert_eq!(e.code, -32602);
+        assert_eq!(param_of(&e), "reduce_only");
+        assert!(e.message.contains("futures field"), "{}", e.message);
+
+        let mut r = spot(OrderType::Market);
+        r.callback_rate = Some("1".parse().unwrap());
+        assert_eq!(
+            param_of(&check_market_fields(&r).unwrap_err()),
+            "callback_rate"
+        );
+
+        let e = check_market_fields(&spot(OrderType::TrailingStopMarket)).unwrap_err();
+        assert_eq!((e.code, param_of(&e)), (-32602, "type".to_string()));
+
+        let mut r = spot(OrderType::Limit);
+        r.time_in_force = Some(TimeInForce::Gtx);
+        assert_eq!(
+            param_of(&check_market_fields(&r).unwrap_err()),
+            "time_in_force"
+        );
+
+        let mut r = spot(OrderType::LimitMaker);
+        r.market = Market::UsdM;
+        assert_eq!(param_of(&check_market_fields(&r).unwrap_err()), "type");
+
+        let mut r = spot(OrderType::Market);
+        r.market = Market::CoinM;
+        r.quote_quantity = Some("10".parse().unwrap());
+        assert_eq!(
+            param_of(&check_market_fields(&r).unwrap_err()),
+            "quote_quantity"
+        );
+
+        let mut ok = spot(OrderType::TrailingStopMarket);
+        ok.market = Market::UsdM;
+        ok.callback_rate = Some("1".parse().unwrap());
+        ok.reduce_only = Some(true);
+        assert!(check_market_fields(&ok).is_ok());
+        assert!(check_market_fields(&spot(OrderType::StopLossLimit)).is_ok());
+    }
+}

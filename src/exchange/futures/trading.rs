@@ -287,12 +287,24 @@ impl FuturesClient {
             (Err(e), Some(_), OrderRef::ClientOrderId(c)) if e.is_no_such_order() => {
                 self.query_algo(symbol, c).await
             }
+            // The order a triggered algo order became (it carries the algo order's type as
+            // `origType`): merged with its algo order, under the same client id.
+            (Ok(order), Some(_), _) if order.order_type.is_conditional_on(self.market()) => {
+                match ClientOrderId::from_str(&order.client_order_id) {
+                    Ok(c) => match self.query_algo_only(symbol, &c).await {
+                        Ok(algo) => Ok(merge_algo(algo, order)),
+                        Err(e) if e.is_no_such_order() => Ok(order),
+                        Err(e) => Err(e),
+                    },
+                    Err(_) => Ok(order),
+                }
+            }
             (result, _, _) => result,
         }
     }
 
-    /// `GET /fapi/v1/algoOrder?clientAlgoId=`, merged with the triggered order if any.
-    async fn query_algo(
+    /// `GET /fapi/v1/algoOrder?clientAlgoId=`, as the Algo Service reports it.
+    async fn query_algo_only(
         &self,
         symbol: &Symbol,
         client_algo_id: &ClientOrderId,
@@ -307,7 +319,16 @@ impl FuturesClient {
             ("clientAlgoId", client_algo_id.to_string()),
         ];
         let reply = self.rest.signed(Method::GET, algo.query, &params).await?;
-        let order = parse_algo_order(&reply.body).map_err(decode(algo.query))?;
+        parse_algo_order(&reply.body).map_err(decode(algo.query))
+    }
+
+    /// `GET /fapi/v1/algoOrder?clientAlgoId=`, merged with the triggered order if any.
+    async fn query_algo(
+        &self,
+        symbol: &Symbol,
+        client_algo_id: &ClientOrderId,
+    ) -> Result<Order, ExchangeError> {
+        let order = self.query_algo_only(symbol, client_algo_id).await?;
         self.merge_triggered(order).await
     }
 
