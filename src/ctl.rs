@@ -762,6 +762,13 @@ pub fn render_status(s: &StatusInfo) -> String {
         for h in &m.history {
             items.push(("  history", futures_tables::describe_history(h)));
         }
+        if let Some(u) = &m.user_stream {
+            let key = match m.market {
+                crate::domain::Market::CoinM => "coinm stream",
+                _ => "usdm stream",
+            };
+            items.push((key, render_user_stream(u, s.now)));
+        }
     }
     pairs(&items)
 }
@@ -1295,10 +1302,20 @@ mod tests {
                 clock_offset_ms: -2,
                 last_error: Some("ip banned".into()),
                 history: vec![],
+                user_stream: Some(crate::domain::UserStreamStatus {
+                    state: crate::domain::StreamState::Reconnecting,
+                    reconnects: 4,
+                    ..crate::domain::UserStreamStatus::default()
+                }),
             }],
             paper: false,
         };
         let text = render_status(&s);
+        assert!(
+            text.contains("usdm stream")
+                && text.contains("reconnecting, no event yet, 4 reconnect(s)"),
+            "{text}"
+        );
         assert!(
             text.contains("usdm ") && text.contains("weight 12 of 2400 per minute"),
             "{text}"

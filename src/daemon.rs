@@ -35,6 +35,7 @@ use crate::orders::{Orders, OrdersComponent};
 use crate::store::Store;
 use crate::user_stream::{UserStream, UserStreamHandle, UserStreamOptions};
 
+mod futures_streams;
 mod paper_start;
 
 /// The longest start-up waits for the first exchange contact (the start-up beat: clock
@@ -87,6 +88,8 @@ pub struct Handles {
     pub backfill: BackfillHandle,
     /// The user-data stream's state ([`UserStreamHandle::off`] without credentials).
     pub user_stream: UserStreamHandle,
+    /// Each futures market's user-data stream (live mode with credentials only).
+    pub futures_user_streams: Vec<(crate::domain::Market, UserStreamHandle)>,
     /// The store's event bus (what `subscribe` reads).
     pub events: crate::store::EventBus,
 }
@@ -98,6 +101,8 @@ pub struct RunOptions {
     pub backfill: BackfillOptions,
     /// The user-data stream's timings (defaults in production).
     pub user_stream: UserStreamOptions,
+    /// The futures user-data streams' timings (defaults in production).
+    pub futures_user_stream: crate::user_stream::FuturesStreamOptions,
     /// Receives the components' handles once they are built.
     pub handles: Option<tokio::sync::oneshot::Sender<Handles>>,
     /// The instance lock to watch (`run` only: the tests' daemons take no lock).
@@ -256,10 +261,26 @@ pub async fn run_with(
         }
         None => (None, UserStreamHandle::off()),
     };
+    // One futures user-data stream per futures orders component.
+    let futures_streams = futures_streams::build(
+        &config,
+        credentials.as_ref(),
+        &futures_trading,
+        &futures_orders,
+        &store,
+        &clock,
+        schedule,
+        &run_options.futures_user_stream,
+    )?;
+    let futures_stream_handles: Vec<(crate::domain::Market, UserStreamHandle)> = futures_streams
+        .iter()
+        .map(|(market, _, handle)| (*market, handle.clone()))
+        .collect();
     if let Some(tx) = run_options.handles {
         let _ = tx.send(Handles {
             backfill: backfill_handle.clone(),
             user_stream: user_stream_handle.clone(),
+            futures_user_streams: futures_stream_handles.clone(),
             events: store.events().clone(),
         });
     }
@@ -337,6 +358,7 @@ pub async fn run_with(
         user_stream_handle.clone(),
     );
     control_context.set_futures_orders(futures_orders.clone());
+    control_context.set_futures_user_streams(futures_stream_handles.clone());
     let control = ControlServer::bind(&config.control, Arc::clone(&control_context))
         .await
         .context("cannot start the control socket")?;
@@ -374,11 +396,12 @@ pub async fn run_with(
     components.start(backfill);
     components.start(OrdersComponent::new(orders, user_stream_handle.watch()));
     for futures in futures_orders {
-        // No futures user-data stream here: working orders are refreshed every minute.
-        components.start(OrdersComponent::new(
-            futures,
-            crate::user_stream::UserStreamHandle::off().watch(),
-        ));
+        // Working orders are refreshed every minute unless the market's stream is healthy.
+        let stream = futures_stream_handles
+            .iter()
+            .find(|(market, _)| *market == futures.market())
+            .map_or_else(UserStreamHandle::off, |(_, handle)| handle.clone());
+        components.start(OrdersComponent::new(futures, stream.watch()));
     }
     components.start(strategies);
     if let Some(venue) = paper {
@@ -389,6 +412,9 @@ pub async fn run_with(
         None => {
             tracing::info!(target: "tradebeat::user_stream", "no api credentials configured: no user-data stream")
         }
+    }
+    for (_, stream, _) in futures_streams {
+        components.start(stream);
     }
 
     // READY=1 once the steps above are done and the first exchange contact (the start-up

@@ -71,6 +71,9 @@ pub struct ControlContext {
     /// The futures markets' orders components (control handles), set once by the daemon
     /// ([`ControlContext::set_futures_orders`]); none without credentials.
     futures_orders: std::sync::OnceLock<Vec<Orders>>,
+    /// The futures markets' user-data streams, set once by the daemon
+    /// ([`ControlContext::set_futures_user_streams`]).
+    futures_user_streams: std::sync::OnceLock<Vec<(crate::domain::Market, UserStreamHandle)>>,
 }
 
 impl ControlContext {
@@ -106,6 +109,7 @@ impl ControlContext {
             manual_beats: handlers::ManualBeats::default(),
             user_stream,
             futures_orders: std::sync::OnceLock::new(),
+            futures_user_streams: std::sync::OnceLock::new(),
         })
     }
 
@@ -117,6 +121,28 @@ impl ControlContext {
         if self.futures_orders.set(handles).is_err() {
             tracing::warn!("futures orders already set: ignored");
         }
+    }
+
+    /// Hands the futures markets' user-data streams to `status`. Only the first call counts.
+    pub fn set_futures_user_streams(
+        &self,
+        streams: Vec<(crate::domain::Market, UserStreamHandle)>,
+    ) {
+        if self.futures_user_streams.set(streams).is_err() {
+            tracing::warn!("futures user-data streams already set: ignored");
+        }
+    }
+
+    /// The state of the futures `market`'s user-data stream, if it has one.
+    pub(crate) fn futures_user_stream(
+        &self,
+        market: crate::domain::Market,
+    ) -> Option<crate::domain::UserStreamStatus> {
+        self.futures_user_streams
+            .get()?
+            .iter()
+            .find(|(m, _)| *m == market)
+            .map(|(_, h)| h.status())
     }
 
     /// The orders component of the futures `market`, if there is one.

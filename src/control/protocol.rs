@@ -1396,6 +1396,10 @@ pub struct MarketStatusView {
     /// (funding events, open interest at `5m`).
     #[serde(default)]
     pub history: Vec<HistoryView>,
+    /// This market's user-data stream (listen key), as `user_stream` above; `None` when
+    /// it has none (no credentials, paper mode).
+    #[serde(default)]
+    pub user_stream: Option<crate::domain::UserStreamStatus>,
 }
 
 /// One stored candle; prices and volumes as decimal strings.

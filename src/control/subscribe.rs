@@ -17,7 +17,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use super::handlers::{beat_view, kline_view};
 use super::protocol::{
     self, BalanceEventView, Event, EventName, EventNotification, ExecutionView, Id, KlineEventView,
-    LaggedView, Method as _, Response, Subscribe, SubscribeParams, Subscribed,
+    LaggedView, Method as _, PositionEventView, Response, Subscribe, SubscribeParams, Subscribed,
 };
 use crate::store::{EventBus, StoreEvent};
 
@@ -131,5 +131,18 @@ fn view(event: &StoreEvent) -> Event {
             balance: row.into(),
         }),
         StoreEvent::Action(row) => Event::Action(row.clone().into()),
+        StoreEvent::Position(p) => Event::Position(PositionEventView {
+            market: p.market,
+            symbol: p.symbol.clone(),
+            position_side: p.position_side.as_str().to_string(),
+            quantity: p.quantity.to_string(),
+            entry_price: p.entry_price.to_string(),
+            break_even_price: p.break_even_price.map(|d| d.to_string()),
+            unrealized_pnl: p.unrealized_pnl.to_string(),
+            leverage: p.leverage,
+            margin_type: p.margin_type.map(|m| m.as_str().to_string()),
+            isolated_wallet: p.isolated_wallet.map(|d| d.to_string()),
+            updated_at: p.updated_at,
+        }),
     }
 }

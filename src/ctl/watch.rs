@@ -118,6 +118,16 @@ pub fn render_event(event: &Event) -> String {
             b.balance.asset.clone(),
             format!("free {} locked {}", b.balance.free, b.balance.locked),
         ),
+        Event::Position(p) => (
+            utc(p.updated_at),
+            "position",
+            p.market.to_string(),
+            p.symbol.to_string(),
+            format!(
+                "{} {} entry {} unrealized {}",
+                p.position_side, p.quantity, p.entry_price, p.unrealized_pnl
+            ),
+        ),
         Event::Action(a) => (
             utc(a.time),
             "action",

@@ -14,6 +14,7 @@
 //! - `stream`: the user-data stream's published state ([`StreamState`]);
 //! - `backfill`: job and gap status as stored, and [`Span`]s of candle open times;
 //! - `futures`: futures market data ([`MarkPrice`], [`FundingRate`], [`OpenInterest`]);
+//! - `futures_user_data`: the futures user-data events ([`FuturesEvent`], [`OrderTradeUpdate`] …);
 //! - `secret`: [`Secret`] and [`Credentials`], which never show themselves.
 //!
 //! Money is [`rust_decimal::Decimal`], exact, carried as a decimal string. Times are ms
@@ -22,6 +23,7 @@
 mod backfill;
 mod futures;
 mod futures_order;
+mod futures_user_data;
 mod market;
 mod order;
 mod paper;
@@ -34,6 +36,7 @@ mod user_data;
 pub use backfill::*;
 pub use futures::*;
 pub use futures_order::*;
+pub use futures_user_data::*;
 pub use market::*;
 pub use order::*;
 pub use paper::*;

@@ -40,6 +40,8 @@ pub enum UserDataEvent {
     StreamTerminated { event_time: i64 },
     /// `serverShutdown`: the server is going away; reconnect now. Event time, ms.
     ServerShutdown { event_time: i64 },
+    /// A futures (USDⓈ-M or COIN-M) user-data event, from the listen-key stream.
+    Futures(super::FuturesEvent),
     /// An event type tradebeat does not know: kept raw.
     Unknown {
         event_type: String,
@@ -69,6 +71,7 @@ impl UserDataEvent {
             UserDataEvent::ListStatus(_) => LIST_STATUS,
             UserDataEvent::StreamTerminated { .. } => STREAM_TERMINATED,
             UserDataEvent::ServerShutdown { .. } => SERVER_SHUTDOWN,
+            UserDataEvent::Futures(f) => f.event_type(),
             UserDataEvent::Unknown { event_type, .. }
             | UserDataEvent::Invalid { event_type, .. } => event_type,
         }
@@ -83,6 +86,7 @@ impl UserDataEvent {
             UserDataEvent::ListStatus(l) => Some(l.event_time),
             UserDataEvent::StreamTerminated { event_time }
             | UserDataEvent::ServerShutdown { event_time } => Some(*event_time),
+            UserDataEvent::Futures(f) => Some(f.event_time()),
             UserDataEvent::Unknown { event_time, .. }
             | UserDataEvent::Invalid { event_time, .. } => *event_time,
         }
@@ -97,6 +101,7 @@ impl UserDataEvent {
             UserDataEvent::BalanceUpdate(b) => Some(&b.raw),
             UserDataEvent::ListStatus(l) => Some(&l.raw),
             UserDataEvent::StreamTerminated { .. } | UserDataEvent::ServerShutdown { .. } => None,
+            UserDataEvent::Futures(f) => f.raw(),
             UserDataEvent::Unknown { raw, .. } | UserDataEvent::Invalid { raw, .. } => Some(raw),
         }
     }

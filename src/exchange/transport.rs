@@ -627,6 +627,34 @@ impl RestClient {
         }
     }
 
+    /// Sends a request with the `X-MBX-APIKEY` header and no signature (USER_STREAM
+    /// security: the futures listen-key endpoints), once: such requests are idempotent for
+    /// the exchange (a new key is the active one), and the caller decides when to try again.
+    ///
+    /// Errors with [`ExchangeError::InvalidRequest`] on a handle without credentials.
+    pub(super) async fn keyed(
+        &self,
+        method: Method,
+        endpoint: Endpoint,
+    ) -> Result<Reply, ExchangeError> {
+        let Some(auth) = self.auth.as_deref() else {
+            return Err(ExchangeError::InvalidRequest(format!(
+                "{} needs an api key, and none is configured",
+                endpoint.path
+            )));
+        };
+        let mut url = self.inner.options.rest_url.clone();
+        url.set_path(endpoint.path);
+        self.execute(
+            method,
+            endpoint,
+            || url.clone(),
+            Some(&auth.api_key),
+            Resend::Never,
+        )
+        .await
+    }
+
     /// The URL of one signed attempt: a fresh `timestamp` (server time now), the
     /// percent-encoded parameters and their signature.
     fn signed_url(&self, auth: &Auth, endpoint: Endpoint, params: &[(&str, String)]) -> Url {

@@ -23,7 +23,7 @@ use tokio::sync::broadcast;
 use super::orders::{order_by_client_id_tx, order_by_exchange_id_tx};
 use super::user_data::balances_tx;
 use super::{ActionRow, BalanceRow, ExecutionRow, HeartbeatRow, OrderRow, StoreError};
-use crate::domain::{Interval, Kline, Market, Symbol, UserDataEvent};
+use crate::domain::{FuturesEvent, Interval, Kline, Market, Position, Symbol, UserDataEvent};
 
 /// Events the bus holds for its slowest receiver before that receiver lags.
 pub const EVENT_BUS_CAPACITY: usize = 4096;
@@ -44,6 +44,8 @@ pub enum StoreEvent {
     Balance { market: Market, row: BalanceRow },
     /// An `actions` row, as inserted (with its id).
     Action(ActionRow),
+    /// A `positions` row after a futures user-data event changed it.
+    Position(Position),
 }
 
 /// The candles of one series committed by one beat.
@@ -128,6 +130,8 @@ pub(super) struct UserDataSnapshot {
     max_execution_id: i64,
     orders: HashMap<i64, OrderRow>,
     balances: HashMap<String, BalanceRow>,
+    /// The market's positions, read only when a futures account update is in the batch.
+    positions: Option<Vec<Position>>,
 }
 
 impl UserDataSnapshot {
@@ -141,10 +145,17 @@ impl UserDataSnapshot {
         for row in touched_orders(conn, market, events)? {
             orders.insert(row.id, row);
         }
+        let account_updates = events.iter().any(|e| {
+            matches!(e, UserDataEvent::Futures(FuturesEvent::AccountUpdate(a)) if !a.positions.is_empty())
+        });
         Ok(UserDataSnapshot {
             max_execution_id: max_execution_id(conn)?,
             orders,
             balances: balance_map(conn, market)?,
+            positions: match account_updates {
+                true => Some(super::positions::positions_of_market_tx(conn, market)?),
+                false => None,
+            },
         })
     }
 
@@ -164,6 +175,13 @@ impl UserDataSnapshot {
             }
         }
         out.extend(balance_changes(conn, market, &self.balances)?);
+        if let Some(before) = &self.positions {
+            for p in super::positions::positions_of_market_tx(conn, market)? {
+                if !before.contains(&p) {
+                    out.push(StoreEvent::Position(p));
+                }
+            }
+        }
         Ok(out)
     }
 }
@@ -201,14 +219,25 @@ fn touched_orders(
 ) -> Result<Vec<OrderRow>, StoreError> {
     let mut out = Vec::new();
     for event in events {
-        let UserDataEvent::ExecutionReport(r) = event else {
-            continue;
-        };
-        let row = match order_by_exchange_id_tx(conn, market, &r.symbol, r.order_id)? {
-            Some(row) => Some(row),
-            None if !r.order_client_order_id().is_empty() => {
-                order_by_client_id_tx(conn, r.order_client_order_id())?
+        let (symbol, order_id, client_order_id) = match event {
+            UserDataEvent::ExecutionReport(r) => {
+                (&r.symbol, Some(r.order_id), r.order_client_order_id())
             }
+            UserDataEvent::Futures(FuturesEvent::OrderTradeUpdate(u)) => {
+                (&u.symbol, Some(u.order_id), u.client_order_id.as_str())
+            }
+            UserDataEvent::Futures(FuturesEvent::AlgoUpdate(a)) => {
+                (&a.symbol, None, a.client_algo_id.as_str())
+            }
+            _ => continue,
+        };
+        let by_id = match order_id {
+            Some(id) => order_by_exchange_id_tx(conn, market, symbol, id)?,
+            None => None,
+        };
+        let row = match by_id {
+            Some(row) => Some(row),
+            None if !client_order_id.is_empty() => order_by_client_id_tx(conn, client_order_id)?,
             None => None,
         };
         out.extend(row);

@@ -35,6 +35,7 @@ pub use control::{Registration, SymbolCounts, SymbolSeries};
 mod futures;
 pub use futures::{BEAT_PERIOD, MarkPriceRow, OpenInterestRow};
 mod futures_history;
+mod futures_user_data;
 pub use futures_history::{NOT_KEPT_BY_EXCHANGE, OpenInterestGap};
 mod futures_specs;
 pub use futures_specs::HistorySeries;

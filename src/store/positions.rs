@@ -170,6 +170,21 @@ impl Store {
     }
 }
 
+/// The stored positions of `market`, by symbol and side (inside a transaction: what the
+/// event bus compares before and after a batch of user-data events).
+pub(super) fn positions_of_market_tx(
+    conn: &Connection,
+    market: Market,
+) -> Result<Vec<Position>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM positions WHERE market = ?1 ORDER BY symbol, position_side"
+    ))?;
+    let rows = stmt
+        .query_map([market.as_str()], position_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter().collect()
+}
+
 fn position_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Position, StoreError>> {
     let text = |i: usize| r.get::<_, String>(i);
     let opt = |i: usize| r.get::<_, Option<String>>(i);

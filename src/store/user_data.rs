@@ -54,6 +54,8 @@ pub struct ApplyReport {
     /// Orders an execution report could not be attached to (e.g. empty client order id),
     /// with the reason; the execution row is still stored.
     pub unattached: Vec<String>,
+    /// `positions` rows written by futures `ACCOUNT_UPDATE` events (newer or equal only).
+    pub positions_updated: usize,
 }
 
 /// One row of `balances`: an asset's balance as last reported. Times are ms since the
@@ -445,6 +447,9 @@ fn apply_event(
         UserDataEvent::BalanceUpdate(b) => balance_update(tx, market, b, received_at, report),
         UserDataEvent::ListStatus(l) => list_status(tx, market, l, received_at, report),
         UserDataEvent::StreamTerminated { .. } | UserDataEvent::ServerShutdown { .. } => Ok(()),
+        UserDataEvent::Futures(f) => {
+            super::futures_user_data::apply(tx, market, f, received_at, report)
+        }
         UserDataEvent::Unknown {
             event_type,
             event_time,
@@ -817,7 +822,7 @@ fn list_status(
     Ok(())
 }
 
-fn keep_raw(
+pub(super) fn keep_raw(
     tx: &Transaction<'_>,
     market: Market,
     (event_type, event_time, raw, error): (&str, Option<i64>, &str, Option<&String>),
@@ -843,7 +848,7 @@ fn keep_raw(
 
 /// Writes one balance unless the stored one is newer; returns rows written (0 or 1).
 #[allow(clippy::too_many_arguments)]
-fn upsert_balance_tx(
+pub(super) fn upsert_balance_tx(
     tx: &Transaction<'_>,
     market: Market,
     asset: &str,
@@ -875,7 +880,7 @@ fn upsert_balance_tx(
 
 /// Records one balance change unless already recorded; returns rows written (0 or 1).
 #[allow(clippy::too_many_arguments)]
-fn insert_balance_change_tx(
+pub(super) fn insert_balance_change_tx(
     tx: &Transaction<'_>,
     market: Market,
     asset: &str,

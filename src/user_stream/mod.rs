@@ -59,7 +59,10 @@
 //!
 //! Logs go to `logs/user_stream.log`: connects, subscriptions, drops, reconciliations.
 
+mod listen_key;
 pub mod reconcile;
+
+pub use listen_key::FuturesStreamOptions;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -72,8 +75,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{BeatSchedule, Clock};
-use crate::domain::{Credentials, Market, StreamState, UserDataEvent, UserStreamStatus};
-use crate::exchange::{HmacSha256, SpotClient};
+use crate::domain::{
+    Credentials, FuturesEvent, Market, StreamState, UserDataEvent, UserStreamStatus,
+};
+use crate::exchange::futures::{ListenKeyConnection, ListenKeyTimings};
+use crate::exchange::{FuturesClient, HmacSha256, SpotClient};
 use crate::orders::Orders;
 use crate::retry;
 use crate::store::{Store, StoreError};
@@ -169,13 +175,83 @@ pub struct UserStream {
     events: mpsc::Receiver<Inbound>,
 }
 
+/// How a stream reaches its events.
+enum Link {
+    /// Spot: the WebSocket API, subscribed with a signature.
+    WsApi {
+        /// The WebSocket API endpoint and subscription credentials.
+        ws: WsApiConfig,
+        /// Signed REST handle sharing the daemon's weight budget and clock offset: the
+        /// server time the subscriptions are stamped with, re-measured after a `-1021`.
+        signed: SpotClient,
+    },
+    /// Futures: a listen key and its stream ([`listen_key`]).
+    ListenKey(listen_key::KeyLink),
+}
+
+/// One open connection of either [`Link`].
+enum Conn {
+    WsApi(Connection),
+    ListenKey(ListenKeyConnection),
+}
+
+impl Conn {
+    /// When it was opened (and subscribed).
+    fn opened(&self) -> Instant {
+        match self {
+            Conn::WsApi(c) => c.opened,
+            Conn::ListenKey(c) => c.opened,
+        }
+    }
+
+    /// The next message (cancel-safe).
+    async fn next(
+        &mut self,
+    ) -> Option<
+        Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
+    > {
+        match self {
+            Conn::WsApi(c) => c.next().await,
+            Conn::ListenKey(c) => c.next().await,
+        }
+    }
+
+    async fn handle(
+        &mut self,
+        inner: &Inner,
+        msg: Option<
+            Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
+        >,
+    ) -> Step {
+        match (self, &inner.link) {
+            (Conn::WsApi(c), Link::WsApi { ws, .. }) => c.handle(ws, inner, msg).await,
+            (Conn::ListenKey(c), _) => c.handle(inner, msg).await,
+            (Conn::WsApi(_), Link::ListenKey(_)) => {
+                Step::End(Ended::Lost("connection of another kind".into()))
+            }
+        }
+    }
+
+    async fn keepalive(&mut self, link: &Link) -> Step {
+        match (self, link) {
+            (Conn::WsApi(c), Link::WsApi { ws, .. }) => c.keepalive(ws).await,
+            (Conn::ListenKey(c), Link::ListenKey(k)) => c.keepalive(&k.timings).await,
+            _ => Step::End(Ended::Lost("connection of another kind".into())),
+        }
+    }
+
+    async fn close(&mut self) {
+        match self {
+            Conn::WsApi(c) => c.close().await,
+            Conn::ListenKey(c) => c.close().await,
+        }
+    }
+}
+
 /// What the connection loop and the writer share.
 struct Inner {
-    /// The WebSocket API endpoint and subscription credentials.
-    ws: WsApiConfig,
-    /// Signed REST handle sharing the daemon's weight budget and clock offset: the server
-    /// time the subscriptions are stamped with, re-measured after a `-1021`.
-    signed: SpotClient,
+    /// How connections are opened.
+    link: Link,
     /// The orders component: reconciliation refreshes its orders, asks its venue and
     /// records through it.
     orders: Orders,
@@ -193,7 +269,8 @@ struct Inner {
 impl std::fmt::Debug for UserStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UserStream")
-            .field("ws_api_url", &self.inner.ws.url)
+            .field("market", &self.inner.market)
+            .field("url", &self.inner.url())
             .finish_non_exhaustive()
     }
 }
@@ -227,16 +304,18 @@ impl UserStream {
         });
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let inner = Arc::new(Inner {
-            ws: WsApiConfig {
-                url: ws_api_url.to_string(),
-                api_key: credentials.api_key.clone(),
-                signer: HmacSha256::new(credentials.api_secret.expose()),
-                recv_window_ms,
-                connect_timeout: options.connect_timeout,
-                silence_timeout: options.silence_timeout,
-                keepalive_after: options.keepalive_after,
+            link: Link::WsApi {
+                ws: WsApiConfig {
+                    url: ws_api_url.to_string(),
+                    api_key: credentials.api_key.clone(),
+                    signer: HmacSha256::new(credentials.api_secret.expose()),
+                    recv_window_ms,
+                    connect_timeout: options.connect_timeout,
+                    silence_timeout: options.silence_timeout,
+                    keepalive_after: options.keepalive_after,
+                },
+                signed,
             },
-            signed,
             orders,
             store,
             clock,
@@ -246,6 +325,62 @@ impl UserStream {
             events: tx,
             reconcile_needed: Arc::new(Notify::new()),
             market: Market::Spot,
+        });
+        Ok((
+            UserStream { inner, events: rx },
+            UserStreamHandle { status: status_rx },
+        ))
+    }
+
+    /// A futures stream (USDⓈ-M or COIN-M, the market of `exchange`) for the account of
+    /// `credentials`: a listen key from `exchange`'s `listenKey` endpoint and its stream at
+    /// `<ws_url>/ws/<listenKey>` (`ws_url` e.g. `wss://fstream.binance.com`), reconciling
+    /// through `orders` (that market's orders component and venue), recording in `store`
+    /// under the market. Everything else is as [`UserStream::new`] (module docs;
+    /// [`listen_key`] for the key's life).
+    ///
+    /// # Errors
+    /// [`crate::exchange::ExchangeError::InvalidRequest`] when the API key cannot be an
+    /// HTTP header value.
+    #[allow(clippy::too_many_arguments)]
+    pub fn futures(
+        ws_url: &str,
+        credentials: &Credentials,
+        recv_window_ms: u64,
+        exchange: &FuturesClient,
+        orders: Orders,
+        store: Store,
+        clock: Clock,
+        schedule: BeatSchedule,
+        options: FuturesStreamOptions,
+    ) -> Result<(UserStream, UserStreamHandle), crate::exchange::ExchangeError> {
+        let keys = exchange.listen_keys(credentials, recv_window_ms)?;
+        let (status, status_rx) = watch::channel(UserStreamStatus {
+            state: StreamState::Connecting,
+            ..UserStreamStatus::default()
+        });
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let stream = options.stream;
+        let inner = Arc::new(Inner {
+            link: Link::ListenKey(listen_key::KeyLink {
+                keys,
+                ws_url: ws_url.to_string(),
+                timings: ListenKeyTimings {
+                    connect_timeout: stream.connect_timeout,
+                    silence_timeout: stream.silence_timeout,
+                    keepalive_after: stream.keepalive_after,
+                },
+                keepalive_every: options.listen_key_keepalive,
+            }),
+            orders,
+            store,
+            clock,
+            schedule,
+            options: stream,
+            status,
+            events: tx,
+            reconcile_needed: Arc::new(Notify::new()),
+            market: exchange.market(),
         });
         Ok((
             UserStream { inner, events: rx },
@@ -275,7 +410,11 @@ impl UserStream {
 
 impl crate::component::Component for UserStream {
     fn name(&self) -> &'static str {
-        "user_stream"
+        match self.inner.market {
+            Market::Spot => "user_stream",
+            Market::UsdM => "user_stream_usdm",
+            Market::CoinM => "user_stream_coinm",
+        }
     }
 
     /// Four seconds: closing the connection (at most 2 s) and committing the events
@@ -298,13 +437,24 @@ impl EventSink for Inner {
     }
 
     fn server_now_ms(&self) -> i64 {
-        self.signed.server_now_ms()
+        match &self.link {
+            Link::WsApi { signed, .. } => signed.server_now_ms(),
+            Link::ListenKey(k) => k.keys.server_now_ms(),
+        }
     }
 }
 
 impl Inner {
     fn set(&self, f: impl FnOnce(&mut UserStreamStatus)) {
         self.status.send_modify(f);
+    }
+
+    /// Where connections go (a futures stream's base; its key is never shown).
+    fn url(&self) -> &str {
+        match &self.link {
+            Link::WsApi { ws, .. } => &ws.url,
+            Link::ListenKey(k) => &k.ws_url,
+        }
     }
 
     /// The connect / session / back-off loop.
@@ -383,30 +533,57 @@ impl Inner {
     }
 
     /// Connects and subscribes; on `-1021` re-measures the clock offset and tries once more.
-    async fn connect(self: &Arc<Self>) -> Result<Connection, ConnectError> {
-        match Connection::open(&self.ws, self.as_ref()).await {
+    /// A futures stream gets its listen key and opens the key's stream.
+    async fn connect(self: &Arc<Self>) -> Result<Conn, ConnectError> {
+        let (ws, signed) = match &self.link {
+            Link::WsApi { ws, signed } => (ws, signed),
+            Link::ListenKey(k) => return k.connect().await.map(Conn::ListenKey),
+        };
+        match Connection::open(ws, self.as_ref()).await {
             Err(ConnectError::Timestamp(msg)) => {
                 tracing::warn!(msg = %msg, "subscription timestamp refused: re-measuring the clock offset");
-                if let Err(e) = self.signed.sync_time().await {
+                if let Err(e) = signed.sync_time().await {
                     tracing::warn!(error = %e, "cannot re-measure the clock offset");
                 }
-                Connection::open(&self.ws, self.as_ref()).await
+                Connection::open(ws, self.as_ref()).await
             }
             other => other,
+        }
+        .map(Conn::WsApi)
+    }
+
+    /// When the listen key is kept alive next (far away for a spot stream).
+    fn key_keepalive_time(&self) -> Instant {
+        match &self.link {
+            Link::ListenKey(k) => Instant::now() + k.keepalive_every,
+            Link::WsApi { .. } => Instant::now() + Duration::from_secs(365 * 24 * 3600),
+        }
+    }
+
+    /// Keeps the listen key alive (`PUT`); nothing for a spot stream.
+    async fn keep_key_alive(&self) -> Step {
+        let Link::ListenKey(k) = &self.link else {
+            return Step::Continue;
+        };
+        match k.keep_alive().await {
+            Ok(()) => {
+                tracing::debug!("listen key kept alive");
+                Step::Continue
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the listen key keep-alive failed: opening a new key and connection");
+                Step::Renew("the listen key keep-alive failed")
+            }
         }
     }
 
     /// Runs one connection (and its renewals) until it is lost or the daemon stops.
-    async fn session(
-        self: &Arc<Self>,
-        mut conn: Connection,
-        shutdown: &CancellationToken,
-    ) -> Ended {
+    async fn session(self: &Arc<Self>, mut conn: Conn, shutdown: &CancellationToken) -> Ended {
         self.on_subscribed(&conn);
         let mut reconcile: Fuse<BoxFuture<'static, ()>> = self.reconciliation();
-        let mut renewal: Fuse<BoxFuture<'static, Result<Connection, ConnectError>>> =
-            Fuse::terminated();
-        let mut renew_at = self.renewal_time(conn.opened);
+        let mut renewal: Fuse<BoxFuture<'static, Result<Conn, ConnectError>>> = Fuse::terminated();
+        let mut renew_at = self.renewal_time(conn.opened());
+        let mut key_alive_at = self.key_keepalive_time();
         let mut keepalive = tokio::time::interval(self.keepalive_tick());
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -418,39 +595,53 @@ impl Inner {
                     conn.close().await;
                     return Ended::Shutdown;
                 }
-                msg = conn.next() => conn.handle(&self.ws, self.as_ref(), msg).await,
-                _ = keepalive.tick() => conn.keepalive(&self.ws).await,
+                msg = conn.next() => conn.handle(self.as_ref(), msg).await,
+                _ = keepalive.tick() => conn.keepalive(&self.link).await,
+                () = tokio::time::sleep_until(key_alive_at) => {
+                    key_alive_at = self.key_keepalive_time();
+                    self.keep_key_alive().await
+                }
                 () = &mut reconcile, if !reconcile.is_terminated() => Step::Continue,
                 () = self.reconcile_needed.notified(), if reconcile.is_terminated() => {
                     tracing::warn!("reconciling again: a batch of events could not be written");
                     Step::Reconcile
                 }
                 () = tokio::time::sleep_until(renew_at), if renewal.is_terminated() => {
-                    tracing::info!(age_secs = conn.opened.elapsed().as_secs(), "renewing the user-data connection before the exchange's 24 h limit");
-                    let this = Arc::clone(self);
-                    // This branch stays off until the attempt has finished.
-                    renewal = async move { this.connect().await }.boxed().fuse();
-                    Step::Continue
+                    tracing::info!(age_secs = conn.opened().elapsed().as_secs(), "renewing the user-data connection before the exchange's 24 h limit");
+                    Step::Renew("the connection nears the exchange's 24 h limit")
                 }
                 renewed = &mut renewal, if !renewal.is_terminated() => match renewed {
                     Ok(fresh) => {
                         let mut old = std::mem::replace(&mut conn, fresh);
                         old.close().await;
-                        tracing::info!(subscription_id = conn.subscription_id, "user-data connection renewed: the old one is closed");
+                        tracing::info!(subscription_id = self.subscription_id(&conn), "user-data connection renewed: the old one is closed");
                         self.set(|s| s.reconnects += 1);
                         self.on_subscribed(&conn);
-                        renew_at = self.renewal_time(conn.opened);
+                        renew_at = self.renewal_time(conn.opened());
+                        key_alive_at = self.key_keepalive_time();
                         Step::Reconcile
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot renew the user-data connection: keeping the current one, trying again in a minute");
-                        renew_at = Instant::now() + Duration::from_secs(60);
+                        let retry = Duration::from_secs(60).min(self.options.backoff_max);
+                        tracing::warn!(error = %e, retry_in_ms = millis(retry), "cannot renew the user-data connection: keeping the current one, trying again");
+                        renew_at = Instant::now() + retry;
                         Step::Continue
                     }
                 },
             };
             match step {
                 Step::Continue => {}
+                Step::Renew(reason) => {
+                    if renewal.is_terminated() {
+                        tracing::info!(
+                            reason,
+                            "opening a new user-data connection before closing this one"
+                        );
+                        let this = Arc::clone(self);
+                        // The renewal branch stays off until the attempt has finished.
+                        renewal = async move { this.connect().await }.boxed().fuse();
+                    }
+                }
                 Step::Reconcile => {
                     if reconcile.is_terminated() {
                         self.set(|s| s.state = StreamState::Reconciling);
@@ -476,9 +667,17 @@ impl Inner {
         .max(Duration::from_millis(10))
     }
 
-    fn on_subscribed(&self, conn: &Connection) {
+    /// The spot subscription id of `conn` (0 for a futures connection).
+    fn subscription_id(&self, conn: &Conn) -> i64 {
+        match conn {
+            Conn::WsApi(c) => c.subscription_id,
+            Conn::ListenKey(_) => 0,
+        }
+    }
+
+    fn on_subscribed(&self, conn: &Conn) {
         let now = self.clock.now_ms();
-        tracing::info!(subscription_id = conn.subscription_id, url = %self.ws.url, "user-data stream subscribed");
+        tracing::info!(market = %self.market, subscription_id = self.subscription_id(conn), url = %self.url(), "user-data stream subscribed");
         self.set(|s| {
             s.state = StreamState::Reconciling;
             s.connected_since = Some(now);
@@ -505,6 +704,7 @@ impl Inner {
                             symbols = report.symbols,
                             trades_new = report.trades_new,
                             balances = report.balances,
+                            positions = report.positions,
                             elapsed_ms = report.elapsed_ms,
                             "reconciled with the exchange: user-data stream healthy"
                         );
@@ -666,6 +866,19 @@ async fn write_events(inner: Arc<Inner>, mut events: mpsc::Receiver<Inbound>) {
                     event_type, error, ..
                 } => {
                     tracing::warn!(event_type = %event_type, error = %error, "malformed user-data event: kept raw in user_events, nothing else written");
+                }
+                UserDataEvent::Futures(FuturesEvent::MarginCall(m)) => {
+                    let positions: Vec<String> = m
+                        .positions
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "{} {} {} (maintenance margin {})",
+                                p.symbol, p.position_side, p.amount, p.maintenance_margin
+                            )
+                        })
+                        .collect();
+                    tracing::warn!(market = %market, event_time = m.event_time, cross_wallet_balance = ?m.cross_wallet_balance.map(|d| d.to_string()), positions = %positions.join(", "), "MARGIN_CALL: positions near liquidation (event kept raw in user_events)");
                 }
                 _ => {}
             }

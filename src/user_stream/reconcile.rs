@@ -9,9 +9,11 @@
 //! | fills from the symbol's checkpoint on, per symbol | `GET /api/v3/myTrades?fromId=` | 20 per page |
 //! | orders of those fills that are not stored | `GET /api/v3/allOrders?orderId=` | 20 per 1000 orders |
 //! | balances | `GET /api/v3/account` | 20 |
+//! | futures only: positions | `GET /fapi/v2/positionRisk`, `GET /dapi/v1/positionRisk` | 5, 1 |
 //!
 //! The requests go to the orders component's venue ([`crate::venue::Venue`]; the table
-//! names Binance spot's endpoints), and every order they report is recorded through
+//! names Binance spot's endpoints; a futures stream's venue sends `/fapi` or `/dapi`'s
+//! `openOrders`, `order`, `userTrades`, `allOrders` and `account`), and every order they report is recorded through
 //! [`crate::orders::Orders::record_exchange_order`].
 //! Requests and weights:
 //! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/account-endpoints>.
@@ -56,6 +58,8 @@ pub struct ReconcileReport {
     pub trades_new: usize,
     /// Balances written from the account snapshot.
     pub balances: usize,
+    /// Futures: positions read (`positionRisk`) and stored when not older.
+    pub positions: usize,
     /// How long it took, ms.
     pub elapsed_ms: u64,
 }
@@ -160,6 +164,10 @@ pub(super) async fn reconcile(inner: &Inner) -> Result<ReconcileReport, Reconcil
         .store
         .run(move |s| s.apply_account(market, &account, now))
         .await?;
+    // Futures: the positions too (`positionRisk`), flat ones included.
+    if market != crate::domain::Market::Spot {
+        report.positions = inner.orders.refresh_positions(None).await?.len();
+    }
     report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(report)
 }

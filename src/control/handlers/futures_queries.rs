@@ -178,6 +178,7 @@ pub(super) async fn market_status(
             clock_offset_ms: client.clock_offset_ms(),
             last_error,
             history,
+            user_stream: ctx.futures_user_stream(market),
         });
     }
     Ok(out)

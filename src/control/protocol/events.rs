@@ -42,7 +42,7 @@ pub enum EventName {
     Execution,
     /// A balance changed.
     Balance,
-    /// A futures position changed (reserved: nothing publishes it yet).
+    /// A futures position changed (an `ACCOUNT_UPDATE` of a futures user-data stream).
     Position,
     /// An action of the daemon (reserved: nothing publishes it yet).
     Action,
@@ -149,6 +149,8 @@ pub enum Event {
     Balance(BalanceEventView),
     /// An `actions` row as written (one state-changing request and its outcome).
     Action(super::ActionView),
+    /// A futures position as stored after the change.
+    Position(PositionEventView),
     /// This connection fell behind and lost `missed` events (the oldest ones); what follows
     /// is current again.
     Lagged(LaggedView),
@@ -165,6 +167,7 @@ impl Event {
             Event::Execution(_) => Some(EventName::Execution),
             Event::Balance(_) => Some(EventName::Balance),
             Event::Action(_) => Some(EventName::Action),
+            Event::Position(_) => Some(EventName::Position),
             Event::Lagged(_) => None,
         }
     }
@@ -214,6 +217,28 @@ pub struct BalanceEventView {
     pub market: Market,
     #[serde(flatten)]
     pub balance: BalanceView,
+}
+
+/// `position` data: one `positions` row (a futures position as the exchange last
+/// reported it). Decimals are strings; quantities signed (negative: short), in contracts
+/// on `coinm` and in the base asset on `usdm`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PositionEventView {
+    pub market: Market,
+    pub symbol: Symbol,
+    /// `BOTH`, `LONG` or `SHORT`.
+    pub position_side: String,
+    pub quantity: String,
+    pub entry_price: String,
+    pub break_even_price: Option<String>,
+    pub unrealized_pnl: String,
+    /// `None` until a report carried it.
+    pub leverage: Option<u32>,
+    /// `ISOLATED` or `CROSSED`, when known.
+    pub margin_type: Option<String>,
+    pub isolated_wallet: Option<String>,
+    /// The exchange's time of the report, ms.
+    pub updated_at: i64,
 }
 
 /// `lagged` data.

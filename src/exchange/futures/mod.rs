@@ -14,9 +14,13 @@
 mod coinm;
 mod trading;
 mod usdm;
+mod user_data;
+mod user_ws;
 mod wire;
 
 pub use trading::FUTURES_ORDERS_MAX_LIMIT;
+pub use user_data::{LISTEN_KEY_DOES_NOT_EXIST, ListenKeys, parse_futures_frame};
+pub use user_ws::{ListenKeyConnection, ListenKeyTimings, listen_key_error};
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};

@@ -107,6 +107,9 @@ pub enum Step {
     Continue,
     /// Something may have been missed (a subscription ended and was renewed): reconcile.
     Reconcile,
+    /// The connection can no longer deliver (a futures listen key expired): open a new
+    /// one, then close this one (make before break). The reason is logged.
+    Renew(&'static str),
     End(Ended),
 }
 
