@@ -99,11 +99,14 @@ impl Network {
         }
     }
 
-    /// The USDⓈ-M futures stream base URL (user stream: `/ws/<listenKey>` is appended).
+    /// The USDⓈ-M futures user-stream base URL (`/ws/<listenKey>` is appended). On mainnet
+    /// it is the routed `/private` path: since 2026-04-23 the unrouted
+    /// `wss://fstream.binance.com/ws/...` carries only public streams
+    /// (<https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Important-WebSocket-Change-Notice>).
     pub fn usdm_ws_url(self) -> &'static str {
         match self {
             Network::Testnet => "wss://fstream.binancefuture.com",
-            Network::Mainnet => "wss://fstream.binance.com",
+            Network::Mainnet => "wss://fstream.binance.com/private",
         }
     }
 
