@@ -809,7 +809,7 @@ mod watchlist;
 pub use watchlist::*;
 
 /// Parameters of a method that takes none (`{}` or absent).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoParams {}
 
@@ -928,7 +928,7 @@ impl Method for BalanceList {
 }
 
 /// `balance.list` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BalanceListParams {
     /// Only this asset (e.g. `"BTC"`; lower case is accepted).
@@ -947,7 +947,7 @@ impl Method for PnlList {
 }
 
 /// `pnl.list` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PnlListParams {
     /// Only this market.
@@ -1032,7 +1032,7 @@ pub const METHODS: [&str; 32] = [
 
 /// `order.cancel` and `order.get` parameters: the symbol and one of the two ids (at least
 /// one is required; when both are given the order id is used, as Binance does).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderRefParams {
     pub symbol: Symbol,
@@ -1045,7 +1045,7 @@ pub struct OrderRefParams {
 }
 
 /// `order.list` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderListParams {
     /// Only this symbol's orders.
@@ -1072,7 +1072,7 @@ pub const ORDER_LIST_DEFAULT_LIMIT: u32 = 100;
 pub const ORDER_LIST_MAX_LIMIT: u32 = 1000;
 
 /// `symbol.add` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SymbolAddParams {
     /// The exchange's name, e.g. `"BTCUSDT"` (lower case is accepted).
@@ -1091,7 +1091,7 @@ pub struct SymbolAddParams {
 }
 
 /// Parameters naming one symbol (`symbol.remove`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SymbolParams {
     pub symbol: Symbol,
@@ -1101,7 +1101,7 @@ pub struct SymbolParams {
 }
 
 /// `symbol.list` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SymbolListParams {
     /// `true`: only active symbols; `false`: only removed ones; absent: all.
@@ -1113,7 +1113,7 @@ pub struct SymbolListParams {
 }
 
 /// `sync.now` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncNowParams {
     /// A symbol that must be followed (active and trading), else the call fails. The beat
@@ -1124,7 +1124,7 @@ pub struct SyncNowParams {
 }
 
 /// `backfill.wait` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackfillWaitParams {
     /// An active registered symbol.
@@ -1138,7 +1138,7 @@ pub struct BackfillWaitParams {
 }
 
 /// `backfill.start` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackfillStartParams {
     /// An active registered symbol.
@@ -1161,7 +1161,7 @@ pub const KLINE_LIST_DEFAULT_LIMIT: u32 = 500;
 pub const KLINE_LIST_MAX_LIMIT: u32 = 5000;
 
 /// `kline.list` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KlineListParams {
     /// A registered symbol (active or removed: its data stay).
@@ -1540,7 +1540,7 @@ impl Method for OpenInterestList {
 }
 
 /// Parameters of `mark_price.list`, `funding_rate.list` and `open_interest.list`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FuturesListParams {
     /// A symbol registered on `market` (active or removed: its data stay).
