@@ -995,13 +995,14 @@ pub struct PnlView {
 }
 
 /// The names of the methods served now, in the order of README.md's table.
-pub const METHODS: [&str; 32] = [
+pub const METHODS: [&str; 34] = [
     Status::NAME,
     SymbolAdd::NAME,
     SymbolRemove::NAME,
     SymbolList::NAME,
     SyncNow::NAME,
     BackfillStart::NAME,
+    BackfillWait::NAME,
     KlineList::NAME,
     OrderPlace::NAME,
     OrderCancel::NAME,
@@ -1024,6 +1025,7 @@ pub const METHODS: [&str; 32] = [
     TradeStrategyAdd::NAME,
     TradeStrategyRemove::NAME,
     TradeStrategyList::NAME,
+    Subscribe::NAME,
     ActionList::NAME,
     WatchlistAdd::NAME,
     WatchlistRemove::NAME,
