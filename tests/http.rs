@@ -418,6 +418,27 @@ async fn metrics_parse_and_move_with_beats_and_orders() {
     assert_eq!(status, StatusCode::OK, "{got}");
     assert_eq!(got["client_order_id"], "http-limit-1");
 
+    // Strategy runs by outcome: three runs stored (as the runner records them).
+    assert_eq!(sample_sum(&first, "tradebeat_strategy_runs", &[]), 0.0);
+    {
+        // Removed (deleted_at set): the runner starts no run of its own meanwhile.
+        let db = rusqlite::Connection::open(&d.daemon.db).unwrap();
+        db.busy_timeout(Duration::from_secs(5)).unwrap();
+        db.execute_batch(
+            "INSERT INTO strategies (id, name, slug, command, timeout_ms, created_at,
+                     updated_at, deleted_at)
+                 VALUES (90, 'metrics', 'metrics', 'true', 1000, 0, 0, 1);
+             INSERT INTO trade_strategies (id, strategy_id, market, symbol, interval,
+                     created_at, updated_at, deleted_at)
+                 VALUES (91, 90, 'spot', 'BTCUSDT', '1m', 0, 0, 1);
+             INSERT INTO strategy_runs (trade_strategy_id, beat_time, candle_open_time,
+                     started_at, duration_ms, outcome)
+                 VALUES (91, 1, 0, 1, 5, 'ok'), (91, 2, 0, 2, 5, 'ok'),
+                        (91, 3, 0, 3, 1000, 'timeout');",
+        )
+        .expect("runs stored");
+    }
+
     // Beats go on: the counters move.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -425,6 +446,9 @@ async fn metrics_parse_and_move_with_beats_and_orders() {
         let beats = sample_sum(&text, "tradebeat_beats_total", &[]);
         let new_orders = sample_sum(&text, "tradebeat_orders", &[("status", "NEW")]);
         if beats > beats_before && new_orders == 1.0 {
+            let runs =
+                |outcome| sample_sum(&text, "tradebeat_strategy_runs", &[("outcome", outcome)]);
+            assert_eq!((runs("ok"), runs("timeout")), (2.0, 1.0), "{text}");
             assert!(sample_sum(&text, "tradebeat_beat_duration_seconds_count", &[]) >= beats - 0.5);
             break;
         }
