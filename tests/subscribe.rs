@@ -1,6 +1,7 @@
 //! `subscribe` over the control socket, against the simulator: beat and kline events carry
-//! what was stored, a fill shows up as order and execution events, a subscriber that stops
-//! reading gets `lagged` while the writers go on, and an unknown event name is refused.
+//! what was stored, a fill shows up as order and execution events (within a second of the
+//! exchange's report), a subscriber that stops reading gets `lagged` while the writers go
+//! on, and an unknown event name is refused.
 
 mod common;
 mod orders_support;
@@ -163,10 +164,12 @@ async fn a_fill_arrives_as_order_and_execution_events() {
     // The fill's execution and the order's row moved to FILLED, in whichever order the
     // placement answer and the stream's report landed.
     let (mut fill_seen, mut filled_seen) = (false, false);
+    let mut fill_read_at = None;
     let events = read_until(&mut sub, |e| {
         match e {
             Event::Execution(x) if x.order_id == order_id && x.execution_type == "TRADE" => {
-                fill_seen = true
+                fill_seen = true;
+                fill_read_at.get_or_insert_with(Instant::now);
             }
             Event::Order(o) if o.order_id == Some(order_id) && o.status == OrderStatus::Filled => {
                 filled_seen = true
@@ -176,6 +179,26 @@ async fn a_fill_arrives_as_order_and_execution_events() {
         fill_seen && filled_seen
     })
     .await;
+
+    // The notification came within a second of the fill: of the moment the exchange
+    // pushed the TRADE report (a generous bound: the path takes milliseconds; it shows
+    // the fill is published as it is stored, not with a later beat).
+    let trade_pushed = sim
+        .ws_events()
+        .iter()
+        .find(|e| {
+            let frame: serde_json::Value = serde_json::from_str(&e.json).unwrap_or_default();
+            frame["event"]["x"] == "TRADE" && frame["event"]["i"] == order_id
+        })
+        .map(|e| e.at)
+        .expect("the exchange pushed the TRADE report");
+    let delay = fill_read_at
+        .expect("the fill was read")
+        .saturating_duration_since(trade_pushed);
+    assert!(
+        delay < Duration::from_secs(1),
+        "the fill's notification took {delay:?}"
+    );
 
     // The pending row, then the exchange's answer, as stored.
     let orders: Vec<_> = events
