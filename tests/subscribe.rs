@@ -438,3 +438,34 @@ async fn an_action_event_carries_the_logged_row() {
         .unwrap();
     assert_eq!(stored, (action.id, "symbol.remove".to_string()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_vanishes_is_cleaned_up() {
+    let sim = common::sim().await;
+    let dir = common::tempdir();
+    let config = common::config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1m"]);
+    let socket = config.control.socket.clone();
+    let (daemon, handles) =
+        common::InProcess::start_options(config, tradebeat::daemon::RunOptions::default()).await;
+    wait_socket(&socket).await;
+    // Only subscriptions listen on the bus.
+    assert!(!handles.events.has_subscribers());
+    let first = subscribed(&socket, &[EventName::Beat]).await;
+    let second = subscribed(&socket, &[EventName::Execution]).await;
+    assert!(handles.events.has_subscribers());
+    // Both go away without a word (as a killed process would): their subscriptions end.
+    drop(first);
+    drop(second);
+    let bus = handles.events.clone();
+    common::wait_until("the subscriptions dropped", DEADLINE, || {
+        !bus.has_subscribers()
+    })
+    .await;
+    // The daemon goes on serving.
+    client(&socket)
+        .await
+        .call::<SyncNow>(&SyncNowParams::default())
+        .await
+        .expect("sync.now after the subscribers left");
+    daemon.stop().await;
+}
