@@ -321,6 +321,25 @@ async fn rest_routes_token_errors_limits_rpc_and_openapi() {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
 
+    // No CORS headers unless configured.
+    let response = d
+        .http
+        .get(format!("{}/api/v1/status", d.base))
+        .bearer_auth(TOKEN)
+        .header("origin", "https://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "{:?}",
+        response.headers()
+    );
+
     // /health needs no token.
     let (status, body) = d.send(Method::GET, "/health", None, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -509,9 +528,30 @@ async fn slow_clients_time_out_and_a_crowd_is_served_while_beats_go_on() {
     let d = Running::start_with(|c| {
         c.http.request_timeout_ms = 500;
         c.http.max_concurrent_requests = 8;
+        c.http.cors_origins = vec!["https://dashboard.example".to_string()];
     })
     .await;
     let addr = d.base.trim_start_matches("http://").to_string();
+
+    // A configured CORS origin is allowed, another one is not.
+    for (origin, allowed) in [
+        ("https://dashboard.example", true),
+        ("https://elsewhere.example", false),
+    ] {
+        let response = d
+            .http
+            .get(format!("{}/health", d.base))
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        let header = response.headers().get("access-control-allow-origin");
+        assert_eq!(
+            header.and_then(|h| h.to_str().ok()),
+            allowed.then_some(origin),
+            "{origin}"
+        );
+    }
 
     // A client that announces a body and never sends it gets 408 once the timeout passes.
     let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
