@@ -321,6 +321,25 @@ async fn rest_routes_token_errors_limits_rpc_and_openapi() {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
 
+    // No CORS headers unless configured.
+    let response = d
+        .http
+        .get(format!("{}/api/v1/status", d.base))
+        .bearer_auth(TOKEN)
+        .header("origin", "https://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "{:?}",
+        response.headers()
+    );
+
     // /health needs no token.
     let (status, body) = d.send(Method::GET, "/health", None, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -418,6 +437,27 @@ async fn metrics_parse_and_move_with_beats_and_orders() {
     assert_eq!(status, StatusCode::OK, "{got}");
     assert_eq!(got["client_order_id"], "http-limit-1");
 
+    // Strategy runs by outcome: three runs stored (as the runner records them).
+    assert_eq!(sample_sum(&first, "tradebeat_strategy_runs", &[]), 0.0);
+    {
+        // Removed (deleted_at set): the runner starts no run of its own meanwhile.
+        let db = rusqlite::Connection::open(&d.daemon.db).unwrap();
+        db.busy_timeout(Duration::from_secs(5)).unwrap();
+        db.execute_batch(
+            "INSERT INTO strategies (id, name, slug, command, timeout_ms, created_at,
+                     updated_at, deleted_at)
+                 VALUES (90, 'metrics', 'metrics', 'true', 1000, 0, 0, 1);
+             INSERT INTO trade_strategies (id, strategy_id, market, symbol, interval,
+                     created_at, updated_at, deleted_at)
+                 VALUES (91, 90, 'spot', 'BTCUSDT', '1m', 0, 0, 1);
+             INSERT INTO strategy_runs (trade_strategy_id, beat_time, candle_open_time,
+                     started_at, duration_ms, outcome)
+                 VALUES (91, 1, 0, 1, 5, 'ok'), (91, 2, 0, 2, 5, 'ok'),
+                        (91, 3, 0, 3, 1000, 'timeout');",
+        )
+        .expect("runs stored");
+    }
+
     // Beats go on: the counters move.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -425,6 +465,9 @@ async fn metrics_parse_and_move_with_beats_and_orders() {
         let beats = sample_sum(&text, "tradebeat_beats_total", &[]);
         let new_orders = sample_sum(&text, "tradebeat_orders", &[("status", "NEW")]);
         if beats > beats_before && new_orders == 1.0 {
+            let runs =
+                |outcome| sample_sum(&text, "tradebeat_strategy_runs", &[("outcome", outcome)]);
+            assert_eq!((runs("ok"), runs("timeout")), (2.0, 1.0), "{text}");
             assert!(sample_sum(&text, "tradebeat_beat_duration_seconds_count", &[]) >= beats - 0.5);
             break;
         }
@@ -485,9 +528,30 @@ async fn slow_clients_time_out_and_a_crowd_is_served_while_beats_go_on() {
     let d = Running::start_with(|c| {
         c.http.request_timeout_ms = 500;
         c.http.max_concurrent_requests = 8;
+        c.http.cors_origins = vec!["https://dashboard.example".to_string()];
     })
     .await;
     let addr = d.base.trim_start_matches("http://").to_string();
+
+    // A configured CORS origin is allowed, another one is not.
+    for (origin, allowed) in [
+        ("https://dashboard.example", true),
+        ("https://elsewhere.example", false),
+    ] {
+        let response = d
+            .http
+            .get(format!("{}/health", d.base))
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        let header = response.headers().get("access-control-allow-origin");
+        assert_eq!(
+            header.and_then(|h| h.to_str().ok()),
+            allowed.then_some(origin),
+            "{origin}"
+        );
+    }
 
     // A client that announces a body and never sends it gets 408 once the timeout passes.
     let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();

@@ -360,3 +360,134 @@ async fn order_test_live_list_and_cancel_all() {
     );
     assert_eq!(e, code::NOT_AVAILABLE);
 }
+
+/// `tradebeat ctl --json ARGS…` against the daemon's socket: its JSON output, or a panic
+/// with its stderr when it fails.
+async fn ctl_json(r: &Running, args: &[&str]) -> Value {
+    let socket = r.socket.clone();
+    let dir = r._dir.path().to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        common::tradebeat_command(&dir)
+            .arg("ctl")
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--json")
+            .args(&args)
+            .output()
+            .expect("ctl runs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "ctl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_price_market_trades_and_orders_against_the_exchange() {
+    let r = Running::start().await;
+    let mut c = r.client().await;
+    let fill = c
+        .call::<OrderPlace>(&req("BTCUSDT", "MARKET BUY q=0.002 id=ctl-fill-1"))
+        .await
+        .expect("MARKET placed");
+    let fill_id = fill.order_id.expect("the exchange's id");
+
+    // ctl price: the live ticker; ctl market: the symbol's rules.
+    let ticker = ctl_json(&r, &["price", "BTCUSDT"]).await;
+    assert_eq!(ticker["symbol"], "BTCUSDT", "{ticker}");
+    assert!(
+        ticker["last"].as_str().is_some_and(|p| d(p) > d("0")),
+        "{ticker}"
+    );
+    let rules = ctl_json(&r, &["market", "btcusdt"]).await;
+    assert_eq!(rules["status"], "TRADING", "{rules}");
+    assert!(rules["tick_size"].is_string(), "{rules}");
+
+    // ctl trades: the fill, once the stream stored it.
+    let trades = {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let trades = ctl_json(&r, &["trades", "--symbol", "BTCUSDT"]).await;
+            let found = trades
+                .as_array()
+                .is_some_and(|t| t.iter().any(|x| x["order_id"] == fill_id));
+            if found {
+                break trades;
+            }
+            assert!(Instant::now() < deadline, "no fill: {trades}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    assert_eq!(trades[0]["side"], "BUY", "{trades}");
+
+    // ctl orders test: accepted, nothing placed or stored.
+    let placed_before = r.sim.orders().len();
+    let tested = ctl_json(
+        &r,
+        &[
+            "orders",
+            "test",
+            "BTCUSDT",
+            "--side",
+            "BUY",
+            "--type",
+            "LIMIT",
+            "--quantity",
+            "0.001",
+            "--price",
+            "60000",
+            "--time-in-force",
+            "GTC",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (tested["accepted"].as_bool(), tested["placed"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert_eq!(r.sim.orders().len(), placed_before, "nothing placed");
+
+    // ctl orders list --live: a resting order of ours, as the exchange has it.
+    let resting = c
+        .call::<OrderPlace>(&req(
+            "BTCUSDT",
+            "LIMIT BUY q=0.001 p=61000 tif=GTC id=ctl-rest-1",
+        ))
+        .await
+        .expect("LIMIT placed");
+    let live = ctl_json(&r, &["orders", "list", "--live"]).await;
+    assert!(
+        live.as_array()
+            .is_some_and(|l| l.iter().any(|o| o["client_order_id"] == "ctl-rest-1"
+                && o["order_id"] == resting.order_id.unwrap())),
+        "{live}"
+    );
+
+    // ctl orders cancel-all: nothing open is left.
+    let cancelled = ctl_json(&r, &["orders", "cancel-all", "BTCUSDT"]).await;
+    assert!(
+        cancelled
+            .as_array()
+            .is_some_and(|l| l.iter().any(|o| o["client_order_id"] == "ctl-rest-1")),
+        "{cancelled}"
+    );
+    let open = c
+        .call::<OrderList>(&OrderListParams {
+            open: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(open.is_empty(), "still open: {open:?}");
+    assert_eq!(
+        r.sim.order("ctl-rest-1").map(|o| o.status),
+        Some("CANCELED".to_string()),
+        "cancelled on the exchange"
+    );
+}

@@ -1,6 +1,7 @@
 //! `subscribe` over the control socket, against the simulator: beat and kline events carry
-//! what was stored, a fill shows up as order and execution events, a subscriber that stops
-//! reading gets `lagged` while the writers go on, and an unknown event name is refused.
+//! what was stored, a fill shows up as order and execution events (within a second of the
+//! exchange's report), a subscriber that stops reading gets `lagged` while the writers go
+//! on, and an unknown event name is refused.
 
 mod common;
 mod orders_support;
@@ -163,10 +164,12 @@ async fn a_fill_arrives_as_order_and_execution_events() {
     // The fill's execution and the order's row moved to FILLED, in whichever order the
     // placement answer and the stream's report landed.
     let (mut fill_seen, mut filled_seen) = (false, false);
+    let mut fill_read_at = None;
     let events = read_until(&mut sub, |e| {
         match e {
             Event::Execution(x) if x.order_id == order_id && x.execution_type == "TRADE" => {
-                fill_seen = true
+                fill_seen = true;
+                fill_read_at.get_or_insert_with(Instant::now);
             }
             Event::Order(o) if o.order_id == Some(order_id) && o.status == OrderStatus::Filled => {
                 filled_seen = true
@@ -176,6 +179,26 @@ async fn a_fill_arrives_as_order_and_execution_events() {
         fill_seen && filled_seen
     })
     .await;
+
+    // The notification came within a second of the fill: of the moment the exchange
+    // pushed the TRADE report (a generous bound: the path takes milliseconds; it shows
+    // the fill is published as it is stored, not with a later beat).
+    let trade_pushed = sim
+        .ws_events()
+        .iter()
+        .find(|e| {
+            let frame: serde_json::Value = serde_json::from_str(&e.json).unwrap_or_default();
+            frame["event"]["x"] == "TRADE" && frame["event"]["i"] == order_id
+        })
+        .map(|e| e.at)
+        .expect("the exchange pushed the TRADE report");
+    let delay = fill_read_at
+        .expect("the fill was read")
+        .saturating_duration_since(trade_pushed);
+    assert!(
+        delay < Duration::from_secs(1),
+        "the fill's notification took {delay:?}"
+    );
 
     // The pending row, then the exchange's answer, as stored.
     let orders: Vec<_> = events
@@ -414,4 +437,35 @@ async fn an_action_event_carries_the_logged_row() {
         )
         .unwrap();
     assert_eq!(stored, (action.id, "symbol.remove".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_vanishes_is_cleaned_up() {
+    let sim = common::sim().await;
+    let dir = common::tempdir();
+    let config = common::config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1m"]);
+    let socket = config.control.socket.clone();
+    let (daemon, handles) =
+        common::InProcess::start_options(config, tradebeat::daemon::RunOptions::default()).await;
+    wait_socket(&socket).await;
+    // Only subscriptions listen on the bus.
+    assert!(!handles.events.has_subscribers());
+    let first = subscribed(&socket, &[EventName::Beat]).await;
+    let second = subscribed(&socket, &[EventName::Execution]).await;
+    assert!(handles.events.has_subscribers());
+    // Both go away without a word (as a killed process would): their subscriptions end.
+    drop(first);
+    drop(second);
+    let bus = handles.events.clone();
+    common::wait_until("the subscriptions dropped", DEADLINE, || {
+        !bus.has_subscribers()
+    })
+    .await;
+    // The daemon goes on serving.
+    client(&socket)
+        .await
+        .call::<SyncNow>(&SyncNowParams::default())
+        .await
+        .expect("sync.now after the subscribers left");
+    daemon.stop().await;
 }

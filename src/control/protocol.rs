@@ -813,7 +813,7 @@ mod contracts;
 pub use contracts::*;
 
 /// Parameters of a method that takes none (`{}` or absent).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoParams {}
 
@@ -932,7 +932,7 @@ impl Method for BalanceList {
 }
 
 /// `balance.list` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BalanceListParams {
     /// Only this asset (e.g. `"BTC"`; lower case is accepted).
@@ -951,7 +951,7 @@ impl Method for PnlList {
 }
 
 /// `pnl.list` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PnlListParams {
     /// Only this market.
@@ -999,13 +999,14 @@ pub struct PnlView {
 }
 
 /// The names of the methods served now, in the order of README.md's table.
-pub const METHODS: [&str; 35] = [
+pub const METHODS: [&str; 37] = [
     Status::NAME,
     SymbolAdd::NAME,
     SymbolRemove::NAME,
     SymbolList::NAME,
     SyncNow::NAME,
     BackfillStart::NAME,
+    BackfillWait::NAME,
     KlineList::NAME,
     OrderPlace::NAME,
     OrderCancel::NAME,
@@ -1028,6 +1029,7 @@ pub const METHODS: [&str; 35] = [
     TradeStrategyAdd::NAME,
     TradeStrategyRemove::NAME,
     TradeStrategyList::NAME,
+    Subscribe::NAME,
     ActionList::NAME,
     WatchlistAdd::NAME,
     WatchlistRemove::NAME,
@@ -1039,7 +1041,7 @@ pub const METHODS: [&str; 35] = [
 
 /// `order.cancel` and `order.get` parameters: the symbol and one of the two ids (at least
 /// one is required; when both are given the order id is used, as Binance does).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderRefParams {
     pub symbol: Symbol,
@@ -1055,7 +1057,7 @@ pub struct OrderRefParams {
 }
 
 /// `order.list` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderListParams {
     /// Only this symbol's orders.
@@ -1085,7 +1087,7 @@ pub const ORDER_LIST_DEFAULT_LIMIT: u32 = 100;
 pub const ORDER_LIST_MAX_LIMIT: u32 = 1000;
 
 /// `symbol.add` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SymbolAddParams {
     /// The exchange's name, e.g. `"BTCUSDT"` (lower case is accepted).
@@ -1104,7 +1106,7 @@ pub struct SymbolAddParams {
 }
 
 /// Parameters naming one symbol (`symbol.remove`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SymbolParams {
     pub symbol: Symbol,
@@ -1114,7 +1116,7 @@ pub struct SymbolParams {
 }
 
 /// `symbol.list` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SymbolListParams {
     /// `true`: only active symbols; `false`: only removed ones; absent: all.
@@ -1126,7 +1128,7 @@ pub struct SymbolListParams {
 }
 
 /// `sync.now` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncNowParams {
     /// A symbol that must be followed (active and trading), else the call fails. The beat
@@ -1137,7 +1139,7 @@ pub struct SyncNowParams {
 }
 
 /// `backfill.wait` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackfillWaitParams {
     /// An active registered symbol.
@@ -1151,7 +1153,7 @@ pub struct BackfillWaitParams {
 }
 
 /// `backfill.start` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackfillStartParams {
     /// An active registered symbol.
@@ -1174,7 +1176,7 @@ pub const KLINE_LIST_DEFAULT_LIMIT: u32 = 500;
 pub const KLINE_LIST_MAX_LIMIT: u32 = 5000;
 
 /// `kline.list` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KlineListParams {
     /// A registered symbol (active or removed: its data stay).
@@ -1569,7 +1571,7 @@ impl Method for OpenInterestList {
 }
 
 /// Parameters of `mark_price.list`, `funding_rate.list` and `open_interest.list`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FuturesListParams {
     /// A symbol registered on `market` (active or removed: its data stay).

@@ -29,6 +29,7 @@ mod order;
 mod paper;
 pub mod pnl;
 pub mod rules;
+mod schema;
 mod secret;
 mod stream;
 mod user_data;

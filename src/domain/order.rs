@@ -468,7 +468,7 @@ pub mod decimal_str {
 /// [`super::rules`] checks it, with the symbol's filters, before anything is sent.
 ///
 /// Decimals are strings (`"0.001"`); unknown fields are refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderRequest {
     pub symbol: Symbol,

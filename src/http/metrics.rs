@@ -4,7 +4,7 @@
 //! at each scrape after a watermark, so every beat is counted once whatever triggered it);
 //! the rest are gauges read at the scrape: request weight and the 429/418 seen per
 //! market, orders by status, the user-data stream's state and reconnects, backfill jobs
-//! by state.
+//! by state, strategy runs by outcome.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -61,6 +61,7 @@ pub struct Metrics {
     stream_state: IntGaugeVec,
     stream_reconnects: IntGauge,
     backfill_jobs: IntGaugeVec,
+    strategy_runs: IntGaugeVec,
     watermark: Mutex<BeatWatermark>,
 }
 
@@ -144,9 +145,14 @@ impl Metrics {
                 "Backfill jobs, by state",
                 &["state"],
             ),
+            strategy_runs: gauge_vec(
+                "tradebeat_strategy_runs",
+                "Strategy runs in the database, by outcome (ok, timeout, exit_code, invalid_output, killed, spawn_failed)",
+                &["outcome"],
+            ),
             watermark: Mutex::new(watermark),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 12] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
             Box::new(m.beats.clone()),
             Box::new(m.beat_lag.clone()),
             Box::new(m.beat_duration.clone()),
@@ -159,6 +165,7 @@ impl Metrics {
             Box::new(m.stream_state.clone()),
             Box::new(m.stream_reconnects.clone()),
             Box::new(m.backfill_jobs.clone()),
+            Box::new(m.strategy_runs.clone()),
         ];
         for c in collectors {
             m.registry
@@ -177,12 +184,13 @@ impl Metrics {
             .watermark
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (rows, orders) = ctx
+        let (rows, orders, runs) = ctx
             .store
             .run(move |s| {
                 Ok((
                     s.heartbeats_after(after, BEATS_PER_SCRAPE)?,
                     s.order_counts()?,
+                    s.strategy_run_counts()?,
                 ))
             })
             .await?;
@@ -218,6 +226,12 @@ impl Metrics {
         for (status, count) in orders {
             self.orders
                 .with_label_values(&[status.as_str()])
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        self.strategy_runs.reset();
+        for (outcome, count) in runs {
+            self.strategy_runs
+                .with_label_values(&[outcome.as_str()])
                 .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
         let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);

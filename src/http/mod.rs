@@ -5,7 +5,8 @@
 //!   the HTTP status of each control error code;
 //! - [`health`]: `/health` (no token);
 //! - [`metrics`]: `/metrics`, Prometheus text (no token unless `metrics_requires_token`);
-//! - [`openapi`]: `/api/v1/openapi.json`, generated from the route table.
+//! - [`openapi`]: `/api/v1/openapi.json`, generated from the route table and, through
+//!   [`params_doc`], the schemas of the methods' params types.
 //!
 //! One dispatcher, two transports: every method call goes through the control socket's
 //! [`Dispatch`], with the same [`ControlContext`], so no method has HTTP logic of its
@@ -21,6 +22,7 @@
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod params_doc;
 pub mod routes;
 
 use std::io;

@@ -1,6 +1,8 @@
 //! `GET /api/v1/openapi.json`: the OpenAPI 3.1 document of the HTTP API, generated with
 //! utoipa's typed builders from the route table ([`ROUTES`]), so a route added there is
-//! described here without another line.
+//! described here without another line. Each route's parameters (path, query, JSON body)
+//! come from the schema of its control method's `Params` type ([`params_docs`]), with an
+//! example request.
 
 use utoipa::openapi::path::{Operation, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
@@ -10,16 +12,31 @@ use utoipa::openapi::{
     PathsBuilder, Required, ResponseBuilder,
 };
 
+use serde_json::{Value, json};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Ref, Schema, Type};
+
+use super::params_doc::{ParamsDoc, example, params_docs};
 use super::routes::{HttpMethod, ROUTES, RestRoute};
+use crate::control::protocol::{self, Method as _};
 
 /// The document: every REST route (bearer auth), `POST /rpc`, `/health`, `/metrics` and
 /// `/chart`.
 pub fn document() -> OpenApi {
+    let docs = params_docs();
+    let mut components = ComponentsBuilder::new();
+    for d in &docs {
+        components = components.schema(d.schema_name.clone(), d.schema.clone());
+        for (name, schema) in &d.referenced {
+            components = components.schema(name.clone(), schema.clone());
+        }
+    }
     let mut paths = PathsBuilder::new();
     for r in ROUTES {
+        let params = docs.iter().find(|d| d.method == r.rpc);
         paths = paths.path(
             format!("/api/v1{}", r.path),
-            PathItem::new(method(r.method), operation(r)),
+            PathItem::new(method(r.method), operation(r, params)),
         );
     }
     paths = paths
@@ -31,7 +48,7 @@ pub fn document() -> OpenApi {
                     OperationBuilder::new()
                         .operation_id(Some("rpc"))
                         .summary(Some("One JSON-RPC 2.0 request of the control protocol, as on the socket"))
-                        .request_body(Some(json_body("A JSON-RPC 2.0 request object")))
+                        .request_body(Some(rpc_body()))
                         .response("200", json_response("The JSON-RPC response object"))
                         .response("400", json_response("Not JSON, or not a request object")),
                 ),
@@ -75,7 +92,7 @@ pub fn document() -> OpenApi {
         )
         .paths(paths.build())
         .components(Some(
-            ComponentsBuilder::new()
+            components
                 .security_scheme(
                     "bearer",
                     SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
@@ -109,14 +126,6 @@ fn method(m: HttpMethod) -> utoipa::openapi::HttpMethod {
     }
 }
 
-fn json_body(description: &str) -> utoipa::openapi::request_body::RequestBody {
-    RequestBodyBuilder::new()
-        .description(Some(description))
-        .required(Some(Required::True))
-        .content("application/json", ContentBuilder::new().build())
-        .build()
-}
-
 fn json_response(description: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new()
         .description(description)
@@ -130,25 +139,129 @@ fn authed(op: OperationBuilder) -> Operation {
         .build()
 }
 
-/// One route's operation: its path segments, its body for `POST`, the error statuses.
-fn operation(r: &RestRoute) -> Operation {
+/// `POST /rpc`'s body: a JSON-RPC 2.0 request of one of the served methods.
+fn rpc_body() -> utoipa::openapi::request_body::RequestBody {
+    let mut methods: Vec<&str> = protocol::METHODS.to_vec();
+    methods.retain(|m| *m != protocol::Subscribe::NAME);
+    let schema = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            "jsonrpc",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["2.0"])),
+        )
+        .property(
+            "id",
+            ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                Type::Integer,
+                Type::String,
+            ])),
+        )
+        .property(
+            "method",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(methods)),
+        )
+        .property("params", ObjectBuilder::new().schema_type(Type::Object))
+        .required("jsonrpc")
+        .required("id")
+        .required("method")
+        .build();
+    RequestBodyBuilder::new()
+        .description(Some(
+            "A JSON-RPC 2.0 request object of the control protocol",
+        ))
+        .required(Some(Required::True))
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(schema))
+                .example(Some(
+                    json!({"jsonrpc": "2.0", "id": 1, "method": "symbol.list",
+                    "params": {"active": true}}),
+                ))
+                .build(),
+        )
+        .build()
+}
+
+/// The object schema of a params type (every params type is an object).
+fn object_of(schema: &RefOr<Schema>) -> Option<&Object> {
+    match schema {
+        RefOr::T(Schema::Object(object)) => Some(object),
+        _ => None,
+    }
+}
+
+/// One route's operation: its path segments, query parameters or JSON body (from the
+/// method's params schema, with the example's values), the error statuses.
+fn operation(r: &RestRoute, params: Option<&ParamsDoc>) -> Operation {
+    use utoipa::openapi::path::Parameter;
     let mut op = OperationBuilder::new()
         .operation_id(Some(r.rpc))
         .summary(Some(r.summary))
         .description(Some(format!("Calls the control method `{}`.", r.rpc)));
-    for segment in r.path.split('/') {
-        if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            op = op.parameter(
-                ParameterBuilder::new()
-                    .name(name)
-                    .parameter_in(ParameterIn::Path)
-                    .required(Required::True)
-                    .build(),
-            );
+    let path_names: Vec<&str> = r
+        .path
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .collect();
+    let object = params.and_then(|p| object_of(&p.schema));
+    let example = example(r.rpc).unwrap_or(Value::Null);
+    let parameter = |name: &str, place: ParameterIn| -> Parameter {
+        let required = place == ParameterIn::Path
+            || object.is_some_and(|o| o.required.iter().any(|n| n == name));
+        let mut p = ParameterBuilder::new()
+            .name(name)
+            .parameter_in(place)
+            .required(if required {
+                Required::True
+            } else {
+                Required::False
+            })
+            .example(example.get(name).cloned());
+        if let Some(schema) = object.and_then(|o| o.properties.get(name)) {
+            p = p.schema(Some(schema.clone()));
         }
+        p.build()
+    };
+    for name in &path_names {
+        op = op.parameter(parameter(name, ParameterIn::Path));
     }
+    let rest = object.map(|o| {
+        let mut rest = o.clone();
+        rest.properties
+            .retain(|k, _| !path_names.contains(&k.as_str()));
+        rest.required.retain(|k| !path_names.contains(&k.as_str()));
+        rest
+    });
     if r.method == HttpMethod::Post {
-        op = op.request_body(Some(json_body(&format!("The params of `{}`", r.rpc))));
+        let mut content = ContentBuilder::new();
+        if let (Some(p), Some(rest)) = (params, rest) {
+            let schema: RefOr<Schema> = if path_names.is_empty() {
+                Ref::from_schema_name(p.schema_name.clone()).into()
+            } else {
+                Schema::Object(rest).into()
+            };
+            let mut body = example.as_object().cloned().unwrap_or_default();
+            body.retain(|k, _| !path_names.contains(&k.as_str()));
+            content = content
+                .schema(Some(schema))
+                .example(Some(Value::Object(body)));
+        }
+        op = op.request_body(Some(
+            RequestBodyBuilder::new()
+                .description(Some(format!("The params of `{}`", r.rpc)))
+                .required(Some(Required::True))
+                .content("application/json", content.build())
+                .build(),
+        ));
+    } else if let Some(rest) = rest {
+        for name in rest.properties.keys() {
+            op = op.parameter(parameter(name, ParameterIn::Query));
+        }
     }
     authed(
         op.response("200", json_response("The method's result"))

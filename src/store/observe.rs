@@ -70,6 +70,24 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Strategy runs in the database, by outcome (`ok`, `timeout`, …): the `/metrics`
+    /// gauge `tradebeat_strategy_runs`.
+    ///
+    /// # Errors
+    /// The database could not be read.
+    pub fn strategy_run_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT outcome, count(*) FROM strategy_runs GROUP BY outcome")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn heartbeats_where(
         &self,
         condition: &str,

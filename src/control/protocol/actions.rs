@@ -23,7 +23,7 @@ pub const ACTION_LIST_DEFAULT_LIMIT: u32 = 100;
 pub const ACTION_LIST_MAX_LIMIT: u32 = 1000;
 
 /// `action.list` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionListParams {
     /// Only requests naming this symbol.

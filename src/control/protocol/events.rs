@@ -29,7 +29,19 @@ impl Method for Subscribe {
 pub const EVENT_METHOD: &str = "event";
 
 /// The event types one can subscribe to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum EventName {
     /// A beat committed (its `heartbeats` row).
@@ -88,7 +100,7 @@ impl std::str::FromStr for EventName {
 }
 
 /// `subscribe` parameters. An unknown name is refused with `-32602`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscribeParams {
     /// The types wanted; empty or absent: all of them.

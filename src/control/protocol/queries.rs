@@ -43,7 +43,7 @@ impl Method for TradeList {
 }
 
 /// Parameters naming one symbol of one market (`ticker.get`, `market.get`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarketSymbolParams {
     /// The exchange's name, e.g. `"BTCUSDT"` (lower case is accepted).
@@ -59,7 +59,7 @@ pub const TRADE_LIST_DEFAULT_LIMIT: u32 = 100;
 pub const TRADE_LIST_MAX_LIMIT: u32 = 5000;
 
 /// `trade.list` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TradeListParams {
     /// Only this symbol's fills.

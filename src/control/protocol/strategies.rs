@@ -71,7 +71,7 @@ impl Method for TradeStrategyList {
 }
 
 /// A strategy named by its id or its slug: a JSON integer, or a string (all digits: an id).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum StrategyRef {
     Id(i64),
@@ -93,7 +93,7 @@ pub const STRATEGY_DEFAULT_TIMEOUT_MS: i64 = 5000;
 pub const STRATEGY_MAX_TIMEOUT_MS: i64 = 600_000;
 
 /// `strategy.add` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StrategyAddParams {
     /// A name for people, e.g. `"MA crossover"`.
@@ -110,7 +110,7 @@ pub struct StrategyAddParams {
 }
 
 /// `strategy.update` parameters: the strategy, then what changes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StrategyUpdateParams {
     pub strategy: StrategyRef,
@@ -123,14 +123,14 @@ pub struct StrategyUpdateParams {
 }
 
 /// Parameters naming one live strategy (`strategy.remove`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StrategyRefParams {
     pub strategy: StrategyRef,
 }
 
 /// `strategy.list` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StrategyListParams {
     /// `true`: removed strategies too.
@@ -139,7 +139,7 @@ pub struct StrategyListParams {
 }
 
 /// `trade_strategy.add` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TradeStrategyAddParams {
     /// A live strategy.
@@ -157,7 +157,7 @@ pub struct TradeStrategyAddParams {
 }
 
 /// `trade_strategy.remove` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TradeStrategyRemoveParams {
     /// The trade strategy's id (a JSON integer or a string of digits).
@@ -165,7 +165,7 @@ pub struct TradeStrategyRemoveParams {
 }
 
 /// `trade_strategy.list` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TradeStrategyListParams {
     /// Only this live strategy's.

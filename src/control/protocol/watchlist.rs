@@ -37,7 +37,7 @@ impl Method for WatchlistList {
 }
 
 /// `watchlist.list` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WatchlistListParams {
     /// Only this market.
