@@ -11,8 +11,8 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 use super::{
-    ClientOrderId, Interval, MarginType, Market, OrderType, PositionSide, Side, Symbol, TimeInForce,
-    WorkingType,
+    ClientOrderId, Interval, MarginType, Market, OrderType, PositionSide, Side, Symbol,
+    TimeInForce, WorkingType,
 };
 
 /// A string schema with a description and one example.

@@ -82,6 +82,9 @@ pub fn params_docs() -> Vec<ParamsDoc> {
         doc::<WatchlistAdd>(),
         doc::<WatchlistRemove>(),
         doc::<WatchlistList>(),
+        doc::<PositionList>(),
+        doc::<LeverageSet>(),
+        doc::<MarginTypeSet>(),
     ]
 }
 
@@ -117,6 +120,11 @@ pub fn example(method: &str) -> Option<Value> {
             json!({"symbol": "BTCUSDT", "market": "usdm", "limit": 100})
         }
         "open_interest.list" => json!({"symbol": "BTCUSDT", "market": "usdm", "period": "1h"}),
+        "position.list" => json!({"market": "usdm"}),
+        "leverage.set" => json!({"symbol": "BTCUSDT", "market": "usdm", "leverage": 5}),
+        "margin_type.set" => {
+            json!({"symbol": "BTCUSDT", "market": "usdm", "margin_type": "ISOLATED"})
+        }
         "strategy.add" => json!({
             "name": "MA crossover", "command": "python3 examples/ma_crossover.py",
             "timeout_ms": 5000

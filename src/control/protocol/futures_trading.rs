@@ -40,7 +40,7 @@ impl Method for MarginTypeSet {
 }
 
 /// `position.list` parameters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PositionListParams {
     /// Only this futures market (`usdm` or `coinm`); both when absent.
@@ -55,7 +55,7 @@ pub struct PositionListParams {
 }
 
 /// `leverage.set` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeverageSetParams {
     pub symbol: Symbol,
@@ -66,7 +66,7 @@ pub struct LeverageSetParams {
 }
 
 /// `margin_type.set` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarginTypeSetParams {
     pub symbol: Symbol,
