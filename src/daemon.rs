@@ -301,7 +301,10 @@ pub async fn run_with(
             orders: orders.clone(),
             clock: clock.clone(),
             mode,
-            log_dir: config.logging.dir.clone(),
+            logs: crate::strategies::log::StrategyLogs::new(
+                config.logging.dir.clone(),
+                config.logging.max_files,
+            ),
         },
         heartbeat.status(),
         std::thread::available_parallelism().map_or(2, |n| n.get()),

@@ -995,7 +995,7 @@ pub struct PnlView {
 }
 
 /// The names of the methods served now, in the order of README.md's table.
-pub const METHODS: [&str; 32] = [
+pub const METHODS: [&str; 33] = [
     Status::NAME,
     SymbolAdd::NAME,
     SymbolRemove::NAME,
@@ -1028,6 +1028,7 @@ pub const METHODS: [&str; 32] = [
     WatchlistAdd::NAME,
     WatchlistRemove::NAME,
     WatchlistList::NAME,
+    StrategyRunList::NAME,
 ];
 
 /// `order.cancel` and `order.get` parameters: the symbol and one of the two ids (at least

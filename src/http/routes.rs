@@ -244,6 +244,12 @@ pub const ROUTES: &[RestRoute] = &[
         "watchlist.remove",
         "Stop watching a symbol (query: market)",
     ),
+    route(
+        Get,
+        "/strategy-runs",
+        "strategy_run.list",
+        "Strategy runs, newest first (query: strategy, symbol, market, outcome, start, end, limit)",
+    ),
 ];
 
 /// The largest request body, in bytes (1 MiB); larger ones get 413.

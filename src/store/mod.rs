@@ -52,6 +52,7 @@ pub use actions::{ActionFilter, ActionRow};
 pub use strategies::{
     NewStrategyRun, StoredTicker, StrategyAdded, StrategyRow, StrategyUpdate, TradeStrategyRow,
 };
+pub use strategies::{StrategyRunFilter, StrategyRunRow};
 mod events;
 mod user_data;
 mod watch;
