@@ -529,10 +529,19 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let ((id, ts, sid, slug, market, symbol, interval), rest) = row?;
-            let corrupt =
-                |what: &str, v: &str| StoreError::Corrupt(format!("strategy_runs {id}: {what} {v:?}"));
-            let (beat_time, candle_open_time, started_at, duration_ms, outcome, exit_code, placed, note) =
-                rest;
+            let corrupt = |what: &str, v: &str| {
+                StoreError::Corrupt(format!("strategy_runs {id}: {what} {v:?}"))
+            };
+            let (
+                beat_time,
+                candle_open_time,
+                started_at,
+                duration_ms,
+                outcome,
+                exit_code,
+                placed,
+                note,
+            ) = rest;
             out.push(StrategyRunRow {
                 id,
                 trade_strategy_id: ts,

@@ -193,7 +193,11 @@ mod tests {
         copy_stderr(&noise[..], logs.open("loud").unwrap()).await;
         let text = fs::read(logs.path("loud")).unwrap();
         assert!(text.len() > MAX_STDERR_BYTES_PER_RUN);
-        assert!(text.len() < MAX_STDERR_BYTES_PER_RUN + 200, "{}", text.len());
+        assert!(
+            text.len() < MAX_STDERR_BYTES_PER_RUN + 200,
+            "{}",
+            text.len()
+        );
         assert!(
             String::from_utf8_lossy(&text[MAX_STDERR_BYTES_PER_RUN..])
                 .contains("1000 bytes dropped")

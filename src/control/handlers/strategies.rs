@@ -12,15 +12,13 @@ use crate::control::ControlContext;
 use crate::control::protocol::{
     ErrorObject, STRATEGY_DEFAULT_TIMEOUT_MS, STRATEGY_MAX_TIMEOUT_MS,
     STRATEGY_RUN_LIST_DEFAULT_LIMIT, STRATEGY_RUN_LIST_MAX_LIMIT, STRATEGY_RUN_OUTCOMES,
-    StrategyAddParams, StrategyRunListParams, StrategyRunView,
-    StrategyListParams, StrategyRef, StrategyRefParams, StrategyUpdateParams, StrategyView,
-    TradeStrategyAddParams, TradeStrategyListParams, TradeStrategyRemoveParams, TradeStrategyView,
-    code,
+    StrategyAddParams, StrategyListParams, StrategyRef, StrategyRefParams, StrategyRunListParams,
+    StrategyRunView, StrategyUpdateParams, StrategyView, TradeStrategyAddParams,
+    TradeStrategyListParams, TradeStrategyRemoveParams, TradeStrategyView, code,
 };
 use crate::domain::Market;
 use crate::store::{
-    StrategyAdded, StrategyRow, StrategyRunFilter, StrategyRunRow, StrategyUpdate,
-    TradeStrategyRow,
+    StrategyAdded, StrategyRow, StrategyRunFilter, StrategyRunRow, StrategyUpdate, TradeStrategyRow,
 };
 use crate::strategies::command;
 
