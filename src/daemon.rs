@@ -356,6 +356,10 @@ pub async fn run_with(
     components.start(backfill);
     components.start(OrdersComponent::new(orders, user_stream_handle.watch()));
     components.start(strategies);
+    // `[orders] keep_closed_per_symbol`: closed orders beyond the newest N, daily.
+    if let crate::config::KeepClosed::Newest(keep) = config.orders.keep_closed_per_symbol {
+        components.start(crate::orders::OrderRetention::new(store.clone(), keep));
+    }
     if let Some(venue) = paper {
         components.start(crate::venue::PaperWatch::new(venue, heartbeat_status));
     }

@@ -60,6 +60,8 @@ pub use crate::store::{OrderFilter, OrderRow};
 
 mod conveniences;
 pub use conveniences::{LiveMark, LiveOrder};
+pub mod retention;
+pub use retention::OrderRetention;
 
 use crate::clock::Clock;
 use crate::domain::Credentials;

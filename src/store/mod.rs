@@ -53,6 +53,8 @@ pub use strategies::{
     NewStrategyRun, StoredTicker, StrategyAdded, StrategyRow, StrategyUpdate, TradeStrategyRow,
 };
 pub use strategies::{StrategyRunFilter, StrategyRunRow};
+mod order_retention;
+pub use order_retention::PrunedOrders;
 mod events;
 mod user_data;
 mod watch;
