@@ -103,6 +103,15 @@ fn rpc_error(e: ClientError) -> tradebeat::control::protocol::ErrorObject {
     }
 }
 
+/// `tradebeat ctl --socket SOCKET ARGS…`, off the runtime's workers.
+async fn ctl(dir: &Path, socket: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = tradebeat_command(dir);
+    cmd.arg("ctl").arg("--socket").arg(socket).args(args);
+    tokio::task::spawn_blocking(move || cmd.output().expect("run tradebeat"))
+        .await
+        .unwrap()
+}
+
 fn alive(pid: &str) -> bool {
     Path::new("/proc").join(pid.trim()).exists()
 }
@@ -523,6 +532,35 @@ async fn strategies_run_after_the_beat_and_misbehaving_ones_change_nothing() {
         let e = rpc_error(client.call::<StrategyRunList>(&bad).await.unwrap_err());
         assert_eq!(e.code, code::INVALID_PARAMS, "{bad:?}");
     }
+    // ctl strategies runs: an aligned table, and the rows as JSON.
+    let out = ctl(d, &socket, &["strategies", "runs", "--strategy", "crasher"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "{table}");
+    let at = lines[0].find("OUTCOME").expect("a header");
+    assert!(lines[1][at..].starts_with("exit_code"), "{table}");
+    let out = ctl(
+        d,
+        &socket,
+        &[
+            "--json",
+            "strategies",
+            "runs",
+            "--outcome",
+            "invalid_output",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let slugs: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["strategy"].as_str().unwrap())
+        .collect();
+    assert!(slugs.contains(&"liar") && slugs.contains(&"big"), "{json}");
     assert!(std::fs::metadata(d.join("logs").join("strategy-crasher.log")).is_ok());
 
     // The example answered (a decision or "no cross"), with a note.
