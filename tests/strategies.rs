@@ -540,7 +540,8 @@ async fn strategies_run_after_the_beat_and_misbehaving_ones_change_nothing() {
     let out = ctl(d, &socket, &["strategies", "runs", "--strategy", "crasher"]).await;
     assert!(out.status.success(), "{out:?}");
     let table = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = table.lines().collect();
+    // After the PAPER banner: the header and one run.
+    let lines: Vec<&str> = table.lines().skip_while(|l| !l.starts_with("ID")).collect();
     assert_eq!(lines.len(), 2, "{table}");
     let at = lines[0].find("OUTCOME").expect("a header");
     assert!(lines[1][at..].starts_with("exit_code"), "{table}");
