@@ -315,6 +315,31 @@ pub enum StrategiesCommand {
         #[arg(long)]
         all: bool,
     },
+    /// The strategies' runs, newest first: outcome, duration, orders placed, note.
+    Runs {
+        /// Only this strategy's runs (slug or id; removed ones too).
+        #[arg(long)]
+        strategy: Option<String>,
+        /// Only runs on this symbol.
+        #[arg(long)]
+        symbol: Option<Symbol>,
+        /// Only runs on this market.
+        #[arg(long)]
+        market: Option<Market>,
+        /// Only runs that ended so: ok, timeout, exit_code, invalid_output, killed,
+        /// spawn_failed.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Oldest start time: a date (UTC), an RFC 3339 time or ms.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        start: Option<i64>,
+        /// Newest start time: a date (UTC), an RFC 3339 time or ms.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        end: Option<i64>,
+        /// How many runs, 1 to 1000 [default: 100].
+        #[arg(long, short = 'n')]
+        limit: Option<u32>,
+    },
 }
 
 /// `ctl trade-strategies …`.

@@ -49,6 +49,9 @@ use crate::exchange::Network;
 mod http;
 pub use http::HttpConfig;
 
+mod orders;
+pub use orders::{KeepClosed, OrdersConfig};
+
 /// The prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "TRADEBEAT_";
 
@@ -434,6 +437,8 @@ pub struct Config {
     pub paper: PaperConfig,
     /// `[http]`: the optional HTTP server.
     pub http: HttpConfig,
+    /// `[orders]`: order retention.
+    pub orders: OrdersConfig,
 }
 
 /// `[exchange]`: which Binance environment to talk to, and how.
@@ -630,7 +635,8 @@ impl Config {
         self.control.validate()?;
         self.logging.validate()?;
         self.paper.validate()?;
-        self.http.validate()
+        self.http.validate()?;
+        self.orders.validate()
     }
 
     /// The API key pair, read from the config values or from the files they name (surrounding

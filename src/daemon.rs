@@ -342,7 +342,10 @@ pub async fn run_with(
             orders: orders.clone(),
             clock: clock.clone(),
             mode,
-            log_dir: config.logging.dir.clone(),
+            logs: crate::strategies::log::StrategyLogs::new(
+                config.logging.dir.clone(),
+                config.logging.max_files,
+            ),
         },
         heartbeat.status(),
         std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -404,6 +407,10 @@ pub async fn run_with(
         components.start(OrdersComponent::new(futures, stream.watch()));
     }
     components.start(strategies);
+    // `[orders] keep_closed_per_symbol`: closed orders beyond the newest N, daily.
+    if let crate::config::KeepClosed::Newest(keep) = config.orders.keep_closed_per_symbol {
+        components.start(crate::orders::OrderRetention::new(store.clone(), keep));
+    }
     if let Some(venue) = paper {
         components.start(crate::venue::PaperWatch::new(venue, heartbeat_status));
     }

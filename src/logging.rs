@@ -211,8 +211,11 @@ fn level_filter(level: &str, rust_log: Option<&str>) -> anyhow::Result<EnvFilter
 
 /// `<dir>/<name>.log`, rotated daily, at most `max_files` files kept, the current one
 /// included. The file is opened once here, because `FileRotate` would silently drop every
-/// line it cannot write.
-fn rotating_file(
+/// line it cannot write. Strategies' stderr logs (`strategy-<slug>.log`) use it too.
+///
+/// # Errors
+/// The file cannot be opened (or is a symbolic link).
+pub fn rotating_file(
     dir: &Path,
     name: &str,
     max_files: usize,

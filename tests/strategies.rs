@@ -1,8 +1,9 @@
 //! Strategies on the beat, in paper mode against the simulator: the registry's refusals,
 //! the context a strategy reads, orders placed with the `tb-<slug>-` prefix (bad ones
 //! refused, good ones in the same answer placed), timeouts killing the process group,
-//! invalid output and non-zero exits recorded with nothing placed, a slow strategy never
-//! delaying the beats, soft deletes keeping rows and stopping runs.
+//! invalid output, an answer over 1 MiB and non-zero exits recorded with nothing placed, a
+//! slow strategy never delaying the beats, cancels applied, the minimal environment, runs
+//! read back with `strategy_run.list`, soft deletes keeping rows and stopping runs.
 
 mod common;
 
@@ -14,7 +15,8 @@ use common::*;
 use serde_json::{Value, json};
 use tradebeat::control::protocol::{
     StrategyAdd, StrategyAddParams, StrategyRef, StrategyRefParams, StrategyRemove,
-    TradeStrategyAdd, TradeStrategyAddParams, code,
+    StrategyRunList, StrategyRunListParams, SyncNow, SyncNowParams, TradeStrategyAdd,
+    TradeStrategyAddParams, code,
 };
 use tradebeat::control::{Client, ClientError};
 
@@ -101,6 +103,15 @@ fn rpc_error(e: ClientError) -> tradebeat::control::protocol::ErrorObject {
     }
 }
 
+/// `tradebeat ctl --socket SOCKET ARGS…`, off the runtime's workers.
+async fn ctl(dir: &Path, socket: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = tradebeat_command(dir);
+    cmd.arg("ctl").arg("--socket").arg(socket).args(args);
+    tokio::task::spawn_blocking(move || cmd.output().expect("run tradebeat"))
+        .await
+        .unwrap()
+}
+
 fn alive(pid: &str) -> bool {
     Path::new("/proc").join(pid.trim()).exists()
 }
@@ -153,13 +164,76 @@ async fn strategies_run_after_the_beat_and_misbehaving_ones_change_nothing() {
     );
     assert_eq!(e.code, code::INVALID_PARAMS);
     assert!(e.message.contains("nosuch"), "{}", e.message);
+    let e = rpc_error(
+        client
+            .call::<TradeStrategyAdd>(&TradeStrategyAddParams {
+                strategy: StrategyRef::Slug("nosuch".into()),
+                symbol: "NOPEUSDT".parse().unwrap(),
+                market: None,
+                interval: "1m".parse().unwrap(),
+                params: None,
+            })
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        e.code,
+        code::INVALID_PARAMS,
+        "the strategy is checked first"
+    );
+    client
+        .call::<StrategyAdd>(&StrategyAddParams {
+            name: "probe".into(),
+            slug: None,
+            command: "true".into(),
+            timeout_ms: None,
+        })
+        .await
+        .expect("added");
+    let e = rpc_error(
+        client
+            .call::<TradeStrategyAdd>(&TradeStrategyAddParams {
+                strategy: StrategyRef::Slug("probe".into()),
+                symbol: "NOPEUSDT".parse().unwrap(),
+                market: None,
+                interval: "1m".parse().unwrap(),
+                params: None,
+            })
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, code::UNKNOWN_SYMBOL);
+    assert!(e.message.contains("NOPEUSDT"), "{}", e.message);
 
     // The context, dumped; python answers two orders, one of them bad.
     let ctx_file = d.join("context.json");
+    let env_file = d.join("env.json");
     let dump = script(
         d,
-        "dump.sh",
-        "#!/bin/sh\ncat > \"$1\"\necho '{\"note\": \"seen\"}'\n",
+        "dump.py",
+        "#!/usr/bin/env python3\nimport json, os, sys\n\
+         open(sys.argv[1], 'w').write(sys.stdin.read())\n\
+         open(sys.argv[2], 'w').write(json.dumps(dict(os.environ)))\n\
+         print(json.dumps({'note': 'seen'}))\n",
+    );
+    // Rests a LIMIT far below the market, and cancels it on its next run.
+    let rester = script(
+        d,
+        "rester.py",
+        "#!/usr/bin/env python3\nimport json, sys\nctx = json.load(sys.stdin)\n\
+         mine = [o for o in ctx['open_orders'] if o['client_order_id'].startswith('tb-rester-')]\n\
+         if mine:\n\
+         \x20   print(json.dumps({'cancel': [{'client_order_id': o['client_order_id']} for o in mine], 'note': 'cancelled'}))\n\
+         else:\n\
+         \x20   price = round(float(ctx['klines'][-1]['close']) * 0.9, 2)\n\
+         \x20   print(json.dumps({'orders': [{'side': 'BUY', 'type': 'LIMIT', 'time_in_force': 'GTC', \
+         'quantity': ctx['params']['size'], 'price': str(price)}], 'note': 'rested'}))\n",
+    );
+    // Answers 1.2 MB without reading its input.
+    let big = script(
+        d,
+        "big.sh",
+        "#!/bin/sh\nhead -c 1200000 /dev/zero | tr '\\0' x\n",
     );
     let buyer = script(
         d,
@@ -194,13 +268,25 @@ async fn strategies_run_after_the_beat_and_misbehaving_ones_change_nothing() {
         60_000,
     )
     .await;
+    let slow_added = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     let ts_dump = add(
         &mut client,
         "dump",
-        format!("{} {}", dump.display(), ctx_file.display()),
+        format!(
+            "{} {} {}",
+            dump.display(),
+            ctx_file.display(),
+            env_file.display()
+        ),
         5_000,
     )
     .await;
+    let ts_rester = add(&mut client, "rester", rester.display().to_string(), 5_000).await;
+    // Far longer than it takes: an answer over 1 MiB ends the run at once.
+    let ts_big = add(&mut client, "big", big.display().to_string(), 60_000).await;
     let ts_buyer = add(&mut client, "buyer", buyer.display().to_string(), 5_000).await;
     let ts_sleeper = add(
         &mut client,
@@ -235,23 +321,45 @@ async fn strategies_run_after_the_beat_and_misbehaving_ones_change_nothing() {
     .await;
 
     let all = [
-        ts_dump, ts_buyer, ts_sleeper, ts_liar, ts_crasher, ts_example,
+        ts_dump, ts_buyer, ts_sleeper, ts_liar, ts_crasher, ts_example, ts_rester, ts_big,
     ];
     wait_until("a run of every strategy", Duration::from_secs(20), || {
         all.iter().all(|ts| !runs(&db, *ts).is_empty())
     })
     .await;
 
-    // The slow one (30 s) is still running, and the beats go on.
+    // The slow one (30 s) is still running, and beats go on: two beats asked for now
+    // each commit their `heartbeats` row within a deadline, and every scheduled beat since
+    // the slow strategy was attached started on time (its lag far below 30 s).
     assert!(
         runs(&db, ts_slow).is_empty(),
         "the slow strategy still runs"
     );
     let beats = heartbeat_count(&db);
-    wait_until("two more beats", Duration::from_secs(10), || {
-        heartbeat_count(&db) >= beats + 2
-    })
-    .await;
+    for _ in 0..2 {
+        let row = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.call::<SyncNow>(&SyncNowParams::default()),
+        )
+        .await
+        .expect("a beat while the slow strategy runs")
+        .expect("the beat ran");
+        assert_eq!(row.trigger, "manual");
+        assert!(row.finished_at >= row.started_at);
+    }
+    assert_eq!(heartbeat_count(&db), beats + 2);
+    let worst_lag: Option<i64> = read_db(&db)
+        .query_row(
+            "SELECT MAX(started_at - beat_time) FROM heartbeats
+             WHERE trigger = 'schedule' AND beat_time >= ?1",
+            [slow_added],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        worst_lag.is_none_or(|lag| lag < 5_000),
+        "a scheduled beat started {worst_lag:?} ms late"
+    );
     assert!(
         runs(&db, ts_slow).is_empty(),
         "the slow strategy still runs"
@@ -292,6 +400,29 @@ async fn strategies_run_after_the_beat_and_misbehaving_ones_change_nothing() {
         assert_eq!(k["close"].as_str().unwrap().parse::<f64>().unwrap(), s.5);
     }
     assert_eq!(runs(&db, ts_dump)[0].2.as_deref(), Some("seen"));
+    // Its environment: the documented names only, no key, no secret.
+    let env: BTreeMap<String, String> =
+        serde_json::from_slice(&std::fs::read(&env_file).unwrap()).unwrap();
+    // (Less what a launcher adds on its way to python: a shell's PWD and SHLVL, pyenv's.)
+    let launcher = |n: &str| {
+        ["PWD", "SHLVL", "_"].contains(&n) || n.trim_start_matches('_').starts_with("PYENV")
+    };
+    for name in env.keys().filter(|n| !launcher(n)) {
+        assert!(
+            tradebeat::strategies::STRATEGY_ENV.contains(&name.as_str()),
+            "unexpected {name} in {env:?}"
+        );
+    }
+    assert_eq!(env.get("TRADEBEAT_MODE").map(String::as_str), Some("paper"));
+    assert_eq!(
+        env.get("TRADEBEAT_STRATEGY").map(String::as_str),
+        Some("dump")
+    );
+    // The resting order, placed with the prefix and open.
+    assert_eq!(runs(&db, ts_rester)[0].1, 1, "{:?}", runs(&db, ts_rester));
+    let rested = orders_with_prefix(&db, "tb-rester-");
+    assert_eq!(rested.len(), 1, "{rested:?}");
+    assert_eq!(rested[0].1, "NEW");
 
     // The good order placed with the prefix, the two bad ones refused.
     let (outcome, placed, note, _) = runs(&db, ts_buyer).remove(0);
@@ -338,6 +469,103 @@ async fn strategies_run_after_the_beat_and_misbehaving_ones_change_nothing() {
     assert_eq!(runs(&db, ts_liar)[0].0, "invalid_output");
     assert_eq!(runs(&db, ts_crasher)[0].0, "exit_code");
     assert!(orders_with_prefix(&db, "tb-crasher-").is_empty());
+    // Over 1 MiB: cut, invalid, long before its timeout.
+    let (outcome, placed, note, _) = runs(&db, ts_big).remove(0);
+    assert_eq!(
+        (outcome.as_str(), placed),
+        ("invalid_output", 0),
+        "{note:?}"
+    );
+    assert!(
+        note.as_deref().unwrap_or("").contains("longer than"),
+        "{note:?}"
+    );
+
+    // strategy_run.list reads the runs back: by strategy and outcome, newest first.
+    let listed = client
+        .call::<StrategyRunList>(&StrategyRunListParams {
+            strategy: Some(StrategyRef::Slug("crasher".into())),
+            ..StrategyRunListParams::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (
+            listed[0].trade_strategy_id,
+            listed[0].outcome.as_str(),
+            listed[0].exit_code
+        ),
+        (ts_crasher, "exit_code", Some(3))
+    );
+    assert_eq!(listed[0].symbol.as_str(), "BTCUSDT");
+    let timeouts = client
+        .call::<StrategyRunList>(&StrategyRunListParams {
+            outcome: Some("timeout".into()),
+            ..StrategyRunListParams::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        !timeouts.is_empty() && timeouts.iter().all(|r| r.strategy == "sleeper"),
+        "{timeouts:?}"
+    );
+    let newest = client
+        .call::<StrategyRunList>(&StrategyRunListParams {
+            limit: Some(2),
+            ..StrategyRunListParams::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(newest.len(), 2);
+    assert!(newest[0].id > newest[1].id, "newest first");
+    for bad in [
+        StrategyRunListParams {
+            outcome: Some("fine".into()),
+            ..StrategyRunListParams::default()
+        },
+        StrategyRunListParams {
+            strategy: Some(StrategyRef::Slug("ghost".into())),
+            ..StrategyRunListParams::default()
+        },
+        StrategyRunListParams {
+            limit: Some(1001),
+            ..StrategyRunListParams::default()
+        },
+    ] {
+        let e = rpc_error(client.call::<StrategyRunList>(&bad).await.unwrap_err());
+        assert_eq!(e.code, code::INVALID_PARAMS, "{bad:?}");
+    }
+    // ctl strategies runs: an aligned table, and the rows as JSON.
+    let out = ctl(d, &socket, &["strategies", "runs", "--strategy", "crasher"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let table = String::from_utf8_lossy(&out.stdout);
+    // After the PAPER banner: the header and one run.
+    let lines: Vec<&str> = table.lines().skip_while(|l| !l.starts_with("ID")).collect();
+    assert_eq!(lines.len(), 2, "{table}");
+    let at = lines[0].find("OUTCOME").expect("a header");
+    assert!(lines[1][at..].starts_with("exit_code"), "{table}");
+    let out = ctl(
+        d,
+        &socket,
+        &[
+            "--json",
+            "strategies",
+            "runs",
+            "--outcome",
+            "invalid_output",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let slugs: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["strategy"].as_str().unwrap())
+        .collect();
+    assert!(slugs.contains(&"liar") && slugs.contains(&"big"), "{json}");
     assert!(std::fs::metadata(d.join("logs").join("strategy-crasher.log")).is_ok());
 
     // The example answered (a decision or "no cross"), with a note.
@@ -353,9 +581,16 @@ async fn strategies_run_after_the_beat_and_misbehaving_ones_change_nothing() {
         .await
         .expect("removed");
     sim.set_clock_skew_ms(MINUTE);
+    // A beat now sees the next candle closed (scheduled ones would too, a little later).
+    client
+        .call::<SyncNow>(&SyncNowParams::default())
+        .await
+        .expect("a beat");
     let first = runs(&db, ts_dump)[0].3;
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while !runs(&db, ts_dump).iter().any(|r| r.3 > first) {
+    while !runs(&db, ts_dump).iter().any(|r| r.3 > first)
+        || !runs(&db, ts_rester).iter().any(|r| r.3 > first)
+    {
         if std::time::Instant::now() > deadline {
             let newest = stored_klines(&read_db(&db), "BTCUSDT", "1m")
                 .last()
@@ -372,6 +607,29 @@ async fn strategies_run_after_the_beat_and_misbehaving_ones_change_nothing() {
         runs(&db, ts_buyer).len(),
         1,
         "a removed strategy runs no more"
+    );
+    // The rester saw its order among the open ones and cancelled it.
+    let second = runs(&db, ts_rester).remove(1);
+    assert_eq!(
+        (second.0.as_str(), second.2.as_deref()),
+        ("ok", Some("cancelled"))
+    );
+    let rested = orders_with_prefix(&db, "tb-rester-");
+    assert_eq!(rested.len(), 1, "{rested:?}");
+    assert_eq!(rested[0].1, "CANCELED");
+    let cancels: Vec<(String, bool)> = read_db(&db)
+        .prepare("SELECT method, ok FROM actions WHERE source = 'strategy:rester' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        cancels,
+        [
+            ("order.place".to_string(), true),
+            ("order.cancel".to_string(), true)
+        ]
     );
     let c = read_db(&db);
     let deleted: Option<i64> = c

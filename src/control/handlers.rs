@@ -129,6 +129,7 @@ impl Dispatch {
         d.register::<protocol::TradeStrategyAdd, _, _>(strategies::trade_strategy_add);
         d.register::<protocol::TradeStrategyRemove, _, _>(strategies::trade_strategy_remove);
         d.register::<protocol::TradeStrategyList, _, _>(strategies::trade_strategy_list);
+        d.register::<protocol::StrategyRunList, _, _>(strategies::strategy_run_list);
         d.register::<protocol::Subscribe, _, _>(subscribe_elsewhere);
         d.register::<protocol::ActionList, _, _>(actions::action_list);
         d.register::<protocol::WatchlistAdd, _, _>(watchlist::watchlist_add);

@@ -999,7 +999,7 @@ pub struct PnlView {
 }
 
 /// The names of the methods served now, in the order of README.md's table.
-pub const METHODS: [&str; 37] = [
+pub const METHODS: [&str; 38] = [
     Status::NAME,
     SymbolAdd::NAME,
     SymbolRemove::NAME,
@@ -1037,6 +1037,7 @@ pub const METHODS: [&str; 37] = [
     PositionList::NAME,
     LeverageSet::NAME,
     MarginTypeSet::NAME,
+    StrategyRunList::NAME,
 ];
 
 /// `order.cancel` and `order.get` parameters: the symbol and one of the two ids (at least

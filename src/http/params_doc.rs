@@ -85,6 +85,7 @@ pub fn params_docs() -> Vec<ParamsDoc> {
         doc::<PositionList>(),
         doc::<LeverageSet>(),
         doc::<MarginTypeSet>(),
+        doc::<StrategyRunList>(),
     ]
 }
 
@@ -121,6 +122,7 @@ pub fn example(method: &str) -> Option<Value> {
         }
         "open_interest.list" => json!({"symbol": "BTCUSDT", "market": "usdm", "period": "1h"}),
         "position.list" => json!({"market": "usdm"}),
+        "strategy_run.list" => json!({"strategy": "sma-cross", "outcome": "timeout", "limit": 20}),
         "leverage.set" => json!({"symbol": "BTCUSDT", "market": "usdm", "leverage": 5}),
         "margin_type.set" => {
             json!({"symbol": "BTCUSDT", "market": "usdm", "margin_type": "ISOLATED"})

@@ -261,6 +261,12 @@ pub const ROUTES: &[RestRoute] = &[
         "margin_type.set",
         "Set a futures symbol's margin type (JSON body: symbol, market, margin_type)",
     ),
+    route(
+        Get,
+        "/strategy-runs",
+        "strategy_run.list",
+        "Strategy runs, newest first (query: strategy, symbol, market, outcome, start, end, limit)",
+    ),
 ];
 
 /// The largest request body, in bytes (1 MiB); larger ones get 413.

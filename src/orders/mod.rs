@@ -61,6 +61,8 @@ pub use crate::store::{OrderFilter, OrderRow};
 mod conveniences;
 pub use conveniences::{LiveMark, LiveOrder};
 mod futures_account;
+pub mod retention;
+pub use retention::OrderRetention;
 
 use crate::clock::Clock;
 use crate::domain::Credentials;

@@ -56,6 +56,9 @@ pub use actions::{ActionFilter, ActionRow};
 pub use strategies::{
     NewStrategyRun, StoredTicker, StrategyAdded, StrategyRow, StrategyUpdate, TradeStrategyRow,
 };
+pub use strategies::{StrategyRunFilter, StrategyRunRow};
+mod order_retention;
+pub use order_retention::PrunedOrders;
 mod events;
 mod user_data;
 mod watch;

@@ -432,6 +432,153 @@ impl Store {
     }
 }
 
+/// What [`Store::strategy_runs`] selects; `None` selects all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrategyRunFilter {
+    /// Runs of the strategies with this id.
+    pub strategy_id: Option<i64>,
+    /// Runs of the strategies that have (or had, before their removal) this slug.
+    pub strategy_slug: Option<String>,
+    pub symbol: Option<Symbol>,
+    pub market: Option<Market>,
+    /// `ok`, `timeout`, `exit_code`, `invalid_output`, `killed`, `spawn_failed`.
+    pub outcome: Option<String>,
+    /// Runs started at or after this time, ms.
+    pub start: i64,
+    /// Runs started at or before this time, ms.
+    pub end: i64,
+    /// The most rows.
+    pub limit: u32,
+}
+
+/// One `strategy_runs` row with what it ran: strategy slug, market, symbol, interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrategyRunRow {
+    pub id: i64,
+    pub trade_strategy_id: i64,
+    pub strategy_id: i64,
+    pub strategy_slug: String,
+    pub market: Market,
+    pub symbol: Symbol,
+    pub interval: Interval,
+    pub beat_time: i64,
+    pub candle_open_time: i64,
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub outcome: String,
+    pub exit_code: Option<i32>,
+    pub orders_placed: i64,
+    pub note: Option<String>,
+}
+
+impl Store {
+    /// The runs `filter` selects, newest first (by id), at most `filter.limit`.
+    pub fn strategy_runs(
+        &self,
+        filter: &StrategyRunFilter,
+    ) -> Result<Vec<StrategyRunRow>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT r.id, r.trade_strategy_id, t.strategy_id, s.slug, t.market, t.symbol,
+                    t.interval, r.beat_time, r.candle_open_time, r.started_at, r.duration_ms,
+                    r.outcome, r.exit_code, r.orders_placed, r.note
+             FROM strategy_runs r
+             JOIN trade_strategies t ON t.id = r.trade_strategy_id
+             JOIN strategies s ON s.id = t.strategy_id
+             WHERE (?1 IS NULL OR s.id = ?1) AND (?2 IS NULL OR s.slug = ?2)
+               AND (?3 IS NULL OR t.symbol = ?3) AND (?4 IS NULL OR t.market = ?4)
+               AND (?5 IS NULL OR r.outcome = ?5)
+               AND r.started_at BETWEEN ?6 AND ?7
+             ORDER BY r.id DESC LIMIT ?8",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                filter.strategy_id,
+                filter.strategy_slug,
+                filter.symbol.as_ref().map(Symbol::as_str),
+                filter.market.map(Market::as_str),
+                filter.outcome,
+                filter.start,
+                filter.end,
+                filter.limit
+            ],
+            |r| {
+                Ok((
+                    (
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                    ),
+                    (
+                        r.get::<_, i64>(7)?,
+                        r.get::<_, i64>(8)?,
+                        r.get::<_, i64>(9)?,
+                        r.get::<_, i64>(10)?,
+                        r.get::<_, String>(11)?,
+                        r.get::<_, Option<i32>>(12)?,
+                        r.get::<_, i64>(13)?,
+                        r.get::<_, Option<String>>(14)?,
+                    ),
+                ))
+            },
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let ((id, ts, sid, slug, market, symbol, interval), rest) = row?;
+            let corrupt = |what: &str, v: &str| {
+                StoreError::Corrupt(format!("strategy_runs {id}: {what} {v:?}"))
+            };
+            let (
+                beat_time,
+                candle_open_time,
+                started_at,
+                duration_ms,
+                outcome,
+                exit_code,
+                placed,
+                note,
+            ) = rest;
+            out.push(StrategyRunRow {
+                id,
+                trade_strategy_id: ts,
+                strategy_id: sid,
+                strategy_slug: slug,
+                market: Market::from_str(&market).map_err(|_| corrupt("market", &market))?,
+                symbol: Symbol::from_str(&symbol).map_err(|_| corrupt("symbol", &symbol))?,
+                interval: Interval::from_str(&interval)
+                    .map_err(|_| corrupt("interval", &interval))?,
+                beat_time,
+                candle_open_time,
+                started_at,
+                duration_ms,
+                outcome,
+                exit_code,
+                orders_placed: placed,
+                note,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Whether any strategy, live or removed, has this id (`Some`) or slug.
+    pub fn strategy_ever_existed(
+        &self,
+        id: Option<i64>,
+        slug: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        Ok(conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM strategies WHERE id = ?1 OR slug = ?2)",
+            params![id, slug],
+            |r| r.get(0),
+        )?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

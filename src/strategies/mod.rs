@@ -15,18 +15,20 @@
 //!    `balances`, `open_orders`;
 //! 2. the command, split like a shell would and run without a shell, in a process group
 //!    of its own, with a minimal environment ([`STRATEGY_ENV`]: no API key, no secret ever
-//!    reaches it), stderr appended to `<logging.dir>/strategy-<slug>.log`;
-//! 3. one JSON object read from stdout (at most [`MAX_OUTPUT_BYTES`]) within the
-//!    strategy's `timeout_ms`, else the whole process group is killed (`killpg` SIGKILL);
+//!    reaches it), stderr appended to `<logging.dir>/strategy-<slug>.log`, rotated like
+//!    the other logs ([`log`]);
+//! 3. one JSON object read from stdout (at most [`MAX_OUTPUT_BYTES`]; a longer answer
+//!    ends the run at once as `invalid_output`) within the strategy's `timeout_ms`, else
+//!    the whole process group is killed (`killpg` SIGKILL);
 //! 4. its `orders` placed through [`Orders::place`] (the `order.place` path: rules,
 //!    pending row, sent once) with client order ids `tb-<slug>-<random>`, each bad order
 //!    refused and logged while the others are placed; its `cancel` applied;
 //! 5. one `strategy_runs` row.
 
 pub mod command;
+pub mod log;
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -48,8 +50,6 @@ use crate::store::{ActionRow, NewStrategyRun, Store, StrategyRow, TradeStrategyR
 pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
 /// The closed candles handed to a strategy.
 pub const CONTEXT_KLINES: u32 = 500;
-/// A strategy's log file is renamed to `….log.1` once it has grown past this.
-const LOG_ROTATE_BYTES: u64 = 10 * 1024 * 1024;
 /// The environment a strategy runs with, and nothing else: `PATH` (the daemon's, or
 /// `/usr/local/bin:/usr/bin:/bin`), `LANG=C.UTF-8`, `HOME` and `TMPDIR` (the daemon's
 /// when set), `TRADEBEAT_MODE` (`paper` or `live`) and `TRADEBEAT_STRATEGY` (the slug).
@@ -96,8 +96,8 @@ pub struct RunnerContext {
     pub orders: Orders,
     pub clock: Clock,
     pub mode: TradingMode,
-    /// Where `strategy-<slug>.log` files go (`logging.dir`).
-    pub log_dir: PathBuf,
+    /// The `strategy-<slug>.log` files (`logging.dir`, `logging.max_files`).
+    pub logs: log::StrategyLogs,
 }
 
 /// The component that runs strategies after beats.
@@ -383,22 +383,6 @@ fn strategy_env(mode: TradingMode, slug: &str) -> Vec<(&'static str, String)> {
     env
 }
 
-/// `<log_dir>/strategy-<slug>.log`, opened for appending (0600), after renaming a file
-/// grown past [`LOG_ROTATE_BYTES`] to `….log.1`.
-fn stderr_log(log_dir: &std::path::Path, slug: &str) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::create_dir_all(log_dir)?;
-    let path = log_dir.join(format!("strategy-{slug}.log"));
-    if std::fs::metadata(&path).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
-        std::fs::rename(&path, log_dir.join(format!("strategy-{slug}.log.1")))?;
-    }
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-}
-
 /// What the process did.
 enum Ended {
     Output(Vec<u8>),
@@ -417,12 +401,17 @@ async fn execute(
         Ok(line) => line,
         Err(e) => return Ended::Failed(Outcome::SpawnFailed, None, e.to_string()),
     };
-    let stderr = match stderr_log(&ctx.log_dir, &strategy.slug) {
-        Ok(file) => std::process::Stdio::from(file),
+    let log = match ctx.logs.open(&strategy.slug) {
+        Ok(log) => Some(log),
         Err(e) => {
             tracing::warn!(slug = %strategy.slug, error = %e, "strategy log not opened; stderr dropped");
-            std::process::Stdio::null()
+            None
         }
+    };
+    let stderr = if log.is_some() {
+        std::process::Stdio::piped()
+    } else {
+        std::process::Stdio::null()
     };
     let mut cmd = tokio::process::Command::new(&line.program);
     cmd.args(&line.args)
@@ -438,23 +427,39 @@ async fn execute(
         Err(e) => return Ended::Failed(Outcome::SpawnFailed, None, e.to_string()),
     };
     let pid = child.id();
+    if let (Some(pipe), Some(log)) = (child.stderr.take(), log) {
+        // Ends once the process group is gone (killed below in every case).
+        tokio::spawn(log::copy_stderr(pipe, log));
+    }
     let mut stdin = child.stdin.take();
     let mut stdout = child.stdout.take();
     let work = async {
-        if let Some(mut stdin) = stdin.take() {
-            // A strategy that does not read its input is its own business.
-            let _ = stdin.write_all(&input).await;
-            drop(stdin);
-        }
-        let mut out = Vec::new();
-        if let Some(stdout) = stdout.take() {
-            let _ = stdout
-                .take(MAX_OUTPUT_BYTES as u64 + 1)
-                .read_to_end(&mut out)
-                .await;
+        // Written while stdout is read, so a strategy that answers before it has read
+        // all of its input never blocks on a full pipe.
+        let write = async {
+            if let Some(mut stdin) = stdin.take() {
+                // A strategy that does not read its input is its own business.
+                let _ = stdin.write_all(&input).await;
+                drop(stdin);
+            }
+        };
+        let read = async {
+            let mut out = Vec::new();
+            if let Some(stdout) = stdout.take() {
+                let _ = stdout
+                    .take(MAX_OUTPUT_BYTES as u64 + 1)
+                    .read_to_end(&mut out)
+                    .await;
+            }
+            out
+        };
+        let ((), out) = tokio::join!(write, read);
+        if out.len() > MAX_OUTPUT_BYTES {
+            // Not waited for: it may be blocked writing the rest.
+            return (out, None);
         }
         let status = child.wait().await;
-        (out, status)
+        (out, Some(status))
     };
     let timeout = Duration::from_millis(u64::try_from(strategy.timeout_ms).unwrap_or(1));
     let ended = tokio::select! {
@@ -476,11 +481,16 @@ async fn execute(
                 ),
             )
         }
-        Some((_, Err(e))) => {
+        Some((out, None)) => {
+            // Too long an answer: cut, and counted as invalid by `parse_answer`.
+            kill_group(pid);
+            Ended::Output(out)
+        }
+        Some((_, Some(Err(e)))) => {
             kill_group(pid);
             Ended::Failed(Outcome::ExitCode, None, format!("wait failed: {e}"))
         }
-        Some((out, Ok(status))) => {
+        Some((out, Some(Ok(status)))) => {
             // Whatever it left behind goes with it.
             kill_group(pid);
             if !status.success() {

@@ -10,13 +10,16 @@ use serde_json::{Value, json};
 use super::db;
 use crate::control::ControlContext;
 use crate::control::protocol::{
-    ErrorObject, STRATEGY_DEFAULT_TIMEOUT_MS, STRATEGY_MAX_TIMEOUT_MS, StrategyAddParams,
-    StrategyListParams, StrategyRef, StrategyRefParams, StrategyUpdateParams, StrategyView,
-    TradeStrategyAddParams, TradeStrategyListParams, TradeStrategyRemoveParams, TradeStrategyView,
-    code,
+    ErrorObject, STRATEGY_DEFAULT_TIMEOUT_MS, STRATEGY_MAX_TIMEOUT_MS,
+    STRATEGY_RUN_LIST_DEFAULT_LIMIT, STRATEGY_RUN_LIST_MAX_LIMIT, STRATEGY_RUN_OUTCOMES,
+    StrategyAddParams, StrategyListParams, StrategyRef, StrategyRefParams, StrategyRunListParams,
+    StrategyRunView, StrategyUpdateParams, StrategyView, TradeStrategyAddParams,
+    TradeStrategyListParams, TradeStrategyRemoveParams, TradeStrategyView, code,
 };
 use crate::domain::Market;
-use crate::store::{StrategyAdded, StrategyRow, StrategyUpdate, TradeStrategyRow};
+use crate::store::{
+    StrategyAdded, StrategyRow, StrategyRunFilter, StrategyRunRow, StrategyUpdate, TradeStrategyRow,
+};
 use crate::strategies::command;
 
 /// The longest strategy name, in bytes.
@@ -270,4 +273,91 @@ pub(super) async fn trade_strategy_list(
     })
     .await?;
     Ok(rows.iter().map(trade_strategy_view).collect())
+}
+
+/// `strategy_run.list`: the runs the filters select, newest first. An unknown strategy
+/// (never registered, by id or slug) or outcome is `-32602` naming it.
+pub(super) async fn strategy_run_list(
+    ctx: Arc<ControlContext>,
+    p: StrategyRunListParams,
+) -> Result<Vec<StrategyRunView>, ErrorObject> {
+    let limit = p.limit.unwrap_or(STRATEGY_RUN_LIST_DEFAULT_LIMIT);
+    if !(1..=STRATEGY_RUN_LIST_MAX_LIMIT).contains(&limit) {
+        return Err(ErrorObject::invalid_param(
+            "limit",
+            format_args!("must be 1..={STRATEGY_RUN_LIST_MAX_LIMIT}, not {limit}"),
+        ));
+    }
+    if let Some(outcome) = &p.outcome
+        && !STRATEGY_RUN_OUTCOMES.contains(&outcome.as_str())
+    {
+        return Err(ErrorObject::invalid_param(
+            "outcome",
+            format_args!(
+                "{outcome:?} is not one of {}",
+                STRATEGY_RUN_OUTCOMES.join(", ")
+            ),
+        ));
+    }
+    let (start, end) = (p.start.unwrap_or(0), p.end.unwrap_or(i64::MAX));
+    if start > end {
+        return Err(ErrorObject::invalid_param(
+            "start",
+            format_args!("({start}) is after `end` ({end})"),
+        ));
+    }
+    let (strategy_id, strategy_slug) = match &p.strategy {
+        None => (None, None),
+        Some(StrategyRef::Id(id)) => (Some(*id), None),
+        Some(StrategyRef::Slug(text)) => match text.parse::<i64>() {
+            Ok(id) => (Some(id), None),
+            Err(_) => (None, Some(text.clone())),
+        },
+    };
+    if let Some(reference) = &p.strategy {
+        let slug = strategy_slug.clone();
+        let known = db(&ctx.store, move |s| {
+            s.strategy_ever_existed(strategy_id, slug.as_deref())
+        })
+        .await?;
+        if !known {
+            return Err(ErrorObject::new(
+                code::INVALID_PARAMS,
+                format!("strategy {reference} was never registered"),
+            )
+            .with_data(json!({ "strategy": reference.to_string() })));
+        }
+    }
+    let filter = StrategyRunFilter {
+        strategy_id,
+        strategy_slug,
+        symbol: p.symbol,
+        market: p.market,
+        outcome: p.outcome,
+        start,
+        end,
+        limit,
+    };
+    let rows = db(&ctx.store, move |s| s.strategy_runs(&filter)).await?;
+    Ok(rows.into_iter().map(strategy_run_view).collect())
+}
+
+fn strategy_run_view(r: StrategyRunRow) -> StrategyRunView {
+    StrategyRunView {
+        id: r.id,
+        trade_strategy_id: r.trade_strategy_id,
+        strategy_id: r.strategy_id,
+        strategy: r.strategy_slug,
+        market: r.market,
+        symbol: r.symbol,
+        interval: r.interval,
+        beat_time: r.beat_time,
+        candle_open_time: r.candle_open_time,
+        started_at: r.started_at,
+        duration_ms: r.duration_ms,
+        outcome: r.outcome,
+        exit_code: r.exit_code,
+        orders_placed: r.orders_placed,
+        note: r.note,
+    }
 }

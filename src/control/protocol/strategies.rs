@@ -207,3 +207,85 @@ pub struct TradeStrategyView {
     /// When it was removed; `null` while live.
     pub deleted_at: Option<i64>,
 }
+
+/// `strategy_run.list`: the strategies' runs (`strategy_runs`), newest first.
+pub struct StrategyRunList;
+impl Method for StrategyRunList {
+    const NAME: &'static str = "strategy_run.list";
+    type Params = StrategyRunListParams;
+    type Result = Vec<StrategyRunView>;
+}
+
+/// The number of rows `strategy_run.list` returns when no `limit` is given.
+pub const STRATEGY_RUN_LIST_DEFAULT_LIMIT: u32 = 100;
+/// The most rows one `strategy_run.list` returns.
+pub const STRATEGY_RUN_LIST_MAX_LIMIT: u32 = 1000;
+
+/// How a run ended: the values of `strategy_runs.outcome`.
+pub const STRATEGY_RUN_OUTCOMES: [&str; 6] = [
+    "ok",
+    "timeout",
+    "exit_code",
+    "invalid_output",
+    "killed",
+    "spawn_failed",
+];
+
+/// `strategy_run.list` parameters; every filter is optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyRunListParams {
+    /// Only this strategy's runs: an id, or a slug (removed strategies included: a slug
+    /// selects every strategy that had it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<StrategyRef>,
+    /// Only runs on this symbol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<Symbol>,
+    /// Only runs on this market.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<Market>,
+    /// Only runs that ended so: one of [`STRATEGY_RUN_OUTCOMES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Only runs started at or after this time, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<i64>,
+    /// Only runs started at or before this time, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<i64>,
+    /// 1..=[`STRATEGY_RUN_LIST_MAX_LIMIT`]; absent: [`STRATEGY_RUN_LIST_DEFAULT_LIMIT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// One run of a strategy (`strategy_run.list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StrategyRunView {
+    pub id: i64,
+    pub trade_strategy_id: i64,
+    pub strategy_id: i64,
+    /// The strategy's slug.
+    pub strategy: String,
+    pub market: Market,
+    pub symbol: Symbol,
+    pub interval: Interval,
+    /// The beat after which it ran, ms.
+    pub beat_time: i64,
+    /// The open time of the closed candle it ran for, ms.
+    pub candle_open_time: i64,
+    /// When the run started (the daemon's clock), ms.
+    pub started_at: i64,
+    /// From start to its row, ms (context, process, orders).
+    pub duration_ms: i64,
+    /// One of [`STRATEGY_RUN_OUTCOMES`].
+    pub outcome: String,
+    /// The process's exit code, when it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Orders placed from its answer.
+    pub orders_placed: i64,
+    /// The strategy's note, or why the run failed, and how many orders were refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
