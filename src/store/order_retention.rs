@@ -87,8 +87,8 @@ impl Store {
                                 SELECT 1 FROM executions e
                                 WHERE e.market = r.market AND e.symbol = r.symbol
                                   AND e.order_id = r.order_id
-                                  AND (e.trade_id IS n.trade_id
-                                       OR e.execution_id IS n.execution_id))))
+                                  AND (e.trade_id = n.trade_id
+                                       OR e.execution_id = n.execution_id))))
                      ORDER BY r.id LIMIT ?2"
                 ))?;
                 stmt.query_map(params![keep, batch], |r| {
