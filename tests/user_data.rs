@@ -177,7 +177,11 @@ fn informative_values_outside_the_documented_enums_are_kept_as_text() {
     };
     let rejected = report("ws_spot_execution_report_rejected.json");
     assert_eq!(rejected.time_in_force.as_str(), "GTX");
-    assert_eq!(rejected.time_in_force.known(), None);
+    // Not a spot time in force, but futures' post-only one: known since futures trading.
+    assert_eq!(
+        rejected.time_in_force.known(),
+        Some(tradebeat::domain::TimeInForce::Gtx)
+    );
     assert_eq!(rejected.reject_reason, "GTX_ORDER_REJECT");
     let calculated = report("ws_spot_execution_report_calculated.json");
     assert_eq!(

@@ -38,6 +38,14 @@ pub fn config(sim_url: &str, dir: &Path, symbols: &[&str], intervals: &[&str]) -
     let mut c = Config::default();
     c.exchange.rest_url = Some(sim_url.to_string());
     c.exchange.ws_api_url = Some(ws_api_url(sim_url));
+    // The futures markets too: a test that trades or follows futures sets the simulator's
+    // futures listeners; every other one gets the spot listener, which answers their paths
+    // with 404, so that no test's daemon ever dials Binance's futures hosts.
+    let ws = sim_url.replacen("http://", "ws://", 1);
+    c.exchange.usdm_rest_url = Some(sim_url.to_string());
+    c.exchange.coinm_rest_url = Some(sim_url.to_string());
+    c.exchange.usdm_ws_url = Some(ws.clone());
+    c.exchange.coinm_ws_url = Some(ws);
     c.exchange.request_timeout_ms = 2_000;
     c.heartbeat.period_secs = 2;
     c.heartbeat.offset_secs = 1;
