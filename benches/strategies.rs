@@ -12,6 +12,9 @@
 //!    strategies, then with 50 trade strategies run on every beat (each answering one
 //!    MARKET order), and how long after the beat's commit the 50th run is recorded.
 //!
+//! Part 1 also spawns this binary itself (`--probe`) from the bench to measure the
+//! operating system's own start-up of the process (fork, exec, loading), for reference.
+//!
 //! Run with `cargo bench --bench strategies` (release build); `-- overhead` or `-- fifty`
 //! runs one part; `STRATEGY_BENCH_RUNS` sets the runs of part 1 (default 40) and
 //! `STRATEGY_BENCH_BEATS` the beats of each half of part 2 (default 20). Results go to
@@ -173,9 +176,11 @@ impl Daemon {
         }
     }
 
-    async fn stop(self) {
+    /// Stops the daemon; the returned directory keeps its database until dropped.
+    async fn stop(self) -> tempfile::TempDir {
         self.shutdown.cancel();
         let _ = self.task.await;
+        self._dir
     }
 }
 
@@ -186,8 +191,11 @@ fn conn(db: &Path) -> rusqlite::Connection {
     c
 }
 
+/// `sql`'s count, 0 while the daemon has not created the database yet.
 fn count(db: &Path, sql: &str) -> i64 {
-    conn(db).query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| c.query_row(sql, [], |r| r.get(0)))
+        .unwrap_or(0)
 }
 
 /// Waits until `sql` counts at least `n` (60 s at most).
@@ -220,7 +228,7 @@ async fn overhead(runs: usize) {
     }
     let db = d.db.clone();
     let log = std::fs::read_to_string(&d.strategy_log).unwrap();
-    d.stop().await;
+    let _dir = d.stop().await;
 
     let c = conn(&db);
     let finished: BTreeMap<i64, i64> = c
@@ -285,6 +293,29 @@ async fn overhead(runs: usize) {
         to_commit,
     );
     summary("beat committed -> strategy_runs row", whole);
+    summary(
+        "reference: this binary spawned by the bench itself -> main started (fork, exec, loading)",
+        spawn_to_main(40),
+    );
+}
+
+/// The operating system's part of starting the strategy: this binary spawned with
+/// `--probe` (which prints the time its `main` starts) `n` times, ms from just before the
+/// spawn to that time.
+fn spawn_to_main(n: usize) -> Vec<f64> {
+    let exe = std::env::current_exe().unwrap();
+    (0..n)
+        .filter_map(|_| {
+            let before = now_ns();
+            let out = std::process::Command::new(&exe)
+                .arg("--probe")
+                .stdin(std::process::Stdio::null())
+                .output()
+                .ok()?;
+            let started: i128 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+            Some((started - before) as f64 / 1e6)
+        })
+        .collect()
 }
 
 /// Scheduled beats' start lags (ms) of the beats after `from`.
@@ -326,7 +357,7 @@ async fn fifty(beats: usize) {
     }
     let with = lags(&d.db, from);
     let db = d.db.clone();
-    d.stop().await;
+    let _dir = d.stop().await;
     let c = conn(&db);
     // Per beat with runs: from its commit to its 50th run's row.
     let spans: Vec<f64> = c
@@ -359,6 +390,10 @@ async fn fifty(beats: usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--probe") {
+        println!("{}", now_ns());
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--strategy") {
         strategy_main(args.get(i + 1).map_or("/dev/null", String::as_str));
         return;
