@@ -2,8 +2,9 @@
 //! process against the bundled simulator on loopback, 1 s beats, BTCUSDT 1m; the
 //! simulator's clock is moved a minute after each beat so that every beat closes a candle.
 //! The strategy is this same binary (`--strategy FILE`): it notes the time its `main`
-//! starts and the time it answers (ns since the epoch, appended to FILE), so the process's
-//! own time (exec, reading the context, answering) is measured apart from the daemon's.
+//! starts, the time it has read its whole context and the time it answers (ns since the
+//! epoch, appended to FILE), so the process's own work is measured apart from the
+//! daemon's.
 //!
 //! 1. `overhead`: one trade strategy answering one MARKET order a run: from the beat's
 //!    commit (`heartbeats.finished_at`) to the process's `main`, and from its answer to
@@ -48,6 +49,7 @@ fn strategy_main(log: &str) {
     let started = now_ns();
     let mut input = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut input);
+    let read = now_ns();
     let ctx: Value = serde_json::from_slice(&input).unwrap_or(Value::Null);
     let ts = ctx["trade_strategy_id"].as_i64().unwrap_or(0);
     let answer = json!({"orders": [{"side": "BUY", "type": "MARKET", "quantity": "0.001"}]});
@@ -58,7 +60,7 @@ fn strategy_main(log: &str) {
         .append(true)
         .open(log)
     {
-        let _ = writeln!(f, "{ts} {started} {answered}");
+        let _ = writeln!(f, "{ts} {started} {read} {answered}");
     }
     let mut out = std::io::stdout();
     let _ = out.write_all(text.as_bytes());
@@ -254,20 +256,20 @@ async fn overhead(runs: usize) {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    let times: Vec<(i128, i128)> = log
+    let times: Vec<(i128, i128, i128)> = log
         .lines()
         .filter_map(|l| {
             let v: Vec<i128> = l.split(' ').filter_map(|x| x.parse().ok()).collect();
-            (v.len() == 3).then(|| (v[1], v[2]))
+            (v.len() == 4).then(|| (v[1], v[2], v[3]))
         })
         .collect();
     assert_eq!(runs.len(), times.len(), "a time line per run");
     assert_eq!(runs.len(), orders.len(), "an order per run");
     let ms = |ns: i128| ns as f64 / 1e6;
-    let (mut to_start, mut to_runner, mut own, mut to_commit, mut whole) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut to_start, mut to_runner, mut to_read, mut own, mut to_commit, mut whole) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     // The first run is the one on the candle stored at start (its beat had no strategy yet).
-    for ((run, (started, answered)), (updated, status)) in
+    for ((run, (started, read, answered)), (updated, status)) in
         runs.iter().zip(&times).zip(&orders).skip(1)
     {
         assert_eq!(run.3, "ok");
@@ -277,7 +279,8 @@ async fn overhead(runs: usize) {
         };
         to_start.push(ms(*started) - fin as f64);
         to_runner.push((run.1 - fin) as f64);
-        own.push(ms(answered - started));
+        to_read.push(ms(*read) - fin as f64);
+        own.push(ms(answered - read));
         to_commit.push(*updated as f64 - ms(*answered));
         whole.push((run.1 + run.2 - fin) as f64);
     }
@@ -287,7 +290,11 @@ async fn overhead(runs: usize) {
         to_start,
     );
     summary("  of which beat committed -> run task started", to_runner);
-    summary("process's own time (main -> answer written)", own);
+    summary(
+        "beat committed -> context read whole by the strategy (process started meanwhile)",
+        to_read,
+    );
+    summary("process's own work (context read -> answer written)", own);
     summary(
         "answer written -> order row committed FILLED (paper: fresh book ticker from the simulator)",
         to_commit,

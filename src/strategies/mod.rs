@@ -7,7 +7,8 @@
 //! task of its own and goes back to waiting: a run never delays a beat, another run or
 //! the shutdown. At most `max_concurrent` runs execute at once.
 //!
-//! One run ([`run_once`]):
+//! One run ([`run_once`]); the process is started first and its context read from the
+//! database while it starts up (an interpreter's start overlaps the reads):
 //! 1. the context, one JSON object on stdin: `strategy`, `trade_strategy_id`, `market`,
 //!    `symbol`, `interval`, `beat_time`, `mode`, `params`, `klines` (the last 500 closed,
 //!    oldest first, decimal strings as `kline.list` gives them), `ticker` (the newest
@@ -389,12 +390,13 @@ enum Ended {
     Failed(Outcome, Option<i32>, String),
 }
 
-/// Runs the process: stdin written, stdout read (capped), within `timeout`; the whole
-/// process group killed on timeout or `stop`.
+/// Runs the process: `input` (the context, read while the process starts) written to its
+/// stdin, stdout read (capped), within `timeout`; the whole process group killed on
+/// timeout or `stop`, or when `input` fails (`spawn_failed`, "no context: …").
 async fn execute(
     ctx: &RunnerContext,
     strategy: &StrategyRow,
-    input: Vec<u8>,
+    input: impl std::future::Future<Output = Result<Vec<u8>, String>>,
     stop: &CancellationToken,
 ) -> Ended {
     let line = match command::parse(&strategy.command) {
@@ -435,13 +437,16 @@ async fn execute(
     let mut stdout = child.stdout.take();
     let work = async {
         // Written while stdout is read, so a strategy that answers before it has read
-        // all of its input never blocks on a full pipe.
+        // all of its input never blocks on a full pipe. No context, no run: the process
+        // is killed below without having read anything.
         let write = async {
+            let input = input.await.map_err(|e| format!("no context: {e}"))?;
             if let Some(mut stdin) = stdin.take() {
                 // A strategy that does not read its input is its own business.
                 let _ = stdin.write_all(&input).await;
                 drop(stdin);
             }
+            Ok::<(), String>(())
         };
         let read = async {
             let mut out = Vec::new();
@@ -451,15 +456,15 @@ async fn execute(
                     .read_to_end(&mut out)
                     .await;
             }
-            out
+            Ok(out)
         };
-        let ((), out) = tokio::join!(write, read);
+        let ((), out) = tokio::try_join!(write, read)?;
         if out.len() > MAX_OUTPUT_BYTES {
             // Not waited for: it may be blocked writing the rest.
-            return (out, None);
+            return Ok((out, None));
         }
         let status = child.wait().await;
-        (out, Some(status))
+        Ok((out, Some(status)))
     };
     let timeout = Duration::from_millis(u64::try_from(strategy.timeout_ms).unwrap_or(1));
     let ended = tokio::select! {
@@ -470,6 +475,10 @@ async fn execute(
         }
     };
     match ended {
+        Some(Err(why)) => {
+            kill_group(pid);
+            Ended::Failed(Outcome::SpawnFailed, None, why)
+        }
         None => {
             kill_group(pid);
             Ended::Failed(
@@ -481,16 +490,16 @@ async fn execute(
                 ),
             )
         }
-        Some((out, None)) => {
+        Some(Ok((out, None))) => {
             // Too long an answer: cut, and counted as invalid by `parse_answer`.
             kill_group(pid);
             Ended::Output(out)
         }
-        Some((_, Some(Err(e)))) => {
+        Some(Ok((_, Some(Err(e))))) => {
             kill_group(pid);
             Ended::Failed(Outcome::ExitCode, None, format!("wait failed: {e}"))
         }
-        Some((out, Some(Ok(status)))) => {
+        Some(Ok((out, Some(Ok(status))))) => {
             // Whatever it left behind goes with it.
             kill_group(pid);
             if !status.success() {
@@ -605,32 +614,24 @@ pub async fn run_once(
     let started_at = ctx.clock.now_ms();
     let t0 = Instant::now();
     let slug = strategy.slug.as_str();
-    let (outcome, exit_code, placed, note) = match context(ctx, ts, slug, beat_time).await {
-        Err(e) => (
-            Outcome::SpawnFailed,
-            None,
-            0,
-            Some(format!("no context: {e}")),
-        ),
-        Ok(input) => {
-            let input = serde_json::to_vec(&input).unwrap_or_default();
-            match execute(ctx, strategy, input, stop).await {
-                Ended::Failed(outcome, code, why) => (outcome, code, 0, Some(why)),
-                Ended::Output(out) => match parse_answer(&out, &ts.symbol) {
-                    Err(why) => (Outcome::InvalidOutput, None, 0, Some(why)),
-                    Ok(answer) => {
-                        let (placed, refused) =
-                            apply(ctx, ts, slug, answer.orders, answer.cancels).await;
-                        let note = match (answer.note, refused) {
-                            (n, 0) => n,
-                            (Some(n), r) => Some(format!("{n} ({r} refused)")),
-                            (None, r) => Some(format!("{r} refused")),
-                        };
-                        (Outcome::Ok, Some(0), placed, note)
-                    }
-                },
+    let input = async {
+        let context = context(ctx, ts, slug, beat_time).await?;
+        serde_json::to_vec(&context).map_err(|e| e.to_string())
+    };
+    let (outcome, exit_code, placed, note) = match execute(ctx, strategy, input, stop).await {
+        Ended::Failed(outcome, code, why) => (outcome, code, 0, Some(why)),
+        Ended::Output(out) => match parse_answer(&out, &ts.symbol) {
+            Err(why) => (Outcome::InvalidOutput, None, 0, Some(why)),
+            Ok(answer) => {
+                let (placed, refused) = apply(ctx, ts, slug, answer.orders, answer.cancels).await;
+                let note = match (answer.note, refused) {
+                    (n, 0) => n,
+                    (Some(n), r) => Some(format!("{n} ({r} refused)")),
+                    (None, r) => Some(format!("{r} refused")),
+                };
+                (Outcome::Ok, Some(0), placed, note)
             }
-        }
+        },
     };
     let run = NewStrategyRun {
         trade_strategy_id: ts.id,
