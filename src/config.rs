@@ -52,6 +52,9 @@ pub use http::HttpConfig;
 mod orders;
 pub use orders::{KeepClosed, OrdersConfig};
 
+mod strategies;
+pub use strategies::StrategiesConfig;
+
 /// The prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "TRADEBEAT_";
 
@@ -439,6 +442,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// `[orders]`: order retention.
     pub orders: OrdersConfig,
+    /// `[strategies]`: the strategy runner's concurrency bound.
+    pub strategies: StrategiesConfig,
 }
 
 /// `[exchange]`: which Binance environment to talk to, and how.
@@ -636,7 +641,8 @@ impl Config {
         self.logging.validate()?;
         self.paper.validate()?;
         self.http.validate()?;
-        self.orders.validate()
+        self.orders.validate()?;
+        self.strategies.validate()
     }
 
     /// The API key pair, read from the config values or from the files they name (surrounding

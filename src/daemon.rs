@@ -335,7 +335,7 @@ pub async fn run_with(
     //
     // The control socket: a daemon that cannot serve it (another one holds it, its
     // directory cannot be created) does not start.
-    // Strategies run after beats, at most one per core at once.
+    // Strategies run after beats, at most `strategies.max_concurrent` at once.
     let strategies = crate::strategies::StrategyRunner::new(
         crate::strategies::RunnerContext {
             store: store.clone(),
@@ -348,7 +348,7 @@ pub async fn run_with(
             ),
         },
         heartbeat.status(),
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
+        config.strategies.max_concurrent,
     );
     let control_context = ControlContext::new(
         store.clone(),
