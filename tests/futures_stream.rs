@@ -459,6 +459,9 @@ async fn the_daemon_runs_a_stream_per_futures_market_and_status_shows_each() {
     config.exchange.coinm_ws_url = Some(sim.coinm().ws_url());
     config.exchange.api_key = Some(Secret::new(TEST_API_KEY));
     config.exchange.api_secret = Some(Secret::new(TEST_API_SECRET));
+    // Both futures markets in use (a followed symbol each): both streams start.
+    config.market_data.usdm_symbols = vec!["BTCUSDT".parse().unwrap()];
+    config.market_data.coinm_symbols = vec!["BTCUSD_PERP".parse().unwrap()];
     let socket = config.control.socket.clone();
     let (daemon, handles) = common::InProcess::start_options(
         config,
@@ -499,5 +502,151 @@ async fn the_daemon_runs_a_stream_per_futures_market_and_status_shows_each() {
         assert!(stream.connected_since.is_some());
     }
     assert_eq!(status.futures.len(), 2);
+    daemon.stop().await;
+}
+
+/// One JSON-RPC call on the control socket; the result or the error object as JSON.
+async fn rpc(socket: &std::path::Path, method: &str, params: Value) -> Result<Value, Value> {
+    let mut client = tradebeat::control::Client::connect(socket)
+        .await
+        .expect("control socket")
+        .with_timeout(Duration::from_secs(20));
+    let line = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    client
+        .send_raw(format!("{line}\n").as_bytes())
+        .await
+        .expect("send");
+    client
+        .read_response()
+        .await
+        .expect("response")
+        .into_result()
+        .map_err(|e| serde_json::to_value(e).expect("error as JSON"))
+}
+
+async fn wait_stream(
+    handle: &UserStreamHandle,
+    what: &str,
+    pred: impl FnMut(&UserStreamStatus) -> bool,
+) {
+    let mut rx = handle.watch();
+    if tokio::time::timeout(Duration::from_secs(20), rx.wait_for(pred))
+        .await
+        .is_err()
+    {
+        panic!("timed out waiting for {what}: {:?}", handle.status());
+    }
+}
+
+#[tokio::test]
+async fn a_spot_only_user_sends_nothing_to_futures_until_a_futures_market_is_used() {
+    let sim = common::sim().await;
+    sim.coinm().set_last_price("BTCUSD_PERP", Some("50000"));
+    let dir = common::tempdir();
+    let mut config = common::config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1m"]);
+    config.exchange.usdm_rest_url = Some(sim.usdm().url().to_string());
+    config.exchange.usdm_ws_url = Some(sim.usdm().ws_url());
+    config.exchange.coinm_rest_url = Some(sim.coinm().url().to_string());
+    config.exchange.coinm_ws_url = Some(sim.coinm().ws_url());
+    config.exchange.api_key = Some(Secret::new(TEST_API_KEY));
+    config.exchange.api_secret = Some(Secret::new(TEST_API_SECRET));
+    let socket = config.control.socket.clone();
+    let (daemon, handles) = common::InProcess::start_options(
+        config,
+        tradebeat::daemon::RunOptions {
+            futures_user_stream: fast(),
+            ..tradebeat::daemon::RunOptions::default()
+        },
+    )
+    .await;
+    // Spot runs: beats and a healthy spot stream (its reconciliation done).
+    wait_stream(&handles.user_stream, "the spot stream healthy", |s| {
+        s.state == StreamState::Healthy
+    })
+    .await;
+    let db = daemon.db.clone();
+    common::wait_until("two beats", Duration::from_secs(20), || {
+        common::heartbeat_count(&db) >= 2
+    })
+    .await;
+    let stream = |market: Market| {
+        handles
+            .futures_user_streams
+            .iter()
+            .find(|(m, _)| *m == market)
+            .map(|(_, h)| h.clone())
+            .expect("a stream handle per futures market")
+    };
+    let futures_paths = |log: Vec<exchange_sim::RequestRecord>| {
+        log.into_iter()
+            .filter(|q| q.path.starts_with("/fapi") || q.path.starts_with("/dapi"))
+            .count()
+    };
+    // Nothing reached either futures listener, nor a futures path on the spot one.
+    assert_eq!(sim.usdm().request_log().len(), 0, "USD-M requests");
+    assert_eq!(sim.coinm().request_log().len(), 0, "COIN-M requests");
+    assert_eq!(futures_paths(sim.request_log()), 0);
+    assert!(sim.usdm().listen_keys().is_empty());
+    assert!(sim.coinm().listen_keys().is_empty());
+    assert_eq!(stream(Market::UsdM).status().state, StreamState::Off);
+    assert_eq!(stream(Market::CoinM).status().state, StreamState::Off);
+
+    // A USD-M symbol added: USD-M's stream starts, without a restart; COIN-M stays quiet.
+    rpc(
+        &socket,
+        "symbol.add",
+        json!({"symbol": "BTCUSDT", "market": "usdm"}),
+    )
+    .await
+    .expect("symbol added");
+    wait_stream(&stream(Market::UsdM), "the USD-M stream healthy", |s| {
+        s.state == StreamState::Healthy
+    })
+    .await;
+    assert_eq!(sim.usdm().listen_keys().len(), 1);
+    assert_eq!(sim.coinm().request_log().len(), 0, "COIN-M requests");
+
+    // An order placed on COIN-M: its stream starts too.
+    let placed = rpc(
+        &socket,
+        "order.place",
+        json!({"market": "coinm", "symbol": "BTCUSD_PERP", "side": "BUY", "type": "LIMIT",
+               "time_in_force": "GTC", "quantity": "1", "price": "48000.0"}),
+    )
+    .await
+    .expect("order placed");
+    assert_eq!(placed["status"], "NEW");
+    wait_stream(&stream(Market::CoinM), "the COIN-M stream healthy", |s| {
+        s.state == StreamState::Healthy
+    })
+    .await;
+    assert_eq!(sim.coinm().listen_keys().len(), 1);
+    daemon.stop().await;
+
+    // Restarted on the same database, without futures symbols in the config: the symbol
+    // and the order there put both markets in use at once.
+    let mut config = common::config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1m"]);
+    config.exchange.usdm_rest_url = Some(sim.usdm().url().to_string());
+    config.exchange.usdm_ws_url = Some(sim.usdm().ws_url());
+    config.exchange.coinm_rest_url = Some(sim.coinm().url().to_string());
+    config.exchange.coinm_ws_url = Some(sim.coinm().ws_url());
+    config.exchange.api_key = Some(Secret::new(TEST_API_KEY));
+    config.exchange.api_secret = Some(Secret::new(TEST_API_SECRET));
+    let (daemon, handles) = common::InProcess::start_options(
+        config,
+        tradebeat::daemon::RunOptions {
+            futures_user_stream: fast(),
+            ..tradebeat::daemon::RunOptions::default()
+        },
+    )
+    .await;
+    for (market, handle) in &handles.futures_user_streams {
+        wait_stream(
+            handle,
+            &format!("the {market} stream healthy after the restart"),
+            |s| s.state == StreamState::Healthy,
+        )
+        .await;
+    }
     daemon.stop().await;
 }

@@ -61,6 +61,7 @@ pub use crate::store::{OrderFilter, OrderRow};
 mod conveniences;
 pub use conveniences::{LiveMark, LiveOrder};
 mod futures_account;
+mod in_use;
 pub mod retention;
 pub use retention::OrderRetention;
 
@@ -215,6 +216,8 @@ struct Inner {
     tasks: TaskTracker,
     /// Stops the background tasks.
     stop: CancellationToken,
+    /// Whether the market is in use (always for spot): [`Orders::mark_in_use`].
+    in_use: watch::Sender<bool>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -272,6 +275,7 @@ impl Orders {
                 prices: Mutex::new(HashMap::new()),
                 tasks: TaskTracker::new(),
                 stop: CancellationToken::new(),
+                in_use: watch::Sender::new(market == Market::Spot),
             }),
             control_venue: None,
         }
@@ -308,6 +312,7 @@ impl Orders {
     /// Every [`OrderError`] variant but `NotFound`; see each for what was stored.
     pub async fn place(&self, mut request: OrderRequest) -> Result<OrderRow, OrderError> {
         let venue = Arc::clone(self.venue()?);
+        self.mark_in_use();
         let info = self.rules_for(&request.symbol).await?;
         rules::check(&request, &info, None)?;
         if rules::needs_market_price(&request, &info.filters)

@@ -355,8 +355,9 @@ impl UserStream {
         options: FuturesStreamOptions,
     ) -> Result<(UserStream, UserStreamHandle), crate::exchange::ExchangeError> {
         let keys = exchange.listen_keys(credentials, recv_window_ms)?;
+        // `off` until it runs (the daemon starts it once its market is in use).
         let (status, status_rx) = watch::channel(UserStreamStatus {
-            state: StreamState::Connecting,
+            state: StreamState::Off,
             ..UserStreamStatus::default()
         });
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
