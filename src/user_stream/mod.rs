@@ -372,6 +372,7 @@ impl UserStream {
                     keepalive_after: stream.keepalive_after,
                 },
                 keepalive_every: options.listen_key_keepalive,
+                created: std::sync::atomic::AtomicBool::new(false),
             }),
             orders,
             store,
@@ -396,6 +397,10 @@ impl UserStream {
         let UserStream { inner, events } = self;
         let writer = tokio::spawn(write_events(Arc::clone(&inner), events));
         inner.supervise(&shutdown).await;
+        // A futures stream closes its listen key (best effort, bounded).
+        if let Link::ListenKey(k) = &inner.link {
+            k.close_at_shutdown().await;
+        }
         inner.set(|s| {
             s.state = StreamState::Stopped;
             s.connected_since = None;
