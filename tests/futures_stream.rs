@@ -469,6 +469,53 @@ async fn a_listen_key_delete_that_does_not_answer_does_not_hold_the_shutdown() {
     assert_eq!(usdm.listen_keys().len(), 1, "the key was left to expire");
 }
 
+/// The `DELETE …/listenKey` requests the simulator answered with `status`.
+fn key_deletes(log: &[exchange_sim::RequestRecord], path: &str, status: u16) -> usize {
+    log.iter()
+        .filter(|q| q.method == "DELETE" && q.path == path && q.status == status)
+        .count()
+}
+
+#[tokio::test]
+async fn at_shutdown_the_listen_key_is_deleted() {
+    let r = Running::healthy(fast()).await;
+    let sim = r.sim.clone();
+    let usdm = sim.usdm();
+    assert_eq!(usdm.listen_keys().len(), 1);
+    assert_eq!(
+        key_deletes(&usdm.request_log(), "/fapi/v1/listenKey", 200),
+        0
+    );
+    r.stop().await;
+    assert_eq!(
+        key_deletes(&usdm.request_log(), "/fapi/v1/listenKey", 200),
+        1
+    );
+    assert!(usdm.listen_keys().is_empty(), "the key is closed");
+}
+
+#[tokio::test]
+async fn a_listen_key_delete_that_does_not_answer_does_not_hold_the_shutdown() {
+    let r = Running::healthy(fast()).await;
+    let sim = r.sim.clone();
+    let usdm = sim.usdm();
+    // Every answer of the market now takes 30 s.
+    usdm.set_latency(Duration::from_secs(30));
+    let started = std::time::Instant::now();
+    r.stop().await;
+    // Closing the connection, then at most a second for the DELETE.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        key_deletes(&usdm.request_log(), "/fapi/v1/listenKey", 200),
+        0
+    );
+    assert_eq!(usdm.listen_keys().len(), 1, "the key was left to expire");
+}
+
 #[tokio::test]
 async fn a_rejected_api_key_is_reported_and_not_retried_in_a_storm() {
     let r = Running::start_with_key(fast(), "not-the-test-key").await;
