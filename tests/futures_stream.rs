@@ -399,10 +399,16 @@ async fn a_stream_dropped_while_orders_fill_loses_no_fill() {
     r.stop().await;
 }
 
-#[tokio::test]
-async fn the_listen_key_is_kept_alive_with_put() {
+#[tokio::test(start_paused = true)]
+async fn the_listen_key_is_kept_alive_with_put_after_30_minutes() {
+    // Tokio's time is paused: it jumps ahead whenever every task waits. The production
+    // keep-alive period (30 min); silence checks far apart, so the half hour passes in
+    // few steps.
     let mut options = fast();
-    options.listen_key_keepalive = Duration::from_millis(200);
+    options.listen_key_keepalive = FuturesStreamOptions::default().listen_key_keepalive;
+    assert_eq!(options.listen_key_keepalive, Duration::from_secs(30 * 60));
+    options.stream.keepalive_after = Duration::from_secs(2 * 3600);
+    options.stream.silence_timeout = Duration::from_secs(2 * 3600);
     let r = Running::healthy(options).await;
     let usdm = r.sim.usdm();
     let key = usdm.listen_keys();
@@ -412,61 +418,18 @@ async fn the_listen_key_is_kept_alive_with_put() {
             .filter(|q| q.method == "PUT" && q.path == "/fapi/v1/listenKey" && q.status == 200)
             .count()
     };
-    common::wait_until("three keep-alive PUTs", Duration::from_secs(10), || {
-        puts() >= 3
+    tokio::time::sleep(Duration::from_secs(29 * 60)).await;
+    assert_eq!(puts(), 0, "no keep-alive before 30 minutes");
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    common::wait_until("the keep-alive PUT", Duration::from_secs(10), || {
+        puts() >= 1
     })
     .await;
+    assert_eq!(puts(), 1, "one keep-alive after 30 minutes");
     // Kept alive, not replaced.
     assert_eq!(usdm.listen_keys(), key);
     assert_eq!(r.handle.status().reconnects, 0);
     r.stop().await;
-}
-
-/// The `DELETE …/listenKey` requests the simulator answered with `status`.
-fn key_deletes(log: &[exchange_sim::RequestRecord], path: &str, status: u16) -> usize {
-    log.iter()
-        .filter(|q| q.method == "DELETE" && q.path == path && q.status == status)
-        .count()
-}
-
-#[tokio::test]
-async fn at_shutdown_the_listen_key_is_deleted() {
-    let r = Running::healthy(fast()).await;
-    let sim = r.sim.clone();
-    let usdm = sim.usdm();
-    assert_eq!(usdm.listen_keys().len(), 1);
-    assert_eq!(
-        key_deletes(&usdm.request_log(), "/fapi/v1/listenKey", 200),
-        0
-    );
-    r.stop().await;
-    assert_eq!(
-        key_deletes(&usdm.request_log(), "/fapi/v1/listenKey", 200),
-        1
-    );
-    assert!(usdm.listen_keys().is_empty(), "the key is closed");
-}
-
-#[tokio::test]
-async fn a_listen_key_delete_that_does_not_answer_does_not_hold_the_shutdown() {
-    let r = Running::healthy(fast()).await;
-    let sim = r.sim.clone();
-    let usdm = sim.usdm();
-    // Every answer of the market now takes 30 s.
-    usdm.set_latency(Duration::from_secs(30));
-    let started = std::time::Instant::now();
-    r.stop().await;
-    // Closing the connection, then at most a second for the DELETE.
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "stopped after {:?}",
-        started.elapsed()
-    );
-    assert_eq!(
-        key_deletes(&usdm.request_log(), "/fapi/v1/listenKey", 200),
-        0
-    );
-    assert_eq!(usdm.listen_keys().len(), 1, "the key was left to expire");
 }
 
 /// The `DELETE …/listenKey` requests the simulator answered with `status`.
