@@ -716,3 +716,155 @@ async fn a_spot_only_user_sends_nothing_to_futures_until_a_futures_market_is_use
     }
     daemon.stop().await;
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn no_secret_reaches_a_log_line_an_error_an_action_or_check_config_on_the_futures_path() {
+    let sim = common::sim().await;
+    sim.usdm().set_last_price("BTCUSDT", Some("50000"));
+    let dir = common::tempdir();
+    let mut config = common::config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1m"]);
+    config.exchange.usdm_rest_url = Some(sim.usdm().url().to_string());
+    config.exchange.usdm_ws_url = Some(sim.usdm().ws_url());
+    config.exchange.api_key = Some(Secret::new(TEST_API_KEY));
+    config.exchange.api_secret = Some(Secret::new(TEST_API_SECRET));
+    config.market_data.usdm_symbols = vec!["BTCUSDT".parse().unwrap()];
+    // The daemon's log files, everything at trace level (every task of this test runs on
+    // its thread).
+    config.logging.level = "debug".into();
+    let (subscriber, guard) =
+        tradebeat::logging::subscriber(&config.logging, Some("trace"), false).unwrap();
+    let default = tracing::subscriber::set_default(subscriber);
+    let mut seen = String::new();
+    seen.push_str(&config.render_effective());
+    seen.push_str(&format!("{config:?}"));
+    let socket = config.control.socket.clone();
+    let mut options = fast();
+    options.listen_key_keepalive = Duration::from_millis(300);
+    let (daemon, handles) = common::InProcess::start_options(
+        config,
+        tradebeat::daemon::RunOptions {
+            futures_user_stream: options,
+            ..tradebeat::daemon::RunOptions::default()
+        },
+    )
+    .await;
+    let usdm_stream = handles.futures_user_streams[0].1.clone();
+    wait_stream(&usdm_stream, "the USD-M stream healthy", |s| {
+        s.state == StreamState::Healthy
+    })
+    .await;
+
+    // A keep-alive that fails (every answer 503 for a moment), then a new key.
+    let failed_puts = || {
+        sim.usdm()
+            .request_log()
+            .iter()
+            .filter(|q| q.method == "PUT" && q.path == "/fapi/v1/listenKey" && q.status >= 500)
+            .count()
+    };
+    sim.usdm().set_error_rate_5xx(1.0);
+    common::wait_until("a failed keep-alive", Duration::from_secs(10), || {
+        failed_puts() >= 1
+    })
+    .await;
+    sim.usdm().set_error_rate_5xx(0.0);
+    wait_stream(&usdm_stream, "healthy on a new connection", |s| {
+        s.reconnects >= 1 && s.state == StreamState::Healthy
+    })
+    .await;
+
+    // Placed, queried, cancelled; and one the exchange rejects (reduce-only, no position).
+    let mut note = |r: &Result<Value, Value>| {
+        seen.push_str(&format!("{r:?}\n"));
+    };
+    let placed = rpc(
+        &socket,
+        "order.place",
+        json!({"market": "usdm", "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
+               "time_in_force": "GTC", "quantity": "0.010", "price": "40000.0"}),
+    )
+    .await;
+    note(&placed);
+    let id = placed.expect("placed")["client_order_id"].clone();
+    let which = json!({"market": "usdm", "symbol": "BTCUSDT", "client_order_id": id});
+    let got = rpc(&socket, "order.get", which.clone()).await;
+    note(&got);
+    assert_eq!(got.expect("got")["status"], "NEW");
+    let cancelled = rpc(&socket, "order.cancel", which).await;
+    note(&cancelled);
+    assert_eq!(cancelled.expect("cancelled")["status"], "CANCELED");
+    let rejected = rpc(
+        &socket,
+        "order.place",
+        json!({"market": "usdm", "symbol": "BTCUSDT", "side": "SELL", "type": "MARKET",
+               "quantity": "0.010", "reduce_only": true}),
+    )
+    .await;
+    note(&rejected);
+    let rejection = rejected.expect_err("rejected");
+    assert_eq!(
+        rejection["data"]["code"], -2022,
+        "the exchange's rejection: {rejection}"
+    );
+    // The error of a cancel of an order nobody knows.
+    let unknown = rpc(
+        &socket,
+        "order.cancel",
+        json!({"market": "usdm", "symbol": "BTCUSDT", "client_order_id": "nobody-knows"}),
+    )
+    .await;
+    note(&unknown);
+    assert!(unknown.is_err());
+    let db = daemon.db.clone();
+    daemon.stop().await;
+    drop(default);
+    drop(guard);
+
+    // The actions rows of those requests, every column.
+    let conn = common::read_db(&db);
+    let mut stmt = conn
+        .prepare(
+            "SELECT method || ' ' || COALESCE(params, '') || ' ' || COALESCE(error_message, '')
+             FROM actions",
+        )
+        .unwrap();
+    let actions: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(actions.len() >= 4, "{actions:?}");
+    seen.push_str(&actions.join("\n"));
+
+    let files = files_under(&dir.path().join("logs"));
+    let mut logged = String::new();
+    for file in &files {
+        logged.push_str(&std::fs::read_to_string(file).unwrap_or_default());
+    }
+    assert!(
+        logged.contains("keep-alive failed") && logged.contains("cancelling order"),
+        "the session was logged ({} files)",
+        files.len()
+    );
+    for (what, secret) in [("api secret", TEST_API_SECRET), ("api key", TEST_API_KEY)] {
+        assert!(!logged.contains(secret), "the {what} is in a log file");
+        assert!(
+            !seen.contains(secret),
+            "the {what} is in an answer, an error, an actions row or check-config"
+        );
+    }
+}
