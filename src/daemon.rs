@@ -36,6 +36,7 @@ use crate::store::Store;
 use crate::user_stream::{UserStream, UserStreamHandle, UserStreamOptions};
 
 mod futures_streams;
+mod futures_use;
 mod paper_start;
 
 /// The longest start-up waits for the first exchange contact (the start-up beat: clock
@@ -242,6 +243,8 @@ pub async fn run_with(
             .context("cannot use the api credentials for futures")?,
         _ => Vec::new(),
     };
+    // A futures market's orders and stream start once it is in use (`futures_use`).
+    futures_use::mark_used_at_start(&config, &store, &futures_orders).await;
     // The user-data stream: with credentials only (it needs the account's key).
     let (user_stream, user_stream_handle) = match credentials.as_ref() {
         Some(credentials) => {
@@ -398,13 +401,15 @@ pub async fn run_with(
     }
     components.start(backfill);
     components.start(OrdersComponent::new(orders, user_stream_handle.watch()));
+    let futures_orders_of = futures_orders.clone();
     for futures in futures_orders {
         // Working orders are refreshed every minute unless the market's stream is healthy.
         let stream = futures_stream_handles
             .iter()
             .find(|(market, _)| *market == futures.market())
             .map_or_else(UserStreamHandle::off, |(_, handle)| handle.clone());
-        components.start(OrdersComponent::new(futures, stream.watch()));
+        let component = OrdersComponent::new(futures.clone(), stream.watch());
+        components.start(futures_use::WhenInUse::new(component, &futures));
     }
     components.start(strategies);
     // `[orders] keep_closed_per_symbol`: closed orders beyond the newest N, daily.
@@ -420,8 +425,11 @@ pub async fn run_with(
             tracing::info!(target: "tradebeat::user_stream", "no api credentials configured: no user-data stream")
         }
     }
-    for (_, stream, _) in futures_streams {
-        components.start(stream);
+    for (market, stream, _) in futures_streams {
+        match futures_orders_of.iter().find(|o| o.market() == market) {
+            Some(orders) => components.start(futures_use::WhenInUse::new(stream, orders)),
+            None => components.start(stream),
+        }
     }
 
     // READY=1 once the steps above are done and the first exchange contact (the start-up

@@ -465,3 +465,60 @@ async fn a_filter_violation_is_refused_locally_with_nothing_sent_or_stored() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn an_untriggered_usdm_algo_order_is_found_and_cancelled_by_its_algo_id() {
+    let b = bench(Market::UsdM).await;
+    let m = b.sim.usdm();
+    m.set_last_price("BTCUSDT", Some("50000"));
+    let mut stop = req(
+        Market::UsdM,
+        "BTCUSDT",
+        Side::Sell,
+        OrderType::StopMarket,
+        "0.010",
+    );
+    stop.stop_price = Some(d("45000.0"));
+    let placed = b.orders.place(stop).await.expect("placed");
+    let algo_id = placed
+        .futures
+        .as_ref()
+        .and_then(|f| f.algo_id)
+        .expect("an algo id");
+    assert_eq!(placed.order_id, None, "not triggered: no order id yet");
+    let by_algo_id = OrderRef::OrderId(algo_id);
+    let got = b
+        .orders
+        .get(&placed.symbol, &by_algo_id)
+        .await
+        .expect("found by its algo id");
+    assert_eq!(got.client_order_id, placed.client_order_id);
+    assert_eq!(
+        (got.order_type, got.status),
+        (OrderType::StopMarket, OrderStatus::New)
+    );
+    let cancelled = b
+        .orders
+        .cancel(&placed.symbol, &by_algo_id)
+        .await
+        .expect("cancelled by its algo id");
+    assert_eq!(cancelled.client_order_id, placed.client_order_id);
+    assert_eq!(cancelled.status, OrderStatus::Canceled);
+    assert_eq!(
+        m.algo_orders()
+            .iter()
+            .filter(|a| a.algo_id == algo_id)
+            .map(|a| a.status.clone())
+            .collect::<Vec<_>>(),
+        vec!["CANCELED".to_string()]
+    );
+    // An id that is neither an order id nor an algo id is still not found.
+    let unknown = b
+        .orders
+        .get(&placed.symbol, &OrderRef::OrderId(algo_id + 1_000_000))
+        .await;
+    assert!(
+        matches!(unknown, Err(OrderError::NotFound { .. })),
+        "{unknown:?}"
+    );
+}

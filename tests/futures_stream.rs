@@ -399,10 +399,16 @@ async fn a_stream_dropped_while_orders_fill_loses_no_fill() {
     r.stop().await;
 }
 
-#[tokio::test]
-async fn the_listen_key_is_kept_alive_with_put() {
+#[tokio::test(start_paused = true)]
+async fn the_listen_key_is_kept_alive_with_put_after_30_minutes() {
+    // Tokio's time is paused: it jumps ahead whenever every task waits. The production
+    // keep-alive period (30 min); silence checks far apart, so the half hour passes in
+    // few steps.
     let mut options = fast();
-    options.listen_key_keepalive = Duration::from_millis(200);
+    options.listen_key_keepalive = FuturesStreamOptions::default().listen_key_keepalive;
+    assert_eq!(options.listen_key_keepalive, Duration::from_secs(30 * 60));
+    options.stream.keepalive_after = Duration::from_secs(2 * 3600);
+    options.stream.silence_timeout = Duration::from_secs(2 * 3600);
     let r = Running::healthy(options).await;
     let usdm = r.sim.usdm();
     let key = usdm.listen_keys();
@@ -412,14 +418,65 @@ async fn the_listen_key_is_kept_alive_with_put() {
             .filter(|q| q.method == "PUT" && q.path == "/fapi/v1/listenKey" && q.status == 200)
             .count()
     };
-    common::wait_until("three keep-alive PUTs", Duration::from_secs(10), || {
-        puts() >= 3
+    tokio::time::sleep(Duration::from_secs(29 * 60)).await;
+    assert_eq!(puts(), 0, "no keep-alive before 30 minutes");
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    common::wait_until("the keep-alive PUT", Duration::from_secs(10), || {
+        puts() >= 1
     })
     .await;
+    assert_eq!(puts(), 1, "one keep-alive after 30 minutes");
     // Kept alive, not replaced.
     assert_eq!(usdm.listen_keys(), key);
     assert_eq!(r.handle.status().reconnects, 0);
     r.stop().await;
+}
+
+/// The `DELETE …/listenKey` requests the simulator answered with `status`.
+fn key_deletes(log: &[exchange_sim::RequestRecord], path: &str, status: u16) -> usize {
+    log.iter()
+        .filter(|q| q.method == "DELETE" && q.path == path && q.status == status)
+        .count()
+}
+
+#[tokio::test]
+async fn at_shutdown_the_listen_key_is_deleted() {
+    let r = Running::healthy(fast()).await;
+    let sim = r.sim.clone();
+    let usdm = sim.usdm();
+    assert_eq!(usdm.listen_keys().len(), 1);
+    assert_eq!(
+        key_deletes(&usdm.request_log(), "/fapi/v1/listenKey", 200),
+        0
+    );
+    r.stop().await;
+    assert_eq!(
+        key_deletes(&usdm.request_log(), "/fapi/v1/listenKey", 200),
+        1
+    );
+    assert!(usdm.listen_keys().is_empty(), "the key is closed");
+}
+
+#[tokio::test]
+async fn a_listen_key_delete_that_does_not_answer_does_not_hold_the_shutdown() {
+    let r = Running::healthy(fast()).await;
+    let sim = r.sim.clone();
+    let usdm = sim.usdm();
+    // Every answer of the market now takes 30 s.
+    usdm.set_latency(Duration::from_secs(30));
+    let started = std::time::Instant::now();
+    r.stop().await;
+    // Closing the connection, then at most a second for the DELETE.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        key_deletes(&usdm.request_log(), "/fapi/v1/listenKey", 200),
+        0
+    );
+    assert_eq!(usdm.listen_keys().len(), 1, "the key was left to expire");
 }
 
 #[tokio::test]
@@ -459,6 +516,9 @@ async fn the_daemon_runs_a_stream_per_futures_market_and_status_shows_each() {
     config.exchange.coinm_ws_url = Some(sim.coinm().ws_url());
     config.exchange.api_key = Some(Secret::new(TEST_API_KEY));
     config.exchange.api_secret = Some(Secret::new(TEST_API_SECRET));
+    // Both futures markets in use (a followed symbol each): both streams start.
+    config.market_data.usdm_symbols = vec!["BTCUSDT".parse().unwrap()];
+    config.market_data.coinm_symbols = vec!["BTCUSD_PERP".parse().unwrap()];
     let socket = config.control.socket.clone();
     let (daemon, handles) = common::InProcess::start_options(
         config,
@@ -500,4 +560,311 @@ async fn the_daemon_runs_a_stream_per_futures_market_and_status_shows_each() {
     }
     assert_eq!(status.futures.len(), 2);
     daemon.stop().await;
+    // Each stream closed its listen key at shutdown.
+    assert_eq!(
+        key_deletes(&sim.usdm().request_log(), "/fapi/v1/listenKey", 200),
+        1
+    );
+    assert_eq!(
+        key_deletes(&sim.coinm().request_log(), "/dapi/v1/listenKey", 200),
+        1
+    );
+}
+
+/// One JSON-RPC call on the control socket; the result or the error object as JSON.
+async fn rpc(socket: &std::path::Path, method: &str, params: Value) -> Result<Value, Value> {
+    let mut client = tradebeat::control::Client::connect(socket)
+        .await
+        .expect("control socket")
+        .with_timeout(Duration::from_secs(20));
+    let line = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    client
+        .send_raw(format!("{line}\n").as_bytes())
+        .await
+        .expect("send");
+    client
+        .read_response()
+        .await
+        .expect("response")
+        .into_result()
+        .map_err(|e| serde_json::to_value(e).expect("error as JSON"))
+}
+
+async fn wait_stream(
+    handle: &UserStreamHandle,
+    what: &str,
+    pred: impl FnMut(&UserStreamStatus) -> bool,
+) {
+    let mut rx = handle.watch();
+    if tokio::time::timeout(Duration::from_secs(20), rx.wait_for(pred))
+        .await
+        .is_err()
+    {
+        panic!("timed out waiting for {what}: {:?}", handle.status());
+    }
+}
+
+#[tokio::test]
+async fn a_spot_only_user_sends_nothing_to_futures_until_a_futures_market_is_used() {
+    let sim = common::sim().await;
+    sim.coinm().set_last_price("BTCUSD_PERP", Some("50000"));
+    let dir = common::tempdir();
+    let mut config = common::config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1m"]);
+    config.exchange.usdm_rest_url = Some(sim.usdm().url().to_string());
+    config.exchange.usdm_ws_url = Some(sim.usdm().ws_url());
+    config.exchange.coinm_rest_url = Some(sim.coinm().url().to_string());
+    config.exchange.coinm_ws_url = Some(sim.coinm().ws_url());
+    config.exchange.api_key = Some(Secret::new(TEST_API_KEY));
+    config.exchange.api_secret = Some(Secret::new(TEST_API_SECRET));
+    let socket = config.control.socket.clone();
+    let (daemon, handles) = common::InProcess::start_options(
+        config,
+        tradebeat::daemon::RunOptions {
+            futures_user_stream: fast(),
+            ..tradebeat::daemon::RunOptions::default()
+        },
+    )
+    .await;
+    // Spot runs: beats and a healthy spot stream (its reconciliation done).
+    wait_stream(&handles.user_stream, "the spot stream healthy", |s| {
+        s.state == StreamState::Healthy
+    })
+    .await;
+    let db = daemon.db.clone();
+    common::wait_until("two beats", Duration::from_secs(20), || {
+        common::heartbeat_count(&db) >= 2
+    })
+    .await;
+    let stream = |market: Market| {
+        handles
+            .futures_user_streams
+            .iter()
+            .find(|(m, _)| *m == market)
+            .map(|(_, h)| h.clone())
+            .expect("a stream handle per futures market")
+    };
+    let futures_paths = |log: Vec<exchange_sim::RequestRecord>| {
+        log.into_iter()
+            .filter(|q| q.path.starts_with("/fapi") || q.path.starts_with("/dapi"))
+            .count()
+    };
+    // Nothing reached either futures listener, nor a futures path on the spot one.
+    assert_eq!(sim.usdm().request_log().len(), 0, "USD-M requests");
+    assert_eq!(sim.coinm().request_log().len(), 0, "COIN-M requests");
+    assert_eq!(futures_paths(sim.request_log()), 0);
+    assert!(sim.usdm().listen_keys().is_empty());
+    assert!(sim.coinm().listen_keys().is_empty());
+    assert_eq!(stream(Market::UsdM).status().state, StreamState::Off);
+    assert_eq!(stream(Market::CoinM).status().state, StreamState::Off);
+
+    // A USD-M symbol added: USD-M's stream starts, without a restart; COIN-M stays quiet.
+    rpc(
+        &socket,
+        "symbol.add",
+        json!({"symbol": "BTCUSDT", "market": "usdm"}),
+    )
+    .await
+    .expect("symbol added");
+    wait_stream(&stream(Market::UsdM), "the USD-M stream healthy", |s| {
+        s.state == StreamState::Healthy
+    })
+    .await;
+    assert_eq!(sim.usdm().listen_keys().len(), 1);
+    assert_eq!(sim.coinm().request_log().len(), 0, "COIN-M requests");
+
+    // An order placed on COIN-M: its stream starts too.
+    let placed = rpc(
+        &socket,
+        "order.place",
+        json!({"market": "coinm", "symbol": "BTCUSD_PERP", "side": "BUY", "type": "LIMIT",
+               "time_in_force": "GTC", "quantity": "1", "price": "48000.0"}),
+    )
+    .await
+    .expect("order placed");
+    assert_eq!(placed["status"], "NEW");
+    wait_stream(&stream(Market::CoinM), "the COIN-M stream healthy", |s| {
+        s.state == StreamState::Healthy
+    })
+    .await;
+    assert_eq!(sim.coinm().listen_keys().len(), 1);
+    daemon.stop().await;
+
+    // Restarted on the same database, without futures symbols in the config: the symbol
+    // and the order there put both markets in use at once.
+    let mut config = common::config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1m"]);
+    config.exchange.usdm_rest_url = Some(sim.usdm().url().to_string());
+    config.exchange.usdm_ws_url = Some(sim.usdm().ws_url());
+    config.exchange.coinm_rest_url = Some(sim.coinm().url().to_string());
+    config.exchange.coinm_ws_url = Some(sim.coinm().ws_url());
+    config.exchange.api_key = Some(Secret::new(TEST_API_KEY));
+    config.exchange.api_secret = Some(Secret::new(TEST_API_SECRET));
+    let (daemon, handles) = common::InProcess::start_options(
+        config,
+        tradebeat::daemon::RunOptions {
+            futures_user_stream: fast(),
+            ..tradebeat::daemon::RunOptions::default()
+        },
+    )
+    .await;
+    for (market, handle) in &handles.futures_user_streams {
+        wait_stream(
+            handle,
+            &format!("the {market} stream healthy after the restart"),
+            |s| s.state == StreamState::Healthy,
+        )
+        .await;
+    }
+    daemon.stop().await;
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn no_secret_reaches_a_log_line_an_error_an_action_or_check_config_on_the_futures_path() {
+    let sim = common::sim().await;
+    sim.usdm().set_last_price("BTCUSDT", Some("50000"));
+    let dir = common::tempdir();
+    let mut config = common::config(&sim.base_url(), dir.path(), &["BTCUSDT"], &["1m"]);
+    config.exchange.usdm_rest_url = Some(sim.usdm().url().to_string());
+    config.exchange.usdm_ws_url = Some(sim.usdm().ws_url());
+    config.exchange.api_key = Some(Secret::new(TEST_API_KEY));
+    config.exchange.api_secret = Some(Secret::new(TEST_API_SECRET));
+    config.market_data.usdm_symbols = vec!["BTCUSDT".parse().unwrap()];
+    // The daemon's log files, everything at trace level (every task of this test runs on
+    // its thread).
+    config.logging.level = "debug".into();
+    let (subscriber, guard) =
+        tradebeat::logging::subscriber(&config.logging, Some("trace"), false).unwrap();
+    let default = tracing::subscriber::set_default(subscriber);
+    let mut seen = String::new();
+    seen.push_str(&config.render_effective());
+    seen.push_str(&format!("{config:?}"));
+    let socket = config.control.socket.clone();
+    let mut options = fast();
+    options.listen_key_keepalive = Duration::from_millis(300);
+    let (daemon, handles) = common::InProcess::start_options(
+        config,
+        tradebeat::daemon::RunOptions {
+            futures_user_stream: options,
+            ..tradebeat::daemon::RunOptions::default()
+        },
+    )
+    .await;
+    let usdm_stream = handles.futures_user_streams[0].1.clone();
+    wait_stream(&usdm_stream, "the USD-M stream healthy", |s| {
+        s.state == StreamState::Healthy
+    })
+    .await;
+
+    // A keep-alive that fails (every answer 503 for a moment), then a new key.
+    let failed_puts = || {
+        sim.usdm()
+            .request_log()
+            .iter()
+            .filter(|q| q.method == "PUT" && q.path == "/fapi/v1/listenKey" && q.status >= 500)
+            .count()
+    };
+    sim.usdm().set_error_rate_5xx(1.0);
+    common::wait_until("a failed keep-alive", Duration::from_secs(10), || {
+        failed_puts() >= 1
+    })
+    .await;
+    sim.usdm().set_error_rate_5xx(0.0);
+    wait_stream(&usdm_stream, "healthy on a new connection", |s| {
+        s.reconnects >= 1 && s.state == StreamState::Healthy
+    })
+    .await;
+
+    // Placed, queried, cancelled; and one the exchange rejects (reduce-only, no position).
+    let mut note = |r: &Result<Value, Value>| {
+        seen.push_str(&format!("{r:?}\n"));
+    };
+    let placed = rpc(
+        &socket,
+        "order.place",
+        json!({"market": "usdm", "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
+               "time_in_force": "GTC", "quantity": "0.010", "price": "40000.0"}),
+    )
+    .await;
+    note(&placed);
+    let id = placed.expect("placed")["client_order_id"].clone();
+    let which = json!({"market": "usdm", "symbol": "BTCUSDT", "client_order_id": id});
+    let got = rpc(&socket, "order.get", which.clone()).await;
+    note(&got);
+    assert_eq!(got.expect("got")["status"], "NEW");
+    let cancelled = rpc(&socket, "order.cancel", which).await;
+    note(&cancelled);
+    assert_eq!(cancelled.expect("cancelled")["status"], "CANCELED");
+    let rejected = rpc(
+        &socket,
+        "order.place",
+        json!({"market": "usdm", "symbol": "BTCUSDT", "side": "SELL", "type": "MARKET",
+               "quantity": "0.010", "reduce_only": true}),
+    )
+    .await;
+    note(&rejected);
+    let rejection = rejected.expect_err("rejected");
+    assert_eq!(
+        rejection["data"]["code"], -2022,
+        "the exchange's rejection: {rejection}"
+    );
+    // The error of a cancel of an order nobody knows.
+    let unknown = rpc(
+        &socket,
+        "order.cancel",
+        json!({"market": "usdm", "symbol": "BTCUSDT", "client_order_id": "nobody-knows"}),
+    )
+    .await;
+    note(&unknown);
+    assert!(unknown.is_err());
+    let db = daemon.db.clone();
+    daemon.stop().await;
+    drop(default);
+    drop(guard);
+
+    // The actions rows of those requests, every column.
+    let conn = common::read_db(&db);
+    let mut stmt = conn
+        .prepare(
+            "SELECT method || ' ' || COALESCE(params, '') || ' ' || COALESCE(error_message, '')
+             FROM actions",
+        )
+        .unwrap();
+    let actions: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(actions.len() >= 4, "{actions:?}");
+    seen.push_str(&actions.join("\n"));
+
+    let files = files_under(&dir.path().join("logs"));
+    let mut logged = String::new();
+    for file in &files {
+        logged.push_str(&std::fs::read_to_string(file).unwrap_or_default());
+    }
+    assert!(
+        logged.contains("keep-alive failed") && logged.contains("cancelling order"),
+        "the session was logged ({} files)",
+        files.len()
+    );
+    for (what, secret) in [("api secret", TEST_API_SECRET), ("api key", TEST_API_KEY)] {
+        assert!(!logged.contains(secret), "the {what} is in a log file");
+        assert!(
+            !seen.contains(secret),
+            "the {what} is in an answer, an error, an actions row or check-config"
+        );
+    }
 }

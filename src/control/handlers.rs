@@ -541,6 +541,10 @@ async fn symbol_add(
         Registration::AlreadyActive(row) => return Err(already_registered(&row)),
     };
     let contract = futures_queries::store_contract(&ctx, market, contract, now).await;
+    // A futures symbol puts its market in use: its orders and user-data stream start.
+    if let Some(orders) = ctx.futures_orders(market) {
+        orders.mark_in_use();
+    }
     tracing::info!(market = market.as_str(), symbol = %row.symbol, id = row.id,
         "symbol registered on the control socket");
     // Every market is backfilled (futures through their own clients and budgets).

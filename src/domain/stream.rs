@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum StreamState {
-    /// No API credentials configured: there is no user-data stream.
+    /// No API credentials configured: there is no user-data stream (a futures market's:
+    /// also while the market is not in use, so its stream has not started).
     #[default]
     Off,
     /// Opening a connection and subscribing.

@@ -60,7 +60,9 @@ pub use crate::store::{OrderFilter, OrderRow};
 
 mod conveniences;
 pub use conveniences::{LiveMark, LiveOrder};
+mod algo_ref;
 mod futures_account;
+mod in_use;
 pub mod retention;
 pub use retention::OrderRetention;
 
@@ -215,6 +217,8 @@ struct Inner {
     tasks: TaskTracker,
     /// Stops the background tasks.
     stop: CancellationToken,
+    /// Whether the market is in use (always for spot): [`Orders::mark_in_use`].
+    in_use: watch::Sender<bool>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -272,6 +276,7 @@ impl Orders {
                 prices: Mutex::new(HashMap::new()),
                 tasks: TaskTracker::new(),
                 stop: CancellationToken::new(),
+                in_use: watch::Sender::new(market == Market::Spot),
             }),
             control_venue: None,
         }
@@ -308,6 +313,7 @@ impl Orders {
     /// Every [`OrderError`] variant but `NotFound`; see each for what was stored.
     pub async fn place(&self, mut request: OrderRequest) -> Result<OrderRow, OrderError> {
         let venue = Arc::clone(self.venue()?);
+        self.mark_in_use();
         let info = self.rules_for(&request.symbol).await?;
         rules::check(&request, &info, None)?;
         if rules::needs_market_price(&request, &info.filters)
@@ -755,6 +761,7 @@ impl Orders {
     /// tell; `Exchange`, `Store`.
     pub async fn cancel(&self, symbol: &Symbol, which: &OrderRef) -> Result<OrderRow, OrderError> {
         let venue = Arc::clone(self.venue()?);
+        let which = &self.algo_ref(symbol, which).await?;
         tracing::info!(symbol = %symbol, order = %which, "cancelling order");
         match venue.cancel_order(symbol, which).await {
             Ok(order) => {
@@ -828,12 +835,15 @@ impl Orders {
     /// The order, refreshed from the exchange (`GET /api/v3/order`) and stored. An order
     /// the exchange does not know but the database has (e.g. `not_placed`) is returned as
     /// stored.
+    /// On USDⓈ-M, a numeric id may be the algo id of a conditional order (`algo_ref.rs`);
+    /// so for [`Orders::cancel`].
     ///
     /// # Errors
     /// `NoCredentials`; `NotFound` when neither knows it (with the exchange's code and
     /// msg, `-2013`); `Exchange` when the exchange cannot be asked; `Store`.
     pub async fn get(&self, symbol: &Symbol, which: &OrderRef) -> Result<OrderRow, OrderError> {
         self.venue()?;
+        let which = &self.algo_ref(symbol, which).await?;
         match self.refresh(symbol, which).await {
             Ok(row) => {
                 if self.inner.market != Market::Spot && !row.executed_qty.is_zero() {

@@ -38,6 +38,7 @@ mod futures_history;
 mod futures_user_data;
 pub use futures_history::{NOT_KEPT_BY_EXCHANGE, OpenInterestGap};
 mod futures_specs;
+mod market_use;
 pub use futures_specs::HistorySeries;
 mod paper;
 pub use paper::{PaperIds, SymbolFills};

@@ -355,8 +355,9 @@ impl UserStream {
         options: FuturesStreamOptions,
     ) -> Result<(UserStream, UserStreamHandle), crate::exchange::ExchangeError> {
         let keys = exchange.listen_keys(credentials, recv_window_ms)?;
+        // `off` until it runs (the daemon starts it once its market is in use).
         let (status, status_rx) = watch::channel(UserStreamStatus {
-            state: StreamState::Connecting,
+            state: StreamState::Off,
             ..UserStreamStatus::default()
         });
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -371,6 +372,7 @@ impl UserStream {
                     keepalive_after: stream.keepalive_after,
                 },
                 keepalive_every: options.listen_key_keepalive,
+                created: std::sync::atomic::AtomicBool::new(false),
             }),
             orders,
             store,
@@ -395,6 +397,10 @@ impl UserStream {
         let UserStream { inner, events } = self;
         let writer = tokio::spawn(write_events(Arc::clone(&inner), events));
         inner.supervise(&shutdown).await;
+        // A futures stream closes its listen key (best effort, bounded).
+        if let Link::ListenKey(k) = &inner.link {
+            k.close_at_shutdown().await;
+        }
         inner.set(|s| {
             s.state = StreamState::Stopped;
             s.connected_since = None;

@@ -653,17 +653,53 @@ fn push_futures_fields(p: &mut Vec<(&'static str, String)>, order: &OrderRequest
     }
 }
 
-/// `POST …/order` parameters ("New Order (TRADE)").
-fn new_order_params(
+/// The names an order endpoint gives the parameters that `POST …/order` ("New Order
+/// (TRADE)") and USDⓈ-M's `POST /fapi/v1/algoOrder` ("New Algo Order (TRADE)",
+/// <https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/New-Algo-Order>)
+/// spell differently; everything else is sent alike by [`order_params`].
+#[derive(Debug, Clone, Copy)]
+struct OrderParamNames {
+    /// `algoType=CONDITIONAL` first (algo orders), or nothing.
+    algo_type: Option<&'static str>,
+    /// The stop price: `stopPrice` / `triggerPrice`.
+    stop_price: &'static str,
+    /// A trailing stop's activation price: `activationPrice` / `activatePrice`.
+    activation_price: &'static str,
+    /// Our client order id: `newClientOrderId` / `clientAlgoId`.
+    client_id: &'static str,
+}
+
+/// `POST …/order` (both markets).
+const ORDER_NAMES: OrderParamNames = OrderParamNames {
+    algo_type: None,
+    stop_price: "stopPrice",
+    activation_price: "activationPrice",
+    client_id: "newClientOrderId",
+};
+
+/// `POST /fapi/v1/algoOrder` (USDⓈ-M conditional types).
+const ALGO_NAMES: OrderParamNames = OrderParamNames {
+    algo_type: Some("CONDITIONAL"),
+    stop_price: "triggerPrice",
+    activation_price: "activatePrice",
+    client_id: "clientAlgoId",
+};
+
+/// The parameters of a new order under `client_order_id`, spelled as `names` says;
+/// `newOrderRespType=RESULT` when `result`.
+fn order_params(
     order: &OrderRequest,
     client_order_id: &ClientOrderId,
+    names: OrderParamNames,
     result: bool,
 ) -> Vec<(&'static str, String)> {
-    let mut p = vec![
-        ("symbol", order.symbol.to_string()),
-        ("side", order.side.as_str().to_string()),
-        ("type", order.order_type.as_str().to_string()),
-    ];
+    let mut p = Vec::with_capacity(16);
+    if let Some(algo_type) = names.algo_type {
+        p.push(("algoType", algo_type.to_string()));
+    }
+    p.push(("symbol", order.symbol.to_string()));
+    p.push(("side", order.side.as_str().to_string()));
+    p.push(("type", order.order_type.as_str().to_string()));
     push_futures_fields(&mut p, order);
     if let Some(tif) = order.time_in_force {
         p.push(("timeInForce", tif.as_str().to_string()));
@@ -674,20 +710,29 @@ fn new_order_params(
     if let Some(price) = order.price {
         p.push(("price", dec_param(price)));
     }
-    p.push(("newClientOrderId", client_order_id.to_string()));
     if let Some(stop) = order.stop_price {
-        p.push(("stopPrice", dec_param(stop)));
+        p.push((names.stop_price, dec_param(stop)));
     }
     if let Some(a) = order.activation_price {
-        p.push(("activationPrice", dec_param(a)));
+        p.push((names.activation_price, dec_param(a)));
     }
     if let Some(c) = order.callback_rate {
         p.push(("callbackRate", dec_param(c)));
     }
+    p.push((names.client_id, client_order_id.to_string()));
     if result {
         p.push(("newOrderRespType", "RESULT".to_string()));
     }
     p
+}
+
+/// `POST …/order` parameters ("New Order (TRADE)").
+fn new_order_params(
+    order: &OrderRequest,
+    client_order_id: &ClientOrderId,
+    result: bool,
+) -> Vec<(&'static str, String)> {
+    order_params(order, client_order_id, ORDER_NAMES, result)
 }
 
 /// `POST /fapi/v1/algoOrder` parameters ("New Algo Order (TRADE)"): `triggerPrice` for the
@@ -696,33 +741,7 @@ fn algo_order_params(
     order: &OrderRequest,
     client_order_id: &ClientOrderId,
 ) -> Vec<(&'static str, String)> {
-    let mut p = vec![
-        ("algoType", "CONDITIONAL".to_string()),
-        ("symbol", order.symbol.to_string()),
-        ("side", order.side.as_str().to_string()),
-        ("type", order.order_type.as_str().to_string()),
-    ];
-    push_futures_fields(&mut p, order);
-    if let Some(tif) = order.time_in_force {
-        p.push(("timeInForce", tif.as_str().to_string()));
-    }
-    if let Some(q) = order.quantity {
-        p.push(("quantity", dec_param(q)));
-    }
-    if let Some(price) = order.price {
-        p.push(("price", dec_param(price)));
-    }
-    if let Some(stop) = order.stop_price {
-        p.push(("triggerPrice", dec_param(stop)));
-    }
-    if let Some(a) = order.activation_price {
-        p.push(("activatePrice", dec_param(a)));
-    }
-    if let Some(c) = order.callback_rate {
-        p.push(("callbackRate", dec_param(c)));
-    }
-    p.push(("clientAlgoId", client_order_id.to_string()));
-    p
+    order_params(order, client_order_id, ALGO_NAMES, false)
 }
 
 /// `symbol` plus `orderId` or `origClientOrderId`.

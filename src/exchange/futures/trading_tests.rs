@@ -207,3 +207,41 @@ fn malformed_answers_are_errors_not_panics() {
         dec("9647.8")
     );
 }
+
+#[test]
+fn plain_and_algo_orders_send_the_same_values_under_their_own_names() {
+    let mut req = OrderRequest::new("BTCUSDT".parse().unwrap(), Side::Sell, OrderType::Stop);
+    req.market = Market::UsdM;
+    req.quantity = Some(dec("0.010"));
+    req.price = Some(dec("44000.0"));
+    req.stop_price = Some(dec("45000.0"));
+    req.activation_price = Some(dec("46000"));
+    req.callback_rate = Some(dec("1"));
+    req.time_in_force = Some(TimeInForce::Gtc);
+    req.reduce_only = Some(true);
+    let id: ClientOrderId = "tb-abc".parse().unwrap();
+    let plain = new_order_params(&req, &id, false);
+    let algo = algo_order_params(&req, &id);
+    let renamed: Vec<(&str, String)> = algo
+        .iter()
+        .filter(|(n, _)| *n != "algoType")
+        .map(|(n, v)| {
+            let n = match *n {
+                "triggerPrice" => "stopPrice",
+                "activatePrice" => "activationPrice",
+                "clientAlgoId" => "newClientOrderId",
+                other => other,
+            };
+            (n, v.clone())
+        })
+        .collect();
+    assert_eq!(renamed, plain);
+    assert_eq!(algo[0], ("algoType", "CONDITIONAL".to_string()));
+    let get = |k: &str| algo.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("triggerPrice"), Some("45000"));
+    assert_eq!(get("stopPrice"), None);
+    assert_eq!(
+        new_order_params(&req, &id, true).last(),
+        Some(&("newOrderRespType", "RESULT".to_string()))
+    );
+}
