@@ -46,6 +46,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::FutureExt as _;
+use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use rust_decimal::Decimal;
 use tokio::sync::watch;
@@ -66,6 +67,9 @@ use crate::store::{OrderRow, Store, StoreError};
 
 /// The oldest candles a sweep looks at: one klines request's worth (1000 × 1m).
 const KLINES_BACK: i64 = 1000 * 60_000;
+
+/// How many symbols' prices (klines and book ticker) one look reads at once.
+const PRICE_READS: usize = 8;
 
 /// Binance spot simulated (module docs). Cheap to clone; clones share everything.
 #[derive(Clone)]
@@ -245,11 +249,13 @@ impl PaperVenue {
     }
 
     /// Looks once at the prices of every symbol with resting paper orders and fills those
-    /// the prices reached since they were placed (module docs). Returns the fills.
+    /// the prices reached since they were placed (module docs). The symbols' prices are
+    /// read a few at a time ([`PRICE_READS`]); every fill of the look is written in one
+    /// transaction. Returns the fills.
     ///
     /// # Errors
-    /// The exchange's or the database's; orders of a symbol whose prices cannot be read
-    /// wait for the next look.
+    /// The exchange's time or the database's; the orders of a symbol whose prices cannot be
+    /// read wait for the next look.
     pub async fn check_resting(&self) -> VenueResult<usize> {
         let rows = self.read(|s| s.orders_not_final_in(Market::Spot)).await?;
         let mut by_symbol: BTreeMap<Symbol, Vec<OrderRow>> = BTreeMap::new();
@@ -265,30 +271,52 @@ impl PaperVenue {
             return Ok(0);
         }
         let now = self.inner.client.server_time().await?;
-        let mut filled = 0;
-        for (symbol, orders) in by_symbol {
-            let since = orders
-                .iter()
-                .map(working_time)
-                .min()
-                .unwrap_or(now)
-                .max(now - KLINES_BACK);
-            let klines = self
-                .inner
-                .client
-                .klines(&symbol, Interval::M1, Some(since), None, 1000)
-                .await?;
-            let book = self.inner.client.book_ticker(&symbol).await?;
-            let candles: Vec<(i64, i64, Decimal, Decimal)> = klines
-                .iter()
-                .filter(|k| k.close_time < now)
-                .filter_map(|k| Some((k.open_time, k.close_time, dec_of(k.low)?, dec_of(k.high)?)))
-                .collect();
-            for order in orders {
+        let looks: Vec<Vec<(OrderRow, i64)>> = futures::stream::iter(by_symbol)
+            .map(|(symbol, orders)| self.reached_orders(symbol, orders, now))
+            .buffer_unordered(PRICE_READS)
+            .collect()
+            .await;
+        let due: Vec<(OrderRow, i64)> = looks.into_iter().flatten().collect();
+        self.fill_resting(due, now).await
+    }
+
+    /// The orders of `symbol` (all resting) that its closed 1m candles since their
+    /// placement, or its book ticker now, reached, each with the time it was reached;
+    /// none when its prices cannot be read (logged).
+    async fn reached_orders(
+        &self,
+        symbol: Symbol,
+        orders: Vec<OrderRow>,
+        now: i64,
+    ) -> Vec<(OrderRow, i64)> {
+        let since = orders
+            .iter()
+            .map(working_time)
+            .min()
+            .unwrap_or(now)
+            .max(now - KLINES_BACK);
+        let client = &self.inner.client;
+        let (klines, book) = tokio::join!(
+            client.klines(&symbol, Interval::M1, Some(since), None, 1000),
+            client.book_ticker(&symbol),
+        );
+        let (klines, book) = match (klines, book) {
+            (Ok(klines), Ok(book)) => (klines, book),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(%symbol, error = %e, "paper: prices not read; its resting orders wait for the next look");
+                return Vec::new();
+            }
+        };
+        let candles: Vec<(i64, i64, Decimal, Decimal)> = klines
+            .iter()
+            .filter(|k| k.close_time < now)
+            .filter_map(|k| Some((k.open_time, k.close_time, dec_of(k.low)?, dec_of(k.high)?)))
+            .collect();
+        orders
+            .into_iter()
+            .filter_map(|order| {
                 let placed = working_time(&order);
-                let Some(kind) = Resting::of(&order) else {
-                    continue;
-                };
+                let kind = Resting::of(&order)?;
                 let at = candles
                     .iter()
                     .filter(|(open, ..)| *open >= placed)
@@ -300,76 +328,123 @@ impl PaperVenue {
                             Side::Sell => book.bid_price,
                         };
                         (book.is_two_sided() && kind.reached(p, p)).then_some(now)
-                    });
-                if let Some(at) = at
-                    && self.fill_resting(&order, at, now).await?
-                {
-                    filled += 1;
-                }
-            }
-        }
-        Ok(filled)
+                    })?;
+                Some((order, at))
+            })
+            .collect()
     }
 
-    /// Fills resting `order` whole at its price (maker; taker for a triggered market stop), at time `at`; `false` when it is
-    /// no longer open.
-    async fn fill_resting(&self, order: &OrderRow, at: i64, now: i64) -> VenueResult<bool> {
+    /// Fills each resting order of `due` whole at its price (maker; taker for a triggered
+    /// market stop), at its time, all in one transaction; an order no longer open (as
+    /// stored now, under the venue's lock) is left alone. Returns the fills.
+    async fn fill_resting(&self, due: Vec<(OrderRow, i64)>, now: i64) -> VenueResult<usize> {
+        if due.is_empty() {
+            return Ok(0);
+        }
         let _guard = self.inner.lock.lock().await;
-        let id = order.client_order_id.clone();
-        let Some(row) = self.read(move |s| s.order_by_client_id(&id)).await? else {
-            return Ok(false);
-        };
-        let (Some(kind), Some(order_id)) = (Resting::of(&row), row.order_id) else {
-            return Ok(false);
-        };
-        if !matches!(row.status, OrderStatus::New | OrderStatus::PartiallyFilled) {
-            return Ok(false);
-        }
-        let info = self.info(&row.symbol).await?;
-        let mut balances = self.balances().await?;
-        let qty = kind.qty - row.executed_qty;
-        let price = kind.fill_price;
-        let (base, quote) = (info.base_asset.as_str(), info.quote_asset.as_str());
-        let quote_amount = qty * price;
-        // A limit price rested on the book (maker); a triggered market stop takes.
-        let is_maker = kind.order_type.needs_price();
-        let fee = if is_maker {
-            self.inner.fees.maker
-        } else {
-            self.inner.fees.taker
-        };
-        let commission;
-        match kind.side {
-            Side::Buy => {
-                commission = qty * fee;
-                move_locked(&mut balances, quote, quote_amount, Decimal::ZERO);
-                add_free(&mut balances, base, qty - commission);
-            }
-            Side::Sell => {
-                commission = quote_amount * fee;
-                move_locked(&mut balances, base, qty, Decimal::ZERO);
-                add_free(&mut balances, quote, quote_amount - commission);
-            }
-        }
-        let ids = self.read(|s| s.paper_ids(Market::Spot)).await?;
-        let mut report = base_report(&row, order_id, now);
-        report.execution_type = ExecutionType::Trade;
-        report.order_status = OrderStatus::Filled;
-        report.last_qty = qty;
-        report.last_price = price;
-        report.last_quote_qty = Some(quote_amount);
-        report.cumulative_qty = row.executed_qty + qty;
-        report.cumulative_quote_qty = row.cummulative_quote_qty + quote_amount;
-        report.commission = commission;
-        report.commission_asset = Some(commission_asset(kind.side, &info).to_string());
-        report.transaction_time = at.max(row.update_time.unwrap_or(0));
-        report.trade_id = ids.trade_id + 1;
-        report.execution_id = Some(ids.execution_id + 1);
-        report.is_maker = is_maker;
-        self.commit(vec![report], &balances, &[base, quote], now)
+        let ids: Vec<ClientOrderId> = due.iter().map(|(o, _)| o.client_order_id.clone()).collect();
+        let (current, mut balances, ids) = self
+            .read(move |s| {
+                let rows = ids
+                    .iter()
+                    .map(|id| s.order_by_client_id(id))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let balances: Book = s
+                    .balances(Market::Spot)?
+                    .into_iter()
+                    .map(|b| (b.asset, (b.free, b.locked)))
+                    .collect();
+                Ok((rows, balances, s.paper_ids(Market::Spot)?))
+            })
             .await?;
-        tracing::info!(symbol = %row.symbol, client_order_id = %row.client_order_id, %price, %qty, "paper order filled");
-        Ok(true)
+        let (mut trade_id, mut execution_id) = (ids.trade_id, ids.execution_id);
+        let mut reports = Vec::new();
+        let mut touched: Vec<String> = Vec::new();
+        for ((_, at), row) in due.iter().zip(current) {
+            let Some(row) = row else {
+                continue;
+            };
+            let (Some(kind), Some(order_id)) = (Resting::of(&row), row.order_id) else {
+                continue;
+            };
+            if !matches!(row.status, OrderStatus::New | OrderStatus::PartiallyFilled) {
+                continue;
+            }
+            let info = match self.info(&row.symbol).await {
+                Ok(info) => info,
+                Err(e) => {
+                    tracing::warn!(symbol = %row.symbol, error = %e, "paper: symbol rules not read; the order waits for the next look");
+                    continue;
+                }
+            };
+            let qty = kind.qty - row.executed_qty;
+            let price = kind.fill_price;
+            let (base, quote) = (info.base_asset.as_str(), info.quote_asset.as_str());
+            let quote_amount = qty * price;
+            // A limit price rested on the book (maker); a triggered market stop takes.
+            let is_maker = kind.order_type.needs_price();
+            let fee = if is_maker {
+                self.inner.fees.maker
+            } else {
+                self.inner.fees.taker
+            };
+            let commission;
+            match kind.side {
+                Side::Buy => {
+                    commission = qty * fee;
+                    move_locked(&mut balances, quote, quote_amount, Decimal::ZERO);
+                    add_free(&mut balances, base, qty - commission);
+                }
+                Side::Sell => {
+                    commission = quote_amount * fee;
+                    move_locked(&mut balances, base, qty, Decimal::ZERO);
+                    add_free(&mut balances, quote, quote_amount - commission);
+                }
+            }
+            for asset in [base, quote] {
+                if !touched.iter().any(|t| t == asset) {
+                    touched.push(asset.to_string());
+                }
+            }
+            trade_id += 1;
+            execution_id += 1;
+            let mut report = base_report(&row, order_id, now);
+            report.execution_type = ExecutionType::Trade;
+            report.order_status = OrderStatus::Filled;
+            report.last_qty = qty;
+            report.last_price = price;
+            report.last_quote_qty = Some(quote_amount);
+            report.cumulative_qty = row.executed_qty + qty;
+            report.cumulative_quote_qty = row.cummulative_quote_qty + quote_amount;
+            report.commission = commission;
+            report.commission_asset = Some(commission_asset(kind.side, &info).to_string());
+            report.transaction_time = (*at).max(row.update_time.unwrap_or(0));
+            report.trade_id = trade_id;
+            report.execution_id = Some(execution_id);
+            report.is_maker = is_maker;
+            reports.push(report);
+        }
+        let filled = reports.len();
+        if filled == 0 {
+            return Ok(0);
+        }
+        let logged: Vec<(Symbol, String, Decimal, Decimal)> = reports
+            .iter()
+            .map(|r| {
+                (
+                    r.symbol.clone(),
+                    r.client_order_id.clone(),
+                    r.last_price,
+                    r.last_qty,
+                )
+            })
+            .collect();
+        let touched: Vec<&str> = touched.iter().map(String::as_str).collect();
+        self.commit(reports, &balances, &touched, now).await?;
+        for (symbol, client_order_id, price, qty) in logged {
+            tracing::info!(%symbol, %client_order_id, %price, %qty, "paper order filled");
+        }
+        Ok(filled)
     }
 
     async fn place(
