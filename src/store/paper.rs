@@ -231,3 +231,32 @@ impl Store {
         Ok(out)
     }
 }
+
+impl Store {
+    /// Writes a futures paper venue's simulated events (through the same code as the
+    /// user-data stream's, [`Store::apply_user_data`]) and records `leverage` on the
+    /// position rows of `symbol` (`ACCOUNT_UPDATE` carries no leverage), in ONE
+    /// transaction.
+    ///
+    /// # Errors
+    /// As [`Store::apply_user_data`]; nothing is written then.
+    pub fn apply_paper_futures(
+        &self,
+        market: Market,
+        events: &[crate::domain::UserDataEvent],
+        leverage: Option<(&Symbol, u32)>,
+        received_at_ms: i64,
+    ) -> Result<super::ApplyReport, StoreError> {
+        self.apply_user_data_then(market, events, received_at_ms, |tx| match leverage {
+            Some((symbol, leverage)) => super::positions::set_position_settings_tx(
+                tx,
+                market,
+                symbol,
+                Some(leverage),
+                None,
+                received_at_ms,
+            ),
+            None => Ok(()),
+        })
+    }
+}
