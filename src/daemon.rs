@@ -429,11 +429,10 @@ pub async fn run_with(
         components.start(crate::orders::OrderRetention::new(store.clone(), keep));
     }
     if let Some(venue) = paper {
-        let watch = paper_futures
-            .into_iter()
-            .fold(crate::venue::PaperWatch::new(venue, heartbeat_status), |w, v| {
-                w.with(v)
-            });
+        let watch = paper_futures.into_iter().fold(
+            crate::venue::PaperWatch::new(venue, heartbeat_status),
+            |w, v| w.with(v),
+        );
         components.start(watch);
     }
     match user_stream {

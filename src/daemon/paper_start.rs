@@ -86,11 +86,12 @@ pub(super) async fn paper_futures_venue(
         clock.clone(),
         crate::venue::futures_paper_fees(market),
     );
-    if venue
-        .seed_balances(&balances)
-        .await
-        .with_context(|| format!("cannot write the {} paper starting balances", market.as_str()))?
-    {
+    if venue.seed_balances(&balances).await.with_context(|| {
+        format!(
+            "cannot write the {} paper starting balances",
+            market.as_str()
+        )
+    })? {
         tracing::info!(target: "tradebeat::daemon", market = market.as_str(), balances = ?balances, "paper futures account opened with its starting balances");
     }
     Ok(venue)

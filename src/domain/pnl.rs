@@ -150,7 +150,13 @@ pub fn pnl_of_coin_margined(
     last_price: Option<Decimal>,
 ) -> Pnl {
     const COIN_DP: u32 = 8;
-    let inverse = |p: Decimal| if p.is_zero() { Decimal::ZERO } else { Decimal::ONE / p };
+    let inverse = |p: Decimal| {
+        if p.is_zero() {
+            Decimal::ZERO
+        } else {
+            Decimal::ONE / p
+        }
+    };
     let mut position = Decimal::ZERO;
     let mut entry = Decimal::ZERO;
     let mut realized = Decimal::ZERO;
@@ -177,7 +183,11 @@ pub fn pnl_of_coin_margined(
         } else {
             let closed = delta.abs().min(position.abs());
             let long = closed * contract_size * (inverse(entry) - inverse(fill.price));
-            let gain = if position.is_sign_positive() { long } else { -long };
+            let gain = if position.is_sign_positive() {
+                long
+            } else {
+                -long
+            };
             realized += gain.round_dp(COIN_DP);
             let rest = delta.abs() - closed;
             position += delta;
@@ -273,7 +283,11 @@ mod tests {
             fill(Side::Sell, "3", "62500", "0.0000024", "BTC"),
         ];
         let p = pnl_of_coin_margined(&fills, d("100"), "BTC", Some(d("50000")));
-        assert_eq!(p.position, d("1"), "contracts; the coin fee does not shrink it");
+        assert_eq!(
+            p.position,
+            d("1"),
+            "contracts; the coin fee does not shrink it"
+        );
         assert_eq!(p.avg_entry, d("55555.55555556"));
         assert_eq!(p.realized_pnl, d("0.0006"));
         assert_eq!(p.fees, d("0.000006"));

@@ -435,8 +435,15 @@ impl PaperVenue {
                 }
             }
             _ => {
-                let kind = Resting::new(Market::Spot, request.order_type, side, qty, limit, request.stop_price)
-                    .ok_or_else(|| {
+                let kind = Resting::new(
+                    Market::Spot,
+                    request.order_type,
+                    side,
+                    qty,
+                    limit,
+                    request.stop_price,
+                )
+                .ok_or_else(|| {
                     ExchangeError::InvalidRequest("stop order without a stop price".into())
                 })?;
                 if kind.triggered(book_price, book_price) {
@@ -721,7 +728,8 @@ impl Resting {
     /// Whether prices between `low` and `high` fill the order.
     pub(super) fn reached(&self, low: Decimal, high: Decimal) -> bool {
         let limit_ok = match (
-            self.limit.filter(|_| self.order_type.needs_price_on(self.market)),
+            self.limit
+                .filter(|_| self.order_type.needs_price_on(self.market)),
             self.side,
         ) {
             (None, _) => true,
@@ -1102,7 +1110,9 @@ impl<T: Send + Sync + 'static> PaperWatch<T> {
                     match checked {
                         Ok(0) => {}
                         Ok(n) => tracing::debug!(market, filled = n, "resting paper orders filled"),
-                        Err(e) => tracing::warn!(market, error = %e, "resting paper orders not checked"),
+                        Err(e) => {
+                            tracing::warn!(market, error = %e, "resting paper orders not checked")
+                        }
                     }
                 }
             }

@@ -178,7 +178,8 @@ impl Contract {
         match self.size {
             None => (held * entry + added * price) / total,
             Some(_) => {
-                let weight = |q: Decimal, p: Decimal| if p.is_zero() { Decimal::ZERO } else { q / p };
+                let weight =
+                    |q: Decimal, p: Decimal| if p.is_zero() { Decimal::ZERO } else { q / p };
                 let sum = weight(held, entry) + weight(added, price);
                 if sum.is_zero() { price } else { total / sum }
             }
@@ -1302,10 +1303,7 @@ impl Venue for PaperFuturesVenue {
                     ))
                 })
                 .await?;
-            if positions
-                .iter()
-                .any(|p| p.margin_type == Some(margin_type))
-            {
+            if positions.iter().any(|p| p.margin_type == Some(margin_type)) {
                 return Ok(());
             }
             if positions.iter().any(|p| !p.quantity.is_zero()) {
@@ -1357,17 +1355,29 @@ mod tests {
     fn usdm_long_open_add_close_and_flip_by_average_cost() {
         let c = USDM;
         let a = apply_fill(&c, Held::default(), Side::Buy, d("2"), d("100"));
-        assert_eq!((a.after.qty, a.after.entry, a.realized), (d("2"), d("100"), d("0")));
+        assert_eq!(
+            (a.after.qty, a.after.entry, a.realized),
+            (d("2"), d("100"), d("0"))
+        );
         let a = apply_fill(&c, a.after, Side::Buy, d("2"), d("200"));
         assert_eq!((a.after.qty, a.after.entry), (d("4"), d("150")));
         let a = apply_fill(&c, a.after, Side::Sell, d("1"), d("170"));
-        assert_eq!((a.after.qty, a.after.entry, a.realized), (d("3"), d("150"), d("20")));
+        assert_eq!(
+            (a.after.qty, a.after.entry, a.realized),
+            (d("3"), d("150"), d("20"))
+        );
         // Sells 5: closes 3 at 140 (−30), opens a short of 2 at 140.
         let a = apply_fill(&c, a.after, Side::Sell, d("5"), d("140"));
-        assert_eq!((a.after.qty, a.after.entry, a.realized), (d("-2"), d("140"), d("-30")));
+        assert_eq!(
+            (a.after.qty, a.after.entry, a.realized),
+            (d("-2"), d("140"), d("-30"))
+        );
         // The short gains when the price falls.
         let a = apply_fill(&c, a.after, Side::Buy, d("2"), d("130"));
-        assert_eq!((a.after.qty, a.after.entry, a.realized), (d("0"), d("0"), d("20")));
+        assert_eq!(
+            (a.after.qty, a.after.entry, a.realized),
+            (d("0"), d("0"), d("20"))
+        );
     }
 
     #[test]

@@ -83,7 +83,10 @@ pub(super) fn check_market_fields(req: &OrderRequest) -> Result<(), ErrorObject>
 
 /// Paper mode: a futures order of a type the paper venue does not simulate
 /// (`TRAILING_STOP_MARKET`) is refused, `-32602` naming `type`.
-pub(super) fn check_paper_order(ctx: &ControlContext, req: &OrderRequest) -> Result<(), ErrorObject> {
+pub(super) fn check_paper_order(
+    ctx: &ControlContext,
+    req: &OrderRequest,
+) -> Result<(), ErrorObject> {
     if ctx.config.paper.enabled && req.order_type == crate::domain::OrderType::TrailingStopMarket {
         return Err(ErrorObject::invalid_param(
             "type",
