@@ -1,6 +1,7 @@
 //! Futures paper trading (USD-M and COIN-M) against the simulator's futures markets: a long
 //! opened and closed at the book with realized PnL and fees exact and balances conserved,
-//! COIN-M PnL in coins, a resting LIMIT filled by a later candle and not before, -2019
+//! COIN-M PnL in coins, a resting LIMIT filled by a later candle (not before, and after a
+//! restart), -2019
 //! changing nothing, `pnl.list` / `position.list` / `leverage.set` through a paper daemon,
 //! and no signed request ever sent.
 
@@ -384,7 +385,8 @@ async fn insufficient_margin_answers_minus_2019_and_changes_nothing() {
 }
 
 #[tokio::test]
-async fn a_resting_limit_fills_at_its_price_when_a_later_candle_reaches_it_and_not_before() {
+async fn a_resting_limit_survives_a_restart_and_fills_at_its_price_when_a_later_candle_reaches_it()
+{
     let sim = sim().await;
     let dir = tempdir();
     let db = dir.path().join("paper.db");
@@ -417,6 +419,9 @@ async fn a_resting_limit_fills_at_its_price_when_a_later_candle_reaches_it_and_n
     // Not before: no candle after the placement has closed, and the book does not cross.
     assert_eq!(venue.check_resting().await.unwrap(), 0);
     assert!(trades(&db, Market::UsdM).is_empty());
+    // A restart: the order is in the database only.
+    drop((venue, orders, store));
+    let (store, venue, _orders) = paper(&sim, Market::UsdM, &db, &[("USDT", "10000")]).await;
     // Two hours later on the exchange's clock: the candles that reached it have closed.
     sim.usdm().set_clock_skew_ms(121 * MINUTE);
     assert_eq!(venue.check_resting().await.unwrap(), 1, "filled");
