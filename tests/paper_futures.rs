@@ -596,3 +596,98 @@ async fn a_paper_daemon_trades_futures_over_the_socket_and_lists_their_pnl() {
     );
     assert_nothing_signed(&sim);
 }
+
+#[tokio::test]
+async fn hedge_sides_are_positions_of_their_own_and_refusals_are_binances() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let db = dir.path().join("paper.db");
+    let (store, _venue, orders) = paper(&sim, Market::UsdM, &db, &[("USDT", "10000")]).await;
+    sim.usdm().set_last_price("BTCUSDT", Some("50000"));
+    let code = |e: OrderError| match e {
+        OrderError::Rejected { code, .. } => code,
+        other => panic!("expected a rejection, got {other:?}"),
+    };
+    let on = |side: Side, ps: PositionSide, qty: &str| {
+        let mut r = request(Market::UsdM, "BTCUSDT", side, OrderType::Market, qty);
+        r.position_side = Some(ps);
+        r
+    };
+    // Nothing to reduce: -2022, one-way reduce-only and hedge SELL on LONG alike.
+    let mut reduce = request(
+        Market::UsdM,
+        "BTCUSDT",
+        Side::Sell,
+        OrderType::Market,
+        "0.010",
+    );
+    reduce.reduce_only = Some(true);
+    assert_eq!(code(orders.place(reduce).await.unwrap_err()), -2022);
+    assert_eq!(
+        code(
+            orders
+                .place(on(Side::Sell, PositionSide::Long, "0.010"))
+                .await
+                .unwrap_err()
+        ),
+        -2022
+    );
+    // A post-only order that would take: -5022; a stop that would trigger at once: -2021.
+    let mut gtx = request(
+        Market::UsdM,
+        "BTCUSDT",
+        Side::Buy,
+        OrderType::Limit,
+        "0.010",
+    );
+    gtx.price = Some(d("50100"));
+    gtx.time_in_force = Some(TimeInForce::Gtx);
+    assert_eq!(code(orders.place(gtx).await.unwrap_err()), -5022);
+    let mut stop = request(
+        Market::UsdM,
+        "BTCUSDT",
+        Side::Buy,
+        OrderType::StopMarket,
+        "0.010",
+    );
+    stop.stop_price = Some(d("49900"));
+    assert_eq!(code(orders.place(stop).await.unwrap_err()), -2021);
+    assert!(trades(&db, Market::UsdM).is_empty(), "nothing filled");
+
+    // LONG and SHORT are two positions; closing the LONG realizes its PnL only.
+    orders
+        .place(on(Side::Buy, PositionSide::Long, "0.010"))
+        .await
+        .expect("long opened");
+    orders
+        .place(on(Side::Sell, PositionSide::Short, "0.020"))
+        .await
+        .expect("short opened");
+    sim.usdm().set_last_price("BTCUSDT", Some("51000"));
+    orders
+        .place(on(Side::Sell, PositionSide::Long, "0.010"))
+        .await
+        .expect("long closed");
+    let sides: std::collections::HashMap<PositionSide, Decimal> = store
+        .positions(Some(Market::UsdM), Some(&sym("BTCUSDT")), false)
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.position_side, p.quantity))
+        .collect();
+    assert_eq!(sides.get(&PositionSide::Long), Some(&Decimal::ZERO));
+    assert_eq!(sides.get(&PositionSide::Short), Some(&d("-0.020")));
+    let t = trades(&db, Market::UsdM);
+    assert_eq!(t.len(), 3);
+    assert_eq!(
+        t.iter().map(|e| e.5.as_str()).collect::<Vec<_>>(),
+        ["LONG", "SHORT", "LONG"]
+    );
+    assert_eq!(d(&t[2].4), d("10"), "0.01 × (51000 − 50000)");
+    let fees: Decimal = t.iter().map(|e| d(&e.2)).sum();
+    assert_eq!(fees, d("0.25") + d("0.5") + d("0.255"));
+    assert_eq!(
+        wallet(&store, Market::UsdM, "USDT"),
+        d("10000") + d("10") - fees
+    );
+    assert_nothing_signed(&sim);
+}
