@@ -225,9 +225,26 @@ pub async fn run_with(
         )
         .context("cannot use the api credentials")?,
     };
-    // One orders component per futures market, with credentials and in live mode only
-    // (paper futures are not supported yet: the control methods say so).
+    // Paper mode: one paper venue per futures market, over its public endpoints.
+    let mut paper_futures = Vec::new();
+    if paper.is_some() {
+        for client in &futures_trading {
+            paper_futures
+                .push(paper_start::paper_futures_venue(&config, client, &store, &clock).await?);
+        }
+    }
+    // One orders component per futures market: live with credentials, or paper.
     let futures_orders: Vec<Orders> = match (&paper, credentials.as_ref()) {
+        (Some(_), _) => paper_futures
+            .iter()
+            .map(|venue| {
+                Orders::with_venue(
+                    Some(Arc::new(venue.clone()) as Arc<dyn crate::venue::Venue>),
+                    store.clone(),
+                    clock.clone(),
+                )
+            })
+            .collect(),
         (None, Some(credentials)) => futures_trading
             .iter()
             .map(|client| {
@@ -417,7 +434,11 @@ pub async fn run_with(
         components.start(crate::orders::OrderRetention::new(store.clone(), keep));
     }
     if let Some(venue) = paper {
-        components.start(crate::venue::PaperWatch::new(venue, heartbeat_status));
+        let watch = paper_futures.into_iter().fold(
+            crate::venue::PaperWatch::new(venue, heartbeat_status),
+            |w, v| w.with(v),
+        );
+        components.start(watch);
     }
     match user_stream {
         Some(stream) => components.start(stream),

@@ -18,7 +18,8 @@ pub struct PaperConfig {
     /// Simulate orders instead of sending them. Default `false`.
     pub enabled: bool,
     /// What a new paper account holds: asset → amount (spot), or per market
-    /// (`{ spot = { USDT = "10000" } }`). Absent: 10000 USDT on spot.
+    /// (`{ spot = { USDT = "10000" } }`). Absent: 10000 USDT on spot. A futures market
+    /// without a table of its own gets its default: 10000 USDT on `usdm`, 1 BTC on `coinm`.
     pub starting_balances: Option<BTreeMap<String, PaperBalance>>,
     /// Fee of a fill that rested first, a fraction. Default `"0.001"` (Binance spot's base
     /// tier).
@@ -76,7 +77,8 @@ impl PaperConfig {
     }
 
     /// The starting balances of `market` (asset → amount): the flat entries count for
-    /// spot, a market's table for that market.
+    /// spot, a market's table for that market; a futures market without a table gets
+    /// [`PaperConfig::futures_default_balances`].
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] naming the key of an amount that is not a decimal ≥ 0, or
@@ -90,6 +92,7 @@ impl PaperConfig {
             if market == Market::Spot {
                 out.insert("USDT".to_string(), Decimal::from(10_000));
             }
+            out.extend(Self::futures_default_balances(market));
             return Ok(out);
         };
         let mut out = BTreeMap::new();
@@ -150,7 +153,20 @@ impl PaperConfig {
                 }
             }
         }
+        if market != Market::Spot && !map.contains_key(market.as_str()) {
+            out.extend(Self::futures_default_balances(market));
+        }
         Ok(out)
+    }
+
+    /// The starting balances of a futures market whose table `starting_balances` does not
+    /// give: 10000 USDT on `usdm`, 1 BTC on `coinm` (nothing for spot).
+    pub fn futures_default_balances(market: Market) -> BTreeMap<String, Decimal> {
+        match market {
+            Market::Spot => BTreeMap::new(),
+            Market::UsdM => BTreeMap::from([("USDT".to_string(), Decimal::from(10_000))]),
+            Market::CoinM => BTreeMap::from([("BTC".to_string(), Decimal::ONE)]),
+        }
     }
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
@@ -206,6 +222,16 @@ mod tests {
         assert_eq!(
             c.paper.starting_balances(Market::UsdM).unwrap()["USDT"],
             d("2")
+        );
+        // A futures market without a table of its own gets its default.
+        assert_eq!(
+            c.paper.starting_balances(Market::CoinM).unwrap(),
+            BTreeMap::from([("BTC".to_string(), d("1"))])
+        );
+        let c = load("").unwrap();
+        assert_eq!(
+            c.paper.starting_balances(Market::UsdM).unwrap(),
+            BTreeMap::from([("USDT".to_string(), d("10000"))])
         );
     }
 

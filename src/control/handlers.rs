@@ -782,6 +782,7 @@ async fn kline_list(
 /// `order.place`: the orders component does the work (rules, pending row, one request).
 async fn order_place(ctx: Arc<ControlContext>, p: OrderRequest) -> Result<OrderView, ErrorObject> {
     futures_trading::check_market_fields(&p)?;
+    futures_trading::check_paper_order(&ctx, &p)?;
     futures_trading::orders_for(&ctx, Some(p.market))?
         .place(p)
         .await

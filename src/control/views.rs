@@ -136,7 +136,13 @@ pub(super) fn pnl_view(entry: crate::store::SymbolFills) -> crate::control::prot
     let (base, quote) = assets
         .clone()
         .unwrap_or_else(|| (String::new(), String::new()));
-    let pnl = crate::domain::pnl::pnl_of(&entry.fills, &base, &quote, entry.last_price);
+    // COIN-M (contracts, money in the base coin) when its contract size is known.
+    let pnl = match entry.contract_size {
+        Some(size) if entry.market == crate::domain::Market::CoinM => {
+            crate::domain::pnl::pnl_of_coin_margined(&entry.fills, size, &base, entry.last_price)
+        }
+        _ => crate::domain::pnl::pnl_of(&entry.fills, &base, &quote, entry.last_price),
+    };
     crate::control::protocol::PnlView {
         market: entry.market,
         symbol: entry.symbol,

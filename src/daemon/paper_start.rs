@@ -65,3 +65,34 @@ pub(super) async fn paper_venue(
     }
     Ok(venue)
 }
+
+/// The paper venue of one futures market over `client`'s public endpoints (fees:
+/// Binance's base tier, `venue::futures_paper_fees`), its account given the configured
+/// starting balances of that market when it has none yet.
+///
+/// # Errors
+/// A balance that is not a decimal (checked with the config already); the database.
+pub(super) async fn paper_futures_venue(
+    config: &Config,
+    client: &crate::exchange::FuturesClient,
+    store: &Store,
+    clock: &Clock,
+) -> anyhow::Result<crate::venue::PaperFuturesVenue> {
+    let market = client.market();
+    let balances = config.paper.starting_balances(market)?;
+    let venue = crate::venue::PaperFuturesVenue::new(
+        client.clone(),
+        store.clone(),
+        clock.clone(),
+        crate::venue::futures_paper_fees(market),
+    );
+    if venue.seed_balances(&balances).await.with_context(|| {
+        format!(
+            "cannot write the {} paper starting balances",
+            market.as_str()
+        )
+    })? {
+        tracing::info!(target: "tradebeat::daemon", market = market.as_str(), balances = ?balances, "paper futures account opened with its starting balances");
+    }
+    Ok(venue)
+}

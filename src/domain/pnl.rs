@@ -132,6 +132,95 @@ pub fn pnl_of(fills: &[PnlFill], base: &str, quote: &str, last_price: Option<Dec
     }
 }
 
+/// The PnL of the fills of one COIN-M symbol, oldest first: `qty` in contracts of
+/// `contract_size` USD (quote asset), money in the margin `coin` (the base asset), at the
+/// last price `last_price`.
+///
+/// Average cost as [`pnl_of`], in coins: the entry is the harmonic mean of the fill prices
+/// weighted by contracts (total contracts over the sum of `qty / price`, as Binance
+/// averages COIN-M entries); closing `closed` contracts of a long realizes
+/// `closed × size × (1/entry − 1/price)` coins (a short the opposite), rounded to 8
+/// decimals; a commission in `coin` counts in `fees` as is (it does not change the
+/// position), in any other asset in `other_fees`. `unrealized_pnl` is
+/// `position × size × (1/entry − 1/last)`, to 8 decimals.
+pub fn pnl_of_coin_margined(
+    fills: &[PnlFill],
+    contract_size: Decimal,
+    coin: &str,
+    last_price: Option<Decimal>,
+) -> Pnl {
+    const COIN_DP: u32 = 8;
+    let inverse = |p: Decimal| {
+        if p.is_zero() {
+            Decimal::ZERO
+        } else {
+            Decimal::ONE / p
+        }
+    };
+    let mut position = Decimal::ZERO;
+    let mut entry = Decimal::ZERO;
+    let mut realized = Decimal::ZERO;
+    let mut fees = Decimal::ZERO;
+    let mut other: BTreeMap<String, Decimal> = BTreeMap::new();
+    for fill in fills {
+        let delta = match fill.side {
+            Side::Buy => fill.qty,
+            Side::Sell => -fill.qty,
+        };
+        match fill.commission_asset.as_deref() {
+            _ if fill.commission.is_zero() => {}
+            Some(asset) if asset == coin => fees += fill.commission,
+            Some(asset) => *other.entry(asset.to_string()).or_default() += fill.commission,
+            None => {}
+        }
+        if position.is_zero() || position.is_sign_positive() == delta.is_sign_positive() {
+            let total = position.abs() + delta.abs();
+            let weights = position.abs() * inverse(entry) + delta.abs() * inverse(fill.price);
+            if !weights.is_zero() {
+                entry = total / weights;
+            }
+            position += delta;
+        } else {
+            let closed = delta.abs().min(position.abs());
+            let long = closed * contract_size * (inverse(entry) - inverse(fill.price));
+            let gain = if position.is_sign_positive() {
+                long
+            } else {
+                -long
+            };
+            realized += gain.round_dp(COIN_DP);
+            let rest = delta.abs() - closed;
+            position += delta;
+            if position.is_zero() {
+                entry = Decimal::ZERO;
+            } else if !rest.is_zero() {
+                entry = fill.price;
+            }
+        }
+    }
+    let unrealized = last_price.filter(|p| !p.is_zero()).map(|last| {
+        (position * contract_size * (inverse(entry) - inverse(last))).round_dp(COIN_DP)
+    });
+    let unrealized = if position.is_zero() {
+        unrealized.map(|_| Decimal::ZERO)
+    } else {
+        unrealized
+    };
+    Pnl {
+        position: position.normalize(),
+        avg_entry: entry.round_dp(COIN_DP).normalize(),
+        realized_pnl: realized.normalize(),
+        fees: fees.normalize(),
+        other_fees: other
+            .into_iter()
+            .map(|(a, d)| (a, d.normalize().to_string()))
+            .collect(),
+        unrealized_pnl: unrealized.map(|u| u.normalize()),
+        net_pnl: (realized + unrealized.unwrap_or_default() - fees).normalize(),
+        trades: fills.len(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +270,30 @@ mod tests {
         assert_eq!(p.unrealized_pnl, Some(d("8")));
         assert_eq!(p.net_pnl, d("78.0705"));
         assert_eq!(p.trades, 5);
+    }
+
+    #[test]
+    fn coin_margined_pnl_is_in_coins_with_a_harmonic_entry() {
+        // 2 contracts of 100 USD bought at 50000, 2 more at 62500: entry
+        // 4 / (2/50000 + 2/62500) = 55555.55…; sell 3 at 62500:
+        // 3 × 100 × (1/55555.55… − 1/62500) = 0.0006 BTC.
+        let fills = [
+            fill(Side::Buy, "2", "50000", "0.000002", "BTC"),
+            fill(Side::Buy, "2", "62500", "0.0000016", "BTC"),
+            fill(Side::Sell, "3", "62500", "0.0000024", "BTC"),
+        ];
+        let p = pnl_of_coin_margined(&fills, d("100"), "BTC", Some(d("50000")));
+        assert_eq!(
+            p.position,
+            d("1"),
+            "contracts; the coin fee does not shrink it"
+        );
+        assert_eq!(p.avg_entry, d("55555.55555556"));
+        assert_eq!(p.realized_pnl, d("0.0006"));
+        assert_eq!(p.fees, d("0.000006"));
+        // 1 × 100 × (1/55555.55… − 1/50000) = 0.0018 − 0.002 = −0.0002.
+        assert_eq!(p.unrealized_pnl, Some(d("-0.0002")));
+        assert_eq!(p.net_pnl, d("0.000394"));
     }
 
     #[test]

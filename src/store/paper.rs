@@ -35,6 +35,9 @@ pub struct SymbolFills {
     pub fills: Vec<PnlFill>,
     /// The newest stored 24 h ticker's last price, else the newest stored candle's close.
     pub last_price: Option<Decimal>,
+    /// COIN-M: the contract size (USD per contract) from `contract_specs`, when the
+    /// symbol is registered; `None` otherwise.
+    pub contract_size: Option<Decimal>,
 }
 
 impl Store {
@@ -191,6 +194,7 @@ impl Store {
                     assets: None,
                     fills: vec![fill],
                     last_price: None,
+                    contract_size: None,
                 }),
             }
         }
@@ -206,6 +210,22 @@ impl Store {
                 continue;
             };
             entry.assets = Some((base, quote));
+            let size: Option<String> = conn
+                .query_row(
+                    "SELECT contract_size FROM contract_specs WHERE symbol_id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            entry.contract_size = size
+                .map(|s| {
+                    Decimal::from_str(&s).map_err(|e| {
+                        StoreError::Corrupt(format!("contract_specs.contract_size: {e}"))
+                    })
+                })
+                .transpose()?
+                .filter(|s| *s > Decimal::ZERO);
             let ticker: Option<f64> = conn
                 .query_row(
                     "SELECT last_price FROM tickers WHERE symbol_id = ?1 ORDER BY time DESC LIMIT 1",
@@ -229,5 +249,34 @@ impl Store {
                 .and_then(|p| Decimal::from_str(&p.to_string()).ok());
         }
         Ok(out)
+    }
+}
+
+impl Store {
+    /// Writes a futures paper venue's simulated events (through the same code as the
+    /// user-data stream's, [`Store::apply_user_data`]) and records `leverage` on the
+    /// position rows of `symbol` (`ACCOUNT_UPDATE` carries no leverage), in ONE
+    /// transaction.
+    ///
+    /// # Errors
+    /// As [`Store::apply_user_data`]; nothing is written then.
+    pub fn apply_paper_futures(
+        &self,
+        market: Market,
+        events: &[crate::domain::UserDataEvent],
+        leverage: Option<(&Symbol, u32)>,
+        received_at_ms: i64,
+    ) -> Result<super::ApplyReport, StoreError> {
+        self.apply_user_data_then(market, events, received_at_ms, |tx| match leverage {
+            Some((symbol, leverage)) => super::positions::set_position_settings_tx(
+                tx,
+                market,
+                symbol,
+                Some(leverage),
+                None,
+                received_at_ms,
+            ),
+            None => Ok(()),
+        })
     }
 }

@@ -125,6 +125,18 @@ impl Store {
         events: &[UserDataEvent],
         received_at_ms: i64,
     ) -> Result<ApplyReport, StoreError> {
+        self.apply_user_data_then(market, events, received_at_ms, |_| Ok(()))
+    }
+
+    /// [`Store::apply_user_data`], then `then` inside the same transaction (before the
+    /// snapshot of what changed is taken), so both commit or neither does.
+    pub(crate) fn apply_user_data_then(
+        &self,
+        market: Market,
+        events: &[UserDataEvent],
+        received_at_ms: i64,
+        then: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), StoreError>,
+    ) -> Result<ApplyReport, StoreError> {
         let publish = self.events.has_subscribers();
         let (report, changes) = self.write(|tx| {
             let snapshot = match publish {
@@ -145,6 +157,7 @@ impl Store {
                     }
                 })?;
             }
+            then(tx)?;
             let changes = match snapshot {
                 Some(snapshot) => snapshot.changes(tx, market, events)?,
                 None => Vec::new(),

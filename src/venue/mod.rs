@@ -10,9 +10,10 @@
 //! orders, lists fills, reads the account, the symbol rules and the last price, and says
 //! when a request can no longer be executed.
 //!
-//! Today the only venue is [`SpotVenue`] (Binance spot, `/api/v3`, through a signed
-//! [`crate::exchange::SpotClient`]); a paper venue and the futures venues implement the same
-//! trait and leave the idempotency logic alone.
+//! The venues: [`SpotVenue`] (Binance spot, `/api/v3`, through a signed
+//! [`crate::exchange::SpotClient`]), [`FuturesVenue`] (USDⓈ-M or COIN-M), and the paper
+//! venues [`PaperVenue`] (spot) and [`PaperFuturesVenue`] (one per futures market); all
+//! implement the same trait and leave the idempotency logic alone.
 //!
 //! Errors are [`ExchangeError`]s, whose typed meaning ([`ExchangeError::rejection`],
 //! [`ExchangeError::is_no_such_order`]) the orders logic branches on: a venue that is not
@@ -21,10 +22,12 @@
 
 mod futures_venue;
 mod paper;
+mod paper_futures;
 mod spot;
 
 pub use futures_venue::FuturesVenue;
-pub use paper::{PaperVenue, PaperWatch};
+pub use paper::{PaperBook, PaperVenue, PaperWatch};
+pub use paper_futures::{DEFAULT_PAPER_LEVERAGE, PaperFuturesVenue, futures_paper_fees};
 pub use spot::SpotVenue;
 
 use std::sync::Arc;

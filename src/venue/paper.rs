@@ -37,8 +37,8 @@
 //! transaction. One lock serializes the venue's writes, so a balance is never checked
 //! against a stale copy.
 //!
-//! Futures: a `UsdmPaperVenue` would reuse the fill rules here over its own client and keep
-//! positions; only spot exists today.
+//! Futures: [`super::PaperFuturesVenue`] uses the same fill conditions (`Resting`) over
+//! a futures market's client and keeps positions; [`PaperWatch`] looks at both.
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
@@ -66,7 +66,7 @@ use crate::exchange::{ExchangeError, SpotClient};
 use crate::store::{OrderRow, Store, StoreError};
 
 /// The oldest candles a sweep looks at: one klines request's worth (1000 × 1m).
-const KLINES_BACK: i64 = 1000 * 60_000;
+pub(super) const KLINES_BACK: i64 = 1000 * 60_000;
 
 /// How many symbols' prices (klines and book ticker) one look reads at once.
 const PRICE_READS: usize = 8;
@@ -97,7 +97,7 @@ impl std::fmt::Debug for PaperVenue {
 }
 
 /// Why paper orders cannot be written.
-fn store_error(e: StoreError) -> ExchangeError {
+pub(super) fn store_error(e: StoreError) -> ExchangeError {
     ExchangeError::InvalidRequest(format!("paper venue: database: {e}"))
 }
 
@@ -510,8 +510,15 @@ impl PaperVenue {
                 }
             }
             _ => {
-                let kind = Resting::new(request.order_type, side, qty, limit, request.stop_price)
-                    .ok_or_else(|| {
+                let kind = Resting::new(
+                    Market::Spot,
+                    request.order_type,
+                    side,
+                    qty,
+                    limit,
+                    request.stop_price,
+                )
+                .ok_or_else(|| {
                     ExchangeError::InvalidRequest("stop order without a stop price".into())
                 })?;
                 if kind.triggered(book_price, book_price) {
@@ -701,20 +708,24 @@ impl PaperVenue {
     }
 }
 
-/// A resting order's fill condition.
+/// A resting order's fill condition (spot and futures paper venues alike).
 #[derive(Debug, Clone, Copy)]
-struct Resting {
-    order_type: OrderType,
-    side: Side,
-    qty: Decimal,
-    limit: Option<Decimal>,
-    stop: Option<Decimal>,
+pub(super) struct Resting {
+    pub(super) market: Market,
+    pub(super) order_type: OrderType,
+    pub(super) side: Side,
+    pub(super) qty: Decimal,
+    pub(super) limit: Option<Decimal>,
+    pub(super) stop: Option<Decimal>,
     /// Its limit price, or its stop price for the market-stop types.
-    fill_price: Decimal,
+    pub(super) fill_price: Decimal,
 }
 
 impl Resting {
-    fn new(
+    /// The fill condition of an order of `order_type` on `market`; `None` for MARKET
+    /// and for a type missing the price it needs.
+    pub(super) fn new(
+        market: Market,
         order_type: OrderType,
         side: Side,
         qty: Decimal,
@@ -724,12 +735,13 @@ impl Resting {
         if order_type == OrderType::Market || (order_type.needs_stop_price() && stop.is_none()) {
             return None;
         }
-        let fill_price = if order_type.needs_price() {
+        let fill_price = if order_type.needs_price_on(market) {
             limit?
         } else {
             stop?
         };
         Some(Resting {
+            market,
             order_type,
             side,
             qty,
@@ -739,34 +751,60 @@ impl Resting {
         })
     }
 
-    fn of(row: &OrderRow) -> Option<Resting> {
+    /// The fill condition of stored order `row` (its whole quantity; a futures
+    /// close-position order without one counts zero).
+    pub(super) fn of(row: &OrderRow) -> Option<Resting> {
         Resting::new(
+            row.market,
             row.order_type,
             row.side,
-            row.quantity?,
+            match row.quantity {
+                Some(q) => q,
+                None if row.futures.as_ref().is_some_and(|f| f.close_position) => Decimal::ZERO,
+                None => return None,
+            },
             row.price,
             row.stop_price,
         )
     }
 
     /// Whether prices between `low` and `high` trigger the stop (always for non-stops).
-    fn triggered(&self, low: Decimal, high: Decimal) -> bool {
+    pub(super) fn triggered(&self, low: Decimal, high: Decimal) -> bool {
         let Some(stop) = self.stop else {
             return true;
         };
         match (self.order_type, self.side) {
-            (OrderType::StopLoss | OrderType::StopLossLimit, Side::Buy)
-            | (OrderType::TakeProfit | OrderType::TakeProfitLimit, Side::Sell) => high >= stop,
-            (OrderType::StopLoss | OrderType::StopLossLimit, Side::Sell)
-            | (OrderType::TakeProfit | OrderType::TakeProfitLimit, Side::Buy) => low <= stop,
+            (
+                OrderType::StopLoss
+                | OrderType::StopLossLimit
+                | OrderType::Stop
+                | OrderType::StopMarket,
+                Side::Buy,
+            )
+            | (
+                OrderType::TakeProfit | OrderType::TakeProfitLimit | OrderType::TakeProfitMarket,
+                Side::Sell,
+            ) => high >= stop,
+            (
+                OrderType::StopLoss
+                | OrderType::StopLossLimit
+                | OrderType::Stop
+                | OrderType::StopMarket,
+                Side::Sell,
+            )
+            | (
+                OrderType::TakeProfit | OrderType::TakeProfitLimit | OrderType::TakeProfitMarket,
+                Side::Buy,
+            ) => low <= stop,
             _ => true,
         }
     }
 
     /// Whether prices between `low` and `high` fill the order.
-    fn reached(&self, low: Decimal, high: Decimal) -> bool {
+    pub(super) fn reached(&self, low: Decimal, high: Decimal) -> bool {
         let limit_ok = match (
-            self.limit.filter(|_| self.order_type.needs_price()),
+            self.limit
+                .filter(|_| self.order_type.needs_price_on(self.market)),
             self.side,
         ) {
             (None, _) => true,
@@ -778,13 +816,13 @@ impl Resting {
 }
 
 /// When a stored order started working (its placement time).
-fn working_time(row: &OrderRow) -> i64 {
+pub(super) fn working_time(row: &OrderRow) -> i64 {
     row.transact_time.unwrap_or(row.created_at)
 }
 
 /// A kline price (parsed from the exchange's decimal text into an `f64`) as the decimal it
 /// was: the shortest text that reads back as the same `f64`.
-fn dec_of(price: f64) -> Option<Decimal> {
+pub(super) fn dec_of(price: f64) -> Option<Decimal> {
     Decimal::from_str(&price.to_string()).ok()
 }
 
@@ -1059,17 +1097,51 @@ impl Venue for PaperVenue {
 /// How often [`PaperWatch`] looks at least, whatever the beats do.
 const WATCH_EVERY_MAX: Duration = Duration::from_secs(60);
 
+/// A paper venue with resting orders for [`PaperWatch`] to check.
+pub trait PaperBook: Send + Sync {
+    /// Looks once at the prices of the symbols with resting orders and fills those they
+    /// reached; returns the fills.
+    ///
+    /// # Errors
+    /// The exchange's or the database's.
+    fn check_resting(&self) -> BoxFuture<'_, VenueResult<usize>>;
+
+    /// The market the venue simulates (for the log).
+    fn paper_market(&self) -> Market;
+}
+
+impl PaperBook for PaperVenue {
+    fn check_resting(&self) -> BoxFuture<'_, VenueResult<usize>> {
+        PaperVenue::check_resting(self).boxed()
+    }
+
+    fn paper_market(&self) -> Market {
+        Market::Spot
+    }
+}
+
 /// The component that fills resting paper orders: after every beat (the heartbeat's
-/// status watch changes), and at least every minute, one [`PaperVenue::check_resting`].
+/// status watch changes), and at least every minute, one [`PaperBook::check_resting`]
+/// of each of its venues (spot, and the futures markets').
 pub struct PaperWatch<T> {
-    venue: PaperVenue,
+    venues: Vec<Arc<dyn PaperBook>>,
     beats: watch::Receiver<T>,
 }
 
 impl<T> PaperWatch<T> {
     /// Watches `venue`'s resting orders after each change of `beats`.
     pub fn new(venue: PaperVenue, beats: watch::Receiver<T>) -> Self {
-        PaperWatch { venue, beats }
+        PaperWatch {
+            venues: vec![Arc::new(venue)],
+            beats,
+        }
+    }
+
+    /// Watches `venue`'s resting orders too.
+    #[must_use]
+    pub fn with(mut self, venue: impl PaperBook + 'static) -> Self {
+        self.venues.push(Arc::new(venue));
+        self
     }
 }
 
@@ -1104,14 +1176,19 @@ impl<T: Send + Sync + 'static> PaperWatch<T> {
                     }
                     _ = tokio::time::sleep(WATCH_EVERY_MAX) => {}
                 }
-                let checked = tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    r = self.venue.check_resting() => r,
-                };
-                match checked {
-                    Ok(0) => {}
-                    Ok(n) => tracing::debug!(filled = n, "resting paper orders filled"),
-                    Err(e) => tracing::warn!(error = %e, "resting paper orders not checked"),
+                for venue in &self.venues {
+                    let checked = tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        r = venue.check_resting() => r,
+                    };
+                    let market = venue.paper_market().as_str();
+                    match checked {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(market, filled = n, "resting paper orders filled"),
+                        Err(e) => {
+                            tracing::warn!(market, error = %e, "resting paper orders not checked")
+                        }
+                    }
                 }
             }
         }

@@ -66,6 +66,7 @@ pub(crate) fn router(shared: Arc<FuturesShared>) -> Router {
         .route(&format!("{p}/exchangeInfo"), get(exchange_info))
         .route(&format!("{p}/klines"), get(klines))
         .route(&format!("{p}/ticker/24hr"), get(ticker_24hr))
+        .route(&format!("{p}/ticker/bookTicker"), get(book_ticker))
         .route(&format!("{p}/premiumIndex"), get(premium_index))
         .route(&format!("{p}/openInterest"), get(open_interest))
         .route(&format!("{p}/fundingRate"), get(funding_rate))
@@ -103,6 +104,8 @@ pub(crate) fn request_weight(market: FuturesMarket, path: &str, params: Option<&
         }
         "/ticker/24hr" if has("symbol") => 1,
         "/ticker/24hr" => 40,
+        "/ticker/bookTicker" if has("symbol") => 2,
+        "/ticker/bookTicker" => 5,
         "/premiumIndex" => match market {
             FuturesMarket::Usdm if has("symbol") => 1,
             _ => 10,
@@ -515,6 +518,80 @@ pub(crate) fn closed_klines(
         return Vec::new();
     }
     select_klines(c, interval, Some(start), Some(end), usize::MAX, now)
+}
+
+// ----- book ticker -----
+
+/// Quantity served on each side of the book: the engine's book has no depth limit.
+const BOOK_QTY: &str = "1000000";
+
+/// `GET /fapi/v1/ticker/bookTicker` entry.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UsdmBookTicker<'a> {
+    symbol: &'a str,
+    bid_price: String,
+    bid_qty: &'a str,
+    ask_price: String,
+    ask_qty: &'a str,
+    time: i64,
+    last_update_id: i64,
+}
+
+/// `GET /dapi/v1/ticker/bookTicker` entry (with `pair`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CoinmBookTicker<'a> {
+    last_update_id: i64,
+    symbol: &'a str,
+    pair: &'a str,
+    bid_price: String,
+    bid_qty: &'a str,
+    ask_price: String,
+    ask_qty: &'a str,
+    time: i64,
+}
+
+/// `GET …/ticker/bookTicker` (weight 2 with `symbol`, else 5): the order engine's book,
+/// one price (the contract price, `engine::last_price`) on both sides with a large
+/// quantity. USD-M an object for `symbol`, else an array; COIN-M always an array.
+async fn book_ticker(State(sim): Sim, Extension(ctx): Ctx) -> ApiResult {
+    let (list, one) = selection(&sim, &ctx.params)?;
+    let now = ctx.now;
+    let price = |c: &Contract| {
+        super::engine::fmt_dec(super::engine::last_price(&sim, c, now), c.price_decimals)
+    };
+    match sim.market {
+        FuturesMarket::Usdm => one_or_many(
+            list.iter()
+                .map(|c| UsdmBookTicker {
+                    symbol: &c.name,
+                    bid_price: price(c),
+                    bid_qty: BOOK_QTY,
+                    ask_price: price(c),
+                    ask_qty: BOOK_QTY,
+                    time: now,
+                    last_update_id: now,
+                })
+                .collect(),
+            one,
+        ),
+        FuturesMarket::Coinm => json_ok(
+            &list
+                .iter()
+                .map(|c| CoinmBookTicker {
+                    last_update_id: now,
+                    symbol: &c.name,
+                    pair: &c.pair,
+                    bid_price: price(c),
+                    bid_qty: BOOK_QTY,
+                    ask_price: price(c),
+                    ask_qty: BOOK_QTY,
+                    time: now,
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
 }
 
 // ----- ticker -----

@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
-
 use super::order_error;
 use crate::control::ControlContext;
 use crate::control::protocol::{
@@ -16,8 +14,8 @@ use crate::domain::{Market, OrderRequest};
 use crate::orders::Orders;
 
 /// The orders component of `market` (`spot` when absent): the control handle of the spot
-/// one, or of the futures market's. A futures market without one answers why: paper mode
-/// (futures paper trading is not there yet, `-32007`) or no credentials (`-32003`).
+/// one, or of the futures market's (live, or the paper venue's in paper mode). A futures
+/// market without one answers why: no credentials (`-32003`).
 pub(super) fn orders_for(
     ctx: &ControlContext,
     market: Option<Market>,
@@ -25,13 +23,6 @@ pub(super) fn orders_for(
     let market = market.unwrap_or(Market::Spot);
     if market == Market::Spot {
         return Ok(ctx.orders.clone());
-    }
-    if ctx.config.paper.enabled {
-        return Err(ErrorObject::not_available(format_args!(
-            "paper trading on {} (paper futures are not supported yet)",
-            market.as_str()
-        ))
-        .with_data(json!({ "param": "market" })));
     }
     match ctx.futures_orders(market) {
         Some(orders) => Ok(orders),
@@ -85,6 +76,21 @@ pub(super) fn check_market_fields(req: &OrderRequest) -> Result<(), ErrorObject>
         return Err(ErrorObject::invalid_param(
             "quote_quantity",
             "is a spot field: futures orders take a quantity",
+        ));
+    }
+    Ok(())
+}
+
+/// Paper mode: a futures order of a type the paper venue does not simulate
+/// (`TRAILING_STOP_MARKET`) is refused, `-32602` naming `type`.
+pub(super) fn check_paper_order(
+    ctx: &ControlContext,
+    req: &OrderRequest,
+) -> Result<(), ErrorObject> {
+    if ctx.config.paper.enabled && req.order_type == crate::domain::OrderType::TrailingStopMarket {
+        return Err(ErrorObject::invalid_param(
+            "type",
+            "TRAILING_STOP_MARKET is not simulated in paper trading",
         ));
     }
     Ok(())

@@ -12,12 +12,14 @@
 //! <https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/rest-api>.
 
 mod coinm;
+mod paper;
 mod trading;
 mod usdm;
 mod user_data;
 mod user_ws;
 mod wire;
 
+pub use paper::{FuturesPaperRejection, simulated_account_update, simulated_order_update};
 pub use trading::FUTURES_ORDERS_MAX_LIMIT;
 pub use user_data::{LISTEN_KEY_DOES_NOT_EXIST, ListenKeys, parse_futures_frame};
 pub use user_ws::{ListenKeyConnection, ListenKeyTimings, listen_key_error};
