@@ -562,3 +562,10 @@ CREATE TABLE IF NOT EXISTS contract_specs (
     onboard_date  INTEGER, -- ms, when listed
     updated_at    INTEGER NOT NULL -- ms
 );
+
+-- version: 14
+
+-- The order a USD-M conditional order became, found by its id when its events arrive
+-- (`ORDER_TRADE_UPDATE` names the triggered order, not the algo order).
+CREATE INDEX IF NOT EXISTS orders_triggered ON orders (market, symbol, triggered_order_id)
+    WHERE triggered_order_id IS NOT NULL;

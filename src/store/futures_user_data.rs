@@ -150,15 +150,16 @@ fn order_trade_update(
     order_from_update(tx, market, u, received_at, report)
 }
 
-/// The stored order an event names: by client order id (when valid), else by `fallback`
-/// (`(sql, params)` on the market's rows). Returns (row id, market, symbol, order id,
-/// algo id, progress).
+/// The stored order an event names: by client order id (when valid), else by the first of
+/// the `fallbacks` (`(conditions, params)`: each condition tried in turn with the same
+/// params, every one of them served by an index) that finds a row. Returns (row id, market,
+/// symbol, order id, algo id, progress).
 type Found = (i64, String, String, Option<i64>, Option<i64>, Progress);
 
 fn find(
     tx: &Transaction<'_>,
     client_order_id: Option<&ClientOrderId>,
-    fallback: (&str, &[&dyn rusqlite::ToSql]),
+    fallbacks: (&[&str], &[&dyn rusqlite::ToSql]),
 ) -> Result<Option<Found>, StoreError> {
     const SELECT: &str = "SELECT id, market, symbol, order_id, algo_id, status, executed_qty,
          update_time FROM orders";
@@ -181,10 +182,13 @@ fn find(
             .optional()?,
         None => None,
     };
-    if found.is_none() {
+    for condition in fallbacks.0 {
+        if found.is_some() {
+            break;
+        }
         found = tx
-            .prepare_cached(&format!("{SELECT} WHERE {}", fallback.0))?
-            .query_row(fallback.1, row)
+            .prepare_cached(&format!("{SELECT} WHERE {condition}"))?
+            .query_row(fallbacks.1, row)
             .optional()?;
     }
     let Some((id, market, symbol, order_id, algo_id, status, executed, update_time)) = found else {
@@ -200,6 +204,11 @@ fn find(
     };
     Ok(Some((id, market, symbol, order_id, algo_id, progress)))
 }
+
+/// An order row by its exchange id (index `orders_exchange_id`).
+const BY_ORDER_ID: &str = "market = ?1 AND symbol = ?2 AND order_id = ?3";
+/// A conditional order's row by the id of the order it became (index `orders_triggered`).
+const BY_TRIGGERED_ORDER_ID: &str = "market = ?1 AND symbol = ?2 AND triggered_order_id = ?3";
 
 fn order_from_update(
     tx: &Transaction<'_>,
@@ -221,8 +230,10 @@ fn order_from_update(
     let found = find(
         tx,
         cid.as_ref(),
+        // Two lookups rather than one `OR`, which SQLite would answer by scanning every
+        // order of the symbol: each is served by its own index.
         (
-            "market = ?1 AND symbol = ?2 AND (order_id = ?3 OR triggered_order_id = ?3)",
+            &[BY_ORDER_ID, BY_TRIGGERED_ORDER_ID],
             params![market.as_str(), u.symbol.as_str(), u.order_id],
         ),
     )?;
@@ -367,7 +378,7 @@ fn algo_update(
         tx,
         cid.as_ref(),
         (
-            "market = ?1 AND algo_id = ?2",
+            &["market = ?1 AND algo_id = ?2"],
             params![market.as_str(), a.algo_id],
         ),
     )?;
@@ -538,6 +549,7 @@ fn account_update(
 
 #[cfg(test)]
 mod tests {
+    use super::{BY_ORDER_ID, BY_TRIGGERED_ORDER_ID};
     use crate::domain::{Market, UserDataEvent};
     use crate::exchange::futures::parse_futures_frame;
     use crate::store::Store;
@@ -570,6 +582,31 @@ mod tests {
             .unwrap()
             .query_row(sql, [], |r| r.get(0))
             .unwrap()
+    }
+
+    #[test]
+    fn an_update_finds_its_order_by_an_index_never_by_scanning_the_symbols_orders() {
+        let (_dir, store) = store();
+        let conn = store.pool.get().expect("connection");
+        for (condition, index) in [
+            (BY_ORDER_ID, "orders_exchange_id"),
+            (BY_TRIGGERED_ORDER_ID, "orders_triggered"),
+        ] {
+            let plan: Vec<String> = conn
+                .prepare(&format!(
+                    "EXPLAIN QUERY PLAN SELECT id, status FROM orders WHERE {condition}"
+                ))
+                .expect("plan")
+                .query_map(params!["usdm", "BTCUSDT", 42], |r| r.get::<_, String>(3))
+                .expect("plan rows")
+                .collect::<Result<_, _>>()
+                .expect("plan rows");
+            let plan = plan.join("; ");
+            assert!(
+                plan.contains(&format!("USING INDEX {index}")) && plan.contains("order_id=?"),
+                "{condition}: {plan}"
+            );
+        }
     }
 
     #[test]
