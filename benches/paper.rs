@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use exchange_sim::{SimConfig, SimHandle};
@@ -81,11 +82,33 @@ fn conn(db: &Path) -> rusqlite::Connection {
     c
 }
 
+/// `sql`'s count, 0 while the daemon has not created the database yet. One read-only
+/// connection serves every poll: opening one per poll parses the whole schema each time,
+/// CPU taken from the daemon under measurement every few milliseconds.
 fn count(db: &Path, sql: &str) -> i64 {
-    if !db.exists() {
-        return 0;
+    static READER: Mutex<Option<(PathBuf, rusqlite::Connection)>> = Mutex::new(None);
+    let mut reader = READER.lock().unwrap_or_else(PoisonError::into_inner);
+    if reader.as_ref().is_none_or(|(path, _)| path != db) {
+        *reader = db
+            .exists()
+            .then(|| {
+                rusqlite::Connection::open_with_flags(
+                    db,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
+                .ok()
+            })
+            .flatten()
+            .map(|c| (db.to_path_buf(), c));
     }
-    conn(db).query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+    reader
+        .as_ref()
+        .and_then(|(_, c)| {
+            c.prepare_cached(sql)
+                .and_then(|mut st| st.query_row([], |r| r.get(0)))
+                .ok()
+        })
+        .unwrap_or(0)
 }
 
 /// Waits until `sql` counts at least `n`.
