@@ -656,6 +656,14 @@ async fn a_spot_only_user_sends_nothing_to_futures_until_a_futures_market_is_use
     assert!(sim.coinm().listen_keys().is_empty());
     assert_eq!(stream(Market::UsdM).status().state, StreamState::Off);
     assert_eq!(stream(Market::CoinM).status().state, StreamState::Off);
+    // `position.list` without a market shows the stored positions of the markets in use:
+    // it asks neither futures host.
+    let positions = rpc(&socket, "position.list", json!({}))
+        .await
+        .expect("positions listed");
+    assert_eq!(positions, json!([]));
+    assert_eq!(sim.usdm().request_log().len(), 0, "USD-M requests");
+    assert_eq!(sim.coinm().request_log().len(), 0, "COIN-M requests");
 
     // A USD-M symbol added: USD-M's stream starts, without a restart; COIN-M stays quiet.
     rpc(

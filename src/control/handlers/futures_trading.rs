@@ -106,8 +106,9 @@ fn futures_market(market: Market) -> Result<Market, ErrorObject> {
     }
 }
 
-/// `position.list`: refreshed from each futures market with credentials (a market whose
-/// request fails keeps its stored rows, logged), then read from the database.
+/// `position.list`: refreshed from each futures market with credentials that is in use, or
+/// from the one named (a market whose request fails keeps its stored rows, logged), then
+/// read from the database.
 pub(super) async fn position_list(
     ctx: Arc<ControlContext>,
     p: PositionListParams,
@@ -116,9 +117,13 @@ pub(super) async fn position_list(
         Some(m) => vec![futures_market(m)?],
         None => vec![Market::UsdM, Market::CoinM],
     };
+    // Without a market, only the markets in use are asked (a spot-only user's call sends
+    // nothing to the futures hosts); a market named is asked whatever its use.
+    let named = p.market.is_some();
     for market in &markets {
         if let Some(orders) = ctx.futures_orders(*market)
             && orders.has_credentials()
+            && (named || orders.is_in_use())
             && let Err(e) = orders.refresh_positions(p.symbol.as_ref()).await
         {
             tracing::warn!(market = market.as_str(), error = %e, "positions not refreshed: showing the stored ones");
