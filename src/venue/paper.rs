@@ -69,7 +69,7 @@ use crate::store::{OrderRow, Store, StoreError};
 pub(super) const KLINES_BACK: i64 = 1000 * 60_000;
 
 /// How many symbols' prices (klines and book ticker) one look reads at once.
-const PRICE_READS: usize = 8;
+pub(super) const PRICE_READS: usize = 8;
 
 /// Binance spot simulated (module docs). Cheap to clone; clones share everything.
 #[derive(Clone)]

@@ -66,10 +66,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::FutureExt as _;
+use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use rust_decimal::Decimal;
 
-use super::paper::{KLINES_BACK, PaperBook, Resting, dec_of, store_error, working_time};
+use super::paper::{
+    KLINES_BACK, PRICE_READS, PaperBook, Resting, dec_of, store_error, working_time,
+};
 use super::{Venue, VenueResult};
 use crate::clock::Clock;
 use crate::domain::{
@@ -826,12 +829,13 @@ impl PaperFuturesVenue {
     }
 
     /// Looks once at the prices of every symbol with resting paper orders of this market
-    /// and fills those the prices reached since they were placed (module docs). Returns
-    /// the fills.
+    /// and fills those the prices reached since they were placed (module docs), in the
+    /// order the prices reached them (each fill moves its position). The symbols' prices
+    /// are read a few at a time ([`PRICE_READS`]). Returns the fills.
     ///
     /// # Errors
-    /// The exchange's or the database's; orders of a symbol whose prices cannot be read
-    /// wait for the next look.
+    /// The exchange's time or the database's; the orders of a symbol whose prices cannot be
+    /// read wait for the next look, without holding up the other symbols.
     pub async fn check_resting(&self) -> VenueResult<usize> {
         let market = self.inner.market;
         let rows = self.read(move |s| s.orders_not_final_in(market)).await?;
@@ -845,30 +849,59 @@ impl PaperFuturesVenue {
             return Ok(0);
         }
         let now = self.inner.client.server_time().await?;
+        let looks: Vec<Vec<(OrderRow, i64)>> = futures::stream::iter(by_symbol)
+            .map(|(symbol, orders)| self.reached_orders(symbol, orders, now))
+            .buffer_unordered(PRICE_READS)
+            .collect()
+            .await;
+        let mut due: Vec<(OrderRow, i64)> = looks.into_iter().flatten().collect();
+        due.sort_by_key(|(order, at)| (*at, order.id));
         let mut filled = 0;
-        for (symbol, orders) in by_symbol {
-            let since = orders
-                .iter()
-                .map(working_time)
-                .min()
-                .unwrap_or(now)
-                .max(now - KLINES_BACK);
-            let klines = self
-                .inner
-                .client
-                .klines(&symbol, Interval::M1, Some(since), None, 1000)
-                .await?;
-            let book = self.inner.client.book_ticker(&symbol).await?;
-            let candles: Vec<(i64, i64, Decimal, Decimal)> = klines
-                .iter()
-                .filter(|k| k.close_time < now)
-                .filter_map(|k| Some((k.open_time, k.close_time, dec_of(k.low)?, dec_of(k.high)?)))
-                .collect();
-            for order in orders {
+        for (order, at) in due {
+            if self.fill_resting(&order, at, now).await? {
+                filled += 1;
+            }
+        }
+        Ok(filled)
+    }
+
+    /// The orders of `symbol` (all resting) that its closed 1m candles since their
+    /// placement, or its book ticker now, reached, each with the time it was reached;
+    /// none when its prices cannot be read (logged).
+    async fn reached_orders(
+        &self,
+        symbol: Symbol,
+        orders: Vec<OrderRow>,
+        now: i64,
+    ) -> Vec<(OrderRow, i64)> {
+        let since = orders
+            .iter()
+            .map(working_time)
+            .min()
+            .unwrap_or(now)
+            .max(now - KLINES_BACK);
+        let client = &self.inner.client;
+        let (klines, book) = tokio::join!(
+            client.klines(&symbol, Interval::M1, Some(since), None, 1000),
+            client.book_ticker(&symbol),
+        );
+        let (klines, book) = match (klines, book) {
+            (Ok(klines), Ok(book)) => (klines, book),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(market = %self.inner.market, %symbol, error = %e, "paper: prices not read; its resting orders wait for the next look");
+                return Vec::new();
+            }
+        };
+        let candles: Vec<(i64, i64, Decimal, Decimal)> = klines
+            .iter()
+            .filter(|k| k.close_time < now)
+            .filter_map(|k| Some((k.open_time, k.close_time, dec_of(k.low)?, dec_of(k.high)?)))
+            .collect();
+        orders
+            .into_iter()
+            .filter_map(|order| {
                 let placed = working_time(&order);
-                let Some(kind) = Resting::of(&order) else {
-                    continue;
-                };
+                let kind = Resting::of(&order)?;
                 let at = candles
                     .iter()
                     .filter(|(open, ..)| *open >= placed)
@@ -880,15 +913,10 @@ impl PaperFuturesVenue {
                             Side::Sell => book.bid_price,
                         };
                         (book.is_two_sided() && kind.reached(p, p)).then_some(now)
-                    });
-                if let Some(at) = at
-                    && self.fill_resting(&order, at, now).await?
-                {
-                    filled += 1;
-                }
-            }
-        }
-        Ok(filled)
+                    })?;
+                Some((order, at))
+            })
+            .collect()
     }
 
     /// Fills resting `order` at its price (maker; taker for a triggered market stop), at
