@@ -360,6 +360,7 @@ pub async fn run_with(
         crate::strategies::RunnerContext {
             store: store.clone(),
             orders: orders.clone(),
+            futures_orders: futures_orders.clone(),
             clock: clock.clone(),
             mode,
             logs: crate::strategies::log::StrategyLogs::new(

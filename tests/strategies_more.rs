@@ -1,7 +1,8 @@
 //! The strategy runner's scheduling, in paper mode against the simulator: the concurrency
 //! bound (`strategies.max_concurrent`) holds and every due strategy still runs;
 //! `strategy.update` takes effect at the next run (its command, its timeout); `sync.now`
-//! triggers no strategy run (only a scheduled beat does, once per closed candle).
+//! triggers no strategy run (only a scheduled beat does, once per closed candle); a USD-M
+//! trade strategy's orders are placed on USD-M, never on spot.
 //!
 //! Beats are driven as in `tests/strategies.rs`: the simulator's clock is moved a minute
 //! ahead, so that the next beat sees one more closed candle. No test waits on the wall
@@ -391,5 +392,84 @@ async fn sync_now_triggers_no_strategy_run_only_a_scheduled_beat_does() {
     let mut candles: Vec<i64> = all.iter().map(|r| r.candle_open_time).collect();
     candles.dedup();
     assert_eq!(candles.len(), all.len(), "one run per candle: {all:?}");
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usdm_trade_strategys_orders_go_to_usdm_never_to_spot() {
+    let sim = sim().await;
+    sim.usdm().set_last_price("BTCUSDT", Some("40000"));
+    let dir = tempdir();
+    let d = dir.path();
+    let mut config = paper_config(&sim, d);
+    config.exchange.usdm_rest_url = Some(sim.usdm_url.clone());
+    config.exchange.coinm_rest_url = Some(sim.coinm_url.clone());
+    config.market_data.usdm_symbols = vec!["BTCUSDT".parse().unwrap()];
+    config.paper.starting_balances = Some(BTreeMap::from([
+        (
+            "USDT".to_string(),
+            tradebeat::config::PaperBalance::Amount("10000".to_string()),
+        ),
+        (
+            "usdm".to_string(),
+            tradebeat::config::PaperBalance::Market(BTreeMap::from([(
+                "USDT".to_string(),
+                "5000".to_string(),
+            )])),
+        ),
+    ]));
+    let (daemon, mut client, db) = start(config).await;
+    let buy = script(
+        d,
+        "buy.sh",
+        "#!/bin/sh\ncat > /dev/null\necho '{\"orders\": [{\"side\": \"BUY\", \"type\": \"MARKET\", \"quantity\": \"0.010\"}]}'\n",
+    );
+    let s = client
+        .call::<StrategyAdd>(&StrategyAddParams {
+            name: "futures buyer".to_string(),
+            slug: Some("fbuy".to_string()),
+            command: buy.display().to_string(),
+            timeout_ms: Some(5_000),
+        })
+        .await
+        .expect("strategy added");
+    let ts = client
+        .call::<TradeStrategyAdd>(&TradeStrategyAddParams {
+            strategy: StrategyRef::Slug(s.slug),
+            symbol: "BTCUSDT".parse().unwrap(),
+            market: Some(tradebeat::domain::Market::UsdM),
+            interval: "1m".parse().unwrap(),
+            params: None,
+        })
+        .await
+        .expect("attached")
+        .id;
+    sim.set_clock_skew_ms(MINUTE);
+    wait_until("the first run", Duration::from_secs(20), || {
+        !runs(&db, ts).is_empty()
+    })
+    .await;
+    let run = runs(&db, ts).remove(0);
+    assert_eq!(run.outcome, "ok", "{run:?}");
+    let c = read_db(&db);
+    let orders: Vec<(String, String, String)> = c
+        .prepare("SELECT market, client_order_id, status FROM orders ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert_eq!(orders[0].0, "usdm", "{orders:?}");
+    assert!(orders[0].1.starts_with("tb-fbuy-"), "{orders:?}");
+    assert_eq!(orders[0].2, "FILLED", "{orders:?}");
+    let quantity: String = c
+        .query_row(
+            "SELECT quantity FROM positions WHERE market = 'usdm' AND symbol = 'BTCUSDT'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("a usdm position");
+    assert_eq!(quantity.parse::<f64>().unwrap(), 0.010);
     daemon.stop().await;
 }

@@ -13,7 +13,7 @@
 //!    `symbol`, `interval`, `beat_time`, `mode`, `params`, `klines` (the last 500 closed,
 //!    oldest first, decimal strings as `kline.list` gives them), `ticker` (the newest
 //!    stored 24 h ticker or `null`), `position` (from the stored fills, as `pnl.list`),
-//!    `balances`, `open_orders`;
+//!    `balances` and `open_orders` (of the trade strategy's market);
 //! 2. the command, split like a shell would and run without a shell, in a process group
 //!    of its own, with a minimal environment ([`STRATEGY_ENV`]: no API key, no secret ever
 //!    reaches it), stderr appended to `<logging.dir>/strategy-<slug>.log`, rotated like
@@ -21,9 +21,12 @@
 //! 3. one JSON object read from stdout (at most [`MAX_OUTPUT_BYTES`]; a longer answer
 //!    ends the run at once as `invalid_output`) within the strategy's `timeout_ms`, else
 //!    the whole process group is killed (`killpg` SIGKILL);
-//! 4. its `orders` placed through [`Orders::place`] (the `order.place` path: rules,
-//!    pending row, sent once) with client order ids `tb-<slug>-<random>`, each bad order
-//!    refused and logged while the others are placed; its `cancel` applied;
+//! 4. its `orders` placed through [`Orders::place`] of the trade strategy's market (the
+//!    `order.place` path: rules, pending row, sent once; the answer names neither the
+//!    market nor the symbol, the daemon sets both) with client order ids
+//!    `tb-<slug>-<random>`, each bad order refused and logged while the others are placed;
+//!    its `cancel` applied on that market; a market the daemon does not trade on (no
+//!    credentials for it, paper off) has every order refused;
 //! 5. one `strategy_runs` row.
 
 pub mod command;
@@ -51,6 +54,8 @@ use crate::store::{ActionRow, NewStrategyRun, Store, StrategyRow, TradeStrategyR
 pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
 /// The closed candles handed to a strategy.
 pub const CONTEXT_KLINES: u32 = 500;
+/// The most open orders (of the trade strategy's market and symbol) handed to a strategy.
+pub const CONTEXT_OPEN_ORDERS: u32 = 1000;
 /// The environment a strategy runs with, and nothing else: `PATH` (the daemon's, or
 /// `/usr/local/bin:/usr/bin:/bin`), `LANG=C.UTF-8`, `HOME` and `TMPDIR` (the daemon's
 /// when set), `TRADEBEAT_MODE` (`paper` or `live`) and `TRADEBEAT_STRATEGY` (the slug).
@@ -94,11 +99,25 @@ impl Outcome {
 #[derive(Clone)]
 pub struct RunnerContext {
     pub store: Store,
+    /// Spot's orders component.
     pub orders: Orders,
+    /// One orders component per futures market the daemon trades (live or paper); a
+    /// trade strategy of a market without one has its orders refused.
+    pub futures_orders: Vec<Orders>,
     pub clock: Clock,
     pub mode: TradingMode,
     /// The `strategy-<slug>.log` files (`logging.dir`, `logging.max_files`).
     pub logs: log::StrategyLogs,
+}
+
+impl RunnerContext {
+    /// The orders component of `market`, if the daemon trades there.
+    fn orders_of(&self, market: Market) -> Option<&Orders> {
+        if market == Market::Spot {
+            return Some(&self.orders);
+        }
+        self.futures_orders.iter().find(|o| o.market() == market)
+    }
 }
 
 /// The component that runs strategies after beats.
@@ -285,23 +304,19 @@ pub async fn context(
             let ticker = s.latest_ticker(row.id)?;
             let fills = s.fills_for_pnl(Some(market), Some(&symbol))?;
             let balances = s.balances(market)?;
-            Ok(Some((row, klines, ticker, fills, balances)))
+            let open = s.orders(&OrderFilter {
+                market: Some(market),
+                symbol: Some(symbol.clone()),
+                open: true,
+                limit: CONTEXT_OPEN_ORDERS,
+            })?;
+            Ok(Some((row, klines, ticker, fills, balances, open)))
         })
         .await
         .map_err(|e| e.to_string())?;
-    let Some((row, klines, ticker, fills, balances)) = stored else {
+    let Some((row, klines, ticker, fills, balances, open)) = stored else {
         return Err(format!("symbol {} is not registered", ts.symbol));
     };
-    let open = ctx
-        .orders
-        .list(OrderFilter {
-            market: None,
-            symbol: Some(ts.symbol.clone()),
-            open: true,
-            limit: 1000,
-        })
-        .await
-        .map_err(|e| e.to_string())?;
     let last = fills.first().and_then(|f| f.last_price);
     let pnl = crate::domain::pnl::pnl_of(
         fills.first().map_or(&[][..], |f| &f.fills[..]),
@@ -533,7 +548,7 @@ struct Answer {
     note: Option<String>,
 }
 
-fn parse_answer(out: &[u8], symbol: &Symbol) -> Result<Answer, String> {
+fn parse_answer(out: &[u8], market: Market, symbol: &Symbol) -> Result<Answer, String> {
     if out.len() > MAX_OUTPUT_BYTES {
         return Err(format!("answer longer than {MAX_OUTPUT_BYTES} bytes"));
     }
@@ -571,6 +586,7 @@ fn parse_answer(out: &[u8], symbol: &Symbol) -> Result<Answer, String> {
                 }
             }
             o.insert("symbol".into(), Value::String(symbol.as_str().to_string()));
+            o.insert("market".into(), Value::String(market.as_str().to_string()));
             serde_json::from_value::<OrderRequest>(Value::Object(o))
                 .map_err(|e| format!("orders[{i}]: {e}"))
         })
@@ -620,7 +636,7 @@ pub async fn run_once(
     };
     let (outcome, exit_code, placed, note) = match execute(ctx, strategy, input, stop).await {
         Ended::Failed(outcome, code, why) => (outcome, code, 0, Some(why)),
-        Ended::Output(out) => match parse_answer(&out, &ts.symbol) {
+        Ended::Output(out) => match parse_answer(&out, ts.market, &ts.symbol) {
             Err(why) => (Outcome::InvalidOutput, None, 0, Some(why)),
             Ok(answer) => {
                 let (placed, refused) = apply(ctx, ts, slug, answer.orders, answer.cancels).await;
@@ -695,6 +711,13 @@ async fn apply(
     cancels: Vec<Result<OrderRef, String>>,
 ) -> (i64, i64) {
     let (mut placed, mut refused) = (0, 0);
+    let Some(venue_orders) = ctx.orders_of(ts.market) else {
+        let refused = i64::try_from(orders.len() + cancels.len()).unwrap_or(i64::MAX);
+        if refused > 0 {
+            tracing::warn!(slug, trade_strategy = ts.id, market = %ts.market, refused, "strategy orders refused: this daemon does not trade on that market (no credentials for it, and paper trading off)");
+        }
+        return (0, refused);
+    };
     for order in orders {
         let mut request = match order {
             Ok(request) => request,
@@ -706,7 +729,7 @@ async fn apply(
         };
         request.client_order_id = strategy_client_order_id(slug);
         let params = serde_json::to_value(&request).unwrap_or(Value::Null);
-        let outcome = ctx.orders.place(request).await;
+        let outcome = venue_orders.place(request).await;
         log_action(ctx, ts, slug, "order.place", params, outcome.as_ref().err()).await;
         match outcome {
             Ok(row) => {
@@ -732,7 +755,7 @@ async fn apply(
             OrderRef::OrderId(id) => json!({ "symbol": ts.symbol, "order_id": id }),
             OrderRef::ClientOrderId(c) => json!({ "symbol": ts.symbol, "client_order_id": c }),
         };
-        let outcome = ctx.orders.cancel(&ts.symbol, &which).await;
+        let outcome = venue_orders.cancel(&ts.symbol, &which).await;
         log_action(
             ctx,
             ts,
