@@ -36,6 +36,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
+use serde::ser::SerializeMap as _;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::{Semaphore, watch};
@@ -267,30 +269,51 @@ pub async fn due_runs(
         .await
 }
 
-/// A kline as `kline.list` gives it (decimal strings).
-fn kline_json(k: &Kline) -> Value {
-    json!({
-        "open_time": k.open_time,
-        "close_time": k.close_time,
-        "open": format!("{}", k.open),
-        "high": format!("{}", k.high),
-        "low": format!("{}", k.low),
-        "close": format!("{}", k.close),
-        "volume": format!("{}", k.volume),
-        "quote_volume": format!("{}", k.quote_volume),
-        "trades": k.trades,
-        "taker_buy_base_volume": format!("{}", k.taker_buy_base_volume),
-        "taker_buy_quote_volume": format!("{}", k.taker_buy_quote_volume),
-    })
+/// A kline as `kline.list` gives it (decimal strings), written straight to the context's
+/// bytes: 500 of them per run, with no JSON tree or string built per field on the way.
+struct KlineOut<'a>(&'a Kline);
+
+impl Serialize for KlineOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let k = self.0;
+        let mut m = s.serialize_map(Some(11))?;
+        m.serialize_entry("open_time", &k.open_time)?;
+        m.serialize_entry("close_time", &k.close_time)?;
+        m.serialize_entry("open", &format_args!("{}", k.open))?;
+        m.serialize_entry("high", &format_args!("{}", k.high))?;
+        m.serialize_entry("low", &format_args!("{}", k.low))?;
+        m.serialize_entry("close", &format_args!("{}", k.close))?;
+        m.serialize_entry("volume", &format_args!("{}", k.volume))?;
+        m.serialize_entry("quote_volume", &format_args!("{}", k.quote_volume))?;
+        m.serialize_entry("trades", &k.trades)?;
+        m.serialize_entry(
+            "taker_buy_base_volume",
+            &format_args!("{}", k.taker_buy_base_volume),
+        )?;
+        m.serialize_entry(
+            "taker_buy_quote_volume",
+            &format_args!("{}", k.taker_buy_quote_volume),
+        )?;
+        m.end()
+    }
 }
 
-/// The JSON context of one run (see the module's documentation).
+/// The context as written to the strategy: its fields, then `klines`.
+#[derive(Serialize)]
+struct ContextOut<'a> {
+    #[serde(flatten)]
+    fields: Value,
+    klines: Vec<KlineOut<'a>>,
+}
+
+/// The JSON context of one run (see the module's documentation), as the bytes written to
+/// the strategy's stdin.
 pub async fn context(
     ctx: &RunnerContext,
     ts: &TradeStrategyRow,
     slug: &str,
     beat_time: i64,
-) -> Result<Value, String> {
+) -> Result<Vec<u8>, String> {
     let (market, symbol, interval): (Market, Symbol, Interval) =
         (ts.market, ts.symbol.clone(), ts.interval);
     let stored = ctx
@@ -325,7 +348,7 @@ pub async fn context(
         last,
     );
     let params: Value = serde_json::from_str(&ts.params).unwrap_or_else(|_| json!({}));
-    Ok(json!({
+    let fields = json!({
         "strategy": slug,
         "trade_strategy_id": ts.id,
         "market": ts.market.as_str(),
@@ -334,7 +357,6 @@ pub async fn context(
         "beat_time": beat_time,
         "mode": ctx.mode.as_str(),
         "params": params,
-        "klines": klines.iter().map(kline_json).collect::<Vec<_>>(),
         "ticker": ticker.map(|t| json!({
             "time": t.time,
             "last": format!("{}", t.last),
@@ -367,7 +389,9 @@ pub async fn context(
             "executed_qty": o.executed_qty.to_string(),
             "status": o.status,
         })).collect::<Vec<_>>(),
-    }))
+    });
+    let klines = klines.iter().map(KlineOut).collect();
+    serde_json::to_vec(&ContextOut { fields, klines }).map_err(|e| e.to_string())
 }
 
 /// A client order id `tb-<slug>-<random>` (36 characters at most).
@@ -630,10 +654,7 @@ pub async fn run_once(
     let started_at = ctx.clock.now_ms();
     let t0 = Instant::now();
     let slug = strategy.slug.as_str();
-    let input = async {
-        let context = context(ctx, ts, slug, beat_time).await?;
-        serde_json::to_vec(&context).map_err(|e| e.to_string())
-    };
+    let input = async { context(ctx, ts, slug, beat_time).await };
     let (outcome, exit_code, placed, note) = match execute(ctx, strategy, input, stop).await {
         Ended::Failed(outcome, code, why) => (outcome, code, 0, Some(why)),
         Ended::Output(out) => match parse_answer(&out, ts.market, &ts.symbol) {
