@@ -872,7 +872,7 @@ async fn balance_list(
     Ok(rows.iter().map(BalanceView::from).collect())
 }
 
-/// `pnl.list`: the stored fills of each (market, symbol) through `domain::pnl::pnl_of`.
+/// `pnl.list`: the stored fills of each (market, symbol) through `domain::pnl::pnl_of_market`.
 async fn pnl_list(
     ctx: Arc<ControlContext>,
     p: protocol::PnlListParams,

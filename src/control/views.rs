@@ -124,7 +124,7 @@ const KNOWN_QUOTES: [&str; 10] = [
     "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY",
 ];
 
-/// The PnL of one (market, symbol)'s stored fills ([`crate::domain::pnl::pnl_of`]).
+/// The PnL of one (market, symbol)'s stored fills ([`crate::domain::pnl::pnl_of_market`]).
 pub(super) fn pnl_view(entry: crate::store::SymbolFills) -> crate::control::protocol::PnlView {
     let assets = entry.assets.clone().or_else(|| {
         let name = entry.symbol.as_str();
@@ -136,13 +136,14 @@ pub(super) fn pnl_view(entry: crate::store::SymbolFills) -> crate::control::prot
     let (base, quote) = assets
         .clone()
         .unwrap_or_else(|| (String::new(), String::new()));
-    // COIN-M (contracts, money in the base coin) when its contract size is known.
-    let pnl = match entry.contract_size {
-        Some(size) if entry.market == crate::domain::Market::CoinM => {
-            crate::domain::pnl::pnl_of_coin_margined(&entry.fills, size, &base, entry.last_price)
-        }
-        _ => crate::domain::pnl::pnl_of(&entry.fills, &base, &quote, entry.last_price),
-    };
+    let pnl = crate::domain::pnl::pnl_of_market(
+        entry.market,
+        entry.contract_size,
+        &entry.fills,
+        &base,
+        &quote,
+        entry.last_price,
+    );
     crate::control::protocol::PnlView {
         market: entry.market,
         symbol: entry.symbol,

@@ -132,6 +132,25 @@ pub fn pnl_of(fills: &[PnlFill], base: &str, quote: &str, last_price: Option<Dec
     }
 }
 
+/// The PnL of one (market, symbol)'s fills as `pnl.list` and a strategy's context give
+/// it: on COIN-M with its contract size known, [`pnl_of_coin_margined`] (contracts, money
+/// in the base coin); anywhere else [`pnl_of`] (base and quote assets).
+pub fn pnl_of_market(
+    market: super::Market,
+    contract_size: Option<Decimal>,
+    fills: &[PnlFill],
+    base: &str,
+    quote: &str,
+    last_price: Option<Decimal>,
+) -> Pnl {
+    match contract_size {
+        Some(size) if market == super::Market::CoinM => {
+            pnl_of_coin_margined(fills, size, base, last_price)
+        }
+        _ => pnl_of(fills, base, quote, last_price),
+    }
+}
+
 /// The PnL of the fills of one COIN-M symbol, oldest first: `qty` in contracts of
 /// `contract_size` USD (quote asset), money in the margin `coin` (the base asset), at the
 /// last price `last_price`.

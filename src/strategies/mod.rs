@@ -340,12 +340,14 @@ pub async fn context(
     let Some((row, klines, ticker, fills, balances, open)) = stored else {
         return Err(format!("symbol {} is not registered", ts.symbol));
     };
-    let last = fills.first().and_then(|f| f.last_price);
-    let pnl = crate::domain::pnl::pnl_of(
-        fills.first().map_or(&[][..], |f| &f.fills[..]),
+    let entry = fills.first();
+    let pnl = crate::domain::pnl::pnl_of_market(
+        market,
+        entry.and_then(|f| f.contract_size),
+        entry.map_or(&[][..], |f| &f.fills[..]),
         &row.base_asset,
         &row.quote_asset,
-        last,
+        entry.and_then(|f| f.last_price),
     );
     let params: Value = serde_json::from_str(&ts.params).unwrap_or_else(|_| json!({}));
     let fields = json!({
