@@ -56,7 +56,7 @@ use super::{Venue, VenueResult};
 use crate::clock::Clock;
 use crate::domain::{
     Account, Balance, BookTicker, ClientOrderId, ExecutionReport, ExecutionType, Fill, Interval,
-    Market, Order, OrderRef, OrderRequest, OrderStatus, OrderType, PaperFees, Side, Spelled,
+    Kline, Market, Order, OrderRef, OrderRequest, OrderStatus, OrderType, PaperFees, Side, Spelled,
     Symbol, SymbolInfo, TimeInForce, Trade, UserDataEvent,
 };
 use crate::exchange::spot::{
@@ -280,58 +280,20 @@ impl PaperVenue {
         self.fill_resting(due, now).await
     }
 
-    /// The orders of `symbol` (all resting) that its closed 1m candles since their
-    /// placement, or its book ticker now, reached, each with the time it was reached;
-    /// none when its prices cannot be read (logged).
+    /// The orders of `symbol` (all resting) its prices reached ([`reached_by`]).
     async fn reached_orders(
         &self,
         symbol: Symbol,
         orders: Vec<OrderRow>,
         now: i64,
     ) -> Vec<(OrderRow, i64)> {
-        let since = orders
-            .iter()
-            .map(working_time)
-            .min()
-            .unwrap_or(now)
-            .max(now - KLINES_BACK);
         let client = &self.inner.client;
-        let (klines, book) = tokio::join!(
+        let since = klines_since(&orders, now);
+        let prices = tokio::join!(
             client.klines(&symbol, Interval::M1, Some(since), None, 1000),
             client.book_ticker(&symbol),
         );
-        let (klines, book) = match (klines, book) {
-            (Ok(klines), Ok(book)) => (klines, book),
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!(%symbol, error = %e, "paper: prices not read; its resting orders wait for the next look");
-                return Vec::new();
-            }
-        };
-        let candles: Vec<(i64, i64, Decimal, Decimal)> = klines
-            .iter()
-            .filter(|k| k.close_time < now)
-            .filter_map(|k| Some((k.open_time, k.close_time, dec_of(k.low)?, dec_of(k.high)?)))
-            .collect();
-        orders
-            .into_iter()
-            .filter_map(|order| {
-                let placed = working_time(&order);
-                let kind = Resting::of(&order)?;
-                let at = candles
-                    .iter()
-                    .filter(|(open, ..)| *open >= placed)
-                    .find(|(_, _, low, high)| kind.reached(*low, *high))
-                    .map(|(_, close, ..)| *close)
-                    .or_else(|| {
-                        let p = match kind.side {
-                            Side::Buy => book.ask_price,
-                            Side::Sell => book.bid_price,
-                        };
-                        (book.is_two_sided() && kind.reached(p, p)).then_some(now)
-                    })?;
-                Some((order, at))
-            })
-            .collect()
+        reached_by(Market::Spot, &symbol, orders, prices, now)
     }
 
     /// Fills each resting order of `due` whole at its price (maker; taker for a triggered
@@ -813,6 +775,66 @@ impl Resting {
         };
         limit_ok && self.triggered(low, high)
     }
+}
+
+/// Where the klines a look reads for `orders` (resting, of one symbol) start: the oldest
+/// placement among them, at most [`KLINES_BACK`] before `now`.
+pub(super) fn klines_since(orders: &[OrderRow], now: i64) -> i64 {
+    orders
+        .iter()
+        .map(working_time)
+        .min()
+        .unwrap_or(now)
+        .max(now - KLINES_BACK)
+}
+
+/// The `orders` of `symbol` (all resting) that its closed 1m candles since their placement,
+/// or its book ticker now, reached (`prices`: the klines from [`klines_since`] and the book
+/// ticker, as read), each with the time it was reached: the close of the first candle that
+/// reached it, else `now`. None when the prices could not be read (logged: the orders wait
+/// for the next look).
+pub(super) fn reached_by(
+    market: Market,
+    symbol: &Symbol,
+    orders: Vec<OrderRow>,
+    prices: (
+        Result<Vec<Kline>, ExchangeError>,
+        Result<BookTicker, ExchangeError>,
+    ),
+    now: i64,
+) -> Vec<(OrderRow, i64)> {
+    let (klines, book) = match prices {
+        (Ok(klines), Ok(book)) => (klines, book),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(%market, %symbol, error = %e, "paper: prices not read; its resting orders wait for the next look");
+            return Vec::new();
+        }
+    };
+    let candles: Vec<(i64, i64, Decimal, Decimal)> = klines
+        .iter()
+        .filter(|k| k.close_time < now)
+        .filter_map(|k| Some((k.open_time, k.close_time, dec_of(k.low)?, dec_of(k.high)?)))
+        .collect();
+    orders
+        .into_iter()
+        .filter_map(|order| {
+            let placed = working_time(&order);
+            let kind = Resting::of(&order)?;
+            let at = candles
+                .iter()
+                .filter(|(open, ..)| *open >= placed)
+                .find(|(_, _, low, high)| kind.reached(*low, *high))
+                .map(|(_, close, ..)| *close)
+                .or_else(|| {
+                    let p = match kind.side {
+                        Side::Buy => book.ask_price,
+                        Side::Sell => book.bid_price,
+                    };
+                    (book.is_two_sided() && kind.reached(p, p)).then_some(now)
+                })?;
+            Some((order, at))
+        })
+        .collect()
 }
 
 /// When a stored order started working (its placement time).

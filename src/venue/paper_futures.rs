@@ -70,9 +70,7 @@ use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use rust_decimal::Decimal;
 
-use super::paper::{
-    KLINES_BACK, PRICE_READS, PaperBook, Resting, dec_of, store_error, working_time,
-};
+use super::paper::{PRICE_READS, PaperBook, Resting, klines_since, reached_by, store_error};
 use super::{Venue, VenueResult};
 use crate::clock::Clock;
 use crate::domain::{
@@ -865,58 +863,20 @@ impl PaperFuturesVenue {
         Ok(filled)
     }
 
-    /// The orders of `symbol` (all resting) that its closed 1m candles since their
-    /// placement, or its book ticker now, reached, each with the time it was reached;
-    /// none when its prices cannot be read (logged).
+    /// The orders of `symbol` (all resting) its prices reached ([`reached_by`]).
     async fn reached_orders(
         &self,
         symbol: Symbol,
         orders: Vec<OrderRow>,
         now: i64,
     ) -> Vec<(OrderRow, i64)> {
-        let since = orders
-            .iter()
-            .map(working_time)
-            .min()
-            .unwrap_or(now)
-            .max(now - KLINES_BACK);
         let client = &self.inner.client;
-        let (klines, book) = tokio::join!(
+        let since = klines_since(&orders, now);
+        let prices = tokio::join!(
             client.klines(&symbol, Interval::M1, Some(since), None, 1000),
             client.book_ticker(&symbol),
         );
-        let (klines, book) = match (klines, book) {
-            (Ok(klines), Ok(book)) => (klines, book),
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!(market = %self.inner.market, %symbol, error = %e, "paper: prices not read; its resting orders wait for the next look");
-                return Vec::new();
-            }
-        };
-        let candles: Vec<(i64, i64, Decimal, Decimal)> = klines
-            .iter()
-            .filter(|k| k.close_time < now)
-            .filter_map(|k| Some((k.open_time, k.close_time, dec_of(k.low)?, dec_of(k.high)?)))
-            .collect();
-        orders
-            .into_iter()
-            .filter_map(|order| {
-                let placed = working_time(&order);
-                let kind = Resting::of(&order)?;
-                let at = candles
-                    .iter()
-                    .filter(|(open, ..)| *open >= placed)
-                    .find(|(_, _, low, high)| kind.reached(*low, *high))
-                    .map(|(_, close, ..)| *close)
-                    .or_else(|| {
-                        let p = match kind.side {
-                            Side::Buy => book.ask_price,
-                            Side::Sell => book.bid_price,
-                        };
-                        (book.is_two_sided() && kind.reached(p, p)).then_some(now)
-                    })?;
-                Some((order, at))
-            })
-            .collect()
+        reached_by(self.inner.market, &symbol, orders, prices, now)
     }
 
     /// Fills resting `order` at its price (maker; taker for a triggered market stop), at
