@@ -18,7 +18,7 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, KeyInit as _, Mac as _};
+use hmac::{Hmac, KeyInit, Mac as _};
 use rusqlite::{Connection, params};
 use sha2::Sha256;
 
@@ -145,7 +145,7 @@ fn upsert(args: &[String]) {
 
 fn sign(secret: &str, payload: &str) -> String {
     let mut mac =
-        <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(secret.as_bytes()).expect("any key length");
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(payload.as_bytes());
     mac.finalize()
         .into_bytes()
