@@ -336,7 +336,7 @@ def one_round(r, args, sim, price, results):
                 res["tb_cold"] = daemon.wait_ready()
             else:
                 res["ccxt_cold"] = ccxt_cold(sim)
-        log(f"round {r}: cold start tb {res['tb_cold']*1000:.0f} ms, "
+        log(f"round {r + 1}: cold start tb {res['tb_cold']*1000:.0f} ms, "
             f"ccxt {res['ccxt_cold']*1000:.0f} ms")
 
         for name, symbols, days in (("bf20", BACKFILL20, 20), ("bf30", BACKFILL30, 30)):
@@ -363,7 +363,7 @@ def one_round(r, args, sim, price, results):
                                                        tmp)
             else:
                 res[f"raw_{name}"] = res[f"rawpy_{name}"]
-            log(f"round {r}: {name} rows/s tb {res[f'tb_{name}']:.0f} "
+            log(f"round {r + 1}: {name} rows/s tb {res[f'tb_{name}']:.0f} "
                 f"({res[f'tb_{name}_rows']} rows, {res[f'tb_{name}_s']:.3f} s), ccxt "
                 f"{res[f'ccxt_{name}']:.0f} ({res[f'ccxt_{name}_rows']} rows), raw "
                 f"{res[f'raw_{name}']:.0f}, raw Python {res[f'rawpy_{name}']:.0f}")
@@ -385,7 +385,7 @@ def one_round(r, args, sim, price, results):
                 else:
                     res["bare_place"], res["bare_cancel"] = (res["barepy_place"],
                                                              res["barepy_cancel"])
-        log(f"round {r}: place p50/p99 µs tb {pct(res['tb_place'], .5):.0f}/"
+        log(f"round {r + 1}: place p50/p99 µs tb {pct(res['tb_place'], .5):.0f}/"
             f"{pct(res['tb_place'], .99):.0f}, ccxt {pct(res['ccxt_place'], .5):.0f}/"
             f"{pct(res['ccxt_place'], .99):.0f}, bare {pct(res['bare_place'], .5):.0f}/"
             f"{pct(res['bare_place'], .99):.0f}")
@@ -412,7 +412,7 @@ def one_round(r, args, sim, price, results):
             wait = 60 - now % 60 + 2
             if wait < 8:
                 wait += 60
-            log(f"round {r}: beats in {wait:.0f} s (after the next minute's close)")
+            log(f"round {r + 1}: beats in {wait:.0f} s (after the next minute's close)")
             time.sleep(wait)
             for side in order:
                 if side == "tb":
@@ -438,7 +438,7 @@ def one_round(r, args, sim, price, results):
             time.sleep(1)
             m = rss_d.rss_kb()
             res["tb_rss"], res["tb_hwm"] = m["VmRSS"], m["VmHWM"]
-            log(f"round {r}: beat 200 tb {res['tb_beat']*1000:.0f} ms "
+            log(f"round {r + 1}: beat 200 tb {res['tb_beat']*1000:.0f} ms "
                 f"({res['tb_beat_row'].get('klines_written')} klines), ccxt "
                 f"{res['ccxt_beat']*1000:.0f} ms ({res['ccxt_beat_series']} series); RSS tb "
                 f"{res['tb_rss']} kB, ccxt {res['ccxt_rss']} kB")
@@ -508,8 +508,8 @@ def table(results):
     rows.append(("beat, 200 symbols × 1m (request → committed)", "ms", f"{tb:,.1f}",
                  f"{cx:,.1f}", f"{cx / tb:.2f}", "–", "–", "–", "–"))
     tb, cx = m("tb_rss") / 1024, m("ccxt_rss") / 1024
-    rows.append(("steady RSS, 100 symbols × 5 intervals", "MB", f"{tb:.1f}", f"{cx:.1f}",
-                 f"{cx / tb:.2f}", "–", "–", "≤ 20 MB", verdict_max(tb, 20, "MB", "{:.1f}")))
+    rows.append(("steady RSS, 100 symbols × 5 intervals", "MiB", f"{tb:.1f}", f"{cx:.1f}",
+                 f"{cx / tb:.2f}", "–", "–", "≤ 20 MiB", verdict_max(tb, 20, "MiB", "{:.1f}")))
     tb, cx = m("tb_cold") * 1000, m("ccxt_cold") * 1000
     rows.append(("cold start (spawn → ready)", "ms", f"{tb:,.0f}", f"{cx:,.0f}",
                  f"{cx / tb:.2f}", "–", "–", "–", "–"))
