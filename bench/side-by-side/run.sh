@@ -7,13 +7,15 @@
 #   ROUNDS=5 ORDERS=500 bash bench/side-by-side/run.sh
 #
 # What it does:
-#   1. builds `tradebeat` and `exchange-sim` with `cargo build --release --locked`;
+#   1. builds `tradebeat` and `exchange-sim` with `cargo build --release --locked`, and the
+#      native ceilings (below) the same way;
 #   2. creates a venv at target/side-by-side-venv (python3 -m venv; needs python3-venv, which
 #      is installed with apt-get when missing and running as root) and pip-installs ccxt,
 #      pinned to CCXT_VERSION below, from PyPI (the only download);
 #   3. starts exchange-sim on 127.0.0.1 (a free port, 200 extra symbols, a weight and order
 #      limit no run reaches, so the weight window is always empty), then per round:
-#      - cold start: tradebeat `run` (fresh directory, no symbol, key set) from spawn to its
+#      - cold start: tradebeat `run` (fresh directory, no symbol, API key set, so its
+#        user-data stream connects and stays up for the orders below) from spawn to its
 #        socket answering `status` with the startup beat done; ccxt: python spawn → `import
 #        ccxt` + `load_markets()` done (spot markets only);
 #      - backfill 20 d × BTCUSDT and 30 d × 5 symbols (1m): tradebeat `symbol.add` (with
@@ -23,15 +25,18 @@
 #        `load_markets`). The 20 d figure in seconds is also issue 19's `symbol.add` goal;
 #      - orders: N × (LIMIT BUY far below the market, then cancel) on BTCUSDT: tradebeat
 #        `order.place` / `order.cancel` over the control socket (JSON-RPC lines written from
-#        Python, no `ctl` process), ccxt `create_order` / `cancel_order`; 10 warm-up pairs
-#        each, not counted;
+#        Python, no `ctl` process; 5 pairs per connection, as the socket allows 10 exchange
+#        requests per connection in a burst, connections opened beforehand, untimed), ccxt
+#        `create_order` / `cancel_order` (one keep-alive session); 10 warm-up pairs each,
+#        not counted;
 #      - beat: a daemon following 200 symbols × 1m (1 day backfilled) and a ccxt asyncio
 #        poller of the same (fetch_tickers + fetch_ohlcv of every series with a newly closed
 #        candle, one sqlite3 transaction), both armed, then one beat each just after a minute
 #        closed: tradebeat `sync.now` timed from request to answer (the beat is committed
 #        then), ccxt its whole beat;
-#      - steady RSS: the same with 100 symbols × 5 intervals (1m 15m 1h 4h 1d); VmRSS of the
-#        tradebeat daemon and of the ccxt process after that beat;
+#      - steady RSS: the same with 100 symbols × 5 intervals (1m 15m 1h 4h 1d; the ccxt
+#        process starts with 1000 candles per series); VmRSS (MiB = kB / 1024) of the
+#        tradebeat daemon 1 s after that beat and of the ccxt process right after it;
 #   4. stops everything and prints one table (medians over rounds) and the per-round figures.
 #
 # Columns: "tradebeat" and "ccxt" are the two clients' medians over rounds (for latencies:
