@@ -38,6 +38,9 @@ struct Args {
     /// Fraction (0.0–1.0) of requests answered with HTTP 503.
     #[arg(long, default_value_t = 0.0)]
     error_rate: f64,
+    /// Orders accepted per 10 s (the ORDERS limit of exchangeInfo; Binance's is 50).
+    #[arg(long, default_value_t = 50)]
+    orders_per_10s: u32,
     /// Number of BTCUSDT clones (SIM001USDT, …) to list for benchmarks.
     #[arg(long, default_value_t = 0)]
     extra_symbols: usize,
@@ -70,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
         latency: Duration::from_millis(args.latency_ms),
         error_rate_5xx: args.error_rate,
         extra_symbols: args.extra_symbols,
+        orders_per_10s: args.orders_per_10s,
         clock_skew_ms: args.clock_skew_ms,
         api_key: args.api_key,
         api_secret: args.api_secret,
