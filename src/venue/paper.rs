@@ -63,7 +63,7 @@ use crate::exchange::spot::{
     PaperRejection, simulated_account_position, simulated_execution_report,
 };
 use crate::exchange::{ExchangeError, SpotClient};
-use crate::store::{OrderRow, Store, StoreError};
+use crate::store::{OrderRow, PaperIds, Store, StoreError};
 
 /// The oldest candles a sweep looks at: one klines request's worth (1000 × 1m).
 pub(super) const KLINES_BACK: i64 = 1000 * 60_000;
@@ -103,6 +103,30 @@ pub(super) fn store_error(e: StoreError) -> ExchangeError {
 
 /// Balances by asset: (free, locked).
 type Book = BTreeMap<String, (Decimal, Decimal)>;
+
+/// The paper account as the venue reads it (under its lock) before an operation: the
+/// balances, the last ids handed out, and the newest balance update time (the simulated
+/// account event of the commit is never older than it).
+struct Ledger {
+    balances: Book,
+    ids: PaperIds,
+    balances_updated: i64,
+}
+
+impl Ledger {
+    fn read(s: &Store) -> Result<Ledger, StoreError> {
+        let rows = s.balances(Market::Spot)?;
+        let balances_updated = rows.iter().map(|b| b.update_time).max().unwrap_or(0);
+        Ok(Ledger {
+            balances: rows
+                .into_iter()
+                .map(|b| (b.asset, (b.free, b.locked)))
+                .collect(),
+            ids: s.paper_ids(Market::Spot)?,
+            balances_updated,
+        })
+    }
+}
 
 impl PaperVenue {
     /// A paper spot venue over `client` (its public endpoints; an unsigned handle is
@@ -197,29 +221,21 @@ impl PaperVenue {
         self.inner.store.run(f).await.map_err(store_error)
     }
 
-    async fn balances(&self) -> VenueResult<Book> {
-        let rows = self.read(|s| s.balances(Market::Spot)).await?;
-        Ok(rows
-            .into_iter()
-            .map(|b| (b.asset, (b.free, b.locked)))
-            .collect())
+    /// The paper account as stored, in one database call: see [`Ledger::read`].
+    async fn ledger(&self) -> VenueResult<Ledger> {
+        self.read(Ledger::read).await
     }
 
-    /// Writes `reports` and the balances of `touched` assets in one transaction.
+    /// Writes `reports` and the balances of `touched` assets (from `ledger`, as changed)
+    /// in one transaction.
     async fn commit(
         &self,
         reports: Vec<ExecutionReport>,
-        balances: &Book,
+        ledger: &Ledger,
         touched: &[&str],
         now: i64,
     ) -> VenueResult<()> {
-        let stored_update = self
-            .read(|s| s.balances(Market::Spot))
-            .await?
-            .iter()
-            .map(|b| b.update_time)
-            .max()
-            .unwrap_or(0);
+        let (balances, stored_update) = (&ledger.balances, ledger.balances_updated);
         let mut events: Vec<UserDataEvent> = reports
             .into_iter()
             .map(simulated_execution_report)
@@ -305,21 +321,17 @@ impl PaperVenue {
         }
         let _guard = self.inner.lock.lock().await;
         let ids: Vec<ClientOrderId> = due.iter().map(|(o, _)| o.client_order_id.clone()).collect();
-        let (current, mut balances, ids) = self
+        let (current, mut ledger) = self
             .read(move |s| {
                 let rows = ids
                     .iter()
                     .map(|id| s.order_by_client_id(id))
                     .collect::<Result<Vec<_>, _>>()?;
-                let balances: Book = s
-                    .balances(Market::Spot)?
-                    .into_iter()
-                    .map(|b| (b.asset, (b.free, b.locked)))
-                    .collect();
-                Ok((rows, balances, s.paper_ids(Market::Spot)?))
+                Ok((rows, Ledger::read(s)?))
             })
             .await?;
-        let (mut trade_id, mut execution_id) = (ids.trade_id, ids.execution_id);
+        let (mut trade_id, mut execution_id) = (ledger.ids.trade_id, ledger.ids.execution_id);
+        let balances = &mut ledger.balances;
         let mut reports = Vec::new();
         let mut touched: Vec<String> = Vec::new();
         for ((_, at), row) in due.iter().zip(current) {
@@ -354,13 +366,13 @@ impl PaperVenue {
             match kind.side {
                 Side::Buy => {
                     commission = qty * fee;
-                    move_locked(&mut balances, quote, quote_amount, Decimal::ZERO);
-                    add_free(&mut balances, base, qty - commission);
+                    move_locked(balances, quote, quote_amount, Decimal::ZERO);
+                    add_free(balances, base, qty - commission);
                 }
                 Side::Sell => {
                     commission = quote_amount * fee;
-                    move_locked(&mut balances, base, qty, Decimal::ZERO);
-                    add_free(&mut balances, quote, quote_amount - commission);
+                    move_locked(balances, base, qty, Decimal::ZERO);
+                    add_free(balances, quote, quote_amount - commission);
                 }
             }
             for asset in [base, quote] {
@@ -402,7 +414,7 @@ impl PaperVenue {
             })
             .collect();
         let touched: Vec<&str> = touched.iter().map(String::as_str).collect();
-        self.commit(reports, &balances, &touched, now).await?;
+        self.commit(reports, &ledger, &touched, now).await?;
         for (symbol, client_order_id, price, qty) in logged {
             tracing::info!(%symbol, %client_order_id, %price, %qty, "paper order filled");
         }
@@ -418,8 +430,8 @@ impl PaperVenue {
         let book = self.book(&request.symbol).await?;
         let _guard = self.inner.lock.lock().await;
         let now = self.inner.client.server_now_ms();
-        let mut balances = self.balances().await?;
-        let ids = self.read(|s| s.paper_ids(Market::Spot)).await?;
+        let mut ledger = self.ledger().await?;
+        let (balances, ids) = (&mut ledger.balances, ledger.ids);
         let order_id = ids.order_id + 1;
         let (base, quote) = (info.base_asset.clone(), info.quote_asset.clone());
         let side = request.side;
@@ -546,14 +558,14 @@ impl PaperVenue {
             let commission = match side {
                 Side::Buy => {
                     let c = fill_now * self.inner.fees.taker;
-                    add_free(&mut balances, &quote, -amount);
-                    add_free(&mut balances, &base, fill_now - c);
+                    add_free(balances, &quote, -amount);
+                    add_free(balances, &base, fill_now - c);
                     c
                 }
                 Side::Sell => {
                     let c = amount * self.inner.fees.taker;
-                    add_free(&mut balances, &base, -fill_now);
-                    add_free(&mut balances, &quote, amount - c);
+                    add_free(balances, &base, -fill_now);
+                    add_free(balances, &quote, amount - c);
                     c
                 }
             };
@@ -584,7 +596,7 @@ impl PaperVenue {
             });
         }
         if rests {
-            move_locked(&mut balances, &need_asset, Decimal::ZERO, need);
+            move_locked(balances, &need_asset, Decimal::ZERO, need);
         } else if status != OrderStatus::Filled {
             status = OrderStatus::Expired;
             new.execution_type = ExecutionType::Expired;
@@ -603,7 +615,7 @@ impl PaperVenue {
         } else {
             vec![]
         };
-        self.commit(reports, &balances, &touched, now).await?;
+        self.commit(reports, &ledger, &touched, now).await?;
         Ok(Order {
             symbol: request.symbol.clone(),
             order_id,
@@ -649,20 +661,20 @@ impl PaperVenue {
             return Err(PaperRejection::CancelRejected.error());
         };
         let now = self.inner.client.server_now_ms();
-        let mut balances = self.balances().await?;
+        let mut ledger = self.ledger().await?;
+        let balances = &mut ledger.balances;
         let open = kind.qty - row.executed_qty;
         let (asset, amount) = match kind.side {
             Side::Buy => (info.quote_asset.as_str(), open * kind.fill_price),
             Side::Sell => (info.base_asset.as_str(), open),
         };
-        move_locked(&mut balances, asset, amount, Decimal::ZERO);
-        add_free(&mut balances, asset, amount);
-        let ids = self.read(|s| s.paper_ids(Market::Spot)).await?;
+        move_locked(balances, asset, amount, Decimal::ZERO);
+        add_free(balances, asset, amount);
         let mut report = base_report(&row, order_id, now);
         report.execution_type = ExecutionType::Canceled;
         report.order_status = OrderStatus::Canceled;
-        report.execution_id = Some(ids.execution_id + 1);
-        self.commit(vec![report], &balances, &[asset], now).await?;
+        report.execution_id = Some(ledger.ids.execution_id + 1);
+        self.commit(vec![report], &ledger, &[asset], now).await?;
         let mut order = row_order(&row, order_id);
         order.status = OrderStatus::Canceled;
         order.update_time = Some(now);
