@@ -348,17 +348,8 @@ impl Store {
                      PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{CACHE_KIB};"
                 ))
             });
-        // r2d2's default is a pool of 3 threads per store to open connections and reap
-        // idle ones; one does it for 4 connections (two threads and their stacks fewer).
-        let maintenance = Arc::new(
-            scheduled_thread_pool::ScheduledThreadPool::builder()
-                .num_threads(1)
-                .thread_name_pattern("r2d2-worker-{}")
-                .build(),
-        );
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
-            .thread_pool(maintenance)
             .connection_timeout(Duration::from_secs(10))
             .build(manager)
             .map_err(|e| open_err(e.to_string()))?;
