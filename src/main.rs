@@ -13,10 +13,10 @@ use tradebeat::{config, daemon, logging};
 /// (`Store::run`, which waits for one of the pool's 4 SQLite connections), the WAL
 /// checkpointer's short steps (own connection), DNS lookups of new connections and strategy
 /// log appends; none of it waits for another blocking task, so a queue in tokio instead of
-/// a thread per task cannot deadlock. Unbounded, a fast backfill kept 20 threads alive
-/// (each with its stack and, with glibc, often a malloc arena) that mostly waited for a
-/// connection; 8 is the store's 4 connections, the checkpointer, and 3 spare so that a slow
-/// DNS lookup does not hold up the store.
+/// a thread per task cannot deadlock. Unbounded, a fast backfill kept 11 to 20 threads
+/// alive (each with its stack and, with glibc, often a malloc arena) that mostly waited for
+/// a connection; 8 is the store's 4 connections, the checkpointer, and 3 spare so that slow
+/// DNS lookups do not take the threads the store needs.
 const MAX_BLOCKING_THREADS: usize = 8;
 
 fn main() -> ExitCode {

@@ -77,8 +77,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const POOL_SIZE: u32 = 4;
 /// SQLite's page cache per pooled connection, KiB (`PRAGMA cache_size = -N`). SQLite's
 /// default, 2 000 KiB, fills up once the database is a few MB: 8 MB for the pool. Pages
-/// not cached are read again from the OS page cache (BENCHMARKS.md, "Heartbeat spine",
-/// has what this saved and what it cost a beat).
+/// not cached are read again from the OS page cache (BENCHMARKS.md: "Heartbeat spine" has
+/// what this saved, "Futures market data" what it cost a beat and the backfill).
 const CACHE_KIB: u32 = 512;
 
 /// What went wrong in the store. Messages name the database file where it helps.
