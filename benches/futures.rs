@@ -7,7 +7,9 @@
 //!    each series is deleted before the beat: the beat at a day boundary), with the request
 //!    weight each market spent in it (from the simulator's request logs);
 //! 2. `memory`: resident memory of the daemon process following that set (beats every 2 s,
-//!    one day of backfill), sampled after 10, 20 and 30 beats;
+//!    one day of backfill), sampled after 10, 20 and 30 beats (while the backfill runs),
+//!    when the daemon's `status` reports every backfill job ended, and 10 and 20 beats after
+//!    that (steady state);
 //! 3. `backfill`: the klines backfill rate of a usdm symbol next to a spot symbol in the same
 //!    daemon (1m, `FUTURES_BENCH_DAYS` days, default 30), from their `backfill_jobs` rows.
 //!
@@ -24,6 +26,8 @@ use exchange_sim::{RequestRecord, SimConfig, SimHandle};
 use tokio_util::sync::CancellationToken;
 use tradebeat::clock::Clock;
 use tradebeat::config::Config;
+use tradebeat::control::Client;
+use tradebeat::control::protocol::{BackfillSummary, NoParams, Status};
 use tradebeat::domain::{Interval, Symbol};
 use tradebeat::exchange::{ClientOptions, FuturesClient, Network, SpotClient};
 use tradebeat::market_data::MarketData;
@@ -212,29 +216,76 @@ async fn resident_memory() {
             .unwrap_or("?")
             .to_string()
     };
-    for at in [10, 20, 30] {
-        loop {
-            if let Some(exit) = child.try_wait().unwrap() {
-                let stderr =
-                    std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap_or_default();
-                panic!("the daemon exited early ({exit}):\n{stderr}");
-            }
-            if beats(&db) >= at {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+    let sample = |what: &str| {
         println!(
-            "daemon with {SPOT} spot + {USDM} usdm + {COINM} coinm x 5 intervals after {at} beats: VmRSS {} kB, VmHWM (peak) {} kB; loadavg {}",
+            "daemon with {SPOT} spot + {USDM} usdm + {COINM} coinm x 5 intervals {what}: VmRSS {} kB, VmHWM (peak) {} kB; RssAnon {} kB, RssFile {} kB, {} threads; loadavg {}",
             status("VmRSS:"),
             status("VmHWM:"),
+            status("RssAnon:"),
+            status("RssFile:"),
+            status("Threads:"),
             loadavg()
         );
+    };
+    let mut wait_beats = async |at: usize| loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            let stderr = std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap_or_default();
+            panic!("the daemon exited early ({exit}):\n{stderr}");
+        }
+        let n = beats(&db);
+        if n >= at {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    // During the backfill (the figures of the first runs).
+    for at in [10, 20, 30] {
+        wait_beats(at).await;
+        sample(&format!("after {at} beats"));
+    }
+    // Steady state: the daemon's own `status` says every backfill job has ended; then
+    // 10 and 20 more beats with nothing but the beats (and the control socket) running.
+    let socket = dir.path().join("control.sock");
+    let series = (SPOT + USDM + COINM) * INTERVALS.len();
+    let done = backfill_ended(&socket, series, Duration::from_secs(600)).await;
+    let at = wait_beats(0).await;
+    sample(&format!(
+        "backfill ended after {at} beats ({} jobs: {} done, {} failed, {} stopped; {} rows)",
+        done.jobs, done.done, done.failed, done.stopped, done.rows_written
+    ));
+    for more in [10, 20] {
+        let n = wait_beats(at + more).await;
+        sample(&format!(
+            "steady, {more} beats after the backfill ({n} beats)"
+        ));
     }
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
+}
+
+/// The daemon's backfill summary (`status` on its control socket) once at least `jobs` jobs
+/// exist and none is pending or running; panics after `limit`.
+async fn backfill_ended(socket: &Path, jobs: usize, limit: Duration) -> BackfillSummary {
+    let deadline = Instant::now() + limit;
+    let mut last = None;
+    loop {
+        if let Ok(mut c) = Client::connect(socket).await
+            && let Ok(s) = c.call::<Status>(&NoParams {}).await
+        {
+            let b = s.backfill;
+            if b.jobs as usize >= jobs && b.pending == 0 && b.running == 0 {
+                return b;
+            }
+            last = Some(b);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "backfill not ended in {limit:?}: {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// rows per second of the (market, BTCUSDT, 1m) job: its rows over its run time.

@@ -3,7 +3,11 @@
 //! 1. beat start lag (`started_at - beat_time`) over many scheduled beats;
 //! 2. one beat for 200 symbols × 1m (one ticker request, 200 kline requests, one commit);
 //! 3. resident memory of the daemon process with 100 symbols × 5 intervals after 10 beats
-//!    (history backfill set to its minimum, one day, so that the spine is what is measured).
+//!    (history backfill set to its minimum, one day, so that the spine is what is measured;
+//!    it is still running then), when the daemon's `status` reports every backfill job ended,
+//!    and 10 beats after that (steady state); each split into anonymous memory (heap, thread
+//!    stacks, relocated data) and file pages (the binary's and the libraries' code, larger in
+//!    a debug build), with the thread count.
 //!
 //! Run with `cargo bench --bench spine` (release build); `-- beat200`, `-- memory` or
 //! `-- lag` runs one part. `SPINE_LAG_BEATS` sets how many
@@ -19,6 +23,8 @@ use exchange_sim::SimConfig;
 use tokio_util::sync::CancellationToken;
 use tradebeat::clock::Clock;
 use tradebeat::config::Config;
+use tradebeat::control::Client;
+use tradebeat::control::protocol::{NoParams, Status};
 use tradebeat::domain::{Interval, Symbol};
 use tradebeat::exchange::{ClientOptions, Network, SpotClient};
 use tradebeat::market_data::MarketData;
@@ -174,8 +180,12 @@ async fn beat_200_symbols() {
 }
 
 async fn resident_memory() {
+    // No binding weight limit: beats every 2 s over 100 symbols spend more than Binance's
+    // 6 000 a minute on their own, and the backfill (which leaves the beats their reserve)
+    // would never end. At the default 60 s period the beats spend ~1/30 of that.
     let sim = exchange_sim::spawn(SimConfig {
         extra_symbols: 100,
+        weight_limit_per_min: 1_000_000,
         ..SimConfig::default()
     })
     .await
@@ -207,33 +217,71 @@ async fn resident_memory() {
         .stderr(std::fs::File::create(dir.path().join("stderr.txt")).unwrap())
         .spawn()
         .unwrap();
-    loop {
+    let pid = child.id();
+    let sample = |what: &str| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
+                .unwrap_or_default()
+        };
+        println!(
+            "daemon with 100 symbols x 5 intervals {what}: VmRSS {} kB, VmHWM (peak) {} kB; RssAnon {} kB, RssFile {} kB, {} threads; loadavg {}",
+            field("VmRSS:"),
+            field("VmHWM:"),
+            field("RssAnon:"),
+            field("RssFile:"),
+            field("Threads:"),
+            std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
+        );
+    };
+    let mut wait_beats = async |at: usize| loop {
         if let Some(status) = child.try_wait().unwrap() {
             let stderr = std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap_or_default();
             panic!("the daemon exited early ({status}):\n{stderr}");
         }
         let n = Store::open(&db)
             .ok()
-            .map(|s| s.heartbeats(100).unwrap().len())
-            .unwrap_or(0);
-        if n >= 10 {
-            break;
+            .and_then(|s| s.heartbeats(1000).ok())
+            .map_or(0, |b| b.len());
+        if n >= at {
+            return n;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
-            .unwrap_or_default()
     };
-    println!(
-        "daemon with 100 symbols x 5 intervals after 10 beats: VmRSS {} kB, VmHWM (peak) {} kB",
-        field("VmRSS:"),
-        field("VmHWM:")
-    );
+    wait_beats(10).await;
+    sample("after 10 beats");
+    // Steady state: the daemon's own `status` says every backfill job has ended, then 10
+    // more beats with only the beats (and the control socket) running.
+    let socket = dir.path().join("control.sock");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut last = None;
+    let done = loop {
+        if let Ok(mut c) = Client::connect(&socket).await
+            && let Ok(s) = c.call::<Status>(&NoParams {}).await
+        {
+            if s.backfill.jobs >= 500 && s.backfill.pending == 0 && s.backfill.running == 0 {
+                break s.backfill;
+            }
+            last = Some(s.backfill);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "backfill not ended in 5 minutes: {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let at = wait_beats(0).await;
+    sample(&format!(
+        "backfill ended after {at} beats ({} jobs: {} done, {} failed; {} rows)",
+        done.jobs, done.done, done.failed, done.rows_written
+    ));
+    let n = wait_beats(at + 10).await;
+    sample(&format!("steady, 10 beats after the backfill ({n} beats)"));
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

@@ -163,9 +163,14 @@ pub fn subscriber(
 }
 
 /// Lines buffered per writer before new ones are dropped (and counted by the writer).
-/// tracing-appender's default, 128 000, preallocates (and touches) about 4 MB per writer:
-/// some 45 MB for the eleven writers, most of the daemon's memory.
-const BUFFERED_LINES: usize = 8192;
+/// The buffer is allocated and touched whole when the writer starts, 32 bytes a line:
+/// tracing-appender's default, 128 000, is about 4 MB per writer (some 45 MB for the
+/// eleven writers); 8192 was 256 KiB each, 2.8 MiB resident in all (BENCHMARKS.md,
+/// "Heartbeat spine", has what 1024 saved). 1024 lines (32 KiB a writer) still hold
+/// several times the biggest burst the daemon logs at `info` (one line per symbol
+/// registered at start, a few hundred), and a writer drains its queue as fast as the file
+/// takes the lines.
+const BUFFERED_LINES: usize = 1024;
 
 /// A writer on its own thread, with a [`BUFFERED_LINES`] buffer.
 fn non_blocking<W: std::io::Write + Send + 'static>(writer: W) -> (NonBlocking, WorkerGuard) {

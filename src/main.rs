@@ -9,6 +9,16 @@ use tradebeat::cli::{Cli, Command};
 use tradebeat::instance::InstanceLock;
 use tradebeat::{config, daemon, logging};
 
+/// Threads of the runtime's blocking pool (tokio's default is 512). Its work is the store's
+/// (`Store::run`, which waits for one of the pool's 4 SQLite connections), the WAL
+/// checkpointer's short steps (own connection), DNS lookups of new connections and strategy
+/// log appends; none of it waits for another blocking task, so a queue in tokio instead of
+/// a thread per task cannot deadlock. Unbounded, a fast backfill kept 11 to 20 threads
+/// alive (each with its stack and, with glibc, often a malloc arena) that mostly waited for
+/// a connection; 8 is the store's 4 connections, the checkpointer, and 3 spare so that slow
+/// DNS lookups do not take the threads the store needs.
+const MAX_BLOCKING_THREADS: usize = 8;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -86,6 +96,7 @@ fn run(path: Option<&Path>) -> ExitCode {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()
     {
         Ok(rt) => rt,

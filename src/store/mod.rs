@@ -75,6 +75,11 @@ pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections in the pool: one writer at a time plus concurrent readers.
 const POOL_SIZE: u32 = 4;
+/// SQLite's page cache per pooled connection, KiB (`PRAGMA cache_size = -N`). SQLite's
+/// default, 2 000 KiB, fills up once the database is a few MB: 8 MB for the pool. Pages
+/// not cached are read again from the OS page cache (BENCHMARKS.md: "Heartbeat spine" has
+/// what this saved, "Futures market data" what it cost a beat and the backfill).
+const CACHE_KIB: u32 = 512;
 
 /// What went wrong in the store. Messages name the database file where it helps.
 #[derive(Debug, thiserror::Error)]
@@ -338,10 +343,10 @@ impl Store {
                 c.busy_timeout(BUSY_TIMEOUT)?;
                 // No commit checkpoints the WAL: `Checkpointer` does, on its own
                 // connection, off the request path.
-                c.execute_batch(
+                c.execute_batch(&format!(
                     "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
-                     PRAGMA wal_autocheckpoint = 0;",
-                )
+                     PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{CACHE_KIB};"
+                ))
             });
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
