@@ -78,3 +78,34 @@ pub(in crate::exchange) fn banned_until_from_msg(msg: &str) -> Option<i64> {
         .unwrap_or(digits.len());
     digits[..end].parse().ok()
 }
+
+/// A book ticker as every Binance market spells it (`symbol`, `bidPrice`, `bidQty`,
+/// `askPrice`, `askQty`, decimal strings): spot's `GET /api/v3/ticker/bookTicker`, USDⓈ-M's
+/// and COIN-M's `GET /fapi|dapi/v1/ticker/bookTicker`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(in crate::exchange) struct WireBookTicker {
+    pub(in crate::exchange) symbol: String,
+    bid_price: String,
+    bid_qty: String,
+    ask_price: String,
+    ask_qty: String,
+}
+
+impl WireBookTicker {
+    /// The book ticker of `symbol`; `Err` names the field that is not a decimal.
+    pub(in crate::exchange) fn into_book_ticker(
+        self,
+        symbol: &crate::domain::Symbol,
+    ) -> Result<crate::domain::BookTicker, String> {
+        let dec =
+            |key: &str, s: &str| crate::domain::parse_decimal(s).map_err(|e| format!("{key}: {e}"));
+        Ok(crate::domain::BookTicker {
+            symbol: symbol.clone(),
+            bid_price: dec("bidPrice", &self.bid_price)?,
+            bid_qty: dec("bidQty", &self.bid_qty)?,
+            ask_price: dec("askPrice", &self.ask_price)?,
+            ask_qty: dec("askQty", &self.ask_qty)?,
+        })
+    }
+}

@@ -19,10 +19,10 @@ use serde_json::json;
 use super::FuturesClient;
 use crate::domain::{
     AccountUpdate, BookTicker, FuturesEvent, Market, OrderTradeUpdate, Symbol, UserDataEvent,
-    parse_decimal,
 };
 use crate::exchange::error::ExchangeError;
 use crate::exchange::transport::Endpoint;
+use crate::exchange::wire::WireBookTicker;
 
 const USDM_BOOK_TICKER: Endpoint = Endpoint {
     path: "/fapi/v1/ticker/bookTicker",
@@ -32,16 +32,6 @@ const COINM_BOOK_TICKER: Endpoint = Endpoint {
     path: "/dapi/v1/ticker/bookTicker",
     weight: 2,
 };
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireBookTicker {
-    symbol: String,
-    bid_price: String,
-    bid_qty: String,
-    ask_price: String,
-    ask_qty: String,
-}
 
 /// USD-M answers an object for one symbol, COIN-M always an array.
 #[derive(Deserialize)]
@@ -82,14 +72,7 @@ impl FuturesClient {
             .into_iter()
             .find(|w| w.symbol == symbol.as_str())
             .ok_or_else(|| decode(format!("no book ticker for {symbol}")))?;
-        let dec = |key: &str, s: &str| parse_decimal(s).map_err(|e| decode(format!("{key}: {e}")));
-        Ok(BookTicker {
-            symbol: symbol.clone(),
-            bid_price: dec("bidPrice", &wire.bid_price)?,
-            bid_qty: dec("bidQty", &wire.bid_qty)?,
-            ask_price: dec("askPrice", &wire.ask_price)?,
-            ask_qty: dec("askQty", &wire.ask_qty)?,
-        })
+        wire.into_book_ticker(symbol).map_err(decode)
     }
 }
 

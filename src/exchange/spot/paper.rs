@@ -9,16 +9,15 @@
 //! events in <https://developers.binance.com/docs/binance-spot-api-docs/user-data-stream>;
 //! codes in <https://developers.binance.com/docs/binance-spot-api-docs/errors>.
 
-use serde::Deserialize;
 use serde_json::json;
 
 use super::SpotClient;
 use crate::domain::{
     AccountPosition, Balance, BookTicker, ExecutionReport, OrderStatus, Symbol, UserDataEvent,
-    parse_decimal,
 };
 use crate::exchange::error::ExchangeError;
 use crate::exchange::transport::Endpoint;
+use crate::exchange::wire::WireBookTicker;
 
 const BOOK_TICKER: Endpoint = Endpoint {
     path: "/api/v3/ticker/bookTicker",
@@ -27,16 +26,6 @@ const BOOK_TICKER: Endpoint = Endpoint {
 
 /// The endpoint named in a paper venue's rejections (the one a live order would use).
 const PAPER_ORDER: &str = "/api/v3/order";
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireBookTicker {
-    symbol: String,
-    bid_price: String,
-    bid_qty: String,
-    ask_price: String,
-    ask_qty: String,
-}
 
 impl SpotClient {
     /// `GET /api/v3/ticker/bookTicker?symbol=` (weight 2, public): the best bid and ask
@@ -60,14 +49,7 @@ impl SpotClient {
         if wire.symbol != symbol.as_str() {
             return Err(decode(format!("answer is for {:?}", wire.symbol)));
         }
-        let dec = |key: &str, s: &str| parse_decimal(s).map_err(|e| decode(format!("{key}: {e}")));
-        Ok(BookTicker {
-            symbol: symbol.clone(),
-            bid_price: dec("bidPrice", &wire.bid_price)?,
-            bid_qty: dec("bidQty", &wire.bid_qty)?,
-            ask_price: dec("askPrice", &wire.ask_price)?,
-            ask_qty: dec("askQty", &wire.ask_qty)?,
-        })
+        wire.into_book_ticker(symbol).map_err(decode)
     }
 }
 
