@@ -14,8 +14,10 @@
 //!    daemon (1m, `FUTURES_BENCH_DAYS` days, default 30), from their `backfill_jobs` rows.
 //!
 //! Run with `cargo bench --bench futures` (release build); `-- beat`, `-- memory` or
-//! `-- backfill` runs one part; `FUTURES_BENCH_RUNS` (default 3) repeats each. Results go to
-//! stdout; copy them into BENCHMARKS.md with the machine's load.
+//! `-- backfill` runs one part; `FUTURES_BENCH_RUNS` (default 3) repeats each.
+//! `TRADEBEAT_BENCH_BIN` makes the memory part run another daemon binary (for example one
+//! built with another Cargo profile); the daemon inherits the bench's environment. Results go
+//! to stdout; copy them into BENCHMARKS.md with the machine's load.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -179,7 +181,7 @@ async fn resident_memory() {
     let sim = big_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("bench.db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tradebeat"))
+    let mut child = Command::new(daemon_binary())
         .arg("run")
         .current_dir(dir.path())
         .env("TRADEBEAT_EXCHANGE__REST_URL", sim.base_url())
@@ -388,4 +390,12 @@ async fn main() {
     if wants("backfill") {
         backfill_rate().await;
     }
+}
+
+/// The daemon binary the memory part runs: `TRADEBEAT_BENCH_BIN` when set (to compare builds
+/// of other profiles with the same bench), else the one Cargo built beside this bench.
+fn daemon_binary() -> std::path::PathBuf {
+    std::env::var_os("TRADEBEAT_BENCH_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_tradebeat").into())
 }

@@ -11,8 +11,10 @@
 //!
 //! Run with `cargo bench --bench spine` (release build); `-- beat200`, `-- memory` or
 //! `-- lag` runs one part. `SPINE_LAG_BEATS` sets how many
-//! 1 s beats the lag measurement waits for (default 120). Results go to stdout; copy them
-//! into BENCHMARKS.md with the machine they ran on.
+//! 1 s beats the lag measurement waits for (default 120). `TRADEBEAT_BENCH_BIN` makes the
+//! memory part run another daemon binary (for example one built with another Cargo profile);
+//! the daemon inherits the bench's environment (`MALLOC_ARENA_MAX` and the like). Results go
+//! to stdout; copy them into BENCHMARKS.md with the machine they ran on.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -196,7 +198,7 @@ async fn resident_memory() {
         .map(|s| format!("\"{s}\""))
         .collect();
     let db = dir.path().join("bench.db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tradebeat"))
+    let mut child = Command::new(daemon_binary())
         .arg("run")
         .current_dir(dir.path())
         .env("TRADEBEAT_EXCHANGE__REST_URL", sim.base_url())
@@ -314,4 +316,12 @@ async fn main() {
     if run("lag") {
         beat_lag(beats).await;
     }
+}
+
+/// The daemon binary the memory part runs: `TRADEBEAT_BENCH_BIN` when set (to compare builds
+/// of other profiles with the same bench), else the one Cargo built beside this bench.
+fn daemon_binary() -> std::path::PathBuf {
+    std::env::var_os("TRADEBEAT_BENCH_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_tradebeat").into())
 }
