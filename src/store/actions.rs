@@ -48,23 +48,23 @@ impl Store {
     /// The database's.
     pub fn insert_action(&self, row: &ActionRow) -> Result<i64, StoreError> {
         let id = self.write(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO actions (time, source, uid, method, market, symbol, params, ok,
                                       error_code, error_message)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    row.time,
-                    row.source,
-                    row.uid,
-                    row.method,
-                    row.market,
-                    row.symbol,
-                    row.params,
-                    row.ok,
-                    row.error_code,
-                    row.error_message,
-                ],
-            )?;
+            )?
+            .execute(params![
+                row.time,
+                row.source,
+                row.uid,
+                row.method,
+                row.market,
+                row.symbol,
+                row.params,
+                row.ok,
+                row.error_code,
+                row.error_message,
+            ])?;
             Ok(tx.last_insert_rowid())
         })?;
         if self.events.has_subscribers() {

@@ -8,6 +8,8 @@
 //! racing a cancel cannot resurrect the order; a local verdict (`not_placed`) always yields
 //! to what the exchange says.
 
+use std::sync::LazyLock;
+
 use std::str::FromStr;
 
 use super::{Store, StoreError, StoreEvent};
@@ -165,25 +167,25 @@ impl Store {
             if let Some(existing) = order_by_client_id_tx(tx, client_order_id.as_str())? {
                 return Ok(Inserted::Exists(existing));
             }
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO orders (market, symbol, client_order_id, side, type, time_in_force,
                      quantity, quote_quantity, price, stop_price, status, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
-                params![
-                    market.as_str(),
-                    request.symbol.as_str(),
-                    client_order_id.as_str(),
-                    request.side.as_str(),
-                    request.order_type.as_str(),
-                    request.time_in_force.map(|t| t.as_str()),
-                    request.quantity.map(|d| d.to_string()),
-                    request.quote_quantity.map(|d| d.to_string()),
-                    request.price.map(|d| d.to_string()),
-                    request.stop_price.map(|d| d.to_string()),
-                    OrderStatus::Pending.as_str(),
-                    now_ms
-                ],
-            )?;
+            )?
+            .execute(params![
+                market.as_str(),
+                request.symbol.as_str(),
+                client_order_id.as_str(),
+                request.side.as_str(),
+                request.order_type.as_str(),
+                request.time_in_force.map(|t| t.as_str()),
+                request.quantity.map(|d| d.to_string()),
+                request.quote_quantity.map(|d| d.to_string()),
+                request.price.map(|d| d.to_string()),
+                request.stop_price.map(|d| d.to_string()),
+                OrderStatus::Pending.as_str(),
+                now_ms
+            ])?;
             if market != Market::Spot {
                 let f = FuturesOrderState {
                     position_side: request.position_side,
@@ -500,25 +502,25 @@ fn apply_exchange_order_tx(
     if reported.is_stale_against(&stored) {
         return Ok(());
     }
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE orders SET order_id = ?2, status = ?3, executed_qty = ?4,
              cummulative_quote_qty = ?5, fills = COALESCE(?6, fills),
              transact_time = COALESCE(transact_time, ?7),
              update_time = COALESCE(?8, update_time),
              error_code = NULL, error_msg = NULL, updated_at = ?9
          WHERE id = ?1",
-        params![
-            current.id,
-            order.exchange_order_id(),
-            order.status.as_str(),
-            order.executed_qty.to_string(),
-            order.cummulative_quote_qty.to_string(),
-            fills,
-            order.time,
-            order.update_time,
-            now_ms
-        ],
-    )?;
+    )?
+    .execute(params![
+        current.id,
+        order.exchange_order_id(),
+        order.status.as_str(),
+        order.executed_qty.to_string(),
+        order.cummulative_quote_qty.to_string(),
+        fills,
+        order.time,
+        order.update_time,
+        now_ms
+    ])?;
     if let Some(f) = &order.futures {
         write_futures_columns_tx(tx, &current.client_order_id, f)?;
     }
@@ -577,13 +579,14 @@ pub(super) fn order_by_client_id_tx(
     conn: &Connection,
     client_order_id: &str,
 ) -> Result<Option<OrderRow>, StoreError> {
-    conn.query_row(
-        &format!("SELECT {COLUMNS} FROM orders WHERE client_order_id = ?1"),
-        [client_order_id],
-        order_row,
-    )
-    .optional()?
-    .transpose()
+    // Prepared once per connection (SQLite's parse of the wide column list is most of a
+    // small statement's cost): every order write reads its row through here.
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {COLUMNS} FROM orders WHERE client_order_id = ?1"));
+    conn.prepare_cached(&SQL)?
+        .query_row([client_order_id], order_row)
+        .optional()?
+        .transpose()
 }
 
 /// The order of `symbol` with the exchange's order id `order_id`.
@@ -593,15 +596,16 @@ pub(super) fn order_by_exchange_id_tx(
     symbol: &Symbol,
     order_id: i64,
 ) -> Result<Option<OrderRow>, StoreError> {
-    conn.query_row(
-        &format!(
-            "SELECT {COLUMNS} FROM orders WHERE market = ?1 AND symbol = ?2 AND order_id = ?3"
-        ),
-        params![market.as_str(), symbol.as_str(), order_id],
-        order_row,
-    )
-    .optional()?
-    .transpose()
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!("SELECT {COLUMNS} FROM orders WHERE market = ?1 AND symbol = ?2 AND order_id = ?3")
+    });
+    conn.prepare_cached(&SQL)?
+        .query_row(
+            params![market.as_str(), symbol.as_str(), order_id],
+            order_row,
+        )
+        .optional()?
+        .transpose()
 }
 
 /// Reads an `orders` row; the inner result reports values that do not parse.
