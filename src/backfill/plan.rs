@@ -312,8 +312,8 @@ mod tests {
     }
 
     #[test]
-    fn plan_window_is_eight_pages_at_most() {
-        assert_eq!(plan_window_end(Interval::M1, m(0), m(100_000)), m(7999));
+    fn plan_window_is_32_pages_at_most() {
+        assert_eq!(plan_window_end(Interval::M1, m(0), m(100_000)), m(31_999));
         assert_eq!(plan_window_end(Interval::M1, m(0), m(10)), m(10));
     }
 
