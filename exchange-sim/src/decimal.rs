@@ -41,11 +41,48 @@ pub(crate) fn parse_units(text: &str) -> Option<i64> {
 /// Formats `1e-8` units as a decimal string with exactly 8 fractional digits
 /// (`7005401000000` → `"70054.01000000"`), the way Binance formats decimals.
 pub(crate) fn format_units(units: i128) -> String {
-    let scale = i128::from(SCALE);
+    let mut out = String::new();
+    write_units(&mut out, units);
+    out
+}
+
+/// Appends [`format_units`]'s text to `out`.
+pub(crate) fn write_units(out: &mut String, units: i128) {
+    use std::fmt::Write as _;
     let sign = if units < 0 { "-" } else { "" };
     let abs = units.unsigned_abs();
-    let scale = scale.unsigned_abs();
-    format!("{sign}{}.{:08}", abs / scale, abs % scale)
+    // Every served value fits in 64 bits: 128-bit division and formatting are several
+    // times slower, and this runs for several fields of every candle served.
+    match u64::try_from(abs) {
+        Ok(abs) => {
+            let scale = SCALE.unsigned_abs();
+            out.push_str(sign);
+            write_digits(out, abs / scale, 1);
+            out.push('.');
+            write_digits(out, abs % scale, 8);
+        }
+        Err(_) => {
+            let scale = u128::from(SCALE.unsigned_abs());
+            let _ = write!(out, "{sign}{}.{:08}", abs / scale, abs % scale);
+        }
+    }
+}
+
+/// Appends the decimal digits of `v`, left-padded with zeros to at least `width` digits
+/// (at most 20). Shorter than `write!` with a format spec, which goes through the
+/// formatter's padding for every field of every candle served.
+pub(crate) fn write_digits(out: &mut String, mut v: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut at = buf.len();
+    while v > 0 {
+        at -= 1;
+        buf[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    let start = at.min(buf.len().saturating_sub(width.clamp(1, 20)));
+    for &b in &buf[start..] {
+        out.push(char::from(b));
+    }
 }
 
 /// Formats a percentage given in thousandths of a percent with 3 decimals
@@ -99,6 +136,22 @@ mod tests {
         assert_eq!(format_units(1), "0.00000001");
         assert_eq!(format_units(-150_000_000), "-1.50000000");
         assert_eq!(format_units(0), "0.00000000");
+        assert_eq!(format_units(i128::from(u64::MAX)), "184467440737.09551615");
+        let mut digits = String::new();
+        write_digits(&mut digits, 0, 1);
+        write_digits(&mut digits, 42, 5);
+        write_digits(&mut digits, 1234, 2);
+        write_digits(&mut digits, u64::MAX, 1);
+        assert_eq!(digits, "000042123418446744073709551615");
+        // Past 64 bits: the 128-bit path gives the same shape.
+        assert_eq!(
+            format_units(i128::from(u64::MAX) * 10 + 7),
+            "1844674407370.95516157"
+        );
+        assert_eq!(
+            format_units(-(i128::from(u64::MAX) + 1)),
+            "-184467440737.09551616"
+        );
         assert_eq!(format_milli(-1234), "-1.234");
         assert_eq!(format_milli(5), "0.005");
     }

@@ -48,7 +48,9 @@ use serde_json::Value;
 
 use crate::{
     data::{self, MINUTE_MS, RowRun, Series, Sums, synthetic},
-    decimal::{SCALE, div_round, format_units, parse_units, round_to_tick},
+    decimal::{
+        SCALE, div_round, format_units, parse_units, round_to_tick, write_digits, write_units,
+    },
 };
 
 /// Wall-clock time (2026-11-21T00:00:00Z, ms) that shows [`RECORDED_ANCHOR_MS`].
@@ -214,32 +216,49 @@ impl Interval {
     }
 }
 
-/// A decimal as served: exact value in `1e-8` units plus the wire text (the recorded CSV
-/// text for recorded values, 8 decimals for computed ones).
+/// A decimal as served: exact value in `1e-8` units, and the recorded CSV text for
+/// recorded values (computed ones are served with 8 decimals, formatted when written).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Dec {
     pub units: i128,
-    pub text: Cow<'static, str>,
+    recorded: Option<&'static str>,
 }
 
 impl Dec {
     fn recorded(units: i64, text: &'static str) -> Dec {
         Dec {
             units: i128::from(units),
-            text: Cow::Borrowed(text),
+            recorded: Some(text),
         }
     }
 
     pub(crate) fn computed(units: i128) -> Dec {
         Dec {
             units,
-            text: Cow::Owned(format_units(units)),
+            recorded: None,
+        }
+    }
+
+    /// The wire text: the recorded text, or 8 decimals.
+    pub(crate) fn text(&self) -> Cow<'static, str> {
+        match self.recorded {
+            Some(text) => Cow::Borrowed(text),
+            None => Cow::Owned(format_units(self.units)),
+        }
+    }
+
+    /// Appends the wire text to `out` (no allocation for a computed value that fits in 64
+    /// bits, which every served one does).
+    fn write_text(&self, out: &mut String) {
+        match self.recorded {
+            Some(text) => out.push_str(text),
+            None => write_units(out, self.units),
         }
     }
 
     /// The text as a client parses it.
     pub(crate) fn to_f64(&self) -> f64 {
-        self.text.parse().unwrap_or(f64::NAN)
+        self.text().parse().unwrap_or(f64::NAN)
     }
 }
 
@@ -265,21 +284,34 @@ impl Candle {
     /// "takerBuyBase","takerBuyQuote","0"]`.
     pub(crate) fn write_json(&self, out: &mut String) {
         use std::fmt::Write as _;
-        let _ = write!(
-            out,
-            "[{},\"{}\",\"{}\",\"{}\",\"{}\",\"{}\",{},\"{}\",{},\"{}\",\"{}\",\"0\"]",
-            self.open_time,
-            self.open.text,
-            self.high.text,
-            self.low.text,
-            self.close.text,
-            self.volume.text,
-            self.close_time,
-            self.quote_volume.text,
-            self.trades,
-            self.taker_buy_base.text,
-            self.taker_buy_quote.text,
-        );
+        // Pieces pushed one by one: one `write!` with eleven arguments goes through the
+        // formatting machinery for every field, and this runs for every candle served.
+        let quoted = |out: &mut String, dec: &Dec| {
+            out.push_str(",\"");
+            dec.write_text(out);
+            out.push('"');
+        };
+        let int = |out: &mut String, v: i64| match u64::try_from(v) {
+            Ok(v) => write_digits(out, v, 1),
+            Err(_) => {
+                let _ = write!(out, "{v}");
+            }
+        };
+        out.push('[');
+        int(out, self.open_time);
+        quoted(out, &self.open);
+        quoted(out, &self.high);
+        quoted(out, &self.low);
+        quoted(out, &self.close);
+        quoted(out, &self.volume);
+        out.push(',');
+        int(out, self.close_time);
+        quoted(out, &self.quote_volume);
+        out.push(',');
+        write_digits(out, self.trades, 1);
+        quoted(out, &self.taker_buy_base);
+        quoted(out, &self.taker_buy_quote);
+        out.push_str(",\"0\"]");
     }
 }
 
@@ -480,7 +512,17 @@ impl Instrument {
     /// The closed minutes `first..first + count` (`count > 0`).
     fn closed_piece(&self, series: &Series, first: i64, count: u64) -> Piece {
         let run: RowRun = series.aggregate(self.row_of(series, first), count);
-        let field = |index: usize| (series.row(index), series.text(index));
+        // A row's text is cut out of its CSV line on every call: a run of one minute
+        // (every 1m candle served) reads it once.
+        let first_text = series.text(run.first);
+        let field = |index: usize| {
+            let text = if index == run.first {
+                first_text
+            } else {
+                series.text(index)
+            };
+            (series.row(index), text)
+        };
         let (first_row, first_text) = field(run.first);
         let (last_row, last_text) = field(run.last);
         let (high_row, high_text) = field(run.high);
@@ -921,11 +963,11 @@ mod tests {
         let text = s.text(inst.row_of(s, open / MINUTE_MS));
         assert_eq!(
             [
-                &*c.open.text,
-                &*c.high.text,
-                &*c.low.text,
-                &*c.close.text,
-                &*c.volume.text
+                &*c.open.text(),
+                &*c.high.text(),
+                &*c.low.text(),
+                &*c.close.text(),
+                &*c.volume.text()
             ],
             [text.open, text.high, text.low, text.close, text.volume]
         );

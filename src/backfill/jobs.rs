@@ -218,7 +218,7 @@ impl Ctx {
         lock(&self.progress).remove(&key);
     }
 
-    /// Plans the next window of a job (up to eight pages), fetches its pages (pipelined,
+    /// Plans the next window of a job (up to 32 pages), fetches its pages (pipelined,
     /// bounded by the request slots) and commits them in order.
     async fn job_round(
         self: &Arc<Self>,

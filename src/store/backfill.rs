@@ -250,12 +250,15 @@ impl Store {
             } else {
                 JobStatus::Running
             };
-            let advanced = tx.execute(
-                "UPDATE backfill_jobs SET next_start_time = ?4, state = ?5,
+            // Prepared once per connection: this runs for every page.
+            let advanced = tx
+                .prepare_cached(
+                    "UPDATE backfill_jobs SET next_start_time = ?4, state = ?5,
                      rows_written = rows_written + ?6, last_error = NULL, updated_at = ?7
                  WHERE symbol_id = ?1 AND interval = ?2 AND state = 'running'
                    AND next_start_time = ?3",
-                params![
+                )?
+                .execute(params![
                     page.symbol_id,
                     page.interval.as_str(),
                     page.expected_next_start,
@@ -263,8 +266,7 @@ impl Store {
                     state.as_str(),
                     i64::try_from(page.klines.len()).unwrap_or(i64::MAX),
                     page.now
-                ],
-            )?;
+                ])?;
             if advanced == 0 {
                 return Ok(false);
             }
