@@ -355,8 +355,10 @@ impl Orders {
             self.inner
                 .store
                 .run(move |s| s.insert_pending_order(market, &request, &id, now))
-                .await?
         };
+        // The venue's own preparation (a paper venue's book ticker) overlaps the write.
+        let (pending, ()) = tokio::join!(pending, venue.prepare_order(&request, &client_order_id));
+        let pending = pending?;
         let pending = match pending {
             Inserted::New(row) => row,
             Inserted::Exists(existing) => {
@@ -379,8 +381,8 @@ impl Orders {
             "order pending, sending"
         );
 
-        match venue.place_order(&request, &client_order_id).await {
-            Ok(order) => {
+        match venue.place_order_recorded(&request, &client_order_id).await {
+            Ok((order, recorded)) => {
                 tracing::info!(
                     client_order_id = %client_order_id,
                     symbol = %order.symbol,
@@ -390,7 +392,10 @@ impl Orders {
                     "order placed"
                 );
                 let filled = !order.executed_qty.is_zero();
-                let row = self.record(&pending, order).await;
+                let row = match recorded {
+                    Some(row) => row,
+                    None => self.record(&pending, order).await,
+                };
                 if filled && self.inner.market != Market::Spot {
                     self.record_futures_fills(&row.symbol).await;
                 }

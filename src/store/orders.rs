@@ -15,7 +15,7 @@ use std::str::FromStr;
 use super::{Store, StoreError, StoreEvent};
 use crate::domain::{
     ClientOrderId, Fill, FuturesOrderState, Order, OrderRequest, OrderStatus, OrderType,
-    PositionSide, Side, TimeInForce, WorkingType,
+    PositionSide, Side, TimeInForce, UserDataEvent, WorkingType,
 };
 use crate::domain::{Market, Symbol};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -226,34 +226,47 @@ impl Store {
         now_ms: i64,
     ) -> Result<Recorded, StoreError> {
         let fills = fills_json(order)?;
-        let mut before = None;
-        let recorded = self.write(|tx| {
-            let recorded = match order_by_client_id_tx(tx, client_order_id.as_str())? {
-                Some(current) => {
-                    apply_exchange_order_tx(tx, &current, order, fills.as_deref(), now_ms)?;
-                    before = Some(current);
-                    Recorded::Updated
-                }
-                None => {
-                    insert_exchange_order_tx(tx, market, order, client_order_id, now_ms)?;
-                    if let Some(fills) = &fills {
-                        tx.execute(
-                            "UPDATE orders SET fills = ?2 WHERE client_order_id = ?1",
-                            params![client_order_id.as_str(), fills],
-                        )?;
-                    }
-                    Recorded::Imported
-                }
-            };
-            let row = order_by_client_id_tx(tx, client_order_id.as_str())?
-                .ok_or_else(|| StoreError::Corrupt("recorded order vanished".to_string()))?;
-            Ok(recorded(row))
+        let (recorded, before) = self.write(|tx| {
+            record_exchange_order_tx(tx, market, client_order_id, order, fills.as_deref(), now_ms)
         })?;
         let (Recorded::Imported(row) | Recorded::Updated(row)) = &recorded;
         if before.as_ref() != Some(row) {
             self.events.publish(StoreEvent::Order(row.clone()));
         }
         Ok(recorded)
+    }
+
+    /// A paper venue's placement: its simulated user-data `events` applied as
+    /// [`Store::apply_user_data`] applies them, then its answer `order` recorded as
+    /// [`Store::record_exchange_order`] records it, in ONE transaction. Returns the order's
+    /// row as stored. Subscribers get the changes the events made (the order's final row
+    /// among them) once, after the commit.
+    ///
+    /// # Errors
+    /// As [`Store::apply_user_data`]; nothing is written then.
+    pub fn apply_user_data_recording(
+        &self,
+        market: Market,
+        events: &[UserDataEvent],
+        received_at_ms: i64,
+        client_order_id: &ClientOrderId,
+        order: &Order,
+    ) -> Result<OrderRow, StoreError> {
+        let fills = fills_json(order)?;
+        let mut row = None;
+        self.apply_user_data_then(market, events, received_at_ms, |tx| {
+            let (recorded, _) = record_exchange_order_tx(
+                tx,
+                market,
+                client_order_id,
+                order,
+                fills.as_deref(),
+                received_at_ms,
+            )?;
+            row = Some(recorded.into_row());
+            Ok(())
+        })?;
+        row.ok_or_else(|| StoreError::Corrupt("recorded order vanished".to_string()))
     }
 
     /// Writes an order found on the exchange but not in the database. Returns
@@ -573,6 +586,39 @@ pub(super) fn insert_exchange_order_tx(
         write_futures_columns_tx(tx, client_order_id, f)?;
     }
     Ok(())
+}
+
+/// [`Store::record_exchange_order`]'s transaction: the order brought up to date, or
+/// imported; returns what was done with the row as stored, and the row before (`None` when
+/// imported).
+fn record_exchange_order_tx(
+    tx: &Connection,
+    market: Market,
+    client_order_id: &ClientOrderId,
+    order: &Order,
+    fills: Option<&str>,
+    now_ms: i64,
+) -> Result<(Recorded, Option<OrderRow>), StoreError> {
+    let (recorded, before): (fn(OrderRow) -> Recorded, _) =
+        match order_by_client_id_tx(tx, client_order_id.as_str())? {
+            Some(current) => {
+                apply_exchange_order_tx(tx, &current, order, fills, now_ms)?;
+                (Recorded::Updated, Some(current))
+            }
+            None => {
+                insert_exchange_order_tx(tx, market, order, client_order_id, now_ms)?;
+                if let Some(fills) = fills {
+                    tx.execute(
+                        "UPDATE orders SET fills = ?2 WHERE client_order_id = ?1",
+                        params![client_order_id.as_str(), fills],
+                    )?;
+                }
+                (Recorded::Imported, None)
+            }
+        };
+    let row = order_by_client_id_tx(tx, client_order_id.as_str())?
+        .ok_or_else(|| StoreError::Corrupt("recorded order vanished".to_string()))?;
+    Ok((recorded(row), before))
 }
 
 pub(super) fn order_by_client_id_tx(

@@ -40,6 +40,7 @@ use crate::domain::{
     SymbolInfo, Trade,
 };
 use crate::exchange::ExchangeError;
+use crate::store::OrderRow;
 
 /// A venue's answer: the value, or why the request failed, split by what the caller does
 /// next ([`ExchangeError`]).
@@ -72,6 +73,38 @@ pub trait Venue: Send + Sync {
         request: &'a OrderRequest,
         client_order_id: &'a ClientOrderId,
     ) -> BoxFuture<'a, VenueResult<Order>>;
+
+    /// Work a placement of `request` needs that may overlap the writing of its intent:
+    /// the orders logic calls it while it records the order `pending`, before
+    /// [`Venue::place_order`]. It sends nothing that places or changes anything, and it
+    /// cannot fail (the placement does what it could not). The default: nothing. A paper
+    /// venue reads the order's book ticker here.
+    fn prepare_order<'a>(
+        &'a self,
+        request: &'a OrderRequest,
+        client_order_id: &'a ClientOrderId,
+    ) -> BoxFuture<'a, ()> {
+        let _ = (request, client_order_id);
+        Box::pin(std::future::ready(()))
+    }
+
+    /// [`Venue::place_order`], with the order's row as stored when the venue recorded its
+    /// answer itself, in the transaction that made it (a paper venue, whose fill is that
+    /// transaction): the orders logic then does not record the answer a second time. The
+    /// default places and records nothing (`None`).
+    ///
+    /// # Errors
+    /// As [`Venue::place_order`].
+    fn place_order_recorded<'a>(
+        &'a self,
+        request: &'a OrderRequest,
+        client_order_id: &'a ClientOrderId,
+    ) -> BoxFuture<'a, VenueResult<(Order, Option<OrderRow>)>> {
+        Box::pin(async move {
+            let order = self.place_order(request, client_order_id).await?;
+            Ok((order, None))
+        })
+    }
 
     /// One order of `symbol` by order id or client order id, as the venue reports it now.
     ///

@@ -71,6 +71,13 @@ pub(super) const KLINES_BACK: i64 = 1000 * 60_000;
 /// How many symbols' prices (klines and book ticker) one look reads at once.
 pub(super) const PRICE_READS: usize = 8;
 
+/// The most book tickers [`Venue::prepare_order`] keeps for placements still to come.
+const MAX_PREPARED: usize = 64;
+
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Binance spot simulated (module docs). Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct PaperVenue {
@@ -86,6 +93,9 @@ struct Inner {
     /// Serializes every read-check-write of orders and balances.
     lock: tokio::sync::Mutex<()>,
     rules: Mutex<HashMap<Symbol, SymbolInfo>>,
+    /// Book tickers read by [`Venue::prepare_order`] for orders about to be placed, by
+    /// client order id; each is taken by its placement.
+    prepared: Mutex<HashMap<ClientOrderId, BookTicker>>,
 }
 
 impl std::fmt::Debug for PaperVenue {
@@ -140,6 +150,7 @@ impl PaperVenue {
                 fees,
                 lock: tokio::sync::Mutex::new(()),
                 rules: Mutex::new(HashMap::new()),
+                prepared: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -235,29 +246,7 @@ impl PaperVenue {
         touched: &[&str],
         now: i64,
     ) -> VenueResult<()> {
-        let (balances, stored_update) = (&ledger.balances, ledger.balances_updated);
-        let mut events: Vec<UserDataEvent> = reports
-            .into_iter()
-            .map(simulated_execution_report)
-            .collect();
-        let changed: Vec<Balance> = touched
-            .iter()
-            .map(|asset| {
-                let (free, locked) = balances.get(*asset).copied().unwrap_or_default();
-                Balance {
-                    asset: (*asset).to_string(),
-                    free,
-                    locked,
-                }
-            })
-            .collect();
-        if !changed.is_empty() {
-            events.push(simulated_account_position(
-                now,
-                now.max(stored_update),
-                changed,
-            ));
-        }
+        let events = account_events(reports, ledger, touched, now);
         let local = self.inner.clock.now_ms();
         self.read(move |s| s.apply_user_data(Market::Spot, &events, local))
             .await?;
@@ -421,220 +410,39 @@ impl PaperVenue {
         Ok(filled)
     }
 
+    /// Places a paper order (module docs): the book ticker read for it (in
+    /// [`Venue::prepare_order`], or now), then the account read, the fill decided and
+    /// written, and the answer recorded on the order's row, in one database call and one
+    /// transaction under the venue's lock.
     async fn place(
         &self,
         request: &OrderRequest,
         client_order_id: &ClientOrderId,
-    ) -> VenueResult<Order> {
+    ) -> VenueResult<(Order, OrderRow)> {
         let info = self.info(&request.symbol).await?;
-        let book = self.book(&request.symbol).await?;
+        let prepared = locked(&self.inner.prepared).remove(client_order_id);
+        let book = match prepared {
+            Some(book) => book,
+            None => self.book(&request.symbol).await?,
+        };
         let _guard = self.inner.lock.lock().await;
         let now = self.inner.client.server_now_ms();
-        let mut ledger = self.ledger().await?;
-        let (balances, ids) = (&mut ledger.balances, ledger.ids);
-        let order_id = ids.order_id + 1;
-        let (base, quote) = (info.base_asset.clone(), info.quote_asset.clone());
-        let side = request.side;
-        let step = info
-            .filters
-            .market_lot_size
-            .filter(|f| !f.step_size.is_zero())
-            .or(info.filters.lot_size)
-            .map(|f| f.step_size)
-            .unwrap_or_default();
-        let book_price = match side {
-            Side::Buy => book.ask_price,
-            Side::Sell => book.bid_price,
-        };
-        let book_qty = match side {
-            Side::Buy => book.ask_qty,
-            Side::Sell => book.bid_qty,
-        };
-        let qty = match (request.quantity, request.quote_quantity) {
-            (Some(q), _) => q,
-            (None, Some(quote_qty)) => round_down(quote_qty / book_price, step),
-            (None, None) => Decimal::ZERO,
-        };
-        if qty <= Decimal::ZERO {
-            return Err(ExchangeError::InvalidRequest(format!(
-                "paper trading: the order's quantity is zero at {book_price}"
-            )));
-        }
-        let limit = request.price;
-        let tif = request.time_in_force;
-        // What happens now: (fill quantity at the book, then rest?).
-        let crosses = |p: Decimal| match side {
-            Side::Buy => p >= book.ask_price,
-            Side::Sell => p <= book.bid_price,
-        };
-        let (fill_now, rests) = match request.order_type {
-            OrderType::Market => (qty, false),
-            OrderType::Limit | OrderType::LimitMaker => {
-                let p = limit.unwrap_or_default();
-                if !crosses(p) {
-                    (Decimal::ZERO, matches!(tif, None | Some(TimeInForce::Gtc)))
-                } else if request.order_type == OrderType::LimitMaker {
-                    return Err(PaperRejection::WouldTake.error());
-                } else {
-                    match tif {
-                        Some(TimeInForce::Ioc) => (qty.min(book_qty), false),
-                        Some(TimeInForce::Fok) if qty > book_qty => (Decimal::ZERO, false),
-                        _ => (qty, false),
-                    }
-                }
-            }
-            _ => {
-                let kind = Resting::new(
-                    Market::Spot,
-                    request.order_type,
-                    side,
-                    qty,
-                    limit,
-                    request.stop_price,
-                )
-                .ok_or_else(|| {
-                    ExchangeError::InvalidRequest("stop order without a stop price".into())
-                })?;
-                if kind.triggered(book_price, book_price) {
-                    return Err(PaperRejection::WouldTrigger.error());
-                }
-                (Decimal::ZERO, true)
-            }
-        };
-        // Funds: what the exchange would check and lock.
-        let lock_price = limit.or(request.stop_price).unwrap_or(book_price);
-        let (need_asset, need) = match side {
-            Side::Buy if request.order_type == OrderType::Market => (
-                quote.clone(),
-                request.quote_quantity.unwrap_or(qty * book_price),
-            ),
-            Side::Buy => (quote.clone(), qty * lock_price),
-            Side::Sell => (base.clone(), qty),
-        };
-        let free = balances.get(&need_asset).map_or(Decimal::ZERO, |b| b.0);
-        if free < need {
-            return Err(PaperRejection::InsufficientBalance.error());
-        }
-
-        let mut reports = Vec::new();
-        let mut new = ExecutionReport {
-            event_time: now,
-            symbol: request.symbol.clone(),
-            client_order_id: client_order_id.to_string(),
-            side,
-            order_type: Spelled::Known(request.order_type),
-            time_in_force: Spelled::Known(tif.unwrap_or(TimeInForce::Gtc)),
-            quantity: qty,
-            price: limit.unwrap_or_default(),
-            stop_price: request.stop_price.unwrap_or_default(),
-            order_list_id: Some(-1),
-            orig_client_order_id: String::new(),
-            execution_type: ExecutionType::New,
-            order_status: OrderStatus::New,
-            reject_reason: "NONE".to_string(),
-            order_id,
-            last_qty: Decimal::ZERO,
-            cumulative_qty: Decimal::ZERO,
-            last_price: Decimal::ZERO,
-            commission: Decimal::ZERO,
-            commission_asset: None,
-            transaction_time: now,
-            trade_id: -1,
-            execution_id: Some(ids.execution_id + 1),
-            is_maker: false,
-            order_creation_time: now,
-            cumulative_quote_qty: Decimal::ZERO,
-            last_quote_qty: Some(Decimal::ZERO),
-            quote_order_qty: Some(request.quote_quantity.unwrap_or_default()),
-            working_time: Some(now),
-            raw: String::new(),
-        };
-        reports.push(new.clone());
-        let mut fills = Vec::new();
-        let mut status = OrderStatus::New;
-        let mut quote_done = Decimal::ZERO;
-        if !fill_now.is_zero() {
-            let amount = fill_now * book_price;
-            let commission = match side {
-                Side::Buy => {
-                    let c = fill_now * self.inner.fees.taker;
-                    add_free(balances, &quote, -amount);
-                    add_free(balances, &base, fill_now - c);
-                    c
-                }
-                Side::Sell => {
-                    let c = amount * self.inner.fees.taker;
-                    add_free(balances, &base, -fill_now);
-                    add_free(balances, &quote, amount - c);
-                    c
-                }
+        let local = self.inner.clock.now_ms();
+        let taker = self.inner.fees.taker;
+        let (request, id) = (request.clone(), client_order_id.clone());
+        self.read(move |s| {
+            let mut ledger = Ledger::read(s)?;
+            let decided = match decide(&mut ledger, &request, &id, &info, &book, taker, now) {
+                Ok(decided) => decided,
+                Err(e) => return Ok(Err(e)),
             };
-            status = if fill_now == qty {
-                OrderStatus::Filled
-            } else {
-                OrderStatus::PartiallyFilled
-            };
-            quote_done = amount;
-            new.execution_type = ExecutionType::Trade;
-            new.order_status = status;
-            new.last_qty = fill_now;
-            new.last_price = book_price;
-            new.last_quote_qty = Some(amount);
-            new.cumulative_qty = fill_now;
-            new.cumulative_quote_qty = amount;
-            new.commission = commission;
-            new.commission_asset = Some(commission_asset(side, &info).to_string());
-            new.trade_id = ids.trade_id + 1;
-            new.execution_id = Some(ids.execution_id + 2);
-            reports.push(new.clone());
-            fills.push(Fill {
-                price: book_price,
-                qty: fill_now,
-                commission,
-                commission_asset: commission_asset(side, &info).to_string(),
-                trade_id: ids.trade_id + 1,
-            });
-        }
-        if rests {
-            move_locked(balances, &need_asset, Decimal::ZERO, need);
-        } else if status != OrderStatus::Filled {
-            status = OrderStatus::Expired;
-            new.execution_type = ExecutionType::Expired;
-            new.order_status = status;
-            new.last_qty = Decimal::ZERO;
-            new.last_price = Decimal::ZERO;
-            new.last_quote_qty = Some(Decimal::ZERO);
-            new.commission = Decimal::ZERO;
-            new.commission_asset = None;
-            new.trade_id = -1;
-            new.execution_id = Some(ids.execution_id + 3);
-            reports.push(new);
-        }
-        let touched: Vec<&str> = if rests || !fill_now.is_zero() {
-            vec![base.as_str(), quote.as_str()]
-        } else {
-            vec![]
-        };
-        self.commit(reports, &ledger, &touched, now).await?;
-        Ok(Order {
-            symbol: request.symbol.clone(),
-            order_id,
-            client_order_id: client_order_id.to_string(),
-            side,
-            order_type: request.order_type,
-            time_in_force: tif,
-            price: limit.unwrap_or_default(),
-            orig_qty: qty,
-            orig_quote_order_qty: request.quote_quantity.unwrap_or_default(),
-            executed_qty: fill_now,
-            cummulative_quote_qty: quote_done,
-            stop_price: request.stop_price,
-            status,
-            time: Some(now),
-            update_time: Some(now),
-            fills,
-            futures: None,
+            let touched: Vec<&str> = decided.touched.iter().map(String::as_str).collect();
+            let events = account_events(decided.reports, &ledger, &touched, now);
+            let row =
+                s.apply_user_data_recording(Market::Spot, &events, local, &id, &decided.order)?;
+            Ok(Ok((decided.order, row)))
         })
+        .await?
     }
 
     async fn find(&self, symbol: &Symbol, which: &OrderRef) -> VenueResult<Option<OrderRow>> {
@@ -680,6 +488,275 @@ impl PaperVenue {
         order.update_time = Some(now);
         Ok(order)
     }
+}
+
+/// The user-data events a paper change is written as: `reports` as simulated
+/// `executionReport`s, then one `outboundAccountPosition` with the balances of the
+/// `touched` assets (from `ledger`, as changed), unless none was touched.
+fn account_events(
+    reports: Vec<ExecutionReport>,
+    ledger: &Ledger,
+    touched: &[&str],
+    now: i64,
+) -> Vec<UserDataEvent> {
+    let (balances, stored_update) = (&ledger.balances, ledger.balances_updated);
+    let mut events: Vec<UserDataEvent> = reports
+        .into_iter()
+        .map(simulated_execution_report)
+        .collect();
+    let changed: Vec<Balance> = touched
+        .iter()
+        .map(|asset| {
+            let (free, locked) = balances.get(*asset).copied().unwrap_or_default();
+            Balance {
+                asset: (*asset).to_string(),
+                free,
+                locked,
+            }
+        })
+        .collect();
+    if !changed.is_empty() {
+        events.push(simulated_account_position(
+            now,
+            now.max(stored_update),
+            changed,
+        ));
+    }
+    events
+}
+
+/// A paper placement decided: the simulated execution reports, the assets whose balances
+/// changed, and the venue's answer.
+struct Decided {
+    reports: Vec<ExecutionReport>,
+    touched: Vec<String>,
+    order: Order,
+}
+
+/// Decides a paper placement of `request` against `book` (fill rules: module docs),
+/// changing `ledger`'s balances as the fill and the funds it locks do; `taker` is the
+/// taker fee; `now` the venue's time, ms since the epoch.
+///
+/// # Errors
+/// The exchange's rejections (`-2010` and the others of [`PaperRejection`]), a zero
+/// quantity, a stop order without its stop price; `ledger` is then left as it was.
+fn decide(
+    ledger: &mut Ledger,
+    request: &OrderRequest,
+    client_order_id: &ClientOrderId,
+    info: &SymbolInfo,
+    book: &BookTicker,
+    taker: Decimal,
+    now: i64,
+) -> VenueResult<Decided> {
+    let (balances, ids) = (&mut ledger.balances, ledger.ids);
+    let order_id = ids.order_id + 1;
+    let (base, quote) = (info.base_asset.clone(), info.quote_asset.clone());
+    let side = request.side;
+    let step = info
+        .filters
+        .market_lot_size
+        .filter(|f| !f.step_size.is_zero())
+        .or(info.filters.lot_size)
+        .map(|f| f.step_size)
+        .unwrap_or_default();
+    let book_price = match side {
+        Side::Buy => book.ask_price,
+        Side::Sell => book.bid_price,
+    };
+    let book_qty = match side {
+        Side::Buy => book.ask_qty,
+        Side::Sell => book.bid_qty,
+    };
+    let qty = match (request.quantity, request.quote_quantity) {
+        (Some(q), _) => q,
+        (None, Some(quote_qty)) => round_down(quote_qty / book_price, step),
+        (None, None) => Decimal::ZERO,
+    };
+    if qty <= Decimal::ZERO {
+        return Err(ExchangeError::InvalidRequest(format!(
+            "paper trading: the order's quantity is zero at {book_price}"
+        )));
+    }
+    let limit = request.price;
+    let tif = request.time_in_force;
+    // What happens now: (fill quantity at the book, then rest?).
+    let crosses = |p: Decimal| match side {
+        Side::Buy => p >= book.ask_price,
+        Side::Sell => p <= book.bid_price,
+    };
+    let (fill_now, rests) = match request.order_type {
+        OrderType::Market => (qty, false),
+        OrderType::Limit | OrderType::LimitMaker => {
+            let p = limit.unwrap_or_default();
+            if !crosses(p) {
+                (Decimal::ZERO, matches!(tif, None | Some(TimeInForce::Gtc)))
+            } else if request.order_type == OrderType::LimitMaker {
+                return Err(PaperRejection::WouldTake.error());
+            } else {
+                match tif {
+                    Some(TimeInForce::Ioc) => (qty.min(book_qty), false),
+                    Some(TimeInForce::Fok) if qty > book_qty => (Decimal::ZERO, false),
+                    _ => (qty, false),
+                }
+            }
+        }
+        _ => {
+            let kind = Resting::new(
+                Market::Spot,
+                request.order_type,
+                side,
+                qty,
+                limit,
+                request.stop_price,
+            )
+            .ok_or_else(|| {
+                ExchangeError::InvalidRequest("stop order without a stop price".into())
+            })?;
+            if kind.triggered(book_price, book_price) {
+                return Err(PaperRejection::WouldTrigger.error());
+            }
+            (Decimal::ZERO, true)
+        }
+    };
+    // Funds: what the exchange would check and lock.
+    let lock_price = limit.or(request.stop_price).unwrap_or(book_price);
+    let (need_asset, need) = match side {
+        Side::Buy if request.order_type == OrderType::Market => (
+            quote.clone(),
+            request.quote_quantity.unwrap_or(qty * book_price),
+        ),
+        Side::Buy => (quote.clone(), qty * lock_price),
+        Side::Sell => (base.clone(), qty),
+    };
+    let free = balances.get(&need_asset).map_or(Decimal::ZERO, |b| b.0);
+    if free < need {
+        return Err(PaperRejection::InsufficientBalance.error());
+    }
+
+    let mut reports = Vec::new();
+    let mut new = ExecutionReport {
+        event_time: now,
+        symbol: request.symbol.clone(),
+        client_order_id: client_order_id.to_string(),
+        side,
+        order_type: Spelled::Known(request.order_type),
+        time_in_force: Spelled::Known(tif.unwrap_or(TimeInForce::Gtc)),
+        quantity: qty,
+        price: limit.unwrap_or_default(),
+        stop_price: request.stop_price.unwrap_or_default(),
+        order_list_id: Some(-1),
+        orig_client_order_id: String::new(),
+        execution_type: ExecutionType::New,
+        order_status: OrderStatus::New,
+        reject_reason: "NONE".to_string(),
+        order_id,
+        last_qty: Decimal::ZERO,
+        cumulative_qty: Decimal::ZERO,
+        last_price: Decimal::ZERO,
+        commission: Decimal::ZERO,
+        commission_asset: None,
+        transaction_time: now,
+        trade_id: -1,
+        execution_id: Some(ids.execution_id + 1),
+        is_maker: false,
+        order_creation_time: now,
+        cumulative_quote_qty: Decimal::ZERO,
+        last_quote_qty: Some(Decimal::ZERO),
+        quote_order_qty: Some(request.quote_quantity.unwrap_or_default()),
+        working_time: Some(now),
+        raw: String::new(),
+    };
+    reports.push(new.clone());
+    let mut fills = Vec::new();
+    let mut status = OrderStatus::New;
+    let mut quote_done = Decimal::ZERO;
+    if !fill_now.is_zero() {
+        let amount = fill_now * book_price;
+        let commission = match side {
+            Side::Buy => {
+                let c = fill_now * taker;
+                add_free(balances, &quote, -amount);
+                add_free(balances, &base, fill_now - c);
+                c
+            }
+            Side::Sell => {
+                let c = amount * taker;
+                add_free(balances, &base, -fill_now);
+                add_free(balances, &quote, amount - c);
+                c
+            }
+        };
+        status = if fill_now == qty {
+            OrderStatus::Filled
+        } else {
+            OrderStatus::PartiallyFilled
+        };
+        quote_done = amount;
+        new.execution_type = ExecutionType::Trade;
+        new.order_status = status;
+        new.last_qty = fill_now;
+        new.last_price = book_price;
+        new.last_quote_qty = Some(amount);
+        new.cumulative_qty = fill_now;
+        new.cumulative_quote_qty = amount;
+        new.commission = commission;
+        new.commission_asset = Some(commission_asset(side, info).to_string());
+        new.trade_id = ids.trade_id + 1;
+        new.execution_id = Some(ids.execution_id + 2);
+        reports.push(new.clone());
+        fills.push(Fill {
+            price: book_price,
+            qty: fill_now,
+            commission,
+            commission_asset: commission_asset(side, info).to_string(),
+            trade_id: ids.trade_id + 1,
+        });
+    }
+    if rests {
+        move_locked(balances, &need_asset, Decimal::ZERO, need);
+    } else if status != OrderStatus::Filled {
+        status = OrderStatus::Expired;
+        new.execution_type = ExecutionType::Expired;
+        new.order_status = status;
+        new.last_qty = Decimal::ZERO;
+        new.last_price = Decimal::ZERO;
+        new.last_quote_qty = Some(Decimal::ZERO);
+        new.commission = Decimal::ZERO;
+        new.commission_asset = None;
+        new.trade_id = -1;
+        new.execution_id = Some(ids.execution_id + 3);
+        reports.push(new);
+    }
+    let touched = if rests || !fill_now.is_zero() {
+        vec![base, quote]
+    } else {
+        vec![]
+    };
+    let order = Order {
+        symbol: request.symbol.clone(),
+        order_id,
+        client_order_id: client_order_id.to_string(),
+        side,
+        order_type: request.order_type,
+        time_in_force: tif,
+        price: limit.unwrap_or_default(),
+        orig_qty: qty,
+        orig_quote_order_qty: request.quote_quantity.unwrap_or_default(),
+        executed_qty: fill_now,
+        cummulative_quote_qty: quote_done,
+        stop_price: request.stop_price,
+        status,
+        time: Some(now),
+        update_time: Some(now),
+        fills,
+        futures: None,
+    };
+    Ok(Decided {
+        reports,
+        touched,
+        order,
+    })
 }
 
 /// A resting order's fill condition (spot and futures paper venues alike).
@@ -957,7 +1034,40 @@ impl Venue for PaperVenue {
         request: &'a OrderRequest,
         client_order_id: &'a ClientOrderId,
     ) -> BoxFuture<'a, VenueResult<Order>> {
-        self.place(request, client_order_id).boxed()
+        async move { Ok(self.place(request, client_order_id).await?.0) }.boxed()
+    }
+
+    /// Reads the order's book ticker while `Orders` writes its intent; a failed read is
+    /// read again by the placement (and refused there).
+    fn prepare_order<'a>(
+        &'a self,
+        request: &'a OrderRequest,
+        client_order_id: &'a ClientOrderId,
+    ) -> BoxFuture<'a, ()> {
+        async move {
+            if let Ok(book) = self.book(&request.symbol).await {
+                let mut prepared = locked(&self.inner.prepared);
+                if prepared.len() >= MAX_PREPARED {
+                    // Left by placements that never came (their intent was refused).
+                    prepared.clear();
+                }
+                prepared.insert(client_order_id.clone(), book);
+            }
+        }
+        .boxed()
+    }
+
+    /// The fill's transaction records the answer on the order's row too.
+    fn place_order_recorded<'a>(
+        &'a self,
+        request: &'a OrderRequest,
+        client_order_id: &'a ClientOrderId,
+    ) -> BoxFuture<'a, VenueResult<(Order, Option<OrderRow>)>> {
+        async move {
+            let (order, row) = self.place(request, client_order_id).await?;
+            Ok((order, Some(row)))
+        }
+        .boxed()
     }
 
     /// From the database; `-2013` "Order does not exist." when it has no such paper order.
