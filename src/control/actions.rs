@@ -3,7 +3,12 @@
 //! `actions` row ([`action_row`], with its secrets removed by [`redact`]).
 //!
 //! [`Dispatch`](super::Dispatch) writes the row, once per state-changing request and
-//! whatever its outcome, so no handler logs anything itself.
+//! whatever its outcome, so no handler logs anything itself, with one exception: a
+//! handler whose answer is written in one store transaction may carry the row into that
+//! transaction ([`ActionLog`]); `order.place` does, so an order's answer and its log entry
+//! commit together.
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Map, Value};
 
@@ -39,6 +44,34 @@ impl ActionSource {
         match self {
             ActionSource::Ctl { uid } => *uid,
             _ => None,
+        }
+    }
+}
+
+/// The `actions` row of one logged request as it reads if the request succeeds, until it
+/// is written. Shared by the dispatcher and the request's handler: a handler may take the
+/// row ([`ActionLog::take`]) into the transaction that writes its answer, and gives it
+/// back ([`ActionLog::put_back`]) when that transaction did not write it; after the
+/// handler, the dispatcher writes the row (with the request's outcome) unless it was taken
+/// and not given back. Empty for a request that is not logged.
+#[derive(Debug, Clone, Default)]
+pub struct ActionLog(Arc<Mutex<Option<ActionRow>>>);
+
+impl ActionLog {
+    /// The log of a request whose success would be written as `row`.
+    pub fn new(row: ActionRow) -> ActionLog {
+        ActionLog(Arc::new(Mutex::new(Some(row))))
+    }
+
+    /// The row, if it is still to be written; the log is empty afterwards.
+    pub fn take(&self) -> Option<ActionRow> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    /// Gives back a row taken and not written (`None`: it was written).
+    pub fn put_back(&self, row: Option<ActionRow>) {
+        if let Some(row) = row {
+            *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(row);
         }
     }
 }

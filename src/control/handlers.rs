@@ -19,7 +19,7 @@ use futures::future::{BoxFuture, Shared};
 use serde_json::{Value, json};
 
 use super::ControlContext;
-use super::actions::{ActionSource, action_row, changes_state};
+use super::actions::{ActionLog, ActionSource, action_row, changes_state};
 use super::protocol::ContractView;
 use super::protocol::{
     self, BackfillStart, BackfillStartParams, BackfillSummary, BalanceList, BalanceListParams,
@@ -46,9 +46,14 @@ use crate::exchange::{ExchangeError, MarketClient};
 use crate::orders::{OrderError, OrderFilter};
 use crate::store::{BeatTrigger, HeartbeatRow, Registration, Store, StoreError, SymbolRow};
 
-/// A boxed handler: the context and the raw params in, the encoded result out.
+/// A boxed handler: the context, the raw params and the request's action log in, the
+/// encoded result out.
 type Handler = Box<
-    dyn Fn(Arc<ControlContext>, Option<Value>) -> BoxFuture<'static, Result<Value, ErrorObject>>
+    dyn Fn(
+            Arc<ControlContext>,
+            Option<Value>,
+            ActionLog,
+        ) -> BoxFuture<'static, Result<Value, ErrorObject>>
         + Send
         + Sync,
 >;
@@ -108,7 +113,7 @@ impl Dispatch {
         d.register::<BackfillStart, _, _>(backfill_start);
         d.register::<BackfillWait, _, _>(backfill_wait);
         d.register::<KlineList, _, _>(kline_list);
-        d.register::<OrderPlace, _, _>(order_place);
+        d.register_logged::<OrderPlace, _, _>(order_place);
         d.register::<OrderCancel, _, _>(order_cancel);
         d.register::<OrderGet, _, _>(order_get);
         d.register::<OrderList, _, _>(order_list);
@@ -151,12 +156,23 @@ impl Dispatch {
         F: Fn(Arc<ControlContext>, M::Params) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<M::Result, ErrorObject>> + Send + 'static,
     {
+        self.register_logged::<M, _, _>(move |ctx, params, _log| handler(ctx, params));
+    }
+
+    /// [`Dispatch::register`] for a handler that writes its request's `actions` row itself,
+    /// in the transaction of its answer ([`ActionLog`]).
+    fn register_logged<M, F, Fut>(&mut self, handler: F)
+    where
+        M: Method,
+        F: Fn(Arc<ControlContext>, M::Params, ActionLog) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<M::Result, ErrorObject>> + Send + 'static,
+    {
         let boxed: Handler =
             Box::new(
-                move |ctx, params| match protocol::decode_params::<M::Params>(params) {
+                move |ctx, params, log| match protocol::decode_params::<M::Params>(params) {
                     Err(e) => futures::future::ready(Err(e)).boxed(),
                     Ok(params) => {
-                        let call = handler(ctx, params);
+                        let call = handler(ctx, params, log);
                         async move {
                             let result = call.await?;
                             serde_json::to_value(result).map_err(|e| {
@@ -267,12 +283,22 @@ impl Dispatch {
         let logged = changes_state(&method)
             && matches!(self.routes.get(method.as_str()), Some(Route::Serve(_)));
         if !logged {
-            return self.run(ctx, method, params, rate).await;
+            return self
+                .run(ctx, method, params, rate, ActionLog::default())
+                .await;
         }
         let time = ctx.clock.now_ms();
         let kept = params.clone();
         let name = method.clone();
-        let outcome = self.run(ctx, method, params, rate).await;
+        let log = ActionLog::new(action_row(time, source, &name, kept.as_ref(), Ok(())));
+        let outcome = self.run(ctx, method, params, rate, log.clone()).await;
+        if log.take().is_none() {
+            // The handler wrote the success row with its answer.
+            if outcome.is_err() {
+                tracing::warn!(method = %name, "answered with an error after its action row was written as a success");
+            }
+            return outcome;
+        }
         let row = action_row(
             time,
             source,
@@ -293,6 +319,7 @@ impl Dispatch {
         method: String,
         params: Option<Value>,
         rate: Option<&Mutex<RequestRate>>,
+        log: ActionLog,
     ) -> Result<Value, ErrorObject> {
         let rate = rate.filter(|_| EXCHANGE_METHODS.contains(&method.as_str()));
         if let Some(rate) = rate {
@@ -311,7 +338,7 @@ impl Dispatch {
             }
         }
         match self.routes.get(method.as_str()) {
-            Some(Route::Serve(handler)) => match handler(Arc::clone(ctx), params).await {
+            Some(Route::Serve(handler)) => match handler(Arc::clone(ctx), params, log).await {
                 Ok(result) => Ok(result),
                 Err(error) => {
                     tracing::debug!(method = %method, code = error.code,
@@ -780,14 +807,20 @@ async fn kline_list(
 }
 
 /// `order.place`: the orders component does the work (rules, pending row, one request).
-async fn order_place(ctx: Arc<ControlContext>, p: OrderRequest) -> Result<OrderView, ErrorObject> {
+/// The request's `actions` row is written in the transaction that records the exchange's
+/// answer (when the order is placed and its answer stored).
+async fn order_place(
+    ctx: Arc<ControlContext>,
+    p: OrderRequest,
+    log: ActionLog,
+) -> Result<OrderView, ErrorObject> {
     futures_trading::check_market_fields(&p)?;
     futures_trading::check_paper_order(&ctx, &p)?;
-    futures_trading::orders_for(&ctx, Some(p.market))?
-        .place(p)
-        .await
-        .map(|row| OrderView::from(&row))
-        .map_err(order_error)
+    let orders = futures_trading::orders_for(&ctx, Some(p.market))?;
+    let mut action = log.take();
+    let placed = orders.place_logged(p, &mut action).await;
+    log.put_back(action);
+    placed.map(|row| OrderView::from(&row)).map_err(order_error)
 }
 
 /// `order.cancel`.

@@ -75,7 +75,7 @@ use crate::domain::{Market, Symbol, SymbolInfo};
 use crate::domain::{StreamState, UserStreamStatus};
 use crate::exchange::{ExchangeError, Rejection, SpotClient};
 use crate::retry::{self, Retryable as _};
-use crate::store::{Inserted, Recorded, Store, StoreError};
+use crate::store::{ActionRow, Inserted, Recorded, Store, StoreError};
 use crate::venue::{SpotVenue, Venue};
 
 /// How long cached symbol rules are trusted before the next order refetches them, ms.
@@ -311,7 +311,22 @@ impl Orders {
     ///
     /// # Errors
     /// Every [`OrderError`] variant but `NotFound`; see each for what was stored.
-    pub async fn place(&self, mut request: OrderRequest) -> Result<OrderRow, OrderError> {
+    pub async fn place(&self, request: OrderRequest) -> Result<OrderRow, OrderError> {
+        self.place_logged(request, &mut None).await
+    }
+
+    /// [`Orders::place`], writing `action` (the request's `actions` row, as it reads when
+    /// the placement succeeds) in the transaction that records the exchange's answer. The
+    /// row is taken from `action` when it was written; it is left there when it was not
+    /// (the placement failed, or its answer could not be stored), for the caller to write.
+    ///
+    /// # Errors
+    /// As [`Orders::place`].
+    pub async fn place_logged(
+        &self,
+        mut request: OrderRequest,
+        action: &mut Option<ActionRow>,
+    ) -> Result<OrderRow, OrderError> {
         let venue = Arc::clone(self.venue()?);
         self.mark_in_use();
         let info = self.rules_for(&request.symbol).await?;
@@ -381,7 +396,10 @@ impl Orders {
             "order pending, sending"
         );
 
-        match venue.place_order_recorded(&request, &client_order_id).await {
+        match venue
+            .place_order_recorded(&request, &client_order_id, action.as_ref())
+            .await
+        {
             Ok((order, recorded)) => {
                 tracing::info!(
                     client_order_id = %client_order_id,
@@ -393,8 +411,11 @@ impl Orders {
                 );
                 let filled = !order.executed_qty.is_zero();
                 let row = match recorded {
-                    Some(row) => row,
-                    None => self.record(&pending, order).await,
+                    Some(row) => {
+                        *action = None;
+                        row
+                    }
+                    None => self.record(&pending, order, action).await,
                 };
                 if filled && self.inner.market != Market::Spot {
                     self.record_futures_fills(&row.symbol).await;
@@ -527,11 +548,16 @@ impl Orders {
         }
     }
 
-    /// Records the placement answer for `pending`'s order ([`Orders::record_exchange_order`]);
-    /// returns the row as stored, or as it will be stored when the write failed (and is
-    /// being retried).
-    async fn record(&self, pending: &OrderRow, order: Order) -> OrderRow {
-        match self.record_exchange_order(&order).await {
+    /// Records the placement answer for `pending`'s order ([`Orders::record_exchange_order`]),
+    /// with `action` in the same transaction (taken from it when written); returns the row
+    /// as stored, or as it will be stored when the write failed (and is being retried).
+    async fn record(
+        &self,
+        pending: &OrderRow,
+        order: Order,
+        action: &mut Option<ActionRow>,
+    ) -> OrderRow {
+        match self.record_exchange_order_logged(&order, action).await {
             Ok(Some(recorded)) => recorded.into_row(),
             Ok(None) | Err(_) => overlay(pending, &order, self.inner.clock.now_ms()),
         }
@@ -554,19 +580,32 @@ impl Orders {
         &self,
         order: &Order,
     ) -> Result<Option<Recorded>, StoreError> {
+        self.record_exchange_order_logged(order, &mut None).await
+    }
+
+    /// [`Orders::record_exchange_order`], with `action` appended in the same transaction;
+    /// the row is taken from `action` when the transaction committed.
+    async fn record_exchange_order_logged(
+        &self,
+        order: &Order,
+        action: &mut Option<ActionRow>,
+    ) -> Result<Option<Recorded>, StoreError> {
         let Some(id) = ClientOrderId::try_from_exchange(&order.client_order_id) else {
             tracing::warn!(symbol = %order.symbol, order_id = order.order_id, client_order_id = %order.client_order_id, "order with a client order id outside the spot pattern: not recorded");
             return Ok(None);
         };
         let (market, now) = (self.inner.market, self.inner.clock.now_ms());
-        let (id2, copy) = (id.clone(), order.clone());
+        let (id2, copy, logged) = (id.clone(), order.clone(), action.clone());
         let result = self
             .inner
             .store
-            .run(move |s| s.record_exchange_order(market, &id2, &copy, now))
+            .run(move |s| s.record_exchange_order_logged(market, &id2, &copy, now, logged.as_ref()))
             .await;
         match result {
-            Ok(recorded) => Ok(Some(recorded)),
+            Ok(recorded) => {
+                *action = None;
+                Ok(Some(recorded))
+            }
             Err(e) => {
                 self.critical(order, &e.to_string());
                 self.spawn_write_retry(id, order.clone());

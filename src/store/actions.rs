@@ -1,7 +1,7 @@
 //! The action log (`actions`, schema version 9): one row per state-changing request and
 //! its outcome, appended by the control dispatcher and read by `action.list`.
 
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
 use super::{Store, StoreError};
 
@@ -47,31 +47,18 @@ impl Store {
     /// # Errors
     /// The database's.
     pub fn insert_action(&self, row: &ActionRow) -> Result<i64, StoreError> {
-        let id = self.write(|tx| {
-            tx.prepare_cached(
-                "INSERT INTO actions (time, source, uid, method, market, symbol, params, ok,
-                                      error_code, error_message)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?
-            .execute(params![
-                row.time,
-                row.source,
-                row.uid,
-                row.method,
-                row.market,
-                row.symbol,
-                row.params,
-                row.ok,
-                row.error_code,
-                row.error_message,
-            ])?;
-            Ok(tx.last_insert_rowid())
-        })?;
+        let id = self.write(|tx| insert_action_tx(tx, row))?;
+        self.published_action(row, id);
+        Ok(id)
+    }
+
+    /// Publishes `row`, inserted as `id`, as [`super::StoreEvent::Action`] (after its
+    /// commit).
+    pub(super) fn published_action(&self, row: &ActionRow, id: i64) {
         if self.events.has_subscribers() {
             self.events
                 .publish(super::StoreEvent::Action(ActionRow { id, ..row.clone() }));
         }
-        Ok(id)
     }
 
     /// The action rows `filter` selects, newest (highest id) first.
@@ -112,6 +99,28 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
+}
+
+/// Appends `row` in the caller's transaction; returns its id.
+pub(super) fn insert_action_tx(conn: &Connection, row: &ActionRow) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO actions (time, source, uid, method, market, symbol, params, ok,
+                              error_code, error_message)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        row.time,
+        row.source,
+        row.uid,
+        row.method,
+        row.market,
+        row.symbol,
+        row.params,
+        row.ok,
+        row.error_code,
+        row.error_message,
+    ])?;
+    Ok(conn.last_insert_rowid())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 
 use std::str::FromStr;
 
+use super::actions::{ActionRow, insert_action_tx};
 use super::{Store, StoreError, StoreEvent};
 use crate::domain::{
     ClientOrderId, Fill, FuturesOrderState, Order, OrderRequest, OrderStatus, OrderType,
@@ -225,13 +226,42 @@ impl Store {
         order: &Order,
         now_ms: i64,
     ) -> Result<Recorded, StoreError> {
+        self.record_exchange_order_logged(market, client_order_id, order, now_ms, None)
+    }
+
+    /// [`Store::record_exchange_order`], with `action` (the request's `actions` row, when
+    /// given) appended in the same transaction: the answer and its log entry commit
+    /// together or not at all.
+    ///
+    /// # Errors
+    /// The database's; nothing is written then.
+    pub fn record_exchange_order_logged(
+        &self,
+        market: Market,
+        client_order_id: &ClientOrderId,
+        order: &Order,
+        now_ms: i64,
+        action: Option<&ActionRow>,
+    ) -> Result<Recorded, StoreError> {
         let fills = fills_json(order)?;
-        let (recorded, before) = self.write(|tx| {
-            record_exchange_order_tx(tx, market, client_order_id, order, fills.as_deref(), now_ms)
+        let (recorded, before, action_id) = self.write(|tx| {
+            let (recorded, before) = record_exchange_order_tx(
+                tx,
+                market,
+                client_order_id,
+                order,
+                fills.as_deref(),
+                now_ms,
+            )?;
+            let action_id = action.map(|a| insert_action_tx(tx, a)).transpose()?;
+            Ok((recorded, before, action_id))
         })?;
         let (Recorded::Imported(row) | Recorded::Updated(row)) = &recorded;
         if before.as_ref() != Some(row) {
             self.events.publish(StoreEvent::Order(row.clone()));
+        }
+        if let (Some(action), Some(id)) = (action, action_id) {
+            self.published_action(action, id);
         }
         Ok(recorded)
     }
@@ -239,8 +269,9 @@ impl Store {
     /// A paper venue's placement: its simulated user-data `events` applied as
     /// [`Store::apply_user_data`] applies them, then its answer `order` recorded as
     /// [`Store::record_exchange_order`] records it, in ONE transaction. Returns the order's
-    /// row as stored. Subscribers get the changes the events made (the order's final row
-    /// among them) once, after the commit.
+    /// row as stored. `action` (the request's `actions` row, when given) is appended in
+    /// the same transaction. Subscribers get the changes the events made (the order's final
+    /// row among them) once, after the commit.
     ///
     /// # Errors
     /// As [`Store::apply_user_data`]; nothing is written then.
@@ -251,9 +282,10 @@ impl Store {
         received_at_ms: i64,
         client_order_id: &ClientOrderId,
         order: &Order,
+        action: Option<&ActionRow>,
     ) -> Result<OrderRow, StoreError> {
         let fills = fills_json(order)?;
-        let mut row = None;
+        let (mut row, mut action_id) = (None, None);
         self.apply_user_data_then(market, events, received_at_ms, |tx| {
             let (recorded, _) = record_exchange_order_tx(
                 tx,
@@ -264,8 +296,12 @@ impl Store {
                 received_at_ms,
             )?;
             row = Some(recorded.into_row());
+            action_id = action.map(|a| insert_action_tx(tx, a)).transpose()?;
             Ok(())
         })?;
+        if let (Some(action), Some(id)) = (action, action_id) {
+            self.published_action(action, id);
+        }
         row.ok_or_else(|| StoreError::Corrupt("recorded order vanished".to_string()))
     }
 
@@ -832,6 +868,67 @@ mod tests {
             }],
             futures: None,
         }
+    }
+
+    #[test]
+    fn an_answer_and_its_action_row_commit_together_or_not_at_all() {
+        let (_dir, store) = store();
+        let id: ClientOrderId = "tb-act".parse().unwrap();
+        store
+            .insert_pending_order(Market::Spot, &limit_request(), &id, 10)
+            .unwrap();
+        let action = ActionRow {
+            id: 0,
+            time: 10,
+            source: "ctl".into(),
+            uid: None,
+            method: "order.place".into(),
+            market: Some("spot".into()),
+            symbol: Some("BTCUSDT".into()),
+            params: "{}".into(),
+            ok: true,
+            error_code: None,
+            error_message: None,
+        };
+        let answer = exchange_order(&id, OrderStatus::New, 100);
+        let actions = |store: &Store| {
+            store
+                .actions(&super::super::ActionFilter {
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap()
+                .len()
+        };
+        // The action row cannot be written: the answer is not written either.
+        store
+            .pool
+            .get()
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON actions BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap();
+        let refused =
+            store.record_exchange_order_logged(Market::Spot, &id, &answer, 20, Some(&action));
+        assert!(refused.is_err(), "{refused:?}");
+        let row = store.order_by_client_id(&id).unwrap().unwrap();
+        assert_eq!(row.status, OrderStatus::Pending, "the answer rolled back");
+        assert_eq!(actions(&store), 0);
+        // Once it can: both.
+        store
+            .pool
+            .get()
+            .unwrap()
+            .execute_batch("DROP TRIGGER refuse;")
+            .unwrap();
+        let recorded = store
+            .record_exchange_order_logged(Market::Spot, &id, &answer, 20, Some(&action))
+            .unwrap()
+            .into_row();
+        assert_eq!(recorded.status, OrderStatus::New);
+        assert_eq!(recorded.order_id, Some(42));
+        assert_eq!(actions(&store), 1);
     }
 
     #[test]

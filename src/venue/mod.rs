@@ -40,7 +40,7 @@ use crate::domain::{
     SymbolInfo, Trade,
 };
 use crate::exchange::ExchangeError;
-use crate::store::OrderRow;
+use crate::store::{ActionRow, OrderRow};
 
 /// A venue's answer: the value, or why the request failed, split by what the caller does
 /// next ([`ExchangeError`]).
@@ -90,8 +90,9 @@ pub trait Venue: Send + Sync {
 
     /// [`Venue::place_order`], with the order's row as stored when the venue recorded its
     /// answer itself, in the transaction that made it (a paper venue, whose fill is that
-    /// transaction): the orders logic then does not record the answer a second time. The
-    /// default places and records nothing (`None`).
+    /// transaction): the orders logic then does not record the answer a second time.
+    /// `action`, the request's `actions` row when given, is written in that same
+    /// transaction, and only then. The default places and records nothing (`None`).
     ///
     /// # Errors
     /// As [`Venue::place_order`].
@@ -99,7 +100,9 @@ pub trait Venue: Send + Sync {
         &'a self,
         request: &'a OrderRequest,
         client_order_id: &'a ClientOrderId,
+        action: Option<&'a ActionRow>,
     ) -> BoxFuture<'a, VenueResult<(Order, Option<OrderRow>)>> {
+        let _ = action;
         Box::pin(async move {
             let order = self.place_order(request, client_order_id).await?;
             Ok((order, None))

@@ -63,7 +63,7 @@ use crate::exchange::spot::{
     PaperRejection, simulated_account_position, simulated_execution_report,
 };
 use crate::exchange::{ExchangeError, SpotClient};
-use crate::store::{OrderRow, PaperIds, Store, StoreError};
+use crate::store::{ActionRow, OrderRow, PaperIds, Store, StoreError};
 
 /// The oldest candles a sweep looks at: one klines request's worth (1000 × 1m).
 pub(super) const KLINES_BACK: i64 = 1000 * 60_000;
@@ -413,11 +413,13 @@ impl PaperVenue {
     /// Places a paper order (module docs): the book ticker read for it (in
     /// [`Venue::prepare_order`], or now), then the account read, the fill decided and
     /// written, and the answer recorded on the order's row, in one database call and one
-    /// transaction under the venue's lock.
+    /// transaction under the venue's lock, with `action` (the request's `actions` row)
+    /// when given.
     async fn place(
         &self,
         request: &OrderRequest,
         client_order_id: &ClientOrderId,
+        action: Option<ActionRow>,
     ) -> VenueResult<(Order, OrderRow)> {
         let info = self.info(&request.symbol).await?;
         let prepared = locked(&self.inner.prepared).remove(client_order_id);
@@ -438,8 +440,14 @@ impl PaperVenue {
             };
             let touched: Vec<&str> = decided.touched.iter().map(String::as_str).collect();
             let events = account_events(decided.reports, &ledger, &touched, now);
-            let row =
-                s.apply_user_data_recording(Market::Spot, &events, local, &id, &decided.order)?;
+            let row = s.apply_user_data_recording(
+                Market::Spot,
+                &events,
+                local,
+                &id,
+                &decided.order,
+                action.as_ref(),
+            )?;
             Ok(Ok((decided.order, row)))
         })
         .await?
@@ -1034,7 +1042,7 @@ impl Venue for PaperVenue {
         request: &'a OrderRequest,
         client_order_id: &'a ClientOrderId,
     ) -> BoxFuture<'a, VenueResult<Order>> {
-        async move { Ok(self.place(request, client_order_id).await?.0) }.boxed()
+        async move { Ok(self.place(request, client_order_id, None).await?.0) }.boxed()
     }
 
     /// Reads the order's book ticker while `Orders` writes its intent; a failed read is
@@ -1062,9 +1070,12 @@ impl Venue for PaperVenue {
         &'a self,
         request: &'a OrderRequest,
         client_order_id: &'a ClientOrderId,
+        action: Option<&'a ActionRow>,
     ) -> BoxFuture<'a, VenueResult<(Order, Option<OrderRow>)>> {
         async move {
-            let (order, row) = self.place(request, client_order_id).await?;
+            let (order, row) = self
+                .place(request, client_order_id, action.cloned())
+                .await?;
             Ok((order, Some(row)))
         }
         .boxed()
