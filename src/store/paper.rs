@@ -97,7 +97,9 @@ impl Store {
         .transpose()
     }
 
-    /// The largest order, trade and execution ids stored for `market`.
+    /// The largest order, trade and execution ids stored for `market`. It reads every
+    /// order and execution of the market (no index serves these maxima), so a paper venue
+    /// reads it once and keeps the ids in step itself.
     ///
     /// # Errors
     /// The database's.

@@ -93,6 +93,8 @@ struct Inner {
     /// Serializes every read-check-write of orders and balances.
     lock: tokio::sync::Mutex<()>,
     rules: Mutex<HashMap<Symbol, SymbolInfo>>,
+    /// The last ids handed out (kept in step with every commit).
+    ids: IdCache,
     /// Book tickers read by [`Venue::prepare_order`] for orders about to be placed, by
     /// client order id; each is taken by its placement.
     prepared: Mutex<HashMap<ClientOrderId, BookTicker>>,
@@ -124,7 +126,7 @@ struct Ledger {
 }
 
 impl Ledger {
-    fn read(s: &Store) -> Result<Ledger, StoreError> {
+    fn read(s: &Store, ids: &IdCache) -> Result<Ledger, StoreError> {
         let rows = s.balances(Market::Spot)?;
         let balances_updated = rows.iter().map(|b| b.update_time).max().unwrap_or(0);
         Ok(Ledger {
@@ -132,7 +134,7 @@ impl Ledger {
                 .into_iter()
                 .map(|b| (b.asset, (b.free, b.locked)))
                 .collect(),
-            ids: s.paper_ids(Market::Spot)?,
+            ids: ids.get(s, Market::Spot)?,
             balances_updated,
         })
     }
@@ -150,6 +152,7 @@ impl PaperVenue {
                 fees,
                 lock: tokio::sync::Mutex::new(()),
                 rules: Mutex::new(HashMap::new()),
+                ids: IdCache::default(),
                 prepared: Mutex::new(HashMap::new()),
             }),
         }
@@ -234,7 +237,8 @@ impl PaperVenue {
 
     /// The paper account as stored, in one database call: see [`Ledger::read`].
     async fn ledger(&self) -> VenueResult<Ledger> {
-        self.read(Ledger::read).await
+        let ids = self.inner.ids.clone();
+        self.read(move |s| Ledger::read(s, &ids)).await
     }
 
     /// Writes `reports` and the balances of `touched` assets (from `ledger`, as changed)
@@ -246,11 +250,14 @@ impl PaperVenue {
         touched: &[&str],
         now: i64,
     ) -> VenueResult<()> {
+        let used = used_ids(&reports);
         let events = account_events(reports, ledger, touched, now);
         let local = self.inner.clock.now_ms();
-        self.read(move |s| s.apply_user_data(Market::Spot, &events, local))
-            .await?;
-        Ok(())
+        let written = self
+            .read(move |s| s.apply_user_data(Market::Spot, &events, local))
+            .await;
+        self.inner.ids.after_write(written.is_ok(), used);
+        written.map(|_| ())
     }
 
     /// Looks once at the prices of every symbol with resting paper orders and fills those
@@ -310,13 +317,14 @@ impl PaperVenue {
         }
         let _guard = self.inner.lock.lock().await;
         let ids: Vec<ClientOrderId> = due.iter().map(|(o, _)| o.client_order_id.clone()).collect();
+        let cache = self.inner.ids.clone();
         let (current, mut ledger) = self
             .read(move |s| {
                 let rows = ids
                     .iter()
                     .map(|id| s.order_by_client_id(id))
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok((rows, Ledger::read(s)?))
+                Ok((rows, Ledger::read(s, &cache)?))
             })
             .await?;
         let (mut trade_id, mut execution_id) = (ledger.ids.trade_id, ledger.ids.execution_id);
@@ -431,13 +439,18 @@ impl PaperVenue {
         let now = self.inner.client.server_now_ms();
         let local = self.inner.clock.now_ms();
         let taker = self.inner.fees.taker;
-        let (request, id) = (request.clone(), client_order_id.clone());
+        let (request, id, cache) = (
+            request.clone(),
+            client_order_id.clone(),
+            self.inner.ids.clone(),
+        );
         self.read(move |s| {
-            let mut ledger = Ledger::read(s)?;
+            let mut ledger = Ledger::read(s, &cache)?;
             let decided = match decide(&mut ledger, &request, &id, &info, &book, taker, now) {
                 Ok(decided) => decided,
                 Err(e) => return Ok(Err(e)),
             };
+            let used = used_ids(&decided.reports);
             let touched: Vec<&str> = decided.touched.iter().map(String::as_str).collect();
             let events = account_events(decided.reports, &ledger, &touched, now);
             let row = s.apply_user_data_recording(
@@ -447,8 +460,9 @@ impl PaperVenue {
                 &id,
                 &decided.order,
                 action.as_ref(),
-            )?;
-            Ok(Ok((decided.order, row)))
+            );
+            cache.after_write(row.is_ok(), used);
+            Ok(Ok((decided.order, row?)))
         })
         .await?
     }
@@ -496,6 +510,57 @@ impl PaperVenue {
         order.update_time = Some(now);
         Ok(order)
     }
+}
+
+/// The last ids (order, trade, execution) a paper venue handed out on its market: read
+/// from the database once ([`Store::paper_ids`], a scan of the market's orders and
+/// executions), then kept in step with each write. The venue is the only writer of its
+/// market's ids, under its lock; after a failed write the ids are read again. Cheap to
+/// clone; clones share the ids.
+#[derive(Debug, Clone, Default)]
+pub(super) struct IdCache(Arc<Mutex<Option<PaperIds>>>);
+
+impl IdCache {
+    /// The ids: kept ones, or read from `s` for `market`.
+    ///
+    /// # Errors
+    /// The database's.
+    pub(super) fn get(&self, s: &Store, market: Market) -> Result<PaperIds, StoreError> {
+        if let Some(ids) = self.kept() {
+            return Ok(ids);
+        }
+        let ids = s.paper_ids(market)?;
+        *locked(&self.0) = Some(ids);
+        Ok(ids)
+    }
+
+    /// The ids, when kept.
+    pub(super) fn kept(&self) -> Option<PaperIds> {
+        *locked(&self.0)
+    }
+
+    /// After a write that used ids up to `used`: kept when it committed, forgotten (read
+    /// again next time) when it did not.
+    pub(super) fn after_write(&self, committed: bool, used: PaperIds) {
+        let mut kept = locked(&self.0);
+        *kept = match (committed, *kept) {
+            (true, Some(ids)) => Some(PaperIds {
+                order_id: ids.order_id.max(used.order_id),
+                trade_id: ids.trade_id.max(used.trade_id),
+                execution_id: ids.execution_id.max(used.execution_id),
+            }),
+            _ => None,
+        };
+    }
+}
+
+/// The largest ids `reports` use (0 where none).
+fn used_ids(reports: &[ExecutionReport]) -> PaperIds {
+    reports.iter().fold(PaperIds::default(), |ids, r| PaperIds {
+        order_id: ids.order_id.max(r.order_id),
+        trade_id: ids.trade_id.max(r.trade_id),
+        execution_id: ids.execution_id.max(r.execution_id.unwrap_or(0)),
+    })
 }
 
 /// The user-data events a paper change is written as: `reports` as simulated
@@ -1347,5 +1412,40 @@ impl<T: Send + Sync + 'static> PaperWatch<T> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_read_once_then_kept_in_step_and_read_again_after_a_failed_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let cache = IdCache::default();
+        assert_eq!(cache.kept(), None);
+        assert_eq!(
+            cache.get(&store, Market::Spot).unwrap(),
+            PaperIds::default()
+        );
+        let used = PaperIds {
+            order_id: 1,
+            trade_id: 1,
+            execution_id: 2,
+        };
+        cache.after_write(true, used);
+        // Kept, not read: the database has none of these ids.
+        assert_eq!(cache.get(&store, Market::Spot).unwrap(), used);
+        // Older ids do not move them back.
+        cache.after_write(true, PaperIds::default());
+        assert_eq!(cache.kept(), Some(used));
+        // A write that did not commit: read again.
+        cache.after_write(false, used);
+        assert_eq!(cache.kept(), None);
+        assert_eq!(
+            cache.get(&store, Market::Spot).unwrap(),
+            PaperIds::default()
+        );
     }
 }

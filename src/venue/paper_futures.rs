@@ -70,7 +70,9 @@ use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use rust_decimal::Decimal;
 
-use super::paper::{PRICE_READS, PaperBook, Resting, klines_since, reached_by, store_error};
+use super::paper::{
+    IdCache, PRICE_READS, PaperBook, Resting, klines_since, reached_by, store_error,
+};
 use super::{Venue, VenueResult};
 use crate::clock::Clock;
 use crate::domain::{
@@ -83,7 +85,7 @@ use crate::exchange::futures::{
     FuturesPaperRejection, simulated_account_update, simulated_order_update,
 };
 use crate::exchange::{ExchangeError, FuturesClient};
-use crate::store::{OrderRow, Store, StoreError};
+use crate::store::{OrderRow, PaperIds, Store, StoreError};
 
 /// The leverage of a symbol until `leverage.set` (Binance's default for a new symbol).
 pub const DEFAULT_PAPER_LEVERAGE: u32 = 20;
@@ -117,6 +119,8 @@ struct Inner {
     /// Serializes every read-check-write of orders, balances and positions.
     lock: tokio::sync::Mutex<()>,
     rules: Mutex<HashMap<Symbol, (SymbolInfo, Contract)>>,
+    /// The last ids handed out (kept in step with every commit).
+    ids: IdCache,
 }
 
 impl std::fmt::Debug for PaperFuturesVenue {
@@ -280,6 +284,7 @@ impl PaperFuturesVenue {
                 fees,
                 lock: tokio::sync::Mutex::new(()),
                 rules: Mutex::new(HashMap::new()),
+                ids: IdCache::default(),
             }),
         }
     }
@@ -482,6 +487,11 @@ impl PaperFuturesVenue {
         leverage: (Symbol, u32),
         now: i64,
     ) -> VenueResult<()> {
+        let used = updates.iter().fold(PaperIds::default(), |ids, u| PaperIds {
+            order_id: ids.order_id.max(u.order_id),
+            trade_id: ids.trade_id.max(u.trade_id),
+            execution_id: ids.execution_id,
+        });
         let mut events: Vec<UserDataEvent> =
             updates.into_iter().map(simulated_order_update).collect();
         if let Some((asset, wallet, p)) = account {
@@ -514,11 +524,22 @@ impl PaperFuturesVenue {
             }));
         }
         let (market, local) = (self.inner.market, self.inner.clock.now_ms());
-        self.read(move |s| {
-            s.apply_paper_futures(market, &events, Some((&leverage.0, leverage.1)), local)
-        })
-        .await?;
-        Ok(())
+        let written = self
+            .read(move |s| {
+                s.apply_paper_futures(market, &events, Some((&leverage.0, leverage.1)), local)
+            })
+            .await;
+        self.inner.ids.after_write(written.is_ok(), used);
+        written.map(|_| ())
+    }
+
+    /// The last ids handed out on this market ([`IdCache`]): kept, or read once.
+    async fn ids(&self) -> VenueResult<PaperIds> {
+        if let Some(kept) = self.inner.ids.kept() {
+            return Ok(kept);
+        }
+        let (ids, market) = (self.inner.ids.clone(), self.inner.market);
+        self.read(move |s| ids.get(s, market)).await
     }
 
     /// The exchange time a change at `now` is recorded at: never before the stored
@@ -552,7 +573,7 @@ impl PaperFuturesVenue {
         let _guard = self.inner.lock.lock().await;
         let market = self.inner.market;
         let now = self.inner.client.server_now_ms();
-        let ids = self.read(move |s| s.paper_ids(market)).await?;
+        let ids = self.ids().await?;
         let order_id = ids.order_id + 1;
         let side = request.side;
         let position_side = request.position_side.unwrap_or(PositionSide::Both);
@@ -925,7 +946,7 @@ impl PaperFuturesVenue {
         let commission = contract.money(contract.notional(qty, price) * rate);
         let applied = apply_fill(&contract, held, row.side, qty, price);
         let (_, wallet) = self.available(&contract.margin_asset).await?;
-        let ids = self.read(move |s| s.paper_ids(market)).await?;
+        let ids = self.ids().await?;
         let cumulative = row.executed_qty + qty;
         update.execution_type = ExecutionType::Trade;
         update.order_status = FuturesOrderStatus::Status(OrderStatus::Filled);
