@@ -569,3 +569,9 @@ CREATE TABLE IF NOT EXISTS contract_specs (
 -- (`ORDER_TRADE_UPDATE` names the triggered order, not the algo order).
 CREATE INDEX IF NOT EXISTS orders_triggered ON orders (market, symbol, triggered_order_id)
     WHERE triggered_order_id IS NOT NULL;
+
+-- version: 15
+
+-- The newest run of each trade strategy, read at every beat to find the runs due: one
+-- index search per trade strategy instead of a scan of every run ever recorded.
+CREATE INDEX IF NOT EXISTS strategy_runs_last ON strategy_runs (trade_strategy_id, candle_open_time);

@@ -420,17 +420,27 @@ impl Store {
             .optional()?)
     }
 
-    /// The candle open time of the newest recorded run of each trade strategy.
+    /// The candle open time of the newest recorded run of each trade strategy that has
+    /// one. One search of the `strategy_runs_last` index per trade strategy (schema 15):
+    /// this runs at every beat, and the runs are never pruned.
+    ///
+    /// # Errors
+    /// The database's.
     pub fn last_strategy_runs(&self) -> Result<Vec<(i64, i64)>, StoreError> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT trade_strategy_id, MAX(candle_open_time) FROM strategy_runs
-             GROUP BY trade_strategy_id",
-        )?;
+        let mut stmt = conn.prepare_cached(LAST_STRATEGY_RUNS_SQL)?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
+
+/// [`Store::last_strategy_runs`]'s query.
+const LAST_STRATEGY_RUNS_SQL: &str = "SELECT id, last FROM (
+         SELECT t.id AS id,
+                (SELECT MAX(r.candle_open_time) FROM strategy_runs r
+                 WHERE r.trade_strategy_id = t.id) AS last
+         FROM trade_strategies t)
+     WHERE last IS NOT NULL";
 
 /// What [`Store::strategy_runs`] selects; `None` selects all.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -629,5 +639,73 @@ mod tests {
             store.add_strategy("MA", "ma", "true", 5000, 6).unwrap(),
             StrategyAdded::Added(_)
         ));
+    }
+
+    #[test]
+    fn the_newest_run_of_each_trade_strategy_is_found_through_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let StrategyAdded::Added(strategy) =
+            store.add_strategy("MA", "ma", "true", 5000, 1).unwrap()
+        else {
+            panic!("not added");
+        };
+        let series = |symbol: &str| {
+            store
+                .add_trade_strategy(
+                    strategy.id,
+                    Market::Spot,
+                    &symbol.parse().unwrap(),
+                    Interval::M1,
+                    "{}",
+                    2,
+                )
+                .unwrap()
+                .expect("attached")
+        };
+        let (btc, eth, _idle) = (series("BTCUSDT"), series("ETHUSDT"), series("BNBUSDT"));
+        // Runs recorded out of candle order: the newest candle counts, not the last row.
+        for (ts, candle) in [
+            (&btc, 120_000),
+            (&btc, 180_000),
+            (&btc, 60_000),
+            (&eth, 60_000),
+        ] {
+            store
+                .record_strategy_run(&NewStrategyRun {
+                    trade_strategy_id: ts.id,
+                    beat_time: candle + 65_000,
+                    candle_open_time: candle,
+                    started_at: candle + 65_000,
+                    duration_ms: 3,
+                    outcome: "ok".into(),
+                    exit_code: Some(0),
+                    orders_placed: 0,
+                    note: None,
+                })
+                .unwrap();
+        }
+        let mut last = store.last_strategy_runs().unwrap();
+        last.sort_unstable();
+        assert_eq!(last, vec![(btc.id, 180_000), (eth.id, 60_000)]);
+
+        let conn = store.pool.get().unwrap();
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {LAST_STRATEGY_RUNS_SQL}"))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("SEARCH r USING COVERING INDEX strategy_runs_last")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN r")),
+            "no scan of the runs: {plan:?}"
+        );
     }
 }
