@@ -40,6 +40,14 @@
 //! 5. If the database write after a successful answer fails, a CRITICAL line with the
 //!    whole order goes to `logs/orders.log` and the write is retried until it succeeds.
 //!
+//! A venue that keeps its orders in this database (the paper spot venue:
+//! [`Venue::place_order_here`]) sends nothing, so steps 3 and 4 are one transaction: the
+//! pending row, the simulated fill and balances, and the answer commit together or not at
+//! all. A duplicate client order id is refused as above; a refusal by the venue (`-2010`
+//! and the others) is written then, as a `REJECTED` (or `not_placed`) row. Either way the
+//! request's `actions` row ([`Orders::place_logged`]) is written in the transaction that
+//! records the answer.
+//!
 //! # Reconciliation at start
 //!
 //! Every stored order not in a final state is queried and updated; a `pending` or
@@ -75,7 +83,7 @@ use crate::domain::{Market, Symbol, SymbolInfo};
 use crate::domain::{StreamState, UserStreamStatus};
 use crate::exchange::{ExchangeError, Rejection, SpotClient};
 use crate::retry::{self, Retryable as _};
-use crate::store::{ActionRow, Inserted, Recorded, Store, StoreError};
+use crate::store::{ActionRow, Inserted, LocalPlacement, Recorded, Store, StoreError};
 use crate::venue::{SpotVenue, Venue};
 
 /// How long cached symbol rules are trusted before the next order refetches them, ms.
@@ -363,26 +371,35 @@ impl Orders {
             .client_order_id
             .get_or_insert_with(ClientOrderId::generate)
             .clone();
-        let pending = {
-            let (market, request, id) =
-                (self.inner.market, request.clone(), client_order_id.clone());
-            let now = self.inner.clock.now_ms();
-            self.inner
-                .store
-                .run(move |s| s.insert_pending_order(market, &request, &id, now))
-        };
-        // The venue's own preparation (a paper venue's book ticker) overlaps the write.
-        let (pending, ()) = tokio::join!(pending, venue.prepare_order(&request, &client_order_id));
-        let pending = pending?;
-        let pending = match pending {
-            Inserted::New(row) => row,
-            Inserted::Exists(existing) => {
-                return Err(OrderError::DuplicateClientOrderId {
-                    existing: Box::new(existing),
-                });
-            }
-        };
+        let now = self.inner.clock.now_ms();
         let _in_flight = InFlight::new(&self.inner.in_flight, &client_order_id);
+        let here = match venue.place_order_here(&request, &client_order_id, now, action.as_ref()) {
+            Some(placing) => Some(placing.await),
+            None => None,
+        };
+        if let Some(outcome) = here {
+            return match outcome {
+                Ok((order, LocalPlacement::Placed(row))) => {
+                    *action = None;
+                    self.placed(&row.client_order_id, &order);
+                    if !order.executed_qty.is_zero() && self.inner.market != Market::Spot {
+                        self.record_futures_fills(&row.symbol).await;
+                    }
+                    Ok(row)
+                }
+                Ok((_, LocalPlacement::Exists(existing))) => {
+                    Err(OrderError::DuplicateClientOrderId {
+                        existing: Box::new(existing),
+                    })
+                }
+                Err(e) => {
+                    // Nothing was written: the intent is, now, with the venue's verdict.
+                    let pending = self.write_intent(&request, &client_order_id, now).await?;
+                    Err(self.placement_failed(venue.as_ref(), &pending, e).await)
+                }
+            };
+        }
+        let pending = self.write_intent(&request, &client_order_id, now).await?;
         tracing::info!(
             client_order_id = %client_order_id,
             symbol = %request.symbol,
@@ -396,27 +413,11 @@ impl Orders {
             "order pending, sending"
         );
 
-        match venue
-            .place_order_recorded(&request, &client_order_id, action.as_ref())
-            .await
-        {
-            Ok((order, recorded)) => {
-                tracing::info!(
-                    client_order_id = %client_order_id,
-                    symbol = %order.symbol,
-                    order_id = order.order_id,
-                    status = %order.status,
-                    executed_qty = %order.executed_qty,
-                    "order placed"
-                );
+        match venue.place_order(&request, &client_order_id).await {
+            Ok(order) => {
+                self.placed(&client_order_id, &order);
                 let filled = !order.executed_qty.is_zero();
-                let row = match recorded {
-                    Some(row) => {
-                        *action = None;
-                        row
-                    }
-                    None => self.record(&pending, order, action).await,
-                };
+                let row = self.record(&pending, order, action).await;
                 if filled && self.inner.market != Market::Spot {
                     self.record_futures_fills(&row.symbol).await;
                 }
@@ -424,6 +425,43 @@ impl Orders {
             }
             Err(e) => Err(self.placement_failed(venue.as_ref(), &pending, e).await),
         }
+    }
+
+    /// Writes the `pending` row of `request` under `client_order_id`, created at `now`.
+    ///
+    /// # Errors
+    /// [`OrderError::DuplicateClientOrderId`] when an order is stored under it; the
+    /// database's.
+    async fn write_intent(
+        &self,
+        request: &OrderRequest,
+        client_order_id: &ClientOrderId,
+        now: i64,
+    ) -> Result<OrderRow, OrderError> {
+        let (market, request, id) = (self.inner.market, request.clone(), client_order_id.clone());
+        let inserted = self
+            .inner
+            .store
+            .run(move |s| s.insert_pending_order(market, &request, &id, now))
+            .await?;
+        match inserted {
+            Inserted::New(row) => Ok(row),
+            Inserted::Exists(existing) => Err(OrderError::DuplicateClientOrderId {
+                existing: Box::new(existing),
+            }),
+        }
+    }
+
+    /// The "order placed" line.
+    fn placed(&self, client_order_id: &ClientOrderId, order: &Order) {
+        tracing::info!(
+            client_order_id = %client_order_id,
+            symbol = %order.symbol,
+            order_id = order.order_id,
+            status = %order.status,
+            executed_qty = %order.executed_qty,
+            "order placed"
+        );
     }
 
     /// Stores a placement failure on `venue` and turns it into the caller's error.

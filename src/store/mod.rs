@@ -49,7 +49,7 @@ mod positions;
 mod queries;
 pub use observe::BeatWatermark;
 mod reconcile;
-pub use orders::{Inserted, OrderFilter, OrderRow, Recorded};
+pub use orders::{Inserted, LocalPlacement, OrderFilter, OrderRow, Recorded};
 pub use queries::{FillFilter, FillRow};
 mod actions;
 mod strategies;

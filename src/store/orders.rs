@@ -90,6 +90,16 @@ impl Recorded {
     }
 }
 
+/// What [`Store::record_local_placement`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalPlacement {
+    /// The order was written; its row as stored.
+    Placed(OrderRow),
+    /// Nothing was written: an order is already stored under the client order id (this
+    /// row).
+    Exists(OrderRow),
+}
+
 /// Which orders [`Store::orders`] returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OrderFilter {
@@ -164,51 +174,12 @@ impl Store {
         client_order_id: &ClientOrderId,
         now_ms: i64,
     ) -> Result<Inserted, StoreError> {
-        self.write(|tx| {
-            if let Some(existing) = order_by_client_id_tx(tx, client_order_id.as_str())? {
-                return Ok(Inserted::Exists(existing));
-            }
-            tx.prepare_cached(
-                "INSERT INTO orders (market, symbol, client_order_id, side, type, time_in_force,
-                     quantity, quote_quantity, price, stop_price, status, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
-            )?
-            .execute(params![
-                market.as_str(),
-                request.symbol.as_str(),
-                client_order_id.as_str(),
-                request.side.as_str(),
-                request.order_type.as_str(),
-                request.time_in_force.map(|t| t.as_str()),
-                request.quantity.map(|d| d.to_string()),
-                request.quote_quantity.map(|d| d.to_string()),
-                request.price.map(|d| d.to_string()),
-                request.stop_price.map(|d| d.to_string()),
-                OrderStatus::Pending.as_str(),
-                now_ms
-            ])?;
-            if market != Market::Spot {
-                let f = FuturesOrderState {
-                    position_side: request.position_side,
-                    reduce_only: request.reduce_only.unwrap_or(false),
-                    close_position: request.close_position.unwrap_or(false),
-                    callback_rate: request.callback_rate,
-                    activation_price: request.activation_price,
-                    working_type: request.working_type,
-                    price_protect: request.price_protect.unwrap_or(false),
-                    ..FuturesOrderState::default()
-                };
-                write_futures_columns_tx(tx, client_order_id, &f)?;
-            }
-            let row = order_by_client_id_tx(tx, client_order_id.as_str())?
-                .ok_or_else(|| StoreError::Corrupt("inserted order vanished".to_string()))?;
-            Ok(Inserted::New(row))
-        })
-        .inspect(|inserted| {
-            if let Inserted::New(row) = inserted {
-                self.events.publish(StoreEvent::Order(row.clone()));
-            }
-        })
+        self.write(|tx| insert_pending_tx(tx, market, request, client_order_id, now_ms))
+            .inspect(|inserted| {
+                if let Inserted::New(row) = inserted {
+                    self.events.publish(StoreEvent::Order(row.clone()));
+                }
+            })
     }
 
     /// Records what the exchange says about an order (a placement answer, a query, a
@@ -266,43 +237,68 @@ impl Store {
         Ok(recorded)
     }
 
-    /// A paper venue's placement: its simulated user-data `events` applied as
-    /// [`Store::apply_user_data`] applies them, then its answer `order` recorded as
-    /// [`Store::record_exchange_order`] records it, in ONE transaction. Returns the order's
-    /// row as stored. `action` (the request's `actions` row, when given) is appended in
-    /// the same transaction. Subscribers get the changes the events made (the order's final
-    /// row among them) once, after the commit.
+    /// A placement on a venue that keeps its orders in this database (a paper venue),
+    /// in ONE transaction: the intent of `request` when given (the `pending` row
+    /// [`Store::insert_pending_order`] writes, created at `now_ms`; without it the row must
+    /// be stored already), the venue's simulated user-data `events` (applied as
+    /// [`Store::apply_user_data`] applies them), its answer `order` (recorded as
+    /// [`Store::record_exchange_order`] records it) and `action` (the request's `actions`
+    /// row) when given. Nothing is written when an order is already stored under
+    /// `client_order_id`. Subscribers get the changes once, after the commit.
     ///
     /// # Errors
     /// As [`Store::apply_user_data`]; nothing is written then.
-    pub fn apply_user_data_recording(
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_local_placement(
         &self,
         market: Market,
-        events: &[UserDataEvent],
-        received_at_ms: i64,
+        request: Option<&OrderRequest>,
         client_order_id: &ClientOrderId,
+        now_ms: i64,
+        events: &[UserDataEvent],
         order: &Order,
         action: Option<&ActionRow>,
-    ) -> Result<OrderRow, StoreError> {
+    ) -> Result<LocalPlacement, StoreError> {
         let fills = fills_json(order)?;
-        let (mut row, mut action_id) = (None, None);
-        self.apply_user_data_then(market, events, received_at_ms, |tx| {
-            let (recorded, _) = record_exchange_order_tx(
-                tx,
-                market,
-                client_order_id,
-                order,
-                fills.as_deref(),
-                received_at_ms,
-            )?;
-            row = Some(recorded.into_row());
-            action_id = action.map(|a| insert_action_tx(tx, a)).transpose()?;
-            Ok(())
-        })?;
+        let (mut existing, mut row, mut action_id) = (None, None, None);
+        self.apply_user_data_around(
+            market,
+            events,
+            now_ms,
+            |tx| {
+                let Some(request) = request else {
+                    return Ok(true);
+                };
+                match insert_pending_tx(tx, market, request, client_order_id, now_ms)? {
+                    Inserted::Exists(stored) => {
+                        existing = Some(stored);
+                        Ok(false)
+                    }
+                    Inserted::New(_) => Ok(true),
+                }
+            },
+            |tx| {
+                let (recorded, _) = record_exchange_order_tx(
+                    tx,
+                    market,
+                    client_order_id,
+                    order,
+                    fills.as_deref(),
+                    now_ms,
+                )?;
+                row = Some(recorded.into_row());
+                action_id = action.map(|a| insert_action_tx(tx, a)).transpose()?;
+                Ok(())
+            },
+        )?;
+        if let Some(stored) = existing {
+            return Ok(LocalPlacement::Exists(stored));
+        }
         if let (Some(action), Some(id)) = (action, action_id) {
             self.published_action(action, id);
         }
-        row.ok_or_else(|| StoreError::Corrupt("recorded order vanished".to_string()))
+        row.map(LocalPlacement::Placed)
+            .ok_or_else(|| StoreError::Corrupt("recorded order vanished".to_string()))
     }
 
     /// Writes an order found on the exchange but not in the database. Returns
@@ -622,6 +618,54 @@ pub(super) fn insert_exchange_order_tx(
         write_futures_columns_tx(tx, client_order_id, f)?;
     }
     Ok(())
+}
+
+/// [`Store::insert_pending_order`]'s transaction.
+fn insert_pending_tx(
+    tx: &Connection,
+    market: Market,
+    request: &OrderRequest,
+    client_order_id: &ClientOrderId,
+    now_ms: i64,
+) -> Result<Inserted, StoreError> {
+    if let Some(existing) = order_by_client_id_tx(tx, client_order_id.as_str())? {
+        return Ok(Inserted::Exists(existing));
+    }
+    tx.prepare_cached(
+        "INSERT INTO orders (market, symbol, client_order_id, side, type, time_in_force,
+             quantity, quote_quantity, price, stop_price, status, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+    )?
+    .execute(params![
+        market.as_str(),
+        request.symbol.as_str(),
+        client_order_id.as_str(),
+        request.side.as_str(),
+        request.order_type.as_str(),
+        request.time_in_force.map(|t| t.as_str()),
+        request.quantity.map(|d| d.to_string()),
+        request.quote_quantity.map(|d| d.to_string()),
+        request.price.map(|d| d.to_string()),
+        request.stop_price.map(|d| d.to_string()),
+        OrderStatus::Pending.as_str(),
+        now_ms
+    ])?;
+    if market != Market::Spot {
+        let f = FuturesOrderState {
+            position_side: request.position_side,
+            reduce_only: request.reduce_only.unwrap_or(false),
+            close_position: request.close_position.unwrap_or(false),
+            callback_rate: request.callback_rate,
+            activation_price: request.activation_price,
+            working_type: request.working_type,
+            price_protect: request.price_protect.unwrap_or(false),
+            ..FuturesOrderState::default()
+        };
+        write_futures_columns_tx(tx, client_order_id, &f)?;
+    }
+    let row = order_by_client_id_tx(tx, client_order_id.as_str())?
+        .ok_or_else(|| StoreError::Corrupt("inserted order vanished".to_string()))?;
+    Ok(Inserted::New(row))
 }
 
 /// [`Store::record_exchange_order`]'s transaction: the order brought up to date, or

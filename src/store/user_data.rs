@@ -137,8 +137,27 @@ impl Store {
         received_at_ms: i64,
         then: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), StoreError>,
     ) -> Result<ApplyReport, StoreError> {
+        let applied =
+            self.apply_user_data_around(market, events, received_at_ms, |_| Ok(true), then)?;
+        Ok(applied.unwrap_or_default())
+    }
+
+    /// [`Store::apply_user_data_then`], with `first` run in the same transaction before
+    /// anything else: when it returns `false`, nothing more is done and `Ok(None)` is
+    /// returned (what `first` wrote commits).
+    pub(crate) fn apply_user_data_around(
+        &self,
+        market: Market,
+        events: &[UserDataEvent],
+        received_at_ms: i64,
+        first: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<bool, StoreError>,
+        then: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), StoreError>,
+    ) -> Result<Option<ApplyReport>, StoreError> {
         let publish = self.events.has_subscribers();
-        let (report, changes) = self.write(|tx| {
+        let applied = self.write(|tx| {
+            if !first(tx)? {
+                return Ok(None);
+            }
             let snapshot = match publish {
                 true => Some(super::events::UserDataSnapshot::before(tx, market, events)?),
                 false => None,
@@ -162,10 +181,12 @@ impl Store {
                 Some(snapshot) => snapshot.changes(tx, market, events)?,
                 None => Vec::new(),
             };
-            Ok((report, changes))
+            Ok(Some((report, changes)))
         })?;
-        self.events.publish_all(changes);
-        Ok(report)
+        Ok(applied.map(|(report, changes)| {
+            self.events.publish_all(changes);
+            report
+        }))
     }
 
     /// Records fills from `GET /api/v3/myTrades` (reconciliation), source `rest`, under

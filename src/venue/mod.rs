@@ -8,7 +8,9 @@
 //! id and never by sending it again, the database brought up to date from what the venue
 //! reports. A venue only speaks to its exchange: it places, queries, cancels and lists
 //! orders, lists fills, reads the account, the symbol rules and the last price, and says
-//! when a request can no longer be executed.
+//! when a request can no longer be executed. A venue that keeps its orders in this
+//! database (paper) sends nothing, and places with the intent, its change and its answer
+//! in one transaction instead ([`Venue::place_order_here`]).
 //!
 //! The venues: [`SpotVenue`] (Binance spot, `/api/v3`, through a signed
 //! [`crate::exchange::SpotClient`]), [`FuturesVenue`] (USDⓈ-M or COIN-M), and the paper
@@ -40,7 +42,7 @@ use crate::domain::{
     SymbolInfo, Trade,
 };
 use crate::exchange::ExchangeError;
-use crate::store::{ActionRow, OrderRow};
+use crate::store::{ActionRow, LocalPlacement};
 
 /// A venue's answer: the value, or why the request failed, split by what the caller does
 /// next ([`ExchangeError`]).
@@ -74,39 +76,26 @@ pub trait Venue: Send + Sync {
         client_order_id: &'a ClientOrderId,
     ) -> BoxFuture<'a, VenueResult<Order>>;
 
-    /// Work a placement of `request` needs that may overlap the writing of its intent:
-    /// the orders logic calls it while it records the order `pending`, before
-    /// [`Venue::place_order`]. It sends nothing that places or changes anything, and it
-    /// cannot fail (the placement does what it could not). The default: nothing. A paper
-    /// venue reads the order's book ticker here.
-    fn prepare_order<'a>(
-        &'a self,
-        request: &'a OrderRequest,
-        client_order_id: &'a ClientOrderId,
-    ) -> BoxFuture<'a, ()> {
-        let _ = (request, client_order_id);
-        Box::pin(std::future::ready(()))
-    }
-
-    /// [`Venue::place_order`], with the order's row as stored when the venue recorded its
-    /// answer itself, in the transaction that made it (a paper venue, whose fill is that
-    /// transaction): the orders logic then does not record the answer a second time.
-    /// `action`, the request's `actions` row when given, is written in that same
-    /// transaction, and only then. The default places and records nothing (`None`).
+    /// For a venue that keeps its orders in this database (a paper venue, where nothing
+    /// leaves the process): places `request` under `client_order_id` with the intent, the
+    /// venue's change and its answer written in ONE transaction
+    /// ([`crate::store::Store::record_local_placement`]), `action` (the request's `actions`
+    /// row) with them when given; `now_ms` is the intent's local time, ms since the epoch.
+    /// `None` (the default) for a venue that trades elsewhere: the orders logic writes the
+    /// intent `pending` first and then calls [`Venue::place_order`].
     ///
     /// # Errors
-    /// As [`Venue::place_order`].
-    fn place_order_recorded<'a>(
+    /// As [`Venue::place_order`], with nothing written: the orders logic records the
+    /// refusal.
+    fn place_order_here<'a>(
         &'a self,
         request: &'a OrderRequest,
         client_order_id: &'a ClientOrderId,
+        now_ms: i64,
         action: Option<&'a ActionRow>,
-    ) -> BoxFuture<'a, VenueResult<(Order, Option<OrderRow>)>> {
-        let _ = action;
-        Box::pin(async move {
-            let order = self.place_order(request, client_order_id).await?;
-            Ok((order, None))
-        })
+    ) -> Option<BoxFuture<'a, VenueResult<(Order, LocalPlacement)>>> {
+        let _ = (request, client_order_id, now_ms, action);
+        None
     }
 
     /// One order of `symbol` by order id or client order id, as the venue reports it now.

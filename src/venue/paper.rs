@@ -34,8 +34,11 @@
 //! Each change is written as the user-data stream would deliver it, through
 //! [`Store::apply_user_data`]: the simulated `executionReport` (its `raw` marked
 //! `"paper": true`) and an `outboundAccountPosition` with the new balances, in ONE
-//! transaction. One lock serializes the venue's writes, so a balance is never checked
-//! against a stale copy.
+//! transaction. A placement through the orders logic ([`Venue::place_order_here`]) writes
+//! the order's `pending` row, the fill and the answer in that same transaction, with the
+//! request's `actions` row. One lock serializes the venue's writes, so a balance is never
+//! checked against a stale copy, and the last ids handed out are kept in memory
+//! (`IdCache`), read from the database once.
 //!
 //! Futures: [`super::PaperFuturesVenue`] uses the same fill conditions (`Resting`) over
 //! a futures market's client and keeps positions; [`PaperWatch`] looks at both.
@@ -63,16 +66,13 @@ use crate::exchange::spot::{
     PaperRejection, simulated_account_position, simulated_execution_report,
 };
 use crate::exchange::{ExchangeError, SpotClient};
-use crate::store::{ActionRow, OrderRow, PaperIds, Store, StoreError};
+use crate::store::{ActionRow, LocalPlacement, OrderRow, PaperIds, Store, StoreError};
 
 /// The oldest candles a sweep looks at: one klines request's worth (1000 × 1m).
 pub(super) const KLINES_BACK: i64 = 1000 * 60_000;
 
 /// How many symbols' prices (klines and book ticker) one look reads at once.
 pub(super) const PRICE_READS: usize = 8;
-
-/// The most book tickers [`Venue::prepare_order`] keeps for placements still to come.
-const MAX_PREPARED: usize = 64;
 
 fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -95,9 +95,6 @@ struct Inner {
     rules: Mutex<HashMap<Symbol, SymbolInfo>>,
     /// The last ids handed out (kept in step with every commit).
     ids: IdCache,
-    /// Book tickers read by [`Venue::prepare_order`] for orders about to be placed, by
-    /// client order id; each is taken by its placement.
-    prepared: Mutex<HashMap<ClientOrderId, BookTicker>>,
 }
 
 impl std::fmt::Debug for PaperVenue {
@@ -153,7 +150,6 @@ impl PaperVenue {
                 lock: tokio::sync::Mutex::new(()),
                 rules: Mutex::new(HashMap::new()),
                 ids: IdCache::default(),
-                prepared: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -418,23 +414,20 @@ impl PaperVenue {
         Ok(filled)
     }
 
-    /// Places a paper order (module docs): the book ticker read for it (in
-    /// [`Venue::prepare_order`], or now), then the account read, the fill decided and
-    /// written, and the answer recorded on the order's row, in one database call and one
-    /// transaction under the venue's lock, with `action` (the request's `actions` row)
-    /// when given.
+    /// Places a paper order (module docs): the book ticker read for it, then, in one
+    /// database call and one transaction under the venue's lock, the account read, the
+    /// fill decided and written, the answer recorded on the order's row, with the intent
+    /// (`intent`: the order's `pending` row, when the caller has not written it) and
+    /// `action` (the request's `actions` row) when given.
     async fn place(
         &self,
         request: &OrderRequest,
         client_order_id: &ClientOrderId,
+        intent: Option<i64>,
         action: Option<ActionRow>,
-    ) -> VenueResult<(Order, OrderRow)> {
+    ) -> VenueResult<(Order, LocalPlacement)> {
         let info = self.info(&request.symbol).await?;
-        let prepared = locked(&self.inner.prepared).remove(client_order_id);
-        let book = match prepared {
-            Some(book) => book,
-            None => self.book(&request.symbol).await?,
-        };
+        let book = self.book(&request.symbol).await?;
         let _guard = self.inner.lock.lock().await;
         let now = self.inner.client.server_now_ms();
         let local = self.inner.clock.now_ms();
@@ -453,16 +446,17 @@ impl PaperVenue {
             let used = used_ids(&decided.reports);
             let touched: Vec<&str> = decided.touched.iter().map(String::as_str).collect();
             let events = account_events(decided.reports, &ledger, &touched, now);
-            let row = s.apply_user_data_recording(
+            let placed = s.record_local_placement(
                 Market::Spot,
-                &events,
-                local,
+                intent.map(|_| &request),
                 &id,
+                intent.unwrap_or(local),
+                &events,
                 &decided.order,
                 action.as_ref(),
             );
-            cache.after_write(row.is_ok(), used);
-            Ok(Ok((decided.order, row?)))
+            cache.after_write(matches!(placed, Ok(LocalPlacement::Placed(_))), used);
+            Ok(Ok((decided.order, placed?)))
         })
         .await?
     }
@@ -1102,48 +1096,27 @@ impl Venue for PaperVenue {
     }
 
     /// Simulated at once (module docs); nothing is sent but public market-data requests.
+    /// The order's `pending` row must be stored (the orders logic wrote it).
     fn place_order<'a>(
         &'a self,
         request: &'a OrderRequest,
         client_order_id: &'a ClientOrderId,
     ) -> BoxFuture<'a, VenueResult<Order>> {
-        async move { Ok(self.place(request, client_order_id, None).await?.0) }.boxed()
+        async move { Ok(self.place(request, client_order_id, None, None).await?.0) }.boxed()
     }
 
-    /// Reads the order's book ticker while `Orders` writes its intent; a failed read is
-    /// read again by the placement (and refused there).
-    fn prepare_order<'a>(
+    /// The paper order's intent, fill and answer in one transaction.
+    fn place_order_here<'a>(
         &'a self,
         request: &'a OrderRequest,
         client_order_id: &'a ClientOrderId,
-    ) -> BoxFuture<'a, ()> {
-        async move {
-            if let Ok(book) = self.book(&request.symbol).await {
-                let mut prepared = locked(&self.inner.prepared);
-                if prepared.len() >= MAX_PREPARED {
-                    // Left by placements that never came (their intent was refused).
-                    prepared.clear();
-                }
-                prepared.insert(client_order_id.clone(), book);
-            }
-        }
-        .boxed()
-    }
-
-    /// The fill's transaction records the answer on the order's row too.
-    fn place_order_recorded<'a>(
-        &'a self,
-        request: &'a OrderRequest,
-        client_order_id: &'a ClientOrderId,
+        now_ms: i64,
         action: Option<&'a ActionRow>,
-    ) -> BoxFuture<'a, VenueResult<(Order, Option<OrderRow>)>> {
-        async move {
-            let (order, row) = self
-                .place(request, client_order_id, action.cloned())
-                .await?;
-            Ok((order, Some(row)))
-        }
-        .boxed()
+    ) -> Option<BoxFuture<'a, VenueResult<(Order, LocalPlacement)>>> {
+        Some(
+            self.place(request, client_order_id, Some(now_ms), action.cloned())
+                .boxed(),
+        )
     }
 
     /// From the database; `-2013` "Order does not exist." when it has no such paper order.
