@@ -976,6 +976,78 @@ mod tests {
     }
 
     #[test]
+    fn a_local_placement_writes_its_intent_answer_and_action_row_together_or_not_at_all() {
+        let (_dir, store) = store();
+        let id: ClientOrderId = "tb-local".parse().unwrap();
+        let action = ActionRow {
+            id: 0,
+            time: 10,
+            source: "ctl".into(),
+            uid: None,
+            method: "order.place".into(),
+            market: Some("spot".into()),
+            symbol: Some("BTCUSDT".into()),
+            params: "{}".into(),
+            ok: true,
+            error_code: None,
+            error_message: None,
+        };
+        let answer = exchange_order(&id, OrderStatus::New, 100);
+        let request = limit_request();
+        let place = |store: &Store| {
+            store.record_local_placement(
+                Market::Spot,
+                Some(&request),
+                &id,
+                10,
+                &[],
+                &answer,
+                Some(&action),
+            )
+        };
+        let actions = |store: &Store| {
+            store
+                .actions(&super::super::ActionFilter {
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap()
+                .len()
+        };
+        store
+            .pool
+            .get()
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON actions BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap();
+        assert!(place(&store).is_err());
+        assert_eq!(
+            store.order_by_client_id(&id).unwrap(),
+            None,
+            "no intent left"
+        );
+        store
+            .pool
+            .get()
+            .unwrap()
+            .execute_batch("DROP TRIGGER refuse;")
+            .unwrap();
+        let LocalPlacement::Placed(row) = place(&store).unwrap() else {
+            panic!("not placed");
+        };
+        assert_eq!(
+            (row.status, row.order_id, row.created_at),
+            (OrderStatus::New, Some(42), 10)
+        );
+        assert_eq!(actions(&store), 1);
+        // The same client order id again: nothing written.
+        assert_eq!(place(&store).unwrap(), LocalPlacement::Exists(row));
+        assert_eq!(actions(&store), 1);
+    }
+
+    #[test]
     fn pending_then_answered_with_exact_decimals() {
         let (_dir, store) = store();
         let id: ClientOrderId = "tb-abc".parse().unwrap();
