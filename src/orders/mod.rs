@@ -442,7 +442,7 @@ impl Orders {
         let inserted = self
             .inner
             .store
-            .run(move |s| s.insert_pending_order(market, &request, &id, now))
+            .run_here(move |s| s.insert_pending_order(market, &request, &id, now))
             .await?;
         match inserted {
             Inserted::New(row) => Ok(row),
@@ -637,7 +637,9 @@ impl Orders {
         let result = self
             .inner
             .store
-            .run(move |s| s.record_exchange_order_logged(market, &id2, &copy, now, logged.as_ref()))
+            .run_here(move |s| {
+                s.record_exchange_order_logged(market, &id2, &copy, now, logged.as_ref())
+            })
             .await;
         match result {
             Ok(recorded) => {

@@ -395,6 +395,25 @@ impl Store {
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
+    /// [`Store::run`] for short work on a request's path (an order's rows): on a
+    /// multi-thread runtime the work runs on the calling worker thread (tokio's
+    /// `block_in_place`, which moves the worker's other tasks to another thread), without
+    /// the blocking pool's two thread hand-overs; elsewhere (a current-thread runtime) as
+    /// [`Store::run`]. The work runs to its end either way.
+    pub async fn run_here<F, R>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread {
+            tokio::task::block_in_place(|| f(self))
+        } else {
+            self.run(f).await
+        }
+    }
+
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
         // Once the file was seen replaced, nothing touches the database any more: a new
         // connection would open the other file, beside the old one's `-wal` and `-shm`.
@@ -950,6 +969,42 @@ fn open_flags() -> rusqlite::OpenFlags {
 mod tests {
     use super::*;
     use crate::domain::SymbolStatus;
+
+    #[test]
+    fn run_here_works_on_the_callers_thread_on_a_multi_thread_runtime_and_falls_back_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let work = |s: &Store| {
+            let conn = s.conn()?;
+            let one: i64 = conn.query_row("SELECT 1", [], |r| r.get(0))?;
+            Ok((one, std::thread::current().id()))
+        };
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let store2 = store.clone();
+        let caller_and_worker = multi.block_on(async move {
+            tokio::spawn(async move {
+                let caller = std::thread::current().id();
+                let (one, worker) = store2.run_here(work).await.unwrap();
+                (one, caller, worker)
+            })
+            .await
+            .unwrap()
+        });
+        let (one, caller, worker) = caller_and_worker;
+        assert_eq!(one, 1);
+        assert_eq!(caller, worker, "no hand-over to the blocking pool");
+        // A current-thread runtime cannot block in place: the blocking pool does the work.
+        let current = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let caller = std::thread::current().id();
+        let (one, worker) = current.block_on(store.run_here(work)).unwrap();
+        assert_eq!(one, 1);
+        assert_ne!(caller, worker);
+    }
 
     fn info(s: &str) -> SymbolInfo {
         SymbolInfo {

@@ -437,7 +437,7 @@ impl PaperVenue {
             client_order_id.clone(),
             self.inner.ids.clone(),
         );
-        self.read(move |s| {
+        let placed = self.inner.store.run_here(move |s| {
             let mut ledger = Ledger::read(s, &cache)?;
             let decided = match decide(&mut ledger, &request, &id, &info, &book, taker, now) {
                 Ok(decided) => decided,
@@ -457,8 +457,8 @@ impl PaperVenue {
             );
             cache.after_write(matches!(placed, Ok(LocalPlacement::Placed(_))), used);
             Ok(Ok((decided.order, placed?)))
-        })
-        .await?
+        });
+        placed.await.map_err(store_error)?
     }
 
     async fn find(&self, symbol: &Symbol, which: &OrderRef) -> VenueResult<Option<OrderRow>> {
