@@ -154,13 +154,34 @@ impl Progress {
 }
 
 /// The SQL list of final statuses, for `status IN (...)`.
-fn final_statuses_sql() -> String {
+/// The statuses of orders still open (not final), quoted for an SQL `IN (…)`: listed
+/// rather than excluded, so that the `orders_status` index finds the few open orders
+/// among all the orders ever stored (a `NOT IN` reads every row).
+fn open_statuses_sql() -> String {
     OrderStatus::ALL
         .iter()
-        .filter(|s| s.is_final())
+        .filter(|s| !s.is_final())
         .map(|s| format!("'{}'", s.as_str()))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// [`Store::orders_not_final`]'s query.
+fn not_final_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM orders WHERE status IN ({}) ORDER BY id",
+        open_statuses_sql()
+    )
+}
+
+/// [`Store::orders_not_final_in`]'s query (`?1`: the market). Without statistics SQLite
+/// would take the market's index, which holds every order of the market.
+fn not_final_in_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM orders INDEXED BY orders_status
+         WHERE market = ?1 AND status IN ({}) ORDER BY id",
+        open_statuses_sql()
+    )
 }
 
 impl Store {
@@ -410,7 +431,7 @@ impl Store {
     pub fn orders(&self, filter: &OrderFilter) -> Result<Vec<OrderRow>, StoreError> {
         let conn = self.conn()?;
         let open = if filter.open {
-            format!("AND status NOT IN ({})", final_statuses_sql())
+            format!("AND status IN ({})", open_statuses_sql())
         } else {
             String::new()
         };
@@ -436,11 +457,7 @@ impl Store {
     /// Every order not in a final state, oldest first (what reconciliation looks at).
     pub fn orders_not_final(&self) -> Result<Vec<OrderRow>, StoreError> {
         let conn = self.conn()?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM orders WHERE status NOT IN ({}) ORDER BY id",
-            final_statuses_sql()
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut stmt = conn.prepare_cached(&not_final_sql())?;
         let rows = stmt
             .query_map([], order_row)?
             .collect::<Result<Vec<_>, _>>()?;
@@ -451,11 +468,7 @@ impl Store {
     /// reconciliation looks at).
     pub fn orders_not_final_in(&self, market: Market) -> Result<Vec<OrderRow>, StoreError> {
         let conn = self.conn()?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM orders WHERE market = ?1 AND status NOT IN ({}) ORDER BY id",
-            final_statuses_sql()
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut stmt = conn.prepare_cached(&not_final_in_sql())?;
         let rows = stmt
             .query_map([market.as_str()], order_row)?
             .collect::<Result<Vec<_>, _>>()?;
@@ -1045,6 +1058,61 @@ mod tests {
         // The same client order id again: nothing written.
         assert_eq!(place(&store).unwrap(), LocalPlacement::Exists(row));
         assert_eq!(actions(&store), 1);
+    }
+
+    #[test]
+    fn open_orders_are_found_through_the_status_index_not_a_scan() {
+        let (_dir, store) = store();
+        let open: ClientOrderId = "tb-open".parse().unwrap();
+        let done: ClientOrderId = "tb-done".parse().unwrap();
+        for id in [&open, &done] {
+            store
+                .insert_pending_order(Market::Spot, &limit_request(), id, 10)
+                .unwrap();
+        }
+        store
+            .record_exchange_order(
+                Market::Spot,
+                &done,
+                &exchange_order(&done, OrderStatus::Filled, 100),
+                20,
+            )
+            .unwrap();
+        let ids = |rows: Vec<OrderRow>| -> Vec<ClientOrderId> {
+            rows.into_iter().map(|r| r.client_order_id).collect()
+        };
+        assert_eq!(ids(store.orders_not_final().unwrap()), vec![open.clone()]);
+        assert_eq!(
+            ids(store.orders_not_final_in(Market::Spot).unwrap()),
+            vec![open.clone()]
+        );
+        let filter = OrderFilter {
+            open: true,
+            limit: 10,
+            ..OrderFilter::default()
+        };
+        assert_eq!(ids(store.orders(&filter).unwrap()), vec![open]);
+        let conn = store.pool.get().unwrap();
+        for sql in [not_final_sql(), not_final_in_sql()] {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let params: &[&dyn rusqlite::ToSql] = match stmt.parameter_count() {
+                0 => &[],
+                _ => &[&"spot"],
+            };
+            let plan: Vec<String> = stmt
+                .query_map(params, |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter().any(|step| step.contains("INDEX orders_status")),
+                "{sql}: {plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|step| step.starts_with("SCAN orders")),
+                "{sql}: {plan:?}"
+            );
+        }
     }
 
     #[test]
