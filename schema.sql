@@ -575,3 +575,7 @@ CREATE INDEX IF NOT EXISTS orders_triggered ON orders (market, symbol, triggered
 -- The newest run of each trade strategy, read at every beat to find the runs due: one
 -- index search per trade strategy instead of a scan of every run ever recorded.
 CREATE INDEX IF NOT EXISTS strategy_runs_last ON strategy_runs (trade_strategy_id, candle_open_time);
+
+-- The beats committed after a watermark, which /metrics reads at every scrape, and the
+-- newest watermark: a range of this index instead of a scan of every beat ever recorded.
+CREATE INDEX IF NOT EXISTS heartbeats_finished ON heartbeats (finished_at, beat_time);

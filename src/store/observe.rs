@@ -10,6 +10,16 @@ use super::{BeatTrigger, HeartbeatRow, Store, StoreError};
 /// last row seen (beats never overlap, so rows commit in `finished_at` order).
 pub type BeatWatermark = (i64, i64);
 
+/// [`Store::beat_watermark`]'s query: two searches of the `heartbeats_finished` index
+/// (schema 15).
+const WATERMARK_SQL: &str =
+    "SELECT coalesce(max(finished_at), 0), coalesce(max(beat_time), 0) FROM heartbeats
+     WHERE finished_at = (SELECT max(finished_at) FROM heartbeats)";
+
+/// [`Store::heartbeats_after`]'s condition: a range of the `heartbeats_finished` index.
+const AFTER_CONDITION: &str =
+    "(finished_at, beat_time) > (?1, ?2) ORDER BY finished_at, beat_time LIMIT ?3";
+
 impl Store {
     /// The newest scheduled or start-up beat that reached the exchange (every symbol
     /// fetched, or at least one; a beat with nothing to follow counts too), if any.
@@ -36,12 +46,7 @@ impl Store {
     /// The newest watermark: the last committed beat's, or `(0, 0)` without any.
     pub fn beat_watermark(&self) -> Result<BeatWatermark, StoreError> {
         let conn = self.conn()?;
-        Ok(conn.query_row(
-            "SELECT coalesce(max(finished_at), 0), coalesce(max(beat_time), 0) FROM heartbeats
-             WHERE finished_at = (SELECT max(finished_at) FROM heartbeats)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?)
+        Ok(conn.query_row(WATERMARK_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?)
     }
 
     /// The beats committed after `after`, oldest first, at most `limit`.
@@ -50,10 +55,7 @@ impl Store {
         after: BeatWatermark,
         limit: u32,
     ) -> Result<Vec<HeartbeatRow>, StoreError> {
-        self.heartbeats_where(
-            "(finished_at, beat_time) > (?1, ?2) ORDER BY finished_at, beat_time LIMIT ?3",
-            params![after.0, after.1, limit],
-        )
+        self.heartbeats_where(AFTER_CONDITION, params![after.0, after.1, limit])
     }
 
     /// Orders per status (`NEW`, `FILLED`, `pending` …), every market.
@@ -117,5 +119,59 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beats_after_a_watermark_are_read_through_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let conn = store.pool.get().unwrap();
+        // Beat 3 finished before beat 2 (an overrun): the watermark follows finished_at.
+        for (beat_time, finished_at) in [(60_000, 61_000), (120_000, 185_000), (180_000, 182_000)] {
+            conn.execute(
+                "INSERT INTO heartbeats (beat_time, started_at, finished_at, symbols_ok,
+                                         symbols_failed, klines_written)
+                 VALUES (?1, ?1, ?2, 1, 0, 1)",
+                params![beat_time, finished_at],
+            )
+            .unwrap();
+        }
+        assert_eq!(store.beat_watermark().unwrap(), (185_000, 120_000));
+        let after: Vec<i64> = store
+            .heartbeats_after((61_000, 60_000), 10)
+            .unwrap()
+            .iter()
+            .map(|b| b.beat_time)
+            .collect();
+        assert_eq!(after, vec![180_000, 120_000]);
+
+        for (sql, params) in [
+            (WATERMARK_SQL.to_string(), 0),
+            (
+                format!("SELECT beat_time FROM heartbeats WHERE {AFTER_CONDITION}"),
+                3,
+            ),
+        ] {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let values = [0i64; 3];
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(&values[..params]), |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter().all(|step| !step.starts_with("SCAN heartbeats")),
+                "{sql}: {plan:?}"
+            );
+            assert!(
+                plan.iter().any(|step| step.contains("heartbeats_finished")),
+                "{sql}: {plan:?}"
+            );
+        }
     }
 }
