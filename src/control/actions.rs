@@ -5,8 +5,8 @@
 //! [`Dispatch`](super::Dispatch) writes the row, once per state-changing request and
 //! whatever its outcome, so no handler logs anything itself, with one exception: a
 //! handler whose answer is written in one store transaction may carry the row into that
-//! transaction ([`ActionLog`]); `order.place` does, so an order's answer and its log entry
-//! commit together.
+//! transaction ([`ActionLog`]); `order.place` and `order.cancel` do, so an order's answer
+//! and its log entry commit together.
 
 use std::sync::{Arc, Mutex, PoisonError};
 

@@ -114,7 +114,7 @@ impl Dispatch {
         d.register::<BackfillWait, _, _>(backfill_wait);
         d.register::<KlineList, _, _>(kline_list);
         d.register_logged::<OrderPlace, _, _>(order_place);
-        d.register::<OrderCancel, _, _>(order_cancel);
+        d.register_logged::<OrderCancel, _, _>(order_cancel);
         d.register::<OrderGet, _, _>(order_get);
         d.register::<OrderList, _, _>(order_list);
         d.register::<BalanceList, _, _>(balance_list);
@@ -824,14 +824,19 @@ async fn order_place(
 }
 
 /// `order.cancel`.
+/// The request's `actions` row is written in the transaction that records the exchange's
+/// answer (when the cancel succeeds and its answer is stored).
 async fn order_cancel(
     ctx: Arc<ControlContext>,
     p: OrderRefParams,
+    log: ActionLog,
 ) -> Result<OrderView, ErrorObject> {
     let which = order_ref(&p)?;
-    futures_trading::orders_for(&ctx, p.market)?
-        .cancel(&p.symbol, &which)
-        .await
+    let orders = futures_trading::orders_for(&ctx, p.market)?;
+    let mut action = log.take();
+    let cancelled = orders.cancel_logged(&p.symbol, &which, &mut action).await;
+    log.put_back(action);
+    cancelled
         .map(|row| OrderView::from(&row))
         .map_err(order_error)
 }

@@ -844,13 +844,28 @@ impl Orders {
     /// `OutcomeUnknown` when the cancel may or may not have happened and a query could not
     /// tell; `Exchange`, `Store`.
     pub async fn cancel(&self, symbol: &Symbol, which: &OrderRef) -> Result<OrderRow, OrderError> {
+        self.cancel_logged(symbol, which, &mut None).await
+    }
+
+    /// [`Orders::cancel`], writing `action` (the request's `actions` row, as it reads when
+    /// the cancel succeeds) in the transaction that records the exchange's answer; taken
+    /// from `action` when written, left there otherwise (for the caller to write).
+    ///
+    /// # Errors
+    /// As [`Orders::cancel`].
+    pub async fn cancel_logged(
+        &self,
+        symbol: &Symbol,
+        which: &OrderRef,
+        action: &mut Option<ActionRow>,
+    ) -> Result<OrderRow, OrderError> {
         let venue = Arc::clone(self.venue()?);
         let which = &self.algo_ref(symbol, which).await?;
         tracing::info!(symbol = %symbol, order = %which, "cancelling order");
         match venue.cancel_order(symbol, which).await {
             Ok(order) => {
                 tracing::info!(symbol = %symbol, order_id = order.order_id, client_order_id = %order.client_order_id, status = %order.status, "order cancelled");
-                Ok(self.store_answer(order).await?)
+                Ok(self.store_answer_logged(order, action).await?)
             }
             Err(ExchangeError::Api {
                 code,
@@ -964,7 +979,17 @@ impl Orders {
     /// Stores an exchange answer ([`Orders::record_exchange_order`]) and returns the row;
     /// an order whose client order id cannot be stored is returned as a row with id 0.
     async fn store_answer(&self, order: Order) -> Result<OrderRow, OrderError> {
-        match self.record_exchange_order(&order).await? {
+        self.store_answer_logged(order, &mut None).await
+    }
+
+    /// [`Orders::store_answer`], with `action` written in the same transaction (taken from
+    /// it when written).
+    async fn store_answer_logged(
+        &self,
+        order: Order,
+        action: &mut Option<ActionRow>,
+    ) -> Result<OrderRow, OrderError> {
+        match self.record_exchange_order_logged(&order, action).await? {
             Some(recorded) => Ok(recorded.into_row()),
             None => {
                 let now = self.inner.clock.now_ms();
