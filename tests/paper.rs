@@ -266,7 +266,7 @@ async fn resting_orders_survive_a_restart_and_fill_when_a_later_candle_reaches_t
     // book (about 2 % of the minutes): the simulator's clock is moved ahead by whole hours
     // until they do, so the test does not depend on when it runs.
     let mut skew = 0;
-    let (book, later, low) = loop {
+    let (later, low) = loop {
         sim.set_clock_skew_ms(skew);
         let book = client(&sim).book_ticker(&btc()).await.unwrap();
         let now = sim.now_ms();
@@ -278,7 +278,7 @@ async fn resting_orders_survive_a_restart_and_fill_when_a_later_candle_reaches_t
         let low = later.iter().map(|k| k.low).fold(f64::MAX, f64::min);
         let low = d(&low.to_string());
         if low < book.bid_price {
-            break (book, later, low);
+            break (later, low);
         }
         skew += 60 * MINUTE;
         assert!(
