@@ -44,9 +44,9 @@
 //! [`Venue::place_order_here`]) sends nothing, so steps 3 and 4 are one transaction: the
 //! pending row, the simulated fill and balances, and the answer commit together or not at
 //! all. A duplicate client order id is refused as above; a refusal by the venue (`-2010`
-//! and the others) is written then, as a `REJECTED` (or `not_placed`) row. Either way the
-//! request's `actions` row ([`Orders::place_logged`]) is written in the transaction that
-//! records the answer.
+//! and the others) is written then, as a `REJECTED` (or `not_placed`) row. For every venue,
+//! the request's `actions` row ([`Orders::place_logged`]) of a placed order is written in
+//! the transaction that records the answer; a refused one's is written by its caller.
 //!
 //! # Reconciliation at start
 //!
