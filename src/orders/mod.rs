@@ -377,29 +377,48 @@ impl Orders {
             Some(placing) => Some(placing.await),
             None => None,
         };
-        if let Some(outcome) = here {
-            return match outcome {
-                Ok((order, LocalPlacement::Placed(row))) => {
-                    *action = None;
-                    self.placed(&row.client_order_id, &order);
-                    if !order.executed_qty.is_zero() && self.inner.market != Market::Spot {
-                        self.record_futures_fills(&row.symbol).await;
-                    }
-                    Ok(row)
-                }
-                Ok((_, LocalPlacement::Exists(existing))) => {
-                    Err(OrderError::DuplicateClientOrderId {
-                        existing: Box::new(existing),
-                    })
-                }
-                Err(e) => {
-                    // Nothing was written: the intent is, now, with the venue's verdict.
-                    let pending = self.write_intent(&request, &client_order_id, now).await?;
-                    Err(self.placement_failed(venue.as_ref(), &pending, e).await)
-                }
-            };
+        let (filled, row) = match here {
+            Some(Ok((order, LocalPlacement::Placed(row)))) => {
+                *action = None;
+                self.placed(&client_order_id, &order);
+                (!order.executed_qty.is_zero(), row)
+            }
+            Some(Ok((_, LocalPlacement::Exists(existing)))) => {
+                return Err(OrderError::DuplicateClientOrderId {
+                    existing: Box::new(existing),
+                });
+            }
+            Some(Err(e)) => {
+                // Nothing was written: the intent is, now, with the venue's verdict.
+                let pending = self.write_intent(&request, &client_order_id, now).await?;
+                return Err(self.placement_failed(venue.as_ref(), &pending, e).await);
+            }
+            None => {
+                self.send(venue.as_ref(), &request, &client_order_id, now, action)
+                    .await?
+            }
+        };
+        if filled && self.inner.market != Market::Spot {
+            self.record_futures_fills(&row.symbol).await;
         }
-        let pending = self.write_intent(&request, &client_order_id, now).await?;
+        Ok(row)
+    }
+
+    /// Places `request` on a venue that trades elsewhere: the intent written `pending`,
+    /// the request sent once, its answer recorded with `action` (module docs, steps 3 to
+    /// 5). Returns whether the answer had fills, and the row.
+    ///
+    /// # Errors
+    /// As [`Orders::place`].
+    async fn send(
+        &self,
+        venue: &dyn Venue,
+        request: &OrderRequest,
+        client_order_id: &ClientOrderId,
+        now: i64,
+        action: &mut Option<ActionRow>,
+    ) -> Result<(bool, OrderRow), OrderError> {
+        let pending = self.write_intent(request, client_order_id, now).await?;
         tracing::info!(
             client_order_id = %client_order_id,
             symbol = %request.symbol,
@@ -412,18 +431,13 @@ impl Orders {
             stop_price = request.stop_price.map(tracing::field::display),
             "order pending, sending"
         );
-
-        match venue.place_order(&request, &client_order_id).await {
+        match venue.place_order(request, client_order_id).await {
             Ok(order) => {
-                self.placed(&client_order_id, &order);
+                self.placed(client_order_id, &order);
                 let filled = !order.executed_qty.is_zero();
-                let row = self.record(&pending, order, action).await;
-                if filled && self.inner.market != Market::Spot {
-                    self.record_futures_fills(&row.symbol).await;
-                }
-                Ok(row)
+                Ok((filled, self.record(&pending, order, action).await))
             }
-            Err(e) => Err(self.placement_failed(venue.as_ref(), &pending, e).await),
+            Err(e) => Err(self.placement_failed(venue, &pending, e).await),
         }
     }
 
