@@ -205,11 +205,7 @@ mod tests {
         }
     }
 
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        (dir, store)
-    }
+    use super::super::temp_store as store;
 
     #[test]
     fn register_refuses_an_active_symbol_and_reactivates_a_removed_one() {

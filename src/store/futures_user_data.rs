@@ -556,11 +556,7 @@ mod tests {
     use rusqlite::params;
     use serde_json::Value;
 
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        (dir, store)
-    }
+    use super::super::temp_store as store;
 
     /// A recorded payload (`tests/data/futures_user_data/<name>`), the event object only.
     fn recorded(name: &str) -> Value {
@@ -587,21 +583,12 @@ mod tests {
     #[test]
     fn an_update_finds_its_order_by_an_index_never_by_scanning_the_symbols_orders() {
         let (_dir, store) = store();
-        let conn = store.pool.get().expect("connection");
         for (condition, index) in [
             (BY_ORDER_ID, "orders_exchange_id"),
             (BY_TRIGGERED_ORDER_ID, "orders_triggered"),
         ] {
-            let plan: Vec<String> = conn
-                .prepare(&format!(
-                    "EXPLAIN QUERY PLAN SELECT id, status FROM orders WHERE {condition}"
-                ))
-                .expect("plan")
-                .query_map(params!["usdm", "BTCUSDT", 42], |r| r.get::<_, String>(3))
-                .expect("plan rows")
-                .collect::<Result<_, _>>()
-                .expect("plan rows");
-            let plan = plan.join("; ");
+            let sql = format!("SELECT id, status FROM orders WHERE {condition}");
+            let plan = super::super::query_plan(&store, &sql).join("; ");
             assert!(
                 plan.contains(&format!("USING INDEX {index}")) && plan.contains("order_id=?"),
                 "{condition}: {plan}"

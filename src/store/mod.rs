@@ -965,6 +965,30 @@ fn open_flags() -> rusqlite::OpenFlags {
     rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW
 }
 
+/// A store on a new database in a temporary directory, which lives as long as the
+/// returned guard. (Tests only.)
+#[cfg(test)]
+pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = Store::open(&dir.path().join("t.db")).expect("store");
+    (dir, store)
+}
+
+/// The steps of SQLite's plan for `sql` (`EXPLAIN QUERY PLAN`'s detail column), its
+/// parameters bound to NULL: the plan does not depend on their values. (Tests only.)
+#[cfg(test)]
+pub(crate) fn query_plan(store: &Store, sql: &str) -> Vec<String> {
+    let conn = store.conn().expect("connection");
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("plan");
+    let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+    stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+        .expect("plan rows")
+        .collect::<Result<_, _>>()
+        .expect("plan rows")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -972,8 +996,7 @@ mod tests {
 
     #[test]
     fn run_here_works_on_the_callers_thread_on_a_multi_thread_runtime_and_falls_back_elsewhere() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (_dir, store) = temp_store();
         let work = |s: &Store| {
             let conn = s.conn()?;
             let one: i64 = conn.query_row("SELECT 1", [], |r| r.get(0))?;

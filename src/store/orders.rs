@@ -885,11 +885,7 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        (dir, store)
-    }
+    use super::super::temp_store as store;
 
     fn limit_request() -> OrderRequest {
         let mut r = OrderRequest::new("BTCUSDT".parse().unwrap(), Side::Buy, OrderType::Limit);
@@ -927,6 +923,42 @@ mod tests {
         }
     }
 
+    /// The `actions` row of a successful `order.place` from `ctl`.
+    fn placed_action() -> ActionRow {
+        ActionRow {
+            id: 0,
+            time: 10,
+            source: "ctl".into(),
+            uid: None,
+            method: "order.place".into(),
+            market: Some("spot".into()),
+            symbol: Some("BTCUSDT".into()),
+            params: "{}".into(),
+            ok: true,
+            error_code: None,
+            error_message: None,
+        }
+    }
+
+    fn action_count(store: &Store) -> usize {
+        let filter = super::super::ActionFilter {
+            limit: 10,
+            ..Default::default()
+        };
+        store.actions(&filter).unwrap().len()
+    }
+
+    /// Makes every insert into `actions` fail (`refused`), or lets them through again.
+    fn refuse_actions(store: &Store, refused: bool) {
+        let sql = match refused {
+            true => {
+                "CREATE TRIGGER refuse BEFORE INSERT ON actions BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+            }
+            false => "DROP TRIGGER refuse;",
+        };
+        store.pool.get().unwrap().execute_batch(sql).unwrap();
+    }
+
     #[test]
     fn an_answer_and_its_action_row_commit_together_or_not_at_all() {
         let (_dir, store) = store();
@@ -934,77 +966,32 @@ mod tests {
         store
             .insert_pending_order(Market::Spot, &limit_request(), &id, 10)
             .unwrap();
-        let action = ActionRow {
-            id: 0,
-            time: 10,
-            source: "ctl".into(),
-            uid: None,
-            method: "order.place".into(),
-            market: Some("spot".into()),
-            symbol: Some("BTCUSDT".into()),
-            params: "{}".into(),
-            ok: true,
-            error_code: None,
-            error_message: None,
-        };
+        let action = placed_action();
         let answer = exchange_order(&id, OrderStatus::New, 100);
-        let actions = |store: &Store| {
-            store
-                .actions(&super::super::ActionFilter {
-                    limit: 10,
-                    ..Default::default()
-                })
-                .unwrap()
-                .len()
-        };
         // The action row cannot be written: the answer is not written either.
-        store
-            .pool
-            .get()
-            .unwrap()
-            .execute_batch(
-                "CREATE TRIGGER refuse BEFORE INSERT ON actions BEGIN SELECT RAISE(ABORT, 'refused'); END;",
-            )
-            .unwrap();
+        refuse_actions(&store, true);
         let refused =
             store.record_exchange_order_logged(Market::Spot, &id, &answer, 20, Some(&action));
         assert!(refused.is_err(), "{refused:?}");
         let row = store.order_by_client_id(&id).unwrap().unwrap();
         assert_eq!(row.status, OrderStatus::Pending, "the answer rolled back");
-        assert_eq!(actions(&store), 0);
+        assert_eq!(action_count(&store), 0);
         // Once it can: both.
-        store
-            .pool
-            .get()
-            .unwrap()
-            .execute_batch("DROP TRIGGER refuse;")
-            .unwrap();
+        refuse_actions(&store, false);
         let recorded = store
             .record_exchange_order_logged(Market::Spot, &id, &answer, 20, Some(&action))
             .unwrap()
             .into_row();
         assert_eq!(recorded.status, OrderStatus::New);
         assert_eq!(recorded.order_id, Some(42));
-        assert_eq!(actions(&store), 1);
+        assert_eq!(action_count(&store), 1);
     }
 
     #[test]
     fn a_local_placement_writes_its_intent_answer_and_action_row_together_or_not_at_all() {
         let (_dir, store) = store();
         let id: ClientOrderId = "tb-local".parse().unwrap();
-        let action = ActionRow {
-            id: 0,
-            time: 10,
-            source: "ctl".into(),
-            uid: None,
-            method: "order.place".into(),
-            market: Some("spot".into()),
-            symbol: Some("BTCUSDT".into()),
-            params: "{}".into(),
-            ok: true,
-            error_code: None,
-            error_message: None,
-        };
+        let action = placed_action();
         let answer = exchange_order(&id, OrderStatus::New, 100);
         let request = limit_request();
         let place = |store: &Store| {
@@ -1018,35 +1005,14 @@ mod tests {
                 Some(&action),
             )
         };
-        let actions = |store: &Store| {
-            store
-                .actions(&super::super::ActionFilter {
-                    limit: 10,
-                    ..Default::default()
-                })
-                .unwrap()
-                .len()
-        };
-        store
-            .pool
-            .get()
-            .unwrap()
-            .execute_batch(
-                "CREATE TRIGGER refuse BEFORE INSERT ON actions BEGIN SELECT RAISE(ABORT, 'refused'); END;",
-            )
-            .unwrap();
+        refuse_actions(&store, true);
         assert!(place(&store).is_err());
         assert_eq!(
             store.order_by_client_id(&id).unwrap(),
             None,
             "no intent left"
         );
-        store
-            .pool
-            .get()
-            .unwrap()
-            .execute_batch("DROP TRIGGER refuse;")
-            .unwrap();
+        refuse_actions(&store, false);
         let LocalPlacement::Placed(row) = place(&store).unwrap() else {
             panic!("not placed");
         };
@@ -1054,10 +1020,10 @@ mod tests {
             (row.status, row.order_id, row.created_at),
             (OrderStatus::New, Some(42), 10)
         );
-        assert_eq!(actions(&store), 1);
+        assert_eq!(action_count(&store), 1);
         // The same client order id again: nothing written.
         assert_eq!(place(&store).unwrap(), LocalPlacement::Exists(row));
-        assert_eq!(actions(&store), 1);
+        assert_eq!(action_count(&store), 1);
     }
 
     #[test]
@@ -1092,18 +1058,8 @@ mod tests {
             ..OrderFilter::default()
         };
         assert_eq!(ids(store.orders(&filter).unwrap()), vec![open]);
-        let conn = store.pool.get().unwrap();
         for sql in [not_final_sql(), not_final_in_sql()] {
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let params: &[&dyn rusqlite::ToSql] = match stmt.parameter_count() {
-                0 => &[],
-                _ => &[&"spot"],
-            };
-            let plan: Vec<String> = stmt
-                .query_map(params, |r| r.get::<_, String>(3))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+            let plan = super::super::query_plan(&store, &sql);
             assert!(
                 plan.iter().any(|step| step.contains("INDEX orders_status")),
                 "{sql}: {plan:?}"

@@ -643,8 +643,7 @@ mod tests {
 
     #[test]
     fn the_newest_run_of_each_trade_strategy_is_found_through_the_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (_dir, store) = super::super::temp_store();
         let StrategyAdded::Added(strategy) =
             store.add_strategy("MA", "ma", "true", 5000, 1).unwrap()
         else {
@@ -689,15 +688,7 @@ mod tests {
         last.sort_unstable();
         assert_eq!(last, vec![(btc.id, 180_000), (eth.id, 60_000)]);
 
-        let conn = store.pool.get().unwrap();
-        let mut stmt = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {LAST_STRATEGY_RUNS_SQL}"))
-            .unwrap();
-        let plan: Vec<String> = stmt
-            .query_map([], |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let plan = super::super::query_plan(&store, LAST_STRATEGY_RUNS_SQL);
         assert!(
             plan.iter()
                 .any(|step| step.contains("SEARCH r USING COVERING INDEX strategy_runs_last")),

@@ -996,11 +996,7 @@ mod tests {
         "/tests/data/user_data/execution_report_wrapped.json"
     ));
 
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        (dir, store)
-    }
+    use super::super::temp_store as store;
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()

@@ -1394,8 +1394,7 @@ mod tests {
 
     #[test]
     fn ids_are_read_once_then_kept_in_step_and_read_again_after_a_failed_write() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (_dir, store) = crate::store::temp_store();
         let cache = IdCache::default();
         assert_eq!(cache.kept(), None);
         assert_eq!(
