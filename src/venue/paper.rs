@@ -191,13 +191,7 @@ impl PaperVenue {
     }
 
     async fn info(&self, symbol: &Symbol) -> VenueResult<SymbolInfo> {
-        let cached = self
-            .inner
-            .rules
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(symbol)
-            .cloned();
+        let cached = locked(&self.inner.rules).get(symbol).cloned();
         if let Some(info) = cached {
             return Ok(info);
         }
@@ -206,11 +200,7 @@ impl PaperVenue {
             .symbol(symbol)
             .cloned()
             .ok_or_else(|| ExchangeError::InvalidRequest(format!("unknown symbol {symbol}")))?;
-        self.inner
-            .rules
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(symbol.clone(), info.clone());
+        locked(&self.inner.rules).insert(symbol.clone(), info.clone());
         Ok(info)
     }
 
@@ -243,7 +233,7 @@ impl PaperVenue {
         &self,
         reports: Vec<ExecutionReport>,
         ledger: &Ledger,
-        touched: &[&str],
+        touched: &[impl AsRef<str>],
         now: i64,
     ) -> VenueResult<()> {
         let used = used_ids(&reports);
@@ -406,7 +396,6 @@ impl PaperVenue {
                 )
             })
             .collect();
-        let touched: Vec<&str> = touched.iter().map(String::as_str).collect();
         self.commit(reports, &ledger, &touched, now).await?;
         for (symbol, client_order_id, price, qty) in logged {
             tracing::info!(%symbol, %client_order_id, %price, %qty, "paper order filled");
@@ -444,8 +433,7 @@ impl PaperVenue {
                 Err(e) => return Ok(Err(e)),
             };
             let used = used_ids(&decided.reports);
-            let touched: Vec<&str> = decided.touched.iter().map(String::as_str).collect();
-            let events = account_events(decided.reports, &ledger, &touched, now);
+            let events = account_events(decided.reports, &ledger, &decided.touched, now);
             let placed = s.record_local_placement(
                 Market::Spot,
                 intent.map(|_| &request),
@@ -563,7 +551,7 @@ fn used_ids(reports: &[ExecutionReport]) -> PaperIds {
 fn account_events(
     reports: Vec<ExecutionReport>,
     ledger: &Ledger,
-    touched: &[&str],
+    touched: &[impl AsRef<str>],
     now: i64,
 ) -> Vec<UserDataEvent> {
     let (balances, stored_update) = (&ledger.balances, ledger.balances_updated);
@@ -574,9 +562,10 @@ fn account_events(
     let changed: Vec<Balance> = touched
         .iter()
         .map(|asset| {
-            let (free, locked) = balances.get(*asset).copied().unwrap_or_default();
+            let asset = asset.as_ref();
+            let (free, locked) = balances.get(asset).copied().unwrap_or_default();
             Balance {
-                asset: (*asset).to_string(),
+                asset: asset.to_string(),
                 free,
                 locked,
             }
