@@ -69,20 +69,15 @@ pub(crate) fn write_units(out: &mut String, units: i128) {
 }
 
 /// Appends the decimal digits of `v`, left-padded with zeros to at least `width` digits
-/// (at most 20). Shorter than `write!` with a format spec, which goes through the
-/// formatter's padding for every field of every candle served.
-pub(crate) fn write_digits(out: &mut String, mut v: u64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let mut at = buf.len();
-    while v > 0 {
-        at -= 1;
-        buf[at] = b'0' + (v % 10) as u8;
-        v /= 10;
+/// (at most 20), through `itoa`: `write!` with a format spec goes through the formatter's
+/// padding for every field of every candle served.
+pub(crate) fn write_digits(out: &mut String, v: u64, width: usize) {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(v);
+    for _ in digits.len()..width.min(20) {
+        out.push('0');
     }
-    let start = at.min(buf.len().saturating_sub(width.clamp(1, 20)));
-    for &b in &buf[start..] {
-        out.push(char::from(b));
-    }
+    out.push_str(digits);
 }
 
 /// Formats a percentage given in thousandths of a percent with 3 decimals
