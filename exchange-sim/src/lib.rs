@@ -193,6 +193,7 @@ mod orders;
 mod params;
 mod rest;
 mod state;
+mod streams;
 mod weights;
 mod ws_api;
 
@@ -218,6 +219,7 @@ pub use market::{LISTING_MS, MAP_ANCHOR_MS, RECORDED_ANCHOR_MS, SHIFT_MINUTES};
 pub use orders::{OrderFault, SimBalance, SimOrder, SimTrade, TEST_API_KEY, TEST_API_SECRET};
 pub use rest::USED_WEIGHT_HEADER;
 pub use state::REQUEST_LOG_CAPACITY;
+pub use streams::BOOK_TICK;
 pub use weights::{FIRST_BAN_MS, MAX_BAN_MS, REQUESTS_AFTER_429_BEFORE_BAN};
 pub use ws_api::{SentEvent, WS_EVENT_LOG_CAPACITY};
 
@@ -467,6 +469,7 @@ impl Drop for ServerControl {
     fn drop(&mut self) {
         self.stop.send_replace(true);
         self.shared.ws.drop_all();
+        self.shared.streams.cut_all();
         for market in &self.futures {
             market.streams.drop_all();
         }
@@ -537,6 +540,7 @@ impl SimHandle {
     /// Changes the server-time offset from the system clock.
     pub fn set_clock_skew_ms(&self, skew_ms: i64) {
         self.shared.clock.set_skew_ms(skew_ms);
+        self.shared.streams.clock_moved();
     }
 
     /// The server-time offset from the system clock.
@@ -723,6 +727,24 @@ impl SimHandle {
     /// Weight used in the current 1-minute window.
     pub fn used_weight(&self) -> u32 {
         self.shared.limiter.used(self.now_ms())
+    }
+
+    // ----- Market streams (module `streams`) -----
+
+    /// `ws://127.0.0.1:PORT`, the market streams' base: `/ws/<symbol>@bookTicker` is
+    /// appended (the config's `exchange.ws_url`).
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// Market-stream connections accepted so far.
+    pub fn market_streams_opened(&self) -> u64 {
+        self.shared.streams.opened()
+    }
+
+    /// Cuts every open market-stream connection (a network cut: no close frame).
+    pub fn drop_market_streams(&self) {
+        self.shared.streams.cut_all();
     }
 
     // ----- WebSocket API and user-data stream (module `ws_api`) -----

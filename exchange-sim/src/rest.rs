@@ -29,6 +29,7 @@ use crate::{
     orders,
     params::Params,
     state::Shared,
+    streams,
     weights::{Admission, request_weight},
     ws_api,
 };
@@ -81,6 +82,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .layer(middleware::from_fn_with_state(Arc::clone(&shared), gate))
         // The WebSocket API has its own weights, faults and log (`ws_api` module).
         .route("/ws-api/v3", get(ws_api::upgrade))
+        // Market streams (`streams` module): not weighed, not in the request log.
+        .route("/ws/{stream}", get(streams::upgrade))
         .with_state(shared)
 }
 
@@ -371,12 +374,20 @@ fn book(inst: &Instrument, last: i128) -> (String, String, String) {
     )
 }
 
+/// The top of book of `inst` at `now`: (bid price, bid and ask quantity, ask price), all
+/// zero for a symbol without trades. What `GET /api/v3/ticker/bookTicker` answers and the
+/// `<symbol>@bookTicker` stream sends.
+pub(crate) fn top_of_book(inst: &Instrument, now: i64) -> (String, String, String) {
+    let last = stats(inst, now).last;
+    let (bid, ask, qty) = book(inst, last);
+    let qty = if last == 0 { format_units(0) } else { qty };
+    (bid, qty, ask)
+}
+
 /// `GET /api/v3/ticker/bookTicker` (weight 2 with `symbol`, else 4).
 async fn book_ticker(State(sim): Sim, Extension(ctx): Ctx) -> ApiResult {
     tickers(&sim, &ctx.params, |inst| {
-        let last = stats(inst, ctx.now).last;
-        let (bid, ask, qty) = book(inst, last);
-        let qty = if last == 0 { format_units(0) } else { qty };
+        let (bid, qty, ask) = top_of_book(inst, ctx.now);
         BookTicker {
             symbol: &inst.name,
             bid_price: bid,

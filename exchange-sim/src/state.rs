@@ -16,6 +16,7 @@ use crate::{
     market::{Gaps, Market},
     orders::Trading,
     read,
+    streams::Streams,
     weights::RateLimiter,
     write,
     ws_api::WsHub,
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     pub trading: Trading,
     /// WebSocket API connections, the user-data event log and the WS faults.
     pub ws: WsHub,
+    /// Market-stream connections.
+    pub streams: Streams,
 }
 
 impl Shared {
@@ -59,6 +62,7 @@ impl Shared {
                 config.orders_per_10s,
             ),
             ws: WsHub::default(),
+            streams: Streams::default(),
         }
     }
 

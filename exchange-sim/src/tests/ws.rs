@@ -12,7 +12,7 @@ use tokio_tungstenite::{
     tungstenite::{Error as WsError, Message, protocol::frame::coding::CloseCode},
 };
 
-use super::{send, signed};
+use super::{get, send, signed};
 use crate::{SimConfig, SimHandle, TEST_API_KEY, TEST_API_SECRET, spawn};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -781,4 +781,81 @@ async fn my_trades_pages_by_id_and_time_and_account_lists_need_no_symbol() {
     assert_eq!(open.json(), json!([]));
     let weights: Vec<u32> = sim.request_log().iter().map(|r| r.weight).collect();
     assert_eq!(weights, [20, 80]);
+}
+
+/// The next text frame of a market stream, as JSON, within [`WAIT`].
+async fn next_market_event(ws: &mut Ws) -> Value {
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("an event in time")
+            .expect("stream open")
+            .expect("frame");
+        if let Message::Text(text) = msg {
+            return serde_json::from_str(&text).expect("json");
+        }
+    }
+}
+
+#[tokio::test]
+async fn book_ticker_stream_sends_the_rest_book_at_once_and_again_when_the_clock_moves() {
+    let sim = spawn(SimConfig::default()).await.expect("spawn");
+    let url = format!("{}/ws/btcusdt@bookTicker", sim.ws_url());
+    let (mut ws, _) = connect_async(url).await.expect("ws connect");
+    let first = next_market_event(&mut ws).await;
+    assert_eq!(first["s"], "BTCUSDT");
+    assert_eq!(first["u"], 1);
+    let rest = get(&sim, "/api/v3/ticker/bookTicker?symbol=BTCUSDT")
+        .await
+        .json();
+    // The replay moves within the minute: the REST book is the streamed one or newer.
+    let bid: f64 = first["b"].as_str().unwrap().parse().unwrap();
+    let ask: f64 = first["a"].as_str().unwrap().parse().unwrap();
+    assert!(bid < ask, "{first}");
+    assert_eq!(first["B"], rest["bidQty"]);
+    assert_eq!(sim.market_streams_opened(), 1);
+
+    // Two hours later on the exchange: a new book, sent without waiting for a tick.
+    sim.set_clock_skew_ms(2 * 3_600_000);
+    let moved = next_market_event(&mut ws).await;
+    assert!(moved["u"].as_u64().unwrap() >= 2);
+    let rest = get(&sim, "/api/v3/ticker/bookTicker?symbol=BTCUSDT")
+        .await
+        .json();
+    let streamed: f64 = moved["b"].as_str().unwrap().parse().unwrap();
+    let now: f64 = rest["bidPrice"].as_str().unwrap().parse().unwrap();
+    assert!(
+        (streamed - now).abs() < (bid - now).abs().max(1.0),
+        "the stream follows the clock: streamed {streamed}, REST {now}, before {bid}"
+    );
+
+    // A cut ends the connection.
+    sim.drop_market_streams();
+    let end = tokio::time::timeout(WAIT, async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the connection ends");
+}
+
+#[tokio::test]
+async fn market_stream_refuses_unknown_streams_and_symbols() {
+    let sim = spawn(SimConfig::default()).await.expect("spawn");
+    for stream in [
+        "nosuchusdt@bookTicker",
+        "btcusdt@depth",
+        "BTCUSDT@bookTicker",
+    ] {
+        let url = format!("{}/ws/{stream}", sim.ws_url());
+        match connect_async(url).await {
+            Err(WsError::Http(response)) => assert_eq!(response.status(), 400, "{stream}"),
+            other => panic!("{stream}: {:?}", other.map(|_| ())),
+        }
+    }
+    assert_eq!(sim.market_streams_opened(), 0);
 }

@@ -1,0 +1,141 @@
+//! Market streams on the spot listener: `GET /ws/<symbol>@bookTicker`, Binance's
+//! "Individual Symbol Book Ticker Streams" (raw stream: the stream name in the path, no
+//! subscription message), in
+//! <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams>.
+//!
+//! A connection gets the symbol's top of book (the same one `GET /api/v3/ticker/bookTicker`
+//! answers at that moment) at once, then again each time it changes: the replay moves the
+//! price within the minute, so the book is looked at every [`BOOK_TICK`] and whenever the
+//! simulator's clock is moved ([`crate::SimHandle::set_clock_skew_ms`]). Events:
+//! `{"u":<update id>,"s":"BTCUSDT","b":"<bid>","B":"<bid qty>","a":"<ask>","A":"<ask qty>"}`.
+//!
+//! An unknown stream or symbol is answered 400 before the upgrade.
+//! [`crate::SimHandle::drop_market_streams`] cuts every open connection (no close frame);
+//! [`crate::SimHandle::market_streams_opened`] counts the connections accepted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::{
+    extract::{
+        Path, State,
+        ws::{Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
+    },
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use tokio::sync::watch;
+
+use crate::{rest::top_of_book, state::Shared};
+
+/// How often a connection looks at its book between clock moves.
+pub const BOOK_TICK: Duration = Duration::from_millis(20);
+
+/// The market streams' shared state: the connections accepted, and the signal that cuts
+/// them or tells them the clock moved.
+#[derive(Debug)]
+pub(crate) struct Streams {
+    opened: AtomicU64,
+    /// Bumped to cut every connection.
+    cut: watch::Sender<u64>,
+    /// Bumped when the clock moves: every connection looks at its book at once.
+    moved: watch::Sender<u64>,
+}
+
+impl Default for Streams {
+    fn default() -> Streams {
+        Streams {
+            opened: AtomicU64::new(0),
+            cut: watch::Sender::new(0),
+            moved: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Streams {
+    /// Connections accepted so far.
+    pub(crate) fn opened(&self) -> u64 {
+        self.opened.load(Ordering::Relaxed)
+    }
+
+    /// Cuts every open connection.
+    pub(crate) fn cut_all(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+
+    /// Tells every connection the clock moved.
+    pub(crate) fn clock_moved(&self) {
+        self.moved.send_modify(|n| *n += 1);
+    }
+}
+
+/// `GET /ws/{stream}`: `<lowercase symbol>@bookTicker` of a listed symbol, else 400.
+pub(crate) async fn upgrade(
+    State(sim): State<Arc<Shared>>,
+    Path(stream): Path<String>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let symbol = match stream.split_once('@') {
+        Some((symbol, "bookTicker")) if symbol == symbol.to_ascii_lowercase() => {
+            symbol.to_ascii_uppercase()
+        }
+        _ => return (StatusCode::BAD_REQUEST, "unknown stream").into_response(),
+    };
+    if sim.market.get(&symbol).is_none() {
+        return (StatusCode::BAD_REQUEST, "invalid symbol").into_response();
+    }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    sim.streams.opened.fetch_add(1, Ordering::Relaxed);
+    ws.on_upgrade(move |socket| serve(sim, symbol, socket))
+}
+
+/// The `bookTicker` event of `symbol` now, and the book it shows.
+fn event(sim: &Shared, symbol: &str, update_id: u64) -> Option<(String, (String, String, String))> {
+    let inst = sim.market.get(symbol)?;
+    let book = top_of_book(inst, sim.clock.now_ms());
+    let (bid, qty, ask) = &book;
+    let text = serde_json::json!({
+        "u": update_id, "s": symbol, "b": bid, "B": qty, "a": ask, "A": qty,
+    })
+    .to_string();
+    Some((text, book))
+}
+
+/// Sends `symbol`'s book at once and at each change, until the client leaves or the
+/// connections are cut.
+async fn serve(sim: Arc<Shared>, symbol: String, mut socket: WebSocket) {
+    let mut cut = sim.streams.cut.subscribe();
+    let mut moved = sim.streams.moved.subscribe();
+    let mut tick = tokio::time::interval(BOOK_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last = None;
+    let mut update_id = 0u64;
+    loop {
+        if let Some((text, book)) = event(&sim, &symbol, update_id + 1)
+            && last.as_ref() != Some(&book)
+        {
+            update_id += 1;
+            if socket.send(Message::Text(text.into())).await.is_err() {
+                return;
+            }
+            last = Some(book);
+        }
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = moved.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            _ = cut.changed() => return,
+            msg = socket.recv() => match msg {
+                None | Some(Err(_) | Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
