@@ -2,8 +2,9 @@
 //! against the bundled simulator on loopback, driven over its real control socket.
 //!
 //! 1. `place`: `order.place` round trips over the control socket, one after another, on
-//!    BTCUSDT: a MARKET buy (filled at once at a book ticker the paper venue reads from the
-//!    simulator for it) and a LIMIT buy resting 20 % below the book (funds locked, the row
+//!    BTCUSDT: a MARKET buy (filled at once at the book: the symbol's streamed book, from the
+//!    simulator's `btcusdt@bookTicker` stream, which the first warm-up order starts) and a
+//!    LIMIT buy resting 20 % below the book (funds locked, the row
 //!    `NEW`); p50 / p99 / max of each. The control socket allows a connection 10 requests
 //!    that reach the exchange at once, then 5 a second: the bench opens a new connection
 //!    every 10 orders, outside the timed calls.
@@ -137,6 +138,7 @@ impl Daemon {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Config::default();
         c.exchange.rest_url = Some(sim.base_url());
+        c.exchange.ws_url = Some(sim.ws_url());
         c.heartbeat.period_secs = 1;
         c.heartbeat.offset_secs = 0;
         c.market_data.symbols = symbols.iter().map(|s| s.parse().unwrap()).collect();

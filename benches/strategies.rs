@@ -111,6 +111,7 @@ async fn daemon(sim: &SimHandle) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let mut c = Config::default();
     c.exchange.rest_url = Some(sim.base_url());
+    c.exchange.ws_url = Some(sim.ws_url());
     c.heartbeat.period_secs = 1;
     c.heartbeat.offset_secs = 0;
     c.market_data.symbols = vec!["BTCUSDT".parse().unwrap()];

@@ -197,7 +197,7 @@ pub async fn run_with(
     let mode = paper_start::claim_mode(&config, &store, &clock).await?;
     let paper = match mode {
         crate::domain::TradingMode::Paper => {
-            Some(paper_start::paper_venue(&config, &exchange, &store, &clock).await?)
+            Some(paper_start::paper_venue(&config, &exchange, &store, &clock, &shutdown).await?)
         }
         crate::domain::TradingMode::Live => None,
     };

@@ -19,7 +19,7 @@ use tradebeat::domain::{
 use tradebeat::exchange::{ClientOptions, Network, SpotClient};
 use tradebeat::orders::{OrderError, Orders};
 use tradebeat::store::Store;
-use tradebeat::venue::{PaperVenue, Venue};
+use tradebeat::venue::{BookFeed, PaperVenue, Venue};
 
 const MINUTE: i64 = 60_000;
 
@@ -253,6 +253,83 @@ async fn ioc_that_cannot_fill_expires_and_limit_maker_that_would_take_is_rejecte
     assert_eq!(row.status, OrderStatus::Filled);
     assert!(row.fills[0].price < (book.ask_price * d("1.01")).round_dp(2));
     assert_eq!(row.fills[0].commission, d("0.000001"), "taker fee");
+    assert_nothing_signed(&sim);
+}
+
+/// The REST book ticker requests in the simulator's log.
+fn book_requests(sim: &exchange_sim::SimHandle) -> usize {
+    sim.request_log()
+        .iter()
+        .filter(|r| r.path == "/api/v3/ticker/bookTicker")
+        .count()
+}
+
+#[tokio::test]
+async fn with_a_book_feed_orders_fill_at_the_streamed_book_and_read_rest_only_while_it_is_down() {
+    let sim = sim().await;
+    let dir = tempdir();
+    let (_store, venue, orders) = paper(&sim, &dir.path().join("paper.db")).await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let feed = BookFeed::new(&sim.ws_url(), cancel.clone());
+    venue.set_book_feed(feed.clone());
+    let buy = || orders.place(request(Side::Buy, OrderType::Market, "0.001"));
+
+    // The first order on a symbol reads the book over REST and starts its stream.
+    sim.clear_request_log();
+    assert_eq!(buy().await.expect("placed").status, OrderStatus::Filled);
+    assert_eq!(
+        book_requests(&sim),
+        1,
+        "the first order reads the book over REST"
+    );
+    wait_until("the streamed book", Duration::from_secs(10), || {
+        feed.latest(&btc()).is_some()
+    })
+    .await;
+    assert_eq!(sim.market_streams_opened(), 1);
+
+    // Then no request: each fill is at the streamed ask at the time of the order.
+    sim.clear_request_log();
+    for _ in 0..5 {
+        let before = feed.latest(&btc()).expect("streamed").ask_price;
+        let row = buy().await.expect("placed");
+        let after = feed.latest(&btc()).expect("streamed").ask_price;
+        let price = row.fills[0].price;
+        assert!(
+            before.min(after) <= price && price <= before.max(after),
+            "filled at {price} while the streamed ask went from {before} to {after}"
+        );
+    }
+    assert_eq!(book_requests(&sim), 0, "no book read over REST");
+
+    // The stream cut (and refused for now): the book is forgotten, orders read REST again.
+    sim.set_market_streams_refused(true);
+    sim.drop_market_streams();
+    wait_until(
+        "the streamed book forgotten",
+        Duration::from_secs(10),
+        || feed.latest(&btc()).is_none(),
+    )
+    .await;
+    sim.clear_request_log();
+    assert_eq!(buy().await.expect("placed").status, OrderStatus::Filled);
+    assert_eq!(
+        book_requests(&sim),
+        1,
+        "read over REST while the stream is down"
+    );
+
+    // Back: the feed reconnects on its own, and orders stop reading REST.
+    sim.set_market_streams_refused(false);
+    wait_until("the stream back", Duration::from_secs(15), || {
+        feed.latest(&btc()).is_some()
+    })
+    .await;
+    let read = book_requests(&sim);
+    assert_eq!(buy().await.expect("placed").status, OrderStatus::Filled);
+    assert_eq!(book_requests(&sim), read, "no book read over REST");
+    assert!(sim.market_streams_opened() >= 2);
+    cancel.cancel();
     assert_nothing_signed(&sim);
 }
 

@@ -229,11 +229,12 @@ def tb_backfill(daemon, symbols, days):
     return seconds, rows
 
 
-def tb_orders(daemon, n, price):
+def tb_orders(daemon, n, price, market=False):
     """n × (order.place, order.cancel) over the socket, each timed from the request line
     sent to the answer line read. The socket allows a burst of 10 exchange requests per
     connection, then 5/s, so the pairs go 5 to a connection; the connections are opened in
-    batches of 40 beforehand, each with one `status` call, none of which is timed."""
+    batches of 40 beforehand, each with one `status` call, none of which is timed.
+    `market`: n × (MARKET buy, MARKET sell) of 0.001 instead (a paper daemon's fills)."""
     place, cancel = [], []
     total = n + 10  # 10 warm-up pairs, not counted
     i = 0
@@ -246,13 +247,21 @@ def tb_orders(daemon, n, price):
                 if i >= total:
                     break
                 t = time.perf_counter_ns()
-                order = rpc.call("order.place", {"symbol": "BTCUSDT", "side": "BUY",
-                                                 "type": "LIMIT", "time_in_force": "GTC",
-                                                 "quantity": "0.001", "price": price})
-                t1 = time.perf_counter_ns()
-                rpc.call("order.cancel", {"symbol": "BTCUSDT",
-                                          "order_id": order["order_id"]})
-                t2 = time.perf_counter_ns()
+                if market:
+                    rpc.call("order.place", {"symbol": "BTCUSDT", "side": "BUY",
+                                             "type": "MARKET", "quantity": "0.001"})
+                    t1 = time.perf_counter_ns()
+                    rpc.call("order.place", {"symbol": "BTCUSDT", "side": "SELL",
+                                             "type": "MARKET", "quantity": "0.001"})
+                    t2 = time.perf_counter_ns()
+                else:
+                    order = rpc.call("order.place", {"symbol": "BTCUSDT", "side": "BUY",
+                                                     "type": "LIMIT", "time_in_force": "GTC",
+                                                     "quantity": "0.001", "price": price})
+                    t1 = time.perf_counter_ns()
+                    rpc.call("order.cancel", {"symbol": "BTCUSDT",
+                                              "order_id": order["order_id"]})
+                    t2 = time.perf_counter_ns()
                 if i >= 10:
                     place.append((t1 - t) / 1000)
                     cancel.append((t2 - t1) / 1000)
@@ -368,9 +377,21 @@ def one_round(r, args, sim, price, results):
                 f"{res[f'ccxt_{name}']:.0f} ({res[f'ccxt_{name}_rows']} rows), raw "
                 f"{res[f'raw_{name}']:.0f}, raw Python {res[f'rawpy_{name}']:.0f}")
 
-        sides = order + ["bare"] if r % 2 == 0 else ["bare"] + order
+        # Paper trading's order.place beside them (issue 15: under the live order's
+        # overhead): a paper daemon on the same simulator, no key, the same resting LIMIT
+        # and cancel pairs, then MARKET buys and sells filled at the simulator's book.
+        d = os.path.join(tmp, "p")
+        os.mkdir(d)
+        paper = Daemon(args.tradebeat, d, sim.url, [], ["1m"], 1, paper=True)
+        paper.wait_ready()
+        sides = order + ["paper", "bare"] if r % 2 == 0 else ["bare", "paper"] + order
         for side in sides:
-            if side == "tb":
+            if side == "paper":
+                res["paper_place"], res["paper_cancel"] = tb_orders(paper, args.orders, price)
+                res["paper_buy"], res["paper_sell"] = tb_orders(paper, args.orders, price,
+                                                                market=True)
+                paper.stop()
+            elif side == "tb":
                 res["tb_place"], res["tb_cancel"] = tb_orders(daemon, args.orders, price)
             elif side == "ccxt":
                 out = ccxt_run("orders", sim.url, KEY, SECRET, str(args.orders),
@@ -385,6 +406,11 @@ def one_round(r, args, sim, price, results):
                 else:
                     res["bare_place"], res["bare_cancel"] = (res["barepy_place"],
                                                              res["barepy_cancel"])
+        log(f"round {r + 1}: paper place p50/p99 µs LIMIT {pct(res['paper_place'], .5):.0f}/"
+            f"{pct(res['paper_place'], .99):.0f}, MARKET buy {pct(res['paper_buy'], .5):.0f}/"
+            f"{pct(res['paper_buy'], .99):.0f}, live overhead "
+            f"{pct(res['tb_place'], .5) - pct(res['bare_place'], .5):.0f}/"
+            f"{pct(res['tb_place'], .99) - pct(res['bare_place'], .99):.0f}")
         log(f"round {r + 1}: place p50/p99 µs tb {pct(res['tb_place'], .5):.0f}/"
             f"{pct(res['tb_place'], .99):.0f}, ccxt {pct(res['ccxt_place'], .5):.0f}/"
             f"{pct(res['ccxt_place'], .99):.0f}, bare {pct(res['bare_place'], .5):.0f}/"
@@ -504,6 +530,17 @@ def table(results):
         rows.append((f"order {what} over the socket, p99", "µs", f"{tb99:,.0f}", f"{cx99:,.0f}",
                      f"{cx99 / tb99:.2f}", f"{b99:,.0f} (tb +{tb99 - b99:,.0f})", f"{py99:,.0f}",
                      "≤ bare + 1000 µs" if what == "place" else "–", g99))
+    # Issue 15: paper order.place against the live order's overhead over the bare POST,
+    # each round's difference of percentiles, then the median.
+    for key, label in (("paper_place", "paper order.place, resting LIMIT"),
+                       ("paper_buy", "paper order.place, MARKET buy (filled)"),
+                       ("paper_sell", "paper order.place, MARKET sell (filled)")):
+        for name, f in (("p50", p50), ("p99", p99)):
+            tb = m(key, f)
+            over = med([f(r["tb_place"]) - f(r["bare_place"]) for r in results])
+            rows.append((f"{label}, {name}", "µs", f"{tb:,.0f}", "–", "–",
+                         f"live overhead +{over:,.0f}", "–", "< live overhead",
+                         "met" if tb < over else f"missed by {tb - over:,.0f} µs"))
     tb, cx = m("tb_beat") * 1000, m("ccxt_beat") * 1000
     rows.append(("beat, 200 symbols × 1m (request → committed)", "ms", f"{tb:,.1f}",
                  f"{cx:,.1f}", f"{cx / tb:.2f}", "–", "–", "–", "–"))
@@ -534,7 +571,9 @@ def per_round(results):
             f"tb {pct(r['tb_place'], .5):,.0f}/{pct(r['tb_place'], .99):,.0f} ccxt "
             f"{pct(r['ccxt_place'], .5):,.0f}/{pct(r['ccxt_place'], .99):,.0f} bare "
             f"{pct(r['bare_place'], .5):,.0f}/{pct(r['bare_place'], .99):,.0f} bare Python "
-            f"{pct(r['barepy_place'], .5):,.0f}/{pct(r['barepy_place'], .99):,.0f} µs; beat "
+            f"{pct(r['barepy_place'], .5):,.0f}/{pct(r['barepy_place'], .99):,.0f} paper LIMIT "
+            f"{pct(r['paper_place'], .5):,.0f}/{pct(r['paper_place'], .99):,.0f} paper MARKET "
+            f"{pct(r['paper_buy'], .5):,.0f}/{pct(r['paper_buy'], .99):,.0f} µs; beat "
             f"{r['tb_beat'] * 1000:.1f}/{r['ccxt_beat'] * 1000:.1f} ms; RSS "
             f"{r['tb_rss']}/{r['ccxt_rss']} kB (HWM {r['tb_hwm']}/{r['ccxt_hwm']}); cold "
             f"{r['tb_cold'] * 1000:.0f}/{r['ccxt_cold'] * 1000:.0f} ms")

@@ -46,12 +46,13 @@ class Daemon:
     """`tradebeat run` in a fresh directory, configured by environment variables."""
 
     def __init__(self, exe, directory, sim_url, symbols, intervals, backfill_days,
-                 key=None, secret=None):
+                 key=None, secret=None, paper=False):
         self.dir = directory
         self.socket = os.path.join(directory, "control.sock")
         env = dict(os.environ)
         env.update({
             "TRADEBEAT_EXCHANGE__REST_URL": sim_url,
+            "TRADEBEAT_EXCHANGE__WS_URL": sim_url.replace("http://", "ws://", 1),
             "TRADEBEAT_EXCHANGE__WS_API_URL": sim_url.replace("http://", "ws://", 1)
             + "/ws-api/v3",
             # One scheduled beat an hour: every beat measured is asked for (`sync.now`).
@@ -66,6 +67,10 @@ class Daemon:
             "TRADEBEAT_LOGGING__LEVEL": "warn",
         })
         env.pop("RUST_LOG", None)
+        if paper:
+            # Paper trading: no key, orders filled against the simulator's public book.
+            env["TRADEBEAT_PAPER__ENABLED"] = "true"
+            env["TRADEBEAT_PAPER__STARTING_BALANCES"] = '{USDT="100000000", BTC="100"}'
         if key:
             env["TRADEBEAT_EXCHANGE__API_KEY"] = key
             env["TRADEBEAT_EXCHANGE__API_SECRET"] = secret

@@ -747,6 +747,11 @@ impl SimHandle {
         self.shared.streams.cut_all();
     }
 
+    /// While `refuse` holds, market-stream upgrades are answered 503.
+    pub fn set_market_streams_refused(&self, refuse: bool) {
+        self.shared.streams.set_refuse(refuse);
+    }
+
     // ----- WebSocket API and user-data stream (module `ws_api`) -----
 
     /// `ws://127.0.0.1:PORT/ws-api/v3`, the WebSocket API endpoint.

@@ -10,11 +10,12 @@
 //! `{"u":<update id>,"s":"BTCUSDT","b":"<bid>","B":"<bid qty>","a":"<ask>","A":"<ask qty>"}`.
 //!
 //! An unknown stream or symbol is answered 400 before the upgrade.
-//! [`crate::SimHandle::drop_market_streams`] cuts every open connection (no close frame);
+//! [`crate::SimHandle::drop_market_streams`] cuts every open connection (no close frame),
+//! [`crate::SimHandle::set_market_streams_refused`] answers new ones 503;
 //! [`crate::SimHandle::market_streams_opened`] counts the connections accepted.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::{
@@ -37,6 +38,8 @@ pub const BOOK_TICK: Duration = Duration::from_millis(20);
 #[derive(Debug)]
 pub(crate) struct Streams {
     opened: AtomicU64,
+    /// Upgrades answered 503 while set.
+    refuse: AtomicBool,
     /// Bumped to cut every connection.
     cut: watch::Sender<u64>,
     /// Bumped when the clock moves: every connection looks at its book at once.
@@ -47,6 +50,7 @@ impl Default for Streams {
     fn default() -> Streams {
         Streams {
             opened: AtomicU64::new(0),
+            refuse: AtomicBool::new(false),
             cut: watch::Sender::new(0),
             moved: watch::Sender::new(0),
         }
@@ -57,6 +61,11 @@ impl Streams {
     /// Connections accepted so far.
     pub(crate) fn opened(&self) -> u64 {
         self.opened.load(Ordering::Relaxed)
+    }
+
+    /// Answers new connections 503 while `refuse` holds.
+    pub(crate) fn set_refuse(&self, refuse: bool) {
+        self.refuse.store(refuse, Ordering::Relaxed);
     }
 
     /// Cuts every open connection.
@@ -82,6 +91,9 @@ pub(crate) async fn upgrade(
         }
         _ => return (StatusCode::BAD_REQUEST, "unknown stream").into_response(),
     };
+    if sim.streams.refuse.load(Ordering::Relaxed) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     if sim.market.get(&symbol).is_none() {
         return (StatusCode::BAD_REQUEST, "invalid symbol").into_response();
     }

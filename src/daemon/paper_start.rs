@@ -8,7 +8,8 @@ use crate::config::Config;
 use crate::domain::{Market, TradingMode};
 use crate::exchange::SpotClient;
 use crate::store::Store;
-use crate::venue::PaperVenue;
+use crate::venue::{BookFeed, PaperVenue};
+use tokio_util::sync::CancellationToken;
 
 /// The mode the configuration asks for (`paper.enabled`), recorded in the database when it
 /// has none yet.
@@ -42,7 +43,8 @@ pub(super) async fn claim_mode(
 }
 
 /// The paper venue over `exchange`'s public endpoints, its account given the configured
-/// starting balances when it has none yet.
+/// starting balances when it has none yet. Its orders read the book from the market
+/// streams at `exchange.ws_url` ([`BookFeed`], ending with `shutdown`).
 ///
 /// # Errors
 /// A fee or balance that is not a decimal (checked with the config already); the
@@ -52,10 +54,15 @@ pub(super) async fn paper_venue(
     exchange: &SpotClient,
     store: &Store,
     clock: &Clock,
+    shutdown: &CancellationToken,
 ) -> anyhow::Result<PaperVenue> {
     let fees = config.paper.fees()?;
     let balances = config.paper.starting_balances(Market::Spot)?;
     let venue = PaperVenue::new(exchange.clone(), store.clone(), clock.clone(), fees);
+    venue.set_book_feed(BookFeed::new(
+        config.exchange.resolved_ws_url(),
+        shutdown.child_token(),
+    ));
     if venue
         .seed_balances(&balances)
         .await

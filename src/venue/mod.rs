@@ -22,11 +22,13 @@
 //! an exchange answers with the codes and messages its exchange would (a paper venue
 //! refuses an order with Binance's own `-2010` and message).
 
+mod book_feed;
 mod futures_venue;
 mod paper;
 mod paper_futures;
 mod spot;
 
+pub use book_feed::BookFeed;
 pub use futures_venue::FuturesVenue;
 pub use paper::{PaperBook, PaperVenue, PaperWatch};
 pub use paper_futures::{DEFAULT_PAPER_LEVERAGE, PaperFuturesVenue, futures_paper_fees};

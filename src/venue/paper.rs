@@ -1,12 +1,14 @@
 //! [`PaperVenue`]: spot trading simulated against real prices, with no account and no
 //! signed request. Market data comes from the exchange's public endpoints (book ticker,
-//! 1m klines, exchangeInfo, time); orders, fills and balances live in the database, in
+//! 1m klines, exchangeInfo, time) and, when the daemon gives the venue a [`BookFeed`], from
+//! the symbols' `<symbol>@bookTicker` streams; orders, fills and balances live in the database, in
 //! the same rows live trading writes (`orders`, `executions`, `balances`), so a restart
 //! keeps resting orders and they still fill afterwards.
 //!
 //! # Fill rules
 //!
-//! - MARKET: at once, at a book ticker fetched for the order: a buy at the best ask, a
+//! - MARKET: at once, at the book now (the symbol's streamed book while its stream is up,
+//!   else a book ticker fetched for the order): a buy at the best ask, a
 //!   sell at the best bid, the whole quantity, taker fee. A `quote_quantity` is turned into
 //!   a base quantity rounded down to the symbol's lot step.
 //! - LIMIT crossing that book (a buy at or above the ask, a sell at or below the bid):
@@ -45,7 +47,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use futures::FutureExt as _;
@@ -55,7 +57,7 @@ use rust_decimal::Decimal;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::{Venue, VenueResult};
+use super::{BookFeed, Venue, VenueResult};
 use crate::clock::Clock;
 use crate::domain::{
     Account, Balance, BookTicker, ClientOrderId, ExecutionReport, ExecutionType, Fill, Interval,
@@ -95,6 +97,8 @@ struct Inner {
     rules: Mutex<HashMap<Symbol, SymbolInfo>>,
     /// The last ids handed out (kept in step with every commit).
     ids: IdCache,
+    /// Streamed books, when set: orders then read no book over REST.
+    feed: OnceLock<BookFeed>,
 }
 
 impl std::fmt::Debug for PaperVenue {
@@ -150,8 +154,17 @@ impl PaperVenue {
                 lock: tokio::sync::Mutex::new(()),
                 rules: Mutex::new(HashMap::new()),
                 ids: IdCache::default(),
+                feed: OnceLock::new(),
             }),
         }
+    }
+
+    /// Makes orders read the book from `feed` (the symbol's `<symbol>@bookTicker` stream)
+    /// when it has one, and over REST (`GET /api/v3/ticker/bookTicker`) only until then or
+    /// while the stream is down. Without a feed, every order reads the book over REST. A
+    /// second feed is ignored (the first stays).
+    pub fn set_book_feed(&self, feed: BookFeed) {
+        let _ = self.inner.feed.set(feed);
     }
 
     /// Gives the paper account `balances` (asset → amount) when it has none yet (a new
@@ -204,8 +217,14 @@ impl PaperVenue {
         Ok(info)
     }
 
+    /// The book an order is decided against: the streamed one when the feed has it, else
+    /// a book ticker read over REST now.
     async fn book(&self, symbol: &Symbol) -> VenueResult<BookTicker> {
-        let book = self.inner.client.book_ticker(symbol).await?;
+        let streamed = self.inner.feed.get().and_then(|feed| feed.latest(symbol));
+        let book = match streamed {
+            Some(book) => book,
+            None => self.inner.client.book_ticker(symbol).await?,
+        };
         if !book.is_two_sided() {
             return Err(ExchangeError::InvalidRequest(format!(
                 "paper trading: no market data for {symbol} yet (no bid and ask); the order is not filled at a made-up price"

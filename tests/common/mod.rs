@@ -42,6 +42,8 @@ pub fn config(sim_url: &str, dir: &Path, symbols: &[&str], intervals: &[&str]) -
     // futures listeners; every other one gets the spot listener, which answers their paths
     // with 404, so that no test's daemon ever dials Binance's futures hosts.
     let ws = sim_url.replacen("http://", "ws://", 1);
+    // Spot market streams (paper orders' books): the simulator's spot listener.
+    c.exchange.ws_url = Some(ws.clone());
     c.exchange.usdm_rest_url = Some(sim_url.to_string());
     c.exchange.coinm_rest_url = Some(sim_url.to_string());
     c.exchange.usdm_ws_url = Some(ws.clone());

@@ -10,6 +10,7 @@
 //!
 //! Reference: https://developers.binance.com/docs/binance-spot-api-docs/rest-api
 
+pub mod book_stream;
 mod paper;
 mod trading;
 mod user_data;

@@ -1,0 +1,132 @@
+//! The streamed best bid and ask of the symbols a paper venue trades, so that a paper order
+//! is decided without a request to the exchange (Hummingbot's paper connectors keep their
+//! books from the exchange's streams the same way).
+//!
+//! The first time a symbol is asked for, [`BookFeed::latest`] answers `None` (the caller
+//! reads the REST book ticker instead) and starts following the symbol's
+//! `<symbol>@bookTicker` stream (`crate::exchange::spot::book_stream`) on a task of its own.
+//! From its first event on, `latest` answers the last book it sent. Binance sends one at
+//! every change of the best bid or ask, so the last one is the book now for as long as the
+//! connection is up. When the connection ends (closed, broken, or silent beyond
+//! [`SILENCE_TIMEOUT`](crate::exchange::spot::book_stream::SILENCE_TIMEOUT)), the symbol's book is forgotten at once (`latest` is `None` again,
+//! and callers fall back to REST) and the task connects again after 1 s, doubling up to
+//! [`MAX_BACKOFF`]. The tasks end with the feed's cancellation token.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{BookTicker, Symbol};
+use crate::exchange::spot::book_stream::BookTickerStream;
+
+/// Longest wait between two connection attempts of one symbol.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Bound on connecting.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Symbol → its last streamed book (`None` while its stream is not delivering).
+type Books = HashMap<Symbol, Option<BookTicker>>;
+
+/// Streamed books by symbol (module docs). Cheap to clone; clones share the books.
+#[derive(Clone)]
+pub struct BookFeed {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ws_url: String,
+    books: Mutex<Books>,
+    cancel: CancellationToken,
+}
+
+impl std::fmt::Debug for BookFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BookFeed")
+            .field("ws_url", &self.inner.ws_url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn locked(books: &Mutex<Books>) -> std::sync::MutexGuard<'_, Books> {
+    books.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl BookFeed {
+    /// A feed of the market streams at `ws_url` (the config's `exchange.ws_url`: the
+    /// network's `wss://stream.binance.com:9443` or `wss://stream.testnet.binance.vision`),
+    /// its tasks ending with `cancel`.
+    pub fn new(ws_url: &str, cancel: CancellationToken) -> BookFeed {
+        BookFeed {
+            inner: Arc::new(Inner {
+                ws_url: ws_url.to_string(),
+                books: Mutex::new(HashMap::new()),
+                cancel,
+            }),
+        }
+    }
+
+    /// The last book `symbol`'s stream sent, while its connection is up; `None` before its
+    /// first event or while it is down. The first call for a symbol starts following it
+    /// (on the current tokio runtime).
+    pub fn latest(&self, symbol: &Symbol) -> Option<BookTicker> {
+        let mut books = locked(&self.inner.books);
+        if let Some(book) = books.get(symbol) {
+            return book.clone();
+        }
+        books.insert(symbol.clone(), None);
+        drop(books);
+        if !self.inner.cancel.is_cancelled() {
+            tokio::spawn(follow(Arc::clone(&self.inner), symbol.clone()));
+        }
+        None
+    }
+}
+
+/// Keeps `symbol`'s book current from its stream until the feed is cancelled (module docs).
+async fn follow(inner: Arc<Inner>, symbol: Symbol) {
+    let set = |book: Option<BookTicker>| {
+        locked(&inner.books).insert(symbol.clone(), book);
+    };
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let opened = tokio::select! {
+            () = inner.cancel.cancelled() => return,
+            opened = BookTickerStream::open(&inner.ws_url, &symbol, CONNECT_TIMEOUT) => opened,
+        };
+        match opened {
+            Ok(mut stream) => {
+                tracing::debug!(%symbol, "book ticker stream connected");
+                loop {
+                    let next = tokio::select! {
+                        () = inner.cancel.cancelled() => return,
+                        next = stream.next() => next,
+                    };
+                    match next {
+                        Ok(Some(book)) => {
+                            backoff = Duration::from_secs(1);
+                            set(Some(book));
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            // An unreadable event: the book it carried is unknown.
+                            tracing::warn!(%symbol, error = %e, "book ticker stream: unreadable event; the book is read over REST until the next one");
+                            set(None);
+                        }
+                    }
+                }
+                set(None);
+                tracing::info!(%symbol, "book ticker stream ended; paper orders read the book over REST until it is back");
+            }
+            Err(e) => {
+                tracing::warn!(%symbol, error = %e, retry_in_ms = backoff.as_millis() as u64, "book ticker stream: cannot connect");
+            }
+        }
+        tokio::select! {
+            () = inner.cancel.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
