@@ -29,6 +29,11 @@
 #        requests per connection in a burst, connections opened beforehand, untimed), ccxt
 #        `create_order` / `cancel_order` (one keep-alive session); 10 warm-up pairs each,
 #        not counted;
+#      - paper orders (issue 15): a paper daemon (no key, `paper.enabled`) on the same
+#        simulator, N × (resting LIMIT, cancel) as above, then N × (MARKET buy, MARKET sell)
+#        filled at the book (the symbol's `btcusdt@bookTicker` stream, which the warm-up
+#        orders start); its order.place p50/p99 against the live order's overhead over the
+#        bare POST of the same round;
 #      - beat: a daemon following 200 symbols × 1m (1 day backfilled) and a ccxt asyncio
 #        poller of the same (fetch_tickers + fetch_ohlcv of every series with a newly closed
 #        candle, one sqlite3 transaction), both armed, then one beat each just after a minute
