@@ -174,6 +174,61 @@ mod tests {
         assert_eq!(book.ask_qty.to_string(), "40.66000000");
     }
 
+    /// A server that accepts one connection and sends `event`, then nothing: with
+    /// `answer_pings` it keeps reading (tungstenite answers pings then) and reports each
+    /// ping it got; without, it never reads again (a half-open link: no pong comes back).
+    async fn quiet_server(
+        event: &'static str,
+        answer_pings: bool,
+    ) -> (String, tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (pings, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            ws.send(Message::Text(event.into())).await.unwrap();
+            if !answer_pings {
+                std::future::pending::<()>().await;
+            }
+            while let Some(Ok(msg)) = ws.next().await {
+                if let Message::Ping(payload) = msg {
+                    let _ = pings.send(payload.to_vec());
+                }
+            }
+        });
+        (format!("ws://{addr}"), rx)
+    }
+
+    const EVENT: &str = r#"{"u":1,"s":"BTCUSDT","b":"1.5","B":"2","a":"1.6","A":"3"}"#;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_half_open_connection_ends_after_the_silence_timeout() {
+        let (url, _pings) = quiet_server(EVENT, false).await;
+        let mut stream = BookTickerStream::open(&url, &btc(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        let book = stream.next().await.unwrap().expect("the event");
+        assert_eq!(book.ask_price.to_string(), "1.6");
+        let started = tokio::time::Instant::now();
+        assert_eq!(stream.next().await.unwrap(), None, "ended: no pong");
+        assert_eq!(started.elapsed(), SILENCE_TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_connection_that_answers_pings_stays_open() {
+        // Binance sends the book only when it changes: a quiet symbol on a live link keeps
+        // its book.
+        let (url, mut pings) = quiet_server(EVENT, true).await;
+        let mut stream = BookTickerStream::open(&url, &btc(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        stream.next().await.unwrap().expect("the event");
+        let waited = tokio::time::timeout(SILENCE_TIMEOUT * 4, stream.next()).await;
+        assert!(waited.is_err(), "still open: {waited:?}");
+        assert_eq!(pings.recv().await.as_deref(), Some(&b"tradebeat"[..]));
+    }
+
     #[test]
     fn refuses_other_symbols_and_non_decimals() {
         let other = r#"{"u":1,"s":"ETHUSDT","b":"1","B":"1","a":"2","A":"1"}"#;
