@@ -67,6 +67,8 @@ class Daemon:
             "TRADEBEAT_LOGGING__LEVEL": "warn",
         })
         env.pop("RUST_LOG", None)
+        # As systemd/tradebeat.service runs it: glibc's malloc arenas capped at 2.
+        env["MALLOC_ARENA_MAX"] = "2"
         if paper:
             # Paper trading: no key, orders filled against the simulator's public book.
             env["TRADEBEAT_PAPER__ENABLED"] = "true"
