@@ -2,6 +2,7 @@
 //! good) and the paper venue with its starting balances.
 
 use anyhow::{Context as _, bail};
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -9,7 +10,6 @@ use crate::domain::{Market, TradingMode};
 use crate::exchange::SpotClient;
 use crate::store::Store;
 use crate::venue::{BookFeed, PaperVenue};
-use tokio_util::sync::CancellationToken;
 
 /// The mode the configuration asks for (`paper.enabled`), recorded in the database when it
 /// has none yet.

@@ -11,6 +11,11 @@
 //! [`SILENCE_TIMEOUT`](crate::exchange::spot::book_stream::SILENCE_TIMEOUT)), the symbol's book is forgotten at once (`latest` is `None` again,
 //! and callers fall back to REST) and the task connects again after 1 s, doubling up to
 //! [`MAX_BACKOFF`]. The tasks end with the feed's cancellation token.
+//!
+//! One connection per symbol, and at most [`MAX_SYMBOLS`] of them: Binance allows 300
+//! connection attempts per 5 minutes per IP ("WebSocket Limits" in
+//! <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams>), and a
+//! network cut makes every stream connect again. Orders on further symbols read REST.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -25,6 +30,8 @@ use crate::exchange::spot::book_stream::BookTickerStream;
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Bound on connecting.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most symbols followed at once (module docs).
+pub const MAX_SYMBOLS: usize = 32;
 
 /// Symbol → its last streamed book (`None` while its stream is not delivering).
 type Books = HashMap<Symbol, Option<BookTicker>>;
@@ -68,12 +75,21 @@ impl BookFeed {
     }
 
     /// The last book `symbol`'s stream sent, while its connection is up; `None` before its
-    /// first event or while it is down. The first call for a symbol starts following it
-    /// (on the current tokio runtime).
+    /// first event, while it is down, or for a symbol beyond the first [`MAX_SYMBOLS`]. The
+    /// first call for a symbol starts following it (on the current tokio runtime).
     pub fn latest(&self, symbol: &Symbol) -> Option<BookTicker> {
         let mut books = locked(&self.inner.books);
         if let Some(book) = books.get(symbol) {
             return book.clone();
+        }
+        if books.len() >= MAX_SYMBOLS {
+            return None;
+        }
+        if books.len() + 1 == MAX_SYMBOLS {
+            tracing::info!(
+                max = MAX_SYMBOLS,
+                "book ticker streams: the last one a paper venue follows; orders on further symbols read the book over REST"
+            );
         }
         books.insert(symbol.clone(), None);
         drop(books);
@@ -81,6 +97,11 @@ impl BookFeed {
             tokio::spawn(follow(Arc::clone(&self.inner), symbol.clone()));
         }
         None
+    }
+
+    /// How many symbols are followed.
+    pub fn followed(&self) -> usize {
+        locked(&self.inner.books).len()
     }
 }
 
@@ -128,5 +149,24 @@ async fn follow(inner: Arc<Inner>, symbol: Symbol) {
             () = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn follows_at_most_max_symbols() {
+        let cancel = CancellationToken::new();
+        // Nothing listens there: every connection fails, and the books stay unknown.
+        let feed = BookFeed::new("ws://127.0.0.1:1", cancel.clone());
+        for i in 0..MAX_SYMBOLS + 8 {
+            let symbol: Symbol = format!("SIM{i:03}USDT").parse().unwrap();
+            assert_eq!(feed.latest(&symbol), None);
+            assert_eq!(feed.latest(&symbol), None, "asked again: still unknown");
+        }
+        assert_eq!(feed.followed(), MAX_SYMBOLS);
+        cancel.cancel();
     }
 }

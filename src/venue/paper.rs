@@ -1,16 +1,16 @@
 //! [`PaperVenue`]: spot trading simulated against real prices, with no account and no
 //! signed request. Market data comes from the exchange's public endpoints (book ticker,
-//! 1m klines, exchangeInfo, time) and, when the daemon gives the venue a [`BookFeed`], from
-//! the symbols' `<symbol>@bookTicker` streams; orders, fills and balances live in the database, in
-//! the same rows live trading writes (`orders`, `executions`, `balances`), so a restart
-//! keeps resting orders and they still fill afterwards.
+//! 1m klines, exchangeInfo, time) and, when the daemon gives the venue a [`BookFeed`],
+//! from the symbols' `<symbol>@bookTicker` streams; orders, fills and balances live in the
+//! database, in the same rows live trading writes (`orders`, `executions`, `balances`), so
+//! a restart keeps resting orders and they still fill afterwards.
 //!
 //! # Fill rules
 //!
 //! - MARKET: at once, at the book now (the symbol's streamed book while its stream is up,
-//!   else a book ticker fetched for the order): a buy at the best ask, a
-//!   sell at the best bid, the whole quantity, taker fee. A `quote_quantity` is turned into
-//!   a base quantity rounded down to the symbol's lot step.
+//!   else a book ticker fetched for the order): a buy at the best ask, a sell at the best
+//!   bid, the whole quantity, taker fee. A `quote_quantity` is turned into a base quantity
+//!   rounded down to the symbol's lot step.
 //! - LIMIT crossing that book (a buy at or above the ask, a sell at or below the bid):
 //!   at once, as taker, at the book price. GTC fills whole; IOC fills at most the book's
 //!   quantity and expires the rest; FOK fills whole if the book's quantity covers it, else
