@@ -7,10 +7,11 @@
 //! `<symbol>@bookTicker` stream (`crate::exchange::spot::book_stream`) on a task of its own.
 //! From its first event on, `latest` answers the last book it sent. Binance sends one at
 //! every change of the best bid or ask, so the last one is the book now for as long as the
-//! connection is up. When the connection ends (closed, broken, or silent beyond
-//! [`SILENCE_TIMEOUT`](crate::exchange::spot::book_stream::SILENCE_TIMEOUT)), the symbol's book is forgotten at once (`latest` is `None` again,
-//! and callers fall back to REST) and the task connects again after 1 s, doubling up to
-//! [`MAX_BACKOFF`]. The tasks end with the feed's cancellation token.
+//! connection is up. When the connection ends (closed, broken, or half-open: no frame for
+//! [`SILENCE_TIMEOUT`](crate::exchange::spot::book_stream::SILENCE_TIMEOUT)), the symbol's
+//! book is forgotten at once (`latest` is `None` again, and callers fall back to REST) and
+//! the task connects again after 1 s, doubling up to [`MAX_BACKOFF`]. The tasks end with
+//! the feed's cancellation token.
 //!
 //! One connection per symbol, and at most [`MAX_SYMBOLS`] of them: Binance allows 300
 //! connection attempts per 5 minutes per IP ("WebSocket Limits" in
