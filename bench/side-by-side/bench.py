@@ -168,6 +168,15 @@ def bare_post_native(ceilings, sim, n, price):
     return out["place_us"], out["cancel_us"]
 
 
+def tb_orders_native(ceilings, daemon, n, price):
+    """The same pairs as `tb_orders`, over the same socket, from the native client
+    (`side-by-side-ceilings socket`): no Python on tradebeat's side either."""
+    out = subprocess.run([ceilings, "socket", daemon.socket, str(n), price], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    out = json.loads(out)
+    return out["place_us"], out["cancel_us"]
+
+
 def bare_post_python(sim, n, price):
     """A bare signed POST /api/v3/order then its DELETE, on one keep-alive connection,
     signed and timed in Python (http.client): µs per call."""
@@ -385,12 +394,18 @@ def one_round(r, args, sim, price, results):
         paper = Daemon(args.tradebeat, d, sim.url, [], ["1m"], 1, paper=True)
         paper.wait_ready()
         sides = order + ["paper", "bare"] if r % 2 == 0 else ["bare", "paper"] + order
+        if args.ceilings:
+            # tradebeat's orders from the native client too, right after the Python ones.
+            sides.insert(sides.index("tb") + 1, "tbnative")
         for side in sides:
             if side == "paper":
                 res["paper_place"], res["paper_cancel"] = tb_orders(paper, args.orders, price)
                 res["paper_buy"], res["paper_sell"] = tb_orders(paper, args.orders, price,
                                                                 market=True)
                 paper.stop()
+            elif side == "tbnative":
+                res["tbn_place"], res["tbn_cancel"] = tb_orders_native(args.ceilings, daemon,
+                                                                       args.orders, price)
             elif side == "tb":
                 res["tb_place"], res["tb_cancel"] = tb_orders(daemon, args.orders, price)
             elif side == "ccxt":
@@ -411,6 +426,9 @@ def one_round(r, args, sim, price, results):
             f"{pct(res['paper_buy'], .99):.0f}, live overhead "
             f"{pct(res['tb_place'], .5) - pct(res['bare_place'], .5):.0f}/"
             f"{pct(res['tb_place'], .99) - pct(res['bare_place'], .99):.0f}")
+        if "tbn_place" in res:
+            log(f"round {r + 1}: place p50/p99 µs tb native client "
+                f"{pct(res['tbn_place'], .5):.0f}/{pct(res['tbn_place'], .99):.0f}")
         log(f"round {r + 1}: place p50/p99 µs tb {pct(res['tb_place'], .5):.0f}/"
             f"{pct(res['tb_place'], .99):.0f}, ccxt {pct(res['ccxt_place'], .5):.0f}/"
             f"{pct(res['ccxt_place'], .99):.0f}, bare {pct(res['bare_place'], .5):.0f}/"
@@ -530,6 +548,19 @@ def table(results):
         rows.append((f"order {what} over the socket, p99", "µs", f"{tb99:,.0f}", f"{cx99:,.0f}",
                      f"{cx99 / tb99:.2f}", f"{b99:,.0f} (tb +{tb99 - b99:,.0f})", f"{py99:,.0f}",
                      "≤ bare + 1000 µs" if what == "place" else "–", g99))
+    # The same orders from the native client (no Python on either side of the difference).
+    if all("tbn_place" in r for r in results):
+        for what in ("place", "cancel"):
+            tb50, tb99 = m(f"tbn_{what}", p50), m(f"tbn_{what}", p99)
+            b50, b99 = m(f"bare_{what}", p50), m(f"bare_{what}", p99)
+            g50 = verdict_max(tb50 - b50, 500, "µs") if what == "place" else "–"
+            g99 = verdict_max(tb99 - b99, 1000, "µs") if what == "place" else "–"
+            rows.append((f"order {what}, native client, p50", "µs", f"{tb50:,.0f}", "–", "–",
+                         f"{b50:,.0f} (tb +{tb50 - b50:,.0f})", "–",
+                         "≤ bare + 500 µs" if what == "place" else "–", g50))
+            rows.append((f"order {what}, native client, p99", "µs", f"{tb99:,.0f}", "–", "–",
+                         f"{b99:,.0f} (tb +{tb99 - b99:,.0f})", "–",
+                         "≤ bare + 1000 µs" if what == "place" else "–", g99))
     # Issue 15: paper order.place against the live order's overhead over the bare POST,
     # each round's difference of percentiles, then the median.
     for key, label in (("paper_place", "paper order.place, resting LIMIT"),
@@ -571,7 +602,9 @@ def per_round(results):
             f"tb {pct(r['tb_place'], .5):,.0f}/{pct(r['tb_place'], .99):,.0f} ccxt "
             f"{pct(r['ccxt_place'], .5):,.0f}/{pct(r['ccxt_place'], .99):,.0f} bare "
             f"{pct(r['bare_place'], .5):,.0f}/{pct(r['bare_place'], .99):,.0f} bare Python "
-            f"{pct(r['barepy_place'], .5):,.0f}/{pct(r['barepy_place'], .99):,.0f} paper LIMIT "
+            f"{pct(r['barepy_place'], .5):,.0f}/{pct(r['barepy_place'], .99):,.0f} tb native "
+            f"{pct(r.get('tbn_place', [0]), .5):,.0f}/{pct(r.get('tbn_place', [0]), .99):,.0f}"
+            f" paper LIMIT "
             f"{pct(r['paper_place'], .5):,.0f}/{pct(r['paper_place'], .99):,.0f} paper MARKET "
             f"{pct(r['paper_buy'], .5):,.0f}/{pct(r['paper_buy'], .99):,.0f} µs; beat "
             f"{r['tb_beat'] * 1000:.1f}/{r['ccxt_beat'] * 1000:.1f} ms; RSS "

@@ -31,6 +31,9 @@
 #        requests per connection in a burst, connections opened beforehand, untimed), ccxt
 #        `create_order` / `cancel_order` (one keep-alive session); 10 warm-up pairs each,
 #        not counted;
+#      - the same tradebeat orders from a native client (bench/side-by-side/ceilings,
+#        `socket`: JSON-RPC lines written by hand over the control socket, as the Python
+#        client does), so that the overhead over the native bare POST carries no Python;
 #      - paper orders (issue 15): a paper daemon (no key, `paper.enabled`) on the same
 #        simulator, N × (resting LIMIT, cancel) as above, then N × (MARKET buy, MARKET sell)
 #        filled at the book (the symbol's `btcusdt@bookTicker` stream, which the warm-up

@@ -13,9 +13,18 @@
 //!   `DELETE /api/v3/order`) on one keep-alive HTTP/1.1 connection written by hand over a
 //!   `TcpStream` (no client library), after 10 warm-up pairs. Each call is timed from
 //!   signing to the whole answer read. Prints `{"place_us": [..], "cancel_us": [..]}`.
+//! - `side-by-side-ceilings socket SOCKET N PRICE`: not a ceiling but tradebeat's side
+//!   driven natively: N × (`order.place`, LIMIT BUY GTC 0.001 BTCUSDT at PRICE, then
+//!   `order.cancel` of it) over the daemon's control socket, JSON-RPC lines written by hand,
+//!   5 pairs to a connection as `bench.py` does (connections opened beforehand, each with an
+//!   untimed `status`), after 10 warm-up pairs. Each call is timed from the request line
+//!   written to the answer line read. Prints `{"place_us": [..], "cancel_us": [..]}`. The
+//!   difference from the `post` figures is then the daemon's overhead without Python's
+//!   per-call cost on either side.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, KeyInit, Mac as _};
@@ -57,9 +66,10 @@ fn main() {
     match mode {
         Some("upsert") if args.len() == 7 => upsert(&args[2..]),
         Some("post") if args.len() == 7 => post(&args[2..]),
+        Some("socket") if args.len() == 5 => socket(&args[2..]),
         _ => {
             eprintln!(
-                "usage: side-by-side-ceilings upsert EMPTY_DB ROWS_DB SYMBOL_IDS SAMPLES OUT_DB\n       side-by-side-ceilings post HOST:PORT KEY SECRET N PRICE"
+                "usage: side-by-side-ceilings upsert EMPTY_DB ROWS_DB SYMBOL_IDS SAMPLES OUT_DB\n       side-by-side-ceilings post HOST:PORT KEY SECRET N PRICE\n       side-by-side-ceilings socket SOCKET N PRICE"
             );
             std::process::exit(2);
         }
@@ -234,6 +244,96 @@ fn post(args: &[String]) {
         if i >= 10 {
             place.push((t1 - t0).as_secs_f64() * 1e6);
             cancel.push((t2 - t1).as_secs_f64() * 1e6);
+        }
+    }
+    let list = |xs: &[f64]| {
+        xs.iter()
+            .map(|x| format!("{x:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "{{\"place_us\": [{}], \"cancel_us\": [{}]}}",
+        list(&place),
+        list(&cancel)
+    );
+}
+
+/// One control-socket connection: a request line out, an answer line back.
+struct Rpc {
+    writer: UnixStream,
+    reader: BufReader<UnixStream>,
+    next_id: u64,
+}
+
+impl Rpc {
+    fn open(path: &str) -> Rpc {
+        let stream = UnixStream::connect(path).expect("connect the control socket");
+        let writer = stream.try_clone().expect("clone");
+        Rpc {
+            writer,
+            reader: BufReader::new(stream),
+            next_id: 0,
+        }
+    }
+
+    /// Sends `method` with `params` (a JSON object's text) and returns the answer line.
+    fn call(&mut self, method: &str, params: &str) -> String {
+        self.next_id += 1;
+        let line = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"{method}\",\"params\":{params}}}\n",
+            self.next_id
+        );
+        self.writer.write_all(line.as_bytes()).expect("write");
+        let mut answer = String::new();
+        self.reader.read_line(&mut answer).expect("read");
+        assert!(answer.contains("\"result\""), "{method}: {answer}");
+        answer
+    }
+}
+
+fn socket(args: &[String]) {
+    let (path, n, price) = (&args[0], &args[1], &args[2]);
+    let n: usize = n.parse().expect("N");
+    let total = n + 10;
+    let (mut place, mut cancel) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let order = format!(
+        "{{\"symbol\":\"BTCUSDT\",\"side\":\"BUY\",\"type\":\"LIMIT\",\"time_in_force\":\"GTC\",\"quantity\":\"0.001\",\"price\":\"{price}\"}}"
+    );
+    let mut i = 0;
+    while i < total {
+        let mut pool: Vec<Rpc> = (0..(total - i).div_ceil(5).min(40))
+            .map(|_| Rpc::open(path))
+            .collect();
+        for rpc in &mut pool {
+            rpc.call("status", "{}");
+        }
+        for rpc in &mut pool {
+            for _ in 0..5 {
+                if i >= total {
+                    break;
+                }
+                let t0 = Instant::now();
+                let answer = rpc.call("order.place", &order);
+                let t1 = Instant::now();
+                let order_id: String = answer
+                    .split("\"order_id\":")
+                    .nth(1)
+                    .expect("order_id")
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                rpc.call(
+                    "order.cancel",
+                    &format!("{{\"symbol\":\"BTCUSDT\",\"order_id\":{order_id}}}"),
+                );
+                let t2 = Instant::now();
+                if i >= 10 {
+                    place.push((t1 - t0).as_secs_f64() * 1e6);
+                    cancel.push((t2 - t1).as_secs_f64() * 1e6);
+                }
+                i += 1;
+            }
         }
     }
     let list = |xs: &[f64]| {
