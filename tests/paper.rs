@@ -301,6 +301,21 @@ async fn with_a_book_feed_orders_fill_at_the_streamed_book_and_read_rest_only_wh
         );
     }
     assert_eq!(book_requests(&sim), 0, "no book read over REST");
+    // The resting-order watch takes the streamed book too (with the klines over REST).
+    let mut resting = request(Side::Buy, OrderType::Limit, "0.001");
+    let bid = feed.latest(&btc()).expect("streamed").bid_price;
+    resting.price = Some((bid * d("0.5")).round_dp(2));
+    resting.time_in_force = Some(TimeInForce::Gtc);
+    assert_eq!(
+        orders.place(resting).await.expect("placed").status,
+        OrderStatus::New
+    );
+    assert_eq!(venue.check_resting().await.expect("looked"), 0);
+    assert!(
+        sim.request_log().iter().any(|r| r.path == "/api/v3/klines"),
+        "the watch read the klines"
+    );
+    assert_eq!(book_requests(&sim), 0, "the watch read no book over REST");
 
     // The stream cut (and refused for now): the book is forgotten, orders read REST again.
     sim.set_market_streams_refused(true);

@@ -306,10 +306,12 @@ impl PaperVenue {
     ) -> Vec<(OrderRow, i64)> {
         let client = &self.inner.client;
         let since = klines_since(&orders, now);
-        let prices = tokio::join!(
-            client.klines(&symbol, Interval::M1, Some(since), None, 1000),
-            client.book_ticker(&symbol),
-        );
+        let klines = client.klines(&symbol, Interval::M1, Some(since), None, 1000);
+        // The streamed book when the feed has one (as for placements), else REST.
+        let prices = match self.inner.feed.get().and_then(|feed| feed.latest(&symbol)) {
+            Some(book) => (klines.await, Ok(book)),
+            None => tokio::join!(klines, client.book_ticker(&symbol)),
+        };
         reached_by(Market::Spot, &symbol, orders, prices, now)
     }
 
