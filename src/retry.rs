@@ -197,8 +197,9 @@ pub fn reconcile_orders() -> Policy {
     )
 }
 
-/// Reconnects of the user-data stream: `first` doubling up to `cap` (1 s and 60 s by
-/// default), equal jitter, without end; the stream starts over once a connection has held.
+/// Reconnects of the user-data stream and of the paper venue's book ticker streams: `first`
+/// doubling up to `cap` (1 s and 60 s by default), equal jitter, without end; a stream
+/// starts over once a connection has held (a book ticker stream: once it delivered).
 pub fn reconnect(first: Duration, cap: Duration) -> Policy {
     Policy::exponential(first, cap, Jitter::Equal)
 }

@@ -10,8 +10,9 @@
 //! connection is up. When the connection ends (closed, broken, or half-open: no frame for
 //! [`SILENCE_TIMEOUT`](crate::exchange::spot::book_stream::SILENCE_TIMEOUT)), the symbol's
 //! book is forgotten at once (`latest` is `None` again, and callers fall back to REST) and
-//! the task connects again after 1 s, doubling up to [`MAX_BACKOFF`]. The tasks end with
-//! the feed's cancellation token.
+//! the task connects again as the user-data stream does ([`crate::retry::reconnect`]: waits
+//! of 1 s doubling up to [`MAX_BACKOFF`], jittered). The tasks end with the feed's
+//! cancellation token.
 //!
 //! One connection per symbol, and at most [`MAX_SYMBOLS`] of them: Binance allows 300
 //! connection attempts per 5 minutes per IP ("WebSocket Limits" in
@@ -19,15 +20,20 @@
 //! network cut makes every stream connect again. Orders on further symbols read REST.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::locked;
 use crate::domain::{BookTicker, Symbol};
 use crate::exchange::spot::book_stream::BookTickerStream;
+use crate::retry;
 
-/// Longest wait between two connection attempts of one symbol.
+/// The ceiling of the first wait before connecting again (the waits are drawn below their
+/// ceilings, [`retry::reconnect`]).
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// The highest ceiling of a wait between two connection attempts of one symbol.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Bound on connecting.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,10 +61,6 @@ impl std::fmt::Debug for BookFeed {
             .field("ws_url", &self.inner.ws_url)
             .finish_non_exhaustive()
     }
-}
-
-fn locked(books: &Mutex<Books>) -> std::sync::MutexGuard<'_, Books> {
-    books.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl BookFeed {
@@ -107,49 +109,59 @@ impl BookFeed {
 }
 
 /// Keeps `symbol`'s book current from its stream until the feed is cancelled (module docs).
+/// Reconnects wait as the user-data stream's do ([`retry::reconnect`]), starting over once
+/// a connection delivered.
 async fn follow(inner: Arc<Inner>, symbol: Symbol) {
-    let set = |book: Option<BookTicker>| {
-        locked(&inner.books).insert(symbol.clone(), book);
-    };
-    let mut backoff = Duration::from_secs(1);
+    let mut waits = retry::reconnect(FIRST_BACKOFF, MAX_BACKOFF).delays();
     loop {
         let opened = tokio::select! {
             () = inner.cancel.cancelled() => return,
             opened = BookTickerStream::open(&inner.ws_url, &symbol, CONNECT_TIMEOUT) => opened,
         };
         match opened {
-            Ok(mut stream) => {
+            Ok(stream) => {
                 tracing::debug!(%symbol, "book ticker stream connected");
-                loop {
-                    let next = tokio::select! {
-                        () = inner.cancel.cancelled() => return,
-                        next = stream.next() => next,
-                    };
-                    match next {
-                        Ok(Some(book)) => {
-                            backoff = Duration::from_secs(1);
-                            set(Some(book));
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            // An unreadable event: the book it carried is unknown.
-                            tracing::warn!(%symbol, error = %e, "book ticker stream: unreadable event; the book is read over REST until the next one");
-                            set(None);
-                        }
-                    }
+                let delivered = relay(&inner, &symbol, stream).await;
+                locked(&inner.books).insert(symbol.clone(), None);
+                if inner.cancel.is_cancelled() {
+                    return;
                 }
-                set(None);
+                if delivered {
+                    waits.reset();
+                }
                 tracing::info!(%symbol, "book ticker stream ended; paper orders read the book over REST until it is back");
             }
             Err(e) => {
-                tracing::warn!(%symbol, error = %e, retry_in_ms = backoff.as_millis() as u64, "book ticker stream: cannot connect");
+                tracing::warn!(%symbol, error = %e, "book ticker stream: cannot connect");
             }
         }
         tokio::select! {
             () = inner.cancel.cancelled() => return,
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(waits.next_wait()) => {}
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Keeps `symbol`'s book from `stream`'s events until the connection ends or the feed is
+/// cancelled; an unreadable event forgets the book until the next one. Returns whether any
+/// event was delivered.
+async fn relay(inner: &Inner, symbol: &Symbol, mut stream: BookTickerStream) -> bool {
+    let mut delivered = false;
+    loop {
+        let next = tokio::select! {
+            () = inner.cancel.cancelled() => return delivered,
+            next = stream.next() => next,
+        };
+        let book = match next {
+            Ok(Some(book)) => Some(book),
+            Ok(None) => return delivered,
+            Err(e) => {
+                tracing::warn!(%symbol, error = %e, "book ticker stream: unreadable event; the book is read over REST until the next one");
+                None
+            }
+        };
+        delivered |= book.is_some();
+        locked(&inner.books).insert(symbol.clone(), book);
     }
 }
 

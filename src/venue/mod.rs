@@ -287,6 +287,14 @@ pub trait Venue: Send + Sync {
     }
 }
 
+/// Locks `mutex`, taking the value over from a holder that panicked (a std mutex guards
+/// plain maps here: a panic cannot leave one half-changed).
+pub(super) fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn not_supported(what: &str) -> ExchangeError {
     ExchangeError::InvalidRequest(what.to_string())
 }

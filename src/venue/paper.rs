@@ -47,7 +47,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::FutureExt as _;
@@ -57,7 +57,7 @@ use rust_decimal::Decimal;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::{BookFeed, Venue, VenueResult};
+use super::{BookFeed, Venue, VenueResult, locked};
 use crate::clock::Clock;
 use crate::domain::{
     Account, Balance, BookTicker, ClientOrderId, ExecutionReport, ExecutionType, Fill, Interval,
@@ -75,10 +75,6 @@ pub(super) const KLINES_BACK: i64 = 1000 * 60_000;
 
 /// How many symbols' prices (klines and book ticker) one look reads at once.
 pub(super) const PRICE_READS: usize = 8;
-
-fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Binance spot simulated (module docs). Cheap to clone; clones share everything.
 #[derive(Clone)]
@@ -217,11 +213,15 @@ impl PaperVenue {
         Ok(info)
     }
 
+    /// `symbol`'s streamed book, when the venue has a feed and the feed has it.
+    fn streamed_book(&self, symbol: &Symbol) -> Option<BookTicker> {
+        self.inner.feed.get()?.latest(symbol)
+    }
+
     /// The book an order is decided against: the streamed one when the feed has it, else
     /// a book ticker read over REST now.
     async fn book(&self, symbol: &Symbol) -> VenueResult<BookTicker> {
-        let streamed = self.inner.feed.get().and_then(|feed| feed.latest(symbol));
-        let book = match streamed {
+        let book = match self.streamed_book(symbol) {
             Some(book) => book,
             None => self.inner.client.book_ticker(symbol).await?,
         };
@@ -308,7 +308,7 @@ impl PaperVenue {
         let since = klines_since(&orders, now);
         let klines = client.klines(&symbol, Interval::M1, Some(since), None, 1000);
         // The streamed book when the feed has one (as for placements), else REST.
-        let prices = match self.inner.feed.get().and_then(|feed| feed.latest(&symbol)) {
+        let prices = match self.streamed_book(&symbol) {
             Some(book) => (klines.await, Ok(book)),
             None => tokio::join!(klines, client.book_ticker(&symbol)),
         };
