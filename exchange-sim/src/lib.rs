@@ -219,7 +219,6 @@ pub use market::{LISTING_MS, MAP_ANCHOR_MS, RECORDED_ANCHOR_MS, SHIFT_MINUTES};
 pub use orders::{OrderFault, SimBalance, SimOrder, SimTrade, TEST_API_KEY, TEST_API_SECRET};
 pub use rest::USED_WEIGHT_HEADER;
 pub use state::REQUEST_LOG_CAPACITY;
-pub use streams::BOOK_TICK;
 pub use weights::{FIRST_BAN_MS, MAX_BAN_MS, REQUESTS_AFTER_429_BEFORE_BAN};
 pub use ws_api::{SentEvent, WS_EVENT_LOG_CAPACITY};
 

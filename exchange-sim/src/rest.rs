@@ -360,7 +360,8 @@ struct BookTicker<'a> {
     ask_qty: String,
 }
 
-/// Synthetic top of book around `last`: one tick each side, constant quantities.
+/// Synthetic top of book around `last`: (bid, ask, the quantity of each), one tick each
+/// side, constant quantities; all zero without a price.
 fn book(inst: &Instrument, last: i128) -> (String, String, String) {
     if last == 0 {
         let zero = format_units(0);
@@ -374,20 +375,16 @@ fn book(inst: &Instrument, last: i128) -> (String, String, String) {
     )
 }
 
-/// The top of book of `inst` at `now`: (bid price, bid and ask quantity, ask price), all
-/// zero for a symbol without trades. What `GET /api/v3/ticker/bookTicker` answers and the
-/// `<symbol>@bookTicker` stream sends.
+/// The top of book of `inst` at `now` ([`book`] around the current price): what
+/// `GET /api/v3/ticker/bookTicker` answers and the `<symbol>@bookTicker` stream sends.
 pub(crate) fn top_of_book(inst: &Instrument, now: i64) -> (String, String, String) {
-    let last = stats(inst, now).last;
-    let (bid, ask, qty) = book(inst, last);
-    let qty = if last == 0 { format_units(0) } else { qty };
-    (bid, qty, ask)
+    book(inst, stats(inst, now).last)
 }
 
 /// `GET /api/v3/ticker/bookTicker` (weight 2 with `symbol`, else 4).
 async fn book_ticker(State(sim): Sim, Extension(ctx): Ctx) -> ApiResult {
     tickers(&sim, &ctx.params, |inst| {
-        let (bid, qty, ask) = top_of_book(inst, ctx.now);
+        let (bid, ask, qty) = top_of_book(inst, ctx.now);
         BookTicker {
             symbol: &inst.name,
             bid_price: bid,

@@ -31,7 +31,7 @@ use tokio::sync::watch;
 use crate::{rest::top_of_book, state::Shared};
 
 /// How often a connection looks at its book between clock moves.
-pub const BOOK_TICK: Duration = Duration::from_millis(20);
+pub(crate) const BOOK_TICK: Duration = Duration::from_millis(20);
 
 /// The market streams' shared state: the connections accepted, and the signal that cuts
 /// them or tells them the clock moved.
@@ -105,21 +105,12 @@ pub(crate) async fn upgrade(
     ws.on_upgrade(move |socket| serve(sim, symbol, socket))
 }
 
-/// The `bookTicker` event of `symbol` now, and the book it shows.
-fn event(sim: &Shared, symbol: &str, update_id: u64) -> Option<(String, (String, String, String))> {
-    let inst = sim.market.get(symbol)?;
-    let book = top_of_book(inst, sim.clock.now_ms());
-    let (bid, qty, ask) = &book;
-    let text = serde_json::json!({
-        "u": update_id, "s": symbol, "b": bid, "B": qty, "a": ask, "A": qty,
-    })
-    .to_string();
-    Some((text, book))
-}
-
 /// Sends `symbol`'s book at once and at each change, until the client leaves or the
 /// connections are cut.
 async fn serve(sim: Arc<Shared>, symbol: String, mut socket: WebSocket) {
+    let Some(inst) = sim.market.get(&symbol) else {
+        return;
+    };
     let mut cut = sim.streams.cut.subscribe();
     let mut moved = sim.streams.moved.subscribe();
     let mut tick = tokio::time::interval(BOOK_TICK);
@@ -127,11 +118,18 @@ async fn serve(sim: Arc<Shared>, symbol: String, mut socket: WebSocket) {
     let mut last = None;
     let mut update_id = 0u64;
     loop {
-        if let Some((text, book)) = event(&sim, &symbol, update_id + 1)
-            && last.as_ref() != Some(&book)
-        {
+        let book = top_of_book(inst, sim.clock.now_ms());
+        if last.as_ref() != Some(&book) {
             update_id += 1;
-            if socket.send(Message::Text(text.into())).await.is_err() {
+            let (bid, ask, qty) = &book;
+            let event = serde_json::json!({
+                "u": update_id, "s": symbol, "b": bid, "B": qty, "a": ask, "A": qty,
+            });
+            if socket
+                .send(Message::Text(event.to_string().into()))
+                .await
+                .is_err()
+            {
                 return;
             }
             last = Some(book);

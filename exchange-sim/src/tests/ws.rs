@@ -783,26 +783,12 @@ async fn my_trades_pages_by_id_and_time_and_account_lists_need_no_symbol() {
     assert_eq!(weights, [20, 80]);
 }
 
-/// The next text frame of a market stream, as JSON, within [`WAIT`].
-async fn next_market_event(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("an event in time")
-            .expect("stream open")
-            .expect("frame");
-        if let Message::Text(text) = msg {
-            return serde_json::from_str(&text).expect("json");
-        }
-    }
-}
-
 #[tokio::test]
 async fn book_ticker_stream_sends_the_rest_book_at_once_and_again_when_the_clock_moves() {
     let sim = spawn(SimConfig::default()).await.expect("spawn");
     let url = format!("{}/ws/btcusdt@bookTicker", sim.ws_url());
     let (mut ws, _) = connect_async(url).await.expect("ws connect");
-    let first = next_market_event(&mut ws).await;
+    let first = next_json(&mut ws).await;
     assert_eq!(first["s"], "BTCUSDT");
     assert_eq!(first["u"], 1);
     let rest = get(&sim, "/api/v3/ticker/bookTicker?symbol=BTCUSDT")
@@ -817,7 +803,7 @@ async fn book_ticker_stream_sends_the_rest_book_at_once_and_again_when_the_clock
 
     // Two hours later on the exchange: a new book, sent without waiting for a tick.
     sim.set_clock_skew_ms(2 * 3_600_000);
-    let moved = next_market_event(&mut ws).await;
+    let moved = next_json(&mut ws).await;
     assert!(moved["u"].as_u64().unwrap() >= 2);
     let rest = get(&sim, "/api/v3/ticker/bookTicker?symbol=BTCUSDT")
         .await
