@@ -535,32 +535,25 @@ def table(results):
                  f"{m('ccxt_bf20_s'):.3f}", f"{m('ccxt_bf20_s') / add:.2f}", "–", "–",
                  "≤ 0.3 s",
                  verdict_max(add, 0.3, "s", "{:.3f}")))
-    for what in ("place", "cancel"):
-        tb50, tb99 = m(f"tb_{what}", p50), m(f"tb_{what}", p99)
-        cx50, cx99 = m(f"ccxt_{what}", p50), m(f"ccxt_{what}", p99)
-        b50, b99 = m(f"bare_{what}", p50), m(f"bare_{what}", p99)
-        py50, py99 = m(f"barepy_{what}", p50), m(f"barepy_{what}", p99)
-        g50 = verdict_max(tb50 - b50, 500, "µs") if what == "place" else "–"
-        g99 = verdict_max(tb99 - b99, 1000, "µs") if what == "place" else "–"
-        rows.append((f"order {what} over the socket, p50", "µs", f"{tb50:,.0f}", f"{cx50:,.0f}",
-                     f"{cx50 / tb50:.2f}", f"{b50:,.0f} (tb +{tb50 - b50:,.0f})", f"{py50:,.0f}",
-                     "≤ bare + 500 µs" if what == "place" else "–", g50))
-        rows.append((f"order {what} over the socket, p99", "µs", f"{tb99:,.0f}", f"{cx99:,.0f}",
-                     f"{cx99 / tb99:.2f}", f"{b99:,.0f} (tb +{tb99 - b99:,.0f})", f"{py99:,.0f}",
-                     "≤ bare + 1000 µs" if what == "place" else "–", g99))
-    # The same orders from the native client (no Python on either side of the difference).
-    if all("tbn_place" in r for r in results):
+    # tradebeat's orders from the Python client (beside ccxt's) and, when run, from the
+    # native client (no Python on either side of the difference from the bare POST).
+    for key, suffix in (("tb", " over the socket"), ("tbn", ", native client")):
+        if not all(f"{key}_place" in r for r in results):
+            continue
         for what in ("place", "cancel"):
-            tb50, tb99 = m(f"tbn_{what}", p50), m(f"tbn_{what}", p99)
-            b50, b99 = m(f"bare_{what}", p50), m(f"bare_{what}", p99)
-            g50 = verdict_max(tb50 - b50, 500, "µs") if what == "place" else "–"
-            g99 = verdict_max(tb99 - b99, 1000, "µs") if what == "place" else "–"
-            rows.append((f"order {what}, native client, p50", "µs", f"{tb50:,.0f}", "–", "–",
-                         f"{b50:,.0f} (tb +{tb50 - b50:,.0f})", "–",
-                         "≤ bare + 500 µs" if what == "place" else "–", g50))
-            rows.append((f"order {what}, native client, p99", "µs", f"{tb99:,.0f}", "–", "–",
-                         f"{b99:,.0f} (tb +{tb99 - b99:,.0f})", "–",
-                         "≤ bare + 1000 µs" if what == "place" else "–", g99))
+            b_what = f"bare_{what}"
+            for name, f, goal in (("p50", p50, 500), ("p99", p99, 1000)):
+                tb, bare = m(f"{key}_{what}", f), m(b_what, f)
+                ccxt = m(f"ccxt_{what}", f) if key == "tb" else None
+                py = m(f"barepy_{what}", f) if key == "tb" else None
+                placing = what == "place"
+                rows.append((f"order {what}{suffix}, {name}", "µs", f"{tb:,.0f}",
+                             "–" if ccxt is None else f"{ccxt:,.0f}",
+                             "–" if ccxt is None else f"{ccxt / tb:.2f}",
+                             f"{bare:,.0f} (tb +{tb - bare:,.0f})",
+                             "–" if py is None else f"{py:,.0f}",
+                             f"≤ bare + {goal} µs" if placing else "–",
+                             verdict_max(tb - bare, goal, "µs") if placing else "–"))
     # Issue 15: paper order.place against the live order's overhead over the bare POST,
     # each round's difference of percentiles, then the median.
     for key, label in (("paper_place", "paper order.place, resting LIMIT"),

@@ -246,17 +246,7 @@ fn post(args: &[String]) {
             cancel.push((t2 - t1).as_secs_f64() * 1e6);
         }
     }
-    let list = |xs: &[f64]| {
-        xs.iter()
-            .map(|x| format!("{x:.1}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    println!(
-        "{{\"place_us\": [{}], \"cancel_us\": [{}]}}",
-        list(&place),
-        list(&cancel)
-    );
+    print_latencies(&place, &cancel);
 }
 
 /// One control-socket connection: a request line out, an answer line back.
@@ -336,6 +326,11 @@ fn socket(args: &[String]) {
             }
         }
     }
+    print_latencies(&place, &cancel);
+}
+
+/// Prints `{"place_us": [..], "cancel_us": [..]}`, µs with one decimal.
+fn print_latencies(place: &[f64], cancel: &[f64]) {
     let list = |xs: &[f64]| {
         xs.iter()
             .map(|x| format!("{x:.1}"))
@@ -344,7 +339,7 @@ fn socket(args: &[String]) {
     };
     println!(
         "{{\"place_us\": [{}], \"cancel_us\": [{}]}}",
-        list(&place),
-        list(&cancel)
+        list(place),
+        list(cancel)
     );
 }
