@@ -227,3 +227,42 @@ async fn an_open_order_filled_while_the_daemon_was_down_is_brought_up_to_date() 
     assert_eq!(now.status, OrderStatus::Filled);
     assert_matches_exchange(&now, &b.sim.order(row.client_order_id.as_str()).unwrap());
 }
+
+#[tokio::test]
+async fn an_order_awaiting_its_answer_is_a_foreground_write_until_it_is_stored() {
+    // The exchange executes the order (its executionReport would go out on the stream at
+    // once) and holds the REST answer for 400 ms.
+    let b = bench_with(SimConfig::default(), Duration::from_secs(5), 5_000).await;
+    b.sim
+        .set_order_fault(Some(OrderFault::DelayAnswer(Duration::from_millis(400))));
+    assert_eq!(b.store.foreground_pending(), 0);
+    let orders = b.orders.clone();
+    let placing = tokio::spawn(async move {
+        orders
+            .place(req(
+                "BTCUSDT",
+                "LIMIT BUY q=0.001 p=60000 tif=GTC id=held-answer-1",
+            ))
+            .await
+    });
+    let sim = b.sim.clone();
+    wait_for(
+        "the exchange to execute the order",
+        Duration::from_secs(5),
+        || {
+            let sim = sim.clone();
+            async move { !sim.orders().is_empty() }
+        },
+    )
+    .await;
+    // Executed, answer held: the stream's writer would let this order's row go first.
+    assert!(!placing.is_finished());
+    assert_eq!(b.store.foreground_pending(), 1);
+    let row = placing.await.expect("task").expect("placed");
+    assert_eq!(row.status, OrderStatus::New);
+    assert_eq!(
+        b.store.foreground_pending(),
+        0,
+        "released once the answer is stored"
+    );
+}

@@ -431,6 +431,8 @@ impl Orders {
             stop_price = request.stop_price.map(tracing::field::display),
             "order pending, sending"
         );
+        // Its answer's row goes before the user-data stream's news of the same order.
+        let _foreground = self.inner.store.foreground_write();
         match venue.place_order(request, client_order_id).await {
             Ok(order) => {
                 self.placed(client_order_id, &order);
@@ -876,6 +878,7 @@ impl Orders {
         let venue = Arc::clone(self.venue()?);
         let which = &self.algo_ref(symbol, which).await?;
         tracing::info!(symbol = %symbol, order = %which, "cancelling order");
+        let _foreground = self.inner.store.foreground_write();
         match venue.cancel_order(symbol, which).await {
             Ok(order) => {
                 tracing::info!(symbol = %symbol, order_id = order.order_id, client_order_id = %order.client_order_id, status = %order.status, "order cancelled");

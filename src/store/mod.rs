@@ -61,10 +61,12 @@ pub use strategies::{StrategyRunFilter, StrategyRunRow};
 mod order_retention;
 pub use order_retention::PrunedOrders;
 mod events;
+mod foreground;
 mod user_data;
 mod watch;
 mod watchlist;
 pub use events::{EVENT_BUS_CAPACITY, EventBus, KlineBatch, StoreEvent};
+pub use foreground::ForegroundWrite;
 pub use user_data::{ApplyReport, BalanceRow, ExecutionRow};
 pub use watch::DatabaseWatch;
 
@@ -139,6 +141,8 @@ pub struct Store {
     replaced: Arc<AtomicBool>,
     /// What the store committed, for subscribers (`events.rs`).
     events: EventBus,
+    /// Writes someone waits for, which background writers let go first (`foreground.rs`).
+    foreground: foreground::Foreground,
 }
 
 impl std::fmt::Debug for Store {
@@ -363,6 +367,7 @@ impl Store {
             identity: (meta.dev(), meta.ino()),
             replaced: Arc::new(AtomicBool::new(false)),
             events: EventBus::default(),
+            foreground: foreground::Foreground::default(),
         };
         store.migrate()?;
         Ok(store)

@@ -53,7 +53,10 @@
 //!
 //! One writer task drains the events into the store, up to [`WRITE_BATCH`] per
 //! transaction ([`crate::store::Store::apply_user_data`]): under a burst, one commit covers
-//! many events; alone, an event is committed at once. A batch the database refuses is
+//! many events; alone, an event is committed at once, unless an order's answer is on its
+//! way: the order's row has a caller waiting, so the batch lets it commit first, for at
+//! most [`YIELD_TO_ORDERS`] ([`crate::store::Store::yield_to_foreground`]), and takes in
+//! what arrived meanwhile. A batch the database refuses is
 //! retried; if it still cannot be written, the stream asks for a reconciliation, which
 //! fetches the same facts again over REST.
 //!
@@ -95,6 +98,9 @@ pub const WRITE_BATCH: usize = 512;
 const CHANNEL_CAPACITY: usize = 8192;
 /// A connection that stayed healthy this long resets the reconnect backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
+/// The longest a batch waits for pending order answers to be stored first
+/// ([`Store::yield_to_foreground`]): the most a burst of orders delays the stream's rows.
+const YIELD_TO_ORDERS: Duration = Duration::from_millis(5);
 /// Attempts at writing one batch before giving up on it and reconciling instead.
 const WRITE_ATTEMPTS: u32 = 3;
 
@@ -860,6 +866,17 @@ async fn write_events(inner: Arc<Inner>, mut events: mpsc::Receiver<Inbound>) {
     loop {
         if events.recv_many(&mut batch, WRITE_BATCH).await == 0 {
             break;
+        }
+        // An order whose answer is on its way: its row first (it has a caller waiting),
+        // then this batch, with whatever else arrived meanwhile.
+        if store.foreground_pending() > 0 {
+            store.yield_to_foreground(YIELD_TO_ORDERS).await;
+            while batch.len() < WRITE_BATCH {
+                match events.try_recv() {
+                    Ok(inbound) => batch.push(inbound),
+                    Err(_) => break,
+                }
+            }
         }
         for inbound in &batch {
             match &inbound.event {
