@@ -231,10 +231,10 @@ async fn an_open_order_filled_while_the_daemon_was_down_is_brought_up_to_date() 
 #[tokio::test]
 async fn an_order_awaiting_its_answer_is_a_foreground_write_until_it_is_stored() {
     // The exchange executes the order (its executionReport would go out on the stream at
-    // once) and holds the REST answer for 400 ms.
+    // once) and holds the REST answer for 1.5 s.
     let b = bench_with(SimConfig::default(), Duration::from_secs(5), 5_000).await;
     b.sim
-        .set_order_fault(Some(OrderFault::DelayAnswer(Duration::from_millis(400))));
+        .set_order_fault(Some(OrderFault::DelayAnswer(Duration::from_millis(1500))));
     assert_eq!(b.store.foreground_pending(), 0);
     let orders = b.orders.clone();
     let placing = tokio::spawn(async move {
