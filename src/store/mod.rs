@@ -2,8 +2,9 @@
 //!
 //! [`Store`] wraps an r2d2 pool of rusqlite connections to one database file in WAL mode.
 //! Its methods are plain blocking functions; async code calls them through
-//! [`Store::run`], which moves the work onto tokio's blocking thread pool so no async
-//! worker ever waits on the disk.
+//! [`Store::run`], which moves the work onto tokio's blocking thread pool, or, for short
+//! writes on a latency path, [`Store::run_here`], which runs it on the calling worker after
+//! handing that worker's other tasks to another thread: no other task waits on the disk.
 //!
 //! Writers are serialized by a mutex inside the store (and `BEGIN IMMEDIATE`), so two
 //! writes never fight over SQLite's lock, and every write that belongs together (a beat's
@@ -400,7 +401,8 @@ impl Store {
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// [`Store::run`] for short work on a request's path (an order's rows): on a
+    /// [`Store::run`] for short work on a latency path (an order's rows, a batch of
+    /// user-data events): on a
     /// multi-thread runtime the work runs on the calling worker thread (tokio's
     /// `block_in_place`, which moves the worker's other tasks to another thread), without
     /// the blocking pool's two thread hand-overs; elsewhere (a current-thread runtime) as

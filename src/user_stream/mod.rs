@@ -52,7 +52,9 @@
 //! # Writing
 //!
 //! One writer task drains the events into the store, up to [`WRITE_BATCH`] per
-//! transaction ([`crate::store::Store::apply_user_data`]): under a burst, one commit covers
+//! transaction ([`crate::store::Store::apply_user_data`], run on the writer's own worker
+//! thread through [`crate::store::Store::run_here`], without the blocking pool's two thread
+//! hand-overs): under a burst, one commit covers
 //! many events; alone, an event is committed at once, unless an order's answer is on its
 //! way: the order's row has a caller waiting, so the batch lets it commit first, for at
 //! most [`YIELD_TO_ORDERS`] ([`crate::store::Store::yield_to_foreground`]), and takes in
@@ -805,7 +807,7 @@ async fn commit(
     let mut refusals_left = items.len();
     loop {
         let (result, back) = match store
-            .run(move |s| Ok((s.apply_user_data(market, &items, received_at_ms), items)))
+            .run_here(move |s| Ok((s.apply_user_data(market, &items, received_at_ms), items)))
             .await
         {
             Ok(pair) => pair,
