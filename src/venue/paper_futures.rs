@@ -63,7 +63,7 @@
 //! rates <https://www.binance.com/en/fee/futureFee>.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use futures::FutureExt as _;
 use futures::StreamExt as _;
@@ -73,7 +73,7 @@ use rust_decimal::Decimal;
 use super::paper::{
     IdCache, PRICE_READS, PaperBook, Resting, klines_since, reached_by, store_error,
 };
-use super::{Venue, VenueResult};
+use super::{Venue, VenueResult, locked};
 use crate::clock::Clock;
 use crate::domain::{
     Account, AccountUpdate, Balance, BookTicker, ClientOrderId, ExecutionType, Fill,
@@ -338,13 +338,7 @@ impl PaperFuturesVenue {
     }
 
     async fn info(&self, symbol: &Symbol) -> VenueResult<(SymbolInfo, Contract)> {
-        let cached = self
-            .inner
-            .rules
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(symbol)
-            .cloned();
+        let cached = locked(&self.inner.rules).get(symbol).cloned();
         if let Some(found) = cached {
             return Ok(found);
         }
@@ -376,11 +370,7 @@ impl PaperFuturesVenue {
                 size: None,
             },
         };
-        self.inner
-            .rules
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(symbol.clone(), (info.clone(), contract.clone()));
+        locked(&self.inner.rules).insert(symbol.clone(), (info.clone(), contract.clone()));
         Ok((info, contract))
     }
 
