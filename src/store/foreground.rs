@@ -13,21 +13,18 @@
 //! bound its caller gives. A burst of orders therefore delays the stream's rows by at most
 //! that bound per batch, and never blocks them.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 use super::Store;
 
-/// The count of pending foreground writes, shared by every clone of a store.
-#[derive(Debug, Clone)]
-pub(super) struct Foreground(Arc<watch::Sender<usize>>);
+/// The count of pending foreground writes; every clone of a store shares it.
+pub(super) type Foreground = watch::Sender<usize>;
 
-impl Default for Foreground {
-    fn default() -> Self {
-        Foreground(Arc::new(watch::Sender::new(0)))
-    }
+/// A new count, at zero.
+pub(super) fn foreground() -> Foreground {
+    watch::Sender::new(0)
 }
 
 /// A pending foreground write: counted from [`Store::foreground_write`] until dropped.
@@ -37,7 +34,7 @@ pub struct ForegroundWrite(Foreground);
 
 impl Drop for ForegroundWrite {
     fn drop(&mut self) {
-        self.0.0.send_modify(|n| *n = n.saturating_sub(1));
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -46,20 +43,24 @@ impl Store {
     /// yet stored) until the guard is dropped. Background writers that call
     /// [`Store::yield_to_foreground`] let it go first.
     pub fn foreground_write(&self) -> ForegroundWrite {
-        self.foreground.0.send_modify(|n| *n += 1);
+        self.foreground.send_modify(|n| *n += 1);
         ForegroundWrite(self.foreground.clone())
     }
 
     /// Waits until no foreground write is pending, or for `at_most`, whichever comes first.
-    /// Returns at once when none is pending.
-    pub async fn yield_to_foreground(&self, at_most: Duration) {
-        let mut pending = self.foreground.0.subscribe();
+    /// Returns whether it waited: `false`, at once, when none was pending.
+    pub async fn yield_to_foreground(&self, at_most: Duration) -> bool {
+        if self.foreground_pending() == 0 {
+            return false;
+        }
+        let mut pending = self.foreground.subscribe();
         let _ = tokio::time::timeout(at_most, pending.wait_for(|n| *n == 0)).await;
+        true
     }
 
     /// Foreground writes pending now.
     pub fn foreground_pending(&self) -> usize {
-        *self.foreground.0.borrow()
+        *self.foreground.borrow()
     }
 }
 
@@ -81,16 +82,17 @@ mod tests {
             let store = store.clone();
             tokio::spawn(async move {
                 let start = tokio::time::Instant::now();
-                store.yield_to_foreground(Duration::from_secs(5)).await;
-                start.elapsed()
+                let waited = store.yield_to_foreground(Duration::from_secs(5)).await;
+                (waited, start.elapsed())
             })
         };
         tokio::time::sleep(Duration::from_millis(3)).await;
         assert!(!waiter.is_finished(), "waits while the write is pending");
         drop(pending);
-        let waited = waiter.await.expect("waiter");
+        let (waited, took) = waiter.await.expect("waiter");
+        assert!(waited);
         assert_eq!(
-            waited,
+            took,
             Duration::from_millis(3),
             "goes as soon as it is stored"
         );
@@ -101,7 +103,7 @@ mod tests {
     async fn the_wait_is_bounded_and_none_pending_means_no_wait() {
         let (_dir, store) = store();
         let start = tokio::time::Instant::now();
-        store.yield_to_foreground(Duration::from_millis(5)).await;
+        assert!(!store.yield_to_foreground(Duration::from_millis(5)).await);
         assert_eq!(start.elapsed(), Duration::ZERO);
 
         let _a = store.foreground_write();
@@ -109,7 +111,7 @@ mod tests {
         drop(b);
         assert_eq!(store.foreground_pending(), 1);
         let start = tokio::time::Instant::now();
-        store.yield_to_foreground(Duration::from_millis(5)).await;
+        assert!(store.yield_to_foreground(Duration::from_millis(5)).await);
         assert_eq!(
             start.elapsed(),
             Duration::from_millis(5),

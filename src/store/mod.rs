@@ -368,7 +368,7 @@ impl Store {
             identity: (meta.dev(), meta.ino()),
             replaced: Arc::new(AtomicBool::new(false)),
             events: EventBus::default(),
-            foreground: foreground::Foreground::default(),
+            foreground: foreground::foreground(),
         };
         store.migrate()?;
         Ok(store)

@@ -54,13 +54,12 @@
 //! One writer task drains the events into the store, up to [`WRITE_BATCH`] per
 //! transaction ([`crate::store::Store::apply_user_data`], run on the writer's own worker
 //! thread through [`crate::store::Store::run_here`], without the blocking pool's two thread
-//! hand-overs): under a burst, one commit covers
-//! many events; alone, an event is committed at once, unless an order's answer is on its
-//! way: the order's row has a caller waiting, so the batch lets it commit first, for at
-//! most [`YIELD_TO_ORDERS`] ([`crate::store::Store::yield_to_foreground`]), and takes in
-//! what arrived meanwhile. A batch the database refuses is
-//! retried; if it still cannot be written, the stream asks for a reconciliation, which
-//! fetches the same facts again over REST.
+//! hand-overs): under a burst, one commit covers many events; alone, an event is committed
+//! at once, unless an order's answer is on its way: the order's row has a caller waiting,
+//! so the batch lets it commit first, for at most [`YIELD_TO_ORDERS`]
+//! ([`crate::store::Store::yield_to_foreground`]), and takes in what arrived meanwhile. A
+//! batch the database refuses is retried; if it still cannot be written, the stream asks
+//! for a reconciliation, which fetches the same facts again over REST.
 //!
 //! Logs go to `logs/user_stream.log`: connects, subscriptions, drops, reconciliations.
 
@@ -871,14 +870,9 @@ async fn write_events(inner: Arc<Inner>, mut events: mpsc::Receiver<Inbound>) {
         }
         // An order whose answer is on its way: its row first (it has a caller waiting),
         // then this batch, with whatever else arrived meanwhile.
-        if store.foreground_pending() > 0 {
-            store.yield_to_foreground(YIELD_TO_ORDERS).await;
-            while batch.len() < WRITE_BATCH {
-                match events.try_recv() {
-                    Ok(inbound) => batch.push(inbound),
-                    Err(_) => break,
-                }
-            }
+        if store.yield_to_foreground(YIELD_TO_ORDERS).await && !events.is_empty() {
+            let room = WRITE_BATCH.saturating_sub(batch.len());
+            events.recv_many(&mut batch, room).await;
         }
         for inbound in &batch {
             match &inbound.event {
