@@ -206,8 +206,8 @@ fn post(args: &[String]) {
     stream.set_nodelay(true).expect("nodelay");
     let mut writer = stream.try_clone().expect("clone");
     let mut reader = BufReader::new(stream);
-    let (mut place, mut cancel) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for i in 0..n + 10 {
+    let mut latencies = Latencies::new(n);
+    for i in 0..n + WARM_UP {
         let t0 = Instant::now();
         let body = format!(
             "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price={price}&timestamp={}&recvWindow=5000",
@@ -222,13 +222,7 @@ fn post(args: &[String]) {
         let (status, answer) = read_answer(&mut reader);
         let t1 = Instant::now();
         assert_eq!(status, 200, "POST /api/v3/order: {answer}");
-        let order_id: String = answer
-            .split("\"orderId\":")
-            .nth(1)
-            .expect("orderId")
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
+        let order_id = digits_after(&answer, "\"orderId\":");
         let query = format!(
             "symbol=BTCUSDT&orderId={order_id}&timestamp={}&recvWindow=5000",
             now_ms()
@@ -241,12 +235,9 @@ fn post(args: &[String]) {
         let (status, answer) = read_answer(&mut reader);
         let t2 = Instant::now();
         assert_eq!(status, 200, "DELETE /api/v3/order: {answer}");
-        if i >= 10 {
-            place.push((t1 - t0).as_secs_f64() * 1e6);
-            cancel.push((t2 - t1).as_secs_f64() * 1e6);
-        }
+        latencies.pair(i, t0, t1, t2);
     }
-    print_latencies(&place, &cancel);
+    latencies.print();
 }
 
 /// One control-socket connection: a request line out, an answer line back.
@@ -285,8 +276,8 @@ impl Rpc {
 fn socket(args: &[String]) {
     let (path, n, price) = (&args[0], &args[1], &args[2]);
     let n: usize = n.parse().expect("N");
-    let total = n + 10;
-    let (mut place, mut cancel) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let total = n + WARM_UP;
+    let mut latencies = Latencies::new(n);
     let order = format!(
         "{{\"symbol\":\"BTCUSDT\",\"side\":\"BUY\",\"type\":\"LIMIT\",\"time_in_force\":\"GTC\",\"quantity\":\"0.001\",\"price\":\"{price}\"}}"
     );
@@ -306,40 +297,68 @@ fn socket(args: &[String]) {
                 let t0 = Instant::now();
                 let answer = rpc.call("order.place", &order);
                 let t1 = Instant::now();
-                let order_id: String = answer
-                    .split("\"order_id\":")
-                    .nth(1)
-                    .expect("order_id")
-                    .chars()
-                    .take_while(char::is_ascii_digit)
-                    .collect();
+                let order_id = digits_after(&answer, "\"order_id\":");
                 rpc.call(
                     "order.cancel",
                     &format!("{{\"symbol\":\"BTCUSDT\",\"order_id\":{order_id}}}"),
                 );
-                let t2 = Instant::now();
-                if i >= 10 {
-                    place.push((t1 - t0).as_secs_f64() * 1e6);
-                    cancel.push((t2 - t1).as_secs_f64() * 1e6);
-                }
+                latencies.pair(i, t0, t1, Instant::now());
                 i += 1;
             }
         }
     }
-    print_latencies(&place, &cancel);
+    latencies.print();
 }
 
-/// Prints `{"place_us": [..], "cancel_us": [..]}`, µs with one decimal.
-fn print_latencies(place: &[f64], cancel: &[f64]) {
-    let list = |xs: &[f64]| {
-        xs.iter()
-            .map(|x| format!("{x:.1}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    println!(
-        "{{\"place_us\": [{}], \"cancel_us\": [{}]}}",
-        list(place),
-        list(cancel)
-    );
+/// Pairs timed before the measured ones, not counted.
+const WARM_UP: usize = 10;
+
+/// The digits that follow `key` in `answer` (an order id in a JSON answer).
+fn digits_after(answer: &str, key: &str) -> String {
+    answer
+        .split(key)
+        .nth(1)
+        .unwrap_or_else(|| panic!("{key} in {answer}"))
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect()
+}
+
+/// Place and cancel latencies, µs, of the pairs after the warm-up.
+struct Latencies {
+    place: Vec<f64>,
+    cancel: Vec<f64>,
+}
+
+impl Latencies {
+    fn new(n: usize) -> Latencies {
+        Latencies {
+            place: Vec::with_capacity(n),
+            cancel: Vec::with_capacity(n),
+        }
+    }
+
+    /// Pair `i`, sent at `t0`, placed at `t1` and cancelled at `t2`; the first [`WARM_UP`]
+    /// pairs are not kept.
+    fn pair(&mut self, i: usize, t0: Instant, t1: Instant, t2: Instant) {
+        if i >= WARM_UP {
+            self.place.push((t1 - t0).as_secs_f64() * 1e6);
+            self.cancel.push((t2 - t1).as_secs_f64() * 1e6);
+        }
+    }
+
+    /// Prints `{"place_us": [..], "cancel_us": [..]}`, µs with one decimal.
+    fn print(&self) {
+        let list = |xs: &[f64]| {
+            xs.iter()
+                .map(|x| format!("{x:.1}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "{{\"place_us\": [{}], \"cancel_us\": [{}]}}",
+            list(&self.place),
+            list(&self.cancel)
+        );
+    }
 }
