@@ -20,8 +20,9 @@
 //!   module (config, the binary) to `daemon`. Events of other crates (reqwest, hyper …) go
 //!   to `tradebeat.log` and stderr only. [`COMPONENTS`] lists the files.
 //! - **Level.** `logging.level` for tradebeat's events, `warn` for other crates; the
-//!   environment variable `RUST_LOG` (`tracing_subscriber::EnvFilter` syntax, e.g.
-//!   `info,tradebeat::exchange=debug`) replaces both when set.
+//!   environment variable `RUST_LOG` (comma-separated `target=level` directives and an
+//!   optional bare default level, e.g. `info,tradebeat::exchange=debug`; the
+//!   `tracing_subscriber::filter::Targets` syntax) replaces both when set.
 //! - **Rotation.** The current file is always `<dir>/<component>.log`. At the first write
 //!   after local midnight (UTC on a typical server) it is renamed after the day before,
 //!   `heartbeat.log.2026-11-20`: the day it covers when the daemon ran through midnight.
@@ -45,12 +46,13 @@ use time::macros::format_description;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::layer::{Layered, SubscriberExt as _};
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::{EnvFilter, Layer, Registry};
+use tracing_subscriber::{Layer, Registry};
 
 use crate::config::{LOG_LEVELS, LoggingConfig};
 
@@ -180,7 +182,7 @@ fn non_blocking<W: std::io::Write + Send + 'static>(writer: W) -> (NonBlocking, 
 }
 
 /// The subscriber the output layers sit on.
-type Base = Layered<EnvFilter, Registry>;
+type Base = Layered<Targets, Registry>;
 
 /// An output in the line format.
 fn line_layer(writer: NonBlocking) -> impl Layer<Base> + Send + Sync {
@@ -193,10 +195,10 @@ fn line_layer(writer: NonBlocking) -> impl Layer<Base> + Send + Sync {
 
 /// `rust_log` when set and not blank, else `level` for tradebeat's targets and `warn` (or
 /// `error`, if that is the level) for everything else.
-fn level_filter(level: &str, rust_log: Option<&str>) -> anyhow::Result<EnvFilter> {
+fn level_filter(level: &str, rust_log: Option<&str>) -> anyhow::Result<Targets> {
     if let Some(directives) = rust_log.filter(|d| !d.trim().is_empty()) {
-        return EnvFilter::builder()
-            .parse(directives)
+        return directives
+            .parse::<Targets>()
             .with_context(|| format!("invalid RUST_LOG {directives:?}"));
     }
     anyhow::ensure!(
@@ -209,8 +211,8 @@ fn level_filter(level: &str, rust_log: Option<&str>) -> anyhow::Result<EnvFilter
     for component in COMPONENTS {
         let _ = write!(directives, ",{component}={level}");
     }
-    EnvFilter::builder()
-        .parse(&directives)
+    directives
+        .parse::<Targets>()
         .with_context(|| format!("invalid log filter {directives:?}"))
 }
 
