@@ -30,8 +30,10 @@
 //!   are deleted.
 //! - **Modes.** The directory, when created here, is 0700 and every log file tradebeat
 //!   creates (rotation included) 0600, whatever the umask ([`crate::files`]).
-//! - **Writers** run on background threads (`tracing_appender::non_blocking`): logging
-//!   never blocks a task on the disk. Keep the [`LogGuard`] until exit; dropping it flushes.
+//! - **Writers.** Each event is formatted once, on the thread that logs it, and handed to
+//!   two background threads (`tracing_appender::non_blocking`): one writes the files, one
+//!   stderr. Logging never blocks a task on the disk; a full queue drops the line. Keep the
+//!   [`LogGuard`] until exit; dropping it flushes.
 
 use std::fmt::{self, Write as _};
 use std::path::Path;
@@ -44,15 +46,15 @@ use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
+use tracing::{Event, Metadata, Subscriber};
 use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
+use tracing_subscriber::Registry;
 use tracing_subscriber::filter::Targets;
-use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
-use tracing_subscriber::layer::{Layered, SubscriberExt as _};
+use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::{Layer, Registry};
 
 use crate::config::{LOG_LEVELS, LoggingConfig};
 
@@ -134,63 +136,138 @@ pub fn subscriber(
         .with_context(|| format!("cannot create log directory {}", dir.display()))?;
     crate::files::check_dir(&dir)?;
 
-    let mut layers: Vec<Box<dyn Layer<Base> + Send + Sync>> = Vec::new();
-    let mut workers = Vec::new();
-    let mut add = |(writer, worker): (NonBlocking, WorkerGuard),
-                   component: Option<&'static str>| {
-        workers.push(worker);
-        let layer = line_layer(writer);
-        layers.push(match component {
-            // Spans pass, so that their fields reach the events inside them.
-            Some(component) => layer
-                .with_filter(filter_fn(move |meta| {
-                    meta.is_span() || component_of(meta.target()) == component
-                }))
-                .boxed(),
-            None => layer.boxed(),
-        });
-    };
+    // The component files first, in the order of COMPONENTS, then `tradebeat.log`.
+    let mut files = Vec::with_capacity(COMPONENTS.len() + 1);
     for &component in COMPONENTS {
-        let file = rotating_file(&dir, component, config.max_files)?;
-        add(non_blocking(file), Some(component));
+        files.push(rotating_file(&dir, component, config.max_files)?);
     }
-    let file = rotating_file(&dir, CRATE, config.max_files)?;
-    add(non_blocking(file), None);
-    if stderr {
-        add(non_blocking(std::io::stderr()), None);
-    }
-
-    let subscriber = Registry::default().with(filter).with(layers);
-    Ok((subscriber, LogGuard { _workers: workers }))
-}
-
-/// Lines buffered per writer before new ones are dropped (and counted by the writer).
-/// The buffer is allocated and touched whole when the writer starts, 32 bytes a line:
-/// tracing-appender's default, 128 000, is about 4 MB per writer (some 45 MB for the
-/// eleven writers); 8192 was 256 KiB each, 2.8 MiB resident in all (BENCHMARKS.md,
-/// "Heartbeat spine", has what 1024 saved). 1024 lines (32 KiB a writer) still hold
-/// several times the biggest burst the daemon logs at `info` (one line per symbol
-/// registered at start, a few hundred), and a writer drains its queue as fast as the file
-/// takes the lines.
-const BUFFERED_LINES: usize = 1024;
-
-/// A writer on its own thread, with a [`BUFFERED_LINES`] buffer.
-fn non_blocking<W: std::io::Write + Send + 'static>(writer: W) -> (NonBlocking, WorkerGuard) {
-    tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(BUFFERED_LINES)
-        .finish(writer)
-}
-
-/// The subscriber the output layers sit on.
-type Base = Layered<Targets, Registry>;
-
-/// An output in the line format.
-fn line_layer(writer: NonBlocking) -> impl Layer<Base> + Send + Sync {
-    tracing_subscriber::fmt::layer()
+    files.push(rotating_file(&dir, CRATE, config.max_files)?);
+    let (files, files_worker) = non_blocking(Files(files), FILE_LINES);
+    let mut workers = vec![files_worker];
+    // stderr (journald under systemd) on a thread of its own: should it stall, the files
+    // do not.
+    let stderr = stderr.then(|| {
+        let (writer, worker) = non_blocking(std::io::stderr(), STDERR_LINES);
+        workers.push(worker);
+        writer
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .fmt_fields(LineFields)
         .event_format(LineFormat)
-        .with_writer(writer)
+        .with_writer(Outputs { files, stderr });
+
+    let subscriber = Registry::default().with(filter).with(layer);
+    Ok((subscriber, LogGuard { _workers: workers }))
+}
+
+/// Where each formatted line goes: the files' thread (its component's file and
+/// `tradebeat.log`) and the stderr thread. The line is formatted once, whatever the number
+/// of outputs.
+struct Outputs {
+    files: NonBlocking,
+    stderr: Option<NonBlocking>,
+}
+
+impl<'a> MakeWriter<'a> for Outputs {
+    type Writer = Line<'a>;
+
+    /// A line of no component: `tradebeat.log` and stderr.
+    fn make_writer(&'a self) -> Line<'a> {
+        Line {
+            outputs: self,
+            file: NO_COMPONENT,
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Line<'a> {
+        let component = component_of(meta.target());
+        let file = COMPONENTS
+            .iter()
+            .position(|c| *c == component)
+            .and_then(|i| u8::try_from(i).ok())
+            .unwrap_or(NO_COMPONENT);
+        Line {
+            outputs: self,
+            file,
+        }
+    }
+}
+
+/// The index that names no component file.
+const NO_COMPONENT: u8 = u8::MAX;
+
+/// One event's writer: the formatter hands it the whole line in one write.
+struct Line<'a> {
+    outputs: &'a Outputs,
+    /// The index of the component's file in [`COMPONENTS`], or [`NO_COMPONENT`].
+    file: u8,
+}
+
+impl std::io::Write for Line<'_> {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        let mut message = Vec::with_capacity(line.len() + 1);
+        message.push(self.file);
+        message.extend_from_slice(line);
+        // Each is one message: a non-blocking writer queues it whole, or (full) drops it.
+        self.outputs.files.make_writer().write_all(&message)?;
+        if let Some(stderr) = &self.outputs.stderr {
+            stderr.make_writer().write_all(line)?;
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The log files, written by one thread. Each message is a component's index (one byte,
+/// [`Line`]) and the line, written to that component's file, if any, and to
+/// `tradebeat.log`, the last file.
+struct Files(Vec<FileRotate<AppendTimestamp>>);
+
+impl std::io::Write for Files {
+    /// tracing-appender's worker hands over one whole message per call.
+    fn write(&mut self, message: &[u8]) -> std::io::Result<usize> {
+        let Some((&index, line)) = message.split_first() else {
+            return Ok(0);
+        };
+        let last = self.0.len().saturating_sub(1);
+        if usize::from(index) < last
+            && let Some(file) = self.0.get_mut(usize::from(index))
+        {
+            file.write_all(line)?;
+        }
+        if let Some(all) = self.0.get_mut(last) {
+            all.write_all(line)?;
+        }
+        Ok(message.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.iter_mut().try_for_each(std::io::Write::flush)
+    }
+}
+
+/// Lines the files' thread queues before new ones are dropped (and counted by the writer).
+/// The queue is allocated and touched whole when the writer starts, 32 bytes a line:
+/// tracing-appender's default, 128 000, is about 4 MB. 4096 lines (128 KiB) hold several
+/// times the biggest burst the daemon logs at `info` (one line per symbol registered at
+/// start, a few hundred), and the thread drains its queue as fast as the files take the
+/// lines.
+const FILE_LINES: usize = 4096;
+/// Lines the stderr thread queues, as [`FILE_LINES`].
+const STDERR_LINES: usize = 4096;
+
+/// A writer on its own thread, with a queue of `lines`.
+fn non_blocking<W: std::io::Write + Send + 'static>(
+    writer: W,
+    lines: usize,
+) -> (NonBlocking, WorkerGuard) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(lines)
+        .finish(writer)
 }
 
 /// `rust_log` when set and not blank, else `level` for tradebeat's targets and `warn` (or
