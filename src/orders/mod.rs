@@ -458,7 +458,7 @@ impl Orders {
         let inserted = self
             .inner
             .store
-            .run_here(move |s| s.insert_pending_order(market, &request, &id, now))
+            .run_inline(move |s| s.insert_pending_order(market, &request, &id, now))
             .await?;
         match inserted {
             Inserted::New(row) => Ok(row),
@@ -653,7 +653,7 @@ impl Orders {
         let result = self
             .inner
             .store
-            .run_here(move |s| {
+            .run_inline(move |s| {
                 s.record_exchange_order_logged(market, &id2, &copy, now, logged.as_ref())
             })
             .await;

@@ -5,6 +5,8 @@
 //! [`Store::run`], which moves the work onto tokio's blocking thread pool, or, for short
 //! writes on a latency path, [`Store::run_here`], which runs it on the calling worker after
 //! handing that worker's other tasks to another thread: no other task waits on the disk.
+//! An order's few statements use [`Store::run_inline`], which skips that hand-over when no
+//! other writer holds the lock.
 //!
 //! Writers are serialized by a mutex inside the store (and `BEGIN IMMEDIATE`), so two
 //! writes never fight over SQLite's lock, and every write that belongs together (a beat's
@@ -128,6 +130,32 @@ pub enum StoreError {
         event_type: String,
         detail: String,
     },
+}
+
+thread_local! {
+    /// The address of the write lock this thread holds in [`Store::run_inline`], if any.
+    static HELD_WRITE_LOCK: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks, for this thread, that [`Store::run_inline`] holds a store's write lock, so that
+/// [`Store::write`] does not take it again; unmarked when dropped (a panic included).
+struct HeldWriteLock;
+
+impl HeldWriteLock {
+    fn enter(lock: &Arc<Mutex<()>>) -> HeldWriteLock {
+        HELD_WRITE_LOCK.set(Arc::as_ptr(lock).addr());
+        HeldWriteLock
+    }
+
+    fn is_held(lock: &Arc<Mutex<()>>) -> bool {
+        HELD_WRITE_LOCK.get() == Arc::as_ptr(lock).addr()
+    }
+}
+
+impl Drop for HeldWriteLock {
+    fn drop(&mut self) {
+        HELD_WRITE_LOCK.set(0);
+    }
 }
 
 /// A handle to the database. Cheap to clone; all clones share the pool.
@@ -421,6 +449,27 @@ impl Store {
         }
     }
 
+    /// [`Store::run_here`] for a few statements on an order's path (its pending row, its
+    /// answer). When no other write holds the store's write lock and a pooled connection
+    /// is idle, the work runs straight on the calling thread, holding the write lock from
+    /// the start: it waits for no other writer, only for its own statements (tens of µs),
+    /// and skips `block_in_place`'s hand-over of the worker's other tasks (60–80 µs of a
+    /// live order's place or cancel; BENCHMARKS.md, issue 19). Otherwise it runs as
+    /// [`Store::run_here`].
+    pub async fn run_inline<F, R>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        if self.pool.state().idle_connections > 0
+            && let Ok(_writer) = self.write_lock.try_lock()
+        {
+            let _held = HeldWriteLock::enter(&self.write_lock);
+            return f(self);
+        }
+        self.run_here(f).await
+    }
+
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
         // Once the file was seen replaced, nothing touches the database any more: a new
         // connection would open the other file, beside the old one's `-wal` and `-shm`.
@@ -439,10 +488,12 @@ impl Store {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let _writer = self
-            .write_lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // `run_inline` may hold the lock already, on this thread.
+        let _writer = (!HeldWriteLock::is_held(&self.write_lock)).then(|| {
+            self.write_lock
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        });
         self.check_file()?;
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1034,6 +1085,79 @@ mod tests {
         let (one, worker) = current.block_on(store.run_here(work)).unwrap();
         assert_eq!(one, 1);
         assert_ne!(caller, worker);
+    }
+
+    /// Two writes in one inline run: the first takes no lock of its own (the run holds it),
+    /// and neither waits for the other.
+    fn two_writes(s: &Store) -> Result<bool, StoreError> {
+        let held = HeldWriteLock::is_held(&s.write_lock);
+        for x in [1, 2] {
+            s.write(|tx| {
+                tx.execute("CREATE TABLE IF NOT EXISTS inline_t (x INTEGER)", [])?;
+                tx.execute("INSERT INTO inline_t (x) VALUES (?1)", [x])?;
+                Ok(())
+            })?;
+        }
+        Ok(held)
+    }
+
+    fn inline_rows(store: &Store) -> i64 {
+        let conn = store.conn().unwrap();
+        conn.query_row("SELECT count(*) FROM inline_t", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn run_inline_holds_the_free_write_lock_for_its_writes_and_lets_it_go() {
+        let (_dir, store) = temp_store();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let held = runtime.block_on(store.run_inline(two_writes)).unwrap();
+        assert!(held, "the write lock was free: the work holds it");
+        assert_eq!(inline_rows(&store), 2);
+        assert!(!HeldWriteLock::is_held(&store.write_lock));
+        // The lock was let go: another thread takes it at once.
+        let other = store.clone();
+        let free = std::thread::spawn(move || other.write_lock.try_lock().is_ok())
+            .join()
+            .unwrap();
+        assert!(free);
+    }
+
+    #[test]
+    fn run_inline_waits_in_place_when_another_writer_holds_the_lock() {
+        let (_dir, store) = temp_store();
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = store.clone();
+        let writer = std::thread::spawn(move || {
+            let _guard = holder.write_lock.lock().unwrap();
+            locked_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+        });
+        locked_rx.recv().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+        let inline = store.clone();
+        let task = runtime.spawn(async move {
+            inline
+                .run_inline(move |s| {
+                    seen_tx.send(HeldWriteLock::is_held(&s.write_lock)).unwrap();
+                    two_writes(s)
+                })
+                .await
+        });
+        // The work started without the lock: it waits for it in its first write.
+        assert!(!seen_rx.recv().unwrap());
+        release_tx.send(()).unwrap();
+        writer.join().unwrap();
+        assert!(!runtime.block_on(task).unwrap().unwrap());
+        assert_eq!(inline_rows(&store), 2);
     }
 
     fn info(s: &str) -> SymbolInfo {
