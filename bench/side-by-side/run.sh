@@ -14,8 +14,8 @@
 #      pinned to CCXT_VERSION below, from PyPI (the only download);
 #   3. starts exchange-sim on 127.0.0.1 (a free port, 200 extra symbols, a weight and order
 #      limit no run reaches, so the weight window is always empty), then per round:
-#      (every tradebeat daemon runs with MALLOC_ARENA_MAX=2, as systemd/tradebeat.service
-#      sets it)
+#      (every tradebeat daemon runs with MALLOC_ARENA_MAX=2 and the GLIBC_TUNABLES of
+#      systemd/tradebeat.service, as the unit sets them)
 #      - cold start: tradebeat `run` (fresh directory, no symbol, API key set, so its
 #        user-data stream connects and stays up for the orders below) from spawn to its
 #        socket answering `status` with the startup beat done; ccxt: python spawn → `import
