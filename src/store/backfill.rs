@@ -305,8 +305,8 @@ impl Store {
     }
 
     /// The runs of candles missing from the stored series in `lo..=hi` (open times on the
-    /// interval's grid, `lo` and `hi` included), oldest first. One pass over the range with
-    /// a window function; only the runs come back.
+    /// interval's grid, `lo` and `hi` included), oldest first. One pass over the range's
+    /// open times; only the runs come back.
     pub fn missing_spans(
         &self,
         symbol_id: i64,
@@ -314,7 +314,7 @@ impl Store {
         lo: i64,
         hi: i64,
     ) -> Result<Vec<Span>, StoreError> {
-        missing_spans(&*self.conn()?, symbol_id, interval, lo, hi)
+        Ok(scan_series(&*self.conn()?, symbol_id, interval, lo, hi)?.0)
     }
 
     /// What a gap check of one series reads, in one snapshot (one read transaction): its
@@ -336,8 +336,7 @@ impl Store {
             .query_row(params![symbol_id, interval.as_str()], job_row)
             .optional()?
             .transpose()?;
-        let missing = missing_spans(&tx, symbol_id, interval, lo, hi)?;
-        let unproven = unproven_spans(&tx, symbol_id, interval, lo, hi)?;
+        let (missing, unproven) = scan_series(&tx, symbol_id, interval, lo, hi)?;
         let known = {
             let mut stmt = tx.prepare_cached(&format!(
                 "SELECT {GAP_COLUMNS} FROM gaps g
@@ -547,86 +546,63 @@ fn record_gap_tx(tx: &Transaction<'_>, gap: &GapRow) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The runs of candles missing from one stored series in `lo..=hi` (see
-/// [`Store::missing_spans`]).
-/// Runs of stored candles in `lo..=hi` written without proof of their close (a clock step
-/// before version 6 of the schema could store the open candle as closed).
-fn unproven_spans(
+/// One pass over the stored candles of a series in `lo..=hi` (open times on the interval's
+/// grid, `lo` and `hi` included), in key order: the runs of missing candles, and the runs
+/// of candles stored without proof of their close (`closed_before` missing or not after
+/// the close time: a clock step before version 6 of the schema could store the open
+/// candle as closed), each oldest first. The runs are found here, not by a window
+/// function, so the range is read once, where a gap check used to read it three times.
+fn scan_series(
     conn: &rusqlite::Connection,
     symbol_id: i64,
     interval: Interval,
     lo: i64,
     hi: i64,
-) -> Result<Vec<Span>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT open_time FROM klines
-         WHERE symbol_id = ?1 AND interval = ?2 AND open_time BETWEEN ?3 AND ?4
-           AND (closed_before IS NULL OR closed_before <= close_time)
-         ORDER BY open_time",
-    )?;
-    let times = stmt.query_map(params![symbol_id, interval.as_str(), lo, hi], |r| {
-        r.get::<_, i64>(0)
-    })?;
-    let mut runs: Vec<Span> = Vec::new();
-    for t in times {
-        let t = t?;
-        match runs.last_mut() {
-            Some(run) if interval.add_candles(run.end, 1) == t => run.end = t,
-            _ => runs.push(Span::new(t, t)),
-        }
-    }
-    Ok(runs)
-}
-
-fn missing_spans(
-    conn: &rusqlite::Connection,
-    symbol_id: i64,
-    interval: Interval,
-    lo: i64,
-    hi: i64,
-) -> Result<Vec<Span>, StoreError> {
+) -> Result<(Vec<Span>, Vec<Span>), StoreError> {
     if hi < lo {
-        return Ok(Vec::new());
-    }
-    let (first, last): (Option<i64>, Option<i64>) = conn
-        .prepare_cached(
-            "SELECT MIN(open_time), MAX(open_time) FROM klines
-             WHERE symbol_id = ?1 AND interval = ?2 AND open_time BETWEEN ?3 AND ?4",
-        )?
-        .query_row(params![symbol_id, interval.as_str(), lo, hi], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-    let (Some(first), Some(last)) = (first, last) else {
-        return Ok(vec![Span::new(lo, hi)]);
-    };
-    let mut out = Vec::new();
-    if first > lo {
-        out.push(Span::new(lo, interval.add_candles(first, -1)));
+        return Ok((Vec::new(), Vec::new()));
     }
     // Consecutive candles are at most the longest candle apart; a missing one makes it at
     // least two candles (for `1M`, 56 days or more against 31).
     let step = interval.longest_ms();
     let mut stmt = conn.prepare_cached(
-        "SELECT prev, open_time FROM (
-             SELECT open_time, LAG(open_time) OVER (ORDER BY open_time) AS prev
-             FROM klines
-             WHERE symbol_id = ?1 AND interval = ?2 AND open_time BETWEEN ?3 AND ?4)
-         WHERE open_time - prev > ?5",
+        "SELECT open_time, closed_before IS NULL OR closed_before <= close_time FROM klines
+         WHERE symbol_id = ?1 AND interval = ?2 AND open_time BETWEEN ?3 AND ?4
+         ORDER BY open_time",
     )?;
-    let runs = stmt.query_map(params![symbol_id, interval.as_str(), lo, hi, step], |r| {
-        Ok(Span::new(
-            interval.add_candles(r.get::<_, i64>(0)?, 1),
-            interval.add_candles(r.get::<_, i64>(1)?, -1),
-        ))
-    })?;
-    for run in runs {
-        out.push(run?);
+    let mut rows = stmt.query(params![symbol_id, interval.as_str(), lo, hi])?;
+    let (mut missing, mut unproven) = (Vec::new(), Vec::<Span>::new());
+    let mut previous: Option<i64> = None;
+    while let Some(row) = rows.next()? {
+        let (open_time, without_proof): (i64, bool) = (row.get(0)?, row.get(1)?);
+        match previous {
+            None if open_time > lo => {
+                missing.push(Span::new(lo, interval.add_candles(open_time, -1)));
+            }
+            Some(prev) if open_time - prev > step => missing.push(Span::new(
+                interval.add_candles(prev, 1),
+                interval.add_candles(open_time, -1),
+            )),
+            _ => {}
+        }
+        if without_proof {
+            match unproven.last_mut() {
+                Some(run) if interval.add_candles(run.end, 1) == open_time => run.end = open_time,
+                _ => unproven.push(Span::new(open_time, open_time)),
+            }
+        }
+        previous = Some(open_time);
     }
-    let after = interval.add_candles(last, 1);
-    if after <= hi {
-        out.push(Span::new(after, hi));
+    match previous {
+        None => missing.push(Span::new(lo, hi)),
+        Some(last) => {
+            let after = interval.add_candles(last, 1);
+            if after <= hi {
+                missing.push(Span::new(after, hi));
+            }
+        }
     }
-    Ok(out)
+    Ok((missing, unproven))
 }
 
 /// Reads a `gaps` row followed by its symbol's name (column 10).
