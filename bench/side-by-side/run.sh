@@ -45,7 +45,7 @@
 #        closed: tradebeat `sync.now` timed from request to answer (the beat is committed
 #        then), ccxt its whole beat;
 #      - steady RSS: the same with 100 symbols × 5 intervals (1m 15m 1h 4h 1d; the ccxt
-#        process starts with 1000 candles per series); VmRSS (MiB = kB / 1024) of the
+#        process starts with 1000 candles per series); VmRSS (MB = KiB × 1024 / 10^6) of the
 #        tradebeat daemon 1 s after that beat and of the ccxt process right after it;
 #   4. stops everything and prints one table (medians over rounds) and the per-round figures.
 #
