@@ -521,17 +521,14 @@ enum Chore {
 }
 
 impl Ctx {
-    /// Runs blocking store work with one of the backfill's database slots, on the calling
-    /// worker ([`Store::run_here`]): a page's commit takes a millisecond or two, and the
-    /// blocking pool's two thread hand-overs per page left the writer waiting (BENCHMARKS.md,
-    /// issue 19, "The backfill's store work in place").
+    /// Runs blocking store work with one of the backfill's database slots.
     async fn db<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
         let _slot = self.db_slots.acquire().await.ok();
-        self.store.run_here(f).await
+        self.store.run(f).await
     }
 
     /// Measures the clock offset and reads the exchange's weight limit before the first

@@ -430,7 +430,7 @@ impl Store {
     }
 
     /// [`Store::run`] for short work on a latency path (an order's rows, a batch of
-    /// user-data events, a backfill page): on a
+    /// user-data events): on a
     /// multi-thread runtime the work runs on the calling worker thread (tokio's
     /// `block_in_place`, which moves the worker's other tasks to another thread), without
     /// the blocking pool's two thread hand-overs; elsewhere (a current-thread runtime) as
