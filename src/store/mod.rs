@@ -453,8 +453,8 @@ impl Store {
     /// answer). When no other write holds the store's write lock and a pooled connection
     /// is idle, the work runs straight on the calling thread, holding the write lock from
     /// the start: it waits for no other writer, only for its own statements (tens of µs),
-    /// and skips `block_in_place`'s hand-over of the worker's other tasks (60–80 µs of a
-    /// live order's place or cancel; BENCHMARKS.md, issue 19). Otherwise it runs as
+    /// and skips `block_in_place`'s hand-over of the worker's other tasks (30–70 µs of a
+    /// live order's place or cancel p50; BENCHMARKS.md, issue 19). Otherwise it runs as
     /// [`Store::run_here`].
     pub async fn run_inline<F, R>(&self, f: F) -> Result<R, StoreError>
     where
