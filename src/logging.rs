@@ -136,18 +136,19 @@ pub fn subscriber(
         .with_context(|| format!("cannot create log directory {}", dir.display()))?;
     crate::files::check_dir(&dir)?;
 
-    // The component files first, in the order of COMPONENTS, then `tradebeat.log`.
-    let mut files = Vec::with_capacity(COMPONENTS.len() + 1);
-    for &component in COMPONENTS {
-        files.push(rotating_file(&dir, component, config.max_files)?);
-    }
-    files.push(rotating_file(&dir, CRATE, config.max_files)?);
-    let (files, files_worker) = non_blocking(Files(files), FILE_LINES);
+    let files = Files {
+        components: COMPONENTS
+            .iter()
+            .map(|component| rotating_file(&dir, component, config.max_files))
+            .collect::<anyhow::Result<_>>()?,
+        all: rotating_file(&dir, CRATE, config.max_files)?,
+    };
+    let (files, files_worker) = non_blocking(files);
     let mut workers = vec![files_worker];
     // stderr (journald under systemd) on a thread of its own: should it stall, the files
     // do not.
     let stderr = stderr.then(|| {
-        let (writer, worker) = non_blocking(std::io::stderr(), STDERR_LINES);
+        let (writer, worker) = non_blocking(std::io::stderr());
         workers.push(worker);
         writer
     });
@@ -224,8 +225,13 @@ impl std::io::Write for Line<'_> {
 
 /// The log files, written by one thread. Each message is a component's index (one byte,
 /// [`Line`]) and the line, written to that component's file, if any, and to
-/// `tradebeat.log`, the last file.
-struct Files(Vec<FileRotate<AppendTimestamp>>);
+/// `tradebeat.log`.
+struct Files {
+    /// One per [`COMPONENTS`] entry, in its order.
+    components: Vec<FileRotate<AppendTimestamp>>,
+    /// `tradebeat.log`.
+    all: FileRotate<AppendTimestamp>,
+}
 
 impl std::io::Write for Files {
     /// tracing-appender's worker hands over one whole message per call.
@@ -233,40 +239,33 @@ impl std::io::Write for Files {
         let Some((&index, line)) = message.split_first() else {
             return Ok(0);
         };
-        let last = self.0.len().saturating_sub(1);
-        if usize::from(index) < last
-            && let Some(file) = self.0.get_mut(usize::from(index))
-        {
+        if let Some(file) = self.components.get_mut(usize::from(index)) {
             file.write_all(line)?;
         }
-        if let Some(all) = self.0.get_mut(last) {
-            all.write_all(line)?;
-        }
+        self.all.write_all(line)?;
         Ok(message.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.iter_mut().try_for_each(std::io::Write::flush)
+        self.components
+            .iter_mut()
+            .try_for_each(std::io::Write::flush)?;
+        self.all.flush()
     }
 }
 
-/// Lines the files' thread queues before new ones are dropped (and counted by the writer).
-/// The queue is allocated and touched whole when the writer starts, 32 bytes a line:
-/// tracing-appender's default, 128 000, is about 4 MB. 4096 lines (128 KiB) hold several
-/// times the biggest burst the daemon logs at `info` (one line per symbol registered at
-/// start, a few hundred), and the thread drains its queue as fast as the files take the
-/// lines.
-const FILE_LINES: usize = 4096;
-/// Lines the stderr thread queues, as [`FILE_LINES`].
-const STDERR_LINES: usize = 4096;
+/// Lines each writer thread queues before new ones are dropped (and counted by the
+/// writer). The queue is allocated and touched whole when the writer starts, 32 bytes a
+/// line: tracing-appender's default, 128 000, is about 4 MB. 4096 lines (128 KiB) hold
+/// several times the biggest burst the daemon logs at `info` (one line per symbol
+/// registered at start, a few hundred), and a thread drains its queue as fast as its
+/// output takes the lines.
+const QUEUED_LINES: usize = 4096;
 
-/// A writer on its own thread, with a queue of `lines`.
-fn non_blocking<W: std::io::Write + Send + 'static>(
-    writer: W,
-    lines: usize,
-) -> (NonBlocking, WorkerGuard) {
+/// A writer on its own thread, with a queue of [`QUEUED_LINES`].
+fn non_blocking<W: std::io::Write + Send + 'static>(writer: W) -> (NonBlocking, WorkerGuard) {
     tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(lines)
+        .buffered_lines_limit(QUEUED_LINES)
         .finish(writer)
 }
 

@@ -550,8 +550,8 @@ fn record_gap_tx(tx: &Transaction<'_>, gap: &GapRow) -> Result<(), StoreError> {
 /// grid, `lo` and `hi` included), in key order: the runs of missing candles, and the runs
 /// of candles stored without proof of their close (`closed_before` missing or not after
 /// the close time: a clock step before version 6 of the schema could store the open
-/// candle as closed), each oldest first. The runs are found here, not by a window
-/// function, so the range is read once, where a gap check used to read it three times.
+/// candle as closed), each oldest first. Both kinds of runs are found here, in one read of
+/// the range.
 fn scan_series(
     conn: &rusqlite::Connection,
     symbol_id: i64,

@@ -429,12 +429,12 @@ impl Store {
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// [`Store::run`] for short work on a latency path (an order's rows, a batch of
-    /// user-data events): on a
-    /// multi-thread runtime the work runs on the calling worker thread (tokio's
-    /// `block_in_place`, which moves the worker's other tasks to another thread), without
-    /// the blocking pool's two thread hand-overs; elsewhere (a current-thread runtime) as
-    /// [`Store::run`]. The work runs to its end either way.
+    /// [`Store::run`] for short work on a latency path (a paper order's transaction, a
+    /// batch of user-data events; a live order's rows when [`Store::run_inline`] cannot
+    /// run them straight away): on a multi-thread runtime the work runs on the calling
+    /// worker thread (tokio's `block_in_place`, which moves the worker's other tasks to
+    /// another thread), without the blocking pool's two thread hand-overs; elsewhere (a
+    /// current-thread runtime) as [`Store::run`]. The work runs to its end either way.
     pub async fn run_here<F, R>(&self, f: F) -> Result<R, StoreError>
     where
         F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
