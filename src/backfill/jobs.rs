@@ -97,6 +97,20 @@ impl<T> Future for AbortOnDrop<T> {
     }
 }
 
+/// Most pages of one job written in one transaction (when that many are fetched and
+/// waiting): 4 000 candles, the store's write lock held for about 4 ms.
+const PAGES_PER_COMMIT: usize = 4;
+
+/// A fetched page ready to be written: its closed candles, their proof of close
+/// (`klines.closed_before`), the ranges the exchange did not return, and where the job
+/// goes on after it (ms).
+struct ReadyPage {
+    candles: Vec<Kline>,
+    closed_before: i64,
+    gaps: Vec<GapRow>,
+    next_start: i64,
+}
+
 /// An empty page: no candles, nothing to prove.
 const NO_CANDLES: (Vec<Kline>, i64) = (Vec::new(), i64::MAX);
 
@@ -264,57 +278,98 @@ impl Ctx {
                 .await;
         }
         let mut first_seen = first_stored;
-        // Each page is fetched (and parsed) in its own task, so that the next pages come
-        // in while one is written; results are taken in order. Dropping the stream (an
-        // error, the job aborted) aborts the fetches still running.
+        // Each page is fetched (and parsed) in its own task, `depth` at a time, by a
+        // producer task of its own that hands them over in order through a channel: the
+        // next pages come in while one is written, whatever the writing task is doing.
+        // (Fetches spawned from the writing task itself started only once its write was
+        // back: a page's fetch no longer overlapped the write before it.) Dropping the
+        // receiver and the producer (an error, the job aborted) aborts the fetches still
+        // running.
         let depth = self.options.pipeline_depth.max(1);
-        let symbol = job.symbol.clone();
-        let mut fetched = futures::stream::iter(pages.iter().copied())
-            .map(|page| {
-                let (ctx, symbol, client) = (Arc::clone(self), symbol.clone(), client.clone());
-                AbortOnDrop(tokio::spawn(async move {
-                    ctx.fetch(&client, &symbol, interval, page).await
-                }))
-            })
-            .buffered(depth);
-        let mut index = 0;
-        while let Some(joined) = fetched.next().await {
-            let page = pages[index];
-            let result = joined.map_err(|e| {
-                JobError::Exchange(ExchangeError::InvalidRequest(format!(
-                    "page fetch task failed: {e}"
-                )))
-            })?;
-            let (candles, closed_before) = result.map_err(JobError::Exchange)?;
-            let next_start = pages.get(index + 1).map_or(after_window, |p| p.start);
-            index += 1;
-            let returned: Vec<i64> = candles.iter().map(|k| k.open_time).collect();
-            if let Some(&t) = returned.first() {
-                first_seen = Some(first_seen.map_or(t, |f| f.min(t)));
-            }
-            let now = self.clock.now_ms();
-            let missing = plan::subtract(
-                interval,
-                &plan::uncovered(interval, page, &returned),
-                &known,
+        let (sender, mut fetched) = tokio::sync::mpsc::channel(PAGES_PER_COMMIT);
+        let _producer = {
+            let (ctx, symbol, client, pages) = (
+                Arc::clone(self),
+                job.symbol.clone(),
+                client.clone(),
+                pages.clone(),
             );
-            let gaps: Vec<GapRow> = missing
-                .iter()
-                .map(|span| self.new_gap(id, interval, *span, first_seen, now))
-                .collect();
-            for g in &gaps {
-                tracing::warn!(symbol = %job.symbol, interval = %interval,
-                    start = %utc(g.start_time), end = %utc(g.end_time),
-                    candles = g.span().candles(interval), reason = g.reason.as_str(),
-                    "gap: the exchange returned no candles for this range");
+            AbortOnDrop(tokio::spawn(async move {
+                let mut pages = futures::stream::iter(pages)
+                    .map(|page| {
+                        let (ctx, symbol, client) =
+                            (Arc::clone(&ctx), symbol.clone(), client.clone());
+                        AbortOnDrop(tokio::spawn(async move {
+                            ctx.fetch(&client, &symbol, interval, page).await
+                        }))
+                    })
+                    .buffered(depth);
+                while let Some(page) = pages.next().await {
+                    if sender.send(page).await.is_err() {
+                        return;
+                    }
+                }
+            }))
+        };
+        let mut index = 0;
+        while let Some(first) = fetched.recv().await {
+            // The pages fetched meanwhile go with it, in one transaction: a write waits for
+            // no page that has not come yet, and pages that came during the last write
+            // share its commit.
+            let mut batch = Vec::with_capacity(PAGES_PER_COMMIT);
+            let mut next = Some(first);
+            while let Some(joined) = next {
+                let page = pages[index];
+                let result = joined.map_err(|e| {
+                    JobError::Exchange(ExchangeError::InvalidRequest(format!(
+                        "page fetch task failed: {e}"
+                    )))
+                })?;
+                let (candles, closed_before) = result.map_err(JobError::Exchange)?;
+                let next_start = pages.get(index + 1).map_or(after_window, |p| p.start);
+                index += 1;
+                let returned: Vec<i64> = candles.iter().map(|k| k.open_time).collect();
+                if let Some(&t) = returned.first() {
+                    first_seen = Some(first_seen.map_or(t, |f| f.min(t)));
+                }
+                let now = self.clock.now_ms();
+                let missing = plan::subtract(
+                    interval,
+                    &plan::uncovered(interval, page, &returned),
+                    &known,
+                );
+                let gaps: Vec<GapRow> = missing
+                    .iter()
+                    .map(|span| self.new_gap(id, interval, *span, first_seen, now))
+                    .collect();
+                for g in &gaps {
+                    tracing::warn!(symbol = %job.symbol, interval = %interval,
+                        start = %utc(g.start_time), end = %utc(g.end_time),
+                        candles = g.span().candles(interval), reason = g.reason.as_str(),
+                        "gap: the exchange returned no candles for this range");
+                }
+                batch.push(ReadyPage {
+                    candles,
+                    closed_before,
+                    gaps,
+                    next_start,
+                });
+                next = if batch.len() < PAGES_PER_COMMIT {
+                    fetched.try_recv().ok()
+                } else {
+                    None
+                };
             }
-            match self
-                .commit(job, (candles, closed_before), gaps, next_start, false)
-                .await?
-            {
+            match self.commit_pages(job, batch, false).await? {
                 Round::Continue => {}
                 Round::Moved => return Ok(Round::Moved),
             }
+        }
+        if index < pages.len() {
+            // The producer ended early: it cannot, short of a panic in its task.
+            return Err(JobError::Exchange(ExchangeError::InvalidRequest(
+                "page fetches stopped before the window's end".into(),
+            )));
         }
         Ok(Round::Continue)
     }
@@ -329,29 +384,60 @@ impl Ctx {
         next_start: i64,
         done: bool,
     ) -> Result<Round, JobError> {
-        let (id, interval, expected) = (job.symbol_id, job.interval, job.next_start_ms);
+        let page = ReadyPage {
+            candles,
+            closed_before,
+            gaps,
+            next_start,
+        };
+        self.commit_pages(job, vec![page], done).await
+    }
+
+    /// Commits consecutive pages of `job` in one transaction, each advancing it to its
+    /// `next_start`, the last to `done` if set. `Moved` if the job moved on meanwhile (the
+    /// pages from there on are not written).
+    async fn commit_pages(
+        &self,
+        job: &mut BackfillJob,
+        pages: Vec<ReadyPage>,
+        done: bool,
+    ) -> Result<Round, JobError> {
+        let (id, interval, first_expected) = (job.symbol_id, job.interval, job.next_start_ms);
         let now = self.clock.now_ms();
-        let rows = candles.len() as u64;
-        let committed = self
+        let count = pages.len();
+        let rows: u64 = pages.iter().map(|p| p.candles.len() as u64).sum();
+        let last_next = pages.last().map_or(first_expected, |p| p.next_start);
+        let written = self
             .db(move |s| {
-                s.commit_backfill_page(&PageCommit {
-                    symbol_id: id,
-                    interval,
-                    expected_next_start: expected,
-                    next_start,
-                    done,
-                    klines: &candles,
-                    closed_before,
-                    gaps: &gaps,
-                    now,
-                })
+                let mut expected = first_expected;
+                let commits: Vec<PageCommit<'_>> = pages
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let commit = PageCommit {
+                            symbol_id: id,
+                            interval,
+                            expected_next_start: expected,
+                            next_start: p.next_start,
+                            done: done && i + 1 == count,
+                            klines: &p.candles,
+                            closed_before: p.closed_before,
+                            gaps: &p.gaps,
+                            now,
+                        };
+                        expected = p.next_start;
+                        commit
+                    })
+                    .collect();
+                s.commit_backfill_pages(&commits)
             })
             .await
             .map_err(JobError::Store)?;
-        if !committed {
+        if written < count {
+            // Nothing of a job that moved on is ours to account; the next round re-reads it.
             return Ok(Round::Moved);
         }
-        job.next_start_ms = next_start;
+        job.next_start_ms = last_next;
         job.rows_written += rows;
         job.updated_at = now;
         if done {

@@ -244,43 +244,21 @@ impl Store {
     /// the gaps recorded. Returns `false`, writing nothing, when the job is not running at
     /// `expected_next_start` any more.
     pub fn commit_backfill_page(&self, page: &PageCommit<'_>) -> Result<bool, StoreError> {
+        Ok(self.commit_backfill_pages(std::slice::from_ref(page))? == 1)
+    }
+
+    /// Commits consecutive backfill pages in one transaction, each as
+    /// [`Store::commit_backfill_page`] would, in order, up to the first whose job is not
+    /// running at its `expected_next_start` any more. Returns how many pages were written
+    /// (the pages after that one write nothing).
+    pub fn commit_backfill_pages(&self, pages: &[PageCommit<'_>]) -> Result<usize, StoreError> {
         self.write(|tx| {
-            let state = if page.done {
-                JobStatus::Done
-            } else {
-                JobStatus::Running
-            };
-            // Prepared once per connection: this runs for every page.
-            let advanced = tx
-                .prepare_cached(
-                    "UPDATE backfill_jobs SET next_start_time = ?4, state = ?5,
-                     rows_written = rows_written + ?6, last_error = NULL, updated_at = ?7
-                 WHERE symbol_id = ?1 AND interval = ?2 AND state = 'running'
-                   AND next_start_time = ?3",
-                )?
-                .execute(params![
-                    page.symbol_id,
-                    page.interval.as_str(),
-                    page.expected_next_start,
-                    page.next_start,
-                    state.as_str(),
-                    i64::try_from(page.klines.len()).unwrap_or(i64::MAX),
-                    page.now
-                ])?;
-            if advanced == 0 {
-                return Ok(false);
+            for (written, page) in pages.iter().enumerate() {
+                if !commit_page_tx(tx, page)? {
+                    return Ok(written);
+                }
             }
-            upsert_klines_tx(
-                tx,
-                page.symbol_id,
-                page.interval,
-                page.klines,
-                Some(page.closed_before),
-            )?;
-            for gap in page.gaps {
-                record_gap_tx(tx, gap)?;
-            }
-            Ok(true)
+            Ok(pages.len())
         })
     }
 
@@ -496,6 +474,47 @@ impl Store {
 /// Records a gap. Rows of the same series inside it are replaced; a first-attempt gap that
 /// continues an open first-attempt gap of the same reason (consecutive pages of one halt)
 /// extends it instead of adding a row.
+/// One backfill page in `tx`: the job advanced, its candles upserted, its gaps recorded;
+/// `false`, writing nothing, when the job has moved on.
+fn commit_page_tx(tx: &Transaction<'_>, page: &PageCommit<'_>) -> Result<bool, StoreError> {
+    let state = if page.done {
+        JobStatus::Done
+    } else {
+        JobStatus::Running
+    };
+    // Prepared once per connection: this runs for every page.
+    let advanced = tx
+        .prepare_cached(
+            "UPDATE backfill_jobs SET next_start_time = ?4, state = ?5,
+             rows_written = rows_written + ?6, last_error = NULL, updated_at = ?7
+         WHERE symbol_id = ?1 AND interval = ?2 AND state = 'running'
+           AND next_start_time = ?3",
+        )?
+        .execute(params![
+            page.symbol_id,
+            page.interval.as_str(),
+            page.expected_next_start,
+            page.next_start,
+            state.as_str(),
+            i64::try_from(page.klines.len()).unwrap_or(i64::MAX),
+            page.now
+        ])?;
+    if advanced == 0 {
+        return Ok(false);
+    }
+    upsert_klines_tx(
+        tx,
+        page.symbol_id,
+        page.interval,
+        page.klines,
+        Some(page.closed_before),
+    )?;
+    for gap in page.gaps {
+        record_gap_tx(tx, gap)?;
+    }
+    Ok(true)
+}
+
 fn record_gap_tx(tx: &Transaction<'_>, gap: &GapRow) -> Result<(), StoreError> {
     let interval = gap.interval.as_str();
     tx.execute(
@@ -810,6 +829,43 @@ mod tests {
             store.backfill_jobs(Some(id)).unwrap()[0].status,
             JobStatus::Stopped
         );
+    }
+
+    #[test]
+    fn pages_commit_together_up_to_the_first_the_job_has_moved_past() {
+        let (_dir, store, id) = setup();
+        store
+            .put_backfill_job(&job(id, m(0), m(9), JobStatus::Running))
+            .unwrap();
+        let klines: Vec<Kline> = (0..9).map(|i| kline(m(i))).collect();
+        let page = |expected: i64, next: i64, ks: std::ops::Range<usize>| PageCommit {
+            symbol_id: id,
+            interval: Interval::M1,
+            expected_next_start: expected,
+            next_start: next,
+            done: false,
+            klines: &klines[ks],
+            closed_before: i64::MAX,
+            gaps: &[],
+            now: 7,
+        };
+        // The third page expects the job where the first left it, not the second: it and
+        // what follows it write nothing; the two before it are committed.
+        let pages = [
+            page(m(0), m(3), 0..3),
+            page(m(3), m(6), 3..6),
+            page(m(3), m(9), 6..9),
+        ];
+        assert_eq!(store.commit_backfill_pages(&pages).unwrap(), 2);
+        let j = store.backfill_job(id, Interval::M1).unwrap().unwrap();
+        assert_eq!((j.next_start_ms, j.rows_written), (m(6), 6));
+        let stored: Vec<i64> = store
+            .klines(id, Interval::M1, i64::MIN, i64::MAX, 100)
+            .unwrap()
+            .iter()
+            .map(|k| k.open_time)
+            .collect();
+        assert_eq!(stored, (0..6).map(m).collect::<Vec<_>>());
     }
 
     #[test]
