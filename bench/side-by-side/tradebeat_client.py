@@ -67,11 +67,10 @@ class Daemon:
             "TRADEBEAT_LOGGING__LEVEL": "warn",
         })
         env.pop("RUST_LOG", None)
-        # As systemd/tradebeat.service runs it: glibc's malloc arenas capped at 2, its mmap
-        # and trim thresholds fixed.
+        # As systemd/tradebeat.service runs it: glibc's malloc arenas capped at 2, its trim
+        # threshold fixed.
         env["MALLOC_ARENA_MAX"] = "2"
-        env["GLIBC_TUNABLES"] = ("glibc.malloc.mmap_threshold=65536:"
-                                 "glibc.malloc.trim_threshold=131072")
+        env["GLIBC_TUNABLES"] = "glibc.malloc.trim_threshold=131072"
         if paper:
             # Paper trading: no key, orders filled against the simulator's public book.
             env["TRADEBEAT_PAPER__ENABLED"] = "true"
