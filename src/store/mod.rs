@@ -959,9 +959,10 @@ fn symbol_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<SymbolRow, Store
 /// `close_time + 1`).
 /// Candles bound to one multi-row upsert statement (14 parameters each, 896 in all; SQLite
 /// allows 32 766). One statement for 64 rows does the per-statement work (step, reset,
-/// unbind) once instead of 64 times: a native upsert of the same 216 000 backfill rows ran
-/// at 1.5 M rows/s this way against 0.85-0.96 M one row a statement (BENCHMARKS.md, issue
-/// 19, "Candles 64 to a statement").
+/// unbind) once instead of 64 times: a native upsert of the same 215 995 backfill rows ran
+/// at 1.35-1.52 M rows/s this way against 0.84-0.86 M one row a statement (BENCHMARKS.md,
+/// "Issue 19: the backfill's pages fetched ahead, written together, 64 candles to a
+/// statement").
 const KLINES_PER_STATEMENT: usize = 64;
 
 /// The klines upsert for `rows` candles: a row per `VALUES` tuple, 14 anonymous parameters
