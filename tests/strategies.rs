@@ -71,6 +71,14 @@ async fn add(client: &mut Client, name: &str, command: String, timeout_ms: i64) 
 }
 
 /// (outcome, orders_placed, note, candle_open_time) of a trade strategy's runs, oldest first.
+/// Now by the wall clock, the daemon's: ms since the epoch.
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 fn runs(db: &Path, ts: i64) -> Vec<(String, i64, Option<String>, i64)> {
     let c = read_db(db);
     let mut stmt = c
@@ -268,10 +276,7 @@ async fn strategies_run_after_the_beat_and_misbehaving_ones_change_nothing() {
         60_000,
     )
     .await;
-    let slow_added = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let slow_added = wall_ms();
     let ts_dump = add(
         &mut client,
         "dump",
@@ -582,10 +587,7 @@ async fn strategies_run_after_the_beat_and_misbehaving_ones_change_nothing() {
         .expect("removed");
     // A scheduled beat may have run it on a newer candle before the removal (the test runs
     // on the wall clock): what counts is that no run starts after it.
-    let removed_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let removed_ms = wall_ms();
     sim.set_clock_skew_ms(MINUTE);
     // A beat now sees the next candle closed (scheduled ones would too, a little later).
     client

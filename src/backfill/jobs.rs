@@ -111,8 +111,17 @@ struct ReadyPage {
     next_start: i64,
 }
 
-/// An empty page: no candles, nothing to prove.
-const NO_CANDLES: (Vec<Kline>, i64) = (Vec::new(), i64::MAX);
+impl ReadyPage {
+    /// A page with no candles (nothing to prove) that moves the job on to `next_start`.
+    fn empty(next_start: i64) -> ReadyPage {
+        ReadyPage {
+            candles: Vec::new(),
+            closed_before: i64::MAX,
+            gaps: Vec::new(),
+            next_start,
+        }
+    }
+}
 
 impl Ctx {
     /// Runs one job to its end: done, failed, or moved by the handle. `client` is the
@@ -254,7 +263,7 @@ impl Ctx {
             if newest > to {
                 return self.extend(job, newest).await;
             }
-            return self.commit(job, NO_CANDLES, Vec::new(), next, true).await;
+            return self.commit(job, vec![ReadyPage::empty(next)], true).await;
         }
         let window_end = plan::plan_window_end(interval, next, to);
         let (stored, known, first_stored) = self
@@ -274,17 +283,16 @@ impl Ctx {
         let after_window = interval.add_candles(window_end, 1);
         if pages.is_empty() {
             return self
-                .commit(job, NO_CANDLES, Vec::new(), after_window, false)
+                .commit(job, vec![ReadyPage::empty(after_window)], false)
                 .await;
         }
         let mut first_seen = first_stored;
         // Each page is fetched (and parsed) in its own task, `depth` at a time, by a
         // producer task of its own that hands them over in order through a channel: the
-        // next pages come in while one is written, whatever the writing task is doing.
-        // (Fetches spawned from the writing task itself started only once its write was
-        // back: a page's fetch no longer overlapped the write before it.) Dropping the
-        // receiver and the producer (an error, the job aborted) aborts the fetches still
-        // running.
+        // next pages come in while one is written, whatever this task is doing (fetches
+        // spawned from this task would start only once it is polled again, after the
+        // write). Dropping the receiver and the producer (an error, the job aborted) aborts
+        // the fetches still running.
         let depth = self.options.pipeline_depth.max(1);
         let (sender, mut fetched) = tokio::sync::mpsc::channel(PAGES_PER_COMMIT);
         let _producer = {
@@ -319,48 +327,23 @@ impl Ctx {
             let mut batch = Vec::with_capacity(PAGES_PER_COMMIT);
             let mut next = Some(first);
             while let Some(joined) = next {
-                let page = pages[index];
-                let result = joined.map_err(|e| {
-                    JobError::Exchange(ExchangeError::InvalidRequest(format!(
-                        "page fetch task failed: {e}"
-                    )))
-                })?;
-                let (candles, closed_before) = result.map_err(JobError::Exchange)?;
                 let next_start = pages.get(index + 1).map_or(after_window, |p| p.start);
-                index += 1;
-                let returned: Vec<i64> = candles.iter().map(|k| k.open_time).collect();
-                if let Some(&t) = returned.first() {
-                    first_seen = Some(first_seen.map_or(t, |f| f.min(t)));
-                }
-                let now = self.clock.now_ms();
-                let missing = plan::subtract(
-                    interval,
-                    &plan::uncovered(interval, page, &returned),
-                    &known,
-                );
-                let gaps: Vec<GapRow> = missing
-                    .iter()
-                    .map(|span| self.new_gap(id, interval, *span, first_seen, now))
-                    .collect();
-                for g in &gaps {
-                    tracing::warn!(symbol = %job.symbol, interval = %interval,
-                        start = %utc(g.start_time), end = %utc(g.end_time),
-                        candles = g.span().candles(interval), reason = g.reason.as_str(),
-                        "gap: the exchange returned no candles for this range");
-                }
-                batch.push(ReadyPage {
-                    candles,
-                    closed_before,
-                    gaps,
+                batch.push(self.ready_page(
+                    job,
+                    pages[index],
+                    joined,
                     next_start,
-                });
+                    &mut first_seen,
+                    &known,
+                )?);
+                index += 1;
                 next = if batch.len() < PAGES_PER_COMMIT {
                     fetched.try_recv().ok()
                 } else {
                     None
                 };
             }
-            match self.commit_pages(job, batch, false).await? {
+            match self.commit(job, batch, false).await? {
                 Round::Continue => {}
                 Round::Moved => return Ok(Round::Moved),
             }
@@ -374,29 +357,53 @@ impl Ctx {
         Ok(Round::Continue)
     }
 
-    /// Commits a page (possibly empty) of `job`, its candles with their proof of close,
-    /// and advances it to `next_start`.
-    async fn commit(
+    /// A fetched page of `job` made ready to write: its fetch's outcome checked, the
+    /// ranges of `page` it lacks (and that are not `known` gaps) as new gap rows, each
+    /// logged. `first_seen` is the oldest candle known for the series, updated.
+    fn ready_page(
         &self,
-        job: &mut BackfillJob,
-        (candles, closed_before): (Vec<Kline>, i64),
-        gaps: Vec<GapRow>,
+        job: &BackfillJob,
+        page: Span,
+        joined: Result<Result<(Vec<Kline>, i64), ExchangeError>, JoinError>,
         next_start: i64,
-        done: bool,
-    ) -> Result<Round, JobError> {
-        let page = ReadyPage {
+        first_seen: &mut Option<i64>,
+        known: &[Span],
+    ) -> Result<ReadyPage, JobError> {
+        let (id, interval) = (job.symbol_id, job.interval);
+        let fetched = joined.map_err(|e| {
+            JobError::Exchange(ExchangeError::InvalidRequest(format!(
+                "page fetch task failed: {e}"
+            )))
+        })?;
+        let (candles, closed_before) = fetched.map_err(JobError::Exchange)?;
+        let returned: Vec<i64> = candles.iter().map(|k| k.open_time).collect();
+        if let Some(&t) = returned.first() {
+            *first_seen = Some(first_seen.map_or(t, |f| f.min(t)));
+        }
+        let now = self.clock.now_ms();
+        let missing = plan::subtract(interval, &plan::uncovered(interval, page, &returned), known);
+        let gaps: Vec<GapRow> = missing
+            .iter()
+            .map(|span| self.new_gap(id, interval, *span, *first_seen, now))
+            .collect();
+        for g in &gaps {
+            tracing::warn!(symbol = %job.symbol, interval = %interval,
+                start = %utc(g.start_time), end = %utc(g.end_time),
+                candles = g.span().candles(interval), reason = g.reason.as_str(),
+                "gap: the exchange returned no candles for this range");
+        }
+        Ok(ReadyPage {
             candles,
             closed_before,
             gaps,
             next_start,
-        };
-        self.commit_pages(job, vec![page], done).await
+        })
     }
 
     /// Commits consecutive pages of `job` in one transaction, each advancing it to its
     /// `next_start`, the last to `done` if set. `Moved` if the job moved on meanwhile (the
     /// pages from there on are not written).
-    async fn commit_pages(
+    async fn commit(
         &self,
         job: &mut BackfillJob,
         pages: Vec<ReadyPage>,

@@ -52,7 +52,7 @@ pub struct GapCheckSnapshot {
     pub known: Vec<GapRow>,
 }
 
-/// One backfill page, committed by [`Store::commit_backfill_page`].
+/// One backfill page, committed by [`Store::commit_backfill_pages`].
 #[derive(Debug)]
 pub struct PageCommit<'a> {
     pub symbol_id: i64,
@@ -239,18 +239,11 @@ impl Store {
         })
     }
 
-    /// Commits one backfill page in one transaction: the job advances from
-    /// `expected_next_start` to `next_start` (and to `done`), the candles are upserted and
-    /// the gaps recorded. Returns `false`, writing nothing, when the job is not running at
-    /// `expected_next_start` any more.
-    pub fn commit_backfill_page(&self, page: &PageCommit<'_>) -> Result<bool, StoreError> {
-        Ok(self.commit_backfill_pages(std::slice::from_ref(page))? == 1)
-    }
-
-    /// Commits consecutive backfill pages in one transaction, each as
-    /// [`Store::commit_backfill_page`] would, in order, up to the first whose job is not
-    /// running at its `expected_next_start` any more. Returns how many pages were written
-    /// (the pages after that one write nothing).
+    /// Commits consecutive backfill pages of one job in one transaction, in order. For each
+    /// page the job advances from `expected_next_start` to `next_start` (and to `done`), its
+    /// candles are upserted and its gaps recorded, up to the first page whose job is not
+    /// running at its `expected_next_start` any more: that page and those after it write
+    /// nothing. Returns how many pages were written.
     pub fn commit_backfill_pages(&self, pages: &[PageCommit<'_>]) -> Result<usize, StoreError> {
         self.write(|tx| {
             for (written, page) in pages.iter().enumerate() {
@@ -471,9 +464,6 @@ impl Store {
     }
 }
 
-/// Records a gap. Rows of the same series inside it are replaced; a first-attempt gap that
-/// continues an open first-attempt gap of the same reason (consecutive pages of one halt)
-/// extends it instead of adding a row.
 /// One backfill page in `tx`: the job advanced, its candles upserted, its gaps recorded;
 /// `false`, writing nothing, when the job has moved on.
 fn commit_page_tx(tx: &Transaction<'_>, page: &PageCommit<'_>) -> Result<bool, StoreError> {
@@ -515,6 +505,9 @@ fn commit_page_tx(tx: &Transaction<'_>, page: &PageCommit<'_>) -> Result<bool, S
     Ok(true)
 }
 
+/// Records a gap. Rows of the same series inside it are replaced; a first-attempt gap that
+/// continues an open first-attempt gap of the same reason (consecutive pages of one halt)
+/// extends it instead of adding a row.
 fn record_gap_tx(tx: &Transaction<'_>, gap: &GapRow) -> Result<(), StoreError> {
     let interval = gap.interval.as_str();
     tx.execute(
@@ -759,6 +752,29 @@ mod tests {
         }
     }
 
+    /// A page of `id`'s 1m job from `expected` to `next` with candles `ks`, no gaps.
+    fn page(id: i64, expected: i64, next: i64, done: bool, ks: &[Kline]) -> PageCommit<'_> {
+        PageCommit {
+            symbol_id: id,
+            interval: Interval::M1,
+            expected_next_start: expected,
+            next_start: next,
+            done,
+            klines: ks,
+            closed_before: i64::MAX,
+            gaps: &[],
+            now: 7,
+        }
+    }
+
+    /// Commits one page on its own: whether it was written.
+    fn commit_one(store: &Store, page: &PageCommit<'_>) -> bool {
+        store
+            .commit_backfill_pages(std::slice::from_ref(page))
+            .unwrap()
+            == 1
+    }
+
     #[test]
     fn a_page_commits_only_where_the_job_stands() {
         let (_dir, store, id) = setup();
@@ -766,40 +782,15 @@ mod tests {
             .put_backfill_job(&job(id, m(0), m(9), JobStatus::Running))
             .unwrap();
         let klines: Vec<Kline> = (0..5).map(|i| kline(m(i))).collect();
-        fn page(id: i64, expected: i64, next: i64, done: bool, ks: &[Kline]) -> PageCommit<'_> {
-            PageCommit {
-                symbol_id: id,
-                interval: Interval::M1,
-                expected_next_start: expected,
-                next_start: next,
-                done,
-                klines: ks,
-                closed_before: i64::MAX,
-                gaps: &[],
-                now: 7,
-            }
-        }
-        assert!(
-            store
-                .commit_backfill_page(&page(id, m(0), m(5), false, &klines))
-                .unwrap()
-        );
+        assert!(commit_one(&store, &page(id, m(0), m(5), false, &klines)));
         // The same page again (a stale, duplicated answer) writes nothing.
-        assert!(
-            !store
-                .commit_backfill_page(&page(id, m(0), m(5), false, &klines))
-                .unwrap()
-        );
+        assert!(!commit_one(&store, &page(id, m(0), m(5), false, &klines)));
         let j = store.backfill_job(id, Interval::M1).unwrap().unwrap();
         assert_eq!(
             (j.next_start_ms, j.rows_written, j.status),
             (m(5), 5, JobStatus::Running)
         );
-        assert!(
-            store
-                .commit_backfill_page(&page(id, m(5), m(10), true, &[]))
-                .unwrap()
-        );
+        assert!(commit_one(&store, &page(id, m(5), m(10), true, &[])));
         let j = store.backfill_job(id, Interval::M1).unwrap().unwrap();
         assert_eq!(j.status, JobStatus::Done);
         // A stopped job takes no page.
@@ -820,11 +811,7 @@ mod tests {
                     .unwrap()
             );
         }
-        assert!(
-            !store
-                .commit_backfill_page(&page(id, m(0), m(5), false, &klines))
-                .unwrap()
-        );
+        assert!(!commit_one(&store, &page(id, m(0), m(5), false, &klines)));
         assert_eq!(
             store.backfill_jobs(Some(id)).unwrap()[0].status,
             JobStatus::Stopped
@@ -838,23 +825,12 @@ mod tests {
             .put_backfill_job(&job(id, m(0), m(9), JobStatus::Running))
             .unwrap();
         let klines: Vec<Kline> = (0..9).map(|i| kline(m(i))).collect();
-        let page = |expected: i64, next: i64, ks: std::ops::Range<usize>| PageCommit {
-            symbol_id: id,
-            interval: Interval::M1,
-            expected_next_start: expected,
-            next_start: next,
-            done: false,
-            klines: &klines[ks],
-            closed_before: i64::MAX,
-            gaps: &[],
-            now: 7,
-        };
         // The third page expects the job where the first left it, not the second: it and
         // what follows it write nothing; the two before it are committed.
         let pages = [
-            page(m(0), m(3), 0..3),
-            page(m(3), m(6), 3..6),
-            page(m(3), m(9), 6..9),
+            page(id, m(0), m(3), false, &klines[0..3]),
+            page(id, m(3), m(6), false, &klines[3..6]),
+            page(id, m(3), m(9), false, &klines[6..9]),
         ];
         assert_eq!(store.commit_backfill_pages(&pages).unwrap(), 2);
         let j = store.backfill_job(id, Interval::M1).unwrap().unwrap();

@@ -954,9 +954,6 @@ fn symbol_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<SymbolRow, Store
     })
 }
 
-/// Upserts `klines` with their proof of close: `closed_before`, the exchange's time read
-/// before their request; `None` for candles the caller knows are final (recorded as
-/// `close_time + 1`).
 /// Candles bound to one multi-row upsert statement (14 parameters each, 896 in all; SQLite
 /// allows 32 766). One statement for 64 rows does the per-statement work (step, reset,
 /// unbind) once instead of 64 times: a native upsert of the same 215 995 backfill rows ran
@@ -991,9 +988,10 @@ fn upsert_klines_sql(rows: usize) -> String {
 static UPSERT_KLINE: LazyLock<String> = LazyLock::new(|| upsert_klines_sql(1));
 static UPSERT_KLINES: LazyLock<String> = LazyLock::new(|| upsert_klines_sql(KLINES_PER_STATEMENT));
 
-/// Upserts `klines` of one series: [`KLINES_PER_STATEMENT`] to a statement, the rest one
-/// by one (both statements cached per connection). `closed_before` is their proof of close
-/// (the exchange's time read before the request); `None` stores `close_time + 1`.
+/// Upserts `klines` of one series with their proof of close: `closed_before`, the
+/// exchange's time read before their request; `None` for candles the caller knows are final
+/// (recorded as `close_time + 1`). [`KLINES_PER_STATEMENT`] to a statement, the rest one by
+/// one (both statements cached per connection).
 fn upsert_klines_tx(
     tx: &Transaction<'_>,
     symbol_id: i64,
@@ -1348,14 +1346,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn beat_commit_is_atomic_and_klines_upsert() {
+    /// A fresh store in a temporary directory with spot BTCUSDT registered: (the
+    /// directory, kept alive by the caller; the store; the symbol's id).
+    fn store_with_btcusdt() -> (tempfile::TempDir, Store, i64) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
         let id = store
             .upsert_symbol(Market::Spot, &info("BTCUSDT"), None, None, 1)
             .unwrap()
             .id;
+        (dir, store, id)
+    }
+
+    #[test]
+    fn beat_commit_is_atomic_and_klines_upsert() {
+        let (_dir, store, id) = store_with_btcusdt();
         let hb = HeartbeatRow {
             beat_time: 65_000,
             started_at: 65_001,
@@ -1415,12 +1420,7 @@ mod tests {
 
     #[test]
     fn klines_upsert_whole_statements_and_the_rest_field_by_field() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let id = store
-            .upsert_symbol(Market::Spot, &info("BTCUSDT"), None, None, 1)
-            .unwrap()
-            .id;
+        let (_dir, store, id) = store_with_btcusdt();
         // Two full statements and a rest of 3, each candle with fields of its own.
         let n = 2 * KLINES_PER_STATEMENT + 3;
         let candle = |i: usize, close: f64| {
@@ -1574,12 +1574,7 @@ mod tests {
 
     #[test]
     fn a_beats_finished_at_is_taken_after_its_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let id = store
-            .upsert_symbol(Market::Spot, &info("BTCUSDT"), None, None, 1)
-            .unwrap()
-            .id;
+        let (_dir, store, id) = store_with_btcusdt();
         // The end of the first commit from now on, by the clock the beat reads; each
         // commit takes 5 ms, as a flush to a slow disk would.
         let committed_at = Arc::new(Mutex::new(None::<i64>));
