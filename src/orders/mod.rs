@@ -418,6 +418,9 @@ impl Orders {
         now: i64,
         action: &mut Option<ActionRow>,
     ) -> Result<(bool, OrderRow), OrderError> {
+        // Its rows go before the user-data stream's: its pending row, then its answer's row
+        // before the stream's news of the same order.
+        let _foreground = self.inner.store.foreground_write();
         let pending = self.write_intent(request, client_order_id, now).await?;
         tracing::info!(
             client_order_id = %client_order_id,
@@ -431,8 +434,6 @@ impl Orders {
             stop_price = request.stop_price.map(tracing::field::display),
             "order pending, sending"
         );
-        // Its answer's row goes before the user-data stream's news of the same order.
-        let _foreground = self.inner.store.foreground_write();
         match venue.place_order(request, client_order_id).await {
             Ok(order) => {
                 self.placed(client_order_id, &order);

@@ -55,8 +55,9 @@
 //! transaction ([`crate::store::Store::apply_user_data`], run on the writer's own worker
 //! thread through [`crate::store::Store::run_here`], without the blocking pool's two thread
 //! hand-overs): under a burst, one commit covers many events; alone, an event is committed
-//! at once, unless an order's answer is on its way: the order's row has a caller waiting,
-//! so the batch lets it commit first, for at most [`YIELD_TO_ORDERS`]
+//! at once, unless an order's rows are on their way: the order has a caller waiting, so
+//! the batch lets them commit first, and waits for a quiet moment after the last of a
+//! burst ([`ORDERS_QUIET`]), for at most [`YIELD_TO_ORDERS`] in all
 //! ([`crate::store::Store::yield_to_foreground`]), and takes in what arrived meanwhile. A
 //! batch the database refuses is retried; if it still cannot be written, the stream asks
 //! for a reconciliation, which fetches the same facts again over REST.
@@ -102,6 +103,11 @@ const STABLE_AFTER: Duration = Duration::from_secs(60);
 /// The longest a batch waits for pending order answers to be stored first
 /// ([`Store::yield_to_foreground`]): the most a burst of orders delays the stream's rows.
 const YIELD_TO_ORDERS: Duration = Duration::from_millis(5);
+/// How long after the last order answer was stored a batch still waits for the next
+/// order of a burst (an answer read, the next request sent): a batch begun in that gap made
+/// the next order's pending row wait for it (BENCHMARKS.md, issue 19, "the stream's writes
+/// wait for a quiet moment").
+const ORDERS_QUIET: Duration = Duration::from_millis(2);
 /// Attempts at writing one batch before giving up on it and reconciling instead.
 const WRITE_ATTEMPTS: u32 = 3;
 
@@ -870,7 +876,11 @@ async fn write_events(inner: Arc<Inner>, mut events: mpsc::Receiver<Inbound>) {
         }
         // An order whose answer is on its way: its row first (it has a caller waiting),
         // then this batch, with whatever else arrived meanwhile.
-        if store.yield_to_foreground(YIELD_TO_ORDERS).await && !events.is_empty() {
+        if store
+            .yield_to_foreground(ORDERS_QUIET, YIELD_TO_ORDERS)
+            .await
+            && !events.is_empty()
+        {
             let room = WRITE_BATCH.saturating_sub(batch.len());
             events.recv_many(&mut batch, room).await;
         }
