@@ -76,12 +76,10 @@ impl Store {
         loop {
             let now = Instant::now();
             let state = *pending.borrow_and_update();
-            let quiet_from = state.last_done.map(|done| done + quiet);
-            let until = match state.count {
-                0 => match quiet_from {
-                    Some(from) if from > now => from,
-                    _ => return waited,
-                },
+            let quiet_until = state.last_done.map(|done| done + quiet);
+            let until = match (state.count, quiet_until) {
+                (0, Some(until)) if until > now => until,
+                (0, _) => return waited,
                 _ => deadline,
             };
             if now >= deadline {
