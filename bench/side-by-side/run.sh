@@ -62,8 +62,9 @@
 #     wrapper (pool checkout, its transaction helper);
 #   - orders: a bare signed `POST /api/v3/order` (then its `DELETE`) on one keep-alive
 #     HTTP/1.1 connection written by hand on a TcpStream, HMAC-SHA256 signed; "tb +N" is
-#     tradebeat's overhead over it. A native client library (hyper, reqwest) adds some tens
-#     of µs to this floor.
+#     tradebeat's overhead over it. A native client library adds to this floor: reqwest on
+#     tokio, as tradebeat uses it, +58 to +118 µs at the p50 on a 2-core machine
+#     (BENCHMARKS.md, issue 19, "the stream's writes wait for a quiet moment").
 # "raw (Python)" is the same two ceilings done in Python (sqlite3 `executemany`;
 # http.client), shown for the ccxt side: Python's own per-call cost is in them.
 # "goal" and "verdict" are issue 19's goals against the native ceiling: met, or missed by
