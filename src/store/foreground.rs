@@ -37,12 +37,13 @@ pub(super) struct Pending {
     last_done: Option<Instant>,
 }
 
-/// A new count, at zero.
+/// A new state: none pending, none finished yet.
 pub(super) fn foreground() -> Foreground {
     watch::Sender::new(Pending::default())
 }
 
-/// A pending foreground write: counted from [`Store::foreground_write`] until dropped.
+/// A pending foreground write: counted from [`Store::foreground_write`] until dropped,
+/// which also records when it finished (the start of the quiet period).
 #[derive(Debug)]
 #[must_use = "the write counts as pending only while the guard lives"]
 pub struct ForegroundWrite(Foreground);
