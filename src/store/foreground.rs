@@ -117,20 +117,24 @@ mod tests {
     // Whole milliseconds: tokio's timers have millisecond resolution.
     const QUIET: Duration = Duration::from_millis(2);
 
+    /// A background writer yielding to `store`'s foreground writes (for at most 5 s):
+    /// whether it waited, and for how long.
+    fn spawn_writer(store: &Store) -> tokio::task::JoinHandle<(bool, Duration)> {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let waited = store
+                .yield_to_foreground(QUIET, Duration::from_secs(5))
+                .await;
+            (waited, start.elapsed())
+        })
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_background_writer_waits_for_the_pending_write_and_a_quiet_moment_then_goes() {
         let (_dir, store) = store();
         let pending = store.foreground_write();
-        let waiter = {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let start = Instant::now();
-                let waited = store
-                    .yield_to_foreground(QUIET, Duration::from_secs(5))
-                    .await;
-                (waited, start.elapsed())
-            })
-        };
+        let waiter = spawn_writer(&store);
         tokio::time::sleep(Duration::from_millis(3)).await;
         assert!(!waiter.is_finished(), "waits while the write is pending");
         drop(pending);
@@ -148,16 +152,7 @@ mod tests {
     async fn a_write_begun_in_the_quiet_period_holds_the_writer_until_it_is_stored_too() {
         let (_dir, store) = store();
         drop(store.foreground_write());
-        let waiter = {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let start = Instant::now();
-                let waited = store
-                    .yield_to_foreground(QUIET, Duration::from_secs(5))
-                    .await;
-                (waited, start.elapsed())
-            })
-        };
+        let waiter = spawn_writer(&store);
         // The burst's next order, half a quiet period later, stored 2 ms after that.
         tokio::time::sleep(QUIET / 2).await;
         let next = store.foreground_write();
