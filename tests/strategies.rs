@@ -70,7 +70,6 @@ async fn add(client: &mut Client, name: &str, command: String, timeout_ms: i64) 
     t.id
 }
 
-/// (outcome, orders_placed, note, candle_open_time) of a trade strategy's runs, oldest first.
 /// Now by the wall clock, the daemon's: ms since the epoch.
 fn wall_ms() -> i64 {
     std::time::SystemTime::now()
@@ -79,6 +78,7 @@ fn wall_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// (outcome, orders_placed, note, candle_open_time) of a trade strategy's runs, oldest first.
 fn runs(db: &Path, ts: i64) -> Vec<(String, i64, Option<String>, i64)> {
     let c = read_db(db);
     let mut stmt = c

@@ -874,8 +874,8 @@ async fn write_events(inner: Arc<Inner>, mut events: mpsc::Receiver<Inbound>) {
         if events.recv_many(&mut batch, WRITE_BATCH).await == 0 {
             break;
         }
-        // An order whose answer is on its way: its row first (it has a caller waiting),
-        // then this batch, with whatever else arrived meanwhile.
+        // An order on its way: its rows first (it has a caller waiting), and the next
+        // order of its burst too, then this batch, with whatever else arrived meanwhile.
         if store
             .yield_to_foreground(ORDERS_QUIET, YIELD_TO_ORDERS)
             .await
